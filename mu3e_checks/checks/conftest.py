@@ -1,0 +1,92 @@
+"""Session fixtures shared by the check modules: each fact is computed once per run.
+
+A fixture that cannot provide its fact skips the check and names the check that reports why,
+so a deselected or failed prerequisite never turns into an error in a dependant.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from mu3e_checks.plugin import active_run
+from mu3e_checks.run import DiagnosisRun
+from mu3e_checks.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def run(request: pytest.FixtureRequest) -> DiagnosisRun:
+    """The active diagnosis run (settings, environment record)."""
+    current = active_run(request.config)
+    if current is None:  # the modules were collected outside a diagnosis run
+        pytest.skip("not a mu3e diagnosis run (run 'pytest --pyargs mu3e_checks')")
+    return current
+
+
+@pytest.fixture(scope="session")
+def settings(run: DiagnosisRun) -> Settings:
+    return run.settings
+
+
+@pytest.fixture(scope="session")
+def uid() -> int:
+    return os.getuid()
+
+
+@pytest.fixture(scope="session")
+def credentials(settings: Settings, run: DiagnosisRun):
+    from mu3e_checks.knowledge.credentials import locate_credentials
+
+    creds = locate_credentials(settings.environ, settings.globus)
+    run.record_environment("User certificate", f"{creds.cert} ({creds.cert_source})")
+    run.record_environment("User key", f"{creds.key} ({creds.key_source})")
+    return creds
+
+
+class Fact:
+    """A value or the user-facing reason it could not be had, computed once per session."""
+
+    def __init__(self, value=None, error: str = "", owner: str = "") -> None:
+        self.value = value
+        self.error = error
+        self.owner = owner
+
+    def get(self):
+        """The value, or skip the calling check naming the check that reports the problem."""
+        if self.error:
+            pytest.skip(f"needs {self.owner}: {self.error}")
+        return self.value
+
+
+@pytest.fixture(scope="session")
+def user_cert_fact(credentials, run: DiagnosisRun) -> Fact:
+    from mu3e_checks.knowledge.files import Unreadable, read_bytes
+    from mu3e_checks.knowledge.pki import PemError, pick_user_certificate
+
+    try:
+        found = pick_user_certificate(read_bytes(credentials.cert), str(credentials.cert))
+    except (Unreadable, PemError) as exc:
+        return Fact(error=str(exc), owner="CERT-005")
+    run.record_environment("User DN (slash form)", found.subject_slash)
+    run.record_environment("User DN (RFC 2253)", found.subject_rfc2253)
+    run.record_environment("User certificate issuer", found.issuer_slash)
+    return Fact(found)
+
+
+@pytest.fixture(scope="session")
+def user_cert(user_cert_fact: Fact):
+    """The parsed user certificate (:class:`UserCertFile`), or skip naming CERT-005."""
+    return user_cert_fact.get()
+
+
+@pytest.fixture(scope="session")
+def user_key_fact(credentials, settings: Settings) -> Fact:
+    from mu3e_checks.knowledge.files import Unreadable, read_bytes
+    from mu3e_checks.knowledge.pki import PemError, load_private_key
+
+    try:
+        return Fact(load_private_key(read_bytes(credentials.key), settings.passphrase(),
+                                     str(credentials.key)))
+    except (Unreadable, PemError) as exc:
+        return Fact(error=str(exc), owner="CERT-006")

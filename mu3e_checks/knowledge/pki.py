@@ -1,0 +1,341 @@
+"""X.509 knowledge: reading PEM the way grid users have it, DNs, keys, validity, strength.
+
+Grid credentials arrive in many shapes: ``openssl pkcs12`` output with "Bag Attributes"
+preambles, several certificates in one file, PKCS#1 or PKCS#8 keys, encrypted or not.  These
+functions accept all of that and return plain facts; deciding what is wrong is the checks' job.
+Private-key material never leaves this module except as a loaded key object.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import ExtensionOID, NameOID
+
+PROXY_CERT_INFO_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14")
+DIRAC_GROUP_OID = x509.ObjectIdentifier("1.2.42.42")
+VOMS_AC_OID = x509.ObjectIdentifier("1.3.6.1.4.1.8005.100.100.5")
+
+_PEM_RE = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
+
+PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, dsa.DSAPrivateKey,
+                   ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey]
+
+
+class PemError(ValueError):
+    """The content is not what it should be; the message is meant for the user."""
+
+
+def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
+    """(label, whole PEM block) pairs, ignoring anything between blocks (Bag Attributes...)."""
+    return [(m.group(1).decode(), m.group(0)) for m in _PEM_RE.finditer(data)]
+
+
+def looks_like_der(data: bytes) -> bool:
+    return len(data) > 2 and data[0] == 0x30 and data[1] in (0x82, 0x81, 0x83)
+
+
+def load_certificates(data: bytes, what: str = "the file") -> list[x509.Certificate]:
+    """Every certificate in a PEM text; :class:`PemError` when there is none or one is broken."""
+    blocks = [b for label, b in pem_blocks(data) if label in ("CERTIFICATE",
+                                                            "TRUSTED CERTIFICATE")]
+    if not blocks:
+        if not data.strip():
+            raise PemError(f"{what} is empty")
+        if looks_like_der(data):
+            raise PemError(f"{what} is in binary DER format, not PEM; convert it with "
+                           "'openssl x509 -inform der'")
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            raise PemError(f"{what} has a certificate that starts but never ends (truncated?)")
+        raise PemError(f"{what} contains no PEM certificate (no '-----BEGIN CERTIFICATE-----')")
+    certs = []
+    for n, block in enumerate(blocks, 1):
+        try:
+            certs.append(x509.load_pem_x509_certificate(
+                block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE")))
+        except ValueError:
+            raise PemError(f"certificate {n} in {what} is damaged and cannot be decoded") from None
+    return certs
+
+
+def load_certificate_any(data: bytes, what: str = "the file") -> x509.Certificate:
+    """One certificate, PEM or DER (CA files in trust dirs are occasionally DER)."""
+    if b"-----BEGIN" in data:
+        return load_certificates(data, what)[0]
+    try:
+        return x509.load_der_x509_certificate(data)
+    except ValueError:
+        raise PemError(f"{what} is neither a PEM nor a DER certificate") from None
+
+
+# ----------------------------------------------------------------------------- names
+
+_SHORT = {
+    NameOID.COUNTRY_NAME: "C", NameOID.STATE_OR_PROVINCE_NAME: "ST", NameOID.LOCALITY_NAME: "L",
+    NameOID.ORGANIZATION_NAME: "O", NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.COMMON_NAME: "CN", NameOID.DOMAIN_COMPONENT: "DC", NameOID.EMAIL_ADDRESS:
+    "emailAddress", NameOID.USER_ID: "UID", NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.GIVEN_NAME: "GN", NameOID.SURNAME: "SN", NameOID.TITLE: "title",
+}
+
+
+def dn_slash(name: x509.Name) -> str:
+    """OpenSSL's one-line form (``/C=UK/O=eScience/.../CN=...``) that VO admins register."""
+    parts = []
+    for rdn in name.rdns:
+        for attr in rdn:
+            key = _SHORT.get(attr.oid, attr.oid.dotted_string)
+            parts.append(f"{key}={attr.value}")
+    return "/" + "/".join(parts) if parts else ""
+
+
+def dn_rfc2253(name: x509.Name) -> str:
+    """RFC 2253 / 4514 form (most specific first), as shown by cryptography and LDAP."""
+    return name.rfc4514_string()
+
+
+def parse_slash_dn(dn: str) -> list[tuple[str, str]]:
+    """``/C=UK/O=x/CN=y`` → [("C","UK"), ("O","x"), ("CN","y")]; tolerant of '/' in values."""
+    out: list[tuple[str, str]] = []
+    for piece in re.split(r"/(?=[A-Za-z][A-Za-z0-9.]*=)", dn.strip()):
+        if not piece:
+            continue
+        key, _, value = piece.partition("=")
+        out.append((key, value))
+    return out
+
+
+def same_dn(name: x509.Name, slash: str) -> bool:
+    """True when ``name`` is the DN written in slash form (case-insensitive keys)."""
+    mine = [(k.upper(), v) for k, v in parse_slash_dn(dn_slash(name))]
+    theirs = [(k.upper(), v) for k, v in parse_slash_dn(slash)]
+    return mine == theirs
+
+
+# ----------------------------------------------------------------------------- certificates
+
+
+def not_before(cert: x509.Certificate) -> _dt.datetime:
+    return cert.not_valid_before_utc
+
+
+def not_after(cert: x509.Certificate) -> _dt.datetime:
+    return cert.not_valid_after_utc
+
+
+def utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_oid(
+            ExtensionOID.BASIC_CONSTRAINTS).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def proxy_kind(cert: x509.Certificate) -> Optional[str]:
+    """``rfc3820`` for a proxyCertInfo proxy, ``legacy`` for a Globus CN=proxy one, else None."""
+    try:
+        cert.extensions.get_extension_for_oid(PROXY_CERT_INFO_OID)
+        return "rfc3820"
+    except x509.ExtensionNotFound:
+        pass
+    except ValueError:
+        return "rfc3820"
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if cns and cns[-1].value in ("proxy", "limited proxy"):
+        subj = list(cert.subject.rdns)
+        if list(cert.issuer.rdns) == subj[:-1]:
+            return "legacy"
+    return None
+
+
+def is_self_signed(cert: x509.Certificate) -> bool:
+    return cert.subject == cert.issuer
+
+
+@dataclass
+class UserCertFile:
+    """What ``usercert.pem`` holds: the user's certificate and anything else found with it."""
+
+    cert: x509.Certificate
+    others: list[x509.Certificate] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def subject_slash(self) -> str:
+        return dn_slash(self.cert.subject)
+
+    @property
+    def subject_rfc2253(self) -> str:
+        return dn_rfc2253(self.cert.subject)
+
+    @property
+    def issuer_slash(self) -> str:
+        return dn_slash(self.cert.issuer)
+
+
+def pick_user_certificate(data: bytes, what: str = "usercert.pem") -> UserCertFile:
+    """The one end-entity certificate in the file, or :class:`PemError` saying why there is none.
+
+    ``openssl pkcs12 -clcerts`` gives one certificate; exports without ``-clcerts`` add the CA
+    chain.  The user certificate is the one that is neither a CA nor a proxy; extra ones are
+    reported as notes so the check can warn.
+    """
+    certs = load_certificates(data, what)
+    users = [c for c in certs if not is_ca(c) and proxy_kind(c) is None
+             and not is_self_signed(c)]
+    if not users:
+        if any(proxy_kind(c) for c in certs):
+            raise PemError(f"{what} holds a proxy certificate, not your user certificate; "
+                           "copy the certificate from your .p12 export instead")
+        raise PemError(f"{what} holds only CA certificates, not your user certificate")
+    if len(users) > 1:
+        raise PemError(f"{what} holds {len(users)} different personal certificates; keep only "
+                       "yours: " + ", ".join(dn_slash(c.subject) for c in users))
+    user = users[0]
+    others = [c for c in certs if c is not user]
+    notes = []
+    if others:
+        notes.append(f"{what} also holds {len(others)} other certificate(s) ("
+                     + ", ".join(dn_slash(c.subject) for c in others)
+                     + "); DIRAC uses the first one, which "
+                     + ("is" if certs[0] is user else "is NOT") + " yours")
+    return UserCertFile(cert=user, others=others, notes=notes)
+
+
+# ----------------------------------------------------------------------------- private keys
+
+
+@dataclass
+class KeyFile:
+    """What a private-key file is, without the key material unless it could be loaded."""
+
+    format: str  # "PKCS#1", "PKCS#8", "EC", "OpenSSH" ...
+    encrypted: bool
+    key: Optional[PrivateKey] = None  # None when encrypted and no pass phrase was given
+
+    def describe(self) -> str:
+        return f"{'encrypted ' if self.encrypted else ''}{self.format} private key"
+
+
+_KEY_LABELS = {
+    "RSA PRIVATE KEY": "PKCS#1",
+    "PRIVATE KEY": "PKCS#8",
+    "ENCRYPTED PRIVATE KEY": "PKCS#8",
+    "EC PRIVATE KEY": "EC",
+    "DSA PRIVATE KEY": "DSA",
+}
+
+
+def load_private_key(data: bytes, passphrase: Optional[bytes] = None,
+                     what: str = "userkey.pem") -> KeyFile:
+    """Identify and, when possible, load the private key in ``data``.
+
+    An encrypted key without a pass phrase is reported, not loaded: the checks never prompt.
+    Error messages never include key bytes.
+    """
+    blocks = [(label, b) for label, b in pem_blocks(data) if label.endswith("PRIVATE KEY")]
+    if not blocks:
+        if not data.strip():
+            raise PemError(f"{what} is empty")
+        if b"PRIVATE KEY-----" in data:
+            raise PemError(f"{what} has a private key that starts but never ends (truncated?)")
+        if b"BEGIN CERTIFICATE" in data:
+            raise PemError(f"{what} holds a certificate, not a private key")
+        raise PemError(f"{what} contains no PEM private key")
+    label, block = blocks[0]
+    fmt = _KEY_LABELS.get(label, label.title())
+    encrypted = label == "ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in block
+    if label == "OPENSSH PRIVATE KEY":
+        raise PemError(f"{what} is an SSH key, not a grid certificate key")
+    if encrypted and not passphrase:
+        return KeyFile(format=fmt, encrypted=True)
+    try:
+        key = serialization.load_pem_private_key(block, password=passphrase if encrypted
+                                                 else None)
+    except TypeError:
+        raise PemError(f"{what} could not be read: pass phrase problem") from None
+    except ValueError as exc:
+        if encrypted:
+            raise PemError(f"{what} could not be decrypted: wrong pass phrase or damaged "
+                           "file") from None
+        # cryptography's messages do not contain key bytes, but keep ours generic anyway.
+        kind = "unsupported key type" if "unsupported" in str(exc).lower() else "damaged"
+        raise PemError(f"{what} holds a {fmt} private key that cannot be decoded ({kind})") \
+            from None
+    return KeyFile(format=fmt, encrypted=encrypted, key=key)  # type: ignore[arg-type]
+
+
+def public_bytes(obj: object) -> bytes:
+    """SubjectPublicKeyInfo DER of a certificate, public key or private key."""
+    if isinstance(obj, x509.Certificate):
+        pub = obj.public_key()
+    elif hasattr(obj, "public_key"):
+        pub = obj.public_key()  # type: ignore[union-attr]
+    else:
+        pub = obj
+    return pub.public_bytes(serialization.Encoding.DER,  # type: ignore[union-attr]
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def key_matches(cert: x509.Certificate, key: PrivateKey) -> bool:
+    return public_bytes(cert) == public_bytes(key)
+
+
+# ----------------------------------------------------------------------------- judgments
+
+
+def key_description(cert: x509.Certificate) -> str:
+    pub = cert.public_key()
+    if isinstance(pub, rsa.RSAPublicKey):
+        return f"RSA {pub.key_size} bits"
+    if isinstance(pub, ec.EllipticCurvePublicKey):
+        return f"EC {pub.curve.name}"
+    return type(pub).__name__
+
+
+def strength_problems(cert: x509.Certificate) -> list[str]:
+    """Why the key or signature is too weak for grid services today, or []."""
+    problems = []
+    pub = cert.public_key()
+    if isinstance(pub, rsa.RSAPublicKey) and pub.key_size < 2048:
+        problems.append(f"the RSA key has only {pub.key_size} bits; grid services need at least "
+                        "2048 ('ee key too small')")
+    elif isinstance(pub, ec.EllipticCurvePublicKey) and pub.curve.key_size < 256:
+        problems.append(f"the EC key uses {pub.curve.name}; at least P-256 is needed")
+    elif isinstance(pub, dsa.DSAPublicKey):
+        problems.append("the key is DSA, which grid services no longer accept")
+    algo = cert.signature_hash_algorithm
+    if isinstance(algo, (hashes.MD5, hashes.SHA1)):
+        problems.append(f"the certificate is signed with {algo.name.upper()}, which OpenSSL "
+                        "rejects at its default security level")
+    return problems
+
+
+@dataclass(frozen=True)
+class Validity:
+    state: str  # "valid" | "expired" | "not-yet-valid"
+    not_before: _dt.datetime
+    not_after: _dt.datetime
+    left: _dt.timedelta
+
+
+def validity(cert: x509.Certificate, now: Optional[_dt.datetime] = None) -> Validity:
+    now = now or utcnow()
+    nb, na = not_before(cert), not_after(cert)
+    state = "expired" if now > na else "not-yet-valid" if now < nb else "valid"
+    return Validity(state, nb, na, na - now)
+
+
+def fmt_time(t: _dt.datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M UTC")

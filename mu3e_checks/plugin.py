@@ -1,0 +1,93 @@
+"""The pytest plugin (``pytest11`` entry point) that turns the check modules into a diagnosis.
+
+It is loaded into every pytest run on the machine, so it does nothing unless the run targets
+``mu3e_checks`` itself: other projects' test sessions only see the ``--mu3e-*`` options and the
+``network`` marker.  Heavy imports (cryptography, OpenSSL, DNS) happen in the check modules and
+knowledge functions, never here, so the plugin costs other projects next to nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from mu3e_checks.run import DiagnosisRun
+from mu3e_checks.settings import OPTIONS, Settings, SettingsError, resolve
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+RUN_KEY = pytest.StashKey["DiagnosisRun"]()
+
+
+def active_run(config: pytest.Config) -> Optional[DiagnosisRun]:
+    """The diagnosis run, or None when this pytest session is not a mu3e diagnosis."""
+    return config.stash.get(RUN_KEY, None)
+
+
+# --------------------------------------------------------------------------- options
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mu3e", "Mu3e DIRAC client diagnosis")
+    for opt in OPTIONS:
+        env = f" [env: {opt.env}]" if opt.env else ""
+        if opt.kind == "bool":
+            group.addoption(opt.flag, action="store_true", dest=opt.dest, default=None,
+                            help=opt.help + env)
+        elif opt.kind == "list":
+            group.addoption(opt.flag, action="append", dest=opt.dest, default=None,
+                            metavar=opt.metavar, help=opt.help + env)
+        else:
+            group.addoption(opt.flag, action="store", dest=opt.dest, default=None,
+                            metavar=opt.metavar, help=opt.help + env)
+
+
+def _targets_us(config: pytest.Config) -> bool:
+    """True when the run's arguments point at the mu3e_checks package (module or path)."""
+    for arg in config.args:
+        base = str(arg).split("::", 1)[0]
+        if config.option.pyargs and base.split(".", 1)[0] == "mu3e_checks":
+            return True
+        try:
+            path = Path(base).resolve()
+        except (OSError, RuntimeError):
+            continue
+        if path == PACKAGE_DIR or PACKAGE_DIR in path.parents:
+            return True
+    return False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> Optional[int]:
+    if config.getoption("mu3e_list", None):
+        from mu3e_checks.listing import print_checks
+
+        print_checks()
+        return 0
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "network: the check talks to the network (deselect with -m 'not network')")
+    if not _targets_us(config):
+        return
+    cli = {opt.dest: config.getoption(opt.dest, None) for opt in OPTIONS}
+    try:
+        values = resolve(cli, os.environ)
+    except SettingsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    run = DiagnosisRun(config, Settings.build(values, os.environ))
+    config.stash[RUN_KEY] = run
+    config.pluginmanager.register(run, "mu3e-diagnosis")
+    if hasattr(config, "workerinput"):
+        return
+    if getattr(config.option, "htmlpath", "missing") is None:
+        stamp = run.started.strftime("%Y%m%d-%H%M%S")
+        config.option.htmlpath = str(Path.cwd() / "reports" / f"mu3e-diagnosis-{stamp}.html")
+    if getattr(config.option, "htmlpath", None):
+        config.option.self_contained_html = True
+        run.html_path = Path(config.option.htmlpath).resolve()

@@ -1,0 +1,151 @@
+"""The check registry: stable IDs, titles, guide steps, fix templates, prerequisites.
+
+Everything a report, a list command or a support engineer needs to know about a check lives
+here, on the :class:`Check` record, so that the terminal, the HTML, JUnit and the README all say
+the same thing.  Check modules register themselves with :func:`check`; the registry itself knows
+nothing about pytest.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+F = TypeVar("F", bound=Callable[..., object])
+
+#: The guide's chapters, in the order a physicist follows them.  Check modules map onto these;
+#: the terminal summary groups by them.  Keys are stable; titles are the guide's own headings.
+GUIDE_STEPS: tuple[tuple[str, str], ...] = (
+    ("certificate", "Install User Certificates"),
+    ("diracos", "Install DIRAC Client Environment (DIRACOS)"),
+    ("dirac", "Install the DIRAC Python client (8.0.74, not v9)"),
+    ("cas", "Install Certificate Authorities (CAs)"),
+    ("crls", "Fetch Certificate Revocation Lists (CRLs)"),
+    ("local-proxy", "Initialize a Local Proxy (No Configuration Service)"),
+    ("configure", "Configure DIRAC for Mu3e"),
+    ("cert-dir", "Set the certificate directory explicitly"),
+    ("cs", "Reach the Configuration Server"),
+    ("mu3e-proxy", "Initialize a Mu3e DIRAC Proxy and verify it"),
+)
+STEP_TITLES: dict[str, str] = dict(GUIDE_STEPS)
+STEP_ORDER: dict[str, int] = {key: i for i, (key, _) in enumerate(GUIDE_STEPS)}
+
+SEVERITIES = ("fail", "warn")
+_ID_RE = re.compile(r"^[A-Z]+-\d{3}$")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One diagnosis step.
+
+    ``fix`` is a template: ``{name}`` placeholders are filled from the values a failing check
+    passes to :func:`mu3e_checks.outcome.fail`, so the fix a user reads carries their own paths.
+    ``severity`` is what a problem found by this check means: ``fail`` (exit code 1) or ``warn``
+    (reported, exit code 0 unless strict).
+    """
+
+    id: str
+    title: str
+    step: str
+    fix: str
+    severity: str = "fail"
+    requires: tuple[str, ...] = ()
+    network: bool = False
+    function: str = field(default="", compare=False)
+
+    def fix_for(self, values: Mapping[str, object]) -> str:
+        """The fix with the user's values filled in; unknown placeholders stay visible."""
+        return render(self.fix, values)
+
+    @property
+    def step_title(self) -> str:
+        return STEP_TITLES[self.step]
+
+
+class _Keep(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render(template: str, values: Mapping[str, object]) -> str:
+    """Fill ``{name}`` placeholders; a missing value keeps its placeholder instead of crashing."""
+    try:
+        return string.Formatter().vformat(template, (), _Keep(values))
+    except (ValueError, IndexError, AttributeError, KeyError):
+        return template
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+class RegistryError(Exception):
+    """A programming error in a check declaration, caught at import time."""
+
+
+def check(
+    id: str,
+    title: str,
+    *,
+    step: str,
+    fix: str = "",
+    severity: str = "fail",
+    requires: Iterable[str] = (),
+    network: bool = False,
+) -> Callable[[F], F]:
+    """Declare a check.  Decorates the pytest test function that implements it."""
+    if not _ID_RE.match(id):
+        raise RegistryError(f"check ID {id!r} must look like ABC-001")
+    if step not in STEP_TITLES:
+        raise RegistryError(f"{id}: unknown guide step {step!r}")
+    if severity not in SEVERITIES:
+        raise RegistryError(f"{id}: severity must be one of {SEVERITIES}")
+
+    def decorate(func: F) -> F:
+        entry = Check(
+            id=id,
+            title=title,
+            step=step,
+            fix=fix,
+            severity=severity,
+            requires=tuple(requires),
+            network=network,
+            function=f"{func.__module__}.{func.__name__}",
+        )
+        old = REGISTRY.get(id)
+        if old is not None and old.function != entry.function:
+            raise RegistryError(f"check ID {id} is used twice: {old.function} and {entry.function}")
+        REGISTRY[id] = entry
+        func._mu3e_check = entry  # type: ignore[attr-defined]
+        return func
+
+    return decorate
+
+
+def check_of(func: object) -> Check | None:
+    """The registry entry behind a test function, or None for ordinary tests."""
+    return getattr(func, "_mu3e_check", None)
+
+
+def load_all() -> dict[str, Check]:
+    """Import every check module so the registry is complete (for listing and docs)."""
+    import importlib
+    import pkgutil
+
+    from mu3e_checks import checks
+
+    for info in sorted(pkgutil.iter_modules(checks.__path__), key=lambda m: m.name):
+        if info.name.startswith("test_"):
+            importlib.import_module(f"{checks.__name__}.{info.name}")
+    for entry in REGISTRY.values():
+        for req in entry.requires:
+            if req not in REGISTRY:
+                raise RegistryError(f"{entry.id} requires unknown check {req}")
+    return dict(REGISTRY)
+
+
+def ordered(checks: Iterable[Check]) -> list[Check]:
+    """Guide order: by chapter, then by ID within a chapter."""
+    return sorted(checks, key=lambda c: (STEP_ORDER[c.step], c.id))

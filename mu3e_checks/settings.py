@@ -1,0 +1,227 @@
+"""The ``--mu3e-*`` options: one table drives pytest's parser, the env fallback and the README.
+
+Every option can also be set through an environment variable, because CI admins configure site
+images through the environment and physicists copy ``export`` lines from tickets.  Command line
+wins over environment, environment over default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+DEFAULT_CS_URL = "dips://diracweb.grid.hep.ph.ic.ac.uk:9135/Configuration/Server"
+DEFAULT_GROUP = "mu3e.org_user"
+DEFAULT_REQUIRED_CAS = (
+    "/C=UK/O=eScienceCA/OU=Authority/CN=UK e-Science CA 2B",
+    "/C=UK/O=eScienceRoot/OU=Authority/CN=UK e-Science Root",
+)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``--mu3e-*`` option and the environment variable that can set it."""
+
+    flag: str
+    env: str
+    help: str
+    default: Any = None
+    kind: str = "str"  # str | path | int | float | bool | list
+    metavar: Optional[str] = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("--mu3e-home", "MU3E_HOME", "Home directory to diagnose (default: $HOME).", kind="path",
+           metavar="DIR"),
+    Option("--mu3e-globus", "MU3E_GLOBUS", "The .globus directory (default: HOME/.globus).",
+           kind="path", metavar="DIR"),
+    Option("--mu3e-diracos", "MU3E_DIRACOS",
+           "DIRACOS prefix (default: $DIRACOS, else HOME/dirac_ui/diracos).", kind="path",
+           metavar="DIR"),
+    Option("--mu3e-trust-dir", "MU3E_TRUST_DIR",
+           "CA directory to check instead of the one DIRAC would use.", kind="path",
+           metavar="DIR"),
+    Option("--mu3e-proxy", "MU3E_PROXY",
+           "Proxy file to check instead of the one DIRAC would use.", kind="path",
+           metavar="FILE"),
+    Option("--mu3e-cs-url", "MU3E_CS_URL", "Configuration Server URL the setup must use.",
+           default=DEFAULT_CS_URL, metavar="URL"),
+    Option("--mu3e-group", "MU3E_GROUP", "DIRAC group the proxy must carry.",
+           default=DEFAULT_GROUP, metavar="GROUP"),
+    Option("--mu3e-required-ca", "MU3E_REQUIRED_CA",
+           "Subject DN (slash form) of a CA that must be trusted; repeatable. The environment "
+           "variable takes several DNs separated by ';'.",
+           default=DEFAULT_REQUIRED_CAS, kind="list", metavar="DN"),
+    Option("--mu3e-cert-warn-days", "MU3E_CERT_WARN_DAYS",
+           "Warn when the user certificate expires within this many days.", default=30,
+           kind="int", metavar="DAYS"),
+    Option("--mu3e-proxy-warn-hours", "MU3E_PROXY_WARN_HOURS",
+           "Warn when the proxy has less than this many hours left.", default=1.0,
+           kind="float", metavar="HOURS"),
+    Option("--mu3e-timeout", "MU3E_TIMEOUT", "Timeout in seconds for each network step.",
+           default=10.0, kind="float", metavar="SECONDS"),
+    Option("--mu3e-strict", "MU3E_STRICT", "Count warnings as failures (exit code 1).",
+           default=False, kind="bool"),
+    Option("--mu3e-offline", "MU3E_OFFLINE", "Skip every check that needs the network.",
+           default=False, kind="bool"),
+    Option("--mu3e-passphrase-file", "MU3E_PASSPHRASE_FILE",
+           "File holding the pass phrase of an encrypted userkey.pem, so the key-match check "
+           "can run; the checks never prompt. MU3E_KEY_PASSPHRASE also works.",
+           kind="path", metavar="FILE"),
+    Option("--mu3e-select", "MU3E_SELECT",
+           "Run only these check IDs (comma-separated; prefixes like CERT- work).", default=(),
+           kind="list", metavar="IDS"),
+    Option("--mu3e-ignore", "MU3E_IGNORE",
+           "Do not run these check IDs (comma-separated; prefixes like NET- work).", default=(),
+           kind="list", metavar="IDS"),
+    Option("--mu3e-list", "", "List every check (ID, step, title, fix) and exit.",
+           default=False, kind="bool"),
+)
+
+
+def _parse_env(opt: Option, raw: str) -> Any:
+    if opt.kind == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if opt.kind == "int":
+        return int(raw)
+    if opt.kind == "float":
+        return float(raw)
+    if opt.kind == "list":
+        sep = ";" if opt.dest == "mu3e_required_ca" else ","
+        return tuple(p.strip() for p in raw.split(sep) if p.strip())
+    return raw
+
+
+def resolve(cli: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Merge command line, environment and defaults into plain values, keyed by dest."""
+    out: dict[str, Any] = {}
+    for opt in OPTIONS:
+        value = cli.get(opt.dest)
+        if value in (None, [], ()) or value is False:
+            raw = env.get(opt.env) if opt.env else None
+            if raw not in (None, ""):
+                try:
+                    value = _parse_env(opt, raw)
+                except ValueError as exc:
+                    raise SettingsError(f"{opt.env}={raw!r}: {exc}") from None
+            elif value is not False:
+                value = opt.default
+        if opt.kind == "list" and value is not None:
+            items: list[str] = []
+            for v in value:
+                items.extend(s.strip() for s in (v.split(",") if opt.dest != "mu3e_required_ca"
+                                                  else [v]) if s.strip())
+            value = tuple(items)
+        if opt.kind == "path" and value:
+            value = Path(os.path.expanduser(str(value)))
+        out[opt.dest] = value
+    return out
+
+
+class SettingsError(Exception):
+    """A setting the user gave cannot be understood."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one diagnosis run.
+
+    Built once per session.  ``environ`` is a snapshot of the environment the run was started
+    with; knowledge functions take it as an argument rather than reading ``os.environ``, so they
+    can be unit-tested and so a check can never see a variable another check changed.
+    """
+
+    home: Path
+    globus: Path
+    diracos: Path
+    diracos_source: str
+    trust_dir: Optional[Path]
+    proxy: Optional[Path]
+    cs_url: str
+    group: str
+    required_cas: tuple[str, ...]
+    cert_warn_days: int
+    proxy_warn_hours: float
+    timeout: float
+    strict: bool
+    offline: bool
+    passphrase_file: Optional[Path]
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, values: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+        env = dict(environ)
+        home = values.get("mu3e_home") or Path(env.get("HOME") or os.path.expanduser("~"))
+        globus = values.get("mu3e_globus") or home / ".globus"
+        if values.get("mu3e_diracos"):
+            diracos, source = values["mu3e_diracos"], "--mu3e-diracos"
+        elif env.get("DIRACOS"):
+            diracos, source = Path(env["DIRACOS"]), "$DIRACOS"
+        else:
+            diracos, source = home / "dirac_ui" / "diracos", "guide default ~/dirac_ui/diracos"
+        known = {o.dest for o in OPTIONS}
+        return cls(
+            home=Path(home),
+            globus=Path(globus),
+            diracos=Path(diracos),
+            diracos_source=source,
+            trust_dir=values.get("mu3e_trust_dir"),
+            proxy=values.get("mu3e_proxy"),
+            cs_url=values.get("mu3e_cs_url") or DEFAULT_CS_URL,
+            group=values.get("mu3e_group") or DEFAULT_GROUP,
+            required_cas=tuple(values.get("mu3e_required_ca") or DEFAULT_REQUIRED_CAS),
+            cert_warn_days=int(values.get("mu3e_cert_warn_days") or 30),
+            proxy_warn_hours=float(values.get("mu3e_proxy_warn_hours") or 1.0),
+            timeout=float(values.get("mu3e_timeout") or 10.0),
+            strict=bool(values.get("mu3e_strict")),
+            offline=bool(values.get("mu3e_offline")),
+            passphrase_file=values.get("mu3e_passphrase_file"),
+            select=tuple(values.get("mu3e_select") or ()),
+            ignore=tuple(values.get("mu3e_ignore") or ()),
+            environ=env,
+            extra={k: v for k, v in values.items() if k not in known},
+        )
+
+    def passphrase(self) -> Optional[bytes]:
+        """The key pass phrase if the user supplied one; never prompted for."""
+        if self.passphrase_file is not None:
+            try:
+                return self.passphrase_file.read_bytes().rstrip(b"\r\n")
+            except OSError:
+                return None
+        raw = self.environ.get("MU3E_KEY_PASSPHRASE")
+        return raw.encode() if raw else None
+
+
+def id_matches(check_id: str, patterns: Sequence[str]) -> bool:
+    """``CERT-003`` matches ``CERT-003``, ``CERT-`` and ``CERT``; case does not matter."""
+    cid = check_id.upper()
+    for p in patterns:
+        p = p.upper()
+        if cid == p or (p.endswith("-") and cid.startswith(p)) or cid.split("-")[0] == p:
+            return True
+    return False
+
+
+def options_markdown() -> str:
+    """The option table for the README, generated so it cannot drift from the parser."""
+    rows = ["| option | environment | default | meaning |", "|---|---|---|---|"]
+    for o in OPTIONS:
+        default = o.default
+        if isinstance(default, tuple):
+            default = "; ".join(default) or "—"
+        if default in (None, False):
+            default = "—"
+        rows.append(f"| `{o.flag}` | {('`' + o.env + '`') if o.env else '—'} | {default} | "
+                    f"{o.help} |")
+    return "\n".join(rows)

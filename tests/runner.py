@@ -1,0 +1,115 @@
+"""Run the diagnosis the way a user does, in a subprocess, and read back its JUnit XML.
+
+Subprocesses keep each run hermetic (HOME, X509_* variables, uid-based paths) and exercise the
+real entry point, option parsing and exit code.  ``PYTHONPATH`` points at this checkout so a
+test always runs the code next to it, whatever copy of the package is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Variables of the developer's own grid setup that must never leak into a test run.
+_SCRUB_PREFIXES = ("X509_", "DIRAC", "GRID_", "MU3E_", "PYTEST_", "VOMS")
+
+
+def clean_env(home: Path, extra: Optional[Mapping[str, str]] = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB_PREFIXES)}
+    env["HOME"] = str(home)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + (
+        [env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Case:
+    """One check's outcome as JUnit recorded it."""
+
+    id: str
+    outcome: str  # passed | warned | failed | error | skipped
+    message: str
+    properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def fix(self) -> str:
+        return self.properties.get("fix", "")
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    cases: dict[str, Case]
+    junit: Path
+    html: Optional[Path] = None
+
+    def __getitem__(self, check_id: str) -> Case:
+        try:
+            return self.cases[check_id]
+        except KeyError:
+            raise AssertionError(f"{check_id} did not run; ran: {sorted(self.cases)}\n"
+                                 f"{self.stdout[-3000:]}\n{self.stderr[-2000:]}") from None
+
+    def outcome(self, check_id: str) -> str:
+        return self[check_id].outcome
+
+    def failed(self) -> list[str]:
+        return [c.id for c in self.cases.values() if c.outcome in ("failed", "error")]
+
+
+def parse_junit(path: Path) -> dict[str, Case]:
+    cases: dict[str, Case] = {}
+    for tc in ET.parse(path).getroot().iter("testcase"):
+        props = {p.get("name", ""): p.get("value", "") for p in tc.iter("property")}
+        cid = props.get("check")
+        if not cid:
+            continue
+        outcome, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            el = tc.find(tag)
+            if el is not None:
+                outcome = {"failure": "failed"}.get(tag, tag)
+                message = el.get("message", "") or (el.text or "")
+                break
+        if outcome == "passed" and "warning" in props:
+            outcome, message = "warned", props["warning"]
+        cases[cid] = Case(cid, outcome, message, props)
+    return cases
+
+
+def run_checks(home: Path, *args: str, env: Optional[Mapping[str, str]] = None,
+               cwd: Optional[Path] = None, offline: bool = True, timeout: float = 180,
+               command: Optional[Sequence[str]] = None) -> RunResult:
+    """``pytest --pyargs mu3e_checks`` as a user would type it, against ``home``.
+
+    ``offline`` adds ``--mu3e-offline`` so no test reaches the real Configuration Server.
+    """
+    cwd = cwd or home.parent / f"{home.name}-cwd"
+    cwd.mkdir(parents=True, exist_ok=True)
+    junit = cwd / "junit.xml"
+    if junit.exists():
+        junit.unlink()
+    base = list(command) if command else [sys.executable, "-m", "pytest", "--pyargs",
+                                          "mu3e_checks"]
+    argv = base + ["-p", "no:cacheprovider", f"--junitxml={junit}", "-q"]
+    if offline:
+        argv.append("--mu3e-offline")
+    argv += list(args)
+    proc = subprocess.run(argv, cwd=cwd, env=clean_env(home, env), capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    cases = parse_junit(junit) if junit.exists() else {}
+    htmls = sorted((cwd / "reports").glob("*.html")) if (cwd / "reports").is_dir() else []
+    return RunResult(proc.returncode, proc.stdout, proc.stderr, cases, junit,
+                     htmls[-1] if htmls else None)

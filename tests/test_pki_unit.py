@@ -1,0 +1,89 @@
+"""Unit tests of the certificate knowledge, without pytest plumbing or subprocess runs."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from cryptography import x509
+
+from mu3e_checks.knowledge import files, pki
+from tests.pki import pem
+
+
+def test_dn_forms(grid):
+    assert pki.dn_slash(grid.user.subject) == \
+        "/C=CH/O=Mu3e Test Grid/OU=Physics/CN=Jane Physicist"
+    assert pki.dn_rfc2253(grid.user.subject) == \
+        "CN=Jane Physicist,OU=Physics,O=Mu3e Test Grid,C=CH"
+    assert pki.same_dn(grid.user.subject, "/C=CH/O=Mu3e Test Grid/OU=Physics/CN=Jane Physicist")
+    assert not pki.same_dn(grid.user.subject, "/C=CH/O=Mu3e Test Grid/CN=Jane Physicist")
+
+
+def test_parse_slash_dn_keeps_slashes_inside_values():
+    assert pki.parse_slash_dn("/DC=ch/DC=cern/CN=a/b user") == [
+        ("DC", "ch"), ("DC", "cern"), ("CN", "a/b user")]
+
+
+def test_pick_user_certificate_from_chain_in_any_order(grid):
+    found = pki.pick_user_certificate(pem(grid.ca, grid.user))
+    assert found.cert == grid.user.cert
+    assert "is NOT" in found.notes[0]
+
+
+def test_pick_user_certificate_rejects_proxy(grid):
+    proxy = grid.pki.proxy(grid.user)
+    with pytest.raises(pki.PemError, match="proxy"):
+        pki.pick_user_certificate(pem(proxy))
+
+
+def test_proxy_kinds(grid):
+    assert pki.proxy_kind(grid.pki.proxy(grid.user).cert) == "rfc3820"
+    assert pki.proxy_kind(grid.pki.proxy(grid.user, kind="legacy").cert) == "legacy"
+    assert pki.proxy_kind(grid.user.cert) is None
+
+
+@pytest.mark.parametrize("fmt", ["pkcs1", "pkcs8"])
+def test_load_private_key_formats(grid, fmt):
+    k = pki.load_private_key(grid.user.key_pem(fmt))
+    assert k.format == {"pkcs1": "PKCS#1", "pkcs8": "PKCS#8"}[fmt]
+    assert pki.key_matches(grid.user.cert, k.key)
+
+
+def test_encrypted_key_is_not_loaded_without_passphrase(grid):
+    data = grid.user.key_pem("pkcs8", b"pw")
+    k = pki.load_private_key(data)
+    assert k.encrypted and k.key is None
+    assert pki.load_private_key(data, b"pw").key is not None
+    with pytest.raises(pki.PemError, match="pass phrase") as err:
+        pki.load_private_key(data, b"nope")
+    assert b"PRIVATE" not in str(err.value).encode()
+
+
+def test_damaged_key_message_has_no_key_bytes(grid):
+    data = grid.user.key_pem("pkcs1")
+    lines = data.splitlines()
+    damaged = b"\n".join(lines[:3] + [b"AAAA" * 16] + lines[4:])
+    with pytest.raises(pki.PemError) as err:
+        pki.load_private_key(damaged)
+    assert all(line.decode() not in str(err.value) for line in lines[1:-1])
+
+
+def test_sha1_signature_is_weak(tmp_path):
+    # cryptography refuses to sign with SHA-1, so openssl makes this one, as old CAs did.
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-sha1", "-nodes",
+                    "-subj", "/CN=old", "-keyout", str(tmp_path / "k"), "-out",
+                    str(tmp_path / "c"), "-days", "2"], check=True, capture_output=True)
+    cert = x509.load_pem_x509_certificate((tmp_path / "c").read_bytes())
+    assert any("SHA1" in p for p in pki.strength_problems(cert))
+
+
+def test_read_bytes_names_the_problem(tmp_path):
+    with pytest.raises(files.Unreadable, match="does not exist"):
+        files.read_bytes(tmp_path / "nope")
+    with pytest.raises(files.Unreadable, match="directory"):
+        files.read_bytes(tmp_path)
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(files.Unreadable, match="loop"):
+        files.read_bytes(loop)
