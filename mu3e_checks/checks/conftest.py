@@ -90,3 +90,24 @@ def user_key_fact(credentials, settings: Settings) -> Fact:
                                      str(credentials.key)))
     except (Unreadable, PemError) as exc:
         return Fact(error=str(exc), owner="CERT-006")
+
+
+@pytest.fixture(scope="session")
+def trust_choice(settings: Settings, run: DiagnosisRun):
+    """Which CA directory DIRAC will use (:class:`TrustDirChoice`), and why."""
+    from mu3e_checks.knowledge.trust import resolve_trust_dir
+
+    choice = resolve_trust_dir(settings.environ, settings.diracos, settings.trust_dir)
+    run.record_environment("Trust dir", choice.describe())
+    return choice
+
+
+@pytest.fixture(scope="session")
+def proxy_location(settings: Settings, uid: int, run: DiagnosisRun):
+    """Which proxy file DIRAC will read (:class:`ProxyLocation`), and why."""
+    from mu3e_checks.knowledge.proxy import locate_proxy
+
+    loc = locate_proxy(settings.environ, uid, settings.proxy)
+    run.record_environment("Proxy", f"{loc.path} ({loc.source}"
+                           f"{'' if loc.exists else ', missing'})")
+    return loc
