@@ -111,3 +111,13 @@ def proxy_location(settings: Settings, uid: int, run: DiagnosisRun):
     run.record_environment("Proxy", f"{loc.path} ({loc.source}"
                            f"{'' if loc.exists else ', missing'})")
     return loc
+
+
+@pytest.fixture(scope="session")
+def cs_url(settings: Settings) -> str:
+    """The Configuration Server URL the network checks target.
+
+    The first URL in dirac.cfg's /DIRAC/Configuration/Servers once the DIRAC-client chapter
+    can read it; until then, and when there is no cfg, the expected URL.
+    """
+    return settings.cs_url
