@@ -31,7 +31,10 @@ def pytest_args(argv: Sequence[str]) -> list[str]:
         "-p", "mu3e_checks.plugin",
         "-p", "pytest_metadata.plugin",
         "-p", "pytest_html.plugin",
-        "--pyargs", "mu3e_checks",
+        "--confcutdir", str(PACKAGE_DIR),
+        # The package path rather than --pyargs: with --pyargs pytest also loads a conftest.py
+        # from the current directory, which is the user's, not ours.
+        str(PACKAGE_DIR / "checks"),
         *args,
     ]
 

@@ -1,0 +1,147 @@
+"""The plugin's contract: IDs, selection, prerequisites, JUnit, HTML, exit codes, inertness."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+from mu3e_checks import registry
+from mu3e_checks.listing import readme_with_reference
+from tests.runner import ROOT, clean_env, run_checks
+
+
+def test_every_testcase_carries_its_check_id(grid, tmp_path):
+    home = grid.home(tmp_path, key_mode=0o644)
+    r = run_checks(home)
+    root = ET.parse(r.junit).getroot()
+    cases = list(root.iter("testcase"))
+    assert cases
+    for tc in cases:
+        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        assert "check" in props, ET.tostring(tc)[:300]
+    failing = [tc for tc in cases if tc.find("failure") is not None]
+    assert failing
+    for tc in failing:
+        props = {p.get("name"): p.get("value") for p in tc.iter("property")}
+        assert props.get("fix"), props
+
+
+def test_list_command_shows_every_id(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "mu3e_checks.cli", "--list"], cwd=tmp_path,
+                         env=clean_env(tmp_path), capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    ids = set(registry.load_all())
+    assert ids >= {f"CERT-00{n}" for n in range(1, 10)}
+    for cid in ids:
+        assert cid in out.stdout
+    via_pytest = subprocess.run([sys.executable, "-m", "pytest", "--mu3e-list"], cwd=tmp_path,
+                                env=clean_env(tmp_path), capture_output=True, text=True,
+                                timeout=60)
+    assert via_pytest.returncode == 0
+    assert all(cid in via_pytest.stdout for cid in ids)
+
+
+def test_select_and_ignore_by_id(grid, tmp_path):
+    home = grid.home(tmp_path)
+    only = run_checks(home, "--mu3e-select", "CERT-003,CERT-007")
+    assert set(only.cases) == {"CERT-003", "CERT-007"}
+    ignored = run_checks(home, "--mu3e-select", "CERT", "--mu3e-ignore", "CERT-009")
+    assert "CERT-009" not in ignored.cases and "CERT-001" in ignored.cases
+    by_k = run_checks(home, "-k", "CERT-004")
+    assert set(by_k.cases) == {"CERT-004"}
+    by_env = run_checks(home, env={"MU3E_SELECT": "CERT-002"})
+    assert set(by_env.cases) == {"CERT-002"}
+
+
+def test_not_network_marker_expression_works(grid, tmp_path):
+    home = grid.home(tmp_path)
+    r = run_checks(home, "-m", "not network", offline=False)
+    assert r.cases, r.stdout
+    assert all(not registry.REGISTRY.get(cid, None) or not registry.REGISTRY[cid].network
+               for cid in r.cases)
+    assert "PytestUnknownMarkWarning" not in r.stdout + r.stderr
+
+
+def test_prerequisite_skip_names_root_cause(grid, tmp_path):
+    home = grid.home(tmp_path)
+    (home / ".globus" / "usercert.pem").write_text("garbage")
+    r = run_checks(home, "--mu3e-select", "CERT")
+    assert r.failed() == ["CERT-005"]
+    for cid in ("CERT-007", "CERT-008", "CERT-009"):
+        assert r.outcome(cid) == "skipped"
+        assert "CERT-005" in r[cid].message
+
+
+def test_terminal_summary_orders_fixes_and_gives_verdict(grid, tmp_path):
+    home = grid.home(tmp_path, key_mode=0o644, cert_mode=0o666)
+    r = run_checks(home, "--mu3e-select", "CERT")
+    out = r.stdout
+    assert out.index("chmod 600") < out.index("chmod 644")  # CERT-003 before CERT-004
+    assert "NOT READY: 2 check(s) failed; start with CERT-003" in out
+    assert "Traceback" not in out
+
+
+def test_html_report_is_written_by_default_with_fix_and_environment(grid, tmp_path):
+    home = grid.home(tmp_path, key_mode=0o644)
+    r = run_checks(home, "--mu3e-select", "CERT")
+    assert r.html is not None and r.html.parent.name == "reports"
+    assert str(r.html) in r.stdout
+    text = r.html.read_text()
+    assert "Mu3e DIRAC client diagnosis" in text
+    assert f"chmod 600 {home}/.globus/userkey.pem" in text
+    assert "/C=CH/O=Mu3e Test Grid/OU=Physics/CN=Jane Physicist" in text  # slash-form DN
+    assert "CN=Jane Physicist,OU=Physics,O=Mu3e Test Grid,C=CH" in text  # RFC 2253 DN
+    assert "<th>Fix</th>" in text or "Fix</th>" in text
+    custom = tmp_path / "custom.html"
+    r2 = run_checks(home, "--mu3e-select", "CERT", f"--html={custom}", cwd=tmp_path / "cwd2")
+    assert custom.exists()
+    assert r2.html is None  # nothing written to reports/ when --html overrides it
+
+
+def test_exit_codes(grid, tmp_path):
+    good = run_checks(grid.home(tmp_path / "a"), "--mu3e-select", "CERT")
+    assert good.returncode == 0
+    bad = run_checks(grid.home(tmp_path / "b", key_mode=0o644), "--mu3e-select", "CERT")
+    assert bad.returncode == 1
+
+
+def test_plugin_is_inert_in_other_projects(tmp_path):
+    project = tmp_path / "other"
+    project.mkdir()
+    (project / "test_x.py").write_text("def test_ok():\n    assert True\n")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                         cwd=project, env=clean_env(tmp_path), capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout
+    assert "1 passed" in out.stdout
+    assert "Mu3e" not in out.stdout and "mu3e" not in out.stdout.lower()
+    assert not (project / "reports").exists()
+    # The plugin is loaded (its options exist) but registers none of its run hooks.
+    help_out = subprocess.run([sys.executable, "-m", "pytest", "--help"], cwd=project,
+                              env=clean_env(tmp_path), capture_output=True, text=True,
+                              timeout=60)
+    assert "--mu3e-home" in help_out.stdout
+
+
+def test_cli_is_hermetic(grid, tmp_path):
+    home = grid.home(tmp_path)
+    cwd = tmp_path / "analysis"
+    cwd.mkdir()
+    # A physicist's own project config that would break a plain `pytest --pyargs` run.
+    (cwd / "pytest.ini").write_text("[pytest]\npython_files = check_*.py\naddopts = -x\n")
+    (cwd / "conftest.py").write_text("raise RuntimeError('user conftest must not load')\n")
+    r = run_checks(home, "--mu3e-select", "CERT", cwd=cwd,
+                   command=[sys.executable, "-m", "mu3e_checks.cli"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(r.cases) == 9
+    assert not (cwd / ".pytest_cache").exists()
+    assert r.html is not None
+
+
+def test_readme_reference_is_up_to_date():
+    readme = (ROOT / "README.md").read_text()
+    assert readme == readme_with_reference(readme), (
+        "README check reference is stale: run python -m mu3e_checks.listing --update-readme")
+    for cid in registry.load_all():
+        assert cid in readme
