@@ -1,0 +1,85 @@
+"""Option resolution and the registry's pure helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mu3e_checks import registry
+from mu3e_checks.settings import (
+    DEFAULT_CS_URL,
+    DEFAULT_REQUIRED_CAS,
+    Settings,
+    SettingsError,
+    id_matches,
+    resolve,
+)
+
+
+def build(cli=None, env=None) -> Settings:
+    env = {"HOME": "/home/jane", **(env or {})}
+    return Settings.build(resolve(cli or {}, env), env)
+
+
+def test_defaults_follow_the_guide():
+    s = build()
+    assert s.home == Path("/home/jane")
+    assert s.globus == Path("/home/jane/.globus")
+    assert s.diracos == Path("/home/jane/dirac_ui/diracos")
+    assert s.cs_url == DEFAULT_CS_URL and s.group == "mu3e.org_user"
+    assert s.required_cas == DEFAULT_REQUIRED_CAS
+    assert (s.cert_warn_days, s.proxy_warn_hours, s.timeout) == (30, 1.0, 10.0)
+    assert not s.strict and not s.offline
+
+
+def test_environment_sets_options_and_command_line_wins():
+    env = {"MU3E_GROUP": "other_user", "MU3E_STRICT": "1", "MU3E_TIMEOUT": "3",
+           "MU3E_REQUIRED_CA": "/CN=A, with comma;/CN=B", "DIRACOS": "/opt/diracos",
+           "MU3E_IGNORE": "NET,CA-002"}
+    s = build(env=env)
+    assert s.group == "other_user" and s.strict and s.timeout == 3.0
+    assert s.required_cas == ("/CN=A, with comma", "/CN=B")
+    assert s.diracos == Path("/opt/diracos") and s.diracos_source == "$DIRACOS"
+    assert s.ignore == ("NET", "CA-002")
+    s = build(cli={"mu3e_group": "cli_group", "mu3e_diracos": "/x"}, env=env)
+    assert s.group == "cli_group" and s.diracos == Path("/x")
+
+
+def test_bad_environment_value_is_a_usage_error():
+    with pytest.raises(SettingsError, match="MU3E_TIMEOUT"):
+        build(env={"MU3E_TIMEOUT": "soon"})
+
+
+def test_passphrase_never_prompts(tmp_path):
+    assert build().passphrase() is None
+    assert build(env={"MU3E_KEY_PASSPHRASE": "pw"}).passphrase() == b"pw"
+    f = tmp_path / "pw"
+    f.write_text("secret\n")
+    assert build(cli={"mu3e_passphrase_file": str(f)}).passphrase() == b"secret"
+
+
+@pytest.mark.parametrize("pattern,hit", [("CERT-003", True), ("cert-", True), ("CERT", True),
+                                         ("CERT-00", False), ("CA", False)])
+def test_id_patterns(pattern, hit):
+    assert id_matches("CERT-003", [pattern]) is hit
+
+
+def test_fix_templates_fill_known_values_and_keep_unknown():
+    assert registry.render("chmod 600 {key} {other}", {"key": "/k"}) == "chmod 600 /k {other}"
+
+
+def test_registry_rejects_bad_declarations():
+    with pytest.raises(registry.RegistryError):
+        registry.check("bad id", "t", step="certificate")
+    with pytest.raises(registry.RegistryError):
+        registry.check("ABC-001", "t", step="no-such-step")
+
+
+def test_registry_is_consistent():
+    checks = registry.load_all()
+    for c in checks.values():
+        assert c.title and c.step in registry.STEP_TITLES
+        for req in c.requires:
+            assert registry.STEP_ORDER[checks[req].step] <= registry.STEP_ORDER[c.step], (
+                f"{c.id} requires {req}, which runs later in the guide")
