@@ -169,7 +169,6 @@ class Settings:
             diracos, source = Path(env["DIRACOS"]), "$DIRACOS"
         else:
             diracos, source = home / "dirac_ui" / "diracos", "guide default ~/dirac_ui/diracos"
-        known = {o.dest for o in OPTIONS}
         return cls(
             home=Path(home),
             globus=Path(globus),
@@ -189,7 +188,7 @@ class Settings:
             select=tuple(values.get("mu3e_select") or ()),
             ignore=tuple(values.get("mu3e_ignore") or ()),
             environ=env,
-            extra={k: v for k, v in values.items() if k not in known},
+            extra=dict(values),
         )
 
     def passphrase(self) -> Optional[bytes]:
