@@ -232,6 +232,8 @@ def terminal_summary(tr: Any, run: DiagnosisRun) -> None:
         line(f"Report for your support ticket: {run.html_path}")
     if run.json_path is not None:
         line(f"JSON report: {run.json_path}")
+    for problem in run.report_problems:
+        line(f"Report problem: {problem}", red=True)
 
 
 # --------------------------------------------------------------------------- HTML

@@ -40,6 +40,7 @@ class DiagnosisRun:
         self.json_path: Optional[Path] = None
         self.report_environment: dict[str, str] = {}
         self.redactor: Redactor = Redactor()
+        self.report_problems: list[str] = []
 
     # ------------------------------------------------------------------ helpers for reporters
 
@@ -165,7 +166,9 @@ class DiagnosisRun:
 
     # ------------------------------------------------------------------ reporting
 
-    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    # trylast: the innermost wrapper, so the terminal summary (printed after the terminal
+    # reporter's own wrapper resumes) already knows whether the reports were finished.
+    @pytest.hookimpl(hookwrapper=True, trylast=True)
     def pytest_sessionfinish(
         self, session: pytest.Session, exitstatus: int
     ) -> Generator[None, Any, None]:
@@ -178,12 +181,22 @@ class DiagnosisRun:
         self.redactor = redactor_for(self, env) if options.get("mu3e_redact") else Redactor()
         json_path = options.get("mu3e_json")
         if json_path and not hasattr(self.config, "workerinput"):
-            self.json_path = Path(json_path).resolve()
-            report_json.write(self.json_path,
-                              report_json.build(self, int(exitstatus), self.redactor))
+            path = Path(json_path).resolve()
+            try:
+                report_json.write(path, report_json.build(self, int(exitstatus), self.redactor))
+                self.json_path = path
+            except OSError as exc:
+                self.report_problems.append(f"the JSON report could not be written to {path}: "
+                                            f"{exc.strerror or exc}")
         yield  # pytest-html writes its file here (trylast)
         if self.html_path is not None and not hasattr(self.config, "workerinput"):
-            finish_html(self.html_path, self.redactor)
+            try:
+                finish_html(self.html_path, self.redactor)
+            except OSError as exc:
+                # A report that could not be scrubbed or redacted must not be attached.
+                self.report_problems.append(
+                    f"the HTML report {self.html_path} could not be finished "
+                    f"({exc.strerror or exc}); do not attach it")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from mu3e_checks.report import terminal_summary

@@ -270,3 +270,14 @@ def test_certificate_fixture_facts_reach_the_report(grid, tmp_path):
     cert = x509.load_pem_x509_certificate((home / ".globus/usercert.pem").read_bytes())
     assert data["environment"]["User DN (RFC 2253)"] == cert.subject.rfc4514_string()
     assert data["environment"]["User DN (slash form)"].endswith("/CN=Ada Muon")
+
+
+def test_unwritable_json_path_is_a_clear_line_not_a_crash(grid, tmp_path):
+    home = grid.home(tmp_path)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    r = run_checks(home, "--mu3e-select", "CERT-001", "--mu3e-json", str(blocker / "r.json"))
+    assert r.returncode == 0 and r.outcome("CERT-001") == "passed"
+    assert f"Report problem: the JSON report could not be written to {blocker}/r.json" \
+        in r.stdout
+    assert "INTERNALERROR" not in r.stdout + r.stderr and "Traceback" not in r.stdout
