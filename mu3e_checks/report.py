@@ -229,7 +229,8 @@ def terminal_summary(tr: Any, run: DiagnosisRun) -> None:
     line("")
     line(verdict(run), bold=True)
     if run.html_path is not None:
-        line(f"Report for your support ticket: {run.html_path}")
+        redacted = " (redacted)" if run.redactor.active else ""
+        line(f"Report for your support ticket{redacted}: {run.html_path}")
     if run.json_path is not None:
         line(f"JSON report: {run.json_path}")
     for problem in run.report_problems:
@@ -244,6 +245,7 @@ _STYLE = """<style>
 #mu3e-summary table{border-collapse:collapse;margin:.5em 0 1em}
 #mu3e-summary th,#mu3e-summary td{border:1px solid #ccc;padding:3px 6px;text-align:left;
 vertical-align:top}
+#mu3e-summary td:first-child{white-space:nowrap}
 #mu3e-summary pre{white-space:pre-wrap;margin:.2em 0;background:#f4f4f4;padding:3px;
 color:#111}
 #mu3e-summary .mu3e-failed,#mu3e-summary .mu3e-error{color:#b00}

@@ -32,7 +32,7 @@ NOT_CHECKED = "not checked in this run"
 ORDER = (
     "OS", "Python", "mu3e-checks", "DIRAC version", "DIRACOS version", "OpenSSL",
     "Home", ".globus", "User certificate", "User key",
-    "User DN (slash form)", "User DN (RFC 2253)", "User certificate issuer",
+    "User DN (slash form)", "User DN (RFC 2253)", "User certificate issuer", "User DN read from",
     "DIRACOS", "dirac.cfg", "Trust dir", "Proxy", "Proxy summary",
     "CS URL", "DIRAC group (expected)", "Grid variables", "Run options",
 )
@@ -81,22 +81,32 @@ def openssl_versions() -> str:
 
 
 def _user_dn(run: DiagnosisRun) -> dict[str, str]:
-    """The DN lines, as recorded by the certificate fixtures or read from usercert.pem."""
+    """The DN lines, as recorded by the certificate fixtures or read from usercert.pem.
+
+    When usercert.pem cannot be read, the user certificate in the proxy's chain is used (so
+    ``--mu3e-redact`` still knows the DN the proxy summary shows).
+    """
     keys = ("User DN (slash form)", "User DN (RFC 2253)", "User certificate issuer")
     if all(k in run.environment for k in keys[:2]):
         return {k: run.environment[k] for k in keys if k in run.environment}
-    try:
-        from mu3e_checks.knowledge.credentials import locate_credentials
-        from mu3e_checks.knowledge.files import read_bytes
-        from mu3e_checks.knowledge.pki import pick_user_certificate
+    from mu3e_checks.knowledge.credentials import locate_credentials
+    from mu3e_checks.knowledge.files import read_bytes
+    from mu3e_checks.knowledge.pki import pick_user_certificate
 
-        creds = locate_credentials(run.settings.environ, run.settings.globus)
-        found = pick_user_certificate(read_bytes(creds.cert), str(creds.cert))
-    except Exception as exc:  # any broken file: the certificate checks say why
-        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return {keys[0]: f"unknown: {why}"}
-    return {keys[0]: found.subject_slash, keys[1]: found.subject_rfc2253,
-            keys[2]: found.issuer_slash}
+    creds = locate_credentials(run.settings.environ, run.settings.globus)
+    why = ""
+    for n, path in enumerate((creds.cert, _proxy_path(run)[0])):
+        try:
+            found = pick_user_certificate(read_bytes(path), str(path))
+        except Exception as exc:  # any broken file: the certificate checks say why
+            why = why or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            continue
+        out = {keys[0]: found.subject_slash, keys[1]: found.subject_rfc2253,
+               keys[2]: found.issuer_slash}
+        if n:
+            out["User DN read from"] = f"the proxy {path} ({why})"
+        return out
+    return {keys[0]: f"unknown: {why}"}
 
 
 def _trust_dir(run: DiagnosisRun) -> str:

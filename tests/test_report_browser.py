@@ -63,7 +63,8 @@ def _report(grid, tmp_path: Path, name: str, *args: str) -> tuple[Path, dict]:
     build, expected = SETUPS[name]
     home = build(grid, tmp_path / name)
     out = tmp_path / f"{name}.json"
-    r = run_checks(home, "--mu3e-select", "CERT", "--mu3e-json", str(out), *args)
+    r = run_checks(home, "--mu3e-select", "CERT", "--mu3e-json", str(out),
+                   "--mu3e-proxy", str(tmp_path / "no-proxy"), *args)
     assert r.html is not None, r.stdout + r.stderr
     data = json.loads(out.read_text())
     problems = {c["id"] for c in data["checks"] if c["outcome"] in ("failed", "warned",

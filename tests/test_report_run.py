@@ -25,6 +25,8 @@ DN_RFC = "CN=Jane Physicist,OU=Physics,O=Mu3e Test Grid,C=CH"
 
 def run_with_json(home: Path, *args: str, env: dict | None = None) -> tuple[RunResult, dict]:
     out = home.parent / "report.json"
+    if "--mu3e-proxy" not in args:  # never the machine's own /tmp/x509up_u<uid>
+        args = ("--mu3e-proxy", str(home.parent / "no-proxy"), *args)
     r = run_checks(home, "--mu3e-select", "CERT", "--mu3e-json", str(out), *args,
                    env={"USER": USER, "LOGNAME": USER, **(env or {})})
     assert out.is_file(), r.stdout + r.stderr
@@ -95,7 +97,8 @@ def test_json_of_warnings_and_skips(grid, tmp_path):
 def test_json_path_from_the_environment(grid, tmp_path):
     home = grid.home(tmp_path)
     out = tmp_path / "from-env.json"
-    r = run_checks(home, "--mu3e-select", "CERT-001", env={"MU3E_JSON": str(out)})
+    r = run_checks(home, "--mu3e-select", "CERT-001", "--mu3e-proxy", str(tmp_path / "none"),
+                   env={"MU3E_JSON": str(out)})
     assert r.returncode == 0
     assert shape_errors(SHAPE, json.loads(out.read_text())) == []
     assert f"JSON report: {out}" in r.stdout
@@ -212,6 +215,20 @@ def test_redaction_removes_user_home_dn_and_host_everywhere(grid, tmp_path):
     assert shape_errors(SHAPE, data) == []
     # The terminal is the user's own: not redacted, fixes paste as they are.
     assert f"chmod 600 {home}/.globus/userkey.pem" in r.stdout
+    assert f"Report for your support ticket (redacted): {r.html}" in r.stdout
+
+
+def test_redaction_finds_the_dn_in_the_proxy_when_usercert_is_broken(grid, tmp_path):
+    home = grid.home(tmp_path)
+    (home / ".globus" / "usercert.pem").write_text("garbage")
+    proxy = tmp_path / "x509up_test"
+    proxy.write_bytes(grid.pki.proxy(grid.user).proxy_file())
+    r, data = run_with_json(home, "--mu3e-proxy", str(proxy), "--mu3e-redact")
+    assert data["environment"]["User DN (slash form)"] == "[user DN]"
+    assert data["environment"]["Proxy summary"].startswith("[user DN]/CN=")
+    assert "the proxy" in data["environment"]["User DN read from"]
+    for text in (r.html.read_text(), json.dumps(data)):
+        assert "Jane Physicist" not in text and DN not in text
 
 
 def test_redaction_via_environment_variable(grid, tmp_path):
@@ -232,7 +249,8 @@ def test_without_redaction_the_dn_is_shown(grid, tmp_path):
 def test_terminal_is_doctor_style_with_utf8_marks(grid, tmp_path):
     user = grid.pki.user(grid.ca, days=10)
     home = grid.home(tmp_path, user=user, key_mode=0o644)
-    r = run_checks(home, "--mu3e-select", "CERT", env={"PYTHONIOENCODING": "utf-8"})
+    r = run_checks(home, "--mu3e-select", "CERT", "--mu3e-proxy", str(tmp_path / "none"),
+                   env={"PYTHONIOENCODING": "utf-8"})
     out = r.stdout
     assert "[✗] Install User Certificates (1 failed, 1 with warnings, 7 passed)" in out
     assert "    ✗ CERT-003 userkey.pem is private" in out
@@ -244,15 +262,16 @@ def test_terminal_is_doctor_style_with_utf8_marks(grid, tmp_path):
     assert verdict > fixes
     assert f"Report for your support ticket: {r.html}" in out
 
-    good = run_checks(grid.home(tmp_path / "good"), "--mu3e-select", "CERT",
-                      env={"PYTHONIOENCODING": "utf-8"})
+    good = run_checks(grid.home(tmp_path / "good"), "--mu3e-select", "CERT", "--mu3e-proxy",
+                      str(tmp_path / "none"), env={"PYTHONIOENCODING": "utf-8"})
     assert "[✓] Install User Certificates (9 passed)" in good.stdout
     assert "READY: every check that ran passed." in good.stdout
 
 
 def test_terminal_falls_back_to_ascii(grid, tmp_path):
     home = grid.home(tmp_path, key_mode=0o644)
-    r = run_checks(home, "--mu3e-select", "CERT", env={"PYTHONIOENCODING": "ascii"})
+    r = run_checks(home, "--mu3e-select", "CERT", "--mu3e-proxy", str(tmp_path / "none"),
+                   env={"PYTHONIOENCODING": "ascii"})
     out = r.stdout
     summary = out[out.index("Mu3e DIRAC client diagnosis"):]
     assert "[X] Install User Certificates (1 failed, 8 passed)" in summary
@@ -276,7 +295,8 @@ def test_unwritable_json_path_is_a_clear_line_not_a_crash(grid, tmp_path):
     home = grid.home(tmp_path)
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    r = run_checks(home, "--mu3e-select", "CERT-001", "--mu3e-json", str(blocker / "r.json"))
+    r = run_checks(home, "--mu3e-select", "CERT-001", "--mu3e-json", str(blocker / "r.json"),
+                   "--mu3e-proxy", str(tmp_path / "none"))
     assert r.returncode == 0 and r.outcome("CERT-001") == "passed"
     assert f"Report problem: the JSON report could not be written to {blocker}/r.json" \
         in r.stdout
