@@ -17,7 +17,7 @@ import socket
 import ssl
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from mu3e_checks import __version__
 from mu3e_checks.redact import Redactor, build_redactor
@@ -244,7 +244,8 @@ def collect(run: DiagnosisRun) -> dict[str, str]:
     return ordered
 
 
-def _safe(func) -> str:  # type: ignore[no-untyped-def]
+def _safe(func: Callable[[], object]) -> str:
+    """``str(func())``, or what went wrong: the environment table must never break a run."""
     try:
         return str(func())
     except Exception as exc:
