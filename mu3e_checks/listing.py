@@ -46,6 +46,8 @@ BEGIN = "<!-- BEGIN CHECK REFERENCE (generated: python -m mu3e_checks.listing --
 END = "<!-- END CHECK REFERENCE -->"
 OPT_BEGIN = "<!-- BEGIN OPTIONS (generated) -->"
 OPT_END = "<!-- END OPTIONS -->"
+JSON_BEGIN = "<!-- BEGIN JSON SHAPE (generated) -->"
+JSON_END = "<!-- END JSON SHAPE -->"
 
 
 def _splice(text: str, begin: str, end: str, body: str) -> str:
@@ -56,10 +58,14 @@ def _splice(text: str, begin: str, end: str, body: str) -> str:
 
 def readme_with_reference(text: str) -> str:
     """README text with the generated check reference and option table put in place."""
+    from mu3e_checks.report_json import shape_markdown
     from mu3e_checks.settings import options_markdown
 
     text = _splice(text, BEGIN, END, reference_markdown())
-    return _splice(text, OPT_BEGIN, OPT_END, options_markdown())
+    text = _splice(text, OPT_BEGIN, OPT_END, options_markdown())
+    if JSON_BEGIN in text:
+        text = _splice(text, JSON_BEGIN, JSON_END, shape_markdown())
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:

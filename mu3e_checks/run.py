@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Generator
-from html import escape
 from pathlib import Path
 from typing import Any, Optional
 
@@ -17,6 +16,7 @@ import pytest
 from mu3e_checks import outcome as _outcome
 from mu3e_checks import registry
 from mu3e_checks.outcome import CheckFailed, Result
+from mu3e_checks.redact import Redactor
 from mu3e_checks.settings import Settings, id_matches
 
 RESULT_KEY = pytest.StashKey[Result]()
@@ -36,6 +36,11 @@ class DiagnosisRun:
         self.environment: dict[str, str] = {}
         self.started = _dt.datetime.now().astimezone()
         self.html_path: Optional[Path] = None
+        # Filled at the end of the session by the reporting hooks (mu3e_checks.report).
+        self.json_path: Optional[Path] = None
+        self.report_environment: dict[str, str] = {}
+        self.redactor: Redactor = Redactor()
+        self.report_problems: list[str] = []
 
     # ------------------------------------------------------------------ helpers for reporters
 
@@ -161,11 +166,37 @@ class DiagnosisRun:
 
     # ------------------------------------------------------------------ reporting
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        from mu3e_checks.report import fill_environment
+    # trylast: the innermost wrapper, so the terminal summary (printed after the terminal
+    # reporter's own wrapper resumes) already knows whether the reports were finished.
+    @pytest.hookimpl(hookwrapper=True, trylast=True)
+    def pytest_sessionfinish(
+        self, session: pytest.Session, exitstatus: int
+    ) -> Generator[None, Any, None]:
+        from mu3e_checks import report, report_json
+        from mu3e_checks.redact import Redactor, finish_html
+        from mu3e_checks.report_env import option_values, redactor_for
 
-        fill_environment(self)
+        env = report.fill_environment(self)
+        options = option_values(self)
+        self.redactor = redactor_for(self, env) if options.get("mu3e_redact") else Redactor()
+        json_path = options.get("mu3e_json")
+        if json_path and not hasattr(self.config, "workerinput"):
+            path = Path(json_path).resolve()
+            try:
+                report_json.write(path, report_json.build(self, int(exitstatus), self.redactor))
+                self.json_path = path
+            except OSError as exc:
+                self.report_problems.append(f"the JSON report could not be written to {path}: "
+                                            f"{exc.strerror or exc}")
+        yield  # pytest-html writes its file here (trylast)
+        if self.html_path is not None and not hasattr(self.config, "workerinput"):
+            try:
+                finish_html(self.html_path, self.redactor)
+            except OSError as exc:
+                # A report that could not be scrubbed or redacted must not be attached.
+                self.report_problems.append(
+                    f"the HTML report {self.html_path} could not be finished "
+                    f"({exc.strerror or exc}); do not attach it")
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from mu3e_checks.report import terminal_summary
@@ -174,26 +205,28 @@ class DiagnosisRun:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
-        report.title = "Mu3e DIRAC client diagnosis"
+        from mu3e_checks.report import title
+
+        report.title = title(self)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
-        cells.insert(1, '<th class="sortable" data-column-type="check">Check</th>')
-        cells.insert(2, "<th>Fix</th>")
+        from mu3e_checks.report import table_header
+
+        table_header(cells)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
-        info = getattr(report, "mu3e", None) or {}
-        cells.insert(1, f'<td class="col-check">{escape(info.get("id", ""))}</td>')
-        fix = escape(info.get("fix", "")).replace("\n", "<br>")
-        cells.insert(2, f'<td class="col-fix"><code>{fix}</code></td>')
+        from mu3e_checks.report import table_row
+
+        table_row(report, cells)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str], session: pytest.Session) -> None:
         from mu3e_checks.report import html_summary
 
-        prefix.extend(html_summary(self))
+        prefix.extend(html_summary(self, self.redactor.describe()))
 
 
 def _short(report: pytest.TestReport) -> str:

@@ -83,6 +83,12 @@ OPTIONS: tuple[Option, ...] = (
            kind="list", metavar="IDS"),
     Option("--mu3e-list", "", "List every check (ID, step, title, fix) and exit.",
            default=False, kind="bool"),
+    Option("--mu3e-redact", "MU3E_REDACT",
+           "Replace your user name, home path, DN and host name in the HTML and JSON reports "
+           "(for public tickets).", default=False, kind="bool"),
+    Option("--mu3e-json", "MU3E_JSON",
+           "Also write the report as JSON to this file (for scripts and ticket bots).",
+           kind="path", metavar="FILE"),
 )
 
 
