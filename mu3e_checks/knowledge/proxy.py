@@ -310,6 +310,7 @@ def chain_fix(verdict: ChainVerdict, ca_dir: Path, group: str) -> str:
     if verdict.missing_issuer_dn:
         return (f"# install the CA '{verdict.missing_issuer_dn}' into {where} (its IGTF "
                 "ca_*.tar.gz, as in the guide's CA step), then:\n" + f"fetch-crl -l {where}")
-    if verdict.code == X509_V_ERR_CERT_REVOKED and verdict.depth != 0:
-        return "# your certificate is revoked: ask your CA for a new one, then make a new proxy"
+    if verdict.code == X509_V_ERR_CERT_REVOKED:
+        return (f"# {verdict.failing_dn or 'a certificate in the chain'} is revoked: ask your "
+                "CA for a new certificate, then make a new proxy")
     return init_command(group)
