@@ -37,8 +37,8 @@ def test_proxy_present(proxy_location, settings, uid):
              fix=f"unset {loc.source.lstrip('$')}   # if {value} is the proxy you mean")
     if not loc.exists:
         if loc.source == "--mu3e-proxy":
-            fail(f"the proxy file given with --mu3e-proxy, {loc.path}, does not exist",
-                 group=group)
+            fail(f"the proxy file given with --mu3e-proxy, {loc.path}, does not exist or is "
+                 "not a file", group=group)
         fail(f"no proxy: neither $GRID_PROXY_FILE nor $X509_USER_PROXY names a file, and "
              f"{loc.path} does not exist", group=group)
     note(f"proxy: {loc.path} ({loc.source})")

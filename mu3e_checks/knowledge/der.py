@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Optional
 
 from cryptography import x509
 
@@ -183,3 +185,21 @@ def name(tlv: Tlv) -> x509.Name:
         if attrs:
             rdns.append(x509.RelativeDistinguishedName(attrs))
     return x509.Name(rdns)
+
+
+def raw_extensions(certs: Sequence[x509.Certificate], ident: x509.ObjectIdentifier
+                   ) -> Iterator[tuple[int, Optional[bytes]]]:
+    """(position, DER value) of extension ``ident`` on each certificate that has it.
+
+    ``cryptography`` keeps extensions it does not know (the DIRAC group, the VOMS AC) as raw
+    bytes; the value is None when the certificate's extensions cannot be decoded at all.
+    """
+    for n, cert in enumerate(certs):
+        try:
+            ext = cert.extensions.get_extension_for_oid(ident)
+        except x509.ExtensionNotFound:
+            continue
+        except ValueError:
+            yield n, None
+            continue
+        yield n, getattr(ext.value, "value", b"")

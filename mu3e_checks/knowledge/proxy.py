@@ -239,16 +239,12 @@ def find_group(chain: list[x509.Certificate]) -> GroupFinding:
     the second certificate; looking only at the first would wrongly report "no group".
     """
     groups, errors = [], []
-    for n, cert in enumerate(chain):
-        try:
-            ext = cert.extensions.get_extension_for_oid(DIRAC_GROUP_OID)
-        except x509.ExtensionNotFound:
-            continue
-        except ValueError:
+    for n, raw in der.raw_extensions(chain, DIRAC_GROUP_OID):
+        if raw is None:
             errors.append(f"certificate {n + 1} has extensions that cannot be decoded")
             continue
         try:
-            groups.append((n, decode_group(getattr(ext.value, "value", b""))))
+            groups.append((n, decode_group(raw)))
         except der.DerError as exc:
             errors.append(f"certificate {n + 1} has a DIRAC group extension (1.2.42.42) that is "
                           f"not a readable string ({exc})")

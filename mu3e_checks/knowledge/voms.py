@@ -260,14 +260,9 @@ def find_voms(chain: Sequence[x509.Certificate]) -> VomsFinding:
     ``voms-proxy-init`` puts it on the outermost proxy; with ``dirac-proxy-init -M`` that is the
     first certificate, with a DIRAC proxy as the second.
     """
-    for n, cert in enumerate(chain):
-        try:
-            ext = cert.extensions.get_extension_for_oid(VOMS_AC_OID)
-        except x509.ExtensionNotFound:
-            continue
-        except ValueError:
+    for n, raw in der.raw_extensions(chain, VOMS_AC_OID):
+        if raw is None:
             return VomsFinding(position=n, error="certificate extensions cannot be decoded")
-        raw = getattr(ext.value, "value", b"")
         try:
             return VomsFinding(tuple(parse_voms_extension(raw)), n)
         except VomsError as exc:
