@@ -55,6 +55,8 @@ OPTIONS: tuple[Option, ...] = (
            default=DEFAULT_CS_URL, metavar="URL"),
     Option("--mu3e-group", "MU3E_GROUP", "DIRAC group the proxy must carry.",
            default=DEFAULT_GROUP, metavar="GROUP"),
+    Option("--mu3e-vo", "MU3E_VO", "VOMS VO the proxy's attribute certificate must be for.",
+           default="mu3e.org", metavar="VO"),
     Option("--mu3e-required-ca", "MU3E_REQUIRED_CA",
            "Subject DN (slash form) of a CA that must be trusted; repeatable. The environment "
            "variable takes several DNs separated by ';'.",

@@ -180,7 +180,9 @@ class PKI:
              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
                             critical=False)
              .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                 issuer.key.public_key()), critical=False))
+                 issuer.key.public_key()), critical=False)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                            critical=False))
         return Entity(b.sign(issuer.key, hash_alg), key, issuer=issuer)
 
     def host(self, issuer: Entity, hostname: str = "localhost", *,
@@ -197,6 +199,8 @@ class PKI:
              .add_extension(x509.SubjectAlternativeName(alt), critical=False)
              .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
                                                    ExtendedKeyUsageOID.CLIENT_AUTH]),
+                            critical=False)
+             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                             critical=False))
         return Entity(b.sign(issuer.key, hashes.SHA256()), key, issuer=issuer)
 
@@ -360,3 +364,72 @@ def write_credentials(globus: Path, user: Entity, *, key_mode: int = 0o600,
     os.chmod(cert, cert_mode)
     os.chmod(key, key_mode)
     return cert, key
+
+
+# ------------------------------------------------------------------------- proxies and VOMS
+
+VOMS_AC_OID = x509.ObjectIdentifier("1.3.6.1.4.1.8005.100.100.5")
+_FQAN_OID = "1.3.6.1.4.1.8005.100.100.4"
+_AC_CERTS_OID = "1.3.6.1.4.1.8005.100.100.10"
+_SHA256_RSA = "1.2.840.113549.1.1.11"
+
+
+def der_int(n: int) -> bytes:
+    return der(0x02, n.to_bytes(n.bit_length() // 8 + 1, "big", signed=True))
+
+
+def _gtime(t: dt.datetime) -> bytes:
+    return der(0x18, t.astimezone(dt.timezone.utc).strftime("%Y%m%d%H%M%SZ").encode())
+
+
+def _directory_names(subject: x509.Name) -> bytes:
+    """GeneralNames holding one directoryName ([4] EXPLICIT Name)."""
+    return der(0x30, der(0xA4, subject.public_bytes()))
+
+
+def voms_ac(holder: Entity, server: Entity, *, vo: str = "mu3e.org",
+            fqans: Sequence[str] = (), uri: str = "voms.example.org:15000",
+            not_before: Optional[dt.datetime] = None, not_after: Optional[dt.datetime] = None,
+            serial: int = 1, carry_server_cert: bool = True, bad_signature: bool = False
+            ) -> bytes:
+    """One RFC 3281 attribute certificate, laid out as VOMS (and voms-proxy-fake) writes it.
+
+    ``holder`` is the certificate the AC is issued to (its issuer and serial go into the
+    Holder); ``server`` is the VOMS server certificate whose key signs it.
+    """
+    fqans = list(fqans) or [f"/{vo}/Role=NULL/Capability=NULL"]
+    nb = not_before or NOW - 15 * dt.timedelta(minutes=1)
+    na = not_after or nb + 12 * HOUR
+    holder_der = der(0x30, der(0xA0, _directory_names(holder.cert.issuer)
+                               + der_int(holder.cert.serial_number)))
+    issuer_der = der(0xA0, _directory_names(server.subject))
+    algorithm = der(0x30, der_oid(_SHA256_RSA) + der(0x05, b""))
+    ietf = der(0x30, der(0xA0, der(0x86, f"{vo}://{uri}".encode()))
+               + der(0x30, b"".join(der(0x04, f.encode()) for f in fqans)))
+    attributes = der(0x30, der(0x30, der_oid(_FQAN_OID) + der(0x31, ietf)))
+    extensions = b""
+    if carry_server_cert:
+        certs = der(0x30, der(0x30, server.cert_der()))
+        extensions = der(0x30, der(0x30, der_oid(_AC_CERTS_OID) + der(0x04, certs)))
+    acinfo = der(0x30, der_int(1) + holder_der + issuer_der + algorithm + der_int(serial)
+                 + der(0x30, _gtime(nb) + _gtime(na)) + attributes + extensions)
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    signature = server.key.sign(acinfo, padding.PKCS1v15(), hashes.SHA256())  # type: ignore
+    if bad_signature:
+        signature = bytes([signature[0] ^ 0xFF]) + signature[1:]
+    return der(0x30, acinfo + algorithm + der(0x03, b"\x00" + signature))
+
+
+def voms_extension(*acs: bytes) -> tuple[x509.ObjectIdentifier, bytes]:
+    """The proxy extension carrying ``acs`` (SEQUENCE { SEQUENCE OF AC }), for
+    ``PKI.proxy(extensions=[...])``."""
+    return VOMS_AC_OID, der(0x30, der(0x30, b"".join(acs)))
+
+
+def write_proxy(path: Path, proxy: Entity, *, mode: int = 0o600, tail: bytes = b"") -> Path:
+    """A proxy file as DIRAC writes it (proxy, key, chain), plus optional trailing bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(proxy.proxy_file() + tail)
+    os.chmod(path, mode)
+    return path

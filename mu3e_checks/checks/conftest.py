@@ -121,3 +121,24 @@ def cs_url(settings: Settings) -> str:
     can read it; until then, and when there is no cfg, the expected URL.
     """
     return settings.cs_url
+
+
+@pytest.fixture(scope="session")
+def proxy_fact(proxy_location, run: DiagnosisRun) -> Fact:
+    """The parsed proxy file (:class:`ProxyFile`: certificate, key, chain, format, policy,
+    DIRACX flag), or the reason it could not be read, owned by PROXY-001/PROXY-003.
+
+    The network checks use ``proxy_fact.get().path`` for TLS client authentication.
+    """
+    from mu3e_checks.knowledge.files import Unreadable
+    from mu3e_checks.knowledge.pki import PemError
+    from mu3e_checks.knowledge.proxy import read_proxy
+
+    if not proxy_location.exists:
+        return Fact(error=f"there is no proxy file at {proxy_location.path}", owner="PROXY-001")
+    try:
+        found = read_proxy(proxy_location.path)
+    except (Unreadable, PemError) as exc:
+        return Fact(error=str(exc), owner="PROXY-003")
+    run.record_environment("Proxy identity", found.identity_dn)
+    return Fact(found)

@@ -1,0 +1,177 @@
+"""Guide: "Initialize a Local Proxy" — the proxy file DIRAC reads, its mode, content, chain, time.
+
+The checks read the same file DIRAC will read ($GRID_PROXY_FILE, $X509_USER_PROXY, then
+/tmp/x509up_u<uid>) and say which one that was, because a stale variable silently wins.
+"""
+
+from __future__ import annotations
+
+from mu3e_checks.knowledge import pki, trust
+from mu3e_checks.knowledge.credentials import q
+from mu3e_checks.knowledge.proxy import (
+    chain_fix,
+    init_command,
+    proxy_file_problem,
+    write_target,
+)
+from mu3e_checks.outcome import fail, note, skip, warn
+from mu3e_checks.registry import check
+
+STEP = "local-proxy"
+INIT = "dirac-proxy-init -g {group} -M"
+
+
+@check("PROXY-001", "A proxy file is where DIRAC looks for it", step=STEP, fix=INIT)
+def test_proxy_present(proxy_location, settings, uid):
+    loc = proxy_location
+    group = q(settings.group)
+    target = write_target(settings.environ, uid)
+    for var, value in loc.dangling:
+        lands = (f"; dirac-proxy-init will write your next proxy to {value}"
+                 if target == value or str(target) == value else "")
+        warn(f"${var} is set to {value}, which is not a file, so DIRAC skips it when reading"
+             f"{lands}", fix=f"unset {var}   # or run: {init_command(settings.group)}")
+    for var, value in loc.shadowed:
+        warn(f"{loc.source}={loc.path} shadows ${var}={value}: DIRAC reads {loc.path}, not the "
+             f"proxy in ${var}",
+             fix=f"unset {loc.source.lstrip('$')}   # if {value} is the proxy you mean")
+    if not loc.exists:
+        if loc.source == "--mu3e-proxy":
+            fail(f"the proxy file given with --mu3e-proxy, {loc.path}, does not exist or is "
+                 "not a file", group=group)
+        fail(f"no proxy: neither $GRID_PROXY_FILE nor $X509_USER_PROXY names a file, and "
+             f"{loc.path} does not exist", group=group)
+    note(f"proxy: {loc.path} ({loc.source})")
+
+
+@check("PROXY-002", "The proxy file is yours and private (mode 600)", step=STEP,
+       fix="chmod 600 {proxy}", requires=("PROXY-001",))
+def test_proxy_permissions(proxy_location, settings, uid):
+    path = proxy_location.path
+    severity, problem = proxy_file_problem(path, uid)
+    if severity == "fail" and "owned by uid" in problem:
+        own = settings.home / f".x509up_u{uid}"
+        fail(problem, fix=f"export X509_USER_PROXY={q(own)}\n{init_command(settings.group)}")
+    if severity == "fail":
+        fail(problem, proxy=q(path))
+    if severity == "warn":
+        warn(problem, proxy=q(path))
+
+
+@check("PROXY-003", "The proxy file holds a proxy certificate, its key and the chain",
+       step=STEP, fix=INIT, requires=("PROXY-001",))
+def test_proxy_parses(proxy_fact, settings):
+    group = q(settings.group)
+    if proxy_fact.error:
+        fail(proxy_fact.error, group=group)
+    proxy = proxy_fact.value
+    if proxy.identity is None:
+        fail(f"{proxy.path} holds only proxy certificates and not the user certificate they "
+             "derive from, so no service can validate it", group=group)
+    if proxy.diracx:
+        warn(f"{proxy.path} ends with a DIRACX token block: it was made by DIRAC v9, and Mu3e "
+             "works only with DIRAC v8 (8.0.74)",
+             fix=f'pip install "DIRAC==8.0.74"\n{init_command(settings.group)}')
+    note(f"{proxy.describe()}; {len(proxy.certs)} certificate(s), "
+         f"{proxy.key_format} private key")
+
+
+@check("PROXY-004", "The private key in the proxy file belongs to the proxy certificate",
+       step=STEP, fix=INIT, requires=("PROXY-003",))
+def test_proxy_key_matches(proxy_fact, settings):
+    proxy = proxy_fact.get()
+    if not proxy.key_matches:
+        fail(f"the private key in {proxy.path} does not belong to its proxy certificate: the "
+             "file was pieced together or overwritten halfway", group=q(settings.group))
+
+
+@check("PROXY-005", "The proxy is an RFC 3820 impersonation proxy", step=STEP, fix=INIT,
+       requires=("PROXY-003",))
+def test_proxy_format(proxy_fact, settings):
+    proxy = proxy_fact.get()
+    group = q(settings.group)
+    if proxy.format == "legacy":
+        fail(f"{proxy.path} is a legacy Globus proxy (CN=proxy, e.g. from 'grid-proxy-init "
+             "-old'): OpenSSL, and so the DIRAC services, cannot validate it, and it carries no "
+             "DIRAC group", group=group)
+    if proxy.format == "draft":
+        fail(f"{proxy.path} is a pre-RFC draft (GSI-3) proxy, which current services do not "
+             "accept", group=group)
+    if proxy.limited:
+        warn(f"{proxy.path} is a limited proxy: services refuse it for job submission and most "
+             "data operations", group=group)
+    elif proxy.policy != "impersonation":
+        warn(f"{proxy.path} is an RFC 3820 proxy with the '{proxy.policy}' policy, not an "
+             "impersonation proxy: services may not grant it your rights", group=group)
+    note(proxy.describe())
+
+
+@check("PROXY-007", "The proxy belongs to the certificate in usercert.pem", step=STEP,
+       fix=INIT, requires=("PROXY-003", "CERT-005"))
+def test_proxy_identity(proxy_fact, user_cert, credentials, settings):
+    proxy = proxy_fact.get()
+    mine = user_cert.subject_slash
+    if proxy.identity_dn != mine:
+        warn(f"{proxy.path} belongs to another certificate: its identity is "
+             f"{proxy.identity_dn}, but {credentials.cert} is {mine}; DIRAC will act as "
+             f"{proxy.identity_dn}", group=q(settings.group))
+    elif pki.public_bytes(proxy.identity) != pki.public_bytes(user_cert.cert):
+        warn(f"{proxy.path} was made from another certificate with your DN (an older or "
+             f"renewed one), not from {credentials.cert}", group=q(settings.group))
+
+
+@check("PROXY-008", "The proxy is valid now, with time left", step=STEP, fix=INIT,
+       requires=("PROXY-003",))
+def test_proxy_lifetime(proxy_fact, settings):
+    proxy = proxy_fact.get()
+    group = q(settings.group)
+    v = pki.validity(proxy.proxy)
+    if v.state == "expired":
+        fail(f"the proxy in {proxy.path} expired on {pki.fmt_time(v.not_after)}", group=group)
+    if v.state == "not-yet-valid":
+        fail(f"the proxy in {proxy.path} is valid only from {pki.fmt_time(v.not_before)}; "
+             "check this machine's clock (date -u)",
+             fix="date -u   # compare with the real UTC time; ask your admin to fix NTP")
+    end = proxy.end()
+    now = pki.utcnow()
+    if end < now:
+        fail(f"the proxy is in date, but a certificate it derives from expired on "
+             f"{pki.fmt_time(end)}", group=group)
+    hours = (end - now).total_seconds() / 3600
+    if hours < settings.proxy_warn_hours:
+        warn(f"the proxy expires in {int(hours * 60)} minutes, at {pki.fmt_time(end)}",
+             group=group)
+    identity = proxy.identity
+    if identity is not None and pki.not_after(identity) < v.not_after:
+        note(f"the proxy claims validity until {pki.fmt_time(v.not_after)}, after your "
+             f"certificate expires ({pki.fmt_time(pki.not_after(identity))}); it stops "
+             "working then")
+    note(f"valid until {pki.fmt_time(end)} ({hours:.1f} h left)")
+
+
+@check("PROXY-009", "The proxy key is strong enough (RSA >= 2048 bits)", step=STEP,
+       fix="dirac-proxy-init -g {group} -M -b 2048", requires=("PROXY-003",))
+def test_proxy_strength(proxy_fact, settings):
+    proxy = proxy_fact.get()
+    problems = pki.strength_problems(proxy.proxy)
+    if problems:
+        fail(f"the proxy in {proxy.path}: " + "; ".join(problems), group=q(settings.group))
+    note(pki.key_description(proxy.proxy))
+
+
+
+# Defined last so that its prerequisites (format and lifetime) have run before it.
+@check("PROXY-006", "The chain proxy → user certificate → CA validates, with CRLs", step=STEP,
+       fix=INIT, requires=("PROXY-004", "PROXY-005", "PROXY-008"))
+def test_proxy_chain(proxy_fact, trust_choice, settings):
+    proxy = proxy_fact.get()
+    ca_dir = trust_choice.path
+    if not trust.non_empty_dir(ca_dir):
+        skip(f"the CA directory {ca_dir} is missing or empty; the CA checks report it")
+    verdict = trust.verify_chain(proxy.proxy, proxy.chain, ca_dir, crl_check=True,
+                                 allow_proxy=True)
+    if verdict.ok:
+        note(" → ".join(verdict.chain) or verdict.reason)
+        return
+    fail(f"OpenSSL rejects the proxy chain in {proxy.path} (error {verdict.code}): "
+         f"{verdict.reason}", fix=chain_fix(verdict, ca_dir, settings.group))

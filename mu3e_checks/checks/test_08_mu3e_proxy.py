@@ -1,0 +1,122 @@
+"""Guide: "Initialize a Mu3e DIRAC Proxy" and "Verify" — the DIRAC group and the VOMS attributes.
+
+``dirac-proxy-info`` shows the group only when the Configuration Server confirms it, so these
+checks read the proxy itself: DIRAC's group extension (1.2.42.42) anywhere in the chain, and
+the VOMS attribute certificate that ``-M`` should have added.
+"""
+
+from __future__ import annotations
+
+from mu3e_checks.knowledge import pki
+from mu3e_checks.knowledge.credentials import q
+from mu3e_checks.knowledge.proxy import find_group
+from mu3e_checks.knowledge.voms import find_voms
+from mu3e_checks.outcome import fail, note, skip, warn
+from mu3e_checks.registry import check
+
+STEP = "mu3e-proxy"
+INIT = "dirac-proxy-init -g {group} -M"
+
+
+@check("GROUP-001", "The proxy carries a DIRAC group", step=STEP,
+       fix=INIT + "   # if it stops at 'Contacting CS', fix the Configuration Server checks "
+                  "first", requires=("PROXY-005",))
+def test_group_present(proxy_fact, settings):
+    proxy = proxy_fact.get()
+    found = find_group(proxy.certs)
+    if found.errors and found.group is None:
+        fail("; ".join(found.errors), group=q(settings.group))
+    if found.group is None:
+        fail(f"the proxy in {proxy.path} carries no DIRAC group (extension 1.2.42.42 is in none "
+             "of its certificates). This is what dirac-proxy-init leaves behind when it cannot "
+             "reach the Configuration Server: it writes a proxy without a group, fails, and "
+             "leaves that proxy in place ('dirac-proxy-init --nocs' also makes one)",
+             group=q(settings.group))
+    for text in found.errors:
+        warn(text, group=q(settings.group))
+    note(f"DIRAC group {found.group} (certificate {found.groups[0][0] + 1} of "
+         f"{len(proxy.certs)})")
+
+
+@check("GROUP-002", "The DIRAC group is the Mu3e group (mu3e.org_user)", step=STEP, fix=INIT,
+       requires=("GROUP-001",))
+def test_group_is_mu3e(proxy_fact, settings):
+    proxy = proxy_fact.get()
+    found = find_group(proxy.certs)
+    if found.group is None:
+        skip("the proxy carries no DIRAC group; GROUP-001 reports it")
+    if found.group != settings.group:
+        fail(f"the proxy is for DIRAC group '{found.group}', not '{settings.group}': it was "
+             f"made with the wrong -g", group=q(settings.group))
+    others = sorted({g for _, g in found.groups} - {found.group})
+    if others:
+        warn(f"the proxy chain also carries the group(s) {', '.join(others)}; DIRAC uses "
+             f"{found.group}, the one nearest the proxy", group=q(settings.group))
+
+
+@check("VOMS-001", "The proxy carries a readable VOMS attribute certificate", step=STEP,
+       fix=INIT + "   # watch for 'Could not add VOMS extensions to the proxy'",
+       requires=("PROXY-005",))
+def test_voms_present(proxy_fact, settings):
+    proxy = proxy_fact.get()
+    found = find_voms(proxy.certs)
+    if found.error:
+        fail(f"the proxy in {proxy.path} has a VOMS extension that cannot be used: "
+             f"{found.error}", group=q(settings.group))
+    if not found.acs:
+        warn(f"the proxy in {proxy.path} has no VOMS attributes: the guide's '-M' should add "
+             "them, but dirac-proxy-init exits 0 even when voms-proxy-init fails. Grid sites "
+             "and storage need them", group=q(settings.group))
+        return
+    for ac in found.acs:
+        note(ac.describe())
+
+
+def _acs(proxy_fact):
+    proxy = proxy_fact.get()
+    found = find_voms(proxy.certs)
+    if not found.acs:
+        skip("the proxy carries no VOMS attributes; VOMS-001 reports it")
+    return proxy, found.acs
+
+
+@check("VOMS-002", "The VOMS attributes are for the Mu3e VO (mu3e.org)", step=STEP, fix=INIT,
+       requires=("VOMS-001",))
+def test_voms_vo(proxy_fact, settings):
+    proxy, acs = _acs(proxy_fact)
+    vo = settings.extra.get("mu3e_vo") or "mu3e.org"
+    ac = acs[0]
+    if ac.vo != vo:
+        fail(f"the VOMS attributes in {proxy.path} are for VO '{ac.vo or 'unknown'}' "
+             f"({', '.join(ac.fqans) or 'no FQANs'}), not for {vo}", group=q(settings.group))
+    foreign = [f for f in ac.fqans if not f.startswith(f"/{vo}")]
+    if foreign:
+        warn(f"some FQANs are outside /{vo}: {', '.join(foreign)}", group=q(settings.group))
+    note(f"FQANs: {', '.join(ac.fqans) or 'none'}; VOMS server {ac.issuer}")
+
+
+@check("VOMS-003", "The VOMS attributes are valid and signed by their VOMS server", step=STEP,
+       fix=INIT, requires=("VOMS-001",))
+def test_voms_validity(proxy_fact, settings):
+    proxy, acs = _acs(proxy_fact)
+    ac = acs[0]
+    group = q(settings.group)
+    state = ac.state()
+    proxy_state = pki.validity(proxy.proxy).state
+    if state == "expired":
+        also = (" while the proxy is still valid ('VOMS attributes are expired')"
+                if proxy_state == "valid" else "")
+        fail(f"the VOMS attributes expired on {pki.fmt_time(ac.not_after)}{also}", group=group)
+    if state == "not-yet-valid":
+        fail(f"the VOMS attributes are valid only from {pki.fmt_time(ac.not_before)}; check "
+             "this machine's clock (date -u)",
+             fix="date -u   # compare with the real UTC time; ask your admin to fix NTP")
+    if ac.signature_ok is False:
+        fail(f"the signature on the VOMS attributes does not verify against the VOMS server "
+             f"certificate they carry ({ac.issuer}): the extension is damaged or forged",
+             group=group)
+    end = proxy.end()
+    if ac.not_after < end:
+        note(f"the VOMS attributes end at {pki.fmt_time(ac.not_after)}, before the proxy "
+             f"({pki.fmt_time(end)}); renew the proxy then")
+    note(f"VOMS attributes valid until {pki.fmt_time(ac.not_after)}")
