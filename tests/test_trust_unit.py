@@ -100,3 +100,20 @@ def test_summarize_counts_the_rest():
 def test_scan_of_unreadable_path_is_empty(tmp_path):
     store = trust.scan_trust_dir(tmp_path / "missing")
     assert store.cas == [] and store.crls == {}
+
+
+def test_crl_signature_check_slices_tbs_for_rsa_and_ec(grid):
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tests.pki import new_key
+
+    ec_ca = grid.pki.ca("EC CA", key=new_key(256, "ec"))
+    for ca in (grid.ca, ec_ca):
+        crl = grid.pki.crl(ca, filler=300)  # long enough for a multi-byte DER length
+        der = crl.public_bytes(Encoding.DER)
+        assert trust.crl_signed_by(crl, der, ca.cert)
+        assert not trust.crl_signed_by(crl, der, grid.root.cert)
+        tampered = bytearray(der)
+        tampered[40] ^= 1
+        assert not trust.crl_signed_by(crl, bytes(tampered), ca.cert)
+    assert trust._der_tbs(b"\x30\x85garbage") is None
