@@ -52,7 +52,7 @@ def test_single_ca_dir(settings, system_cert_dir):
 
 
 @check("CA-003", "Every CA file parses and is named by its OpenSSL subject hash", step=STEP,
-       fix="openssl rehash {dir}", requires=("CA-001",))
+       fix="mv {dir}/<wrong name>.0 {dir}/<subject hash>.0", requires=("CA-001",))
 def test_ca_files(trust_store, trust_choice):
     store = trust_store.get()
     bad = [p for p in store.bad_files if not p.harmless]
