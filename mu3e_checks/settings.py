@@ -61,6 +61,12 @@ OPTIONS: tuple[Option, ...] = (
            "Subject DN (slash form) of a CA that must be trusted; repeatable. The environment "
            "variable takes several DNs separated by ';'.",
            default=DEFAULT_REQUIRED_CAS, kind="list", metavar="DN"),
+    Option("--mu3e-system-cert-dir", "MU3E_SYSTEM_CERT_DIR",
+           "The host's CA directory that diracosrc prefers when it is not empty.",
+           default="/etc/grid-security/certificates", kind="path", metavar="DIR"),
+    Option("--mu3e-crl-warn-hours", "MU3E_CRL_WARN_HOURS",
+           "Warn when a CRL's nextUpdate comes within this many hours.", default=24.0,
+           kind="float", metavar="HOURS"),
     Option("--mu3e-cert-warn-days", "MU3E_CERT_WARN_DAYS",
            "Warn when the user certificate expires within this many days.", default=30,
            kind="int", metavar="DAYS"),
@@ -196,7 +202,7 @@ class Settings:
             select=tuple(values.get("mu3e_select") or ()),
             ignore=tuple(values.get("mu3e_ignore") or ()),
             environ=env,
-            extra=dict(values),
+            extra=dict(values),  # every option by dest, so new options need no field
         )
 
     def passphrase(self) -> Optional[bytes]:

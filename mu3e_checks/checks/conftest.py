@@ -93,11 +93,12 @@ def user_key_fact(credentials, settings: Settings) -> Fact:
 
 
 @pytest.fixture(scope="session")
-def trust_choice(settings: Settings, run: DiagnosisRun):
+def trust_choice(settings: Settings, run: DiagnosisRun, system_cert_dir):
     """Which CA directory DIRAC will use (:class:`TrustDirChoice`), and why."""
     from mu3e_checks.knowledge.trust import resolve_trust_dir
 
-    choice = resolve_trust_dir(settings.environ, settings.diracos, settings.trust_dir)
+    choice = resolve_trust_dir(settings.environ, settings.diracos, settings.trust_dir,
+                               system_cert_dir)
     run.record_environment("Trust dir", choice.describe())
     return choice
 
@@ -142,3 +143,33 @@ def proxy_fact(proxy_location, run: DiagnosisRun) -> Fact:
         return Fact(error=str(exc), owner="PROXY-003")
     run.record_environment("Proxy identity", found.identity_dn)
     return Fact(found)
+
+def system_cert_dir(settings: Settings):
+    """The host CA directory diracosrc looks at (``--mu3e-system-cert-dir``; tests use tmp)."""
+    from mu3e_checks.knowledge.trust import SYSTEM_CERT_DIR
+
+    return settings.extra.get("mu3e_system_cert_dir") or SYSTEM_CERT_DIR
+
+
+@pytest.fixture(scope="session")
+def trust_store(trust_choice, run: DiagnosisRun) -> Fact:
+    """The CA directory read once per session (:class:`TrustStore`), or why it is unusable."""
+    from mu3e_checks.knowledge.trust import ca_dir_problem, scan_trust_dir
+
+    problem = ca_dir_problem(trust_choice)
+    if problem:
+        return Fact(error=problem, owner="CA-001")
+    store = scan_trust_dir(trust_choice.path)
+    run.record_environment("CA certificates", f"{len(store.cas)} CAs, {len(store.crls)} CRL "
+                           "files")
+    return Fact(store)
+
+
+@pytest.fixture(scope="session")
+def user_ca_chain(trust_store: Fact, user_cert_fact: Fact):
+    """The CAs above the user's certificate found in the trust dir (empty without a cert)."""
+    from mu3e_checks.knowledge.trust import user_chain
+
+    found = user_cert_fact.value
+    return user_chain(trust_store.get(), found.cert if found is not None else None)
+
