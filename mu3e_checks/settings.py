@@ -83,6 +83,9 @@ OPTIONS: tuple[Option, ...] = (
            kind="list", metavar="IDS"),
     Option("--mu3e-list", "", "List every check (ID, step, title, fix) and exit.",
            default=False, kind="bool"),
+    Option("--mu3e-nameserver", "MU3E_NAMESERVER",
+           "DNS server (IP address, optional port) for every name the network checks resolve, "
+           "after /etc/hosts; the system resolver is then never used.", metavar="HOST[:PORT]"),
 )
 
 
@@ -169,7 +172,6 @@ class Settings:
             diracos, source = Path(env["DIRACOS"]), "$DIRACOS"
         else:
             diracos, source = home / "dirac_ui" / "diracos", "guide default ~/dirac_ui/diracos"
-        known = {o.dest for o in OPTIONS}
         return cls(
             home=Path(home),
             globus=Path(globus),
@@ -189,7 +191,7 @@ class Settings:
             select=tuple(values.get("mu3e_select") or ()),
             ignore=tuple(values.get("mu3e_ignore") or ()),
             environ=env,
-            extra={k: v for k, v in values.items() if k not in known},
+            extra=dict(values),  # every option by dest, also those without a field
         )
 
     def passphrase(self) -> Optional[bytes]:
