@@ -65,6 +65,21 @@ def peer_identity(der: bytes) -> tuple[str, Optional[str], bool]:
     return _slash(cert.issuer if is_proxy else cert.subject), group, is_proxy
 
 
+def _linger(sock: socket.socket) -> None:
+    """Close without losing what was sent: closing a socket that still holds unread data from
+    the peer (the proposal a client sends right after a TLS 1.3 handshake) resets the
+    connection, and the peer never reads our last bytes (an alert, a garbage answer)."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(2)
+        for _ in range(64):
+            if not sock.recv(4096):
+                break
+    except OSError:
+        pass
+    sock.close()
+
+
 class _Base:
     def __init__(self, host: str = "127.0.0.1", family: int = socket.AF_INET) -> None:
         self.sock = socket.socket(family, socket.SOCK_STREAM)
@@ -129,8 +144,8 @@ class GarbageServer(_Base):
     """Answers every connection with bytes that are neither TLS nor DISET, then closes."""
 
     def handle(self, conn: socket.socket) -> None:
-        with conn:
-            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" + os.urandom(64))
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" + os.urandom(64))
+        _linger(conn)
 
 
 def closed_port(host: str = "127.0.0.1") -> int:
@@ -239,19 +254,12 @@ class DisetServer(_Base):
 
     def handle(self, conn: socket.socket) -> None:
         conn.settimeout(5)
+        tls = self.ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         try:
-            tls = self.ctx.wrap_socket(conn, server_side=True)
+            tls.do_handshake()
         except (ssl.SSLError, OSError):
-            # Let the alert reach the client: closing with its unread data would send a TCP
-            # reset, and the client would see "EOF" instead of the alert.
-            try:
-                conn.shutdown(socket.SHUT_WR)
-                conn.settimeout(1)
-                while conn.recv(4096):
-                    pass
-            except OSError:
-                pass
-            conn.close()
+            # The alert must reach the client, as real DIRAC servers' alerts do.
+            _linger(tls)
             return
         with tls:
             if self.mode == "stall":
@@ -260,6 +268,7 @@ class DisetServer(_Base):
                 return
             if self.mode == "garbage":
                 tls.sendall(b"\x00\xffthis is not DISET at all\r\n" * 4)
+                _linger(tls)
                 return
             dn, group, is_proxy = peer_identity(tls.getpeercert(binary_form=True))
             proposal = self._recv_message(tls, 1024)

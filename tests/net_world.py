@@ -51,5 +51,12 @@ class NetWorld:
     def registry(self, groups=(GROUP,)) -> dict:
         return {self.user_dn: ("jane", list(groups))}
 
+    def diset(self, cert: Entity | None = None, **kw):
+        """Our DISET test server with ``cert`` (default: cs.mu3e.test), knowing the user."""
+        from tests.diset_server import DisetServer
+
+        kw.setdefault("registry", self.registry())
+        return DisetServer(cert or self.named, kw.pop("client_cas", self.client_cas), **kw)
+
 
 __all__ = ["NetWorld", "GROUP", "TEST_HOST", "DAY"]

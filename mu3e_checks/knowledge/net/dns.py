@@ -158,9 +158,14 @@ def resolve(name: str, *, timeout: float, nameserver: Optional[Nameserver] = Non
         except OSError as exc:  # e.g. the nameserver's port is closed (ICMP unreachable)
             return "timeout", [], f"the nameserver cannot be reached ({exc.strerror or exc})"
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {t: pool.submit(ask, t) for t in ("A", "AAAA")}
-        outcomes = {t: f.result() for t, f in futures.items()}
+    # dnspython checks its lifetime between tries, so a query can overrun it a little; the
+    # wait below is the hard bound, and a query still running then counts as a timeout.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+    futures = {t: pool.submit(ask, t) for t in ("A", "AAAA")}
+    concurrent.futures.wait(list(futures.values()), timeout=deadline.remaining())
+    pool.shutdown(wait=False)
+    late = ("timeout", [], f"no answer within {timeout:g} s")
+    outcomes = {t: f.result() if f.done() else late for t, f in futures.items()}
     per_type = {t: (o[2] or ", ".join(o[1])) for t, o in outcomes.items()}
     v4 = tuple(outcomes["A"][1])
     v6 = tuple(outcomes["AAAA"][1])
