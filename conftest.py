@@ -38,3 +38,20 @@ class Grid:
 @pytest.fixture(scope="session")
 def grid() -> Grid:
     return Grid()
+
+
+@pytest.fixture(scope="module")
+def loopback_only():
+    """A network test module runs inside a loopback-only network namespace (tests/netns.py)."""
+    from tests.netns import loopback_namespace
+
+    with loopback_namespace() as isolated:
+        yield isolated
+
+
+@pytest.fixture(scope="module")
+def net_world(grid, tmp_path_factory):
+    """Host CA, server certificates, proxies and trust dir for the network tests."""
+    from tests.net_world import NetWorld
+
+    return NetWorld(grid, tmp_path_factory.mktemp("net"))

@@ -97,6 +97,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("--mu3e-json", "MU3E_JSON",
            "Also write the report as JSON to this file (for scripts and ticket bots).",
            kind="path", metavar="FILE"),
+    Option("--mu3e-nameserver", "MU3E_NAMESERVER",
+           "DNS server (IP address, optional port) for every name the network checks resolve, "
+           "after /etc/hosts; the system resolver is then never used.", metavar="HOST[:PORT]"),
 )
 
 

@@ -173,3 +173,25 @@ def user_ca_chain(trust_store: Fact, user_cert_fact: Fact):
     found = user_cert_fact.value
     return user_chain(trust_store.get(), found.cert if found is not None else None)
 
+def cs_probe(cs_url: str, settings: Settings, trust_choice, proxy_location, run: DiagnosisRun):
+    """The Configuration Server probed layer by layer (:class:`CsProbe`), each layer once.
+
+    Names go through --mu3e-nameserver when it is set (after /etc/hosts), else the system's
+    resolver configuration; TLS presents only the proxy, and verifies against the trust dir.
+    """
+    from mu3e_checks.knowledge.net import UrlError
+    from mu3e_checks.knowledge.net.dns import parse_nameserver
+    from mu3e_checks.knowledge.net.probe import CsProbe
+
+    raw = settings.extra.get("mu3e_nameserver")
+    nameserver, problem = None, ""
+    try:
+        nameserver = parse_nameserver(raw) if raw else None
+    except UrlError as exc:
+        problem = f"--mu3e-nameserver: {exc}"
+    run.record_environment("Configuration Server", cs_url)
+    if nameserver is not None:
+        run.record_environment("Nameserver", f"{nameserver} (--mu3e-nameserver)")
+    return CsProbe(cs_url, timeout=settings.timeout, capath=trust_choice.path,
+                   proxy=proxy_location.path if proxy_location.exists else None,
+                   nameserver=nameserver, nameserver_problem=problem)

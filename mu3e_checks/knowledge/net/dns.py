@@ -1,0 +1,183 @@
+"""DNS: does the Configuration Server's name give addresses, and if not, why not.
+
+getaddrinfo folds NXDOMAIN, "no address" and "the resolver did not answer" into one error; each
+has a different fix (a typo or VPN, a broken record, broken DNS settings), so this layer asks with
+dnspython, A and AAAA separately.  Like getaddrinfo it reads ``/etc/hosts`` first: a name the
+hosts file answers is never queried over DNS.
+
+With a given nameserver (``--mu3e-nameserver``) every query goes to that server only and the
+system configuration is not read at all; the tests use this with a loopback responder, so they
+never reach the machine's own resolver.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from mu3e_checks.knowledge.net import Deadline, UrlError, host_port, is_ip
+
+HOSTS_FILE = Path("/etc/hosts")
+RESOLV_CONF = Path("/etc/resolv.conf")
+_HOSTS_LIMIT = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Nameserver:
+    """The DNS server every lookup goes to (``--mu3e-nameserver HOST[:PORT]``)."""
+
+    host: str
+    port: int = 53
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_nameserver(text: str) -> Nameserver:
+    """``127.0.0.1``, ``127.0.0.1:5353``, ``[::1]:5353``; the host must be an IP address."""
+    host, port = host_port(text, 53)
+    if not is_ip(host):
+        raise UrlError(f"nameserver {text!r} must be an IP address (a name would need a "
+                       "resolver to find the resolver)")
+    return Nameserver(host, port)
+
+
+def hosts_lookup(name: str, hosts_path: Path = HOSTS_FILE) -> list[str]:
+    """Addresses ``hosts_path`` gives for ``name`` (case-insensitive, aliases too), in file order.
+
+    An unreadable hosts file counts as empty, as it does for the C library.
+    """
+    try:
+        with open(hosts_path, "rb") as fh:
+            text = fh.read(_HOSTS_LIMIT).decode("utf-8", "replace")
+    except OSError:
+        return []
+    wanted = name.rstrip(".").lower()
+    found: list[str] = []
+    for line in text.splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2 or not is_ip(fields[0].split("%", 1)[0]):
+            continue
+        if wanted in (f.rstrip(".").lower() for f in fields[1:]) and fields[0] not in found:
+            found.append(fields[0])
+    return found
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a name resolved to, where the answer came from, or why it did not resolve.
+
+    ``problem`` is None when there is at least one address, else one of ``nxdomain`` (the name
+    does not exist), ``empty`` (it exists but has no A/AAAA record), ``timeout`` (the resolver did
+    not answer in time), ``servfail`` (the resolver answered with an error), ``no-resolver`` (no
+    nameserver configured) or ``bad-name``.
+    """
+
+    name: str
+    source: str  # "literal" | "hosts" | "dns"
+    resolver: str  # which server answered, or the hosts file
+    ipv4: tuple[str, ...] = ()
+    ipv6: tuple[str, ...] = ()
+    problem: Optional[str] = None
+    detail: str = ""
+    per_type: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """IPv4 first: a broken IPv6 path is the common case, and IPv4 is what most sites use."""
+        return self.ipv4 + self.ipv6
+
+
+def _split(addresses: list[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    v4 = tuple(a for a in addresses if ipaddress.ip_address(a.split("%", 1)[0]).version == 4)
+    v6 = tuple(a for a in addresses if a not in v4)
+    return v4, v6
+
+
+def resolve(name: str, *, timeout: float, nameserver: Optional[Nameserver] = None,
+            hosts_path: Path = HOSTS_FILE, resolv_conf: Path = RESOLV_CONF) -> Resolution:
+    """Resolve ``name`` the way getaddrinfo would, but say exactly what went wrong.
+
+    Order: an IP literal is used as is; then ``hosts_path``; then DNS (A and AAAA in parallel,
+    together within ``timeout``) through ``nameserver`` or the servers in ``resolv_conf``.
+    """
+    if is_ip(name):
+        v4, v6 = _split([name])
+        return Resolution(name, "literal", "none needed (IP address)", v4, v6)
+    from_hosts = hosts_lookup(name, hosts_path)
+    if from_hosts:
+        v4, v6 = _split(from_hosts)
+        return Resolution(name, "hosts", str(hosts_path), v4, v6)
+
+    import dns.exception
+    import dns.name
+    import dns.resolver
+
+    try:
+        dns.name.from_text(name)
+    except dns.exception.DNSException as exc:
+        return Resolution(name, "dns", "-", problem="bad-name",
+                          detail=f"{name!r} is not a valid host name ({exc})")
+    if nameserver is not None:
+        res = dns.resolver.Resolver(configure=False)
+        res.nameservers = [nameserver.host]
+        res.port = nameserver.port
+        where = f"nameserver {nameserver} (--mu3e-nameserver)"
+    else:
+        try:
+            res = dns.resolver.Resolver(filename=str(resolv_conf))
+        except (dns.resolver.NoResolverConfiguration, OSError) as exc:
+            return Resolution(name, "dns", str(resolv_conf), problem="no-resolver",
+                              detail=f"no usable nameserver in {resolv_conf} ({exc})")
+        where = f"nameserver {', '.join(str(s) for s in res.nameservers)} (from {resolv_conf})"
+    deadline = Deadline(timeout)
+    res.lifetime = max(0.1, timeout)
+    res.timeout = max(0.1, min(2.0, timeout / 2))
+    res.cache = None
+
+    def ask(rdtype: str) -> tuple[str, list[str], str]:
+        try:
+            answer = res.resolve(name, rdtype, lifetime=max(0.1, deadline.remaining()),
+                                 raise_on_no_answer=True)
+            return "ok", [r.to_text() for r in answer], ""
+        except dns.resolver.NXDOMAIN:
+            return "nxdomain", [], "the name does not exist (NXDOMAIN)"
+        except dns.resolver.NoAnswer:
+            return "empty", [], f"no {rdtype} record"
+        except dns.resolver.LifetimeTimeout:
+            return "timeout", [], f"no answer within {timeout:g} s"
+        except dns.exception.Timeout:
+            return "timeout", [], f"no answer within {timeout:g} s"
+        except dns.resolver.NoNameservers as exc:
+            return "servfail", [], f"the nameserver answered with an error ({exc})"
+        except dns.exception.DNSException as exc:
+            return "servfail", [], f"{type(exc).__name__}: {exc}"
+        except OSError as exc:  # e.g. the nameserver's port is closed (ICMP unreachable)
+            return "timeout", [], f"the nameserver cannot be reached ({exc.strerror or exc})"
+
+    # dnspython checks its lifetime between tries, so a query can overrun it a little; the
+    # wait below is the hard bound, and a query still running then counts as a timeout.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+    futures = {t: pool.submit(ask, t) for t in ("A", "AAAA")}
+    concurrent.futures.wait(list(futures.values()), timeout=deadline.remaining())
+    pool.shutdown(wait=False)
+    late = ("timeout", [], f"no answer within {timeout:g} s")
+    outcomes = {t: f.result() if f.done() else late for t, f in futures.items()}
+    per_type = {t: (o[2] or ", ".join(o[1])) for t, o in outcomes.items()}
+    v4 = tuple(outcomes["A"][1])
+    v6 = tuple(outcomes["AAAA"][1])
+    kinds = {o[0] for o in outcomes.values()}
+    if v4 or v6:
+        return Resolution(name, "dns", where, v4, v6, per_type=per_type)
+    for kind in ("nxdomain", "timeout", "servfail", "empty"):
+        if kind in kinds:
+            detail = next(o[2] for o in outcomes.values() if o[0] == kind)
+            if kind == "empty":
+                detail = "the name exists but has no A or AAAA record"
+            return Resolution(name, "dns", where, problem=kind, detail=detail,
+                              per_type=per_type)
+    return Resolution(name, "dns", where, problem="servfail", detail="no usable answer",
+                      per_type=per_type)

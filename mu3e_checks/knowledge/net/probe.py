@@ -1,0 +1,192 @@
+"""One Configuration Server, probed layer by layer, each layer computed once and remembered.
+
+The checks ask for one layer each; a layer uses the layer below (the TCP layer connects to the
+addresses DNS gave, TLS to the first address that accepted TCP, and so on) and each gets its
+own deadline of ``timeout`` seconds.  The TLS layer also sends the DISET proposal for ``ping``
+and reads the first answer, because with TLS 1.3 that read is where a rejected proxy shows up;
+the ping layer then finishes that same call.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from mu3e_checks.knowledge.net import (
+    Deadline,
+    ServiceUrl,
+    UrlError,
+    diset,
+    dns,
+    parse_service_url,
+    tcp,
+    tls,
+)
+
+
+@dataclass
+class TlsLayer:
+    session: Optional[tls.TlsSession] = None
+    failure: Optional[tls.TlsFailure] = None
+    channel: Optional[diset.Channel] = None  # proposal accepted, waiting for the arguments
+    proposal_error: Optional[diset.DisetError] = None
+
+
+@dataclass
+class CallLayer:
+    value: Any = None
+    error: Optional[diset.DisetError] = None
+    failure: Optional[tls.TlsFailure] = None  # a TLS problem on this call's own connection
+    sent: Optional[_dt.datetime] = None
+    received: Optional[_dt.datetime] = None
+
+
+class CsProbe:
+    """Lazily probes ``url``; every method returns the remembered result of its layer."""
+
+    def __init__(self, url: str, *, timeout: float, capath: Path, proxy: Optional[Path],
+                 nameserver: Optional[dns.Nameserver] = None,
+                 hosts_path: Path = dns.HOSTS_FILE, setup: str = diset.DEFAULT_SETUP,
+                 vo: str = diset.DEFAULT_VO, nameserver_problem: str = "") -> None:
+        self.url = url
+        self.timeout = timeout
+        self.capath = Path(capath)
+        self.proxy = proxy
+        self.nameserver = nameserver
+        self.nameserver_problem = nameserver_problem
+        self.hosts_path = hosts_path
+        self.setup = setup
+        self.vo = vo
+        self._memo: dict[str, Any] = {}
+
+    def _once(self, key: str, compute: Callable[[], Any]) -> Any:
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    # ------------------------------------------------------------------ layers
+
+    def target(self) -> ServiceUrl:
+        """The parsed URL; raises :class:`UrlError` every time it is asked, if broken."""
+        result = self._once("target", self._target)
+        if isinstance(result, UrlError):
+            raise result
+        return result
+
+    def _target(self) -> Any:
+        try:
+            return parse_service_url(self.url)
+        except UrlError as exc:
+            return exc
+
+    def resolution(self) -> dns.Resolution:
+        if self.nameserver_problem:
+            return dns.Resolution(self.target().host, "dns", "-", problem="bad-nameserver",
+                                  detail=self.nameserver_problem)
+        return self._once("dns", lambda: dns.resolve(
+            self.target().host, timeout=self.timeout, nameserver=self.nameserver,
+            hosts_path=self.hosts_path))
+
+    def tcp(self) -> tuple[list[tcp.TcpAttempt], tcp.TcpJudgement]:
+        def compute() -> tuple[list[tcp.TcpAttempt], tcp.TcpJudgement]:
+            attempts = tcp.probe(self.resolution().addresses, self.target().port, self.timeout)
+            return attempts, tcp.judge(attempts)
+        return self._once("tcp", compute)
+
+    def credential(self) -> tls.ClientCredential:
+        return self._once("cred", lambda: tls.proxy_credential(self.proxy))
+
+    def tls(self) -> TlsLayer:
+        return self._once("tls", self._tls)
+
+    def _tls(self) -> TlsLayer:
+        target = self.target()
+        address = self.tcp()[1].open_address
+        deadline = Deadline(self.timeout)
+        if not self.capath.is_dir():
+            return TlsLayer(failure=tls.TlsFailure(
+                "no-trust-dir", f"the trust dir {self.capath} is not a directory, so the "
+                "server cannot be verified"))
+        try:
+            session = tls.open_session(address, target.port, target.host, self.capath,
+                                       self.credential(), deadline)
+        except tls.TlsFailure as failure:
+            return TlsLayer(failure=failure)
+        layer = TlsLayer(session=session)
+        channel = diset.Channel(session.sock, deadline)
+        try:
+            diset.propose(channel, target.service, "ping", setup=self.setup, vo=self.vo)
+            layer.channel = channel
+        except diset.DisetError as exc:
+            session.sock.close()
+            failure = None
+            if exc.kind == "tls" and exc.cause is not None:
+                failure = tls.classify(exc.cause)
+            if (failure is None or failure.kind != "client-cert-rejected") and \
+                    not session.client_cert_sent and exc.kind in ("tls", "closed"):
+                failure = tls.TlsFailure("client-cert-rejected", "the server closed the "
+                                         "connection right after the handshake; it requires a "
+                                         f"client certificate ({exc.detail})")
+            if failure is not None and failure.kind == "client-cert-rejected":
+                failure.server = session.server
+                layer.failure = failure
+                return layer
+            layer.proposal_error = exc
+        return layer
+
+    def ping(self) -> CallLayer:
+        return self._once("ping", self._ping)
+
+    def _ping(self) -> CallLayer:
+        layer = self.tls()
+        if layer.failure is not None:
+            return CallLayer(failure=layer.failure)
+        if layer.proposal_error is not None or layer.channel is None:
+            return CallLayer(error=layer.proposal_error or diset.DisetError(
+                "closed", "no connection"))
+        channel = layer.channel
+        channel.deadline = Deadline(self.timeout)
+        call = CallLayer(sent=diset.utcnow())
+        try:
+            call.value = diset.finish_call(channel, [])
+        except diset.DisetError as exc:
+            call.error = exc
+        finally:
+            call.received = diset.utcnow()
+            channel.sock.close()
+            layer.channel = None
+        return call
+
+    def ping_info(self) -> diset.PingInfo:
+        call = self.ping()
+        assert call.sent is not None and call.received is not None
+        return diset.ping_info(call.value, call.sent, call.received)
+
+    def whoami(self) -> CallLayer:
+        return self._once("whoami", lambda: self.call("whoami"))
+
+    def call(self, method: str, args: Optional[list] = None) -> CallLayer:
+        """One complete RPC on a fresh connection, within one timeout."""
+        target = self.target()
+        address = self.tcp()[1].open_address
+        deadline = Deadline(self.timeout)
+        try:
+            session = tls.open_session(address, target.port, target.host, self.capath,
+                                       self.credential(), deadline)
+        except tls.TlsFailure as failure:
+            return CallLayer(failure=failure)
+        channel = diset.Channel(session.sock, deadline)
+        result = CallLayer(sent=diset.utcnow())
+        try:
+            diset.propose(channel, target.service, method, setup=self.setup, vo=self.vo)
+            result.value = diset.finish_call(channel, list(args or []))
+        except diset.DisetError as exc:
+            if exc.kind == "tls" and exc.cause is not None:
+                result.failure = tls.classify(exc.cause)
+            result.error = exc
+        finally:
+            result.received = diset.utcnow()
+            session.sock.close()
+        return result

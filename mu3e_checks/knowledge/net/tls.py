@@ -1,0 +1,332 @@
+"""TLS: is the server's certificate trusted, and does the server accept our proxy.
+
+The client side authenticates with the **proxy only**: the long-term key never goes near the
+network.  Without a usable proxy the handshake is done without a client certificate, only to
+verify the server, and the result says so.  The server is verified against the trust dir DIRAC
+will use (``capath``) with the host name check, as DIRAC's client does; like DISET, no CRLs.
+
+With TLS 1.3 the server checks the client certificate after the client has finished its side of
+the handshake, so a rejected proxy shows up as an alert on the first read, not in the handshake:
+:func:`classify` treats both places the same.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from cryptography import x509
+
+from mu3e_checks.knowledge import pki
+from mu3e_checks.knowledge.files import Unreadable, read_bytes
+from mu3e_checks.knowledge.net import Deadline
+
+# ----------------------------------------------------------------------------- our credential
+
+
+@dataclass(frozen=True)
+class ClientCredential:
+    """The proxy the handshake will present, or why none will be presented."""
+
+    path: Optional[Path]
+    usable: bool
+    reason: str  # why it is not usable, or a description of it
+    identity: str = ""  # the user DN (slash form) behind the proxy
+    group: Optional[str] = None  # DIRAC group extension 1.2.42.42, if any
+    not_after: Optional[_dt.datetime] = None
+
+
+def dirac_group(certs: list[x509.Certificate]) -> Optional[str]:
+    """The DIRAC group (OID 1.2.42.42, a DER IA5String) from any certificate in the chain."""
+    for cert in certs:
+        try:
+            raw = cert.extensions.get_extension_for_oid(pki.DIRAC_GROUP_OID).value
+        except (x509.ExtensionNotFound, ValueError):
+            continue
+        data = getattr(raw, "value", b"")
+        if len(data) >= 2 and data[0] == 0x16 and data[1] < 0x80:
+            return data[2:2 + data[1]].decode("ascii", "replace")
+        return data.decode("ascii", "replace") or None
+    return None
+
+
+def proxy_credential(path: Optional[Path], now: Optional[_dt.datetime] = None
+                     ) -> ClientCredential:
+    """Decide whether the proxy file can be used for TLS client authentication.
+
+    Usable means: the first certificate is a proxy (RFC 3820 or legacy), it is valid now, the
+    file holds its unencrypted private key, and the key belongs to it.  A file whose first
+    certificate is not a proxy is refused: that would be the long-term credential.
+    """
+    if path is None:
+        return ClientCredential(None, False, "no proxy file")
+    try:
+        data = read_bytes(path)
+    except Unreadable as exc:
+        return ClientCredential(path, False, str(exc))
+    try:
+        certs = pki.load_certificates(data, str(path))
+    except pki.PemError as exc:
+        return ClientCredential(path, False, str(exc))
+    first = certs[0]
+    if pki.proxy_kind(first) is None:
+        return ClientCredential(path, False, f"{path} starts with a certificate that is not a "
+                                "proxy; the checks never send a long-term key")
+    identity = next((pki.dn_slash(c.subject) for c in certs if pki.proxy_kind(c) is None),
+                    pki.dn_slash(first.issuer))
+    group = dirac_group(certs)
+    v = pki.validity(first, now)
+    base = dict(identity=identity, group=group, not_after=v.not_after)
+    if v.state == "expired":
+        return ClientCredential(path, False, f"the proxy in {path} expired on "
+                                f"{pki.fmt_time(v.not_after)}", **base)
+    if v.state == "not-yet-valid":
+        return ClientCredential(path, False, f"the proxy in {path} is valid only from "
+                                f"{pki.fmt_time(v.not_before)}", **base)
+    try:
+        key = pki.load_private_key(data, None, str(path))
+    except pki.PemError as exc:
+        return ClientCredential(path, False, str(exc), **base)
+    if key.key is None:
+        return ClientCredential(path, False, f"the private key in {path} is encrypted", **base)
+    if not pki.key_matches(first, key.key):
+        return ClientCredential(path, False, f"the private key in {path} does not belong to "
+                                "the proxy certificate", **base)
+    return ClientCredential(path, True, f"proxy {path} (valid until "
+                            f"{pki.fmt_time(v.not_after)})", **base)
+
+
+# ----------------------------------------------------------------------------- contexts
+
+
+def client_context(capath: Path, credential: Optional[ClientCredential] = None
+                   ) -> ssl.SSLContext:
+    """A client context: verify against ``capath`` with host name check, present the proxy.
+
+    ``load_cert_chain`` on a proxy file works because OpenSSL takes the first certificate as
+    the leaf, the key from the same file, and the certificates after the key as the chain.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = True
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(capath=str(capath))
+    if credential is not None and credential.usable and credential.path is not None:
+        ctx.load_cert_chain(str(credential.path))
+    return ctx
+
+
+def unverified_context() -> ssl.SSLContext:
+    """Only to *look* at the certificate a server presents after verification failed."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+# ----------------------------------------------------------------------------- server facts
+
+
+@dataclass(frozen=True)
+class ServerCert:
+    subject: str
+    issuer: str
+    not_before: _dt.datetime
+    not_after: _dt.datetime
+    names: tuple[str, ...]  # DNS/IP subjectAltNames
+
+    @classmethod
+    def from_der(cls, der: bytes) -> ServerCert:
+        cert = x509.load_der_x509_certificate(der)
+        try:
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            names = tuple(str(n) for n in san.get_values_for_type(x509.DNSName)) + tuple(
+                str(n) for n in san.get_values_for_type(x509.IPAddress))
+        except (x509.ExtensionNotFound, ValueError):
+            names = ()
+        return cls(pki.dn_slash(cert.subject), pki.dn_slash(cert.issuer),
+                   pki.not_before(cert), pki.not_after(cert), names)
+
+
+# ----------------------------------------------------------------------------- failures
+
+#: OpenSSL verify codes (X509_V_ERR_*) → our kinds.
+_VERIFY_KINDS = {
+    2: "unknown-ca", 18: "unknown-ca", 19: "unknown-ca", 20: "unknown-ca", 21: "unknown-ca",
+    9: "not-yet-valid", 10: "expired", 62: "hostname-mismatch", 64: "hostname-mismatch",
+}
+
+#: Alerts a server sends when it does not accept the client certificate.
+_CLIENT_REJECTIONS = {
+    "CERTIFICATE_REQUIRED": "the server requires a client certificate and none was sent",
+    "UNKNOWN_CA": "the server does not trust the CA that issued your certificate",
+    "CERTIFICATE_EXPIRED": "the server says your proxy or certificate has expired",
+    "CERTIFICATE_REVOKED": "the server says your certificate is revoked",
+    "BAD_CERTIFICATE": "the server rejected your proxy certificate (bad certificate)",
+    "UNSUPPORTED_CERTIFICATE": "the server rejected your proxy certificate (unsupported)",
+    "CERTIFICATE_UNKNOWN": "the server could not validate your proxy certificate",
+    "ACCESS_DENIED": "the server denied access to your certificate",
+    "HANDSHAKE_FAILURE": "the server aborted the handshake (it may not accept your proxy)",
+}
+
+_NOT_TLS = ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "UNEXPECTED_MESSAGE",
+            "RECORD_LAYER_FAILURE", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_TOO_LONG",
+            "BAD_RECORD_TYPE", "UNEXPECTED_RECORD", "DECODE_ERROR", "LENGTH_MISMATCH")
+
+
+class TlsFailure(Exception):
+    """Why the TLS layer failed: ``kind`` picks the fix, ``detail`` is for the user."""
+
+    def __init__(self, kind: str, detail: str, server: Optional[ServerCert] = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+        self.server = server
+
+
+def classify(exc: BaseException) -> TlsFailure:
+    """Name the cause of an exception from a handshake or from the first read after it."""
+    if isinstance(exc, TlsFailure):
+        return exc
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        code = getattr(exc, "verify_code", 0) or 0
+        msg = getattr(exc, "verify_message", "") or str(exc)
+        return TlsFailure(_VERIFY_KINDS.get(code, "verify-failed"),
+                          f"server certificate verification failed: {msg}")
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return TlsFailure("timeout", "the server did not complete the exchange in time")
+    if isinstance(exc, ssl.SSLError):
+        reason = (getattr(exc, "reason", "") or "").upper()
+        text = str(exc)
+        for key, sentence in _CLIENT_REJECTIONS.items():
+            if key in reason:
+                return TlsFailure("client-cert-rejected", f"{sentence} ({reason.lower()})")
+        if any(k in reason for k in _NOT_TLS):
+            return TlsFailure("not-tls", f"the server does not speak TLS ({reason.lower()})")
+        if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) or "EOF" in text:
+            return TlsFailure("closed", "the server closed the connection during TLS")
+        return TlsFailure("error", f"TLS error: {reason.lower() or text}")
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+        return TlsFailure("closed", "the server reset the connection during TLS")
+    if isinstance(exc, OSError):
+        return TlsFailure("error", f"network error during TLS: {exc.strerror or exc}")
+    return TlsFailure("error", f"{type(exc).__name__}: {exc}")
+
+
+# ----------------------------------------------------------------------------- connecting
+
+
+class Watchdog:
+    """Shuts a socket down at the deadline, so no blocking call can outlive it.
+
+    A socket timeout bounds each recv, not a handshake made of several; a server that trickles
+    bytes would stretch it.  The watchdog makes the deadline absolute.
+    """
+
+    def __init__(self, sock: socket.socket, deadline: Deadline) -> None:
+        self.fired = False
+        self._sock = sock
+        self._timer = threading.Timer(deadline.remaining(), self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def __enter__(self) -> Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def connect(address: str, port: int, hostname: str, ctx: ssl.SSLContext,
+            deadline: Deadline) -> ssl.SSLSocket:
+    """TCP connect and TLS handshake to ``address`` verifying ``hostname``; :class:`TlsFailure`."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    raw = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        raw.settimeout(max(0.05, deadline.remaining()))
+        raw.connect((address, port))
+        tls = ctx.wrap_socket(raw, server_hostname=hostname, do_handshake_on_connect=False)
+    except OSError as exc:
+        raw.close()
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            raise TlsFailure("timeout", "the TCP connection timed out") from None
+        raise TlsFailure("error", f"cannot connect: {exc.strerror or exc}") from None
+    watchdog = Watchdog(tls, deadline)
+    try:
+        with watchdog:
+            tls.settimeout(max(0.05, deadline.remaining()))
+            tls.do_handshake()
+    except (OSError, ValueError) as exc:
+        tls.close()
+        if watchdog.fired or deadline.expired:
+            raise TlsFailure("timeout", f"the TLS handshake did not finish within "
+                             f"{deadline.seconds:g} s (the server stalls)") from None
+        raise classify(exc) from None
+    return tls
+
+
+def peek_server_cert(address: str, port: int, hostname: str, deadline: Deadline
+                     ) -> Optional[ServerCert]:
+    """The certificate the server presents, without verifying it (to explain a failure)."""
+    if deadline.remaining() < 0.05:
+        return None
+    try:
+        tls = connect(address, port, hostname, unverified_context(), deadline)
+    except TlsFailure:
+        return None
+    try:
+        der = tls.getpeercert(binary_form=True)
+        return ServerCert.from_der(der) if der else None
+    except ValueError:
+        return None
+    finally:
+        tls.close()
+
+
+@dataclass
+class TlsSession:
+    """An established, verified TLS connection and what it showed."""
+
+    sock: ssl.SSLSocket
+    version: str
+    cipher: str
+    server: Optional[ServerCert]
+    client_cert_sent: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def open_session(address: str, port: int, hostname: str, capath: Path,
+                 credential: ClientCredential, deadline: Deadline) -> TlsSession:
+    """Connect, verify, and describe; a verification failure is explained with the server's
+    certificate fetched a second time without verification."""
+    try:
+        ctx = client_context(capath, credential)
+    except ssl.SSLError as exc:
+        raise TlsFailure("bad-proxy", f"OpenSSL cannot use the proxy {credential.path}: "
+                         f"{exc.reason or exc}") from None
+    except OSError as exc:
+        raise TlsFailure("no-trust-dir", f"the trust dir {capath} cannot be used: "
+                         f"{exc.strerror or exc}") from None
+    try:
+        tls = connect(address, port, hostname, ctx, deadline)
+    except TlsFailure as failure:
+        if failure.kind in ("unknown-ca", "hostname-mismatch", "expired", "not-yet-valid",
+                            "verify-failed"):
+            failure.server = peek_server_cert(address, port, hostname, deadline)
+        raise
+    der = tls.getpeercert(binary_form=True)
+    cipher = tls.cipher()
+    return TlsSession(tls, tls.version() or "?", cipher[0] if cipher else "?",
+                      ServerCert.from_der(der) if der else None, credential.usable)

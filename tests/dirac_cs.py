@@ -1,0 +1,173 @@
+"""A real DIRAC 8.0.74 Configuration Server on loopback, started and stopped by the tests.
+
+Recipe (real-peers.md): ``DIRAC_ROOT_PATH=<root> X509_CERT_DIR=<cadir> dirac-service
+Configuration/Server`` with ``<root>/etc/dirac.cfg`` naming the setup, host, host certificate
+and the service's port, and ``<root>/etc/Test.cfg`` the served configuration with the Registry.
+DIRAC comes from ``$MU3E_TEST_DIRAC`` (default ``/opt/mu3e-dirac-8.0.74``, made by
+``.ci/install-dirac``); a missing installation is a test failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from tests.pki import Entity, pem
+
+DIRAC_VENV = Path(os.environ.get("MU3E_TEST_DIRAC", "/opt/mu3e-dirac-8.0.74"))
+SETUP = "GridPP"
+
+
+def dirac_bin(tool: str) -> Path:
+    path = DIRAC_VENV / "bin" / tool
+    if not path.is_file():
+        raise AssertionError(f"real DIRAC 8.0.74 missing: {path} (install it with "
+                             ".ci/install-dirac, or set MU3E_TEST_DIRAC)")
+    return path
+
+
+def _cfg_users(users: Mapping[str, tuple[str, str, Sequence[str]]]) -> tuple[str, str]:
+    """Users and Groups sections for ``{name: (DN, CA DN, groups)}``."""
+    user_lines, members = [], {}
+    for name, (dn, ca, groups) in users.items():
+        user_lines.append(f"    {name}\n    {{\n      DN = {dn}\n      CA = {ca}\n    }}")
+        for g in groups:
+            members.setdefault(g, []).append(name)
+    group_lines = [f"    {g}\n    {{\n      Users = {', '.join(m)}\n      Properties = NormalUser"
+                   f"\n      VO = mu3e.org\n    }}" for g, m in members.items()]
+    return "\n".join(user_lines), "\n".join(group_lines)
+
+
+class RealConfigurationServer:
+    """``dirac-service Configuration/Server`` on ``port``; stop it by its pid."""
+
+    def __init__(self, root: Path, port: int, host_cert: Entity, trust_dir: Path,
+                 users: Mapping[str, tuple[str, str, Sequence[str]]]) -> None:
+        self.root = root
+        self.port = port
+        self.url = f"dips://localhost:{port}/Configuration/Server"
+        etc = root / "etc"
+        etc.mkdir(parents=True, exist_ok=True)
+        cert, key = root / "hostcert.pem", root / "hostkey.pem"
+        cert.write_bytes(pem(host_cert))
+        key.write_bytes(host_cert.key_pem())
+        os.chmod(key, 0o600)
+        users_cfg, groups_cfg = _cfg_users(users)
+        (etc / "dirac.cfg").write_text(f"""DIRAC
+{{
+  Setup = {SETUP}
+  Hostname = localhost
+  Configuration
+  {{
+    Name = Test
+    Master = yes
+    Servers = {self.url}
+  }}
+  Security
+  {{
+    CertFile = {cert}
+    KeyFile = {key}
+    UseServerCertificate = yes
+  }}
+  Setups
+  {{
+    {SETUP}
+    {{
+      Configuration = Production
+      Framework = Production
+    }}
+  }}
+}}
+Systems
+{{
+  Configuration
+  {{
+    Production
+    {{
+      Services
+      {{
+        Server
+        {{
+          HandlerPath = DIRAC/ConfigurationSystem/Service/ConfigurationHandler.py
+          Port = {port}
+        }}
+      }}
+      URLs
+      {{
+        Server = {self.url}
+      }}
+    }}
+  }}
+}}
+""")
+        (etc / "Test.cfg").write_text(f"""DIRAC
+{{
+  Configuration
+  {{
+    Name = Test
+  }}
+}}
+Registry
+{{
+  DefaultGroup = mu3e.org_user
+  Users
+  {{
+{users_cfg}
+  }}
+  Groups
+  {{
+{groups_cfg}
+  }}
+  VO
+  {{
+    mu3e.org
+    {{
+      VOAdmin = jane
+    }}
+  }}
+}}
+""")
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("X509_", "DIRAC", "GRID_", "MU3E_"))}
+        self.env.update(DIRAC_ROOT_PATH=str(root), X509_CERT_DIR=str(trust_dir),
+                        HOME=str(root))
+        self.log = root / "server.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait: float = 90) -> RealConfigurationServer:
+        service = dirac_bin("dirac-service")
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([str(service), "Configuration/Server"], env=self.env,
+                                         cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            text = self.log.read_text(errors="replace")
+            if "Listening at" in text:
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"DIRAC Configuration Server did not start:\n"
+                             f"{self.log.read_text(errors='replace')[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def __enter__(self) -> RealConfigurationServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,284 @@
+"""The "Reach the Configuration Server" chapter end to end: the diagnosis, run as a user runs
+it, against real loopback servers (our DISET server and hostile ones) and a loopback DNS.
+
+Every run passes ``--mu3e-nameserver`` (our responder) and a 2 s ``--mu3e-timeout``; the test
+process and the diagnosis run inside a loopback-only network namespace where the kernel allows.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.diset_server import BlackholePort, DisetServer, GarbageServer, StallServer, closed_port
+from tests.dns_responder import DnsResponder
+from tests.net_world import GROUP, TEST_HOST
+from tests.runner import run_checks
+
+SERVICE = "Configuration/Server"
+NET = [f"NET-00{n}" for n in range(1, 7)]
+
+# Servers and diagnosis runs live in a loopback-only namespace (tests/netns.py).
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
+
+@pytest.fixture(scope="module")
+def responder(loopback_only):
+    records = {TEST_HOST: {"A": ["127.0.0.1"]},
+               "dual.mu3e.test": {"A": ["127.0.0.1"], "AAAA": ["::1"]},
+               "norecords.mu3e.test": {}}
+    with DnsResponder(records, stall=["stall.mu3e.test"]) as r:
+        yield r
+
+
+def url(host: str, port: int, service: str = SERVICE) -> str:
+    return f"dips://{host}:{port}/{service}"
+
+
+def diagnose(tmp_path, net_world, responder, cs_url, *extra, proxy="default", offline=False):
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    proxy_path = net_world.proxy if proxy == "default" else (proxy or tmp_path / "no-proxy")
+    args = ["--mu3e-select", "NET", "--mu3e-cs-url", cs_url, "--mu3e-nameserver",
+            responder.address, "--mu3e-timeout", "2", "--mu3e-trust-dir", str(net_world.trust),
+            "--mu3e-proxy", str(proxy_path), *extra]
+    return run_checks(home, *args, offline=offline)
+
+
+def skipped_naming(r, cids, root):
+    for cid in cids:
+        assert r.outcome(cid) == "skipped", (cid, r[cid].message)
+        assert root in r[cid].message, (cid, r[cid].message)
+
+
+def test_healthy_server_passes_every_layer(net_world, responder, tmp_path):
+    with net_world.diset() as server:
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port))
+    for cid in NET:
+        assert r.outcome(cid) == "passed", (cid, r[cid].message, r.stdout[-2000:])
+    assert r.returncode == 0
+    assert (TEST_HOST, "A") in responder.queries
+    html = r.html.read_text()
+    assert "v8r0p74-test" in html  # the server's DIRAC version is reported
+    assert "CN=Mu3e Test Host CA" in html and "TLSv1.3" in html  # issuer and TLS version
+    assert "jane in group mu3e.org_user" in html
+
+
+def test_name_from_hosts_file_is_not_asked_over_dns(net_world, responder, tmp_path):
+    # "localhost" comes from /etc/hosts, as getaddrinfo would take it.
+    before = len(responder.queries)
+    with net_world.diset(net_world.localhost) as server:
+        r = diagnose(tmp_path, net_world, responder, url("localhost", server.port))
+    assert r.outcome("NET-001") == "passed" and r.outcome("NET-004") == "passed"
+    assert all(q[0] != "localhost" for q in responder.queries[before:])
+    assert "/etc/hosts" in r.html.read_text()
+
+
+@pytest.mark.parametrize("host, words, fix", [
+    ("nowhere.mu3e.test", "does not exist in DNS", "VPN"),
+    ("norecords.mu3e.test", "has no address", "dig norecords.mu3e.test AAAA"),
+    ("stall.mu3e.test", "did not answer in time", "/etc/resolv.conf"),
+])
+def test_dns_failures_are_told_apart(net_world, responder, tmp_path, host, words, fix):
+    r = diagnose(tmp_path, net_world, responder, url(host, 9135))
+    case = r["NET-001"]
+    assert case.outcome == "failed" and words in case.message, case.message
+    assert fix in case.fix
+    skipped_naming(r, ["NET-002", "NET-003", "NET-004", "NET-005", "NET-006"], "NET-001")
+    assert r.returncode == 1
+
+
+def test_bad_url_and_bad_nameserver(net_world, responder, tmp_path):
+    r = diagnose(tmp_path, net_world, responder, "https://cs.mu3e.test/Configuration/Server")
+    assert r.outcome("NET-001") == "failed" and "dips://" in r["NET-001"].message
+    assert "dirac-configure -F -S GridPP -C dips://" in r["NET-001"].fix
+    r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, 9135), "--mu3e-nameserver",
+                 "dns.example.org")
+    assert r.outcome("NET-001") == "failed" and "IP address" in r["NET-001"].message
+
+
+def test_closed_port_is_refused(net_world, responder, tmp_path):
+    r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, closed_port()))
+    case = r["NET-002"]
+    assert case.outcome == "failed" and "connection refused" in case.message
+    assert "/dev/tcp/cs.mu3e.test/" in case.fix and "9135" in case.fix
+    skipped_naming(r, ["NET-003", "NET-004"], "NET-002")
+
+
+def test_dropped_connection_is_a_timeout_with_firewall_hint(net_world, responder, tmp_path):
+    with BlackholePort() as hole:
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, hole.port))
+    case = r["NET-002"]
+    assert case.outcome == "failed" and "no answer within 2 s" in case.message
+    assert "9130-9200" in case.message and "9130-9200" in case.fix
+
+
+def test_broken_ipv6_warns(net_world, responder, tmp_path):
+    if not socket.has_ipv6:
+        pytest.fail("this machine has no IPv6 loopback; the test needs ::1")
+    with net_world.diset() as server:
+        # dual.mu3e.test gives 127.0.0.1 and ::1; the server listens on IPv4 only.
+        named = net_world.grid.pki.host(net_world.host_ca, "dual.mu3e.test")
+        server.ctx.load_cert_chain(*_files(tmp_path, named))
+        r = diagnose(tmp_path, net_world, responder, url("dual.mu3e.test", server.port))
+    case = r["NET-002"]
+    assert case.outcome == "warned" and "IPv6" in case.message, case.message
+    assert "[::1]" in case.message and "gai.conf" in case.fix
+    assert r.outcome("NET-004") == "passed"
+
+
+def _files(tmp_path, entity):
+    from tests.pki import pem
+
+    cert, key = tmp_path / "h.pem", tmp_path / "h.key"
+    cert.write_bytes(pem(entity, *entity.chain))
+    key.write_bytes(entity.key_pem())
+    return str(cert), str(key)
+
+
+def test_server_that_stalls_after_tcp(net_world, responder, tmp_path):
+    with StallServer() as server:
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port))
+    assert r.outcome("NET-002") == "passed"
+    case = r["NET-003"]
+    assert case.outcome == "failed" and "did not finish within 2 s" in case.message
+    assert "openssl s_client -connect cs.mu3e.test:" in case.fix
+    skipped_naming(r, ["NET-004", "NET-005", "NET-006"], "NET-003")
+
+
+def test_server_that_sends_garbage(net_world, responder, tmp_path):
+    with GarbageServer() as server:
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port))
+    case = r["NET-003"]
+    assert case.outcome == "failed" and "does not speak TLS" in case.message, case.message
+    assert "dirac-configure" in case.fix
+
+
+def test_wrong_ca_names_the_ca_to_install(net_world, responder, tmp_path):
+    with DisetServer(net_world.rogue, net_world.client_cas) as server:
+        r = diagnose(tmp_path, net_world, responder, url("localhost", server.port))
+    case = r["NET-003"]
+    assert case.outcome == "failed"
+    assert "'/C=CH/O=Mu3e Test Grid/CN=Rogue Interception CA'" in case.message
+    assert str(net_world.trust) in case.message and str(net_world.trust) in case.fix
+
+
+def test_expired_server_certificate(net_world, responder, tmp_path):
+    with DisetServer(net_world.expired, net_world.client_cas) as server:
+        r = diagnose(tmp_path, net_world, responder, url("localhost", server.port))
+    case = r["NET-003"]
+    assert case.outcome == "failed" and "expired on" in case.message
+    assert "nothing to change on your side" in case.fix
+
+
+def test_hostname_mismatch(net_world, responder, tmp_path):
+    with DisetServer(net_world.other_name, net_world.client_cas) as server:
+        r = diagnose(tmp_path, net_world, responder, url("localhost", server.port))
+    case = r["NET-003"]
+    assert case.outcome == "failed"
+    assert "for elsewhere.mu3e.test, not for localhost" in case.message
+    assert f"-C dips://elsewhere.mu3e.test:{server.port}/Configuration/Server" in case.fix
+
+
+def test_proxy_rejected_by_server_on_first_read(net_world, responder, tmp_path):
+    # The server trusts only another CA: with TLS 1.3 the rejection arrives on the first read.
+    with DisetServer(net_world.named, [net_world.rogue_ca]) as server:
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port))
+    case = r["NET-003"]
+    assert case.outcome == "failed" and "rejected your proxy" in case.message
+    assert "does not trust the CA" in case.message
+    assert f"dirac-proxy-init -g {GROUP} -M" in case.fix
+
+
+def test_without_proxy_only_the_server_is_verified(net_world, responder, tmp_path):
+    with net_world.diset() as server:
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port), proxy=None)
+    case = r["NET-003"]
+    assert case.outcome == "warned"
+    assert "without a client certificate, only to verify the server" in case.message
+    assert case.fix == f"dirac-proxy-init -g {GROUP} -M"
+    assert r.outcome("NET-004") == "skipped" and "needs a valid proxy" in r["NET-004"].message
+    assert r.outcome("NET-006") == "skipped"
+    assert r.failed() == []
+
+
+def test_long_term_credentials_are_never_presented(net_world, responder, tmp_path):
+    longterm = net_world.write_cert_only("usercert-and-key.pem")
+    with net_world.diset() as server:
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port), proxy=longterm)
+    assert r.outcome("NET-003") == "warned"
+    assert "never send a long-term key" in r["NET-003"].message
+    assert server.calls == []  # the server never saw an authenticated call
+
+
+@pytest.mark.parametrize("mode, words", [("stall", "gave no DISET answer"),
+                                         ("garbage", "does not answer like a DIRAC service")])
+def test_tls_server_that_does_not_speak_diset(net_world, responder, tmp_path, mode, words):
+    with DisetServer(net_world.named, net_world.client_cas, mode=mode) as server:
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port))
+    assert r.outcome("NET-003") == "passed"
+    case = r["NET-004"]
+    assert case.outcome == "failed" and words in case.message, case.message
+
+
+def test_wrong_service_path(net_world, responder, tmp_path):
+    with DisetServer(net_world.named, net_world.client_cas) as server:
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port, "Framework/Nope"))
+    case = r["NET-004"]
+    assert case.outcome == "failed" and "Framework/Nope is not up in this server" in case.message
+    assert "dirac-configure" in case.fix
+
+
+@pytest.mark.parametrize("offset, outcome", [(0, "passed"), (-120, "warned"), (900, "failed")])
+def test_clock_skew(net_world, responder, tmp_path, offset, outcome):
+    with DisetServer(net_world.named, net_world.client_cas, registry=net_world.registry(),
+                     time_offset=offset) as server:
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port),
+                     "--mu3e-select", "NET-005")
+    case = r["NET-005"]
+    assert case.outcome == outcome, case.message
+    if outcome != "passed":
+        side = "ahead of" if offset < 0 else "behind"
+        assert side in case.message and "timedatectl" in case.fix
+
+
+def test_unregistered_dn_gets_the_exact_dn_for_the_vo_admin(net_world, responder, tmp_path):
+    with DisetServer(net_world.named, net_world.client_cas, registry={}) as server:
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port))
+    case = r["NET-006"]
+    assert case.outcome == "failed"
+    assert "VO admin" in case.message and net_world.user_dn in case.message
+    assert case.fix.splitlines()[-1] == net_world.user_dn
+
+
+def test_wrong_group_gets_proxy_init_with_g(net_world, responder, tmp_path):
+    admin = net_world.write_proxy("admin.pem", net_world.grid.pki.proxy(net_world.grid.user,
+                                                                 group="mu3e.org_admin"))
+    with net_world.diset() as server:
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port), proxy=admin)
+    case = r["NET-006"]
+    assert case.outcome == "failed" and "'mu3e.org_admin'" in case.message
+    assert case.fix == f"dirac-proxy-init -g {GROUP} -M"
+
+
+@pytest.mark.parametrize("how", [("-m", "not network"), ("--mu3e-offline",)])
+def test_offline_skips_the_whole_section_without_touching_the_network(net_world, responder,
+                                                                      tmp_path, how):
+    before = len(responder.queries)
+    with net_world.diset() as server:
+        # CERT-002 keeps one offline check in the run, as in a real diagnosis.
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port), *how,
+                     "--mu3e-select", "CERT-002")
+        calls = list(server.calls)
+    assert r.returncode == 0, r.stdout[-2000:]
+    assert "CERT-002" in r.cases
+    assert "INTERNALERROR" not in r.stdout + r.stderr
+    for cid in NET:
+        if how[0] == "-m":
+            assert cid not in r.cases  # deselected
+        else:
+            assert r.outcome(cid) == "skipped", cid
+    if how[0] != "-m":
+        assert "offline" in r["NET-001"].message
+    assert len(responder.queries) == before and calls == []

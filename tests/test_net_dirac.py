@@ -1,0 +1,85 @@
+"""The network checks against a real DIRAC 8.0.74 Configuration Server, started here.
+
+Proves that our own DISET client (framing, DEncode, proposal, ping, whoami) speaks the real
+protocol, that the real server accepts our factory proxy with the DIRAC group extension, and
+that whoami tells registered, unregistered and wrong-group users apart.  Fails when DIRAC is
+not installed (CI installs it with .ci/install-dirac).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mu3e_checks.knowledge.pki import dn_slash
+from tests.dirac_cs import RealConfigurationServer
+from tests.diset_server import closed_port
+from tests.dns_responder import DnsResponder
+from tests.net_world import GROUP
+from tests.runner import run_checks
+
+# Servers and diagnosis runs live in a loopback-only namespace (tests/netns.py).
+pytestmark = [pytest.mark.peer, pytest.mark.usefixtures("loopback_only")]
+
+
+@pytest.fixture(scope="module")
+def responder(loopback_only):
+    with DnsResponder({}) as r:  # localhost comes from /etc/hosts; nothing else is asked
+        yield r
+
+
+@pytest.fixture(scope="module")
+def real_cs(net_world, loopback_only):
+    users = {"jane": (net_world.user_dn, dn_slash(net_world.grid.ca.cert.subject), [GROUP])}
+    server = RealConfigurationServer(net_world.base / "dirac-root", closed_port(),
+                                     net_world.localhost, net_world.trust, users)
+    with server:
+        yield server
+
+
+def diagnose(tmp_path, net_world, responder, real_cs, proxy):
+    home = tmp_path / "home"
+    home.mkdir()
+    return run_checks(home, "--mu3e-select", "NET", "--mu3e-cs-url", real_cs.url,
+                      "--mu3e-nameserver", responder.address, "--mu3e-timeout", "5",
+                      "--mu3e-trust-dir", str(net_world.trust), "--mu3e-proxy", str(proxy),
+                      offline=False)
+
+
+def test_ping_and_whoami_work_against_real_dirac(net_world, responder, real_cs, tmp_path):
+    r = diagnose(tmp_path, net_world, responder, real_cs, net_world.proxy)
+    for cid in [f"NET-00{n}" for n in range(1, 7)]:
+        assert r.outcome(cid) == "passed", (cid, r[cid].message, real_cs.log.read_text()[-2000:])
+    html = r.html.read_text()
+    assert "runs DIRAC 8.0.74" in html
+    assert "jane in group mu3e.org_user" in html
+    log = real_cs.log.read_text()
+    assert "[mu3e.org_user:jane] RPC/ping" in log and "[mu3e.org_user:jane] RPC/whoami" in log
+
+
+def test_real_dirac_unregistered_dn(net_world, responder, real_cs, tmp_path):
+    stranger = net_world.grid.pki.user(net_world.grid.ca, "Unknown Stranger")
+    proxy = net_world.write_proxy("stranger.pem", net_world.grid.pki.proxy(stranger, group=GROUP))
+    r = diagnose(tmp_path, net_world, responder, real_cs, proxy)
+    assert r.outcome("NET-004") == "passed"
+    case = r["NET-006"]
+    assert case.outcome == "failed"
+    dn = "/C=CH/O=Mu3e Test Grid/OU=Physics/CN=Unknown Stranger"
+    assert "VO admin" in case.message and dn in case.message
+    assert case.fix.splitlines()[-1] == dn
+
+
+def test_real_dirac_wrong_group(net_world, responder, real_cs, tmp_path):
+    proxy = net_world.write_proxy("othergroup.pem",
+                              net_world.grid.pki.proxy(net_world.grid.user, group="gridpp_user"))
+    r = diagnose(tmp_path, net_world, responder, real_cs, proxy)
+    case = r["NET-006"]
+    assert case.outcome == "failed" and "'gridpp_user'" in case.message
+    assert case.fix == f"dirac-proxy-init -g {GROUP} -M"
+
+
+def test_real_dirac_without_proxy(net_world, responder, real_cs, tmp_path):
+    r = diagnose(tmp_path, net_world, responder, real_cs, tmp_path / "no-proxy")
+    assert r.outcome("NET-003") == "warned"
+    assert "requires a client certificate" in r["NET-003"].message
+    assert r.outcome("NET-004") == "skipped" and "needs a valid proxy" in r["NET-004"].message
+    assert r.failed() == []

@@ -1,0 +1,285 @@
+"""The network knowledge, unit by unit, against real loopback servers and a loopback DNS."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+
+import pytest
+
+from mu3e_checks.knowledge.net import Deadline, UrlError, diset, dns, parse_service_url, tcp, tls
+from mu3e_checks.knowledge.net.dencode import DecodeError, decode, encode
+from tests.diset_server import BlackholePort, DisetServer, GarbageServer, StallServer, closed_port
+from tests.dns_responder import DnsResponder
+from tests.net_world import GROUP, TEST_HOST
+
+# Servers and diagnosis runs live in a loopback-only namespace (tests/netns.py).
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
+
+# ----------------------------------------------------------------------------- DEncode
+
+
+def test_proposal_encodes_exactly_as_dirac_does():
+    # The bytes DIRAC 8.0.74's client sends for a ping (dirac-v8-facts.md).
+    expected = (b"ds2:OKb1s5:Valuells20:Configuration/Servers6:GridPPs7:unknownels3:RPCs4:ping"
+                b"es0:s6:8.0.74ee")
+    assert encode(diset.proposal("Configuration/Server", "ping")) == expected
+    assert diset.frame(diset.proposal("Configuration/Server", "ping")).startswith(
+        str(len(expected)).encode() + b":ds2:OK")
+
+
+def test_dencode_round_trip_of_every_type():
+    value = {"i": -3, "big": 2**70, "f": 1.5, "t": True, "n": None, "s": "häh",
+             "l": [1, (2, "x")], "when": dt.datetime(2025, 1, 2, 3, 4, 5, 6),
+             "day": dt.date(2024, 2, 29)}
+    assert decode(encode(value)) == value
+
+
+def test_dencode_reads_dirac_forms():
+    assert decode(b"za" + b"ti2025ei11ei25ei18ei38ei0ei123en" + b"e") == \
+        dt.datetime(2025, 11, 25, 18, 38, 0, 123)
+    assert decode(b"f2e+20e") == 2e20
+    assert decode(b"I12345678901234567890e") == 12345678901234567890
+    assert decode(b'{"OK": true}') == {"OK": True}  # DIRAC's decoder falls back to JSON
+
+
+@pytest.mark.parametrize("garbage", [b"l" * 5000, b"s999999:abc", b"x", b"i12", b"d", b"b7",
+                                     b"s3:abcEXTRA", b"zaze", b"dli1eei2ee", b"\xff\x00"])
+def test_dencode_garbage_is_a_decode_error(garbage):
+    with pytest.raises(DecodeError):
+        decode(garbage)
+
+
+# ----------------------------------------------------------------------------- URLs
+
+
+def test_service_url_parsing():
+    u = parse_service_url("dips://diracweb.grid.hep.ph.ic.ac.uk:9135/Configuration/Server")
+    assert (u.host, u.port, u.service) == ("diracweb.grid.hep.ph.ic.ac.uk", 9135,
+                                          "Configuration/Server")
+    assert parse_service_url("dips://h/Configuration/Server").port == 9135
+    assert parse_service_url("dips://[::1]:1234/Configuration/Server").host == "::1"
+    for bad in ("https://h:9135/Configuration/Server", "dips://:9135/Configuration/Server",
+                "dips://h:99999/Configuration/Server", "dips://h:9135/Server", ""):
+        with pytest.raises(UrlError):
+            parse_service_url(bad)
+
+
+def test_nameserver_parsing():
+    assert dns.parse_nameserver("127.0.0.1:5353") == dns.Nameserver("127.0.0.1", 5353)
+    assert dns.parse_nameserver("127.0.0.1") == dns.Nameserver("127.0.0.1", 53)
+    assert dns.parse_nameserver("[::1]:53") == dns.Nameserver("::1", 53)
+    assert dns.parse_nameserver("::1") == dns.Nameserver("::1", 53)
+    for bad in ("dns.example.org", "127.0.0.1:x", "1.2.3.4:0"):
+        with pytest.raises(UrlError):
+            dns.parse_nameserver(bad)
+
+
+# ----------------------------------------------------------------------------- DNS
+
+
+@pytest.fixture(scope="module")
+def responder(loopback_only):
+    records = {TEST_HOST: {"A": ["127.0.0.1"], "AAAA": ["::1"]},
+               "v4only.mu3e.test": {"A": ["127.0.0.2"]},
+               "norecords.mu3e.test": {}}
+    with DnsResponder(records, stall=["stall.mu3e.test"],
+                      servfail=["broken.mu3e.test"]) as r:
+        yield r
+
+
+def _ns(responder) -> dns.Nameserver:
+    return dns.parse_nameserver(responder.address)
+
+
+def test_resolve_gives_a_and_aaaa(responder, tmp_path):
+    r = dns.resolve(TEST_HOST, timeout=2, nameserver=_ns(responder),
+                    hosts_path=tmp_path / "none")
+    assert (r.problem, r.source, r.ipv4, r.ipv6) == (None, "dns", ("127.0.0.1",), ("::1",))
+    assert r.addresses == ("127.0.0.1", "::1")
+    assert "--mu3e-nameserver" in r.resolver
+
+
+@pytest.mark.parametrize("name, problem", [("nowhere.mu3e.test", "nxdomain"),
+                                           ("norecords.mu3e.test", "empty"),
+                                           ("stall.mu3e.test", "timeout"),
+                                           ("broken.mu3e.test", "servfail")])
+def test_resolve_names_each_failure(responder, tmp_path, name, problem):
+    r = dns.resolve(name, timeout=1, nameserver=_ns(responder), hosts_path=tmp_path / "none")
+    assert r.problem == problem, r
+    assert r.addresses == ()
+
+
+def test_dead_nameserver_is_a_timeout(tmp_path):
+    r = dns.resolve(TEST_HOST, timeout=1,
+                    nameserver=dns.Nameserver("127.0.0.1", closed_port()),
+                    hosts_path=tmp_path / "none")
+    assert r.problem == "timeout"
+
+
+def test_hosts_file_answers_first_and_dns_is_not_asked(responder, tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("# comment\n127.0.0.9  CS.Mu3e.Test  alias # trailing\n::2 cs.mu3e.test\n"
+                     "garbage line\n")
+    before = list(responder.queries)
+    r = dns.resolve(TEST_HOST, timeout=2, nameserver=_ns(responder), hosts_path=hosts)
+    assert (r.source, r.ipv4, r.ipv6, r.resolver) == ("hosts", ("127.0.0.9",), ("::2",),
+                                                       str(hosts))
+    assert responder.queries == before
+    assert dns.hosts_lookup("alias", hosts) == ["127.0.0.9"]
+    assert dns.hosts_lookup("cs", hosts) == []
+    assert dns.hosts_lookup("x", tmp_path / "missing") == []
+
+
+def test_ip_literal_needs_no_lookup(tmp_path):
+    r = dns.resolve("::1", timeout=1, hosts_path=tmp_path / "none",
+                    resolv_conf=tmp_path / "none")
+    assert (r.source, r.ipv6) == ("literal", ("::1",))
+
+
+def test_system_mode_without_nameservers_says_so(tmp_path):
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("# no nameserver lines\n")
+    r = dns.resolve(TEST_HOST, timeout=1, hosts_path=tmp_path / "none", resolv_conf=conf)
+    assert r.problem == "no-resolver"
+
+
+# ----------------------------------------------------------------------------- TCP
+
+
+def test_tcp_open_refused_and_timeout():
+    with StallServer() as open_server, BlackholePort() as hole:
+        attempts = tcp.probe(["127.0.0.1"], open_server.port, 1)
+        assert [a.outcome for a in attempts] == ["open"]
+        assert tcp.connect_once("127.0.0.1", closed_port(), 1).outcome == "refused"
+        assert tcp.connect_once("127.0.0.1", hole.port, 0.5).outcome == "timeout"
+
+
+def test_tcp_judge():
+    ok4 = tcp.TcpAttempt("127.0.0.1", 1, "open", "connected", 0)
+    bad6 = tcp.TcpAttempt("::1", 1, "refused", "connection refused", 0)
+    late = tcp.TcpAttempt("127.0.0.1", 1, "timeout", "no answer", 1)
+    j = tcp.judge([ok4, bad6])
+    assert j.ok and j.ipv6_broken and j.open_address == "127.0.0.1"
+    assert tcp.judge([bad6]).problem == "refused"
+    assert tcp.judge([late]).problem == "timeout"
+    assert tcp.judge([late, bad6]).problem == "mixed"
+    assert not tcp.judge([ok4]).ipv6_broken
+
+
+# ----------------------------------------------------------------------------- TLS
+
+
+def test_proxy_credential(net_world, tmp_path):
+    good = tls.proxy_credential(net_world.proxy)
+    assert good.usable and good.group == GROUP and good.identity == net_world.user_dn
+    old = net_world.grid.pki.proxy(net_world.grid.user, expired=True)
+    expired = net_world.write_proxy("old.pem", old)
+    assert "expired" in tls.proxy_credential(expired).reason
+    longterm = tls.proxy_credential(net_world.write_cert_only("long.pem"))
+    assert not longterm.usable and "never send a long-term key" in longterm.reason
+    assert not tls.proxy_credential(tmp_path / "missing").usable
+    assert not tls.proxy_credential(None).usable
+
+
+def _session(net_world, server, host="localhost", proxy=None):
+    cred = tls.proxy_credential(proxy or net_world.proxy)
+    return tls.open_session("127.0.0.1", server.port, host, net_world.trust, cred, Deadline(2))
+
+
+def test_tls_verifies_server_and_presents_proxy(net_world):
+    with net_world.diset(net_world.localhost) as server:
+        s = _session(net_world, server)
+        try:
+            assert s.server.subject.endswith("/CN=localhost")
+            assert s.server.issuer.endswith("/CN=Mu3e Test Host CA")
+            assert s.client_cert_sent and s.version.startswith("TLS")
+            ch = diset.Channel(s.sock, Deadline(2))
+            assert diset.propose(ch, "Configuration/Server", "whoami") is None
+            who = diset.whoami_info(diset.finish_call(ch, []))
+        finally:
+            s.sock.close()
+    assert who.dn == net_world.user_dn and who.group == GROUP and who.is_proxy
+
+
+@pytest.mark.parametrize("which, host, kind", [("rogue", "localhost", "unknown-ca"),
+                                               ("expired", "localhost", "expired"),
+                                               ("localhost", "cs.mu3e.test",
+                                                "hostname-mismatch")])
+def test_tls_failures_are_named(net_world, which, host, kind):
+    with DisetServer(getattr(net_world, which), net_world.client_cas) as server:
+        with pytest.raises(tls.TlsFailure) as info:
+            _session(net_world, server, host)
+    assert info.value.kind == kind
+    assert info.value.server is not None  # fetched again without verification, to explain
+
+
+def test_tls_against_stall_and_garbage(net_world):
+    with StallServer() as stall, GarbageServer() as garbage:
+        with pytest.raises(tls.TlsFailure) as info:
+            _session(net_world, stall)
+        assert info.value.kind == "timeout"
+        with pytest.raises(tls.TlsFailure) as info:
+            _session(net_world, garbage)
+        assert info.value.kind == "not-tls"
+
+
+def test_tls13_rejection_shows_on_first_read(net_world):
+    # The server trusts only a CA that did not issue our proxy: TLS 1.3 completes the client's
+    # handshake and reports the rejection as an alert on the first read.
+    with DisetServer(net_world.localhost, [net_world.rogue_ca]) as server:
+        s = _session(net_world, server)
+        ch = diset.Channel(s.sock, Deadline(2))
+        with pytest.raises(diset.DisetError) as info:
+            diset.propose(ch, "Configuration/Server", "ping")
+        s.sock.close()
+    assert info.value.kind == "tls"
+    failure = tls.classify(info.value.cause)
+    assert failure.kind == "client-cert-rejected" and "CA" in failure.detail
+
+
+# ----------------------------------------------------------------------------- DISET
+
+
+@pytest.mark.parametrize("sent, kind", [
+    (b"not a frame at all, definitely not", "garbage"),
+    (b"99999999999:", "too-big"),
+    (b"10:ds2:OK", "timeout"),  # announces more than it sends, then stalls
+    (b"5:zzzzz", "garbage"),
+])
+def test_channel_rejects_garbage_and_bounds_reads(sent, kind):
+    a, b = socket.socketpair()
+    with a, b:
+        b.sendall(sent)
+        with pytest.raises(diset.DisetError) as info:
+            diset.Channel(a, Deadline(0.5)).receive()
+    assert info.value.kind == kind
+
+
+def test_unwrap_s_error():
+    with pytest.raises(diset.DisetError) as info:
+        diset.unwrap({"OK": False, "Message": "X is not up in this server"}, "proposal")
+    assert info.value.kind == "refused" and "not up" in info.value.detail
+
+
+def test_ping_skew_and_levels():
+    sent = dt.datetime(2025, 1, 1, 12, 0, 0, tzinfo=dt.timezone.utc)
+    info = diset.ping_info({"version": "v8r0p74", "time": dt.datetime(2025, 1, 1, 12, 2, 1)},
+                           sent, sent + dt.timedelta(seconds=2))
+    assert info.skew == 120 and info.version == "v8r0p74"
+    assert [diset.skew_level(s) for s in (5, -61, 299, -301)] == ["ok", "warn", "warn", "fail"]
+    assert diset.ping_info({"version": "x"}, sent, sent).skew is None
+
+
+def test_identity_problems():
+    dn = "/C=CH/CN=Jane"
+    ok = diset.WhoAmI("jane", GROUP, dn)
+    anon = diset.WhoAmI("anonymous", "visitor", dn)
+    assert diset.identity_problem(ok, GROUP, GROUP, dn) is None
+    assert diset.identity_problem(anon, GROUP, GROUP, dn).kind == "unregistered"
+    assert dn in diset.identity_problem(anon, GROUP, GROUP, dn).message
+    assert diset.identity_problem(anon, GROUP, "mu3e.org_admin", dn).kind == "wrong-group"
+    assert diset.identity_problem(anon, GROUP, None, dn).kind == "wrong-group"
+    other = diset.WhoAmI("jane", "gridpp_user", dn)
+    assert diset.identity_problem(other, GROUP, None, dn).kind == "wrong-group"
