@@ -88,6 +88,8 @@ class DiagnosisRun:
         item.stash[RESULT_KEY] = result
         self.results[entry.id] = result
         item.user_properties.append(("check", entry.id))
+        if entry.network and self.settings.offline:
+            pytest.skip("offline mode (--mu3e-offline): network checks are not run")
         for req in entry.requires:
             dep = self.results.get(req)
             if dep is not None and not dep.ok:
@@ -95,8 +97,6 @@ class DiagnosisRun:
                 result.skipped_by = root
                 why = "did not pass" if root == req else f"was skipped ({root} did not pass)"
                 pytest.skip(f"prerequisite {req} ({dep.check.title}) {why}; fix {root} first")
-        if entry.network and self.settings.offline:
-            pytest.skip("offline mode (--mu3e-offline): network checks are not run")
         _outcome._set_current(result)
 
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
@@ -123,6 +123,8 @@ class DiagnosisRun:
             result.duration = call.duration
         if result.warnings and call.when == "call":
             item.user_properties.append(("warning", "\n".join(result.warnings)))
+        if result.notes and call.when == "call":
+            item.user_properties.append(("note", "\n".join(result.notes)))
         failing = exc is not None and not isinstance(exc, pytest.skip.Exception)
         problem = result.warnings or failing
         if problem and call.when == "call":

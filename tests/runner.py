@@ -107,7 +107,10 @@ def run_checks(home: Path, *args: str, env: Optional[Mapping[str, str]] = None,
     if offline:
         argv.append("--mu3e-offline")
     argv += list(args)
-    proc = subprocess.run(argv, cwd=cwd, env=clean_env(home, env), capture_output=True,
+    run_env = clean_env(home, env)
+    # The machine's own /etc/grid-security/certificates must not leak into a verdict.
+    run_env.setdefault("MU3E_SYSTEM_CERT_DIR", str(cwd / "no-system-cert-dir"))
+    proc = subprocess.run(argv, cwd=cwd, env=run_env, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     cases = parse_junit(junit) if junit.exists() else {}
     htmls = sorted((cwd / "reports").glob("*.html")) if (cwd / "reports").is_dir() else []
