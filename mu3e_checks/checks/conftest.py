@@ -144,6 +144,7 @@ def proxy_fact(proxy_location, run: DiagnosisRun) -> Fact:
     run.record_environment("Proxy identity", found.identity_dn)
     return Fact(found)
 
+
 @pytest.fixture(scope="session")
 def system_cert_dir(settings: Settings):
     """The host CA directory diracosrc looks at (``--mu3e-system-cert-dir``; tests use tmp)."""
@@ -173,6 +174,7 @@ def user_ca_chain(trust_store: Fact, user_cert_fact: Fact):
 
     found = user_cert_fact.value
     return user_chain(trust_store.get(), found.cert if found is not None else None)
+
 
 @pytest.fixture(scope="session")
 def cs_probe(cs_url: str, settings: Settings, trust_choice, proxy_location, run: DiagnosisRun):
