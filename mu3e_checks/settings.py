@@ -55,6 +55,8 @@ OPTIONS: tuple[Option, ...] = (
            default=DEFAULT_CS_URL, metavar="URL"),
     Option("--mu3e-group", "MU3E_GROUP", "DIRAC group the proxy must carry.",
            default=DEFAULT_GROUP, metavar="GROUP"),
+    Option("--mu3e-setup", "MU3E_SETUP", "DIRAC setup dirac.cfg must name (/DIRAC/Setup).",
+           default="GridPP", metavar="SETUP"),
     Option("--mu3e-required-ca", "MU3E_REQUIRED_CA",
            "Subject DN (slash form) of a CA that must be trusted; repeatable. The environment "
            "variable takes several DNs separated by ';'.",

@@ -120,4 +120,57 @@ def cs_url(settings: Settings) -> str:
     The first URL in dirac.cfg's /DIRAC/Configuration/Servers once the DIRAC-client chapter
     can read it; until then, and when there is no cfg, the expected URL.
     """
+    layered = _dirac_config_of(settings)
+    if layered.found and not layered.broken and layered.servers():
+        return layered.servers()[0]
     return settings.cs_url
+
+
+# ---------------------------------------------------------------- DIRACOS, DIRAC and dirac.cfg
+
+_DIRAC_FACTS: dict = {}
+
+
+def _dirac_facts(settings: Settings):
+    """DIRACOS tree, DIRAC installation and layered dirac.cfg, computed once per settings."""
+    key = id(settings)
+    if key not in _DIRAC_FACTS:
+        from mu3e_checks.knowledge.dirac_cfg import load_layered
+        from mu3e_checks.knowledge.diracos import find_dirac, inspect_diracos
+
+        tree = inspect_diracos(settings.diracos, settings.diracos_source)
+        install = find_dirac(tree, settings.environ, settings.home)
+        layered = load_layered(settings.environ, install.python_prefix, settings.home)
+        _DIRAC_FACTS[key] = (settings, tree, install, layered)  # settings kept: id stays unique
+    return _DIRAC_FACTS[key][1:]
+
+
+def _dirac_config_of(settings: Settings):
+    return _dirac_facts(settings)[2]
+
+
+@pytest.fixture(scope="session")
+def diracos(settings: Settings, run: DiagnosisRun):
+    """The DIRACOS prefix and what is in it (:class:`DiracosTree`)."""
+    tree = _dirac_facts(settings)[0]
+    run.record_environment("DIRACOS", tree.describe())
+    return tree
+
+
+@pytest.fixture(scope="session")
+def dirac_install(settings: Settings, run: DiagnosisRun):
+    """The DIRAC dists DIRAC's Python sees, first = imported (:class:`DiracInstall`)."""
+    install = _dirac_facts(settings)[1]
+    dist = install.in_use
+    run.record_environment("DIRAC", install.where(dist) if dist else "not installed")
+    return install
+
+
+@pytest.fixture(scope="session")
+def dirac_config(settings: Settings, run: DiagnosisRun):
+    """The local dirac.cfg files, layered as DIRAC does (:class:`LayeredConfig`)."""
+    layered = _dirac_config_of(settings)
+    run.record_environment("DIRAC rootPath", f"{layered.root} ({layered.root_source})")
+    run.record_environment("dirac.cfg files", "; ".join(str(f.path) for f in layered.found)
+                           or "none")
+    return layered
