@@ -87,6 +87,13 @@ def test_dirac_version(dirac_install, diracos):
     dist = dirac_install.in_use
     level, sentence = dos.version_verdict(dist.version)
     pip = _inside(diracos, dos.PIP_DIRAC_TEMPLATE)
+    label = dirac_install.label(dist)
+    if level != "ok" and diracos.present and label != "DIRACOS":
+        # A copy outside DIRACOS shadows DIRACOS's own: remove it, then install the pin.
+        pip = {"fix": "\n".join([dos.diracosrc_line(diracos.prefix),
+                                 dos.uninstall_command(dist, label),
+                                 f"pip install {GUIDE_PIN}"])}
+        sentence += f"; this copy is in the {label}, ahead of DIRACOS's own site-packages"
     if level == "fail":
         fail(f"{sentence} (from {dirac_install.where(dist)}); do not run a bare "
              "'pip install DIRAC', it installs the newest release", **pip)
@@ -98,19 +105,19 @@ def test_dirac_version(dirac_install, diracos):
        fix="pip uninstall DIRAC   # with the pip of each extra installation's Python",
        requires=("DIRAC-001",))
 def test_single_dirac(dirac_install, diracos):
-    used = dirac_install.in_use
-    others = list(dirac_install.visible[1:]) + list(dirac_install.elsewhere)
-    if not others:
+    everything = list(dirac_install.visible) + list(dirac_install.elsewhere)
+    if len(everything) < 2:
         return
-    listing = "; ".join(f"{d.version} at {dirac_install.where(d)}" for d in others)
-    lines = [f"# DIRAC {used.version} at {used.meta} is the one DIRAC's Python imports; remove "
-             "the others with the pip of the Python that owns each:"]
-    for d in others:
-        lines.append(f"pip uninstall DIRAC   # {d.version} in {d.site} "
-                     f"({dirac_install.label(d)})")
-    fail(f"besides DIRAC {used.version} ({dirac_install.where(used)}) there is {listing}: "
-         "which one runs depends on the shell, PYTHONPATH and the user site",
-         fix="\n".join(lines))
+    keep = dos.preferred(dirac_install)
+    others = [d for d in everything if d is not keep]
+    used = dirac_install.in_use
+    listing = "; ".join(f"{d.version} at {dirac_install.where(d)}" for d in everything)
+    lines = ([dos.diracosrc_line(diracos.prefix)] if diracos.present else []) + [
+        f"# keep DIRAC {keep.version} ({dirac_install.where(keep)}); remove the others:"]
+    lines += [dos.uninstall_command(d, dirac_install.label(d)) for d in others]
+    fail(f"{len(everything)} DIRAC installations are visible: {listing}. DIRAC's Python "
+         f"imports {used.version} from {dirac_install.label(used)}; which one a command runs "
+         "depends on the shell, PYTHONPATH and the user site", fix="\n".join(lines))
 
 
 @check("DIRAC-004", "setuptools still provides pkg_resources (< 82) for DIRAC 8",

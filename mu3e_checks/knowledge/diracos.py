@@ -354,6 +354,24 @@ def find_dirac(tree: DiracosTree, environ: Mapping[str, str], home: Path,
                         tools[0] if tools else None, labels)
 
 
+def uninstall_command(dist: Dist, label: str) -> str:
+    """How to remove one installation with the pip of the Python that owns it."""
+    if label == "$PYTHONPATH":
+        return f"# take {q(dist.site)} off PYTHONPATH (it holds DIRAC {dist.version})"
+    site = dist.site
+    owner = site.parents[2] if len(site.parents) > 2 and site.name == "site-packages" else None
+    minor = site.parent.name[len("python"):] if site.parent.name.startswith("python") else "3"
+    if label == "user site" or owner is None or not (owner / "bin" / "python").exists():
+        return f"python{minor} -m pip uninstall DIRAC   # DIRAC {dist.version} in {q(site)}"
+    return f"{q(owner / 'bin' / 'python')} -m pip uninstall DIRAC   # DIRAC {dist.version}"
+
+
+def preferred(install: DiracInstall) -> Optional[Dist]:
+    """The installation to keep: DIRACOS's own if there is one, else the one imported."""
+    own = [d for d in install.visible if install.label(d) == "DIRACOS"]
+    return own[0] if own else install.in_use
+
+
 def version_verdict(version: str) -> tuple[str, str]:
     """``(level, sentence)`` for an installed DIRAC version: level is ok, warn or fail."""
     try:
