@@ -83,24 +83,33 @@ class CfgSyntaxError(Exception):
 
 
 def _brace_problem(lines: list[str]) -> Optional[CfgSyntaxError]:
-    """Unbalanced braces, located the way diraccfg scans (a line stops at its first '=')."""
-    opened: list[int] = []
+    """Unbalanced braces, located the way diraccfg scans (a line stops at its first '=').
+
+    A missing '}' is only noticed at the end of the file, where the parser blames the outermost
+    section; the indentation dirac-configure writes points at the section actually left open
+    (the first whose '}' is indented unlike its '{').
+    """
+    opened: list[tuple[int, int]] = []  # (line number, indentation)
+    misfit: Optional[int] = None
     for number, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
+        indent = len(raw) - len(raw.lstrip())
         for ch in line:
             if ch == "=":
                 break
             if ch == "{":
-                opened.append(number)
+                opened.append((number, indent))
             elif ch == "}":
                 if not opened:
                     return CfgSyntaxError("'}' closes a section that was never opened", number)
-                opened.pop()
+                start, start_indent = opened.pop()
+                if start_indent != indent and misfit is None:
+                    misfit = start
     if opened:
         return CfgSyntaxError("the section opened here is never closed (a '}' is missing)",
-                              opened[-1])
+                              misfit or opened[-1][0])
     return None
 
 
