@@ -84,7 +84,7 @@ def test_unclosed_section_names_the_line(home):
     r = run_checks(home, "--mu3e-select", "CFG", env=tree.env())
     case = r["CFG-002"]
     assert case.outcome == "failed"
-    assert f"{tree.cfg}, line {line + 1}: the section opened here is never closed" in case.message
+    assert f"{tree.cfg}: line {line + 1}: the section opened here is never closed" in case.message
     assert case.fix.startswith(f"# correct line {line + 1} of {tree.cfg}")
     assert "dirac-configure -F" in case.fix
     assert r.outcome("CFG-003") == "skipped"
@@ -184,3 +184,15 @@ def test_vomsdir_without_lsc_warns(home):
     r = run_checks(home, "--mu3e-select", "ENV-003", env=tree.env())
     assert r.outcome("ENV-003") == "warned"
     assert "has no .lsc file" in r["ENV-003"].message
+
+
+def test_hostile_cfg_files_get_a_sentence_not_a_traceback(home, tmp_path):
+    tree = build_diracos(home, cfg="")
+    tree.cfg.symlink_to(tree.cfg)  # a symlink loop
+    (home / ".dirac.cfg").write_bytes(bytes(range(256)) * 64)  # binary garbage
+    r = run_checks(home, "--mu3e-select", "CFG", env=tree.env())
+    case = r["CFG-002"]
+    assert case.outcome == "failed"
+    assert f"DIRAC cannot load {tree.cfg}: {tree.cfg} is a symbolic link loop" in case.message
+    assert "Traceback" not in r.stdout and "INTERNALERROR" not in r.stdout
+    assert r.failed() == ["CFG-002"]

@@ -25,6 +25,7 @@ def test_no_diracos_fails_with_the_guide_install_and_skips_the_rest(tmp_path):
     case = r["DIRACOS-001"]
     assert case.outcome == "failed"
     assert f"no DIRACOS at {home}/dirac_ui/diracos (guide default" in case.message
+    assert "it does not exist" in case.message
     assert case.fix.splitlines()[:2] == [f"mkdir -p {home}/dirac_ui", f"cd {home}/dirac_ui"]
     assert "bash DIRACOS-Linux-$(uname -m).sh" in case.fix
     assert r.outcome("DIRAC-001") == "skipped" and "DIRACOS-001" in r["DIRAC-001"].message
@@ -179,3 +180,18 @@ def test_dirac_found_in_a_prefix_symlinked_into_place(home, tmp_path):
     link.symlink_to(real_prefix)
     r = run_checks(home, "--mu3e-select", "DIRACOS,DIRAC", env=tree.env(DIRACOS=str(link)))
     assert r.failed() == [], {c.id: c.message for c in r.cases.values()}
+
+
+def test_prefix_that_is_a_file_and_unreadable_metadata(home, tmp_path):
+    not_a_dir = tmp_path / "diracos-file"
+    not_a_dir.write_text("oops")
+    r = run_checks(home, "--mu3e-select", "DIRACOS-001", env={"DIRACOS": str(not_a_dir)})
+    assert "it is not a directory" in r["DIRACOS-001"].message
+    tree = build_diracos(home)
+    meta = tree.site / "dirac-8.0.74.dist-info" / "METADATA"
+    meta.unlink()
+    meta.symlink_to(meta)
+    r = run_checks(home, "--mu3e-select", "DIRAC", env=tree.env())
+    assert r.outcome("DIRAC-001") == "warned"
+    assert "symbolic link loop" in r["DIRAC-001"].message
+    assert "Traceback" not in r.stdout

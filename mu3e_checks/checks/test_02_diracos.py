@@ -3,6 +3,8 @@ DIRAC Python client" (pip install DIRAC==8.0.74, never v9)."""
 
 from __future__ import annotations
 
+import os
+
 from mu3e_checks.knowledge import diracos as dos
 from mu3e_checks.knowledge.credentials import q
 from mu3e_checks.knowledge.pydists import python_satisfies
@@ -24,7 +26,8 @@ def _inside(diracos, template: str) -> dict:
 def test_diracos_installed(diracos):
     install = dos.install_commands(diracos.prefix)
     if not diracos.is_dir:
-        fail(f"no DIRACOS at {diracos.prefix} ({diracos.source})", fix=install)
+        what = "is not a directory" if os.path.lexists(diracos.prefix) else "does not exist"
+        fail(f"no DIRACOS at {diracos.prefix} ({diracos.source}): it {what}", fix=install)
     if not diracos.has_diracosrc:
         fail(f"{diracos.prefix} exists but has no diracosrc: it is not a (complete) DIRACOS2 "
              "installation", fix=f"mv {q(diracos.prefix)} {q(diracos.prefix)}.broken\n{install}")
@@ -76,8 +79,10 @@ def test_dirac_installed(dirac_install, diracos):
         fail(f"DIRAC is not installed for {dirac_install.python} (looked in {where})",
              **_inside(diracos, dos.PIP_DIRAC_TEMPLATE))
     if dist.problem:
+        reinstall = f"pip install --force-reinstall --no-deps {GUIDE_PIN}"
         warn(f"{dist.problem}: the installation may be broken",
-             **_inside(diracos, dos.PIP_DIRAC_TEMPLATE))
+             fix=f"{dos.diracosrc_line(diracos.prefix)}\n{reinstall}" if diracos.present
+             else reinstall)
     note(f"{dist.name} {dist.version} from {dirac_install.where(dist)}")
 
 

@@ -75,7 +75,7 @@ def test_cfg_parses(dirac_config, diracos, settings):
         fix = f"# correct {where}"
         if bad.path == dirac_config.default_file:
             fix += "\n# or write it again:\n" + _configure_text(settings, diracos)
-        fail(f"DIRAC cannot load {bad.error}", fix=fix)
+        fail(f"DIRAC cannot load {bad.path}: {bad.error}", fix=fix)
     for f in dirac_config.found:
         for number, text in f.stray:
             warn(f"{f.path}, line {number}: {text!r} is neither 'Option = value' nor a section; "

@@ -280,7 +280,7 @@ def read_cfg_file(path: Path, role: str) -> CfgFile:
     try:
         cfg = parse_cfg(text)
     except CfgSyntaxError as exc:
-        entry.error, entry.line = f"{path}, {exc}", exc.line
+        entry.error, entry.line = str(exc), exc.line
         return entry
     entry.cfg = cfg
     entry.options = dict(flatten(cfg))

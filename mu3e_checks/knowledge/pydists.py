@@ -64,7 +64,7 @@ def _read_metadata(meta: Path) -> tuple[dict[str, str], Optional[str]]:
         try:
             raw = read_bytes(path, limit=4 * 1024 * 1024)
         except Unreadable as exc:
-            if path.exists() or not meta.is_dir():
+            if os.path.lexists(path) or not meta.is_dir():
                 return {}, str(exc)
             continue
         headers = HeaderParser().parsestr(raw.decode("utf-8", "replace"))
