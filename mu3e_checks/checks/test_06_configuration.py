@@ -3,8 +3,6 @@ certificate directory explicitly" (export X509_CERT_DIR=...), and the VOMS files
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from mu3e_checks.knowledge import dirac_cfg as dc
 from mu3e_checks.knowledge import diracos as dos
 from mu3e_checks.knowledge import voms_env
@@ -167,18 +165,17 @@ def test_cert_dir_exported(trust_choice, diracos):
        severity="warn", fix="export X509_VOMSES={vomses}")
 def test_vomses(settings, diracos):
     vo = _vo(settings)
-    default = voms_env.grid_security(diracos.prefix) / "vomses"
-    value = settings.environ.get("X509_VOMSES")
-    missing = voms_env.missing_location(value, "X509_VOMSES")
+    path, default, missing = voms_env.location(settings.environ, "X509_VOMSES", diracos.prefix,
+                                               "vomses")
     if missing:
         fail(f"{missing}: 'dirac-proxy-init -M' cannot find the {vo} VOMS server ('VOMS Server "
              f"for {vo} not known')", vomses=q(default))
-    entries, problems = voms_env.read_vomses(Path(value))
+    entries, problems = voms_env.read_vomses(path)
     for p in problems:
-        warn(p, fix=f"# correct or remove that line in {q(Path(value))}")
+        warn(p, fix=f"# correct or remove that line in {q(path)}")
     mine = voms_env.entries_for(entries, vo)
     if not mine:
-        fail(f"no vomses entry for {vo} in {value} ({len(entries)} entries for other VOs): "
+        fail(f"no vomses entry for {vo} in {path} ({len(entries)} entries for other VOs): "
              f"'dirac-proxy-init -M' cannot get {vo} attributes; dirac-configure writes "
              f"{default}/{vo} when it can reach the CS",
              fix=_configure_text(settings, diracos) + f"\nexport X509_VOMSES={q(default)}")
@@ -189,15 +186,14 @@ def test_vomses(settings, diracos):
        fix="export X509_VOMS_DIR={vomsdir}")
 def test_vomsdir(settings, diracos):
     vo = _vo(settings)
-    default = voms_env.grid_security(diracos.prefix) / "vomsdir"
-    value = settings.environ.get("X509_VOMS_DIR")
-    missing = voms_env.missing_location(value, "X509_VOMS_DIR")
+    path, default, missing = voms_env.location(settings.environ, "X509_VOMS_DIR",
+                                               diracos.prefix, "vomsdir")
     if missing:
         fail(f"{missing}: voms-proxy-init cannot verify the {vo} VOMS server's answer",
              vomsdir=q(default))
-    lsc = voms_env.lsc_files(Path(value), vo)
+    lsc = voms_env.lsc_files(path, vo)
     if not lsc:
-        fail(f"{value}/{vo} has no .lsc file: the {vo} VOMS server's certificate cannot be "
+        fail(f"{path}/{vo} has no .lsc file: the {vo} VOMS server's certificate cannot be "
              "checked, so the attributes are rejected",
              fix=_configure_text(settings, diracos) + f"\nexport X509_VOMS_DIR={q(default)}")
-    note(f"{len(lsc)} .lsc file(s) in {value}/{vo}")
+    note(f"{len(lsc)} .lsc file(s) in {path}/{vo}")

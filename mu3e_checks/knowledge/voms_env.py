@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -97,14 +97,21 @@ def lsc_files(vomsdir: Path, vo: str) -> list[Path]:
         return []
 
 
-def missing_location(value: Optional[str], what: str) -> Optional[str]:
-    """Why an X509_VOMSES / X509_VOMS_DIR value does not point at an existing entry, or None."""
+def location(environ: Mapping[str, str], var: str, prefix: Path,
+             leaf: str) -> tuple[Path, Path, Optional[str]]:
+    """``(path, default, problem)`` for ``$X509_VOMSES`` / ``$X509_VOMS_DIR``.
+
+    ``default`` is where dirac-configure writes and diracosrc points
+    (``<prefix>/etc/grid-security/<leaf>``); ``problem`` says why the variable does not name an
+    existing entry, or is None.
+    """
+    default = grid_security(prefix) / leaf
+    value = environ.get(var)
     if not value:
-        return f"{what} is not set"
-    path = Path(value)
-    if not os.path.exists(path):
-        return f"{what}={value}, which does not exist"
-    return None
+        return default, default, f"{var} is not set"
+    if not os.path.exists(value):
+        return Path(value), default, f"{var}={value}, which does not exist"
+    return Path(value), default, None
 
 
 def vomses_hosts(entries: Sequence[VomsesEntry]) -> str:
