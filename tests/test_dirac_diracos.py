@@ -21,7 +21,7 @@ def home(grid, tmp_path, dirac_releases):
 def test_no_diracos_fails_with_the_guide_install_and_skips_the_rest(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    r = run_checks(home, "--mu3e-select", "DIRACOS,DIRAC")
+    r = run_checks(home, "--mu3e-select", "DIRACOS,DIRAC,CFG")
     case = r["DIRACOS-001"]
     assert case.outcome == "failed"
     assert f"no DIRACOS at {home}/dirac_ui/diracos (guide default" in case.message
@@ -29,6 +29,7 @@ def test_no_diracos_fails_with_the_guide_install_and_skips_the_rest(tmp_path):
     assert case.fix.splitlines()[:2] == [f"mkdir -p {home}/dirac_ui", f"cd {home}/dirac_ui"]
     assert "bash DIRACOS-Linux-$(uname -m).sh" in case.fix
     assert r.outcome("DIRAC-001") == "skipped" and "DIRACOS-001" in r["DIRAC-001"].message
+    assert r.outcome("CFG-001") == "skipped" and "DIRAC-001" in r["CFG-001"].message
     assert r.failed() == ["DIRACOS-001"]
 
 

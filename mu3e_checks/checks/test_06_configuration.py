@@ -8,7 +8,7 @@ from mu3e_checks.knowledge import diracos as dos
 from mu3e_checks.knowledge import voms_env
 from mu3e_checks.knowledge.credentials import q
 from mu3e_checks.knowledge.trust import diracos_cert_dir
-from mu3e_checks.outcome import fail, note, warn
+from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
 
 STEP = "configure"
@@ -49,11 +49,13 @@ def _fix_where(layered, option: str, value: str, settings, diracos) -> dict:
 
 
 @check("CFG-001", "A dirac.cfg is where DIRAC reads it", step=STEP, fix=CONFIGURE_FIX)
-def test_cfg_present(dirac_config, diracos, settings):
+def test_cfg_present(dirac_config, diracos, dirac_install, settings):
     for line in dirac_config.describe():
         note(line)
     if dirac_config.found:
         return
+    if dirac_install.in_use is None:
+        skip("needs DIRAC-001: dirac-configure comes with the DIRAC client, install it first")
     hint = ""
     diracos_cfg = diracos.prefix / "etc" / "dirac.cfg"
     if diracos_cfg.is_file() and not dos.same_path(diracos_cfg, dirac_config.default_file):

@@ -346,6 +346,8 @@ def find_dirac(tree: DiracosTree, environ: Mapping[str, str], home: Path,
             running_prefix
     labels = {os.path.realpath(d.path): d.label for d in path}
     visible = find_dists([d.path for d in path], "DIRAC")
+    if not tree.is_dir and not visible:
+        prefix = tree.prefix  # nothing installed yet: DIRAC will live in the guide's DIRACOS
     metas = {os.path.realpath(d.meta) for d in visible}
     elsewhere = [d for d in find_dists([d.path for d in _unique(running)], "DIRAC")
                  if os.path.realpath(d.meta) not in metas]
