@@ -55,3 +55,12 @@ def net_world(grid, tmp_path_factory):
     from tests.net_world import NetWorld
 
     return NetWorld(grid, tmp_path_factory.mktemp("net"))
+
+@pytest.fixture(scope="session")
+def dirac_releases() -> dict[str, Path]:
+    """The real DIRAC and setuptools releases the DIRACOS trees use, pip-installed once."""
+    from tests.diracos import pip_release
+
+    wanted = [("DIRAC", "8.0.74"), ("DIRAC", "8.0.86"), ("DIRAC", "9.1.22"),
+              ("setuptools", "81.0.0"), ("setuptools", "82.0.0")]
+    return {f"{n}=={v}": pip_release(n, v) for n, v in wanted}

@@ -57,6 +57,9 @@ OPTIONS: tuple[Option, ...] = (
            default=DEFAULT_GROUP, metavar="GROUP"),
     Option("--mu3e-vo", "MU3E_VO", "VOMS VO the proxy's attribute certificate must be for.",
            default="mu3e.org", metavar="VO"),
+
+    Option("--mu3e-setup", "MU3E_SETUP", "DIRAC setup dirac.cfg must name (/DIRAC/Setup).",
+           default="GridPP", metavar="SETUP"),
     Option("--mu3e-required-ca", "MU3E_REQUIRED_CA",
            "Subject DN (slash form) of a CA that must be trusted; repeatable. The environment "
            "variable takes several DNs separated by ';'.",

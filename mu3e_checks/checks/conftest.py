@@ -115,12 +115,13 @@ def proxy_location(settings: Settings, uid: int, run: DiagnosisRun):
 
 
 @pytest.fixture(scope="session")
-def cs_url(settings: Settings) -> str:
-    """The Configuration Server URL the network checks target.
-
-    The first URL in dirac.cfg's /DIRAC/Configuration/Servers once the DIRAC-client chapter
-    can read it; until then, and when there is no cfg, the expected URL.
+def cs_url(settings: Settings, dirac_facts) -> str:
+    """The Configuration Server URL the network checks target: the first URL in dirac.cfg's
+    /DIRAC/Configuration/Servers, or the expected URL when there is no readable cfg.
     """
+    layered = dirac_facts[2]
+    if layered.found and not layered.broken and layered.servers():
+        return layered.servers()[0]
     return settings.cs_url
 
 
@@ -199,3 +200,42 @@ def cs_probe(cs_url: str, settings: Settings, trust_choice, proxy_location, run:
     return CsProbe(cs_url, timeout=settings.timeout, capath=trust_choice.path,
                    proxy=proxy_location.path if proxy_location.exists else None,
                    nameserver=nameserver, nameserver_problem=problem)
+
+# ---------------------------------------------------------------- DIRACOS, DIRAC and dirac.cfg
+
+@pytest.fixture(scope="session")
+def dirac_facts(settings: Settings):
+    """DIRACOS tree, DIRAC installation and layered dirac.cfg, computed once per session."""
+    from mu3e_checks.knowledge.dirac_cfg import load_layered
+    from mu3e_checks.knowledge.diracos import find_dirac, inspect_diracos
+
+    tree = inspect_diracos(settings.diracos, settings.diracos_source)
+    install = find_dirac(tree, settings.environ, settings.home)
+    return tree, install, load_layered(settings.environ, install.python_prefix, settings.home)
+
+
+@pytest.fixture(scope="session")
+def diracos(dirac_facts, run: DiagnosisRun):
+    """The DIRACOS prefix and what is in it (:class:`DiracosTree`)."""
+    tree = dirac_facts[0]
+    run.record_environment("DIRACOS", tree.describe())
+    return tree
+
+
+@pytest.fixture(scope="session")
+def dirac_install(dirac_facts, run: DiagnosisRun):
+    """The DIRAC dists DIRAC's Python sees, first = imported (:class:`DiracInstall`)."""
+    install = dirac_facts[1]
+    dist = install.in_use
+    run.record_environment("DIRAC", install.where(dist) if dist else "not installed")
+    return install
+
+
+@pytest.fixture(scope="session")
+def dirac_config(dirac_facts, run: DiagnosisRun):
+    """The local dirac.cfg files, layered as DIRAC does (:class:`LayeredConfig`)."""
+    layered = dirac_facts[2]
+    run.record_environment("DIRAC rootPath", f"{layered.root} ({layered.root_source})")
+    run.record_environment("dirac.cfg files", "; ".join(str(f.path) for f in layered.found)
+                           or "none")
+    return layered

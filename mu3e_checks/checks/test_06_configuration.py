@@ -1,0 +1,201 @@
+"""Guide: "Configure DIRAC for Mu3e" (dirac-configure -F -S GridPP -C <CS> -I) and "Set the
+certificate directory explicitly" (export X509_CERT_DIR=...), and the VOMS files -M needs."""
+
+from __future__ import annotations
+
+from mu3e_checks.knowledge import dirac_cfg as dc
+from mu3e_checks.knowledge import diracos as dos
+from mu3e_checks.knowledge import voms_env
+from mu3e_checks.knowledge.credentials import q
+from mu3e_checks.knowledge.trust import diracos_cert_dir
+from mu3e_checks.outcome import fail, note, skip, warn
+from mu3e_checks.registry import check
+
+STEP = "configure"
+DEFAULT_SETUP = "GridPP"
+DEFAULT_VO = "mu3e.org"
+CONFIGURE_FIX = dos.ACTIVATE_TEMPLATE + "\n" + dc.CONFIGURE_TEMPLATE
+
+
+def _setup(settings) -> str:
+    return settings.extra.get("mu3e_setup") or DEFAULT_SETUP
+
+
+def _vo(settings) -> str:
+    return settings.extra.get("mu3e_vo") or DEFAULT_VO
+
+
+def _configure(settings, diracos) -> dict:
+    """Values for the guide's dirac-configure fix, inside DIRACOS when there is one."""
+    if not diracos.present:  # DIRAC in a plain venv: no diracosrc to source
+        return {"fix": dc.configure_command(_setup(settings), settings.cs_url)}
+    return {"prefix": q(diracos.prefix), "setup": q(_setup(settings)), "cs": q(settings.cs_url)}
+
+
+def _configure_text(settings, diracos) -> str:
+    values = _configure(settings, diracos)
+    return values.get("fix") or CONFIGURE_FIX.format(**values)
+
+
+def _fix_where(layered, option: str, value: str, settings, diracos) -> dict:
+    """dirac-configure when its own file decides ``option``; otherwise editing the file that
+    overrides it (dirac-configure's file would stay overridden)."""
+    origin = layered.source_of(option)
+    if origin is None or origin == layered.default_file:
+        return _configure(settings, diracos)
+    name = option.rsplit("/", 1)[1]
+    return {"fix": f"# {origin} overrides {option}: set '{name} = {value}' there, or remove "
+                   f"the line\n${{EDITOR:-nano}} {q(origin)}"}
+
+
+@check("CFG-001", "A dirac.cfg is where DIRAC reads it", step=STEP, fix=CONFIGURE_FIX)
+def test_cfg_present(dirac_config, diracos, dirac_install, settings):
+    for line in dirac_config.describe():
+        note(line)
+    if dirac_config.found:
+        return
+    if dirac_install.in_use is None:
+        skip("needs DIRAC-001: dirac-configure comes with the DIRAC client, install it first")
+    hint = ""
+    diracos_cfg = diracos.prefix / "etc" / "dirac.cfg"
+    if diracos_cfg.is_file() and not dos.same_path(diracos_cfg, dirac_config.default_file):
+        hint = (f"; there is one at {diracos_cfg}, but DIRAC's rootPath is {dirac_config.root} "
+                f"({dirac_config.root_source}), so DIRAC does not read it")
+    fail(f"no dirac.cfg: DIRAC reads {dirac_config.default_file} (rootPath from "
+         f"{dirac_config.root_source}), $DIRACSYSCONFIG and ~/.dirac.cfg, and none exists{hint}; "
+         "dirac-proxy-info would fail with 'Missing mandatory local configuration option "
+         "/DIRAC/Setup'", **_configure(settings, diracos))
+
+
+@check("CFG-002", "Every dirac.cfg DIRAC loads can be parsed", step=STEP,
+       fix="# correct the line named in {file}", requires=("CFG-001",))
+def test_cfg_parses(dirac_config, diracos, settings):
+    for bad in dirac_config.broken:
+        where = f"line {bad.line} of {q(bad.path)}" if bad.line else q(bad.path)
+        fix = f"# correct {where}"
+        if bad.path == dirac_config.default_file:
+            fix += "\n# or write it again:\n" + _configure_text(settings, diracos)
+        fail(f"DIRAC cannot load {bad.path}: {bad.error}", fix=fix)
+    for f in dirac_config.found:
+        for number, text in f.stray:
+            warn(f"{f.path}, line {number}: {text!r} is neither 'Option = value' nor a section; "
+                 "DIRAC ignores it (or glues it onto the next section name)",
+                 fix=f"# correct line {number} of {q(f.path)}")
+    for o in dirac_config.overrides:
+        note(o.describe())
+
+
+@check("CFG-003", "dirac.cfg sets /DIRAC/Setup = GridPP", step=STEP, fix=CONFIGURE_FIX,
+       requires=("CFG-002",))
+def test_cfg_setup(dirac_config, diracos, settings):
+    expected = _setup(settings)
+    value = dirac_config.get(dc.SETUP_PATH)
+    if value is None:
+        fail(f"{dc.SETUP_PATH} is not set in {_files(dirac_config)}: DIRAC v8 stops with "
+             "'Missing mandatory local configuration option /DIRAC/Setup'",
+             **_configure(settings, diracos))
+    if value != expected:
+        origin = dirac_config.source_of(dc.SETUP_PATH)
+        fail(f"{dc.SETUP_PATH} is {value!r} (from {origin}), not {expected!r}: DIRAC would ask "
+             "the CS for the services of another setup",
+             **_fix_where(dirac_config, dc.SETUP_PATH, expected, settings, diracos))
+
+
+def _files(layered) -> str:
+    return ", ".join(str(f.path) for f in layered.found)
+
+
+def _norm(url: str) -> str:
+    return url.strip().rstrip("/").lower()
+
+
+@check("CFG-004", "dirac.cfg points at the GridPP Configuration Server", step=STEP,
+       fix=CONFIGURE_FIX, requires=("CFG-002",))
+def test_cfg_servers(dirac_config, diracos, settings):
+    servers = dirac_config.servers()
+    expected = settings.cs_url
+    if not servers:
+        fail(f"{dc.SERVERS_PATH} is not set in {_files(dirac_config)}: DIRAC does not know "
+             "which Configuration Server to ask", **_configure(settings, diracos))
+    if _norm(expected) not in [_norm(s) for s in servers]:
+        origin = dirac_config.source_of(dc.SERVERS_PATH)
+        fail(f"{dc.SERVERS_PATH} is {', '.join(servers)} (from {origin}): it does not include "
+             f"the expected {expected}, so DIRAC talks to another Configuration Server",
+             **_fix_where(dirac_config, dc.SERVERS_PATH, expected, settings, diracos))
+    if _norm(servers[0]) != _norm(expected):
+        note(f"DIRAC asks {servers[0]} first; {expected} is further down the list")
+    note(f"Configuration Servers: {', '.join(servers)}")
+
+
+@check("CFG-005", "dirac.cfg does not ask for a server certificate (UseServerCertificate)",
+       step=STEP, fix="sed -i 's/^\\( *UseServerCertificate *=\\).*/\\1 no/' {file}",
+       requires=("CFG-002",))
+def test_cfg_server_certificate(dirac_config):
+    value = dirac_config.get(dc.SERVER_CERT_PATH)
+    if dc.is_true(value):
+        origin = dirac_config.source_of(dc.SERVER_CERT_PATH)
+        fail(f"{dc.SERVER_CERT_PATH} = {value} (from {origin}): DIRAC then authenticates with "
+             "a host certificate instead of your proxy, which a user machine does not have",
+             file=q(origin))
+    note(f"UseServerCertificate = {value or '(not set: no)'}")
+
+
+@check("ENV-001", "X509_CERT_DIR is exported and is the CA directory in use", step="cert-dir",
+       fix="export X509_CERT_DIR={dir}")
+def test_cert_dir_exported(trust_choice, diracos):
+    guide_dir = diracos_cert_dir(diracos.prefix)
+    fixargs = {"dir": q(guide_dir)}
+    exported = trust_choice.exported
+    if exported is None:
+        warn(f"X509_CERT_DIR is not exported, so DIRAC and the grid tools each pick a CA "
+             f"directory on their own (now {trust_choice.path}); the guide sets it explicitly",
+             **fixargs)
+        return
+    if not dos.same_path(exported, trust_choice.path):
+        fail(f"X509_CERT_DIR is {exported}, but the CA directory being checked is "
+             f"{trust_choice.describe()}: DIRAC uses {exported}",
+             fix=f"export X509_CERT_DIR={q(trust_choice.path)}")
+    if not dos.same_path(exported, guide_dir):
+        warn(f"X509_CERT_DIR is {exported}, not the DIRACOS directory {guide_dir} the guide "
+             "installs the CAs into (diracosrc prefers a non-empty /etc/grid-security/"
+             "certificates; dirac-configure then fails writing to a site-managed directory)",
+             **fixargs)
+    note(f"X509_CERT_DIR={exported}")
+
+
+@check("ENV-002", "X509_VOMSES points at vomses with an entry for mu3e.org", step=STEP,
+       severity="warn", fix="export X509_VOMSES={vomses}")
+def test_vomses(settings, diracos):
+    vo = _vo(settings)
+    path, default, missing = voms_env.location(settings.environ, "X509_VOMSES", diracos.prefix,
+                                               "vomses")
+    if missing:
+        fail(f"{missing}: 'dirac-proxy-init -M' cannot find the {vo} VOMS server ('VOMS Server "
+             f"for {vo} not known')", vomses=q(default))
+    entries, problems = voms_env.read_vomses(path)
+    for p in problems:
+        warn(p, fix=f"# correct or remove that line in {q(path)}")
+    mine = voms_env.entries_for(entries, vo)
+    if not mine:
+        fail(f"no vomses entry for {vo} in {path} ({len(entries)} entries for other VOs): "
+             f"'dirac-proxy-init -M' cannot get {vo} attributes; dirac-configure writes "
+             f"{default}/{vo} when it can reach the CS",
+             fix=_configure_text(settings, diracos) + f"\nexport X509_VOMSES={q(default)}")
+    note(f"{vo} VOMS servers: {voms_env.vomses_hosts(mine)}")
+
+
+@check("ENV-003", "X509_VOMS_DIR holds the mu3e.org .lsc files", step=STEP, severity="warn",
+       fix="export X509_VOMS_DIR={vomsdir}")
+def test_vomsdir(settings, diracos):
+    vo = _vo(settings)
+    path, default, missing = voms_env.location(settings.environ, "X509_VOMS_DIR",
+                                               diracos.prefix, "vomsdir")
+    if missing:
+        fail(f"{missing}: voms-proxy-init cannot verify the {vo} VOMS server's answer",
+             vomsdir=q(default))
+    lsc = voms_env.lsc_files(path, vo)
+    if not lsc:
+        fail(f"{path}/{vo} has no .lsc file: the {vo} VOMS server's certificate cannot be "
+             "checked, so the attributes are rejected",
+             fix=_configure_text(settings, diracos) + f"\nexport X509_VOMS_DIR={q(default)}")
+    note(f"{len(lsc)} .lsc file(s) in {path}/{vo}")

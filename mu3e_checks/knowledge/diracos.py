@@ -1,0 +1,414 @@
+"""DIRACOS and the DIRAC client in it: the prefix, its activation, the DIRAC version, commands.
+
+The guide installs DIRACOS2 into ``~/dirac_ui/diracos``, activates it with ``source
+<prefix>/diracosrc`` and then runs ``pip install DIRAC==8.0.74`` *inside* it.  Most ways this goes
+wrong are invisible until a command fails with an unrelated-looking error: the shell was never
+activated (the system's tools run instead), ``pip install DIRAC`` pulled v9, a user-site install
+shadows the DIRACOS one, or setuptools >= 82 took ``pkg_resources`` away.  Everything here is read
+from the tree and the run's environment; nothing is imported or executed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from packaging.version import Version
+
+from mu3e_checks.knowledge.credentials import q
+from mu3e_checks.knowledge.files import Unreadable, read_bytes
+from mu3e_checks.knowledge.pydists import Dist, dedupe_dirs, find_dists
+
+#: The release the guide installs; Mu3e's services speak DIRAC v8.
+GUIDE_DIRAC_VERSION = "8.0.74"
+#: setuptools 82 removed ``pkg_resources``, which DIRAC 8 imports at startup.
+SETUPTOOLS_WITHOUT_PKG_RESOURCES = Version("82")
+#: The commands the guide runs after installing DIRAC (console scripts of the DIRAC dist).
+DIRAC_COMMANDS = ("dirac-proxy-init", "dirac-configure", "dirac-proxy-info")
+#: ``dirac-proxy-init -M`` shells out to this one; DIRACOS ships it.
+VOMS_PROXY_INIT = "voms-proxy-init"
+
+_INSTALLER = "DIRACOS-Linux-$(uname -m).sh"
+
+
+#: The guide's DIRACOS installation, run in the directory that should hold ``diracos``.
+INSTALL_TEMPLATE = ("mkdir -p {parent}\ncd {parent}\n"
+                    f"curl -LO https://github.com/DIRACGrid/DIRACOS2/releases/latest/download/"
+                    f"{_INSTALLER}\nbash {_INSTALLER}\nrm {_INSTALLER}")
+#: Activation, as the guide writes it; ``{prefix}`` is the shell-quoted prefix.
+ACTIVATE_TEMPLATE = "source {prefix}/diracosrc"
+#: The guide's client installation, inside DIRACOS.
+PIP_DIRAC_TEMPLATE = ACTIVATE_TEMPLATE + f"\npip install DIRAC=={GUIDE_DIRAC_VERSION}"
+PIP_SETUPTOOLS_TEMPLATE = ACTIVATE_TEMPLATE + '\npip install "setuptools<82"'
+
+
+def diracosrc_line(prefix: Path) -> str:
+    """The guide's activation command for this prefix."""
+    return ACTIVATE_TEMPLATE.format(prefix=q(prefix))
+
+
+def install_commands(prefix: Path) -> str:
+    """The guide's DIRACOS installation for this prefix."""
+    parent = prefix.parent
+    text = INSTALL_TEMPLATE.format(parent=q(parent))
+    if prefix.name != "diracos":
+        text += (f"\n# the installer creates {q(parent / 'diracos')}: mv {q(parent / 'diracos')} "
+                 f"{q(prefix)}")
+    return text
+
+
+# ---------------------------------------------------------------------------------- the tree
+
+
+@dataclass(frozen=True)
+class DiracosTree:
+    """What is at the DIRACOS prefix, read without running anything in it."""
+
+    prefix: Path
+    source: str  # where the prefix came from: --mu3e-diracos, $DIRACOS, guide default
+    is_dir: bool
+    has_diracosrc: bool
+    version: Optional[str] = None  # "2.49" from .diracos_version
+    version_line: Optional[str] = None
+    version_problem: Optional[str] = None
+    python_version: Optional[str] = None  # the Python DIRACOS ships, e.g. "3.11.7"
+    python_source: str = ""
+    site_packages: tuple[Path, ...] = ()
+
+    @property
+    def diracosrc(self) -> Path:
+        return self.prefix / "diracosrc"
+
+    @property
+    def bin(self) -> Path:
+        return self.prefix / "bin"
+
+    @property
+    def present(self) -> bool:
+        return self.is_dir and self.has_diracosrc
+
+    def describe(self) -> str:
+        what = f"DIRACOS2 {self.version}" if self.version else "version unknown"
+        py = f", Python {self.python_version}" if self.python_version else ""
+        return f"{self.prefix} ({self.source}; {what}{py})"
+
+
+def read_diracos_version(prefix: Path) -> tuple[Optional[str], Optional[str], Optional[str]]:
+    """``(version, line, problem)`` from ``<prefix>/.diracos_version``.
+
+    diracosrc writes ``DIRACOS2 <version>`` there each time it is sourced, so a missing file also
+    means the environment was never activated.
+    """
+    path = prefix / ".diracos_version"
+    try:
+        text = read_bytes(path, limit=4096).decode("utf-8", "replace").strip()
+    except Unreadable as exc:
+        return None, None, str(exc)
+    line = text.splitlines()[0].strip() if text else ""
+    m = re.fullmatch(r"DIRACOS(2?)\s+(\S+)", line)
+    if not m:
+        return None, line or None, (f"{path} holds {line[:80]!r}, not 'DIRACOS2 <version>'"
+                                    if line else f"{path} is empty")
+    if m.group(1) != "2":
+        return m.group(2), line, (f"{path} says {line!r}: this is the legacy DIRACOS 1, the "
+                                  "guide installs DIRACOS2")
+    return m.group(2), line, None
+
+
+_CONDA_PYTHON = re.compile(r"^python-(\d+\.\d+(?:\.\d+)?)-[^-]+\.json$")
+_LIB_PYTHON = re.compile(r"^python(\d+\.\d+)$")
+
+
+def _sorted_versions(versions: Sequence[str]) -> list[str]:
+    return sorted(versions, key=lambda v: tuple(int(p) for p in v.split(".")))
+
+
+def diracos_python(prefix: Path) -> tuple[Optional[str], str]:
+    """The Python version DIRACOS runs DIRAC under, and how it was found.
+
+    DIRACOS2 is a conda environment: ``conda-meta/python-<X.Y.Z>-<build>.json`` names the exact
+    interpreter.  Without it, ``lib/pythonX.Y/`` gives the minor version.  Reading the tree avoids
+    running a binary that may be broken (wrong libcrypto, other architecture).
+    """
+    found: list[str] = []
+    try:
+        found = [m.group(1) for e in os.scandir(prefix / "conda-meta")
+                 if (m := _CONDA_PYTHON.match(e.name))]
+    except OSError:
+        pass
+    if found:
+        version = _sorted_versions(found)[-1]
+        return version, f"conda-meta/python-{version}-*.json"
+    libs = _lib_pythons(prefix)
+    if libs:
+        return libs[-1], f"lib/python{libs[-1]}"
+    return None, "no conda-meta/python-*.json and no lib/python3.* in the prefix"
+
+
+def _lib_pythons(prefix: Path) -> list[str]:
+    try:
+        return _sorted_versions([m.group(1) for e in os.scandir(prefix / "lib")
+                                 if (m := _LIB_PYTHON.match(e.name)) and e.is_dir()])
+    except OSError:
+        return []
+
+
+def _minor(version: Optional[str]) -> Optional[str]:
+    return ".".join(version.split(".")[:2]) if version else None
+
+
+def inspect_diracos(prefix: Path, source: str) -> DiracosTree:
+    """Everything the checks need to know about the DIRACOS prefix; never raises."""
+    is_dir = prefix.is_dir()
+    has_rc = (prefix / "diracosrc").is_file()
+    version, line, problem = read_diracos_version(prefix) if is_dir else (None, None, None)
+    py, py_source = diracos_python(prefix) if is_dir else (None, "")
+    minor = _minor(py)
+    libs = [minor] if minor and (prefix / "lib" / f"python{minor}").is_dir() else _lib_pythons(
+        prefix)
+    sites = tuple(prefix / "lib" / f"python{v}" / "site-packages" for v in reversed(libs))
+    return DiracosTree(prefix, source, is_dir, has_rc, version, line, problem, py, py_source,
+                       tuple(s for s in sites if s.is_dir()))
+
+
+# ---------------------------------------------------------------------------------- activation
+
+
+def _inside(path: str, prefix: Path) -> bool:
+    try:
+        real = os.path.realpath(path)
+        root = os.path.realpath(prefix)
+        return os.path.commonpath([real, root]) == root
+    except ValueError:
+        return False
+
+
+def same_path(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same place (after ``~``, symlinks and trailing slashes)."""
+    return os.path.realpath(os.path.expanduser(str(a))) == os.path.realpath(
+        os.path.expanduser(str(b)))
+
+
+def activation_problem(environ: Mapping[str, str], prefix: Path) -> Optional[str]:
+    """Why this shell does not have DIRACOS at ``prefix`` active, or None.
+
+    Active means what ``source diracosrc`` leaves behind: ``$DIRACOS`` is the prefix and
+    ``<prefix>/bin`` is on PATH ahead of every directory outside the prefix (DIRACOS's own
+    ``condabin`` may come first).  Otherwise ``python``, ``pip``, ``openssl`` and
+    ``voms-proxy-init`` are the system's, and ``pip install DIRAC`` lands in the wrong Python.
+    """
+    value = environ.get("DIRACOS")
+    if not value:
+        return "DIRACOS is not set in this shell: the DIRACOS environment is not active"
+    if not same_path(value, prefix):
+        return (f"DIRACOS is {value} in this shell, not {prefix}: another installation is "
+                "active")
+    bin_dir = prefix / "bin"
+    entries = [p for p in environ.get("PATH", "").split(os.pathsep) if p]
+    for i, entry in enumerate(entries):
+        if same_path(entry, bin_dir):
+            before = [e for e in entries[:i] if not _inside(e, prefix)]
+            if before:
+                return (f"{bin_dir} is on PATH, but after {', '.join(before[:3])}: commands there "
+                        "win over DIRACOS's own")
+            return None
+    return f"DIRACOS is set, but {bin_dir} is not on PATH"
+
+
+@dataclass(frozen=True)
+class CommandOrigin:
+    """Where a command resolves on the run's PATH."""
+
+    name: str
+    path: Optional[Path]  # as found on PATH (not resolved), None when absent
+    in_prefix: bool
+
+    def describe(self) -> str:
+        if self.path is None:
+            return f"{self.name} is not on PATH"
+        real = os.path.realpath(self.path)
+        extra = f" (-> {real})" if real != str(self.path) else ""
+        return f"{self.name} is {self.path}{extra}"
+
+
+def which(command: str, environ: Mapping[str, str]) -> Optional[Path]:
+    """``command`` on the run's PATH (not this process's), executable; None when absent."""
+    found = shutil.which(command, path=environ.get("PATH", ""))
+    return Path(found) if found else None
+
+
+def command_origin(command: str, environ: Mapping[str, str], prefix: Path) -> CommandOrigin:
+    """Where ``command`` comes from; ``in_prefix`` compares the PATH directory, not the target,
+    so DIRACOS's symlinked tools count as DIRACOS's."""
+    path = which(command, environ)
+    return CommandOrigin(command, path, bool(path) and _inside(str(path.parent), prefix))
+
+
+# ---------------------------------------------------------------------------------- DIRAC
+
+
+@dataclass(frozen=True)
+class SiteDir:
+    path: Path
+    label: str  # "DIRACOS", "user site", "$PYTHONPATH", "the Python running these checks"
+
+
+@dataclass(frozen=True)
+class DiracInstall:
+    """The DIRAC distributions DIRAC's Python would see, the first being the one it imports."""
+
+    visible: tuple[Dist, ...]
+    elsewhere: tuple[Dist, ...]  # DIRAC dists of the checker's own Python, not on DIRAC's path
+    python: str  # which interpreter: "DIRACOS" or the running one
+    python_version: Optional[str]
+    python_prefix: Path  # its sys.base_prefix: DIRAC's default rootPath
+    search_path: tuple[SiteDir, ...]
+    setuptools: Optional[Dist]
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def in_use(self) -> Optional[Dist]:
+        return self.visible[0] if self.visible else None
+
+    def label(self, dist: Dist) -> str:
+        return self.labels.get(os.path.realpath(dist.site), "the Python running these checks")
+
+    def where(self, dist: Dist) -> str:
+        return f"{dist.meta} ({self.label(dist)})"
+
+
+def user_site(home: Path, environ: Mapping[str, str], minor: Optional[str]) -> list[Path]:
+    """The user site-packages Python adds ahead of its own (``pip install --user`` lands there).
+
+    Python computes it from ``$PYTHONUSERBASE`` or ``~/.local``; ``$PYTHONNOUSERSITE`` turns it off.
+    """
+    if environ.get("PYTHONNOUSERSITE"):
+        return []
+    base = Path(environ.get("PYTHONUSERBASE") or home / ".local")
+    if minor:
+        return [base / "lib" / f"python{minor}" / "site-packages"]
+    return [base / "lib" / f"python{v}" / "site-packages" for v in reversed(_lib_pythons(base))]
+
+
+def diracos_search_path(tree: DiracosTree, environ: Mapping[str, str],
+                        home: Path) -> list[SiteDir]:
+    """Where DIRACOS's Python looks for DIRAC, in import order: ``$PYTHONPATH``, the user site,
+    then DIRACOS's site-packages."""
+    dirs = [SiteDir(Path(p), "$PYTHONPATH")
+            for p in environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    dirs += [SiteDir(p, "user site") for p in user_site(home, environ,
+                                                       _minor(tree.python_version))]
+    dirs += [SiteDir(p, "DIRACOS") for p in tree.site_packages]
+    return dirs
+
+
+def running_search_path(label: str = "the Python running these checks") -> list[SiteDir]:
+    """The checker's own ``sys.path`` directories."""
+    return [SiteDir(Path(p), label) for p in sys.path if p and os.path.isdir(p)]
+
+
+def _unique(dirs: Sequence[SiteDir]) -> list[SiteDir]:
+    keep = {str(p) for p in dedupe_dirs([d.path for d in dirs])}
+    seen: set[str] = set()
+    out = []
+    for d in dirs:
+        if str(d.path) in keep and str(d.path) not in seen:
+            seen.add(str(d.path))
+            out.append(d)
+    return out
+
+
+def find_dirac(tree: DiracosTree, environ: Mapping[str, str], home: Path,
+               running: Optional[Sequence[SiteDir]] = None,
+               running_version: Optional[str] = None,
+               running_prefix: Optional[Path] = None) -> DiracInstall:
+    """The DIRAC installations that matter for this user.
+
+    With a DIRACOS tree, DIRAC runs under DIRACOS's Python, so its search path decides; DIRAC
+    dists of the checker's own Python are listed separately.  Without DIRACOS, DIRAC can only run
+    under the checker's Python (a plain venv).
+    """
+    running = list(running if running is not None else running_search_path())
+    running_version = running_version or ".".join(str(v) for v in sys.version_info[:3])
+    running_prefix = running_prefix or Path(sys.base_prefix)
+    if tree.is_dir:
+        path = _unique(diracos_search_path(tree, environ, home))
+        python, version, prefix = "DIRACOS", tree.python_version, tree.prefix
+    else:
+        path = _unique(running)
+        python, version, prefix = "the Python running these checks", running_version, \
+            running_prefix
+    labels = {os.path.realpath(d.path): d.label for d in path}
+    visible = find_dists([d.path for d in path], "DIRAC")
+    if not tree.is_dir and not visible:
+        prefix = tree.prefix  # nothing installed yet: DIRAC will live in the guide's DIRACOS
+    metas = {os.path.realpath(d.meta) for d in visible}
+    elsewhere = [d for d in find_dists([d.path for d in _unique(running)], "DIRAC")
+                 if os.path.realpath(d.meta) not in metas]
+    tools = find_dists([d.path for d in path], "setuptools")
+    return DiracInstall(tuple(visible), tuple(elsewhere), python, version, prefix, tuple(path),
+                        tools[0] if tools else None, labels)
+
+
+def uninstall_command(dist: Dist, label: str) -> str:
+    """How to remove one installation with the pip of the Python that owns it."""
+    if label == "$PYTHONPATH":
+        return f"# take {q(dist.site)} off PYTHONPATH (it holds DIRAC {dist.version})"
+    site = dist.site
+    owner = site.parents[2] if len(site.parents) > 2 and site.name == "site-packages" else None
+    minor = site.parent.name[len("python"):] if site.parent.name.startswith("python") else "3"
+    if label == "user site" or owner is None or not (owner / "bin" / "python").exists():
+        return f"python{minor} -m pip uninstall DIRAC   # DIRAC {dist.version} in {q(site)}"
+    return f"{q(owner / 'bin' / 'python')} -m pip uninstall DIRAC   # DIRAC {dist.version}"
+
+
+def preferred(install: DiracInstall) -> Optional[Dist]:
+    """The installation to keep: DIRACOS's own if there is one, else the one imported."""
+    own = [d for d in install.visible if install.label(d) == "DIRACOS"]
+    return own[0] if own else install.in_use
+
+
+def version_verdict(version: str) -> tuple[str, str]:
+    """``(level, sentence)`` for an installed DIRAC version: level is ok, warn or fail."""
+    try:
+        v = Version(version)
+    except ValueError:
+        return "fail", f"DIRAC reports the version {version!r}, which is not a release number"
+    if v.major >= 9:
+        return "fail", (f"DIRAC {version} is installed; the guide marks DIRAC v9 and newer as "
+                        "incompatible with Mu3e (v9 drops the Setup and needs DiracX tokens the "
+                        f"GridPP v8 services do not issue): install {GUIDE_DIRAC_VERSION}")
+    if v.major < 8:
+        return "fail", (f"DIRAC {version} is installed; it is older than the v8 the Mu3e "
+                        f"services speak: install {GUIDE_DIRAC_VERSION}")
+    if v != Version(GUIDE_DIRAC_VERSION):
+        return "warn", (f"DIRAC {version} is installed; the guide installs {GUIDE_DIRAC_VERSION}, "
+                        "the release Mu3e's setup was tested with")
+    return "ok", f"DIRAC {version}, as the guide installs"
+
+
+def setuptools_problem(dirac: Dist, setuptools: Optional[Dist]) -> Optional[str]:
+    """Why ``import DIRAC`` (v8) would break on ``pkg_resources``, or None.
+
+    DIRAC 8 imports ``pkg_resources``; setuptools 82 removed it, and without setuptools there is
+    none at all.  DIRACOS2 pins ``setuptools<82`` for this reason, but a later ``pip install -U``
+    undoes the pin.
+    """
+    dv = dirac.parsed_version
+    if dv is None or dv.major != 8:
+        return None
+    if setuptools is None:
+        return ("setuptools is not installed where DIRAC is, so 'import DIRAC' fails: "
+                "DIRAC 8 imports pkg_resources, which comes with setuptools")
+    sv = setuptools.parsed_version
+    if sv is not None and sv >= SETUPTOOLS_WITHOUT_PKG_RESOURCES:
+        return (f"setuptools {setuptools.version} ({setuptools.site}) has no pkg_resources any "
+                f"more (removed in 82), and DIRAC {dirac.version} imports it: every dirac-* "
+                "command fails with ImportError")
+    return None

@@ -1,0 +1,198 @@
+"""dirac.cfg and the X509/VOMS environment, end to end, including a cfg the real dirac-configure
+8.0.74 wrote."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.diracos import GUIDE_CS, OTHER_GRIDPP_CS, build_diracos, dirac_cfg_text
+from tests.runner import run_checks
+
+REAL_DIRAC = Path(os.environ.get("MU3E_TEST_DIRAC", "/opt/mu3e-dirac-8.0.74"))
+
+
+@pytest.fixture
+def home(grid, tmp_path, dirac_releases):
+    return grid.home(tmp_path)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_real_dirac_configure_output_is_what_the_trees_use_and_passes(home, tmp_path):
+    """Run the real dirac-configure (loopback CS URLs only, no network namespace needed: with
+    no Setups known it contacts nothing) and check the diagnosis reads its file."""
+    configure = REAL_DIRAC / "bin" / "dirac-configure"
+    assert configure.exists(), f"the real DIRAC peer is missing: {configure}"
+    root = tmp_path / "dirac-root"
+    (root / "etc").mkdir(parents=True)
+    cs = f"dips://localhost:{_free_port()}/Configuration/Server"
+    second = f"dips://127.0.0.1:{_free_port()}/Configuration/Server"
+    env = {"PATH": f"{REAL_DIRAC}/bin:/usr/bin:/bin", "HOME": str(tmp_path / "cfg-home"),
+           "DIRAC_ROOT_PATH": str(root), "X509_CERT_DIR": str(tmp_path / "scratch-ca")}
+    argv = [str(configure), "-F", "-S", "GridPP", "-C", f"{cs},{second}", "--SkipCAChecks", "-M"]
+    if shutil.which("unshare") and subprocess.run(["unshare", "-rn", "true"]).returncode == 0:
+        argv = ["unshare", "-rn"] + argv  # belt and braces: no network at all
+    subprocess.run(argv, env=env, capture_output=True, timeout=120)
+    written = (root / "etc" / "dirac.cfg").read_text()
+    # The trees' cfg helper writes the same bytes for the same arguments.
+    assert written == dirac_cfg_text(servers=(cs, second), local_extra=(
+        ("SkipCAChecks", "True"), ("SkipVOMSDownload", "True")))
+    assert f"Servers += {second}" in written
+    tree = build_diracos(home, cfg=written)
+    r = run_checks(home, "--mu3e-select", "CFG", "--mu3e-cs-url", cs, env=tree.env())
+    assert {c.id: c.outcome for c in r.cases.values()} == {
+        f"CFG-00{n}": "passed" for n in range(1, 6)}
+
+
+def test_no_dirac_cfg_fails_with_dirac_configure(home):
+    tree = build_diracos(home, cfg="")
+    r = run_checks(home, "--mu3e-select", "CFG", env=tree.env())
+    case = r["CFG-001"]
+    assert case.outcome == "failed"
+    assert f"DIRAC reads {tree.cfg}" in case.message
+    assert case.fix == (f"source {tree.prefix}/diracosrc\n"
+                        f"dirac-configure -F -S GridPP -C {GUIDE_CS} -I")
+    assert r.failed() == ["CFG-001"]
+
+
+def test_dirac_root_path_elsewhere_explains_the_unread_cfg(home, tmp_path):
+    tree = build_diracos(home)
+    root = tmp_path / "root"
+    r = run_checks(home, "--mu3e-select", "CFG-001",
+                   env=tree.env(DIRAC_ROOT_PATH=str(root)))
+    case = r["CFG-001"]
+    assert case.outcome == "failed"
+    assert f"DIRAC reads {root}/etc/dirac.cfg (rootPath from $DIRAC_ROOT_PATH)" in case.message
+    assert f"there is one at {tree.cfg}" in case.message
+
+
+def test_unclosed_section_names_the_line(home):
+    text = dirac_cfg_text().replace("  Security\n  {\n    UseServerCertificate = no\n  }\n",
+                                    "  Security\n  {\n    UseServerCertificate = no\n")
+    tree = build_diracos(home, cfg=text)
+    line = text.splitlines().index("  Security") + 1
+    r = run_checks(home, "--mu3e-select", "CFG", env=tree.env())
+    case = r["CFG-002"]
+    assert case.outcome == "failed"
+    assert f"{tree.cfg}: line {line + 1}: the section opened here is never closed" in case.message
+    assert case.fix.startswith(f"# correct line {line + 1} of {tree.cfg}")
+    assert "dirac-configure -F" in case.fix
+    assert r.outcome("CFG-003") == "skipped"
+
+
+def test_append_before_declare_names_the_line(home):
+    text = dirac_cfg_text(servers=(GUIDE_CS, OTHER_GRIDPP_CS)).replace(
+        f"    Servers = {GUIDE_CS}\n", "")
+    tree = build_diracos(home, cfg=text)
+    line = text.splitlines().index(f"    Servers += {OTHER_GRIDPP_CS}") + 1
+    r = run_checks(home, "--mu3e-select", "CFG-001,CFG-002", env=tree.env())
+    assert r.outcome("CFG-002") == "failed"
+    assert f"line {line}: Option Servers has not been declared" in r["CFG-002"].message
+
+
+def test_home_dirac_cfg_overriding_setup_is_named_with_its_file(home):
+    tree = build_diracos(home)
+    user_cfg = home / ".dirac.cfg"
+    user_cfg.write_text("DIRAC\n{\n  Setup = LHCb-Certification\n}\n")
+    r = run_checks(home, "--mu3e-select", "CFG", env=tree.env())
+    case = r["CFG-003"]
+    assert case.outcome == "failed"
+    assert f"'LHCb-Certification' (from {user_cfg})" in case.message
+    assert f"{user_cfg} overrides /DIRAC/Setup" in case.fix
+    assert r.failed() == ["CFG-003"]
+
+
+def test_diracsysconfig_override_of_servers_is_layered(home, tmp_path):
+    tree = build_diracos(home)
+    site_cfg = tmp_path / "site.cfg"
+    site_cfg.write_text(dirac_cfg_text(servers=("dips://cs.example.org:9135/Configuration/Server",
+                                                )))
+    r = run_checks(home, "--mu3e-select", "CFG", env=tree.env(DIRACSYSCONFIG=str(site_cfg)))
+    assert r.outcome("CFG-004") == "failed"
+    assert f"(from {site_cfg})" in r["CFG-004"].message
+    assert f"{site_cfg} overrides /DIRAC/Configuration/Servers" in r["CFG-004"].fix
+
+
+def test_use_server_certificate_fails_and_its_sed_fix_works(home):
+    tree = build_diracos(home, cfg=dirac_cfg_text(use_server_certificate="yes"))
+    r = run_checks(home, "--mu3e-select", "CFG", env=tree.env())
+    case = r["CFG-005"]
+    assert case.outcome == "failed"
+    assert "UseServerCertificate = yes" in case.message
+    subprocess.run(["bash", "-c", case.fix], check=True)
+    assert "UseServerCertificate = no" in tree.cfg.read_text()
+    assert run_checks(home, "--mu3e-select", "CFG", env=tree.env()).failed() == []
+
+
+def test_stray_line_warns(home):
+    text = dirac_cfg_text().replace("  Setup = GridPP\n", "  Setup = GridPP\n  Mu3e rocks\n")
+    tree = build_diracos(home, cfg=text)
+    r = run_checks(home, "--mu3e-select", "CFG", env=tree.env())
+    assert r.outcome("CFG-002") == "warned"
+    assert "'Mu3e rocks' is neither" in r["CFG-002"].message
+
+
+def test_cert_dir_from_diracosrc_system_choice_warns(home, grid, tmp_path):
+    """diracosrc prefers a non-empty system CA dir; the guide's export is the fix."""
+    system = grid.trust_dir(tmp_path / "system-certificates")
+    tree = build_diracos(home, system_ca=system)
+    r = run_checks(home, "--mu3e-select", "ENV-001", env=tree.sourced_env(home))
+    case = r["ENV-001"]
+    assert case.outcome == "warned"
+    assert f"X509_CERT_DIR is {system}, not the DIRACOS directory" in case.message
+    assert case.fix == f"export X509_CERT_DIR={tree.cert_dir}"
+    fixed = tree.sourced_env(home, case.fix)
+    assert run_checks(home, "--mu3e-select", "ENV-001", env=fixed).outcome("ENV-001") == "passed"
+
+
+def test_cert_dir_differs_from_the_dir_being_checked_fails(home, tmp_path):
+    tree = build_diracos(home)
+    other = tmp_path / "other-cas"
+    r = run_checks(home, "--mu3e-select", "ENV-001", "--mu3e-trust-dir", str(other),
+                   env=tree.env())
+    assert r.outcome("ENV-001") == "failed"
+    assert r["ENV-001"].fix == f"export X509_CERT_DIR={other}"
+
+
+def test_vomses_unset_and_without_mu3e_warn(home):
+    tree = build_diracos(home)
+    r = run_checks(home, "--mu3e-select", "ENV", env=tree.env(X509_VOMSES=None))
+    assert r.outcome("ENV-002") == "warned"
+    assert r["ENV-002"].fix == f"export X509_VOMSES={tree.prefix}/etc/grid-security/vomses"
+    (tree.prefix / "etc/grid-security/vomses/mu3e.org").write_text(
+        '"lhcb" "voms2.cern.ch" "15003" "/DC=ch/DC=cern/OU=computers/CN=voms2.cern.ch" "lhcb"\n')
+    r = run_checks(home, "--mu3e-select", "ENV", env=tree.env())
+    assert r.outcome("ENV-002") == "warned"
+    assert "no vomses entry for mu3e.org" in r["ENV-002"].message
+    assert "dirac-configure -F" in r["ENV-002"].fix
+    assert r.outcome("ENV-003") == "passed"
+
+
+def test_vomsdir_without_lsc_warns(home):
+    tree = build_diracos(home)
+    shutil.rmtree(tree.prefix / "etc/grid-security/vomsdir/mu3e.org")
+    r = run_checks(home, "--mu3e-select", "ENV-003", env=tree.env())
+    assert r.outcome("ENV-003") == "warned"
+    assert "has no .lsc file" in r["ENV-003"].message
+
+
+def test_hostile_cfg_files_get_a_sentence_not_a_traceback(home, tmp_path):
+    tree = build_diracos(home, cfg="")
+    tree.cfg.symlink_to(tree.cfg)  # a symlink loop
+    (home / ".dirac.cfg").write_bytes(bytes(range(256)) * 64)  # binary garbage
+    r = run_checks(home, "--mu3e-select", "CFG", env=tree.env())
+    case = r["CFG-002"]
+    assert case.outcome == "failed"
+    assert f"DIRAC cannot load {tree.cfg}: {tree.cfg} is a symbolic link loop" in case.message
+    assert "Traceback" not in r.stdout and "INTERNALERROR" not in r.stdout
+    assert r.failed() == ["CFG-002"]
