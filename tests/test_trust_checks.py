@@ -15,40 +15,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from mu3e_checks.knowledge.trust import CERN_GRID_CA, CERN_ROOT_CA_2, subject_hash
 from mu3e_checks.settings import DEFAULT_REQUIRED_CAS
-from tests.pki import DAY, PKI, crls_for, dn, write_credentials, write_trust_dir
+from tests.pki import DAY, crls_for, dn, write_credentials, write_trust_dir
 from tests.runner import run_checks
+from tests.worlds import UKGrid
 
 UK_2B, UK_ROOT = DEFAULT_REQUIRED_CAS
 TRUST_CHECKS = ["CA-001", "CA-002", "CA-003", "CA-004", "CA-005", "CA-006", "CRL-001",
                 "CRL-002", "CRL-003", "CRL-004"]
-
-
-class UKGrid:
-    """Test doubles of the UK e-Science CAs (real DNs, our keys) and a user under CA 2B."""
-
-    def __init__(self) -> None:
-        self.pki = PKI()
-        self.root = self.pki.ca(subject=dn(UK_ROOT))
-        self.ca = self.pki.ca(subject=dn(UK_2B), parent=self.root)
-        self.user = self.pki.user(self.ca, subject=dn(
-            "/C=UK/O=eScience/OU=Imperial/L=Physics/CN=jane physicist"))
-        self.other = self.pki.ca("Unrelated Grid CA")
-
-    @property
-    def cas(self):
-        return [self.root, self.ca, self.other]
-
-    def home(self, base, *, user=None, cas=None, crls=None, **kw):
-        home = base / "home"
-        write_credentials(home / ".globus", user or self.user)
-        cas = self.cas if cas is None else cas
-        write_trust_dir(self.cadir(home), cas, crls_for(self.pki, cas) if crls is None else crls,
-                        old_hash=True, **kw)
-        return home
-
-    @staticmethod
-    def cadir(home):
-        return home / "dirac_ui/diracos/etc/grid-security/certificates"
 
 
 @pytest.fixture(scope="module")

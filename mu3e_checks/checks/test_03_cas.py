@@ -106,7 +106,7 @@ def test_expired_cas(trust_store, user_ca_chain, settings):
 
 @check("CA-006", "Your certificate's issuing CA chain is in the CA directory", step=STEP,
        fix="# install the bundle of your certificate's CA into {dir}",
-       requires=("CA-001", "CERT-005", "CERT-008"))
+       requires=("CA-001", "CA-004", "CERT-005", "CERT-008"))
 def test_user_chain_present(trust_store, user_cert, trust_choice):
     store = trust_store.get()
     verdict = trust.verify_chain(user_cert.cert, [], store.path, crl_check=False)

@@ -162,7 +162,7 @@ def test_proxy_strength(proxy_fact, settings):
 
 # Defined last so that its prerequisites (format and lifetime) have run before it.
 @check("PROXY-006", "The chain proxy → user certificate → CA validates, with CRLs", step=STEP,
-       fix=INIT, requires=("PROXY-004", "PROXY-005", "PROXY-008"))
+       fix=INIT, requires=("PROXY-004", "PROXY-005", "PROXY-008", "CRL-004"))
 def test_proxy_chain(proxy_fact, trust_choice, settings):
     proxy = proxy_fact.get()
     ca_dir = trust_choice.path

@@ -167,7 +167,7 @@ def _tls_failure(failure, target, trust_choice, settings):
 
 
 @check("NET-003", "TLS: the server's certificate is trusted and your proxy is accepted",
-       step=STEP, network=True, requires=("NET-002",),
+       step=STEP, network=True, requires=("NET-002", "CA-001", "CA-004"),
        fix="openssl s_client -connect {host}:{port} -CApath {capath} </dev/null")
 def test_cs_tls(cs_probe, trust_choice, settings, run):
     target = _target(cs_probe)
