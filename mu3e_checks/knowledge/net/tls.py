@@ -23,8 +23,9 @@ from typing import Optional
 from cryptography import x509
 
 from mu3e_checks.knowledge import pki
-from mu3e_checks.knowledge.files import Unreadable, read_bytes
+from mu3e_checks.knowledge.files import Unreadable
 from mu3e_checks.knowledge.net import Deadline
+from mu3e_checks.knowledge.proxy import find_group, read_proxy
 
 # ----------------------------------------------------------------------------- our credential
 
@@ -41,60 +42,33 @@ class ClientCredential:
     not_after: Optional[_dt.datetime] = None
 
 
-def dirac_group(certs: list[x509.Certificate]) -> Optional[str]:
-    """The DIRAC group (OID 1.2.42.42, a DER IA5String) from any certificate in the chain."""
-    for cert in certs:
-        try:
-            raw = cert.extensions.get_extension_for_oid(pki.DIRAC_GROUP_OID).value
-        except (x509.ExtensionNotFound, ValueError):
-            continue
-        data = getattr(raw, "value", b"")
-        if len(data) >= 2 and data[0] == 0x16 and data[1] < 0x80:
-            return data[2:2 + data[1]].decode("ascii", "replace")
-        return data.decode("ascii", "replace") or None
-    return None
-
-
 def proxy_credential(path: Optional[Path], now: Optional[_dt.datetime] = None
                      ) -> ClientCredential:
     """Decide whether the proxy file can be used for TLS client authentication.
 
-    Usable means: the first certificate is a proxy (RFC 3820 or legacy), it is valid now, the
-    file holds its unencrypted private key, and the key belongs to it.  A file whose first
-    certificate is not a proxy is refused: that would be the long-term credential.
+    Usable means: the file parses as a proxy (first certificate a proxy, its unencrypted key,
+    the chain), the key belongs to it, and it is valid now.  A file whose first certificate is
+    not a proxy is refused: that would be the long-term credential.
     """
     if path is None:
         return ClientCredential(None, False, "no proxy file")
     try:
-        data = read_bytes(path)
-    except Unreadable as exc:
-        return ClientCredential(path, False, str(exc))
-    try:
-        certs = pki.load_certificates(data, str(path))
-    except pki.PemError as exc:
-        return ClientCredential(path, False, str(exc))
-    first = certs[0]
-    if pki.proxy_kind(first) is None:
-        return ClientCredential(path, False, f"{path} starts with a certificate that is not a "
-                                "proxy; the checks never send a long-term key")
-    identity = next((pki.dn_slash(c.subject) for c in certs if pki.proxy_kind(c) is None),
-                    pki.dn_slash(first.issuer))
-    group = dirac_group(certs)
-    v = pki.validity(first, now)
-    base = dict(identity=identity, group=group, not_after=v.not_after)
+        found = read_proxy(path)
+    except (Unreadable, pki.PemError) as exc:
+        reason = str(exc)
+        if "not a proxy certificate" in reason:
+            reason += "; the checks never send a long-term key"
+        return ClientCredential(path, False, reason)
+    v = pki.validity(found.proxy, now)
+    base = dict(identity=found.identity_dn or pki.dn_slash(found.proxy.issuer),
+                group=find_group(found.certs).group, not_after=v.not_after)
     if v.state == "expired":
         return ClientCredential(path, False, f"the proxy in {path} expired on "
                                 f"{pki.fmt_time(v.not_after)}", **base)
     if v.state == "not-yet-valid":
         return ClientCredential(path, False, f"the proxy in {path} is valid only from "
                                 f"{pki.fmt_time(v.not_before)}", **base)
-    try:
-        key = pki.load_private_key(data, None, str(path))
-    except pki.PemError as exc:
-        return ClientCredential(path, False, str(exc), **base)
-    if key.key is None:
-        return ClientCredential(path, False, f"the private key in {path} is encrypted", **base)
-    if not pki.key_matches(first, key.key):
+    if not found.key_matches:
         return ClientCredential(path, False, f"the private key in {path} does not belong to "
                                 "the proxy certificate", **base)
     return ClientCredential(path, True, f"proxy {path} (valid until "
