@@ -4,11 +4,10 @@ The target (DEVELOPERS.md): every local check over a full IGTF trust dir with a 
 HTML written, in at most 1.5x the time of `pytest -q` running one trivial test in the same
 environment.  Run:  python benchmarks/bench_diagnosis.py [--runs N]
 
-It lays out a complete, good setup in a temp dir: credentials from a test CA, the IGTF classic
-bundle (Debian's igtf-policy-classic) plus the test CA in the DIRACOS trust dir, a generated CRL
-for every CA (signed by the test CA for the test CA; for IGTF CAs, whose keys we do not have,
-the CRL is signed by a throwaway key, which is what a corrupt download would look like and still
-has to be parsed and judged), a DIRACOS tree and a proxy.  Then it times both commands.
+It lays out the tests' complete, correct setup (credentials, DIRACOS with DIRAC 8.0.74 and the
+guide's dirac.cfg, the test UK e-Science CAs with CRLs, a Mu3e proxy with group and VOMS AC),
+adds the whole IGTF classic bundle (Debian's igtf-policy-classic) under both hash names with a
+generated CRL per CA, and times both commands.
 """
 
 from __future__ import annotations
@@ -30,36 +29,32 @@ IGTF = Path("/usr/share/igtf-policy/classic")
 
 
 def build_setup(base: Path) -> dict[str, str]:
-    from conftest import Grid
+    """A complete, correct setup (tests/worlds.py) whose trust dir also holds all of IGTF."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
     from tests import pki as f
+    from tests.worlds import UKGrid, complete_setup
 
-    grid = Grid()
-    home = base / "home"
-    f.write_credentials(home / ".globus", grid.user)
-    trust = home / "dirac_ui/diracos/etc/grid-security/certificates"
-    grid.trust_dir(trust)
-    if IGTF.is_dir():
-        from cryptography import x509
-
-        stranger = grid.pki.ca("Throwaway signer")
-        for pem in sorted(IGTF.glob("*.pem")):
-            cert = x509.load_pem_x509_certificate(pem.read_bytes())
-            h = f.subject_hash(cert)
-            if (trust / f"{h}.0").exists():
-                continue
-            shutil.copy(pem, trust / f"{h}.0")
-            fake_ca = f.Entity(cert, stranger.key)
-            crl = grid.pki.crl(fake_ca, signer=stranger)
-            from cryptography.hazmat.primitives import serialization
-
-            (trust / f"{h}.r0").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
-    proxy = base / "x509up"
-    proxy.write_bytes(grid.pki.proxy(grid.user, group="mu3e.org_user").proxy_file())
-    os.chmod(proxy, 0o600)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("X509_", "DIRAC", "MU3E_"))}
-    env.update(HOME=str(home), X509_CERT_DIR=str(trust), X509_USER_PROXY=str(proxy),
-               PYTHONPATH=str(ROOT))
-    return env
+    uk = UKGrid()
+    home, env = complete_setup(uk, base)
+    trust = uk.cadir(home)
+    stranger = uk.pki.ca("Throwaway CRL signer")
+    for pem in sorted(IGTF.glob("*.pem")):
+        cert = x509.load_pem_x509_certificate(pem.read_bytes())
+        h = f.subject_hash(cert)
+        if (trust / f"{h}.0").exists():
+            continue
+        shutil.copy(pem, trust / f"{h}.0")
+        os.symlink(f"{h}.0", trust / f"{f.subject_hash_old(cert)}.0")
+        # We do not hold the IGTF CAs' keys: their CRLs are signed by a throwaway key, which
+        # costs the same to parse and judge as a real one (and shows up as a warning).
+        crl = uk.pki.crl(f.Entity(cert, stranger.key), signer=stranger)
+        (trust / f"{h}.r0").write_bytes(crl.public_bytes(serialization.Encoding.PEM))
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("X509_", "DIRAC", "MU3E_"))}
+    full.update(env, HOME=str(home), PYTHONPATH=str(ROOT),
+                MU3E_SYSTEM_CERT_DIR=str(base / "no-system-dir"))
+    return full
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str], runs: int) -> list[float]:

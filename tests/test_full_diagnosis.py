@@ -11,27 +11,14 @@ from __future__ import annotations
 import pytest
 
 from mu3e_checks import registry
-from tests.diracos import build_diracos
-from tests.pki import DAY, crls_for, voms_ac, voms_extension, write_proxy, write_trust_dir
+from tests.pki import DAY, crls_for, write_trust_dir
 from tests.runner import run_checks
-from tests.worlds import UKGrid
+from tests.worlds import UKGrid, complete_setup
 
 
 @pytest.fixture(scope="module")
 def uk() -> UKGrid:
     return UKGrid()
-
-
-def complete_setup(uk: UKGrid, tmp_path, *, crls=None):
-    """A home set up exactly as the guide says; returns (home, environment of that shell)."""
-    home = uk.home(tmp_path, crls=crls)
-    tree = build_diracos(home)
-    voms_server = uk.pki.host(uk.ca, "voms.example.org")
-    dirac_proxy = uk.pki.proxy(uk.user, group="mu3e.org_user")
-    voms_proxy = uk.pki.proxy(dirac_proxy, extensions=[
-        voms_extension(voms_ac(uk.user, voms_server))])
-    proxy = write_proxy(tmp_path / "x509up_u1000", voms_proxy)
-    return home, tree.env(X509_USER_PROXY=str(proxy))
 
 
 def test_a_correct_setup_passes_every_offline_check(uk, tmp_path):

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from mu3e_checks.settings import DEFAULT_REQUIRED_CAS
-from tests.pki import PKI, crls_for, dn, write_credentials, write_trust_dir
+from tests.diracos import build_diracos
+from tests.pki import (
+    PKI,
+    crls_for,
+    dn,
+    voms_ac,
+    voms_extension,
+    write_credentials,
+    write_proxy,
+    write_trust_dir,
+)
 
 UK_2B, UK_ROOT = DEFAULT_REQUIRED_CAS
 
@@ -34,3 +44,15 @@ class UKGrid:
     @staticmethod
     def cadir(home):
         return home / "dirac_ui/diracos/etc/grid-security/certificates"
+
+
+def complete_setup(uk: UKGrid, tmp_path, *, crls=None):
+    """A home set up exactly as the guide says; returns (home, environment of that shell)."""
+    home = uk.home(tmp_path, crls=crls)
+    tree = build_diracos(home)
+    voms_server = uk.pki.host(uk.ca, "voms.example.org")
+    dirac_proxy = uk.pki.proxy(uk.user, group="mu3e.org_user")
+    voms_proxy = uk.pki.proxy(dirac_proxy, extensions=[
+        voms_extension(voms_ac(uk.user, voms_server))])
+    proxy = write_proxy(tmp_path / "x509up_u1000", voms_proxy)
+    return home, tree.env(X509_USER_PROXY=str(proxy))
