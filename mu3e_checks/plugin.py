@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import pytest
 
-from mu3e_checks.run import DiagnosisRun
 from mu3e_checks.settings import OPTIONS, Settings, SettingsError, resolve
+
+if TYPE_CHECKING:  # the run hooks are imported only when a diagnosis runs
+    from mu3e_checks.run import DiagnosisRun
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 RUN_KEY = pytest.StashKey["DiagnosisRun"]()
@@ -80,6 +82,8 @@ def pytest_configure(config: pytest.Config) -> None:
         values = resolve(cli, os.environ)
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
+    from mu3e_checks.run import DiagnosisRun
+
     run = DiagnosisRun(config, Settings.build(values, os.environ))
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(run, "mu3e-diagnosis")

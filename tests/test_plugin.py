@@ -109,7 +109,10 @@ def test_exit_codes(grid, tmp_path):
 def test_plugin_is_inert_in_other_projects(tmp_path):
     project = tmp_path / "other"
     project.mkdir()
-    (project / "test_x.py").write_text("def test_ok():\n    assert True\n")
+    # The run hooks (and everything they import) are not even imported in other projects.
+    (project / "test_x.py").write_text(
+        "import sys\n\ndef test_ok():\n    assert 'mu3e_checks.run' not in sys.modules\n"
+        "    assert 'mu3e_checks.plugin' in sys.modules\n")
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
                          cwd=project, env=clean_env(tmp_path), capture_output=True, text=True,
                          timeout=60)
