@@ -7,6 +7,7 @@ installed plugin inert in other projects: none of these hooks exists in their se
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any, Optional
@@ -20,6 +21,7 @@ from mu3e_checks.redact import Redactor
 from mu3e_checks.settings import Settings, id_matches
 
 RESULT_KEY = pytest.StashKey[Result]()
+_ID_IN_TEXT = re.compile(r"\b[A-Z]+-\d{3}\b")
 
 
 def _entry(item: pytest.Item) -> Optional[registry.Check]:
@@ -153,10 +155,30 @@ class DiagnosisRun:
         elif report.skipped:
             result.outcome = "skipped"
             result.message = _short(report)
+            self._trace_root_cause(result)
+            if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+                report.longrepr = (*report.longrepr[:2], f"Skipped: {result.message}")
         report.mu3e = {  # type: ignore[attr-defined]
             "id": result.check.id, "title": result.check.title, "fix": result.fix,
             "outcome": result.outcome, "warnings": list(result.warnings),
         }
+
+    def _trace_root_cause(self, result: Result) -> None:
+        """A check skipped by a fixture ("needs DIRAC-001: ...") names the check that owns the
+        missing fact; if that one was itself skipped, name the root cause too, so the user is
+        always pointed at the check that actually failed."""
+        if result.skipped_by:
+            return
+        for cid in _ID_IN_TEXT.findall(result.message):
+            dep = self.results.get(cid)
+            if dep is None or dep is result:
+                continue
+            if dep.outcome in ("failed", "error"):
+                result.skipped_by = cid
+            elif dep.skipped_by:
+                result.skipped_by = dep.skipped_by
+                result.message += f" (root cause: {dep.skipped_by})"
+            return
 
     def pytest_report_teststatus(
         self, report: pytest.TestReport, config: pytest.Config

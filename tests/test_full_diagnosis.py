@@ -59,3 +59,18 @@ def test_missing_required_ca_is_one_failure(uk, tmp_path):
     assert r.outcome("CA-006") == "skipped" and "CA-004" in r["CA-006"].message
     assert "ca_UKeScienceCA-2B" in r["CA-004"].fix
     assert f"-C {cadir}" in r["CA-004"].fix or str(cadir) in r["CA-004"].fix
+
+
+def test_first_run_on_an_empty_home_names_each_root_cause_once(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    r = run_checks(home, "--mu3e-proxy", str(tmp_path / "no-proxy"))
+    assert r.failed() == ["CERT-001", "DIRACOS-001", "CA-001", "PROXY-001"], r.failed()
+    for cid in ("ENV-001", "ENV-002", "ENV-003", "DIRAC-001", "CFG-001"):
+        assert r.outcome(cid) == "skipped" and "DIRACOS-001" in r[cid].message, cid
+    for cid in ("CRL-001", "CA-004"):
+        assert r.outcome(cid) == "skipped" and "CA-001" in r[cid].message, cid
+    # The fixes come in guide order, the first one first.
+    out = r.stdout
+    assert out.index("mkdir -p") < out.index("DIRACOS-Linux") < out.index("dirac-proxy-init")
+    assert "NOT READY: 4 check(s) failed; start with CERT-001" in out

@@ -141,7 +141,7 @@ def test_cfg_server_certificate(dirac_config):
 
 
 @check("ENV-001", "X509_CERT_DIR is exported and is the CA directory in use", step="cert-dir",
-       fix="export X509_CERT_DIR={dir}")
+       fix="export X509_CERT_DIR={dir}", requires=("DIRACOS-001",))
 def test_cert_dir_exported(trust_choice, diracos):
     guide_dir = diracos_cert_dir(diracos.prefix)
     fixargs = {"dir": q(guide_dir)}
@@ -164,7 +164,7 @@ def test_cert_dir_exported(trust_choice, diracos):
 
 
 @check("ENV-002", "X509_VOMSES points at vomses with an entry for mu3e.org", step=STEP,
-       severity="warn", fix="export X509_VOMSES={vomses}")
+       severity="warn", fix="export X509_VOMSES={vomses}", requires=("DIRACOS-001",))
 def test_vomses(settings, diracos):
     vo = _vo(settings)
     path, default, missing = voms_env.location(settings.environ, "X509_VOMSES", diracos.prefix,
@@ -185,7 +185,7 @@ def test_vomses(settings, diracos):
 
 
 @check("ENV-003", "X509_VOMS_DIR holds the mu3e.org .lsc files", step=STEP, severity="warn",
-       fix="export X509_VOMS_DIR={vomsdir}")
+       fix="export X509_VOMS_DIR={vomsdir}", requires=("DIRACOS-001",))
 def test_vomsdir(settings, diracos):
     vo = _vo(settings)
     path, default, missing = voms_env.location(settings.environ, "X509_VOMS_DIR",
