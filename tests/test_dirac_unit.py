@@ -147,10 +147,16 @@ def test_vomses_parsing(tmp_path):
 
 
 def test_cs_url_follows_the_cfg(grid, tmp_path, dirac_releases):
-    from mu3e_checks.checks.conftest import _dirac_config_of
+    from mu3e_checks.knowledge.dirac_cfg import load_layered, target_cs_url
+    from mu3e_checks.knowledge.diracos import find_dirac, inspect_diracos
 
     home = grid.home(tmp_path)
     tree = build_diracos(home, cfg=dirac_cfg_text(servers=(OTHER_GRIDPP_CS, GUIDE_CS)))
     settings = Settings.build(resolve({}, {}), {"HOME": str(home), **tree.env()})
-    assert _dirac_config_of(settings).servers()[0] == OTHER_GRIDPP_CS
+    install = find_dirac(inspect_diracos(settings.diracos, settings.diracos_source),
+                         settings.environ, settings.home)
+    layered = load_layered(settings.environ, install.python_prefix, settings.home)
+    assert target_cs_url(layered, "dips://expected:9135/x") == OTHER_GRIDPP_CS
+    empty = load_layered({}, tmp_path / "nowhere", tmp_path)
+    assert target_cs_url(empty, "dips://expected:9135/x") == "dips://expected:9135/x"
     assert not Path(settings.home / ".dirac.cfg").exists()

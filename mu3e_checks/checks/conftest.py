@@ -116,13 +116,10 @@ def proxy_location(settings: Settings, uid: int, run: DiagnosisRun):
 
 @pytest.fixture(scope="session")
 def cs_url(settings: Settings, dirac_facts) -> str:
-    """The Configuration Server URL the network checks target: the first URL in dirac.cfg's
-    /DIRAC/Configuration/Servers, or the expected URL when there is no readable cfg.
-    """
-    layered = dirac_facts[2]
-    if layered.found and not layered.broken and layered.servers():
-        return layered.servers()[0]
-    return settings.cs_url
+    """The Configuration Server URL the network checks target (dirac.cfg's, else expected)."""
+    from mu3e_checks.knowledge.dirac_cfg import target_cs_url
+
+    return target_cs_url(dirac_facts[2], settings.cs_url)
 
 
 @pytest.fixture(scope="session")

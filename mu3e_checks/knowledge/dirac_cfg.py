@@ -304,3 +304,11 @@ def load_layered(environ: Mapping[str, str], python_prefix: Path, home: Path) ->
             layered.merged[option] = value
             layered.origin[option] = f.path
     return layered
+
+
+def target_cs_url(layered: LayeredConfig, expected: str) -> str:
+    """The Configuration Server DIRAC will talk to: the first URL in the layered
+    /DIRAC/Configuration/Servers, or ``expected`` when no readable dirac.cfg names one."""
+    if layered.found and not layered.broken and layered.servers():
+        return layered.servers()[0]
+    return expected
