@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 import pytest
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
@@ -189,11 +190,36 @@ def test_env_overrides_take_precedence(grid, tmp_path):
     assert str(elsewhere / "userkey.pem") in r["CERT-003"].fix
 
 
-@pytest.mark.skipif(os.getuid() == 0, reason="root reads every file; needs an ordinary user")
+def as_user_without_dac_override() -> list[str]:
+    """The diagnosis command, run so that file permissions bind even when the tests run as root
+    (CI does): root keeps its uid but loses the capabilities that bypass permission bits."""
+    base = [sys.executable, "-m", "pytest", "--pyargs", "mu3e_checks"]
+    if os.getuid() != 0:
+        return base
+    assert shutil.which("setpriv"), "setpriv (util-linux) is needed to drop root's file access"
+    drop = "-dac_override,-dac_read_search"
+    return ["setpriv", "--bounding-set", drop, "--inh-caps", drop, "--", *base]
+
+
 def test_unreadable_key_is_named(grid, tmp_path):
     home = grid.home(tmp_path, key_mode=0o000)
-    r = run_checks(home, "--mu3e-select", "CERT")
+    r = run_checks(home, "--mu3e-select", "CERT", command=as_user_without_dac_override())
+    key = home / ".globus" / "userkey.pem"
     assert r.outcome("CERT-003") == "failed"
+    assert "mode 000" in r["CERT-003"].message and r["CERT-003"].fix == f"chmod 600 {key}"
+    assert r.outcome("CERT-006") == "failed"
+    assert "permission denied" in r["CERT-006"].message
+
+
+def test_key_owned_by_someone_else(grid, tmp_path):
+    if os.getuid() != 0:
+        pytest.fail("this test changes file ownership; run the suite as root, as CI does")
+    home = grid.home(tmp_path)
+    key = home / ".globus" / "userkey.pem"
+    os.chown(key, 4242, 4242)
+    r = run_checks(home, "--mu3e-select", "CERT-003")
+    assert r.outcome("CERT-003") == "failed"
+    assert "owned by uid 4242" in r["CERT-003"].message
 
 
 def test_symlink_loop_and_directory_instead_of_file(grid, tmp_path):
