@@ -32,6 +32,11 @@ def test_a_correct_setup_passes_every_offline_check(uk, tmp_path):
     assert all(r.outcome(c) == "skipped" for c in r.cases if c not in offline)
     assert r.returncode == 0
     assert "READY" in r.stdout and "NOT READY" not in r.stdout
+    # The environment section tells a support engineer what was found, without JavaScript.
+    html = r.html.read_text()
+    for fact in ("DIRAC version", "dirac-8.0.74.dist-info", "DIRACOS2 2.49", "from dirac.cfg",
+                 "/C=UK/O=eScience/OU=Imperial/L=Physics/CN=jane physicist"):
+        assert fact in html, fact
 
 
 def test_stale_crl_is_one_failure_across_chapters(uk, tmp_path):

@@ -115,11 +115,11 @@ def proxy_location(settings: Settings, uid: int, run: DiagnosisRun):
 
 
 @pytest.fixture(scope="session")
-def cs_url(settings: Settings, dirac_facts) -> str:
+def cs_url(settings: Settings, dirac_config) -> str:
     """The Configuration Server URL the network checks target (dirac.cfg's, else expected)."""
     from mu3e_checks.knowledge.dirac_cfg import target_cs_url
 
-    return target_cs_url(dirac_facts[2], settings.cs_url)
+    return target_cs_url(dirac_config, settings.cs_url)
 
 
 @pytest.fixture(scope="session")
@@ -191,7 +191,6 @@ def cs_probe(cs_url: str, settings: Settings, trust_choice, proxy_location, run:
         nameserver = parse_nameserver(raw) if raw else None
     except UrlError as exc:
         problem = f"--mu3e-nameserver: {exc}"
-    run.record_environment("Configuration Server", cs_url)
     if nameserver is not None:
         run.record_environment("Nameserver", f"{nameserver} (--mu3e-nameserver)")
     return CsProbe(cs_url, timeout=settings.timeout, capath=trust_choice.path,
@@ -215,7 +214,7 @@ def dirac_facts(settings: Settings):
 def diracos(dirac_facts, run: DiagnosisRun):
     """The DIRACOS prefix and what is in it (:class:`DiracosTree`)."""
     tree = dirac_facts[0]
-    run.record_environment("DIRACOS", tree.describe())
+    run.record_environment("DIRACOS version", tree.describe())
     return tree
 
 
@@ -224,15 +223,20 @@ def dirac_install(dirac_facts, run: DiagnosisRun):
     """The DIRAC dists DIRAC's Python sees, first = imported (:class:`DiracInstall`)."""
     install = dirac_facts[1]
     dist = install.in_use
-    run.record_environment("DIRAC", install.where(dist) if dist else "not installed")
+    run.record_environment("DIRAC version", install.where(dist) if dist else "not installed")
     return install
 
 
 @pytest.fixture(scope="session")
-def dirac_config(dirac_facts, run: DiagnosisRun):
+def dirac_config(dirac_facts, settings: Settings, run: DiagnosisRun):
     """The local dirac.cfg files, layered as DIRAC does (:class:`LayeredConfig`)."""
+    from mu3e_checks.knowledge.dirac_cfg import configured_cs_url
+
     layered = dirac_facts[2]
+    url = configured_cs_url(layered)
+    run.record_environment("CS URL", f"{url} (from dirac.cfg)" if url
+                           else f"{settings.cs_url} (expected; no dirac.cfg names one)")
     run.record_environment("DIRAC rootPath", f"{layered.root} ({layered.root_source})")
-    run.record_environment("dirac.cfg files", "; ".join(str(f.path) for f in layered.found)
-                           or "none")
+    run.record_environment("dirac.cfg", "; ".join(str(f.path) for f in layered.found)
+                           or "none found")
     return layered

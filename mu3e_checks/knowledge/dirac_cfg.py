@@ -306,9 +306,13 @@ def load_layered(environ: Mapping[str, str], python_prefix: Path, home: Path) ->
     return layered
 
 
-def target_cs_url(layered: LayeredConfig, expected: str) -> str:
-    """The Configuration Server DIRAC will talk to: the first URL in the layered
-    /DIRAC/Configuration/Servers, or ``expected`` when no readable dirac.cfg names one."""
+def configured_cs_url(layered: LayeredConfig) -> Optional[str]:
+    """The first URL in the layered /DIRAC/Configuration/Servers, if a readable cfg names one."""
     if layered.found and not layered.broken and layered.servers():
         return layered.servers()[0]
-    return expected
+    return None
+
+
+def target_cs_url(layered: LayeredConfig, expected: str) -> str:
+    """The Configuration Server DIRAC will talk to: dirac.cfg's, else ``expected``."""
+    return configured_cs_url(layered) or expected
