@@ -4,6 +4,8 @@ It is loaded into every pytest run on the machine, so it does nothing unless the
 ``mu3e_checks`` itself: other projects' test sessions only see the ``--mu3e-*`` options and the
 ``network`` marker.  Heavy imports (cryptography, OpenSSL, DNS) happen in the check modules and
 knowledge functions, never here, so the plugin costs other projects next to nothing.
+PYTEST_DONT_REWRITE: nothing here asserts; not rewriting it keeps the plugin cheap to load
+in every pytest run on the machine.
 """
 
 from __future__ import annotations

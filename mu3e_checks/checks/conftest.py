@@ -2,6 +2,7 @@
 
 A fixture that cannot provide its fact skips the check and names the check that reports why,
 so a deselected or failed prerequisite never turns into an error in a dependant.
+PYTEST_DONT_REWRITE: fixtures here never assert, so pytest need not rewrite this module.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Guide: "Install User Certificates" — usercert.pem and userkey.pem in ~/.globus, key chmod 600."""
+"""Guide: "Install User Certificates" — usercert.pem and userkey.pem in ~/.globus, key chmod 600.
+
+PYTEST_DONT_REWRITE: checks state verdicts with fail()/warn(), never with assert, so pytest
+need not rewrite (and re-compile) this module on every run.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """Guide: "Install DIRAC Client Environment (DIRACOS)", "Active the environment" and "Install the
-DIRAC Python client" (pip install DIRAC==8.0.74, never v9)."""
+DIRAC Python client" (pip install DIRAC==8.0.74, never v9).
+
+PYTEST_DONT_REWRITE: checks state verdicts with fail()/warn(), never with assert, so pytest
+need not rewrite (and re-compile) this module on every run.
+"""
 
 from __future__ import annotations
 

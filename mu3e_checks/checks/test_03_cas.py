@@ -1,4 +1,8 @@
-"""Guide: "Install Certificate Authorities (CAs)": the CA directory DIRAC uses, and its content."""
+"""Guide: "Install Certificate Authorities (CAs)": the CA directory DIRAC uses, and its content.
+
+PYTEST_DONT_REWRITE: checks state verdicts with fail()/warn(), never with assert, so pytest
+need not rewrite (and re-compile) this module on every run.
+"""
 
 from __future__ import annotations
 

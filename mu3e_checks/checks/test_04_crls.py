@@ -1,4 +1,8 @@
-"""Guide: "Fetch Certificate Revocation Lists (CRLs)" — a current, signed CRL for every CA."""
+"""Guide: "Fetch Certificate Revocation Lists (CRLs)" — a current, signed CRL for every CA.
+
+PYTEST_DONT_REWRITE: checks state verdicts with fail()/warn(), never with assert, so pytest
+need not rewrite (and re-compile) this module on every run.
+"""
 
 from __future__ import annotations
 

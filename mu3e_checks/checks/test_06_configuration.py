@@ -1,5 +1,9 @@
 """Guide: "Configure DIRAC for Mu3e" (dirac-configure -F -S GridPP -C <CS> -I) and "Set the
-certificate directory explicitly" (export X509_CERT_DIR=...), and the VOMS files -M needs."""
+certificate directory explicitly" (export X509_CERT_DIR=...), and the VOMS files -M needs.
+
+PYTEST_DONT_REWRITE: checks state verdicts with fail()/warn(), never with assert, so pytest
+need not rewrite (and re-compile) this module on every run.
+"""
 
 from __future__ import annotations
 
