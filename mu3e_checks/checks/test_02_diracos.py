@@ -1,8 +1,7 @@
 """Guide: "Install DIRAC Client Environment (DIRACOS)", "Active the environment" and "Install the
 DIRAC Python client" (pip install DIRAC==8.0.74, never v9).
 
-PYTEST_DONT_REWRITE: checks state verdicts with fail()/warn(), never with assert, so pytest
-need not rewrite (and re-compile) this module on every run.
+PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Guide: "Fetch Certificate Revocation Lists (CRLs)" — a current, signed CRL for every CA.
 
-PYTEST_DONT_REWRITE: checks state verdicts with fail()/warn(), never with assert, so pytest
-need not rewrite (and re-compile) this module on every run.
+PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 """
 
 from __future__ import annotations

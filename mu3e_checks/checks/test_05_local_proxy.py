@@ -2,8 +2,7 @@
 
 The checks read the same file DIRAC will read ($GRID_PROXY_FILE, $X509_USER_PROXY, then
 /tmp/x509up_u<uid>) and say which one that was, because a stale variable silently wins.
-PYTEST_DONT_REWRITE: checks state verdicts with fail()/warn(), never with assert, so pytest
-need not rewrite (and re-compile) this module on every run.
+PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 """
 
 from __future__ import annotations

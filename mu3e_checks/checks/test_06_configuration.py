@@ -1,8 +1,7 @@
 """Guide: "Configure DIRAC for Mu3e" (dirac-configure -F -S GridPP -C <CS> -I) and "Set the
 certificate directory explicitly" (export X509_CERT_DIR=...), and the VOMS files -M needs.
 
-PYTEST_DONT_REWRITE: checks state verdicts with fail()/warn(), never with assert, so pytest
-need not rewrite (and re-compile) this module on every run.
+PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@ DIRAC says only "Can't connect", after three retries.  These checks walk the lay
 (DNS, TCP, TLS, the DISET ping, the server's clock) and stop at the first that breaks, naming it
 and its fix.  Every check is a network check: ``-m "not network"`` or ``--mu3e-offline`` skips
 this chapter.  Each layer finishes within ``--mu3e-timeout``.
-PYTEST_DONT_REWRITE: checks state verdicts with fail()/warn(), never with assert, so pytest
-need not rewrite (and re-compile) this module on every run.
+PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 """
 
 from __future__ import annotations

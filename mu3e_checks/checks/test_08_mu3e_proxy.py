@@ -3,8 +3,7 @@
 ``dirac-proxy-info`` shows the group only when the Configuration Server confirms it, so these
 checks read the proxy itself: DIRAC's group extension (1.2.42.42) anywhere in the chain, and
 the VOMS attribute certificate that ``-M`` should have added.
-PYTEST_DONT_REWRITE: checks state verdicts with fail()/warn(), never with assert, so pytest
-need not rewrite (and re-compile) this module on every run.
+PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 """
 
 from __future__ import annotations

@@ -4,8 +4,7 @@
 directly (DISET ``whoami``) how it sees the proxy: which user, which group.  It belongs to the
 proxy chapter because its fixes are about the proxy and the VO registration, not the network;
 it is a network check all the same (``-m "not network"`` and ``--mu3e-offline`` skip it).
-PYTEST_DONT_REWRITE: checks state verdicts with fail()/warn(), never with assert, so pytest
-need not rewrite (and re-compile) this module on every run.
+PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 """
 
 from __future__ import annotations
