@@ -64,17 +64,24 @@ def build_setup(base: Path) -> dict[str, str]:
     return full
 
 
-def timed(argv: list[str], cwd: Path, env: dict[str, str], runs: int) -> list[float]:
-    """Wall-clock times of ``runs`` runs, after one untimed warm-up run (bytecode, page cache)."""
-    out = []
+def _once(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
     subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    check=False)
+    return time.perf_counter() - t0
+
+
+def timed_pairs(a: tuple[list[str], Path], b: tuple[list[str], Path], env: dict[str, str],
+                runs: int) -> tuple[list[float], list[float]]:
+    """Wall-clock times of both commands, interleaved (a, b, a, b, ...) so that drift in the
+    machine's load hits both alike, after one untimed warm-up each (bytecode, page cache)."""
+    _once(*a, env)
+    _once(*b, env)
+    ta, tb = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=False)
-        out.append(time.perf_counter() - t0)
-    return out
+        ta.append(_once(*a, env))
+        tb.append(_once(*b, env))
+    return ta, tb
 
 
 def main() -> int:
@@ -90,10 +97,10 @@ def main() -> int:
         cwd = base / "cwd"
         cwd.mkdir()
         py = sys.executable
-        t_bare = timed([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_one.py"],
-                       bare, env, args.runs)
-        t_diag = timed([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs",
-                        "mu3e_checks", "--mu3e-offline"], cwd, env, args.runs)
+        t_bare, t_diag = timed_pairs(
+            ([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_one.py"], bare),
+            ([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--pyargs", "mu3e_checks",
+              "--mu3e-offline"], cwd), env, args.runs)
         n_cas = len(list((Path(env["X509_CERT_DIR"])).glob("*.0")))
     b, d = statistics.median(t_bare), statistics.median(t_diag)
     print(f"CAs in trust dir: {n_cas}, runs: {args.runs}")

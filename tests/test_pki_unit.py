@@ -87,3 +87,19 @@ def test_read_bytes_names_the_problem(tmp_path):
     loop.symlink_to(loop)
     with pytest.raises(files.Unreadable, match="loop"):
         files.read_bytes(loop)
+
+
+def test_damaged_rsa_numbers_are_caught_cheaply(grid):
+    """A key whose private numbers do not fit together is reported as damaged, not loaded."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    good = grid.user.key.private_numbers()
+    bad = rsa.RSAPrivateNumbers(good.p, good.q, good.d + 2, good.dmp1, good.dmq1, good.iqmp,
+                                good.public_numbers)
+    damaged = bad.private_key(unsafe_skip_rsa_key_validation=True).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption())
+    assert pki.rsa_key_consistent(grid.user.key)
+    with pytest.raises(pki.PemError, match="damaged"):
+        pki.load_private_key(damaged)

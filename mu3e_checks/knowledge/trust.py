@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
+import functools
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -141,11 +142,13 @@ class ChainVerdict:
     chain: tuple[str, ...] = ()  # the verified chain, leaf first (slash DNs), when ok
 
 
+@functools.lru_cache(maxsize=4096)
 def subject_hash(cert: x509.Certificate, *, issuer: bool = False) -> str:
     """OpenSSL's subject-name hash of ``cert`` (of its issuer with ``issuer=True``).
 
     This is ``X509_NAME_hash``, the name ``c_rehash``/``openssl rehash`` give CA files
     (``<hash>.0``) and CRLs (``<hash>.r0``), and the name OpenSSL looks a CA up under.
+    Cached: a scan asks for the same CA's hash more than once.
     """
     import warnings
 
