@@ -92,8 +92,41 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
     if getattr(config.option, "htmlpath", "missing") is None:
-        stamp = run.started.strftime("%Y%m%d-%H%M%S")
-        config.option.htmlpath = str(Path.cwd() / "reports" / f"mu3e-diagnosis-{stamp}.html")
+        name = f"mu3e-diagnosis-{run.started.strftime('%Y%m%d-%H%M%S')}.html"
+        config.option.htmlpath = str(_report_dir() / name)
     if getattr(config.option, "htmlpath", None):
+        path = Path(config.option.htmlpath).resolve()
+        if not _writable_dir(path.parent):
+            raise pytest.UsageError(f"--html: cannot write the report into {path.parent}")
         config.option.self_contained_html = True
-        run.html_path = Path(config.option.htmlpath).resolve()
+        run.html_path = path
+
+
+def _writable_dir(directory: Path) -> bool:
+    """Create ``directory`` if needed; True when a report can be written into it."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(directory, os.W_OK | os.X_OK)
+
+
+def _report_dir() -> Path:
+    """``./reports``, or a private temp dir when the current directory is read-only (a
+    physicist may well start the diagnosis from a shared or system directory)."""
+    here = Path.cwd() / "reports"
+    if _writable_dir(here):
+        return here
+    import getpass
+    import stat
+    import tempfile
+
+    mine = Path(tempfile.gettempdir()) / f"mu3e-checks-{getpass.getuser()}"
+    try:  # a directory of our own in the shared /tmp: never one another user made (or linked)
+        mine.mkdir(mode=0o700, exist_ok=True)
+        st = mine.lstat()
+        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
+            return mine / "reports"
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="mu3e-checks-")) / "reports"

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 
 import pytest
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 from tests.pki import pem, write_credentials
-from tests.runner import run_checks
+from tests.runner import run_checks, unprivileged_command
 
 
 def test_good_home_passes_every_certificate_check(grid, tmp_path):
@@ -190,20 +189,9 @@ def test_env_overrides_take_precedence(grid, tmp_path):
     assert str(elsewhere / "userkey.pem") in r["CERT-003"].fix
 
 
-def as_user_without_dac_override() -> list[str]:
-    """The diagnosis command, run so that file permissions bind even when the tests run as root
-    (CI does): root keeps its uid but loses the capabilities that bypass permission bits."""
-    base = [sys.executable, "-m", "pytest", "--pyargs", "mu3e_checks"]
-    if os.getuid() != 0:
-        return base
-    assert shutil.which("setpriv"), "setpriv (util-linux) is needed to drop root's file access"
-    drop = "-dac_override,-dac_read_search"
-    return ["setpriv", "--bounding-set", drop, "--inh-caps", drop, "--", *base]
-
-
 def test_unreadable_key_is_named(grid, tmp_path):
     home = grid.home(tmp_path, key_mode=0o000)
-    r = run_checks(home, "--mu3e-select", "CERT", command=as_user_without_dac_override())
+    r = run_checks(home, "--mu3e-select", "CERT", command=unprivileged_command())
     key = home / ".globus" / "userkey.pem"
     assert r.outcome("CERT-003") == "failed"
     assert "mode 000" in r["CERT-003"].message and r["CERT-003"].fix == f"chmod 600 {key}"

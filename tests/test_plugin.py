@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from mu3e_checks import registry
 from mu3e_checks.listing import readme_with_reference
-from tests.runner import ROOT, clean_env, run_checks
+from tests.runner import ROOT, clean_env, run_checks, unprivileged_command
 
 
 def test_every_testcase_carries_its_check_id(grid, tmp_path):
@@ -148,3 +150,26 @@ def test_readme_reference_is_up_to_date():
         "README check reference is stale: run python -m mu3e_checks.listing --update-readme")
     for cid in registry.load_all():
         assert cid in readme
+
+
+def test_read_only_directory_gets_the_report_elsewhere_not_an_internal_error(grid, tmp_path):
+    home = grid.home(tmp_path)
+    cwd = tmp_path / "readonly"
+    cwd.mkdir()
+    junit_dir = tmp_path / "out"
+    junit_dir.mkdir()
+    os.chmod(cwd, 0o555)
+    try:
+        r = run_checks(home, "--mu3e-select", "CERT-001", cwd=cwd,
+                       command=unprivileged_command(), junit=junit_dir / "junit.xml")
+        bad = run_checks(home, "--mu3e-select", "CERT-001", f"--html={cwd}/sub/r.html",
+                         cwd=cwd, command=unprivileged_command(),
+                         junit=junit_dir / "junit2.xml")
+    finally:
+        os.chmod(cwd, 0o755)
+    assert "INTERNALERROR" not in r.stdout + r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr
+    line = next(x for x in r.stdout.splitlines() if "Report for your support ticket" in x)
+    report = Path(line.split(": ", 1)[1].strip())
+    assert report.is_file() and cwd not in report.parents
+    assert bad.returncode == 4 and "cannot write the report" in bad.stderr
