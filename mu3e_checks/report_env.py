@@ -127,32 +127,18 @@ def proxy_summary(path: Path) -> str:
     """Identity and lifetime of the proxy at ``path``, from its certificates only.
 
     The proxy file also holds the proxy's private key; only CERTIFICATE blocks are parsed and
-    nothing of the key is read into the report.
+    nothing of the key is read into the report.  Used only when the proxy chapter did not run
+    (otherwise its fixture has recorded the same summary).
     """
     from mu3e_checks.knowledge.files import read_bytes
-    from mu3e_checks.knowledge.pki import (
-        dn_slash,
-        fmt_time,
-        load_certificates,
-        proxy_kind,
-        validity,
-    )
+    from mu3e_checks.knowledge.pki import load_certificates
+    from mu3e_checks.knowledge.proxy import summarize_proxy
 
     try:
         certs = load_certificates(read_bytes(path), str(path))
     except Exception as exc:
         return f"unreadable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-    first = certs[0]
-    v = validity(first)
-    kind = proxy_kind(first) or "not a proxy"
-    if v.state == "expired":
-        life = f"expired {fmt_time(v.not_after)}"
-    elif v.state == "not-yet-valid":
-        life = f"not valid before {fmt_time(v.not_before)}"
-    else:
-        hours = v.left.total_seconds() / 3600
-        life = f"valid until {fmt_time(v.not_after)} ({hours:.1f} h left)"
-    return f"{dn_slash(first.subject)}; {kind}; {life}"
+    return summarize_proxy(certs)
 
 
 def _grid_variables(environ: dict[str, str]) -> str:

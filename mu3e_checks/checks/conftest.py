@@ -132,7 +132,7 @@ def proxy_fact(proxy_location, run: DiagnosisRun) -> Fact:
     """
     from mu3e_checks.knowledge.files import Unreadable
     from mu3e_checks.knowledge.pki import PemError
-    from mu3e_checks.knowledge.proxy import read_proxy
+    from mu3e_checks.knowledge.proxy import read_proxy, summarize_proxy
 
     if not proxy_location.exists:
         return Fact(error=f"there is no proxy file at {proxy_location.path}", owner="PROXY-001")
@@ -141,6 +141,7 @@ def proxy_fact(proxy_location, run: DiagnosisRun) -> Fact:
     except (Unreadable, PemError) as exc:
         return Fact(error=str(exc), owner="PROXY-003")
     run.record_environment("Proxy identity", found.identity_dn)
+    run.record_environment("Proxy summary", summarize_proxy(found.certs))
     return Fact(found)
 
 

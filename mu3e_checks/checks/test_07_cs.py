@@ -14,6 +14,7 @@ from mu3e_checks.knowledge.credentials import q
 from mu3e_checks.knowledge.net import UrlError, describe_address
 from mu3e_checks.knowledge.net.diset import DisetError, skew_level
 from mu3e_checks.knowledge.net.tcp import FIREWALL_HINT
+from mu3e_checks.knowledge.trust import bundle_fix
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
 from mu3e_checks.settings import DEFAULT_CS_URL
@@ -23,13 +24,6 @@ CONFIGURE = f"dirac-configure -F -S GridPP -C {DEFAULT_CS_URL} -I"
 PROXY_INIT = "dirac-proxy-init -g {group} -M"
 PORT_TEST = ("timeout 10 bash -c 'cat </dev/null >/dev/tcp/{host}/{port}' && echo open"
              "   # test the port again")
-UK_CAS = ("cd ~/Downloads\n"
-          "wget https://repository.egi.eu/sw/production/cas/1/current/tgz/"
-          "ca_UKeScienceCA-2B-1.138.tar.gz\n"
-          "wget https://repository.egi.eu/sw/production/cas/1/current/tgz/"
-          "ca_UKeScienceRoot-2007-1.138.tar.gz\n"
-          "for f in ca_UKeScience*.tar.gz; do tar xzf $f --strip-components=1 -C {capath}; done")
-
 
 def _target(cs_probe):
     try:
@@ -125,8 +119,7 @@ def _tls_failure(failure, target, trust_choice, settings):
         uk = "eScience" in issuer
         fail(f"the server's certificate ({server.subject if server else '?'}) is issued by "
              f"'{issuer}', which is not in your trust dir {trust_choice.path}",
-             fix=(UK_CAS.format(capath=capath) if uk else
-                  f"# install the IGTF CA '{issuer}' (and its root) into {capath}"))
+             fix=bundle_fix(trust_choice.path, settings.required_cas if uk else [issuer], {}))
     if kind == "hostname-mismatch":
         names = ", ".join(server.names) if server and server.names else "other names"
         better = server.names[0] if server and server.names else None
@@ -141,7 +134,7 @@ def _tls_failure(failure, target, trust_choice, settings):
                  fix="# nothing to change on your side: tell the Mu3e computing contacts that "
                      f"the certificate of {target.host} has expired")
         fail("a CA certificate in the server's chain has expired in your trust dir "
-             f"{trust_choice.path}", fix=UK_CAS.format(capath=capath))
+             f"{trust_choice.path}", fix=bundle_fix(trust_choice.path, settings.required_cas, {}))
     if kind == "not-yet-valid":
         fail(f"the server's certificate is not valid yet ({failure.detail}): this machine's "
              "clock is probably wrong", fix="date -u   # compare with the real UTC time; "
@@ -161,7 +154,7 @@ def _tls_failure(failure, target, trust_choice, settings):
     if kind == "bad-proxy":
         fail(failure.detail, fix=PROXY_INIT.format(group=settings.group))
     if kind == "no-trust-dir":
-        fail(failure.detail, fix=f"mkdir -p {capath}\n" + UK_CAS.format(capath=capath))
+        fail(failure.detail, fix=bundle_fix(trust_choice.path, settings.required_cas, {}))
     fail(f"TLS with {target.host}:{target.port} failed: {failure.detail}",
          fix=f"openssl s_client -connect {target.host}:{target.port} -CApath {capath} "
              "</dev/null")
