@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.pki import PKI, Entity, crls_for, write_credentials, write_trust_dir
+from tests.support import peer_guard
+from tests.support.pki_factory import PKI, Entity, crls_for, write_credentials, write_trust_dir
 
 
 class Grid:
@@ -43,7 +44,7 @@ def grid() -> Grid:
 @pytest.fixture(scope="module")
 def loopback_only():
     """A network test module runs inside a loopback-only network namespace (tests/netns.py)."""
-    from tests.netns import loopback_namespace
+    from tests.support.netns import loopback_namespace
 
     with loopback_namespace() as isolated:
         yield isolated
@@ -52,15 +53,28 @@ def loopback_only():
 @pytest.fixture(scope="module")
 def net_world(grid, tmp_path_factory):
     """Host CA, server certificates, proxies and trust dir for the network tests."""
-    from tests.net_world import NetWorld
+    from tests.support.net_world import NetWorld
 
     return NetWorld(grid, tmp_path_factory.mktemp("net"))
 
 @pytest.fixture(scope="session")
 def dirac_releases() -> dict[str, Path]:
     """The real DIRAC and setuptools releases the DIRACOS trees use, pip-installed once."""
-    from tests.diracos import pip_release
+    from tests.support.diracos_trees import pip_release
 
     wanted = [("DIRAC", "8.0.74"), ("DIRAC", "8.0.86"), ("DIRAC", "9.1.22"),
               ("setuptools", "81.0.0"), ("setuptools", "82.0.0")]
     return {f"{n}=={v}": pip_release(n, v) for n, v in wanted}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test not marked ``peer`` may not start a real external program, not even from the
+    fixtures it sets up (see tests/support/peer_guard.py)."""
+    peer_guard.install()
+    peer_guard.guard(item.nodeid, item.get_closest_marker("peer") is None)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    peer_guard.guard("", False)

@@ -8,8 +8,8 @@ import shutil
 import pytest
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
-from tests.pki import pem, write_credentials
-from tests.runner import run_checks, unprivileged_command
+from tests.support.pki_factory import pem, write_credentials
+from tests.support.runner import run_checks, unprivileged_command
 
 
 def test_good_home_passes_every_certificate_check(grid, tmp_path):

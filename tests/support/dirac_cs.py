@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.pki import Entity, pem
+from tests.support.pki_factory import Entity, pem
 
 DIRAC_VENV = Path(os.environ.get("MU3E_TEST_DIRAC", "/opt/mu3e-dirac-8.0.74"))
 SETUP = "GridPP"

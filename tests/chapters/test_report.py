@@ -14,8 +14,8 @@ from cryptography import x509
 from mu3e_checks.listing import JSON_BEGIN, JSON_END
 from mu3e_checks.redact import _BLOB_RE, _CODE_RE
 from mu3e_checks.report_json import SHAPE, shape_errors
-from tests.pki import pem
-from tests.runner import ROOT, RunResult, run_checks
+from tests.support.pki_factory import pem
+from tests.support.runner import ROOT, RunResult, run_checks
 
 #: A user name that cannot collide with anything else in a report.
 USER = "jphysicist"

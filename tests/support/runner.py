@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Variables of the developer's own grid setup that must never leak into a test run.
 _SCRUB_PREFIXES = ("X509_", "DIRAC", "GRID_", "MU3E_", "PYTEST_", "VOMS")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mu3e_checks import registry
 from mu3e_checks.listing import readme_with_reference
-from tests.runner import ROOT, clean_env, run_checks, unprivileged_command
+from tests.support.runner import ROOT, clean_env, run_checks, unprivileged_command
 
 
 def test_every_testcase_carries_its_check_id(grid, tmp_path):

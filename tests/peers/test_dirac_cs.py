@@ -11,11 +11,11 @@ from __future__ import annotations
 import pytest
 
 from mu3e_checks.knowledge.pki import dn_slash
-from tests.dirac_cs import RealConfigurationServer
-from tests.diset_server import closed_port
-from tests.dns_responder import DnsResponder
-from tests.net_world import GROUP
-from tests.runner import run_checks
+from tests.support.dirac_cs import RealConfigurationServer
+from tests.support.diset_server import closed_port
+from tests.support.dns_responder import DnsResponder
+from tests.support.net_world import GROUP
+from tests.support.runner import run_checks
 
 # Servers and diagnosis runs live in a loopback-only namespace (tests/netns.py).
 pytestmark = [pytest.mark.peer, pytest.mark.usefixtures("loopback_only")]

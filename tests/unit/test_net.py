@@ -9,9 +9,9 @@ import pytest
 
 from mu3e_checks.knowledge.net import Deadline, UrlError, diset, dns, parse_service_url, tcp, tls
 from mu3e_checks.knowledge.net.dencode import DecodeError, decode, encode
-from tests.diset_server import BlackholePort, DisetServer, GarbageServer, StallServer, closed_port
-from tests.dns_responder import DnsResponder
-from tests.net_world import GROUP, TEST_HOST
+from tests.support.diset_server import BlackholePort, DisetServer, GarbageServer, StallServer, closed_port
+from tests.support.dns_responder import DnsResponder
+from tests.support.net_world import GROUP, TEST_HOST
 
 # Servers and diagnosis runs live in a loopback-only namespace (tests/netns.py).
 pytestmark = pytest.mark.usefixtures("loopback_only")

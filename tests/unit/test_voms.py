@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 
 from mu3e_checks.knowledge import der, voms
-from tests.pki import HOUR, NOW, der_oid, ia5, voms_ac, voms_extension
+from tests.support.pki_factory import HOUR, NOW, der_oid, ia5, voms_ac, voms_extension
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,7 @@ def test_oid_with_large_first_arc():
         der.oid(der.parse(b"\x06\x02\x2a\x86"))
 
 
+@pytest.mark.peer
 def test_oid_matches_openssl():
     """Our OID encoding agrees with OpenSSL's own parser (the real peer)."""
     proc = subprocess.run(["openssl", "asn1parse", "-inform", "der"],

@@ -18,7 +18,7 @@ from cryptography import x509
 from mu3e_checks.knowledge.pki import dn_slash
 from mu3e_checks.knowledge.proxy import find_group, read_proxy
 from mu3e_checks.knowledge.voms import find_voms
-from tests.runner import run_checks
+from tests.support.runner import run_checks
 
 pytestmark = pytest.mark.peer
 

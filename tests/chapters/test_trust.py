@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from mu3e_checks.knowledge.trust import CERN_GRID_CA, CERN_ROOT_CA_2, subject_hash
 from mu3e_checks.settings import DEFAULT_REQUIRED_CAS
-from tests.pki import DAY, crls_for, dn, write_credentials, write_trust_dir
-from tests.runner import run_checks
-from tests.worlds import UKGrid
+from tests.support.pki_factory import DAY, crls_for, dn, write_credentials, write_trust_dir
+from tests.support.runner import run_checks
+from tests.support.worlds import UKGrid
 
 UK_2B, UK_ROOT = DEFAULT_REQUIRED_CAS
 TRUST_CHECKS = ["CA-001", "CA-002", "CA-003", "CA-004", "CA-005", "CA-006", "CRL-001",

@@ -11,10 +11,10 @@ import socket
 
 import pytest
 
-from tests.diset_server import BlackholePort, DisetServer, GarbageServer, StallServer, closed_port
-from tests.dns_responder import DnsResponder
-from tests.net_world import GROUP, TEST_HOST
-from tests.runner import run_checks
+from tests.support.diset_server import BlackholePort, DisetServer, GarbageServer, StallServer, closed_port
+from tests.support.dns_responder import DnsResponder
+from tests.support.net_world import GROUP, TEST_HOST
+from tests.support.runner import run_checks
 
 SERVICE = "Configuration/Server"
 NET = [f"NET-00{n}" for n in range(1, 7)]
@@ -129,7 +129,7 @@ def test_broken_ipv6_warns(net_world, responder, tmp_path):
 
 
 def _files(tmp_path, entity):
-    from tests.pki import pem
+    from tests.support.pki_factory import pem
 
     cert, key = tmp_path / "h.pem", tmp_path / "h.key"
     cert.write_bytes(pem(entity, *entity.chain))

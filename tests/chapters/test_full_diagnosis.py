@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 
 from mu3e_checks import registry
-from tests.pki import DAY, crls_for, write_trust_dir
-from tests.runner import run_checks
-from tests.worlds import UKGrid, complete_setup
+from tests.support.pki_factory import DAY, crls_for, write_trust_dir
+from tests.support.runner import run_checks
+from tests.support.worlds import UKGrid, complete_setup
 
 
 @pytest.fixture(scope="module")

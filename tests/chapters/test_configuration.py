@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.diracos import GUIDE_CS, OTHER_GRIDPP_CS, build_diracos, dirac_cfg_text
-from tests.runner import run_checks
+from tests.support.diracos_trees import GUIDE_CS, OTHER_GRIDPP_CS, build_diracos, dirac_cfg_text
+from tests.support.runner import run_checks
 
 REAL_DIRAC = Path(os.environ.get("MU3E_TEST_DIRAC", "/opt/mu3e-dirac-8.0.74"))
 
@@ -28,6 +28,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.peer
 def test_real_dirac_configure_output_is_what_the_trees_use_and_passes(home, tmp_path):
     """Run the real dirac-configure (loopback CS URLs only, no network namespace needed: with
     no Setups known it contacts nothing) and check the diagnosis reads its file."""

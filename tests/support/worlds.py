@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from mu3e_checks.settings import DEFAULT_REQUIRED_CAS
-from tests.diracos import build_diracos
-from tests.pki import (
+from tests.support.diracos_trees import build_diracos
+from tests.support.pki_factory import (
     PKI,
     crls_for,
     dn,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.diracos import build_diracos, install_release, pip_release
-from tests.runner import run_checks
+from tests.support.diracos_trees import build_diracos, install_release, pip_release
+from tests.support.runner import run_checks
 
 REAL_DIRAC = Path(__import__("os").environ.get("MU3E_TEST_DIRAC", "/opt/mu3e-dirac-8.0.74"))
 
@@ -158,6 +158,7 @@ def test_commands_missing_from_diracos_bin_warn(home):
     assert "--force-reinstall --no-deps DIRAC==8.0.74" in r["DIRAC-006"].fix
 
 
+@pytest.mark.peer
 def test_commands_from_another_dirac_warn_naming_it(home):
     """The real DIRAC 8.0.74 venv's dirac-proxy-init, later on PATH, is found and named."""
     real = REAL_DIRAC / "bin" / "dirac-proxy-init"

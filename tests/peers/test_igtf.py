@@ -15,8 +15,8 @@ import pytest
 
 from mu3e_checks.knowledge import trust
 from mu3e_checks.settings import DEFAULT_REQUIRED_CAS
-from tests.pki import subject_hash_old, write_credentials
-from tests.runner import run_checks
+from tests.support.pki_factory import subject_hash_old, write_credentials
+from tests.support.runner import run_checks
 
 IGTF = Path("/usr/share/igtf-policy/classic")
 

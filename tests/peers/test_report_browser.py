@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
-from tests.browser import Chromium, chromium_path
-from tests.runner import run_checks
+from tests.support.browser import Chromium, chromium_path
+from tests.support.runner import run_checks
 
 pytestmark = pytest.mark.peer
 

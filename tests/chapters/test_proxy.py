@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.pki import HOUR, NOW, voms_ac, voms_extension, write_proxy, write_trust_dir
-from tests.runner import run_checks
+from tests.support.pki_factory import HOUR, NOW, voms_ac, voms_extension, write_proxy, write_trust_dir
+from tests.support.runner import run_checks
 
 SELECT = ("--mu3e-select", "PROXY,GROUP,VOMS")
 INIT = "dirac-proxy-init -g mu3e.org_user -M"

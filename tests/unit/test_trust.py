@@ -6,7 +6,7 @@ import datetime as dt
 import os
 
 from mu3e_checks.knowledge import trust
-from tests.pki import DAY, HOUR, crls_for, write_trust_dir
+from tests.support.pki_factory import DAY, HOUR, crls_for, write_trust_dir
 
 
 def test_two_dirs_problem_only_when_both_are_populated(grid, tmp_path):
@@ -105,7 +105,7 @@ def test_scan_of_unreadable_path_is_empty(tmp_path):
 def test_crl_signature_check_slices_tbs_for_rsa_and_ec(grid):
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from tests.pki import new_key
+    from tests.support.pki_factory import new_key
 
     ec_ca = grid.pki.ca("EC CA", key=new_key(256, "ec"))
     for ca in (grid.ca, ec_ca):

@@ -17,7 +17,7 @@ import pytest
 
 from mu3e_checks.knowledge import trust
 from mu3e_checks.knowledge.pki import dn_slash
-from tests.pki import DAY, PKI, crls_for, pem, write_trust_dir
+from tests.support.pki_factory import DAY, PKI, crls_for, pem, write_trust_dir
 
 _ERR = re.compile(r"error (\d+) at (\d+) depth lookup")
 

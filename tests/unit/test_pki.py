@@ -8,7 +8,7 @@ import pytest
 from cryptography import x509
 
 from mu3e_checks.knowledge import files, pki
-from tests.pki import pem
+from tests.support.pki_factory import pem
 
 
 def test_dn_forms(grid):
@@ -69,6 +69,7 @@ def test_damaged_key_message_has_no_key_bytes(grid):
     assert all(line.decode() not in str(err.value) for line in lines[1:-1])
 
 
+@pytest.mark.peer
 def test_sha1_signature_is_weak(tmp_path):
     # cryptography refuses to sign with SHA-1, so openssl makes this one, as old CAs did.
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-sha1", "-nodes",

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.diracos import GUIDE_CS, build_diracos, dirac_cfg_text
-from tests.runner import run_checks
+from tests.support.diracos_trees import GUIDE_CS, build_diracos, dirac_cfg_text
+from tests.support.runner import run_checks
 
 OURS = ("--mu3e-select", "DIRACOS,DIRAC,CFG,ENV")
 

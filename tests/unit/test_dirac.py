@@ -11,7 +11,7 @@ from mu3e_checks.knowledge import diracos as dos
 from mu3e_checks.knowledge import voms_env
 from mu3e_checks.knowledge.pydists import find_dists, python_satisfies
 from mu3e_checks.settings import Settings, resolve
-from tests.diracos import (
+from tests.support.diracos_trees import (
     GUIDE_CS,
     OTHER_GRIDPP_CS,
     build_diracos,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.pki import DAY, Entity, pem, write_trust_dir
+from tests.support.pki_factory import DAY, Entity, pem, write_trust_dir
 
 GROUP = "mu3e.org_user"
 TEST_HOST = "cs.mu3e.test"
@@ -53,7 +53,7 @@ class NetWorld:
 
     def diset(self, cert: Entity | None = None, **kw):
         """Our DISET test server with ``cert`` (default: cs.mu3e.test), knowing the user."""
-        from tests.diset_server import DisetServer
+        from tests.support.diset_server import DisetServer
 
         kw.setdefault("registry", self.registry())
         return DisetServer(cert or self.named, kw.pop("client_cas", self.client_cas), **kw)

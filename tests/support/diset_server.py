@@ -31,7 +31,7 @@ from typing import Optional
 from cryptography import x509
 
 from mu3e_checks.knowledge.net.dencode import decode, encode
-from tests.pki import DIRAC_GROUP_OID, PROXY_CERT_INFO_OID, Entity, pem
+from tests.support.pki_factory import DIRAC_GROUP_OID, PROXY_CERT_INFO_OID, Entity, pem
 
 ALLOW_PROXY_CERTS = getattr(ssl, "VERIFY_ALLOW_PROXY_CERTS", 0x40)
 

@@ -10,7 +10,7 @@ import pytest
 from mu3e_checks.knowledge import proxy as px
 from mu3e_checks.knowledge.pki import PemError
 from mu3e_checks.knowledge.trust import ChainVerdict
-from tests.pki import der, ia5, write_proxy
+from tests.support.pki_factory import der, ia5, write_proxy
 
 
 def test_location_precedence(tmp_path):

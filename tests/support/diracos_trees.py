@@ -21,7 +21,7 @@ from typing import Optional
 
 from diraccfg import CFG
 
-from tests.runner import clean_env
+from tests.support.runner import clean_env
 
 CACHE = Path(os.environ.get("MU3E_TEST_CACHE") or Path.home() / ".cache" / "mu3e-checks-tests")
 GUIDE_CS = "dips://diracweb.grid.hep.ph.ic.ac.uk:9135/Configuration/Server"
