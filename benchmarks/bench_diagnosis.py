@@ -34,7 +34,7 @@ def build_setup(base: Path) -> dict[str, str]:
     from cryptography.hazmat.primitives import serialization
 
     from tests import pki as f
-    from tests.worlds import UKGrid, complete_setup
+    from tests.support.worlds import UKGrid, complete_setup
 
     uk = UKGrid()
     home, env = complete_setup(uk, base)

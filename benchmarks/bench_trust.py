@@ -36,7 +36,7 @@ def big_crl(pki, ca, entries: int, signer=None):
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 
-    from tests.pki import DAY
+    from tests.support.pki_factory import DAY
 
     revoked = [x509.RevokedCertificateBuilder().serial_number(10**12 + n)
                .revocation_date(pki.now - DAY).build() for n in range(entries)]
@@ -53,7 +53,7 @@ def build(base: Path, big: int, entries: int) -> tuple[Path, Path, object]:
     from conftest import Grid
     from mu3e_checks.knowledge.pki import load_certificate_any
     from mu3e_checks.knowledge.trust import CA_FILE_RE, subject_hash, subject_hash_old
-    from tests.pki import Entity, new_key, write_credentials, write_trust_dir
+    from tests.support.pki_factory import Entity, new_key, write_credentials, write_trust_dir
 
     assert IGTF.is_dir(), "igtf-policy-classic is not installed"
     grid = Grid()
@@ -103,7 +103,7 @@ def main() -> None:
 
     from mu3e_checks.knowledge import trust
     from mu3e_checks.settings import DEFAULT_REQUIRED_CAS
-    from tests.runner import run_checks
+    from tests.support.runner import run_checks
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from mu3e_checks.knowledge.dirac_cfg import CfgSyntaxError, load_layered, parse_cfg  # noqa: E402
 from mu3e_checks.knowledge.diracos import find_dirac, inspect_diracos  # noqa: E402
-from tests.diracos import build_diracos  # noqa: E402
+from tests.support.diracos_trees import build_diracos  # noqa: E402
 
 
 def best_of(n: int, fn) -> float:
