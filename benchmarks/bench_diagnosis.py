@@ -33,7 +33,7 @@ def build_setup(base: Path) -> dict[str, str]:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    from tests import pki as f
+    from tests.support import pki_factory as f
     from tests.support.worlds import UKGrid, complete_setup
 
     uk = UKGrid()

@@ -25,7 +25,7 @@ def _print_checks() -> None:
         if c.requires:
             print(f"           requires: {', '.join(c.requires)}")
         if c.fix:
-            first, *rest = c.fix.splitlines()
+            first, *rest = c.fix.template_text().splitlines()
             print(f"           fix: {first}")
             for line in rest:
                 print(f"                {line}")
@@ -36,7 +36,7 @@ def reference_markdown() -> str:
     checks = registry.ordered(registry.load_all().values())
     lines = ["| ID | guide step | check | severity | requires | fix |", "|---|---|---|---|---|---|"]
     for c in checks:
-        fix = "<br>".join(f"`{f}`" for f in c.fix.splitlines()) if c.fix else "—"
+        fix = "<br>".join(f"`{f}`" for f in c.fix.template_text().splitlines()) if c.fix else "—"
         lines.append(f"| {c.id} | {c.step_title} | {c.title}{' (network)' if c.network else ''}"
                      f" | {c.severity} | {', '.join(c.requires) or '—'} | {fix} |")
     return "\n".join(lines)

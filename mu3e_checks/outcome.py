@@ -13,6 +13,8 @@ from typing import Any, NoReturn, Optional
 import pytest
 
 from mu3e_checks.registry import Check
+from mu3e_checks.remedy import Remedy, join
+from mu3e_checks.text import visible
 
 
 @dataclass
@@ -22,7 +24,7 @@ class Result:
     check: Check
     outcome: str = "passed"  # passed | warned | failed | skipped | error
     message: str = ""
-    fix: str = ""
+    remedy: Remedy = field(default_factory=Remedy)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     values: dict[str, Any] = field(default_factory=dict)
@@ -37,6 +39,11 @@ class Result:
     @property
     def problem(self) -> bool:
         return self.outcome in ("failed", "warned", "error")
+
+    @property
+    def fix(self) -> str:
+        """The fix as the user pastes it: values quoted, one command or comment per line."""
+        return self.remedy.render(self.values)
 
 
 class CheckFailed(pytest.fail.Exception):  # type: ignore[misc,name-defined]
@@ -61,35 +68,39 @@ def current() -> Result:
     return _current
 
 
-def _merge(result: Result, values: dict[str, Any], fix: Optional[str]) -> str:
+def _merge(result: Result, values: dict[str, Any], fix: Optional[Remedy]) -> Remedy:
+    if isinstance(fix, str):  # TRANSITIONAL: removed once every check builds Remedy objects
+        fix = Remedy.parse(fix.replace("{", "{{").replace("}", "}}"))
+    if fix is not None and not isinstance(fix, Remedy):
+        raise TypeError("fix= takes a Remedy (see mu3e_checks.commands), never a string: "
+                        "a string may carry outside text into a shell line")
     result.values.update({k: v for k, v in values.items() if v is not None})
-    return fix if fix is not None else result.check.fix_for(result.values)
+    return fix if fix is not None else result.check.fix
 
 
-def fail(message: str, *, fix: Optional[str] = None, **values: Any) -> NoReturn:
-    """Stop the check: it failed.  ``values`` fill the registry's fix template."""
+def fail(message: str, *, fix: Optional[Remedy] = None, **values: Any) -> NoReturn:
+    """Stop the check: it failed.  ``values`` fill the registry's fix (quoted when shown);
+    ``message`` is made visible here, where it is made, whatever outside text it holds."""
     result = current()
-    result.fix = _merge(result, values, fix)
-    result.message = message
-    raise CheckFailed(message, pytrace=False)
+    result.remedy = _merge(result, values, fix)
+    result.message = visible(message)
+    raise CheckFailed(result.message, pytrace=False)
 
 
-def warn(message: str, *, fix: Optional[str] = None, **values: Any) -> None:
+def warn(message: str, *, fix: Optional[Remedy] = None, **values: Any) -> None:
     """Record a warning and carry on: the check passes unless strict mode is on."""
     result = current()
-    result.warnings.append(message)
-    new_fix = _merge(result, values, fix)
-    if new_fix and new_fix not in result.fix.split("\n"):
-        result.fix = f"{result.fix}\n{new_fix}" if result.fix else new_fix
+    result.warnings.append(visible(message))
+    result.remedy = join(result.remedy, _merge(result, values, fix))
 
 
 def note(message: str, **values: Any) -> None:
     """Record a finding that needs no action but belongs in the report."""
     result = current()
-    result.notes.append(message)
+    result.notes.append(visible(message))
     result.values.update(values)
 
 
 def skip(reason: str) -> NoReturn:
     """Skip this check with a reason the user can read."""
-    pytest.skip(reason)
+    pytest.skip(visible(reason))

@@ -8,11 +8,13 @@ nothing about pytest.
 
 from __future__ import annotations
 
+import inspect
 import re
-import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar
+from typing import Callable, TypeVar, Union
+
+from mu3e_checks.remedy import Remedy
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -41,8 +43,10 @@ _ID_RE = re.compile(r"^[A-Z]+-\d{3}$")
 class Check:
     """One diagnosis step.
 
-    ``fix`` is a template: ``{name}`` placeholders are filled from the values a failing check
-    passes to :func:`mu3e_checks.outcome.fail`, so the fix a user reads carries their own paths.
+    ``fix`` is a :class:`~mu3e_checks.remedy.Remedy` whose ``{name}`` fields are filled from the
+    values a failing check passes to :func:`mu3e_checks.outcome.fail` (quoted when rendered), so
+    the fix a user reads carries their own paths.  ``doc`` is the check's docstring: why the
+    check exists and what its verdicts mean, rendered into docs/checks.md.
     ``severity`` is what a problem found by this check means: ``fail`` (exit code 1) or ``warn``
     (reported, exit code 0 unless strict).
     """
@@ -50,32 +54,24 @@ class Check:
     id: str
     title: str
     step: str
-    fix: str
+    fix: Remedy
     severity: str = "fail"
     requires: tuple[str, ...] = ()
     network: bool = False
     function: str = field(default="", compare=False)
+    doc: str = field(default="", compare=False)
 
     def fix_for(self, values: Mapping[str, object]) -> str:
-        """The fix with the user's values filled in; unknown placeholders stay visible."""
-        return render(self.fix, values)
+        """The default fix rendered with the user's values (quoted; holes stay comments)."""
+        return self.fix.render(values)
 
     @property
     def step_title(self) -> str:
         return STEP_TITLES[self.step]
 
 
-class _Keep(dict):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
-def render(template: str, values: Mapping[str, object]) -> str:
-    """Fill ``{name}`` placeholders; a missing value keeps its placeholder instead of crashing."""
-    try:
-        return string.Formatter().vformat(template, (), _Keep(values))
-    except (ValueError, IndexError, AttributeError, KeyError):
-        return template
+def render(template: str, values: Mapping[str, object]) -> str:  # TRANSITIONAL
+    return Remedy.parse(template).render(values)
 
 
 REGISTRY: dict[str, Check] = {}
@@ -90,7 +86,7 @@ def check(
     title: str,
     *,
     step: str,
-    fix: str = "",
+    fix: Union[str, Remedy] = "",
     severity: str = "fail",
     requires: Iterable[str] = (),
     network: bool = False,
@@ -108,11 +104,12 @@ def check(
             id=id,
             title=title,
             step=step,
-            fix=fix,
+            fix=Remedy.parse(fix) if isinstance(fix, str) else fix,
             severity=severity,
             requires=tuple(requires),
             network=network,
             function=f"{func.__module__}.{func.__name__}",
+            doc=inspect.cleandoc(func.__doc__ or ""),
         )
         old = REGISTRY.get(id)
         if old is not None and old.function != entry.function:

@@ -130,8 +130,8 @@ class DiagnosisRun:
         failing = exc is not None and not isinstance(exc, pytest.skip.Exception)
         problem = result.warnings or failing
         if problem and call.when == "call":
-            if not result.fix and result.check.fix:
-                result.fix = result.check.fix_for(result.values)
+            if not result.remedy and result.check.fix:
+                result.remedy = result.check.fix
             if result.fix:
                 item.user_properties.append(("fix", result.fix))
         outcome = yield

@@ -1,0 +1,162 @@
+"""Every command the project prints, defined once, as :class:`~mu3e_checks.remedy.Remedy` data.
+
+The guide's own commands (``dirac-proxy-init``, ``dirac-configure``, ``fetch-crl``, the CA bundle
+install, ``openssl pkcs12``, ``chmod``, ``export``) are written here and nowhere else; checks and
+knowledge functions call these builders with the user's values, which are quoted only when the
+fix is rendered.  The domain defaults (VO, group, setup, CS URL) live in the options table
+(:mod:`mu3e_checks.settings`): builders take them as arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from mu3e_checks.remedy import Action, ActionKind, Remedy, Safety, cmd, join, say
+
+#: Where the guide downloads the IGTF CA tarballs from, and the bundle version it names.
+IGTF_TGZ_URL = "https://repository.egi.eu/sw/production/cas/1/current/tgz/"
+IGTF_VERSION = "1.138"
+#: The release the guide installs; Mu3e's services speak DIRAC v8.
+GUIDE_DIRAC_VERSION = "8.0.74"
+GUIDE_PIN = f"DIRAC=={GUIDE_DIRAC_VERSION}"
+_INSTALLER = "DIRACOS-Linux-$(uname -m).sh"
+
+
+def tarball(alias: str, version: str = IGTF_VERSION) -> str:
+    """The IGTF tarball name of a CA bundle alias."""
+    return f"ca_{alias}-{version}.tar.gz"
+
+
+# ------------------------------------------------------------------------------- DIRAC itself
+
+def proxy_init(group: str, *, note: str = "", bits: int = 0) -> Remedy:
+    """The guide's ``dirac-proxy-init -g <group> -M``: a proxy with the group and VOMS."""
+    extra = f" -b {bits}" if bits else ""
+    return cmd("dirac-proxy-init -g {group} -M" + extra, note=note, group=group)
+
+
+def configure(setup: str, cs_url: str, *, note: str = "") -> Remedy:
+    """The guide's ``dirac-configure -F -S <setup> -C <url> -I``."""
+    return cmd("dirac-configure -F -S {setup} -C {cs_url} -I", note=note, setup=setup,
+               cs_url=cs_url)
+
+
+def pip_install_dirac(*, force: bool = False) -> Remedy:
+    """The guide's pinned client install (inside DIRACOS)."""
+    flags = "--force-reinstall --no-deps " if force else ""
+    return cmd(f"pip install {flags}{{pin}}", pin=GUIDE_PIN)
+
+
+def pip_setuptools() -> Remedy:
+    return cmd("pip install {spec}", spec="setuptools<82")
+
+
+def source_diracosrc(prefix: Path) -> Remedy:
+    """The guide's activation: ``source <prefix>/diracosrc``."""
+    return cmd("source {diracosrc}", diracosrc=Path(prefix) / "diracosrc")
+
+
+def install_diracos(prefix: Path) -> Remedy:
+    """The guide's DIRACOS installation, run in the directory that should hold ``diracos``."""
+    parent = Path(prefix).parent
+    steps = join(cmd("mkdir -p {parent}", parent=parent), cmd("cd {parent}", parent=parent),
+                 cmd("curl -LO https://github.com/DIRACGrid/DIRACOS2/releases/latest/download/"
+                     + _INSTALLER),
+                 cmd(f"bash {_INSTALLER}"), cmd(f"rm {_INSTALLER}"))
+    if Path(prefix).name != "diracos":
+        steps = steps + cmd("mv {made} {prefix}", note="the installer creates {made}",
+                            made=parent / "diracos", prefix=prefix)
+    return steps
+
+
+# ------------------------------------------------------------------------------- trust store
+
+def fetch_crl(ca_dir: Path, *, merlin7: bool = True) -> Remedy:
+    """fetch-crl into one CA directory (on Merlin7 it comes from the module system)."""
+    module = (cmd("module use unstable; module load fetch-crl", note="on Merlin7")
+              if merlin7 else Remedy())
+    return module + cmd("fetch-crl -l {ca_dir}", safety=Safety.SAFE,
+                        action=Action(ActionKind.FETCH_CRLS, (("ca_dir", Path(ca_dir)),)),
+                        ca_dir=ca_dir)
+
+
+def install_ca_bundles(ca_dir: Path, aliases: Sequence[str]) -> Remedy:
+    """The guide's download-and-untar commands for these IGTF bundles, aimed at ``ca_dir``."""
+    if not aliases:
+        return Remedy()
+    lines = [cmd("mkdir -p ~/Downloads && cd ~/Downloads")]
+    lines += [cmd("wget {url}", url=IGTF_TGZ_URL + tarball(a)) for a in aliases]
+    lines.append(cmd("mkdir -p {ca_dir}", ca_dir=ca_dir))
+    lines += [cmd("tar xvzf ~/Downloads/{tgz} --strip-components=1 -C {ca_dir}",
+                  tgz=tarball(a), ca_dir=Path(ca_dir)) for a in aliases]
+    out = join(*lines)
+    return Remedy(out.lines, safety=Safety.SAFE, action=Action(
+        ActionKind.INSTALL_CA_BUNDLES, (("ca_dir", Path(ca_dir)), ("aliases", tuple(aliases)))))
+
+
+def find_ca_bundle(dn: str, ca_dir: Path) -> Remedy:
+    """Advice for a CA whose IGTF bundle name we do not know: where to look for it."""
+    return say("{dn}: find its ca_<name>-{version}.tar.gz in {index} and untar it the same way "
+               "into {ca_dir}", dn=dn, version=IGTF_VERSION, index=IGTF_TGZ_URL, ca_dir=ca_dir)
+
+
+def der_to_pem(kind: str, path: Path) -> Remedy:
+    """Convert a DER certificate (``x509``) or CRL (``crl``) file to PEM in place."""
+    return cmd(f"openssl {kind} -inform der -in {{path}} -out {{pem}} && mv {{pem}} {{path}}",
+               path=path, pem=Path(f"{path}.pem"))
+
+
+def rename(old: Path, new: Path, *, note: str = "") -> Remedy:
+    return cmd("mv {old} {new}", note=note, old=old, new=new)
+
+
+def remove(path: Path, *, note: str = "") -> Remedy:
+    return cmd("rm {path}", note=note, path=path)
+
+
+# ------------------------------------------------------------------------------- credentials
+
+def chmod(mode: str, path: Path, *, note: str = "") -> Remedy:
+    """``chmod <mode> <path>``; a numeric mode or ``go-w`` that a tool may apply itself."""
+    return cmd(f"chmod {mode} {{path}}", note=note, safety=Safety.SAFE,
+               action=Action(ActionKind.CHMOD, (("path", Path(path)), ("mode", mode))),
+               path=path)
+
+
+def pkcs12_extract(p12: object, cert: Path, key: Path) -> Remedy:
+    """The guide's two ``openssl pkcs12`` commands plus the key's mode; ``p12`` may be a path
+    or our own placeholder text for "your export" (then it is shown, not quoted)."""
+    if isinstance(p12, Path):
+        dirs = sorted({Path(cert).parent, Path(key).parent})
+        mk = cmd("mkdir -p " + " ".join(f"{{d{i}}}" for i in range(len(dirs))),
+                 **{f"d{i}": d for i, d in enumerate(dirs)})
+        body = join(mk,
+                    cmd("openssl pkcs12 -in {p12} -clcerts -nokeys -out {cert}", p12=p12,
+                        cert=cert),
+                    cmd("openssl pkcs12 -in {p12} -nocerts -nodes -out {key}", p12=p12, key=key),
+                    chmod("600", key),
+                    say("OpenSSL 3 with an old RC2-40 export ('unsupported ... RC2-40-CBC'): add "
+                        "-legacy to both openssl pkcs12 commands"))
+        return Remedy(body.lines, safety=Safety.SAFE, action=Action(
+            ActionKind.PKCS12_EXTRACT, (("p12", p12), ("cert", Path(cert)), ("key", Path(key)))))
+    return join(pkcs12_cert(cert), pkcs12_key(key))
+
+
+def pkcs12_cert(cert: Path) -> Remedy:
+    """Extract only the certificate again from the user's own export."""
+    return cmd("openssl pkcs12 -in <your .p12> -clcerts -nokeys -out {cert}", cert=cert)
+
+
+def pkcs12_key(key: Path) -> Remedy:
+    """Extract only the key again from the user's own export, and make it private."""
+    return join(cmd("openssl pkcs12 -in <your .p12> -nocerts -nodes -out {key}", key=key),
+                chmod("600", key))
+
+
+def export(var: str, value: object, *, note: str = "") -> Remedy:
+    """``export VAR=value`` for this shell (the note says where to make it stick)."""
+    action = (Action(ActionKind.EXPORT_CERT_DIR, (("value", value),))
+              if var == "X509_CERT_DIR" else None)
+    return cmd(f"export {var}={{value}}", note=note,
+               safety=Safety.CONFIRM if action else Safety.MANUAL, action=action, value=value)
