@@ -11,7 +11,13 @@ import socket
 
 import pytest
 
-from tests.support.diset_server import BlackholePort, DisetServer, GarbageServer, StallServer, closed_port
+from tests.support.diset_server import (
+    BlackholePort,
+    DisetServer,
+    GarbageServer,
+    StallServer,
+    closed_port,
+)
 from tests.support.dns_responder import DnsResponder
 from tests.support.net_world import GROUP, TEST_HOST
 from tests.support.runner import run_checks

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.pki_factory import HOUR, NOW, voms_ac, voms_extension, write_proxy, write_trust_dir
+from tests.support.pki_factory import (
+    HOUR,
+    NOW,
+    voms_ac,
+    voms_extension,
+    write_proxy,
+    write_trust_dir,
+)
 from tests.support.runner import run_checks
 
 SELECT = ("--mu3e-select", "PROXY,GROUP,VOMS")

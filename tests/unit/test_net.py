@@ -9,7 +9,13 @@ import pytest
 
 from mu3e_checks.knowledge.net import Deadline, UrlError, diset, dns, parse_service_url, tcp, tls
 from mu3e_checks.knowledge.net.dencode import DecodeError, decode, encode
-from tests.support.diset_server import BlackholePort, DisetServer, GarbageServer, StallServer, closed_port
+from tests.support.diset_server import (
+    BlackholePort,
+    DisetServer,
+    GarbageServer,
+    StallServer,
+    closed_port,
+)
 from tests.support.dns_responder import DnsResponder
 from tests.support.net_world import GROUP, TEST_HOST
 
