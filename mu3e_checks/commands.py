@@ -88,7 +88,7 @@ def install_ca_bundles(ca_dir: Path, aliases: Sequence[str]) -> Remedy:
     lines = [cmd("mkdir -p ~/Downloads && cd ~/Downloads")]
     lines += [cmd("wget {url}", url=IGTF_TGZ_URL + tarball(a)) for a in aliases]
     lines.append(cmd("mkdir -p {ca_dir}", ca_dir=ca_dir))
-    lines += [cmd("tar xvzf ~/Downloads/{tgz} --strip-components=1 -C {ca_dir}",
+    lines += [cmd("tar xvzf ~/Downloads/{tgz} --strip-components=1 -C {ca_dir}/",
                   tgz=tarball(a), ca_dir=Path(ca_dir)) for a in aliases]
     out = join(*lines)
     return Remedy(out.lines, safety=Safety.SAFE, action=Action(
@@ -154,9 +154,10 @@ def pkcs12_key(key: Path) -> Remedy:
                 chmod("600", key))
 
 
-def export(var: str, value: object, *, note: str = "") -> Remedy:
+def export(var: str, value: object, *, note: str = "", **note_values: object) -> Remedy:
     """``export VAR=value`` for this shell (the note says where to make it stick)."""
     action = (Action(ActionKind.EXPORT_CERT_DIR, (("value", value),))
               if var == "X509_CERT_DIR" else None)
     return cmd(f"export {var}={{value}}", note=note,
-               safety=Safety.CONFIRM if action else Safety.MANUAL, action=action, value=value)
+               safety=Safety.CONFIRM if action else Safety.MANUAL, action=action, value=value,
+               **note_values)

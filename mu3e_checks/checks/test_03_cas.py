@@ -5,14 +5,13 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 
 from __future__ import annotations
 
+from mu3e_checks import commands
 from mu3e_checks.knowledge import trust
 from mu3e_checks.knowledge.credentials import q
 from mu3e_checks.knowledge.trust import (
-    KNOWN_BUNDLES,
     bundle_fix,
     diracos_cert_dir,
     has_ca_files,
-    install_commands,
 )
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
@@ -20,9 +19,8 @@ from mu3e_checks.registry import check
 STEP = "cas"
 
 
-def _guide_install(ca_dir, settings) -> str:
-    aliases = [KNOWN_BUNDLES[dn] for dn in settings.required_cas if dn in KNOWN_BUNDLES]
-    return install_commands(ca_dir, aliases or list(KNOWN_BUNDLES.values())[:2])
+def _guide_install(ca_dir, settings):
+    return commands.install_ca_bundles(ca_dir, trust.guide_bundles(settings.required_cas))
 
 
 @check("CA-001", "The CA directory DIRAC uses exists and holds CA certificates", step=STEP,
@@ -35,13 +33,14 @@ def test_ca_dir_usable(trust_choice, trust_store, settings):
     if trust_choice.source == "$X509_CERT_DIR":
         message = (f"{trust_store.error}; DIRAC uses it anyway and then fails with 'No valid CA "
                    "dir found' or a TLS error")
-        export = (f"export X509_CERT_DIR={q(own)}   # and put this line in ~/.bashrc, after "
-                  f"'source {q(settings.diracos / 'diracosrc')}'")
+        export = commands.export("X509_CERT_DIR", own,
+                                 note="and put this line in ~/.bashrc, after 'source {rc}'",
+                                 rc=settings.diracos / "diracosrc")
         if has_ca_files(own) and own != trust_choice.path:
             fail(f"{message}; your CAs are in {own}", fix=export)
-        fail(message, fix=_guide_install(own, settings) + "\n" + export)
+        fail(message, fix=_guide_install(own, settings) + export)
     fail(trust_store.error, fix=_guide_install(trust_choice.path, settings),
-         dir=q(trust_choice.path))
+         dir=trust_choice.path)
 
 
 @check("CA-002", "diracosrc will not switch to another CA directory", step=STEP,

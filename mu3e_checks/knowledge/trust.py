@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 
+from mu3e_checks import commands
 from mu3e_checks.knowledge.credentials import q
 from mu3e_checks.knowledge.files import Unreadable, describe_os_error, read_bytes
 from mu3e_checks.knowledge.pki import (
@@ -34,6 +35,7 @@ from mu3e_checks.knowledge.pki import (
     utcnow,
     validity,
 )
+from mu3e_checks.remedy import Remedy, join
 
 SYSTEM_CERT_DIR = Path("/etc/grid-security/certificates")
 
@@ -278,10 +280,6 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate], 
 
 # ----------------------------------------------------------------------------- where CAs come from
 
-#: Where the guide downloads the IGTF CA tarballs from, and the bundle version it names.
-IGTF_TGZ_URL = "https://repository.egi.eu/sw/production/cas/1/current/tgz/"
-IGTF_VERSION = "1.138"
-
 #: IGTF aliases (the ``ca_<alias>-<version>.tar.gz`` names) of the CAs Mu3e users meet.
 CERN_GRID_CA = "/DC=ch/DC=cern/CN=CERN Grid Certification Authority"
 CERN_ROOT_CA_2 = "/C=ch/O=CERN/CN=CERN Root Certification Authority 2"
@@ -293,32 +291,18 @@ KNOWN_BUNDLES: dict[str, str] = {
 }
 
 
-def tarball(alias: str, version: str = IGTF_VERSION) -> str:
-    return f"ca_{alias}-{version}.tar.gz"
-
-
-def install_commands(ca_dir: Path, aliases: Sequence[str]) -> str:
-    """The guide's download-and-untar commands for these IGTF bundles, aimed at ``ca_dir``."""
-
-    lines = ["mkdir -p ~/Downloads && cd ~/Downloads"]
-    lines += [f"wget {IGTF_TGZ_URL}{tarball(a)}" for a in aliases]
-    lines.append(f"mkdir -p {q(ca_dir)}")
-    lines += [f"tar xvzf ~/Downloads/{tarball(a)} --strip-components=1 -C {q(ca_dir)}/"
-              for a in aliases]
-    return "\n".join(lines)
-
-
-def bundle_fix(ca_dir: Path, dns: Sequence[str], aliases: Mapping[str, str]) -> str:
+def bundle_fix(ca_dir: Path, dns: Sequence[str], aliases: Mapping[str, str]) -> Remedy:
     """Install commands for the CAs named by ``dns``; unknown ones get a pointer to the index."""
     known = [aliases.get(dn) or KNOWN_BUNDLES.get(dn) for dn in dns]
     found = list(dict.fromkeys(a for a in known if a))
-    text = install_commands(ca_dir, found) if found else ""
-    unknown = [dn for dn, a in zip(dns, known) if not a]
-    if unknown:
-        text += ("\n" if text else "") + "\n".join(
-            f"# {dn}: find its ca_<name>-{IGTF_VERSION}.tar.gz in {IGTF_TGZ_URL} and untar it "
-            f"the same way into {ca_dir}" for dn in unknown)
-    return text
+    unknown = [commands.find_ca_bundle(dn, ca_dir) for dn, a in zip(dns, known) if not a]
+    return join(commands.install_ca_bundles(ca_dir, found), *unknown)
+
+
+def guide_bundles(required: Sequence[str]) -> list[str]:
+    """The IGTF aliases of the required CAs (the guide's UK pair when none is known)."""
+    aliases = [KNOWN_BUNDLES[dn] for dn in required if dn in KNOWN_BUNDLES]
+    return aliases or list(KNOWN_BUNDLES.values())[:2]
 
 
 # ----------------------------------------------------------------------------- the directory

@@ -48,13 +48,13 @@ def test_ca_dir_problem_names_each_case(grid, tmp_path):
 
 
 def test_bundle_fix_known_and_unknown(tmp_path):
-    text = trust.bundle_fix(tmp_path, ["/C=UK/O=eScienceCA/OU=Authority/CN=UK e-Science CA 2B",
-                                       "/C=XX/CN=Somebody CA"], {"/C=XX/CN=Somebody CA": ""})
+    dns = ["/C=UK/O=eScienceCA/OU=Authority/CN=UK e-Science CA 2B", "/C=XX/CN=Somebody CA"]
+    text = trust.bundle_fix(tmp_path, dns, {"/C=XX/CN=Somebody CA": ""}).render()
     assert "wget https://repository.egi.eu/sw/production/cas/1/current/tgz/" \
            "ca_UKeScienceCA-2B-1.138.tar.gz" in text
     assert "# /C=XX/CN=Somebody CA: find its ca_<name>-1.138.tar.gz" in text
     aliased = trust.bundle_fix(tmp_path, ["/C=XX/CN=Somebody CA"],
-                               {"/C=XX/CN=Somebody CA": "XX-Somebody"})
+                               {"/C=XX/CN=Somebody CA": "XX-Somebody"}).render()
     assert "ca_XX-Somebody-1.138.tar.gz" in aliased
 
 
