@@ -65,8 +65,10 @@ def test_id_patterns(pattern, hit):
     assert id_matches("CERT-003", [pattern]) is hit
 
 
-def test_fix_templates_fill_known_values_and_keep_unknown():
-    assert registry.render("chmod 600 {key} {other}", {"key": "/k"}) == "chmod 600 /k {other}"
+def test_a_fix_line_with_an_unfilled_field_becomes_a_comment_never_a_placeholder():
+    text = registry.render("chmod 600 {key} {other}", {"key": "/k"})
+    assert text == "# chmod 600 /k <other>   (fill in other)"
+    assert "{" not in text
 
 
 def test_registry_rejects_bad_declarations():
