@@ -3,47 +3,20 @@
 A check body reads like the guide: look at a fact, and if it is wrong say what is wrong and let
 the registry's fix template carry the user's paths.  The plugin turns these calls into pytest
 outcomes, JUnit properties, report rows and the closing summary; the check never formats those.
+:class:`~mu3e_checks.model.Result` is re-exported here for the checks' fixtures.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, NoReturn, Optional
 
 import pytest
 
-from mu3e_checks.registry import Check
+from mu3e_checks.model import Result
 from mu3e_checks.remedy import Remedy, join
 from mu3e_checks.text import visible
 
-
-@dataclass
-class Result:
-    """Everything the reports need to know about one check after it ran."""
-
-    check: Check
-    outcome: str = "passed"  # passed | warned | failed | skipped | error
-    message: str = ""
-    remedy: Remedy = field(default_factory=Remedy)
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    values: dict[str, Any] = field(default_factory=dict)
-    duration: float = 0.0
-    skipped_by: Optional[str] = None  # ID of the prerequisite that caused a skip
-
-    @property
-    def ok(self) -> bool:
-        """True when dependants may run: the check passed, possibly with warnings."""
-        return self.outcome in ("passed", "warned")
-
-    @property
-    def problem(self) -> bool:
-        return self.outcome in ("failed", "warned", "error")
-
-    @property
-    def fix(self) -> str:
-        """The fix as the user pastes it: values quoted, one command or comment per line."""
-        return self.remedy.render(self.values)
+__all__ = ["CheckFailed", "Result", "current", "fail", "note", "skip", "warn"]
 
 
 class CheckFailed(pytest.fail.Exception):  # type: ignore[misc,name-defined]

@@ -15,6 +15,8 @@ from typing import Any, Optional
 
 DEFAULT_CS_URL = "dips://diracweb.grid.hep.ph.ic.ac.uk:9135/Configuration/Server"
 DEFAULT_GROUP = "mu3e.org_user"
+DEFAULT_VO = "mu3e.org"
+DEFAULT_SETUP = "GridPP"
 DEFAULT_REQUIRED_CAS = (
     "/C=UK/O=eScienceCA/OU=Authority/CN=UK e-Science CA 2B",
     "/C=UK/O=eScienceRoot/OU=Authority/CN=UK e-Science Root",
@@ -56,10 +58,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("--mu3e-group", "MU3E_GROUP", "DIRAC group the proxy must carry.",
            default=DEFAULT_GROUP, metavar="GROUP"),
     Option("--mu3e-vo", "MU3E_VO", "VOMS VO the proxy's attribute certificate must be for.",
-           default="mu3e.org", metavar="VO"),
+           default=DEFAULT_VO, metavar="VO"),
 
     Option("--mu3e-setup", "MU3E_SETUP", "DIRAC setup dirac.cfg must name (/DIRAC/Setup).",
-           default="GridPP", metavar="SETUP"),
+           default=DEFAULT_SETUP, metavar="SETUP"),
     Option("--mu3e-required-ca", "MU3E_REQUIRED_CA",
            "Subject DN (slash form) of a CA that must be trusted; repeatable. The environment "
            "variable takes several DNs separated by ';'.",
@@ -149,13 +151,19 @@ class SettingsError(Exception):
     """A setting the user gave cannot be understood."""
 
 
+def default(dest: str) -> Any:
+    """The default of one option, from the options table (its only home)."""
+    return _BY_DEST[dest].default
+
+
 @dataclass(frozen=True)
 class Settings:
-    """The resolved configuration of one diagnosis run.
+    """The resolved configuration of one diagnosis run, every option a typed field.
 
     Built once per session.  ``environ`` is a snapshot of the environment the run was started
     with; knowledge functions take it as an argument rather than reading ``os.environ``, so they
-    can be unit-tested and so a check can never see a variable another check changed.
+    can be unit-tested and so a check can never see a variable another check changed.  Defaults
+    live only in :data:`OPTIONS`; :meth:`build` never restates one.
     """
 
     home: Path
@@ -166,7 +174,11 @@ class Settings:
     proxy: Optional[Path]
     cs_url: str
     group: str
+    vo: str
+    setup: str
     required_cas: tuple[str, ...]
+    system_cert_dir: Path
+    crl_warn_hours: float
     cert_warn_days: int
     proxy_warn_hours: float
     timeout: float
@@ -175,51 +187,70 @@ class Settings:
     passphrase_file: Optional[Path]
     select: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    redact: bool = False
+    json_path: Optional[Path] = None
+    nameserver: Optional[str] = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def build(cls, values: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+        """Typed settings from :func:`resolve`'s values (defaults already applied there)."""
         env = dict(environ)
-        home = values.get("mu3e_home") or Path(env.get("HOME") or os.path.expanduser("~"))
-        globus = values.get("mu3e_globus") or home / ".globus"
-        if values.get("mu3e_diracos"):
-            diracos, source = values["mu3e_diracos"], "--mu3e-diracos"
+        v = {o.dest: values.get(o.dest, o.default) for o in OPTIONS}
+        home = v["mu3e_home"] or Path(env.get("HOME") or os.path.expanduser("~"))
+        globus = v["mu3e_globus"] or Path(home) / ".globus"
+        if v["mu3e_diracos"]:
+            diracos, source = v["mu3e_diracos"], "--mu3e-diracos"
         elif env.get("DIRACOS"):
             diracos, source = Path(env["DIRACOS"]), "$DIRACOS"
         else:
-            diracos, source = home / "dirac_ui" / "diracos", "guide default ~/dirac_ui/diracos"
+            diracos, source = Path(home) / "dirac_ui" / "diracos", \
+                "guide default ~/dirac_ui/diracos"
         return cls(
-            home=Path(home),
-            globus=Path(globus),
-            diracos=Path(diracos),
-            diracos_source=source,
-            trust_dir=values.get("mu3e_trust_dir"),
-            proxy=values.get("mu3e_proxy"),
-            cs_url=values.get("mu3e_cs_url") or DEFAULT_CS_URL,
-            group=values.get("mu3e_group") or DEFAULT_GROUP,
-            required_cas=tuple(values.get("mu3e_required_ca") or DEFAULT_REQUIRED_CAS),
-            cert_warn_days=int(values.get("mu3e_cert_warn_days") or 30),
-            proxy_warn_hours=float(values.get("mu3e_proxy_warn_hours") or 1.0),
-            timeout=float(values.get("mu3e_timeout") or 10.0),
-            strict=bool(values.get("mu3e_strict")),
-            offline=bool(values.get("mu3e_offline")),
-            passphrase_file=values.get("mu3e_passphrase_file"),
-            select=tuple(values.get("mu3e_select") or ()),
-            ignore=tuple(values.get("mu3e_ignore") or ()),
-            environ=env,
-            extra=dict(values),  # every option by dest, so new options need no field
+            home=Path(home), globus=Path(globus), diracos=Path(diracos), diracos_source=source,
+            trust_dir=v["mu3e_trust_dir"], proxy=v["mu3e_proxy"], cs_url=str(v["mu3e_cs_url"]),
+            group=str(v["mu3e_group"]), vo=str(v["mu3e_vo"]), setup=str(v["mu3e_setup"]),
+            required_cas=tuple(v["mu3e_required_ca"] or ()),
+            system_cert_dir=Path(v["mu3e_system_cert_dir"]),
+            crl_warn_hours=float(v["mu3e_crl_warn_hours"]),
+            cert_warn_days=int(v["mu3e_cert_warn_days"]),
+            proxy_warn_hours=float(v["mu3e_proxy_warn_hours"]),
+            timeout=float(v["mu3e_timeout"]), strict=bool(v["mu3e_strict"]),
+            offline=bool(v["mu3e_offline"]), passphrase_file=v["mu3e_passphrase_file"],
+            select=tuple(v["mu3e_select"] or ()), ignore=tuple(v["mu3e_ignore"] or ()),
+            redact=bool(v["mu3e_redact"]), json_path=v["mu3e_json"],
+            nameserver=v["mu3e_nameserver"] or None, environ=env,
         )
 
+    def option(self, dest: str) -> Any:
+        """The value of one ``--mu3e-*`` option by its dest, as a typed field holds it."""
+        return getattr(self, _FIELD.get(dest, dest.removeprefix("mu3e_")))
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        """Every option by dest (read-only view; prefer the typed fields)."""
+        return {o.dest: self.option(o.dest) for o in OPTIONS if o.dest != "mu3e_list"}
+
     def passphrase(self) -> Optional[bytes]:
-        """The key pass phrase if the user supplied one; never prompted for."""
+        """The key pass phrase if the user supplied one; never prompted for.  Read through
+        the bounded, non-blocking read path: a FIFO there must not hang the run."""
         if self.passphrase_file is not None:
+            from mu3e_checks.knowledge.files import Unreadable, read_bytes
+
             try:
-                return self.passphrase_file.read_bytes().rstrip(b"\r\n")
-            except OSError:
+                return read_bytes(self.passphrase_file, 64 * 1024).rstrip(b"\r\n")
+            except Unreadable:
                 return None
         raw = self.environ.get("MU3E_KEY_PASSPHRASE")
-        return raw.encode() if raw else None
+        return raw.encode("utf-8", "surrogateescape") if raw else None
+
+
+_BY_DEST = {o.dest: o for o in OPTIONS}
+_FIELD = {"mu3e_required_ca": "required_cas", "mu3e_json": "json_path",
+          "mu3e_trust_dir": "trust_dir", "mu3e_passphrase_file": "passphrase_file",
+          "mu3e_system_cert_dir": "system_cert_dir", "mu3e_cs_url": "cs_url",
+          "mu3e_crl_warn_hours": "crl_warn_hours", "mu3e_cert_warn_days": "cert_warn_days",
+          "mu3e_proxy_warn_hours": "proxy_warn_hours"}
 
 
 def id_matches(check_id: str, patterns: Sequence[str]) -> bool:

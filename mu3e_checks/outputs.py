@@ -1,0 +1,174 @@
+"""Writing the report files without ever following someone else's link.
+
+Reports land in places other accounts may reach: a shared working directory, ``/tmp``.  A file
+is therefore never opened by name for writing with ``O_TRUNC``: it is created new
+(``O_CREAT|O_EXCL|O_NOFOLLOW``, mode 600) inside a directory we hold open, and renamed into
+place, which replaces a planted link instead of writing through it.  Directories we create are
+ours, mode 700; a directory we did not create must not be a link, nor writable by other accounts
+unless it is sticky.  Paths are made absolute lexically, never ``resolve()``d into a target
+someone else chose.  When the safe way is impossible, :class:`OutputError` says why and nothing
+is written.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+_NEW_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+              | getattr(os, "O_CLOEXEC", 0))
+
+
+class OutputError(Exception):
+    """A report cannot be written safely; the message says why, for the user."""
+
+
+def absolute(path: os.PathLike[str] | str) -> Path:
+    """``path`` made absolute without resolving any link (``os.path.abspath``)."""
+    return Path(os.path.abspath(os.fspath(path)))
+
+
+def directory_problem(st: os.stat_result, directory: Path) -> str:
+    """Why an existing directory is unsafe to put a report in, or ''."""
+    if stat.S_ISLNK(st.st_mode):
+        return f"{directory} is a symbolic link; the report is never written through a link"
+    if not stat.S_ISDIR(st.st_mode):
+        return f"{directory} is not a directory"
+    sticky = bool(st.st_mode & stat.S_ISVTX)
+    others = st.st_mode & stat.S_IWOTH
+    foreign_group = st.st_mode & stat.S_IWGRP and st.st_gid != os.getegid()
+    if (others or foreign_group) and not sticky:
+        return (f"{directory} can be written by other accounts (mode "
+                f"{stat.S_IMODE(st.st_mode):03o}, not sticky): someone could plant links there")
+    return ""
+
+
+def ensure_directory(directory: Path) -> Path:
+    """``directory``, created mode 700 where missing (parents too), or :class:`OutputError`."""
+    directory = absolute(directory)
+    missing = []
+    probe = directory
+    while True:
+        try:
+            os.lstat(probe)
+            break
+        except FileNotFoundError:
+            missing.append(probe)
+            if probe.parent == probe:
+                raise OutputError(f"{directory} cannot be created") from None
+            probe = probe.parent
+        except OSError as exc:
+            raise OutputError(f"{probe} cannot be used: {exc.strerror or exc}") from None
+    if missing:  # an existing ancestor may be a link (/home -> /data/home); the report dir not
+        for d in reversed(missing):
+            try:
+                os.mkdir(d, 0o700)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise OutputError(f"{d} cannot be created: {exc.strerror or exc}") from None
+    try:
+        st = os.lstat(directory)
+    except OSError as exc:
+        raise OutputError(f"{directory} cannot be used: {exc.strerror or exc}") from None
+    problem = directory_problem(st, directory)
+    if problem:
+        raise OutputError(problem)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError(f"{directory} is not writable for you")
+    return directory
+
+
+def _open_dir(directory: Path) -> int:
+    try:
+        fd = os.open(directory, _DIR_FLAGS)
+    except OSError as exc:
+        raise OutputError(f"{directory} cannot be opened: {exc.strerror or exc}") from None
+    problem = directory_problem(os.fstat(fd), directory)
+    if problem:
+        os.close(fd)
+        raise OutputError(problem)
+    return fd
+
+
+def write_file(path: Path, data: bytes, mode: int = 0o600) -> Path:
+    """Write ``data`` as a new file, then rename it to ``path`` (replacing, never following).
+
+    The directory must already be safe (:func:`ensure_directory`).  The file is written once.
+    """
+    path = absolute(path)
+    dfd = _open_dir(path.parent)
+    tmp = f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    try:
+        try:
+            fd = os.open(tmp, _NEW_FLAGS, mode, dir_fd=dfd)
+        except OSError as exc:
+            raise OutputError(f"cannot create a file in {path.parent}: "
+                              f"{exc.strerror or exc}") from None
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        try:
+            os.replace(tmp, path.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except OSError as exc:
+            os.unlink(tmp, dir_fd=dfd)
+            raise OutputError(f"cannot put the report at {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(dfd)
+    return path
+
+
+def staging_directory(directory: Path) -> Path:
+    """A fresh private directory (mode 700, ours) inside ``directory``, where another program
+    (pytest-html) may write by name; :func:`publish` then moves its file into place."""
+    return Path(tempfile.mkdtemp(prefix=".mu3e-report-", dir=directory))
+
+
+def publish(staged: Path, final: Path) -> Path:
+    """Move a file written into a staging directory to ``final`` (same directory tree) and
+    remove the staging directory.  The rename replaces a planted link at ``final``; it never
+    writes through one."""
+    final = absolute(final)
+    dfd = _open_dir(final.parent)
+    try:
+        os.replace(staged, final.name, dst_dir_fd=dfd)
+    except OSError as exc:
+        raise OutputError(f"cannot put the report at {final}: {exc.strerror or exc}") from None
+    finally:
+        os.close(dfd)
+        try:
+            staged.parent.rmdir()
+        except OSError:
+            pass
+    return final
+
+
+def private_report_dir() -> Path:
+    """``/tmp/mu3e-checks-<user>/reports``, ours and mode 700, or a fresh ``mkdtemp``: for when
+    the current directory cannot take the report (a physicist may start from a shared dir)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    mine = Path(tempfile.gettempdir()) / f"mu3e-checks-{user}"
+    try:
+        os.mkdir(mine, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="mu3e-checks-")) / "reports"
+    try:
+        st = os.lstat(mine)
+        if (stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
+                and not st.st_mode & 0o077):
+            return mine / "reports"
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="mu3e-checks-")) / "reports"

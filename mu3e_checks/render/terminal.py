@@ -1,0 +1,97 @@
+"""The closing terminal summary, flutter-doctor style, rendered from the model alone."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Optional
+
+from mu3e_checks import registry
+from mu3e_checks.model import Diagnosis
+from mu3e_checks.render import TITLE
+
+#: Chapter marks, flutter-doctor style, and their plain-ASCII fallback.
+MARKS_UNICODE = {"ok": "✓", "warned": "!", "failed": "✗", "skipped": "-", "not checked": " "}
+MARKS_ASCII = {"ok": "ok", "warned": "!", "failed": "X", "skipped": "-", "not checked": " "}
+
+
+def terminal_encoding(tr: Any) -> str:
+    stream = getattr(getattr(tr, "_tw", None), "_file", None) or sys.stdout
+    return getattr(stream, "encoding", None) or "ascii"
+
+
+def terminal_marks(encoding: str) -> dict[str, str]:
+    """✓ ✗ ! where the terminal can show them, else plain ASCII."""
+    try:
+        "".join(MARKS_UNICODE.values()).encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return MARKS_ASCII
+    return MARKS_UNICODE
+
+
+_ASCII_FOLD = str.maketrans({"—": "-", "–": "-", "‘": "'", "’": "'", "“": '"', "”": '"',
+                             "…": "...", "→": "->", "✓": "ok", "✗": "X"})
+
+
+def fit(text: str, encoding: str) -> str:
+    """``text`` made printable in ``encoding`` (dashes and quotes folded, the rest as '?')."""
+    try:
+        text.encode(encoding)
+        return text
+    except (UnicodeEncodeError, LookupError):
+        folded = text.translate(_ASCII_FOLD)
+        try:
+            return folded.encode(encoding, "replace").decode(encoding)
+        except LookupError:
+            return folded.encode("ascii", "replace").decode("ascii")
+
+
+def summary_lines(d: Diagnosis, marks: dict[str, str]) -> list[tuple[str, dict[str, bool]]]:
+    """(line, markup) pairs of the closing summary; text in the model is already visible."""
+    out: list[tuple[str, dict[str, bool]]] = []
+    colour = {"ok": {"green": True}, "failed": {"red": True}, "warned": {"yellow": True}}
+    ran = [c for c in d.chapters() if c.results]
+    for ch in ran:
+        out.append((f"[{marks[ch.status]}] {ch.title} ({ch.counts()})", colour.get(ch.status, {})))
+        for r in ch.results:
+            if not r.problem:
+                continue
+            mark = marks["warned"] if r.outcome == "warned" else marks["failed"]
+            out.append((f"    {mark} {r.id} {r.title}", {}))
+            out.extend((f"        {text}", {}) for text in r.problem_text.splitlines())
+    skipped_out = [c.title for c in d.chapters() if not c.results]
+    if ran and skipped_out:
+        out.append((f"    (not checked in this run: {len(skipped_out)} of "
+                    f"{len(registry.GUIDE_STEPS)} guide chapters)", {}))
+    fixes = d.fixes_in_order()
+    if fixes:
+        out.append(("", {}))
+        out.append(("Fixes, in the order to apply them:", {}))
+        for n, (cid, fix) in enumerate(fixes, 1):
+            first, *rest = fix.splitlines()
+            out.append((f"  {n}. [{cid}] {first}", {}))
+            out.extend((f"        {text}", {}) for text in rest)
+    for text in d.foreign_config:
+        out.append(("", {}))
+        out.append((text, {"yellow": True}))
+    out.append(("", {}))
+    out.append((d.verdict(), {"bold": True}))
+    return out
+
+
+def terminal_summary(tr: Any, d: Diagnosis, *, html_path: Optional[Path] = None,
+                     json_path: Optional[Path] = None, redacted: bool = False,
+                     problems: Sequence[str] = ()) -> None:
+    """Write the summary: chapters, problems, fixes in order, verdict, where the reports are."""
+    enc = terminal_encoding(tr)
+    tr.write_sep("=", TITLE)
+    for text, markup in summary_lines(d, terminal_marks(enc)):
+        tr.write_line(fit(text, enc), **markup)
+    if html_path is not None:
+        tr.write_line(fit(f"Report for your support ticket{' (redacted)' if redacted else ''}: "
+                          f"{html_path}", enc))
+    if json_path is not None:
+        tr.write_line(fit(f"JSON report: {json_path}", enc))
+    for problem in problems:
+        tr.write_line(fit(f"Report problem: {problem}", enc), red=True)
