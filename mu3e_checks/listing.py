@@ -58,7 +58,7 @@ def _splice(text: str, begin: str, end: str, body: str) -> str:
 
 def readme_with_reference(text: str) -> str:
     """README text with the generated check reference and option table put in place."""
-    from mu3e_checks.report_json import shape_markdown
+    from mu3e_checks.render.json import shape_markdown
     from mu3e_checks.settings import options_markdown
 
     text = _splice(text, BEGIN, END, reference_markdown())

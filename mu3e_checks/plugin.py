@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Optional
 
 import pytest
 
+from mu3e_checks import outputs
 from mu3e_checks.settings import OPTIONS, Settings, SettingsError, resolve
 
 if TYPE_CHECKING:  # the run hooks are imported only when a diagnosis runs
@@ -93,40 +94,36 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if getattr(config.option, "htmlpath", "missing") is None:
         name = f"mu3e-diagnosis-{run.started.strftime('%Y%m%d-%H%M%S')}.html"
-        config.option.htmlpath = str(_report_dir() / name)
-    if getattr(config.option, "htmlpath", None):
-        path = Path(config.option.htmlpath).resolve()
-        if not _writable_dir(path.parent):
-            raise pytest.UsageError(f"--html: cannot write the report into {path.parent}")
-        config.option.self_contained_html = True
-        run.html_path = path
-
-
-def _writable_dir(directory: Path) -> bool:
-    """Create ``directory`` if needed; True when a report can be written into it."""
+        final = _default_report_dir() / name
+    elif getattr(config.option, "htmlpath", None):
+        final = outputs.absolute(config.option.htmlpath)
+        try:
+            outputs.ensure_directory(final.parent)
+        except outputs.OutputError as exc:
+            raise pytest.UsageError(f"--html: cannot write the report safely: {exc}") from None
+    else:
+        return
+    # pytest-html writes by name, so it writes into a fresh private directory of ours; the
+    # finished file is then renamed into place (mu3e_checks.outputs.publish).
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return os.access(directory, os.W_OK | os.X_OK)
+        staging = outputs.staging_directory(final.parent)
+    except OSError as exc:
+        raise pytest.UsageError(f"--html: cannot write into {final.parent}: "
+                                f"{exc.strerror or exc}") from None
+    run.html_path = final
+    run.html_staging = staging / final.name
+    config.option.htmlpath = str(run.html_staging)
+    config.option.self_contained_html = True
 
 
-def _report_dir() -> Path:
-    """``./reports``, or a private temp dir when the current directory is read-only (a
-    physicist may well start the diagnosis from a shared or system directory)."""
-    here = Path.cwd() / "reports"
-    if _writable_dir(here):
-        return here
-    import getpass
-    import stat
+def _default_report_dir() -> Path:
+    """``./reports``, or a private temp dir when the current directory cannot take it safely
+    (read-only, a link, or writable by other accounts: a physicist may start anywhere)."""
+    for candidate in (Path.cwd() / "reports", outputs.private_report_dir()):
+        try:
+            return outputs.ensure_directory(candidate)
+        except outputs.OutputError:
+            continue
     import tempfile
 
-    mine = Path(tempfile.gettempdir()) / f"mu3e-checks-{getpass.getuser()}"
-    try:  # a directory of our own in the shared /tmp: never one another user made (or linked)
-        mine.mkdir(mode=0o700, exist_ok=True)
-        st = mine.lstat()
-        if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid():
-            return mine / "reports"
-    except OSError:
-        pass
-    return Path(tempfile.mkdtemp(prefix="mu3e-checks-")) / "reports"
+    return Path(tempfile.mkdtemp(prefix="mu3e-checks-"))

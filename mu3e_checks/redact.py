@@ -3,10 +3,11 @@
 Users attach reports to public tickets.  The values that identify a person are collected as
 an :class:`Identity` where the run learns them (the account, its uid and home, the host's names
 and addresses, every DN in every spelling, the proxy's serial CNs, the server's view of the
-user) and a :class:`Redactor` replaces them *in the data* — the :class:`~mu3e_checks.model.Diagnosis`
-and the JUnit properties — before anything is rendered.  Markup, schema strings, check IDs and
-the VO name are therefore never touched: a user called ``li`` cannot turn ``<li>`` into
-``<[user]>``, and one called ``mu3e`` leaves ``mu3e.org`` and the JSON ``schema`` alone.
+user) and a :class:`Redactor` replaces them *in the data* — the
+:class:`~mu3e_checks.model.Diagnosis` and the JUnit properties — before anything is
+rendered.  Markup, schema strings, check IDs and the VO name are therefore never touched: a
+user called ``li`` cannot turn ``<li>`` into ``<[user]>``, and one called ``mu3e`` leaves
+``mu3e.org`` and the JSON ``schema`` alone.
 
 Independently of ``--mu3e-redact``, :func:`scrub_secrets` runs over every output channel as the
 last line of defence: it removes PEM private-key blocks (also truncated ones, across lines) and
@@ -79,7 +80,7 @@ def dn_spellings(dn: str) -> set[str]:
 
     variants = [pairs, spelled(lambda k: alias(k, 0)), spelled(lambda k: alias(k, 1)),
                 spelled(lambda k: alias(k, 3))]
-    for kind, names in _ALIASES.items():  # one attribute spelled another way, the rest as is
+    for names in _ALIASES.values():  # one attribute spelled another way, the rest as is
         if any(k.lower() in {n.lower() for n in names} for k, _ in pairs):
             for n in names:
                 variants.append([(n if k.lower() in {x.lower() for x in names} else alias(k, 0),

@@ -136,11 +136,26 @@ def load_all() -> dict[str, Check]:
     for info in sorted(pkgutil.iter_modules(checks.__path__), key=lambda m: m.name):
         if info.name.startswith("test_"):
             importlib.import_module(f"{checks.__name__}.{info.name}")
-    for entry in REGISTRY.values():
-        for req in entry.requires:
-            if req not in REGISTRY:
-                raise RegistryError(f"{entry.id} requires unknown check {req}")
+    validate(REGISTRY)
     return dict(REGISTRY)
+
+
+def validate(checks: Mapping[str, Check], owners: Iterable[str] = ()) -> None:
+    """Every ``requires`` and fixture owner names a known check, and prerequisites form no
+    cycle: a broken declaration fails at load time, not as a confusing skip in a user's run."""
+    import graphlib
+
+    for entry in checks.values():
+        for req in entry.requires:
+            if req not in checks:
+                raise RegistryError(f"{entry.id} requires unknown check {req}")
+    for owner in owners:
+        if owner not in checks:
+            raise RegistryError(f"a fixture names unknown check {owner} as the owner of its fact")
+    try:
+        graphlib.TopologicalSorter({c.id: c.requires for c in checks.values()}).prepare()
+    except graphlib.CycleError as exc:
+        raise RegistryError(f"prerequisites form a cycle: {' -> '.join(exc.args[1])}") from None
 
 
 def ordered(checks: Iterable[Check]) -> list[Check]:

@@ -1,7 +1,11 @@
 """The hooks of a diagnosis run, registered only when the run targets mu3e_checks.
 
 Keeping them on an object that :mod:`mu3e_checks.plugin` registers on demand is what keeps the
-installed plugin inert in other projects: none of these hooks exists in their sessions.
+installed plugin inert in other projects: none of these hooks exists in their sessions.  The
+hooks do three things: order and gate the checks (prerequisites by the dependency graph), turn
+``fail``/``warn``/``note`` into pytest outcomes and JUnit properties, and at the end freeze the
+results into a :class:`~mu3e_checks.model.Diagnosis` that the renderers draw.  Redaction and the
+secret scrub are applied to that data (and to each report's JUnit text) before anything renders.
 """
 
 from __future__ import annotations
@@ -16,9 +20,12 @@ import pytest
 
 from mu3e_checks import outcome as _outcome
 from mu3e_checks import registry
-from mu3e_checks.outcome import CheckFailed, Result
-from mu3e_checks.redact import Redactor
+from mu3e_checks.model import Coverage, Diagnosis, Outcome, Result, freeze
+from mu3e_checks.outcome import CheckFailed
+from mu3e_checks.outputs import OutputError
+from mu3e_checks.redact import Identity, Redactor, scrub_secrets
 from mu3e_checks.settings import Settings, id_matches
+from mu3e_checks.text import visible
 
 RESULT_KEY = pytest.StashKey[Result]()
 _ID_IN_TEXT = re.compile(r"\b[A-Z]+-\d{3}\b")
@@ -26,6 +33,34 @@ _ID_IN_TEXT = re.compile(r"\b[A-Z]+-\d{3}\b")
 
 def _entry(item: pytest.Item) -> Optional[registry.Check]:
     return registry.check_of(getattr(item, "function", None))
+
+
+def graph_order(items: list[pytest.Item]) -> list[pytest.Item]:
+    """``items`` reordered so every check runs after the checks it requires.
+
+    The collected order (guide order: module names, then definition order) is kept wherever
+    the graph allows: at each step the earliest item whose prerequisites have all run goes
+    next.  So a prerequisite works whatever order files or other plugins put the checks in.
+    (The registry refuses cycles when it loads; a cycle here would keep the rest as is.)
+    """
+    by_check = {e.id: it for it in items if (e := _entry(it)) is not None}
+    deps: dict[int, set[int]] = {}
+    for it in items:
+        e = _entry(it)
+        deps[id(it)] = {id(by_check[r]) for r in (e.requires if e else ()) if r in by_check}
+    placed: set[int] = set()
+    out: list[pytest.Item] = []
+    remaining = list(items)
+    while remaining:
+        for n, it in enumerate(remaining):  # noqa: B007 (n is used after the loop)
+            if deps[id(it)] <= placed:
+                break
+        else:
+            out.extend(remaining)
+            break
+        out.append(remaining.pop(n))
+        placed.add(id(it))
+    return out
 
 
 class DiagnosisRun:
@@ -36,29 +71,68 @@ class DiagnosisRun:
         self.settings = settings
         self.results: dict[str, Result] = {}
         self.environment: dict[str, str] = {}
+        self.facts: dict[str, Any] = {"proxy_dns": [], "server_dns": [], "dirac_users": []}
         self.started = _dt.datetime.now().astimezone()
-        self.html_path: Optional[Path] = None
-        # Filled at the end of the session by the reporting hooks (mu3e_checks.report).
+        self.html_path: Optional[Path] = None  # where the report ends up
+        self.html_staging: Optional[Path] = None  # where pytest-html writes it first
         self.json_path: Optional[Path] = None
-        self.report_environment: dict[str, str] = {}
-        self.redactor: Redactor = Redactor()
         self.report_problems: list[str] = []
+        self.foreign: list[str] = []
+        self.deselected = 0
+        self.network_deselected = False
+        self.identity = Identity()
+        self.redactor = Redactor()
+        self.diagnosis: Optional[Diagnosis] = None  # as the report files show it
+        self.screen: Optional[Diagnosis] = None  # as the terminal shows it
+        self._fixture_breaks: dict[str, str] = {}
 
-    # ------------------------------------------------------------------ helpers for reporters
+    # ------------------------------------------------------------------ recording
 
-    def ordered_results(self) -> list[Result]:
-        """Results in guide order, whatever order pytest ran them in."""
-        order = {c.id: i for i, c in enumerate(registry.ordered(
-            r.check for r in self.results.values()))}
-        return sorted(self.results.values(), key=lambda r: order[r.check.id])
-
-    def record_environment(self, key: str, value: object) -> None:
-        """Add a line to the report's environment section (paths, versions, DN; no secrets)."""
+    def record_environment(self, key: str, value: object, *, fact: object = None) -> None:
+        """Add a line to the report's environment (paths, versions, DN; no secrets).  ``fact``
+        keeps the typed value for later code, so nothing parses the display text back."""
         if value not in (None, ""):
-            self.environment[key] = str(value)
+            self.environment[key] = visible(value)
+        if fact is not None:
+            self.facts[key] = fact
+
+    def learn_identity(self, *, dn: str = "", dirac_user: str = "") -> None:
+        """A personal value a check met (the server's spelling of the DN, the DIRAC user name):
+        redacted from everything that follows and from the finished reports."""
+        if dn:
+            self.facts["server_dns"].append(dn)
+            self.identity.add_dn(dn)
+        if dirac_user:
+            self.facts["dirac_users"].append(dirac_user)
+            self.identity.dirac_users.add(dirac_user)
+        if self.settings.redact:
+            self.redactor = Redactor(self.identity)
+
+    def _outside_text(self, text: str) -> str:
+        """The last step before text leaves the run: scrub, and redact when asked to."""
+        return self.redactor.text(scrub_secrets(text))
+
+    # ------------------------------------------------------------------ session
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.settings.redact:  # known up front, so JUnit can be redacted as it is written
+            from mu3e_checks.environment import identity, proxy_identity
+
+            try:
+                from mu3e_checks.knowledge.proxy import locate_proxy
+
+                loc = locate_proxy(self.settings.environ, __import__("os").getuid(),
+                                   self.settings.proxy)
+                self.facts["proxy_dns"] = proxy_identity(loc.path if loc.exists else None)
+            except Exception:  # never break the run for the redactor's sake
+                pass
+            self.identity = identity(self.settings, self.facts, self.environment)
+            self.redactor = Redactor(self.identity)
 
     # ------------------------------------------------------------------ collection
 
+    @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
         keep, drop = [], []
@@ -77,7 +151,14 @@ class DiagnosisRun:
                 drop.append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)
-            items[:] = keep
+        items[:] = graph_order(keep)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            entry = _entry(item)
+            if entry is not None:
+                self.deselected += 1
+                self.network_deselected |= entry.network
 
     # ------------------------------------------------------------------ running
 
@@ -114,70 +195,93 @@ class DiagnosisRun:
             return
         exc = call.excinfo.value if call.excinfo is not None else None
         downgraded = False
+        fixture_skip = ""
         if isinstance(exc, CheckFailed) and result.check.severity == "warn":
             # An advisory check: a problem it finds is a warning by declaration.
             result.warnings.append(result.message)
             downgraded = True
         elif exc is not None and not isinstance(exc, (CheckFailed, pytest.skip.Exception)):
-            result.message = (f"the check itself broke ({type(exc).__name__}: {exc}); "
-                              "please report this with the HTML file attached")
+            broke = visible(f"{type(exc).__name__}: {exc}")
+            first = self._fixture_breaks.get(broke) if call.when == "setup" else None
+            if first is not None:  # one broken fact, one error: the others name it
+                fixture_skip = (f"needs {first}: a fact it shares broke there ({broke})")
+            else:
+                if call.when == "setup":
+                    self._fixture_breaks[broke] = result.check.id
+                result.message = (f"the check itself broke ({broke}); please report this with "
+                                  "the HTML file attached")
         if call.when == "call":
             result.duration = call.duration
-        if result.warnings and call.when == "call":
-            item.user_properties.append(("warning", "\n".join(result.warnings)))
-        if result.notes and call.when == "call":
-            item.user_properties.append(("note", "\n".join(result.notes)))
-        failing = exc is not None and not isinstance(exc, pytest.skip.Exception)
-        problem = result.warnings or failing
-        if problem and call.when == "call":
-            if not result.remedy and result.check.fix:
-                result.remedy = result.check.fix
-            if result.fix:
-                item.user_properties.append(("fix", result.fix))
+        failing = exc is not None and not isinstance(exc, pytest.skip.Exception) \
+            and not fixture_skip
+        if call.when == "call" or failing:
+            self._properties(item, result, failing)
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
         if downgraded:
             report.outcome = "passed"
             report.longrepr = None
+        if fixture_skip:
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), 0, f"Skipped: {fixture_skip}")
         if report.passed and call.when == "call":
-            result.outcome = "warned" if result.warnings else "passed"
+            result.outcome = Outcome.WARNED if result.warnings else Outcome.PASSED
             if result.warnings and self.settings.strict:
                 report.outcome = "failed"
-                report.longrepr = ("strict mode, warning counts as failure: "
-                                   + "; ".join(result.warnings))
+                report.longrepr = self._outside_text(
+                    "strict mode, warning counts as failure: " + "; ".join(result.warnings))
         elif report.failed:
-            result.outcome = "failed" if isinstance(exc, CheckFailed) else "error"
+            result.outcome = Outcome.FAILED if isinstance(exc, CheckFailed) else Outcome.ERROR
             if not result.message:
-                result.message = _short(report)
+                result.message = visible(_short(report))
             # No traceback for the user: the check's sentence, and the fix to apply.
-            report.longrepr = f"{result.check.id} {result.check.title}\n  {result.message}" + (
-                "\n  fix: " + result.fix.replace("\n", "\n       ") if result.fix else "")
+            fix = result.fix
+            report.longrepr = self._outside_text(
+                f"{result.check.id} {result.check.title}\n  {result.message}"
+                + ("\n  fix: " + fix.replace("\n", "\n       ") if fix else ""))
         elif report.skipped:
-            result.outcome = "skipped"
-            result.message = _short(report)
+            result.outcome = Outcome.SKIPPED
+            result.message = visible(_short(report))
             self._trace_root_cause(result)
             if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
-                report.longrepr = (*report.longrepr[:2], f"Skipped: {result.message}")
+                report.longrepr = (*report.longrepr[:2],
+                                   self._outside_text(f"Skipped: {result.message}"))
+        report.user_properties = [(k, self._outside_text(str(v)))
+                                  for k, v in item.user_properties]
         report.mu3e = {  # type: ignore[attr-defined]
-            "id": result.check.id, "title": result.check.title, "fix": result.fix,
-            "outcome": result.outcome, "warnings": list(result.warnings),
+            "id": result.check.id, "title": result.check.title,
+            "fix": self._outside_text(result.fix) if result.problem else "",
+            "outcome": str(result.outcome), "warnings": list(result.warnings),
         }
+
+    def _properties(self, item: pytest.Item, result: Result, failing: bool) -> None:
+        """JUnit properties of a check: its warnings, notes and fix (scrubbed on the way out)."""
+        if result.warnings:
+            item.user_properties.append(("warning", "\n".join(result.warnings)))
+        if result.notes:
+            item.user_properties.append(("note", "\n".join(result.notes)))
+        if (result.warnings or failing) and not result.remedy and result.check.fix:
+            result.remedy = result.check.fix
+        if (result.warnings or failing) and result.fix:
+            item.user_properties.append(("fix", result.fix))
 
     def _trace_root_cause(self, result: Result) -> None:
         """A check skipped by a fixture ("needs DIRAC-001: ...") names the check that owns the
         missing fact; if that one was itself skipped, name the root cause too, so the user is
-        always pointed at the check that actually failed."""
+        always pointed at the check that actually failed, and never at one that passed."""
         if result.skipped_by:
             return
         for cid in _ID_IN_TEXT.findall(result.message):
             dep = self.results.get(cid)
             if dep is None or dep is result:
                 continue
-            if dep.outcome in ("failed", "error"):
+            if dep.outcome in (Outcome.FAILED, Outcome.ERROR):
                 result.skipped_by = cid
             elif dep.skipped_by:
                 result.skipped_by = dep.skipped_by
                 result.message += f" (root cause: {dep.skipped_by})"
+            elif dep.ok:  # the named check passed: do not blame it
+                result.message = result.message.replace(f"needs {cid}: ", "", 1)
             return
 
     def pytest_report_teststatus(
@@ -188,6 +292,36 @@ class DiagnosisRun:
             return "warned", "W", ("WARN", {"yellow": True})
         return None
 
+    # ------------------------------------------------------------------ the model
+
+    def build_diagnosis(self, exit_code: Optional[int] = None) -> Diagnosis:
+        """Freeze the results into the model every renderer reads (scrubbed, not redacted)."""
+        from mu3e_checks import environment
+
+        acct = environment.account()
+        env = environment.collect(self.settings, self.environment, self.facts)
+        raw = freeze(self.results.values(), started=self.started, host=acct.host,
+                     user=acct.user, strict=self.settings.strict, environment=tuple(env),
+                     coverage=Coverage(offline=self.settings.offline,
+                                       network_deselected=self.network_deselected,
+                                       deselected=self.deselected),
+                     exit_code=exit_code, finished=_dt.datetime.now().astimezone(),
+                     foreign_config=tuple(self.foreign))
+        return raw.map_text(scrub_secrets)
+
+    def for_reports(self, d: Diagnosis) -> Diagnosis:
+        """The model as the files show it: redacted in the data when ``--mu3e-redact`` is on."""
+        if not self.settings.redact:
+            return d
+        from dataclasses import replace
+
+        from mu3e_checks import environment
+
+        self.identity = environment.identity(self.settings, self.facts, self.environment)
+        self.redactor = Redactor(self.identity)
+        return replace(d.map_text(self.redactor.text),
+                       redaction=self.redactor.describe() or "nothing personal found")
+
     # ------------------------------------------------------------------ reporting
 
     # trylast: the innermost wrapper, so the terminal summary (printed after the terminal
@@ -196,61 +330,96 @@ class DiagnosisRun:
     def pytest_sessionfinish(
         self, session: pytest.Session, exitstatus: int
     ) -> Generator[None, Any, None]:
-        from mu3e_checks import report, report_json
-        from mu3e_checks.redact import Redactor, finish_html
-        from mu3e_checks.report_env import option_values, redactor_for
+        worker = hasattr(self.config, "workerinput")
+        self.screen = self.build_diagnosis(int(exitstatus))
+        self.diagnosis = self.for_reports(self.screen)
+        self._fill_metadata(self.diagnosis)
+        if self.settings.json_path and not worker:
+            from mu3e_checks import outputs
+            from mu3e_checks.render import json as render_json
 
-        env = report.fill_environment(self)
-        options = option_values(self)
-        self.redactor = redactor_for(self, env) if options.get("mu3e_redact") else Redactor()
-        json_path = options.get("mu3e_json")
-        if json_path and not hasattr(self.config, "workerinput"):
-            path = Path(json_path).resolve()
+            path = outputs.absolute(self.settings.json_path)
             try:
-                report_json.write(path, report_json.build(self, int(exitstatus), self.redactor))
-                self.json_path = path
-            except OSError as exc:
-                self.report_problems.append(f"the JSON report could not be written to {path}: "
-                                            f"{exc.strerror or exc}")
-        yield  # pytest-html writes its file here (trylast)
-        if self.html_path is not None and not hasattr(self.config, "workerinput"):
+                outputs.ensure_directory(path.parent)
+                self.json_path = outputs.write_file(path, render_json.dumps(self.diagnosis))
+            except OutputError as exc:
+                self.report_problems.append(f"the JSON report was not written: {exc}")
+        yield  # pytest-html writes its file here (into our private staging directory)
+        if self.html_staging is not None and self.html_path is not None and not worker:
+            from mu3e_checks import outputs
+
             try:
-                finish_html(self.html_path, self.redactor)
-            except OSError as exc:
-                # A report that could not be scrubbed or redacted must not be attached.
-                self.report_problems.append(
-                    f"the HTML report {self.html_path} could not be finished "
-                    f"({exc.strerror or exc}); do not attach it")
+                if self.html_staging.exists():
+                    outputs.publish(self.html_staging, self.html_path)
+                    self._point_pytest_html_at(self.html_path)
+                else:
+                    self.report_problems.append("the HTML report was not written")
+                    self.html_path = None
+            except OutputError as exc:
+                self.report_problems.append(f"the HTML report was not put in place: {exc}")
+                self.html_path = None
+
+    def _point_pytest_html_at(self, final: Path) -> None:
+        """pytest-html closes with "Generated html report: <its path>", which is our staging
+        file; point that line at the published report (its only attribute for it)."""
+        try:
+            from pytest_html.basereport import BaseReport
+        except ImportError:  # pragma: no cover
+            return
+        for plugin in self.config.pluginmanager.get_plugins():
+            if isinstance(plugin, BaseReport) and hasattr(plugin, "_report_path"):
+                plugin._report_path = final
+
+    def _fill_metadata(self, d: Diagnosis) -> None:
+        """pytest-html's environment table is pytest-metadata's dict: cleared and refilled with
+        our escaped table (it lists packages and CI variables support does not need)."""
+        try:
+            from pytest_metadata.plugin import metadata_key
+        except ImportError:  # pragma: no cover - pytest-html always brings pytest-metadata
+            return
+        from mu3e_checks.render.html import environment_cells
+
+        metadata = self.config.stash.get(metadata_key, None)
+        if metadata is not None:
+            metadata.clear()  # the same dict pytest-html holds: clear and refill, never rebind
+            metadata.update(environment_cells(d))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        from mu3e_checks.report import terminal_summary
+        from mu3e_checks.render.terminal import terminal_summary
 
-        terminal_summary(terminalreporter, self)
+        if self.screen is None:
+            return
+        # The terminal is the user's own screen: scrubbed, never redacted.
+        terminal_summary(terminalreporter, self.screen,
+                         html_path=visible(self.html_path) if self.html_path else None,
+                         json_path=visible(self.json_path) if self.json_path else None,
+                         redacted=self.settings.redact, problems=self.report_problems)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
-        from mu3e_checks.report import title
+        from mu3e_checks.render import TITLE
 
-        report.title = title(self)
+        d = self.diagnosis or self.for_reports(self.build_diagnosis())
+        report.title = d.title(TITLE)  # pytest-html's template escapes the title itself
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
-        from mu3e_checks.report import table_header
+        from mu3e_checks.render.html import table_header
 
         table_header(cells)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
-        from mu3e_checks.report import table_row
+        from mu3e_checks.render.html import table_row
 
-        table_row(report, cells)
+        table_row(getattr(report, "mu3e", None) or {}, cells)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str], session: pytest.Session) -> None:
-        from mu3e_checks.report import html_summary
+        from mu3e_checks.render.html import html_summary
 
-        prefix.extend(html_summary(self, self.redactor.describe()))
+        prefix.extend(html_summary(self.diagnosis or self.for_reports(self.build_diagnosis())))
 
 
 def _short(report: pytest.TestReport) -> str:

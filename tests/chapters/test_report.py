@@ -12,10 +12,12 @@ from pathlib import Path
 from cryptography import x509
 
 from mu3e_checks.listing import JSON_BEGIN, JSON_END
-from mu3e_checks.redact import _BLOB_RE, _CODE_RE
-from mu3e_checks.report_json import SHAPE, shape_errors
+from mu3e_checks.render.json import SHAPE, shape_errors
 from tests.support.pki_factory import pem
 from tests.support.runner import ROOT, RunResult, run_checks
+
+_BLOB_RE = re.compile(r'(data-jsonblob=")([^"]*)(")')
+_CODE_RE = re.compile(r"(<script\b.*?</script\s*>|<style\b.*?</style\s*>)", re.DOTALL | re.I)
 
 #: A user name that cannot collide with anything else in a report.
 USER = "jphysicist"
@@ -80,7 +82,7 @@ def test_json_of_warnings_and_skips(grid, tmp_path):
     assert "expires in" in checks["CERT-008"]["message"]
     assert checks["CERT-008"]["warnings"] and checks["CERT-008"]["fix"]
     assert data["verdict"]["ready"] is True and data["verdict"]["exit_code"] == 0
-    assert data["verdict"]["text"].startswith("READY with")
+    assert data["verdict"]["text"].startswith("READY offline with 2 warning(s)")
     assert {s["key"]: s["status"] for s in data["steps"]}["certificate"] == "warned"
 
     # A prerequisite failure: dependants skipped, naming it.
@@ -225,7 +227,7 @@ def test_redaction_finds_the_dn_in_the_proxy_when_usercert_is_broken(grid, tmp_p
     proxy.write_bytes(grid.pki.proxy(grid.user).proxy_file())
     r, data = run_with_json(home, "--mu3e-proxy", str(proxy), "--mu3e-redact")
     assert data["environment"]["User DN (slash form)"] == "[user DN]"
-    assert data["environment"]["Proxy summary"].startswith("[user DN]/CN=")
+    assert data["environment"]["Proxy summary"].startswith("[user DN];")  # serial CN too
     assert "the proxy" in data["environment"]["User DN read from"]
     for text in (r.html.read_text(), json.dumps(data)):
         assert "Jane Physicist" not in text and DN not in text
@@ -265,7 +267,9 @@ def test_terminal_is_doctor_style_with_utf8_marks(grid, tmp_path):
     good = run_checks(grid.home(tmp_path / "good"), "--mu3e-select", "CERT", "--mu3e-proxy",
                       str(tmp_path / "none"), env={"PYTHONIOENCODING": "utf-8"})
     assert "[✓] Install User Certificates (9 passed)" in good.stdout
-    assert "READY: every check that ran passed." in good.stdout
+    assert "READY offline: every check that ran passed, but the Configuration Server was " \
+        "not contacted (offline)" in good.stdout
+    assert "follows the guide" not in good.stdout
 
 
 def test_terminal_falls_back_to_ascii(grid, tmp_path):
@@ -298,6 +302,6 @@ def test_unwritable_json_path_is_a_clear_line_not_a_crash(grid, tmp_path):
     r = run_checks(home, "--mu3e-select", "CERT-001", "--mu3e-json", str(blocker / "r.json"),
                    "--mu3e-proxy", str(tmp_path / "none"))
     assert r.returncode == 0 and r.outcome("CERT-001") == "passed"
-    assert f"Report problem: the JSON report could not be written to {blocker}/r.json" \
+    assert f"Report problem: the JSON report was not written: {blocker} is not a directory" \
         in r.stdout
     assert "INTERNALERROR" not in r.stdout + r.stderr and "Traceback" not in r.stdout

@@ -1,4 +1,4 @@
-"""The JSON twin of the HTML report (``--mu3e-json PATH``), for scripts and ticket bots.
+"""The JSON twin of the HTML report (``--mu3e-json PATH``), rendered from the model alone.
 
 Its shape is :data:`SHAPE`, which the README prints (generated) and a test checks real runs
 against with :func:`shape_errors`.  A shape is written the way the README shows it: an object
@@ -9,17 +9,12 @@ a string spec is a ``|``-separated list of alternatives, each a type name (``str
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mu3e_checks import __version__
-from mu3e_checks.redact import scrub_data
-
-if TYPE_CHECKING:
-    from mu3e_checks.redact import Redactor
-    from mu3e_checks.run import DiagnosisRun
+from mu3e_checks.model import Diagnosis
+from mu3e_checks.render import TITLE
 
 SCHEMA_ID = "mu3e-checks/report/1"
 
@@ -105,48 +100,42 @@ def shape_markdown() -> str:
     return "```json\n" + json.dumps(SHAPE, indent=2, ensure_ascii=False) + "\n```"
 
 
-def build(run: DiagnosisRun, exit_code: int, redactor: Redactor) -> dict[str, Any]:
-    """The report as data, redacted by ``redactor`` (which may be inactive)."""
-    from mu3e_checks import report
-    from mu3e_checks.report_env import identity
-
-    host, user = identity()
-    results = run.ordered_results()
-    data = {
+def build(d: Diagnosis) -> dict[str, Any]:
+    """The report as data.  ``d`` is already redacted and scrubbed where that was asked for."""
+    return {
         "schema": SCHEMA_ID,
         "tool": {"name": "mu3e-checks", "version": __version__},
-        "title": report.title(run),
-        "host": host,
-        "user": user,
-        "started": run.started.isoformat(timespec="seconds"),
-        "finished": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "redacted": redactor.active,
-        "verdict": {"ready": report.ready(run), "text": report.verdict(run),
-                    "exit_code": int(exit_code), "counts": report.counts(run)},
-        "environment": dict(run.report_environment or {}),
+        "title": d.title(TITLE),
+        "host": d.host,
+        "user": d.user,
+        "started": d.started.isoformat(timespec="seconds"),
+        "finished": (d.finished or d.started).isoformat(timespec="seconds"),
+        "redacted": bool(d.redaction),
+        "verdict": {"ready": d.ready, "text": d.verdict(),
+                    "exit_code": int(d.exit_code or 0), "counts": d.counts()},
+        "environment": dict(d.environment),
         "steps": [{"key": ch.key, "title": ch.title, "status": ch.status,
-                   "checks": [r.check.id for r in ch.results]} for ch in report.chapters(run)],
-        "fixes": [{"check": cid, "fix": fix} for cid, fix in report.fixes_in_order(run)],
+                   "checks": [r.id for r in ch.results]} for ch in d.chapters()],
+        "fixes": [{"check": cid, "fix": fix} for cid, fix in d.fixes_in_order()],
         "checks": [{
-            "id": r.check.id,
-            "title": r.check.title,
-            "step": r.check.step,
-            "step_title": r.check.step_title,
-            "outcome": r.outcome,
-            "severity": r.check.severity,
-            "message": report.problem_text(r) if r.outcome == "warned" else r.message,
+            "id": r.id,
+            "title": r.title,
+            "step": r.step,
+            "step_title": r.step_title,
+            "outcome": str(r.outcome),
+            "severity": r.severity,
+            "message": r.problem_text if r.outcome == "warned" else r.message,
             "warnings": list(r.warnings),
             "notes": list(r.notes),
             "fix": r.fix if r.problem else "",
-            "requires": list(r.check.requires),
+            "requires": list(r.requires),
             "skipped_by": r.skipped_by,
             "duration": round(float(r.duration), 6),
-        } for r in results],
+        } for r in d.results],
     }
-    return scrub_data(redactor.data(data))
 
 
-def write(path: Path, data: dict[str, Any]) -> None:
-    """Write the report, creating the parent directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+def dumps(d: Diagnosis) -> bytes:
+    """The file's bytes: the report as indented UTF-8 JSON."""
+    return (json.dumps(build(d), indent=2, ensure_ascii=False) + "\n").encode(
+        "utf-8", "surrogateescape")

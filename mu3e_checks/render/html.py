@@ -1,0 +1,125 @@
+"""The HTML report's own parts, rendered from the model: every outside value escaped here.
+
+pytest-html draws its results and environment tables with JavaScript and ``innerHTML``, so
+whatever we hand it (cells, environment values) is escaped first; our server-side summary block
+(readable where a ticket viewer blocks scripts) is escaped the same way.  Nothing from outside
+is ever parsed as HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from html import escape
+from typing import Any
+
+from mu3e_checks.model import Diagnosis
+from mu3e_checks.render.terminal import MARKS_UNICODE
+
+_STYLE = """<style>
+#mu3e-summary{color:#111}
+#mu3e-summary h3{color:#111;margin:1em 0 .3em}
+#mu3e-summary table{border-collapse:collapse;margin:.5em 0 1em}
+#mu3e-summary th,#mu3e-summary td{border:1px solid #ccc;padding:3px 6px;text-align:left;
+vertical-align:top}
+#mu3e-summary td:first-child{white-space:nowrap}
+#mu3e-summary pre{white-space:pre-wrap;margin:.2em 0;background:#f4f4f4;padding:3px;
+color:#111}
+#mu3e-summary .mu3e-failed,#mu3e-summary .mu3e-error{color:#b00}
+#mu3e-summary .mu3e-warned{color:#a60}
+#mu3e-summary .mu3e-passed,#mu3e-summary .mu3e-ok{color:#070}
+</style>"""
+
+_OUTCOME_LABEL = {"passed": "passed", "warned": "WARNING", "failed": "FAILED", "error": "ERROR",
+                  "skipped": "skipped"}
+
+
+def _pre(text: str) -> str:
+    return f"<pre>{escape(text)}</pre>"
+
+
+def html_summary(d: Diagnosis) -> list[str]:
+    """Server-rendered summary block: readable even where the viewer blocks JavaScript."""
+    out = [_STYLE, '<div id="mu3e-summary">',
+           f'<h2 id="mu3e-verdict" class="mu3e-{"ok" if d.ready else "failed"}">'
+           f"{escape(d.verdict())}</h2>",
+           f"<p>Host <b>{escape(d.host)}</b>, user <b>{escape(d.user)}</b>, started "
+           f"{escape(d.started.strftime('%Y-%m-%d %H:%M:%S %z'))}.</p>"]
+    if d.redaction:
+        out.append(f"<p>Redacted (--mu3e-redact): personal values are shown as "
+                   f"{escape(d.redaction)}.</p>")
+    for text in d.foreign_config:
+        out.append(f'<p class="mu3e-warned" id="mu3e-foreign">{escape(text)}</p>')
+
+    out.append("<h3>Guide chapters</h3><ul>")
+    chapters = d.chapters()
+    for ch in chapters:
+        if ch.results:
+            out.append(f'<li class="mu3e-{ch.status}">[{MARKS_UNICODE[ch.status]}] '
+                       f"{escape(ch.title)} ({escape(ch.counts())})</li>")
+    unchecked = [ch.title for ch in chapters if not ch.results]
+    if unchecked:
+        out.append(f"<li>Not checked in this run: {escape('; '.join(unchecked))}</li>")
+    out.append("</ul>")
+
+    problems = [r for r in d.results if r.problem]
+    if problems:
+        out.append('<h3 id="mu3e-problems">Failures and warnings, in guide order, '
+                   "each with its fix</h3><ol>")
+        for r in problems:
+            kind = "warning" if r.outcome == "warned" else "failure"
+            fix = f"Fix:{_pre(r.fix)}" if r.fix else ""
+            out.append(f'<li class="mu3e-problem"><b class="mu3e-{escape(r.outcome)}">'
+                       f"{escape(r.id)} ({kind})</b> {escape(r.title)}"
+                       f"{_pre(r.problem_text)}{fix}</li>")
+        out.append("</ol>")
+        fixes = d.fixes_in_order()
+        if fixes:
+            out.append('<h3 id="mu3e-fixes">Fixes, in the order to apply them</h3><ol>')
+            out.extend(f"<li>[{escape(cid)}] {_pre(fix)}</li>" for cid, fix in fixes)
+            out.append("</ol>")
+
+    out.append('<h3>Every check</h3><table id="mu3e-results"><thead><tr><th>ID</th>'
+               "<th>Check</th><th>Outcome</th><th>Details and fix</th></tr></thead><tbody>")
+    for r in d.results:
+        details = r.problem_text if r.outcome != "passed" else "; ".join(r.notes)
+        cell = escape(details)
+        if r.problem and r.fix:
+            cell += f"<br>Fix:{_pre(r.fix)}"
+        out.append(f'<tr class="mu3e-{escape(r.outcome)}"><td>{escape(r.id)}</td>'
+                   f"<td>{escape(r.title)}</td>"
+                   f'<td class="mu3e-{escape(r.outcome)}">'
+                   f"{_OUTCOME_LABEL.get(r.outcome, escape(r.outcome))}</td><td>{cell}</td></tr>")
+    out.append("</tbody></table>")
+
+    # pytest-html draws its own environment table with JavaScript; this copy is for viewers
+    # without it, and the one-line script hides it wherever scripts do run.
+    out.append('<div id="mu3e-environment-block"><h3>Environment</h3>'
+               '<table id="mu3e-environment"><tbody>')
+    out.extend(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in d.environment)
+    out.append("</tbody></table></div>"
+               "<script>document.getElementById('mu3e-environment-block').hidden=true;</script>"
+               "</div>")
+    return out
+
+
+def environment_cells(d: Diagnosis) -> dict[str, str]:
+    """The environment for pytest-html's JavaScript table, which inserts values with
+    ``innerHTML``: keys and values escaped here, so markup in a DN is shown, never run."""
+    return {escape(k): escape(v) for k, v in d.environment}
+
+
+def table_header(cells: list[str]) -> None:
+    """pytest-html's (JavaScript) results table: Result, Check, Title, Fix, Test, Duration."""
+    cells[:] = [c for c in cells if ">Links<" not in c]
+    cells.insert(1, '<th class="sortable" data-column-type="check">Check</th>')
+    cells.insert(2, "<th>Title</th>")
+    cells.insert(3, "<th>Fix</th>")
+
+
+def table_row(info: Mapping[str, Any], cells: list[str]) -> None:
+    """The row cells matching :func:`table_header`, from a report's mu3e data (escaped)."""
+    cells[:] = [c for c in cells if 'class="col-links"' not in c]
+    cells.insert(1, f'<td class="col-check">{escape(str(info.get("id", "")))}</td>')
+    cells.insert(2, f'<td class="col-title">{escape(str(info.get("title", "")))}</td>')
+    fix = escape(str(info.get("fix", ""))).replace("\n", "<br>")
+    cells.insert(3, f'<td class="col-fix"><code>{fix}</code></td>')
