@@ -11,11 +11,10 @@ from pathlib import Path
 
 from cryptography import x509
 
-from mu3e_checks.listing import JSON_BEGIN, JSON_END
 from mu3e_checks.redact import _BLOB_RE, _CODE_RE
 from mu3e_checks.report_json import SHAPE, shape_errors
 from tests.support.pki_factory import pem
-from tests.support.runner import ROOT, RunResult, run_checks
+from tests.support.runner import RunResult, run_checks
 
 #: A user name that cannot collide with anything else in a report.
 USER = "jphysicist"
@@ -102,15 +101,6 @@ def test_json_path_from_the_environment(grid, tmp_path):
     assert r.returncode == 0
     assert shape_errors(SHAPE, json.loads(out.read_text())) == []
     assert f"JSON report: {out}" in r.stdout
-
-
-def test_readme_documents_the_json_shape():
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split(JSON_BEGIN, 1)[1].split(JSON_END, 1)[0]
-    documented = json.loads(block.strip().removeprefix("```json").removesuffix("```"))
-    assert documented == SHAPE
-    for key in ("id", "title", "step", "outcome", "severity", "message", "fix", "duration"):
-        assert f"`{key}`" in readme
 
 
 # --------------------------------------------------------------------------- HTML
