@@ -97,9 +97,9 @@ def _chapters(checks: Iterable[Check]) -> Iterator[tuple[int, str, list[Check]]]
             yield number, title, by_step[key]
 
 
-def reference_markdown(checks: Iterable[Check]) -> str:
+def reference_markdown(checks: Optional[Iterable[Check]] = None) -> str:
     """The checks per guide chapter, in guide order, with a contents table first."""
-    chapters = list(_chapters(checks))
+    chapters = list(_chapters(registry.load_all().values() if checks is None else checks))
     rows = ["| guide chapter | checks |", "|---|---|"]
     for number, title, members in chapters:
         ids = ", ".join(f"[{c.id}](#{anchor(c.id)})" for c in members)
@@ -223,7 +223,7 @@ def json_markdown() -> str:
         f"`{report_json.SCHEMA_ID}`. In the field paths, `[]` means each item of a list and "
         f"`*` any key of a map.",
         "\n".join(rows),
-        "The shape itself, as `mu3e_checks.report_json.shape_errors` checks it: an object "
+        "The shape itself, as the project's tests check real reports against it: an object "
         "lists exactly its keys, `{\"*\": …}` is a map, `[…]` a list, and `a | b` gives "
         "alternatives, each a type name or a literal value.",
         f"```json\n{shape}\n```",
