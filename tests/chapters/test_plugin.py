@@ -9,8 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from mu3e_checks import registry
-from mu3e_checks.listing import readme_with_reference
-from tests.support.runner import ROOT, clean_env, run_checks, unprivileged_command
+from tests.support.runner import clean_env, run_checks, unprivileged_command
 
 
 def test_every_testcase_carries_its_check_id(grid, tmp_path):
@@ -142,14 +141,6 @@ def test_cli_is_hermetic(grid, tmp_path):
     assert len(r.cases) == 9
     assert not (cwd / ".pytest_cache").exists()
     assert r.html is not None
-
-
-def test_readme_reference_is_up_to_date():
-    readme = (ROOT / "README.md").read_text()
-    assert readme == readme_with_reference(readme), (
-        "README check reference is stale: run python -m mu3e_checks.listing --update-readme")
-    for cid in registry.load_all():
-        assert cid in readme
 
 
 def test_read_only_directory_gets_the_report_elsewhere_not_an_internal_error(grid, tmp_path):

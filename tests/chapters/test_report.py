@@ -11,10 +11,9 @@ from pathlib import Path
 
 from cryptography import x509
 
-from mu3e_checks.listing import JSON_BEGIN, JSON_END
 from mu3e_checks.render.json import SHAPE, shape_errors
 from tests.support.pki_factory import pem
-from tests.support.runner import ROOT, RunResult, run_checks
+from tests.support.runner import RunResult, run_checks
 
 _BLOB_RE = re.compile(r'(data-jsonblob=")([^"]*)(")')
 _CODE_RE = re.compile(r"(<script\b.*?</script\s*>|<style\b.*?</style\s*>)", re.DOTALL | re.I)
@@ -104,15 +103,6 @@ def test_json_path_from_the_environment(grid, tmp_path):
     assert r.returncode == 0
     assert shape_errors(SHAPE, json.loads(out.read_text())) == []
     assert f"JSON report: {out}" in r.stdout
-
-
-def test_readme_documents_the_json_shape():
-    readme = (ROOT / "README.md").read_text()
-    block = readme.split(JSON_BEGIN, 1)[1].split(JSON_END, 1)[0]
-    documented = json.loads(block.strip().removeprefix("```json").removesuffix("```"))
-    assert documented == SHAPE
-    for key in ("id", "title", "step", "outcome", "severity", "message", "fix", "duration"):
-        assert f"`{key}`" in readme
 
 
 # --------------------------------------------------------------------------- HTML
