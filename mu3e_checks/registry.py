@@ -75,6 +75,17 @@ def render(template: str, values: Mapping[str, object]) -> str:  # TRANSITIONAL
 
 
 REGISTRY: dict[str, Check] = {}
+#: Check IDs that fixtures name as the owners of their facts; validated with the registry.
+OWNER_REFS: set[str] = set()
+
+
+def owner(check_id: str) -> str:
+    """Declare (at import time) that a fixture's fact is owned by ``check_id``: a skip for a
+    missing fact names that check, and :func:`validate` refuses an ID that does not exist."""
+    if not _ID_RE.match(check_id):
+        raise RegistryError(f"owner {check_id!r} is not a check ID")
+    OWNER_REFS.add(check_id)
+    return check_id
 
 
 class RegistryError(Exception):
@@ -136,7 +147,7 @@ def load_all() -> dict[str, Check]:
     for info in sorted(pkgutil.iter_modules(checks.__path__), key=lambda m: m.name):
         if info.name.startswith("test_"):
             importlib.import_module(f"{checks.__name__}.{info.name}")
-    validate(REGISTRY)
+    validate(REGISTRY, OWNER_REFS)
     return dict(REGISTRY)
 
 

@@ -153,6 +153,13 @@ class DiagnosisRun:
             config.hook.pytest_deselected(items=drop)
         items[:] = graph_order(keep)
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Every prerequisite and fixture owner names a real check, and there is no cycle."""
+        try:
+            registry.validate(registry.REGISTRY, registry.OWNER_REFS)
+        except registry.RegistryError as exc:
+            raise pytest.UsageError(f"mu3e_checks is broken: {exc}") from None
+
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
         for item in items:
             entry = _entry(item)

@@ -12,8 +12,16 @@ import os
 import pytest
 
 from mu3e_checks.plugin import active_run
+from mu3e_checks.registry import owner
 from mu3e_checks.run import DiagnosisRun
 from mu3e_checks.settings import Settings
+
+#: The checks that report why a shared fact could not be had (validated against the registry).
+USER_CERT_OWNER = owner("CERT-005")
+USER_KEY_OWNER = owner("CERT-006")
+PROXY_FILE_OWNER = owner("PROXY-001")
+PROXY_OWNER = owner("PROXY-003")
+TRUST_STORE_OWNER = owner("CA-001")
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +76,7 @@ def user_cert_fact(credentials, run: DiagnosisRun) -> Fact:
     try:
         found = pick_user_certificate(read_bytes(credentials.cert), str(credentials.cert))
     except (Unreadable, PemError) as exc:
-        return Fact(error=str(exc), owner="CERT-005")
+        return Fact(error=str(exc), owner=USER_CERT_OWNER)
     run.record_environment("User DN (slash form)", found.subject_slash)
     run.record_environment("User DN (RFC 2253)", found.subject_rfc2253)
     run.record_environment("User certificate issuer", found.issuer_slash)
@@ -90,7 +98,7 @@ def user_key_fact(credentials, settings: Settings) -> Fact:
         return Fact(load_private_key(read_bytes(credentials.key), settings.passphrase(),
                                      str(credentials.key)))
     except (Unreadable, PemError) as exc:
-        return Fact(error=str(exc), owner="CERT-006")
+        return Fact(error=str(exc), owner=USER_KEY_OWNER)
 
 
 @pytest.fixture(scope="session")
@@ -135,11 +143,12 @@ def proxy_fact(proxy_location, run: DiagnosisRun) -> Fact:
     from mu3e_checks.knowledge.proxy import read_proxy, summarize_proxy
 
     if not proxy_location.exists:
-        return Fact(error=f"there is no proxy file at {proxy_location.path}", owner="PROXY-001")
+        return Fact(error=f"there is no proxy file at {proxy_location.path}",
+                    owner=PROXY_FILE_OWNER)
     try:
         found = read_proxy(proxy_location.path)
     except (Unreadable, PemError) as exc:
-        return Fact(error=str(exc), owner="PROXY-003")
+        return Fact(error=str(exc), owner=PROXY_OWNER)
     run.record_environment("Proxy identity", found.identity_dn)
     run.record_environment("Proxy summary", summarize_proxy(found.certs))
     return Fact(found)
@@ -160,7 +169,7 @@ def trust_store(trust_choice, run: DiagnosisRun) -> Fact:
 
     problem = ca_dir_problem(trust_choice)
     if problem:
-        return Fact(error=problem, owner="CA-001")
+        return Fact(error=problem, owner=TRUST_STORE_OWNER)
     store = scan_trust_dir(trust_choice.path)
     run.record_environment("CA certificates", f"{len(store.cas)} CAs, {len(store.crls)} CRL "
                            "files")

@@ -85,3 +85,26 @@ def test_registry_is_consistent():
         for req in c.requires:
             assert registry.STEP_ORDER[checks[req].step] <= registry.STEP_ORDER[c.step], (
                 f"{c.id} requires {req}, which runs later in the guide")
+
+
+def test_owners_and_prerequisites_are_validated_at_load_time():
+    checks = registry.load_all()
+    registry.validate(checks, registry.OWNER_REFS)
+    with pytest.raises(registry.RegistryError, match="unknown check NOPE-001"):
+        registry.validate(checks, ["NOPE-001"])
+    a = registry.Check("A-001", "a", "certificate", registry.Remedy(), requires=("A-002",))
+    b = registry.Check("A-002", "b", "certificate", registry.Remedy(), requires=("A-001",))
+    with pytest.raises(registry.RegistryError, match="cycle"):
+        registry.validate({"A-001": a, "A-002": b})
+
+
+def test_every_needs_id_in_a_skip_reason_names_a_real_check():
+    """Skip reasons written in check modules ("needs CA-004: ...") point at existing checks."""
+    import re
+    from pathlib import Path
+
+    checks = registry.load_all()
+    source = "\n".join(p.read_text() for p in
+                       (Path(registry.__file__).parent / "checks").glob("*.py"))
+    named = set(re.findall(r"needs ([A-Z]+-\d{3})", source))
+    assert named and named <= set(checks), named - set(checks)
