@@ -255,7 +255,8 @@ def test_unregistered_dn_gets_the_exact_dn_for_the_vo_admin(net_world, responder
     case = r["NET-006"]
     assert case.outcome == "failed"
     assert "VO admin" in case.message and net_world.user_dn in case.message
-    assert case.fix.splitlines()[-1] == net_world.user_dn
+    # The DN is shown on a comment line of its own, never as a line a shell would run.
+    assert case.fix.splitlines()[-1] == "# " + net_world.user_dn
 
 
 def test_wrong_group_gets_proxy_init_with_g(net_world, responder, tmp_path):
