@@ -1,5 +1,4 @@
-"""Guide: "Initialize a Mu3e DIRAC Proxy" and "Verify" — the DIRAC group, the VOMS attributes,
-and how the Configuration Server sees the proxy.
+"""Guide: "Initialize a Mu3e DIRAC Proxy" and "Verify" — group, VOMS, and the server's view.
 
 ``dirac-proxy-info`` shows the group only when the Configuration Server confirms it, so these
 checks read the proxy itself: DIRAC's group extension (1.2.42.42) anywhere in the chain, and
@@ -11,8 +10,9 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 
 from __future__ import annotations
 
+from mu3e_checks import commands
 from mu3e_checks.knowledge import pki
-from mu3e_checks.knowledge.net import Advice
+from mu3e_checks.knowledge.net import Advice, option_value
 from mu3e_checks.knowledge.net.diset import (
     DisetError,
     explain_identity,
@@ -110,7 +110,7 @@ def test_voms_vo(proxy_fact, settings):
     ``/<vo>`` warn.  Reports the FQANs and the VOMS server.
     """
     proxy, acs = _acs(proxy_fact)
-    vo = settings.extra.get("mu3e_vo") or "mu3e.org"
+    vo = option_value(settings, "mu3e_vo")
     ac = acs[0]
     if ac.vo != vo:
         fail(f"the VOMS attributes in {proxy.path} are for VO '{ac.vo or 'unknown'}' "
@@ -141,7 +141,8 @@ def test_voms_validity(proxy_fact, settings):
     if state == "not-yet-valid":
         fail(f"the VOMS attributes are valid only from {pki.fmt_time(ac.not_before)}; check "
              "this machine's clock (date -u)",
-             fix="date -u   # compare with the real UTC time; ask your admin to fix NTP")
+             fix=commands.utc_date(note="compare with the real UTC time; ask your admin to "
+                                        "fix NTP"))
     if ac.signature_ok is False:
         fail(f"the signature on the VOMS attributes does not verify against the VOMS server "
              f"certificate they carry ({ac.issuer}): the extension is damaged or forged",

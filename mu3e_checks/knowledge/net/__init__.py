@@ -118,8 +118,12 @@ def describe_address(address: str, port: Optional[int] = None) -> str:
 # ----------------------------------------------------------------------------- advice
 
 
-def _option(settings: Any, dest: str) -> Any:
-    """An option's value, else its default from the options table (one home for defaults)."""
+def option_value(settings: Any, dest: str) -> Any:
+    """An option's value, else its default from the options table (one home for defaults).
+
+    Transitional: the options without a typed :class:`Settings` field are read from
+    ``settings.extra``; once ``Settings`` has them all, this goes.
+    """
     from mu3e_checks.settings import OPTIONS
 
     value = getattr(settings, "extra", {}).get(dest)
@@ -150,8 +154,8 @@ class Advice:
         try:
             parse_service_url(url)
         except UrlError:
-            url = _option(None, "mu3e_cs_url")
-        return cls(setup=_option(settings, "mu3e_setup"), cs_url=url, group=settings.group,
+            url = option_value(None, "mu3e_cs_url")
+        return cls(setup=option_value(settings, "mu3e_setup"), cs_url=url, group=settings.group,
                    required_cas=tuple(settings.required_cas), trust_dir=trust_dir)
 
     def configure(self, *, note: str = "") -> Remedy:
