@@ -9,6 +9,7 @@ fix is rendered.  The domain defaults (VO, group, setup, CS URL) live in the opt
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -161,3 +162,55 @@ def export(var: str, value: object, *, note: str = "", **note_values: object) ->
     return cmd(f"export {var}={{value}}", note=note,
                safety=Safety.CONFIRM if action else Safety.MANUAL, action=action, value=value,
                **note_values)
+
+
+# ------------------------------------------------------------------------------- network
+
+#: A host name or IP address that is one plain shell word as it is (quoting leaves it alone).
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9._:-]+")
+
+
+def dig(host: str, rdtype: str = "", *, note: str = "") -> Remedy:
+    """Ask DNS for ``host`` (optionally one record type), to compare with our verdict."""
+    return cmd("dig {host}" + (f" {rdtype}" if rdtype else ""), note=note, host=host)
+
+
+def port_test(host: str, port: int, *, note: str = "test the port again") -> Remedy:
+    """A TCP connect to ``host:port`` with nothing but bash.
+
+    The host sits inside the ``bash -c`` script, where a second level of quoting would be
+    needed; a plain name is written there as it is (quoting would not change it), anything
+    else is passed to the script as an argument, so it never becomes script text.
+    """
+    if _PLAIN_HOST.fullmatch(host or ""):
+        return cmd("timeout 10 bash -c 'cat </dev/null >/dev/tcp/{host}/{port}' && echo open",
+                   note=note, host=host, port=int(port))
+    return cmd("timeout 10 bash -c 'cat </dev/null >\"/dev/tcp/$1/$2\"' _ {host} {port} "
+               "&& echo open", note=note, host=host, port=int(port))
+
+
+def tls_client_test(host: str, port: int, capath: Path, *, note: str = "") -> Remedy:
+    """``openssl s_client`` against the server, verified against ``capath``."""
+    return cmd("openssl s_client -connect {host}:{port} -CApath {capath} </dev/null",
+               note=note, host=host, port=int(port), capath=capath)
+
+
+def utc_date(*, note: str = "") -> Remedy:
+    """Show this machine's clock in UTC, to compare with the real time."""
+    return cmd("date -u", note=note)
+
+
+def clock_sync(*, note: str = "") -> Remedy:
+    """Whether this machine's clock is synchronised, and how to switch NTP on."""
+    return join(cmd("timedatectl status", note="needs 'System clock synchronized: yes'"),
+                cmd("sudo timedatectl set-ntp true", note=note))
+
+
+def show_resolv_conf(*, note: str = "") -> Remedy:
+    """The resolver configuration (its ``nameserver`` lines)."""
+    return cmd("cat /etc/resolv.conf", note=note)
+
+
+def show_routes(*, note: str = "") -> Remedy:
+    """This machine's network routes."""
+    return cmd("ip route", note=note)

@@ -1,19 +1,29 @@
-"""Guide: "Initialize a Mu3e DIRAC Proxy" and "Verify" — the DIRAC group and the VOMS attributes.
+"""Guide: "Initialize a Mu3e DIRAC Proxy" and "Verify" — group, VOMS, and the server's view.
 
 ``dirac-proxy-info`` shows the group only when the Configuration Server confirms it, so these
 checks read the proxy itself: DIRAC's group extension (1.2.42.42) anywhere in the chain, and
-the VOMS attribute certificate that ``-M`` should have added.
+the VOMS attribute certificate that ``-M`` should have added.  The last one, NET-006, asks the
+server directly (DISET ``whoami``): its fixes are about the proxy and the VO registration, so it
+belongs here, but it is a network check (``-m "not network"`` and ``--mu3e-offline`` skip it).
 PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 """
 
 from __future__ import annotations
 
+from mu3e_checks import commands
 from mu3e_checks.knowledge import pki
-from mu3e_checks.knowledge.credentials import q
+from mu3e_checks.knowledge.net import Advice, option_value
+from mu3e_checks.knowledge.net.diset import (
+    DisetError,
+    explain_identity,
+    identity_problem,
+    whoami_info,
+)
 from mu3e_checks.knowledge.proxy import find_group
 from mu3e_checks.knowledge.voms import find_voms
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
+from mu3e_checks.text import visible
 
 STEP = "mu3e-proxy"
 INIT = "dirac-proxy-init -g {group} -M"
@@ -23,18 +33,22 @@ INIT = "dirac-proxy-init -g {group} -M"
        fix=INIT + "   # if it stops at 'Contacting CS', fix the Configuration Server checks "
                   "first", requires=("PROXY-005",))
 def test_group_present(proxy_fact, settings):
+    """DIRAC's group extension (1.2.42.42) is looked for on every certificate of the proxy
+    (with ``-M`` it sits on the second).  Missing fails and names the usual cause:
+    dirac-proxy-init could not reach the Configuration Server and left a group-less proxy.
+    """
     proxy = proxy_fact.get()
     found = find_group(proxy.certs)
     if found.errors and found.group is None:
-        fail("; ".join(found.errors), group=q(settings.group))
+        fail("; ".join(found.errors), group=settings.group)
     if found.group is None:
         fail(f"the proxy in {proxy.path} carries no DIRAC group (extension 1.2.42.42 is in none "
              "of its certificates). This is what dirac-proxy-init leaves behind when it cannot "
              "reach the Configuration Server: it writes a proxy without a group, fails, and "
              "leaves that proxy in place ('dirac-proxy-init --nocs' also makes one)",
-             group=q(settings.group))
+             group=settings.group)
     for text in found.errors:
-        warn(text, group=q(settings.group))
+        warn(text, group=settings.group)
     note(f"DIRAC group {found.group} (certificate {found.groups[0][0] + 1} of "
          f"{len(proxy.certs)})")
 
@@ -42,32 +56,40 @@ def test_group_present(proxy_fact, settings):
 @check("GROUP-002", "The DIRAC group is the Mu3e group (mu3e.org_user)", step=STEP, fix=INIT,
        requires=("GROUP-001",))
 def test_group_is_mu3e(proxy_fact, settings):
+    """The group must be ``--mu3e-group`` (mu3e.org_user): a proxy made with another ``-g``
+    fails, with the dirac-proxy-init command that asks for the right one.  Other groups further
+    up the chain warn; DIRAC uses the one nearest the proxy.
+    """
     proxy = proxy_fact.get()
     found = find_group(proxy.certs)
     if found.group is None:
         skip("the proxy carries no DIRAC group; GROUP-001 reports it")
     if found.group != settings.group:
         fail(f"the proxy is for DIRAC group '{found.group}', not '{settings.group}': it was "
-             f"made with the wrong -g", group=q(settings.group))
+             f"made with the wrong -g", group=settings.group)
     others = sorted({g for _, g in found.groups} - {found.group})
     if others:
         warn(f"the proxy chain also carries the group(s) {', '.join(others)}; DIRAC uses "
-             f"{found.group}, the one nearest the proxy", group=q(settings.group))
+             f"{found.group}, the one nearest the proxy", group=settings.group)
 
 
 @check("VOMS-001", "The proxy carries a readable VOMS attribute certificate", step=STEP,
        fix=INIT + "   # watch for 'Could not add VOMS extensions to the proxy'",
        requires=("PROXY-005",))
 def test_voms_present(proxy_fact, settings):
+    """The VOMS attribute certificate that the guide's ``-M`` adds, read with the project's own
+    DER reader.  Absent warns, because dirac-proxy-init exits 0 even when voms-proxy-init
+    fails, and grid sites and storage need it; present but unusable fails.
+    """
     proxy = proxy_fact.get()
     found = find_voms(proxy.certs)
     if found.error:
         fail(f"the proxy in {proxy.path} has a VOMS extension that cannot be used: "
-             f"{found.error}", group=q(settings.group))
+             f"{found.error}", group=settings.group)
     if not found.acs:
         warn(f"the proxy in {proxy.path} has no VOMS attributes: the guide's '-M' should add "
              "them, but dirac-proxy-init exits 0 even when voms-proxy-init fails. Grid sites "
-             "and storage need them", group=q(settings.group))
+             "and storage need them", group=settings.group)
         return
     for ac in found.acs:
         note(ac.describe())
@@ -84,24 +106,32 @@ def _acs(proxy_fact):
 @check("VOMS-002", "The VOMS attributes are for the Mu3e VO (mu3e.org)", step=STEP, fix=INIT,
        requires=("VOMS-001",))
 def test_voms_vo(proxy_fact, settings):
+    """The attributes must be for ``--mu3e-vo`` (mu3e.org): another VO fails; FQANs outside
+    ``/<vo>`` warn.  Reports the FQANs and the VOMS server.
+    """
     proxy, acs = _acs(proxy_fact)
-    vo = settings.extra.get("mu3e_vo") or "mu3e.org"
+    vo = option_value(settings, "mu3e_vo")
     ac = acs[0]
     if ac.vo != vo:
         fail(f"the VOMS attributes in {proxy.path} are for VO '{ac.vo or 'unknown'}' "
-             f"({', '.join(ac.fqans) or 'no FQANs'}), not for {vo}", group=q(settings.group))
+             f"({', '.join(ac.fqans) or 'no FQANs'}), not for {vo}", group=settings.group)
     foreign = [f for f in ac.fqans if not f.startswith(f"/{vo}")]
     if foreign:
-        warn(f"some FQANs are outside /{vo}: {', '.join(foreign)}", group=q(settings.group))
+        warn(f"some FQANs are outside /{vo}: {', '.join(foreign)}", group=settings.group)
     note(f"FQANs: {', '.join(ac.fqans) or 'none'}; VOMS server {ac.issuer}")
 
 
 @check("VOMS-003", "The VOMS attributes are valid and signed by their VOMS server", step=STEP,
        fix=INIT, requires=("VOMS-001",))
 def test_voms_validity(proxy_fact, settings):
+    """The attributes must be valid now and signed by the VOMS server certificate they carry.
+    An AC that expired while the proxy is still valid ("VOMS attributes are expired"), one not
+    valid yet (check the clock), or a bad signature fails; an AC ending before the proxy is
+    noted.
+    """
     proxy, acs = _acs(proxy_fact)
     ac = acs[0]
-    group = q(settings.group)
+    group = settings.group
     state = ac.state()
     proxy_state = pki.validity(proxy.proxy).state
     if state == "expired":
@@ -111,7 +141,8 @@ def test_voms_validity(proxy_fact, settings):
     if state == "not-yet-valid":
         fail(f"the VOMS attributes are valid only from {pki.fmt_time(ac.not_before)}; check "
              "this machine's clock (date -u)",
-             fix="date -u   # compare with the real UTC time; ask your admin to fix NTP")
+             fix=commands.utc_date(note="compare with the real UTC time; ask your admin to "
+                                        "fix NTP"))
     if ac.signature_ok is False:
         fail(f"the signature on the VOMS attributes does not verify against the VOMS server "
              f"certificate they carry ({ac.issuer}): the extension is damaged or forged",
@@ -121,3 +152,37 @@ def test_voms_validity(proxy_fact, settings):
         note(f"the VOMS attributes end at {pki.fmt_time(ac.not_after)}, before the proxy "
              f"({pki.fmt_time(end)}); renew the proxy then")
     note(f"VOMS attributes valid until {pki.fmt_time(ac.not_after)}")
+
+
+@check("NET-006", "The Configuration Server knows you: whoami gives your user and group",
+       step=STEP, network=True, requires=("NET-004",), fix=INIT)
+def test_cs_whoami(cs_probe, settings, run):
+    """Asks the Configuration Server how it sees your proxy (DISET ``whoami``): which user,
+    which group.  An unregistered DN fails with the exact DN to send to the Mu3e VO admin; a
+    proxy for another group fails with ``dirac-proxy-init -g <group> -M``.  Skips without a
+    valid proxy.
+    """
+    advice = Advice.from_settings(settings)
+    credential = cs_probe.credential()
+    if not credential.usable:
+        skip(f"needs a valid proxy: {credential.reason}")
+    call = cs_probe.whoami()
+    if call.failure is not None:
+        fail(f"the server rejected the whoami connection: {call.failure.detail}",
+             fix=advice.proxy_init())
+    if call.error is not None:
+        fail(f"whoami failed: {call.error.detail}", fix=advice.proxy_init())
+    try:
+        who = whoami_info(call.value)
+    except DisetError as exc:
+        fail(f"the whoami answer cannot be read: {exc.detail}", fix=advice.proxy_init())
+    problem = identity_problem(who, settings.group, credential.group, credential.identity)
+    dn = who.dn or credential.identity
+    if problem is not None:
+        message, fix = explain_identity(problem, dn, advice)
+        fail(message, fix=fix)
+    props = ", ".join(who.properties) or "none"
+    run.record_environment("CS sees you as", visible(f"{who.username} in group {who.group} "
+                                                     f"({dn})"))
+    note(f"the server sees you as {who.username!r} in group {who.group!r} "
+         f"(DN {dn}; properties {props})")

@@ -255,7 +255,8 @@ def test_unregistered_dn_gets_the_exact_dn_for_the_vo_admin(net_world, responder
     case = r["NET-006"]
     assert case.outcome == "failed"
     assert "VO admin" in case.message and net_world.user_dn in case.message
-    assert case.fix.splitlines()[-1] == net_world.user_dn
+    # The DN is shown on a comment line of its own, never as a line a shell would run.
+    assert case.fix.splitlines()[-1] == "# " + net_world.user_dn
 
 
 def test_wrong_group_gets_proxy_init_with_g(net_world, responder, tmp_path):
@@ -287,3 +288,149 @@ def test_offline_skips_the_whole_section_without_touching_the_network(net_world,
             assert r.outcome(cid) == "skipped", cid
             assert "offline" in r[cid].message, (cid, r[cid].message)
     assert len(responder.queries) == before and calls == []
+
+
+# ----------------------------------------------------------------------------- hostile servers
+# A server (or whoever controls DNS and the URL) chooses its certificate's names, its DISET
+# replies and its host name.  Every fix the diagnosis prints from such values must be inert
+# when pasted into bash, and no message may carry a raw control character to the terminal.
+
+PWNED = "/tmp/PWNED-cb"
+#: Text that runs `touch` if it ever reaches a shell unquoted, and paints the terminal
+#: (short enough for a certificate's CN, at most 64 bytes).
+HOSTILE = f"\n$(touch {PWNED})`touch {PWNED}`\x1b]0;x\x07\x1b[2J"
+
+
+def _sandbox_path(tmp_path):
+    """A PATH with nothing but bash, timeout and touch: an injected `touch` runs for real,
+    while the fixes' own tools (dirac-*, openssl, wget, sudo) are simply not found."""
+    import shutil
+
+    bindir = tmp_path / "sandbox-bin"
+    bindir.mkdir(exist_ok=True)
+    for tool in ("bash", "timeout", "touch"):
+        link = bindir / tool
+        if not link.exists():
+            link.symlink_to(shutil.which(tool))
+    return str(bindir)
+
+
+def _pwned(where):
+    import glob
+
+    return glob.glob(f"{PWNED}*") + [str(p) for p in where.iterdir()
+                                      if "pwned" in p.name.lower()]
+
+
+def assert_harmless(r, tmp_path):
+    """Every fix in the run passes ``bash -n``; pasting it into bash creates no PWNED file;
+    no message or output carries a raw ESC or line break of the server's."""
+    import subprocess
+
+    assert "INTERNALERROR" not in r.stdout + r.stderr
+    assert "\x1b" not in r.stdout and "\x1b" not in r.stderr
+    fixes = {cid: c.fix for cid, c in r.cases.items() if c.fix}
+    assert fixes, r.stdout[-2000:]
+    for cid, case in r.cases.items():
+        # The message is multi-line by design (title, message, fix); the server's own line
+        # breaks must not be among those lines.
+        assert "\x1b" not in case.message and "\n$(touch" not in case.message, (cid,
+                                                                                case.message)
+    paste = tmp_path / "paste"
+    paste.mkdir(exist_ok=True)
+    env = {"PATH": _sandbox_path(tmp_path), "HOME": str(paste), "LC_ALL": "C"}
+    for cid, fix in fixes.items():
+        syntax = subprocess.run(["bash", "-n"], input=fix, text=True, capture_output=True,
+                                env=env, timeout=30)
+        assert syntax.returncode == 0, (cid, fix, syntax.stderr)
+        subprocess.run([env["PATH"] + "/bash", "--noprofile", "--norc"], input=fix,
+                       text=True, capture_output=True, env=env, cwd=paste, timeout=60)
+        assert _pwned(paste) == [], (cid, fix)
+
+
+@pytest.fixture
+def no_pwned_left():
+    import glob
+    import os
+
+    yield
+    for leftover in glob.glob(f"{PWNED}*"):  # a failed assertion must not poison later runs
+        os.unlink(leftover)
+
+
+def test_hostile_ca_name_in_the_server_certificate(net_world, responder, tmp_path,
+                                                   no_pwned_left):
+    # The server's CA, unknown to the trust dir, names itself with shell and terminal syntax:
+    # it reaches the NET-003 message and the "find its ca_<name>" line of the fix.
+    pki = net_world.grid.pki
+    evil_ca = pki.ca("Evil CA" + HOSTILE)
+    with DisetServer(pki.host(evil_ca, "localhost"), net_world.client_cas) as server:
+        r = diagnose(tmp_path, net_world, responder, url("localhost", server.port))
+    case = r["NET-003"]
+    assert case.outcome == "failed" and "Evil CA\\x0a$(touch" in case.message, case.message
+    assert "Evil CA\\x0a$(touch" in case.fix and "\\x1b" in case.fix
+    assert_harmless(r, tmp_path)
+
+
+def test_hostile_names_in_a_mismatched_server_certificate(net_world, responder, tmp_path,
+                                                          no_pwned_left):
+    # The certificate's subject and its only DNS name hold the payload; the fix proposes
+    # dirac-configure with that name, which must stay one quoted word.
+    pki = net_world.grid.pki
+    liar = pki.host(net_world.host_ca, "cs" + HOSTILE, sans=["cs" + HOSTILE])
+    with DisetServer(liar, net_world.client_cas) as server:
+        r = diagnose(tmp_path, net_world, responder, url("localhost", server.port))
+    case = r["NET-003"]
+    assert case.outcome == "failed" and "not for localhost" in case.message, case.message
+    assert "dirac-configure -F -S GridPP -C $'dips://cs\\x0a$(touch" in case.fix, case.fix
+    assert_harmless(r, tmp_path)
+
+
+def test_hostile_diset_replies_and_server_subject(net_world, responder, tmp_path,
+                                                  no_pwned_left):
+    # A trusted server whose certificate subject, ping version and whoami DN are hostile: the
+    # facts are reported visibly, and the DN the VO admin needs is a comment line, never a
+    # command line.
+    pki = net_world.grid.pki
+    odd = pki.host(net_world.host_ca, "cs" + HOSTILE, sans=[TEST_HOST])
+    dn = "/C=CH/CN=Jane" + HOSTILE
+    with DisetServer(odd, net_world.client_cas, registry={}, version="v8" + HOSTILE,
+                     whoami_dn=dn) as server:
+        r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port))
+    for cid in ("NET-001", "NET-002", "NET-003", "NET-004", "NET-005"):
+        assert r.outcome(cid) == "passed", (cid, r[cid].message)
+    case = r["NET-006"]
+    assert case.outcome == "failed" and "/C=CH/CN=Jane\\x0a$(touch" in case.message
+    last = case.fix.splitlines()[-1]
+    assert last.startswith("# /C=CH/CN=Jane\\x0a$(touch") and "\\x1b" in last, case.fix
+    html = r.html.read_text()
+    assert "v8\\x0a$(touch" in html and "\x1b" not in html
+    assert_harmless(r, tmp_path)
+
+
+#: A host name in the URL that is shell syntax: urlsplit keeps it (lower case), DNS can
+#: carry it; each of the three would create a file in the directory the fix is pasted in.
+EVIL_HOST = "x$(touch pwned-1)`touch pwned-2`;touch pwned-3;.mu3e.test"
+
+
+def test_hostile_host_name_in_dns_and_port_fixes(net_world, responder, tmp_path,
+                                                 no_pwned_left):
+    import dns.name
+
+    # Not in DNS: NET-001's fix names the host in a comment and in `dig`.
+    r = diagnose(tmp_path, net_world, responder, url(EVIL_HOST, 9135))
+    case = r["NET-001"]
+    assert case.outcome == "failed" and "does not exist in DNS" in case.message, case.message
+    assert f"dig '{EVIL_HOST}'" in case.fix, case.fix
+    assert_harmless(r, tmp_path)
+    # In DNS, with nothing listening: NET-002's port test gets the host as an argument.
+    key = dns.name.from_text(EVIL_HOST).to_text().rstrip(".").lower()
+    responder.records[key] = {"A": ["127.0.0.1"]}
+    try:
+        r = diagnose(tmp_path, net_world, responder, url(EVIL_HOST, closed_port()))
+    finally:
+        del responder.records[key]
+    case = r["NET-002"]
+    assert case.outcome == "failed" and "connection refused" in case.message, case.message
+    assert f"_ '{EVIL_HOST}'" in case.fix, case.fix
+    assert_harmless(r, tmp_path)

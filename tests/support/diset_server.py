@@ -192,13 +192,15 @@ class DisetServer(_Base):
     ``registry`` maps an identity DN (slash form) to (username, groups); the first group is the
     DN's default group.  ``time_offset`` seconds are added to the clock ``ping`` reports.
     ``mode``: ``ok``, ``stall`` (after the handshake), ``garbage`` (after the handshake).
+    ``whoami_dn``: the DN whoami reports instead of the caller's (a hostile server's choice).
     """
 
     def __init__(self, host_cert: Entity, client_cas: Sequence[Entity], *,
                  registry: Optional[Mapping[str, tuple[str, Iterable[str]]]] = None,
                  services: Iterable[str] = ("Configuration/Server",),
                  version: str = "v8r0p74-test", time_offset: float = 0.0, mode: str = "ok",
-                 host: str = "127.0.0.1", family: int = socket.AF_INET) -> None:
+                 host: str = "127.0.0.1", family: int = socket.AF_INET,
+                 whoami_dn: Optional[str] = None) -> None:
         super().__init__(host, family)
         self.registry = {dn: (user, list(groups)) for dn, (user, groups) in
                          (registry or {}).items()}
@@ -206,6 +208,7 @@ class DisetServer(_Base):
         self.version = version
         self.time_offset = time_offset
         self.mode = mode
+        self.whoami_dn = whoami_dn
         self.calls: list[tuple[str, str]] = []
         self._dir = tempfile.TemporaryDirectory(prefix="diset-server-")
         cert, key, cas = (Path(self._dir.name) / n for n in ("host.pem", "host.key", "ca.pem"))
@@ -248,6 +251,8 @@ class DisetServer(_Base):
         if user is None or group not in groups:
             user, group = "anonymous", "visitor"
         props = ["NormalUser"] if user != "anonymous" else []
+        if self.whoami_dn is not None:
+            dn = self.whoami_dn
         return {"DN": dn, "CN": dn.rsplit("CN=", 1)[-1], "group": group, "username": user,
                 "properties": props, "isProxy": is_proxy, "isLimitedProxy": False,
                 "secondsLeft": 3600}

@@ -289,3 +289,154 @@ def test_identity_problems():
     assert diset.identity_problem(anon, GROUP, None, dn).kind == "wrong-group"
     other = diset.WhoAmI("jane", "gridpp_user", dn)
     assert diset.identity_problem(other, GROUP, None, dn).kind == "wrong-group"
+
+
+# ----------------------------------------------------------------------------- explanations
+# Each layer's table: every enum member has a message and a fix, and outside text (host names,
+# DNs, server names) reaches a fix only as a quoted or visible value.
+
+HOSTILE = "x\n$(touch pwned-1)`touch pwned-2`;touch pwned-3;\x1b[2J"
+_TARGET = parse_service_url("dips://cs.mu3e.test:9135/Configuration/Server")
+
+
+def _advice(tmp_path, **kw):
+    from mu3e_checks.knowledge.net import Advice
+
+    values = dict(setup="GridPP", cs_url=_TARGET.url, group=GROUP,
+                  required_cas=("/C=UK/O=eScienceCA/OU=Authority/CN=UK e-Science CA 2B",),
+                  trust_dir=tmp_path / "trust")
+    values.update(kw)
+    return Advice(**values)
+
+
+def _hostile_target():
+    # What urlsplit would not give us, a test can: the explanations must not trust the URL.
+    from mu3e_checks.knowledge.net import ServiceUrl
+
+    return ServiceUrl(f"dips://{HOSTILE}:9135/Configuration/Server", HOSTILE, 9135,
+                      "Configuration/Server")
+
+
+def _inert(fix_text: str, tmp_path) -> None:
+    """``bash -n`` accepts the fix, and running it with only bash/timeout/touch on PATH (so an
+    injected touch really runs) creates nothing."""
+    import shutil
+    import subprocess
+
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    for tool in ("bash", "timeout", "touch"):
+        if not (bindir / tool).exists():
+            (bindir / tool).symlink_to(shutil.which(tool))
+    cwd = tmp_path / "paste"
+    cwd.mkdir(exist_ok=True)
+    env = {"PATH": str(bindir), "HOME": str(cwd), "LC_ALL": "C"}
+    assert subprocess.run(["bash", "-n"], input=fix_text, text=True, env=env,
+                          capture_output=True, timeout=30).returncode == 0, fix_text
+    subprocess.run([str(bindir / "bash"), "--noprofile", "--norc"], input=fix_text, text=True,
+                   env=env, cwd=cwd, capture_output=True, timeout=60)
+    assert [p.name for p in cwd.iterdir()] == [], fix_text
+
+
+@pytest.mark.parametrize("problem", list(dns.DnsProblem))
+def test_every_dns_problem_is_explained(problem, tmp_path):
+    r = dns.Resolution(HOSTILE, "dns", "nameserver 127.0.0.1:53", problem=problem,
+                       detail="why")
+    message, fix = dns.explain(r, _hostile_target(), _advice(tmp_path))
+    assert message and fix and "{" not in fix.render()
+    _inert(fix.render(), tmp_path)
+
+
+def test_dns_explanations_keep_their_commands(tmp_path):
+    nx = dns.Resolution("cs.mu3e.test", "dns", "ns", problem=dns.DnsProblem.NXDOMAIN)
+    other = parse_service_url("dips://typo.mu3e.test:9135/Configuration/Server")
+    _, fix = dns.explain(nx, other, _advice(tmp_path))
+    assert fix.render().splitlines() == [
+        f"# check the host name in {other.url}",
+        f"dirac-configure -F -S GridPP -C {_TARGET.url} -I   # the guide's URL",
+        "# if the name is right, connect to your institute's VPN or ask your network admin why"
+        " it does not resolve:",
+        "dig typo.mu3e.test"]
+    _, same = dns.explain(nx, _TARGET, _advice(tmp_path))
+    assert "dirac-configure" not in same.render()  # the URL already is the expected one
+
+
+@pytest.mark.parametrize("problem", list(tcp.TcpProblem))
+def test_every_tcp_problem_is_explained(problem, tmp_path):
+    attempts = [tcp.TcpAttempt("127.0.0.1", 9135, "refused", "connection refused", 0)]
+    verdict = tcp.TcpJudgement(False, problem, "127.0.0.1:9135 connection refused")
+    message, fix = tcp.explain(verdict, attempts, _hostile_target(), 2.0)
+    assert message and "timeout 10 bash -c" in fix.render()
+    _inert(fix.render(), tmp_path)
+    _, v6 = tcp.explain_ipv6(attempts, _hostile_target())
+    _inert(v6.render(), tmp_path)
+
+
+def test_port_test_is_unchanged_for_plain_hosts_and_an_argument_otherwise(tmp_path):
+    from mu3e_checks import commands
+
+    assert commands.port_test("cs.mu3e.test", 9135).render() == (
+        "timeout 10 bash -c 'cat </dev/null >/dev/tcp/cs.mu3e.test/9135' && echo open"
+        "   # test the port again")
+    odd = commands.port_test("a'b;touch pwned-4", 9135).render()
+    assert "_ 'a'\"'\"'b;touch pwned-4' 9135" in odd
+    _inert(odd, tmp_path)
+
+
+@pytest.mark.parametrize("kind", list(tls.TlsFailureKind))
+def test_every_tls_failure_is_explained(kind, tmp_path):
+    now = dt.datetime.now(dt.timezone.utc)
+    server = tls.ServerCert("/CN=" + HOSTILE, "/CN=Evil" + HOSTILE, now - dt.timedelta(days=2),
+                            now - dt.timedelta(days=1), (HOSTILE,))
+    failure = tls.TlsFailure(kind, "detail " + HOSTILE, server)
+    message, fix = tls.explain(failure, _hostile_target(), _advice(tmp_path))
+    assert message and fix and "{" not in fix.render()
+    assert "\n$(" not in fix.render()
+    _inert(fix.render(), tmp_path)
+
+
+def test_mismatch_proposes_the_servers_name_as_one_quoted_url(tmp_path):
+    now = dt.datetime.now(dt.timezone.utc)
+    server = tls.ServerCert("/CN=x", "/CN=y", now, now, ("elsewhere.mu3e.test",))
+    failure = tls.TlsFailure(tls.TlsFailureKind.HOSTNAME_MISMATCH, "mismatch", server)
+    _, fix = tls.explain(failure, _TARGET, _advice(tmp_path))
+    assert fix.render() == ("dirac-configure -F -S GridPP -C dips://elsewhere.mu3e.test:9135/"
+                            "Configuration/Server -I   # if that is the right server")
+
+
+@pytest.mark.parametrize("kind", list(diset.DisetErrorKind))
+def test_every_diset_error_is_explained(kind, tmp_path):
+    message, fix = diset.explain(diset.DisetError(kind, "not up " + HOSTILE),
+                                 _hostile_target(), "ping", _advice(tmp_path))
+    assert message and fix
+    _inert(fix.render(), tmp_path)
+
+
+@pytest.mark.parametrize("kind", list(diset.IdentityKind))
+def test_identity_explanations_show_the_dn_only_as_a_comment(kind, tmp_path):
+    dn = "/C=CH/CN=Jane" + HOSTILE
+    message, fix = diset.explain_identity(diset.IdentityProblem(kind, "why"), dn,
+                                          _advice(tmp_path))
+    text = fix.render()
+    if kind is diset.IdentityKind.UNREGISTERED:
+        assert text.splitlines()[-1] == "# /C=CH/CN=Janex\\x0a$(touch pwned-1)`touch " \
+                                        "pwned-2`;touch pwned-3;\\x1b[2J"
+    else:
+        assert text == f"dirac-proxy-init -g {GROUP} -M"
+    _inert(text, tmp_path)
+
+
+def test_advice_takes_its_defaults_from_the_options_table():
+    from mu3e_checks.knowledge.net import Advice
+    from mu3e_checks.settings import DEFAULT_CS_URL, Settings, resolve
+
+    settings = Settings.build(resolve({}, {}), {"HOME": "/nonexistent"})
+    advice = Advice.from_settings(settings)
+    assert (advice.setup, advice.cs_url, advice.group) == ("GridPP", DEFAULT_CS_URL,
+                                                           "mu3e.org_user")
+    custom = Settings.build(resolve({"mu3e_setup": "Other", "mu3e_group": "g",
+                                     "mu3e_cs_url": "dips://h:1/A/B"}, {}), {"HOME": "/x"})
+    assert Advice.from_settings(custom).configure().render() == \
+        "dirac-configure -F -S Other -C dips://h:1/A/B -I"
+    broken = Settings.build(resolve({"mu3e_cs_url": "https://h/A/B"}, {}), {"HOME": "/x"})
+    assert Advice.from_settings(broken).cs_url == DEFAULT_CS_URL  # a broken URL is no advice

@@ -18,10 +18,12 @@ import datetime as _dt
 import socket
 import ssl
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Optional
 
-from mu3e_checks.knowledge.net import Deadline
+from mu3e_checks.knowledge.net import Advice, Deadline, ServiceUrl, describe_address
 from mu3e_checks.knowledge.net.dencode import DecodeError, decode, encode
+from mu3e_checks.remedy import Remedy, join, say
 
 MAX_MESSAGE = 1 << 20
 MAX_PROPOSAL = 1024
@@ -31,13 +33,24 @@ DEFAULT_SETUP = "GridPP"
 DEFAULT_VO = "unknown"  # what a client without /DIRAC/VirtualOrganization sends
 
 
-class DisetError(Exception):
-    """The DISET exchange failed; ``kind`` is ``timeout``, ``closed``, ``garbage``, ``too-big``,
-    ``tls`` (an SSL error after the handshake) or ``refused`` (an S_ERROR from the server)."""
+class DisetErrorKind(str, Enum):
+    """How a DISET exchange failed; each has its own fix (see :func:`explain`)."""
 
-    def __init__(self, kind: str, detail: str, cause: Optional[BaseException] = None) -> None:
+    TIMEOUT = "timeout"  # TLS is up but no answer came in time
+    CLOSED = "closed"  # the server closed the connection
+    GARBAGE = "garbage"  # the answer is not DISET
+    TOO_BIG = "too-big"  # the server announced more than we accept
+    TLS = "tls"  # an SSL error after the handshake
+    REFUSED = "refused"  # an S_ERROR from the server
+
+
+class DisetError(Exception):
+    """The DISET exchange failed: ``kind`` picks the fix, ``detail`` is for the user."""
+
+    def __init__(self, kind: DisetErrorKind, detail: str,
+                 cause: Optional[BaseException] = None) -> None:
         super().__init__(detail)
-        self.kind = kind
+        self.kind = DisetErrorKind(kind)
         self.detail = detail
         self.cause = cause
 
@@ -71,29 +84,30 @@ class Channel:
             self.sock.settimeout(max(0.05, self.deadline.remaining()))
             self.sock.sendall(data)
         except (socket.timeout, TimeoutError):
-            raise DisetError("timeout", "the server stopped reading") from None
+            raise DisetError(DisetErrorKind.TIMEOUT, "the server stopped reading") from None
         except ssl.SSLError as exc:
-            raise DisetError("tls", str(exc), exc) from None
+            raise DisetError(DisetErrorKind.TLS, str(exc), exc) from None
         except OSError as exc:
-            raise DisetError("closed", f"the server closed the connection "
+            raise DisetError(DisetErrorKind.CLOSED, f"the server closed the connection "
                              f"({exc.strerror or exc})", exc) from None
 
     def _fill(self, what: str) -> None:
         if self.deadline.expired:
-            raise DisetError("timeout", f"no {what} within {self.deadline.seconds:g} s")
+            raise DisetError(DisetErrorKind.TIMEOUT,
+                             f"no {what} within {self.deadline.seconds:g} s")
         try:
             self.sock.settimeout(max(0.05, self.deadline.remaining()))
             chunk = self.sock.recv(65536)
         except (socket.timeout, TimeoutError):
-            raise DisetError("timeout", f"no {what} within {self.deadline.seconds:g} s") \
-                from None
+            raise DisetError(DisetErrorKind.TIMEOUT,
+                             f"no {what} within {self.deadline.seconds:g} s") from None
         except ssl.SSLError as exc:
-            raise DisetError("tls", str(exc), exc) from None
+            raise DisetError(DisetErrorKind.TLS, str(exc), exc) from None
         except OSError as exc:
-            raise DisetError("closed", f"the connection broke while waiting for {what} "
-                             f"({exc.strerror or exc})", exc) from None
+            raise DisetError(DisetErrorKind.CLOSED, f"the connection broke while waiting for "
+                             f"{what} ({exc.strerror or exc})", exc) from None
         if not chunk:
-            raise DisetError("closed", f"the server closed the connection instead of "
+            raise DisetError(DisetErrorKind.CLOSED, f"the server closed the connection instead of "
                              f"sending {what}")
         self.buffer += chunk
 
@@ -102,8 +116,8 @@ class Channel:
         for _ in range(4):
             while b":" not in self.buffer[:24] and not self.buffer.startswith(KEEPALIVE):
                 if len(self.buffer) >= 24:
-                    raise DisetError("garbage", "the server's answer is not DISET framing "
-                                     f"(starts with {bytes(self.buffer[:24])!r})")
+                    raise DisetError(DisetErrorKind.GARBAGE, "the server's answer is not "
+                                     f"DISET framing (starts with {bytes(self.buffer[:24])!r})")
                 self._fill(what)
             keepalive = self.buffer.startswith(KEEPALIVE)
             if keepalive:
@@ -112,12 +126,12 @@ class Channel:
                     self._fill(what)
             head, _, _ = bytes(self.buffer[:24]).partition(b":")
             if not head.isdigit():
-                raise DisetError("garbage", "the server's answer is not DISET framing "
+                raise DisetError(DisetErrorKind.GARBAGE, "the server's answer is not DISET framing "
                                  f"(starts with {bytes(self.buffer[:24])!r})")
             size = int(head)
             if size > limit:
-                raise DisetError("too-big", f"the server announced {size} bytes, more than the "
-                                 f"{limit} this check accepts")
+                raise DisetError(DisetErrorKind.TOO_BIG, f"the server announced {size} "
+                                 f"bytes, more than the {limit} this check accepts")
             start = len(head) + 1
             while len(self.buffer) < start + size:
                 self._fill(what)
@@ -126,19 +140,20 @@ class Channel:
             try:
                 message = decode(payload)
             except DecodeError as exc:
-                raise DisetError("garbage", f"the server's answer cannot be decoded ({exc})") \
-                    from None
+                raise DisetError(DisetErrorKind.GARBAGE,
+                                 f"the server's answer cannot be decoded ({exc})") from None
             if not keepalive:
                 return message
-        raise DisetError("garbage", "the server sends only keep-alives")
+        raise DisetError(DisetErrorKind.GARBAGE, "the server sends only keep-alives")
 
 
 def unwrap(reply: Any, step: str) -> Any:
     """The ``Value`` of an S_OK, or :class:`DisetError` ``refused`` with the server's message."""
     if not isinstance(reply, dict) or "OK" not in reply:
-        raise DisetError("garbage", f"the {step} answer is not a DIRAC result ({str(reply)[:80]})")
+        raise DisetError(DisetErrorKind.GARBAGE,
+                         f"the {step} answer is not a DIRAC result ({str(reply)[:80]})")
     if not reply["OK"]:
-        raise DisetError("refused", str(reply.get("Message", "no message")))
+        raise DisetError(DisetErrorKind.REFUSED, str(reply.get("Message", "no message")))
     return reply.get("Value")
 
 
@@ -177,7 +192,8 @@ def utcnow() -> _dt.datetime:
 def ping_info(value: Any, sent: _dt.datetime, received: _dt.datetime) -> PingInfo:
     """Read a ping result; the skew compares the server's time with the middle of our call."""
     if not isinstance(value, dict):
-        raise DisetError("garbage", f"ping returned {type(value).__name__}, not a dict")
+        raise DisetError(DisetErrorKind.GARBAGE,
+                         f"ping returned {type(value).__name__}, not a dict")
     server_time = value.get("time")
     if isinstance(server_time, _dt.datetime):
         if server_time.tzinfo is None:  # DIRAC sends utcnow(), naive
@@ -219,7 +235,8 @@ class WhoAmI:
 
 def whoami_info(value: Any) -> WhoAmI:
     if not isinstance(value, dict):
-        raise DisetError("garbage", f"whoami returned {type(value).__name__}, not a dict")
+        raise DisetError(DisetErrorKind.GARBAGE,
+                         f"whoami returned {type(value).__name__}, not a dict")
     props = value.get("properties") or ()
     left = value.get("secondsLeft")
     return WhoAmI(str(value.get("username", "")), str(value.get("group", "")),
@@ -229,9 +246,16 @@ def whoami_info(value: Any) -> WhoAmI:
                   int(left) if isinstance(left, (int, float)) else None, dict(value))
 
 
+class IdentityKind(str, Enum):
+    """Why the server's view of the caller is wrong; each has its own fix."""
+
+    UNREGISTERED = "unregistered"  # the DN is not in the VO (in that group): the VO admin
+    WRONG_GROUP = "wrong-group"  # the proxy asks for another group: make it again with -g
+
+
 @dataclass(frozen=True)
 class IdentityProblem:
-    kind: str  # "unregistered" | "wrong-group"
+    kind: IdentityKind
     message: str
 
 
@@ -248,15 +272,57 @@ def identity_problem(who: WhoAmI, expected_group: str, proxy_group: Optional[str
     if who.username and who.username != "anonymous":
         if who.group == expected_group:
             return None
-        return IdentityProblem("wrong-group", f"the server knows you as {who.username!r} but "
-                               f"in group {who.group!r}, not {expected_group!r}")
+        return IdentityProblem(IdentityKind.WRONG_GROUP,
+                               f"the server knows you as {who.username!r} but in group "
+                               f"{who.group!r}, not {expected_group!r}")
     if proxy_group == expected_group:
-        return IdentityProblem("unregistered", f"the server does not know your DN {shown_dn} in "
-                               f"group {expected_group!r} (it sees you as anonymous): the DN is "
-                               "not registered in the VO, or not in that group")
+        return IdentityProblem(IdentityKind.UNREGISTERED,
+                               f"the server does not know your DN {shown_dn} in group "
+                               f"{expected_group!r} (it sees you as anonymous): the DN is not "
+                               "registered in the VO, or not in that group")
     if proxy_group:
-        return IdentityProblem("wrong-group", f"your proxy asks for group {proxy_group!r}, "
-                               f"which the server does not grant (it sees you as anonymous); "
-                               f"the expected group is {expected_group!r}")
-    return IdentityProblem("wrong-group", "your proxy carries no DIRAC group and the server "
-                           "finds no default group for your DN (it sees you as anonymous)")
+        return IdentityProblem(IdentityKind.WRONG_GROUP,
+                               f"your proxy asks for group {proxy_group!r}, which the server "
+                               "does not grant (it sees you as anonymous); the expected group "
+                               f"is {expected_group!r}")
+    return IdentityProblem(IdentityKind.WRONG_GROUP,
+                           "your proxy carries no DIRAC group and the server finds no default "
+                           "group for your DN (it sees you as anonymous)")
+
+
+# ----------------------------------------------------------------------------- explanations
+
+
+def explain(exc: DisetError, target: ServiceUrl, what: str, advice: Advice
+            ) -> tuple[str, Remedy]:
+    """What a failed DISET call (``what``: ping, whoami) means, and what to run."""
+    where = describe_address(target.host, target.port)
+    if exc.kind is DisetErrorKind.REFUSED:
+        fix = (advice.configure() if "not up" in exc.detail
+               else say("send this message to the Mu3e computing contacts"))
+        return f"the server at {where} refused the {what}: {exc.detail}", fix
+    if exc.kind is DisetErrorKind.TIMEOUT:
+        return (f"the server at {where} completed TLS but gave no DISET answer: {exc.detail}; "
+                "the service hangs or something that is not DIRAC holds the port",
+                say('tell the Mu3e computing contacts; DIRAC itself would say only '
+                    '"Can\'t connect"'))
+    if exc.kind in (DisetErrorKind.GARBAGE, DisetErrorKind.TOO_BIG):
+        return f"{where} does not answer like a DIRAC service: {exc.detail}", advice.configure()
+    return (f"the {what} to {where} failed: {exc.detail}",
+            say("a server that drops the connection after TLS may not accept your proxy: "
+                "run dirac-proxy-init again, then this check"))
+
+
+def explain_identity(problem: IdentityProblem, dn: str, advice: Advice
+                     ) -> tuple[str, Remedy]:
+    """The server does not see "you, in the expected group": the VO admin, or a new proxy.
+
+    The DN the server returned is shown on a comment line of its own, made visible, so the
+    user can send it exactly; it is never a line a shell would run.
+    """
+    if problem.kind is IdentityKind.UNREGISTERED:
+        return (f"{problem.message}. Contact the Mu3e VO admin and send this DN exactly: {dn}",
+                join(say("ask the Mu3e VO admin to register this DN in group {group}:",
+                         group=advice.group),
+                     say("{dn}", dn=dn)))
+    return problem.message, advice.proxy_init()

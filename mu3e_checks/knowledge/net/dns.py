@@ -15,10 +15,13 @@ from __future__ import annotations
 import concurrent.futures
 import ipaddress
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
-from mu3e_checks.knowledge.net import Deadline, UrlError, host_port, is_ip
+from mu3e_checks import commands
+from mu3e_checks.knowledge.net import Advice, Deadline, ServiceUrl, UrlError, host_port, is_ip
+from mu3e_checks.remedy import Remedy, cmd, join, say
 
 HOSTS_FILE = Path("/etc/hosts")
 RESOLV_CONF = Path("/etc/resolv.conf")
@@ -66,14 +69,23 @@ def hosts_lookup(name: str, hosts_path: Path = HOSTS_FILE) -> list[str]:
     return found
 
 
+class DnsProblem(str, Enum):
+    """Why a name gave no address; each has its own fix (see :func:`explain`)."""
+
+    NXDOMAIN = "nxdomain"  # the name does not exist: a typo, or a name only a VPN can see
+    EMPTY = "empty"  # it exists but has no A/AAAA record
+    TIMEOUT = "timeout"  # the resolver did not answer in time
+    SERVFAIL = "servfail"  # the resolver answered with an error
+    NO_RESOLVER = "no-resolver"  # no nameserver configured
+    BAD_NAME = "bad-name"  # not a valid host name at all
+    BAD_NAMESERVER = "bad-nameserver"  # --mu3e-nameserver cannot be used
+
+
 @dataclass(frozen=True)
 class Resolution:
     """What a name resolved to, where the answer came from, or why it did not resolve.
 
-    ``problem`` is None when there is at least one address, else one of ``nxdomain`` (the name
-    does not exist), ``empty`` (it exists but has no A/AAAA record), ``timeout`` (the resolver did
-    not answer in time), ``servfail`` (the resolver answered with an error), ``no-resolver`` (no
-    nameserver configured) or ``bad-name``.
+    ``problem`` is None when there is at least one address, else the :class:`DnsProblem`.
     """
 
     name: str
@@ -81,7 +93,7 @@ class Resolution:
     resolver: str  # which server answered, or the hosts file
     ipv4: tuple[str, ...] = ()
     ipv6: tuple[str, ...] = ()
-    problem: Optional[str] = None
+    problem: Optional[DnsProblem] = None
     detail: str = ""
     per_type: dict[str, str] = field(default_factory=dict)
 
@@ -119,7 +131,7 @@ def resolve(name: str, *, timeout: float, nameserver: Optional[Nameserver] = Non
     try:
         dns.name.from_text(name)
     except dns.exception.DNSException as exc:
-        return Resolution(name, "dns", "-", problem="bad-name",
+        return Resolution(name, "dns", "-", problem=DnsProblem.BAD_NAME,
                           detail=f"{name!r} is not a valid host name ({exc})")
     if nameserver is not None:
         res = dns.resolver.Resolver(configure=False)
@@ -130,7 +142,7 @@ def resolve(name: str, *, timeout: float, nameserver: Optional[Nameserver] = Non
         try:
             res = dns.resolver.Resolver(filename=str(resolv_conf))
         except (dns.resolver.NoResolverConfiguration, OSError) as exc:
-            return Resolution(name, "dns", str(resolv_conf), problem="no-resolver",
+            return Resolution(name, "dns", str(resolv_conf), problem=DnsProblem.NO_RESOLVER,
                               detail=f"no usable nameserver in {resolv_conf} ({exc})")
         where = f"nameserver {', '.join(str(s) for s in res.nameservers)} (from {resolv_conf})"
     deadline = Deadline(timeout)
@@ -138,25 +150,26 @@ def resolve(name: str, *, timeout: float, nameserver: Optional[Nameserver] = Non
     res.timeout = max(0.1, min(2.0, timeout / 2))
     res.cache = None
 
-    def ask(rdtype: str) -> tuple[str, list[str], str]:
+    def ask(rdtype: str) -> tuple[Optional[DnsProblem], list[str], str]:
         try:
             answer = res.resolve(name, rdtype, lifetime=max(0.1, deadline.remaining()),
                                  raise_on_no_answer=True)
-            return "ok", [r.to_text() for r in answer], ""
+            return None, [r.to_text() for r in answer], ""
         except dns.resolver.NXDOMAIN:
-            return "nxdomain", [], "the name does not exist (NXDOMAIN)"
+            return DnsProblem.NXDOMAIN, [], "the name does not exist (NXDOMAIN)"
         except dns.resolver.NoAnswer:
-            return "empty", [], f"no {rdtype} record"
+            return DnsProblem.EMPTY, [], f"no {rdtype} record"
         except dns.resolver.LifetimeTimeout:
-            return "timeout", [], f"no answer within {timeout:g} s"
+            return DnsProblem.TIMEOUT, [], f"no answer within {timeout:g} s"
         except dns.exception.Timeout:
-            return "timeout", [], f"no answer within {timeout:g} s"
+            return DnsProblem.TIMEOUT, [], f"no answer within {timeout:g} s"
         except dns.resolver.NoNameservers as exc:
-            return "servfail", [], f"the nameserver answered with an error ({exc})"
+            return DnsProblem.SERVFAIL, [], f"the nameserver answered with an error ({exc})"
         except dns.exception.DNSException as exc:
-            return "servfail", [], f"{type(exc).__name__}: {exc}"
+            return DnsProblem.SERVFAIL, [], f"{type(exc).__name__}: {exc}"
         except OSError as exc:  # e.g. the nameserver's port is closed (ICMP unreachable)
-            return "timeout", [], f"the nameserver cannot be reached ({exc.strerror or exc})"
+            return (DnsProblem.TIMEOUT, [],
+                    f"the nameserver cannot be reached ({exc.strerror or exc})")
 
     # dnspython checks its lifetime between tries, so a query can overrun it a little; the
     # wait below is the hard bound, and a query still running then counts as a timeout.
@@ -164,7 +177,7 @@ def resolve(name: str, *, timeout: float, nameserver: Optional[Nameserver] = Non
     futures = {t: pool.submit(ask, t) for t in ("A", "AAAA")}
     concurrent.futures.wait(list(futures.values()), timeout=deadline.remaining())
     pool.shutdown(wait=False)
-    late = ("timeout", [], f"no answer within {timeout:g} s")
+    late = (DnsProblem.TIMEOUT, [], f"no answer within {timeout:g} s")
     outcomes = {t: f.result() if f.done() else late for t, f in futures.items()}
     per_type = {t: (o[2] or ", ".join(o[1])) for t, o in outcomes.items()}
     v4 = tuple(outcomes["A"][1])
@@ -172,12 +185,51 @@ def resolve(name: str, *, timeout: float, nameserver: Optional[Nameserver] = Non
     kinds = {o[0] for o in outcomes.values()}
     if v4 or v6:
         return Resolution(name, "dns", where, v4, v6, per_type=per_type)
-    for kind in ("nxdomain", "timeout", "servfail", "empty"):
+    for kind in (DnsProblem.NXDOMAIN, DnsProblem.TIMEOUT, DnsProblem.SERVFAIL, DnsProblem.EMPTY):
         if kind in kinds:
             detail = next(o[2] for o in outcomes.values() if o[0] == kind)
-            if kind == "empty":
+            if kind is DnsProblem.EMPTY:
                 detail = "the name exists but has no A or AAAA record"
             return Resolution(name, "dns", where, problem=kind, detail=detail,
                               per_type=per_type)
-    return Resolution(name, "dns", where, problem="servfail", detail="no usable answer",
-                      per_type=per_type)
+    return Resolution(name, "dns", where, problem=DnsProblem.SERVFAIL,
+                      detail="no usable answer", per_type=per_type)
+
+
+# ----------------------------------------------------------------------------- explanations
+
+
+def explain(r: Resolution, target: ServiceUrl, advice: Advice) -> tuple[str, Remedy]:
+    """What a failed lookup means for the user, and what to run: one entry per problem."""
+    host = target.host
+    problem = r.problem
+    if problem is DnsProblem.NXDOMAIN:
+        retype = Remedy() if target.url == advice.cs_url else advice.configure(
+            note="the guide's URL")
+        return (f"{host} does not exist in DNS ({r.resolver} answered NXDOMAIN): a typo in "
+                "the URL, or a name only your institute's network (VPN) can see",
+                join(say("check the host name in {url}", url=target.url), retype,
+                     say("if the name is right, connect to your institute's VPN or ask your "
+                         "network admin why it does not resolve:"),
+                     commands.dig(host)))
+    if problem is DnsProblem.EMPTY:
+        return (f"{host} exists in DNS but has no address (no A or AAAA record, via "
+                f"{r.resolver}); the record was removed or your DNS filters it",
+                join(commands.dig(host, "A"),
+                     commands.dig(host, "AAAA", note="compare from another network; if both "
+                                  "are empty everywhere, tell the Mu3e computing contacts")))
+    if problem in (DnsProblem.TIMEOUT, DnsProblem.SERVFAIL):
+        what = ("did not answer in time" if problem is DnsProblem.TIMEOUT
+                else "answered with an error")
+        return (f"the DNS server {what} for {host} ({r.detail}; {r.resolver}): no network, a "
+                "VPN that must be connected, or broken DNS settings",
+                join(commands.show_resolv_conf(note="check the 'nameserver' lines"),
+                     commands.dig(host, note="works once the network/VPN is up")))
+    if problem is DnsProblem.NO_RESOLVER:
+        return (f"{host} cannot be looked up: {r.detail}",
+                commands.show_resolv_conf(note="it needs at least one 'nameserver' line; ask "
+                                          "your admin"))
+    if problem is DnsProblem.BAD_NAMESERVER:
+        return r.detail, cmd("--mu3e-nameserver 192.0.2.53:53",
+                             note="an IP address, optional port")
+    return f"{host}: {r.detail}", advice.configure()

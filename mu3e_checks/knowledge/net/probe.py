@@ -83,7 +83,8 @@ class CsProbe:
 
     def resolution(self) -> dns.Resolution:
         if self.nameserver_problem:
-            return dns.Resolution(self.target().host, "dns", "-", problem="bad-nameserver",
+            return dns.Resolution(self.target().host, "dns", "-",
+                                  problem=dns.DnsProblem.BAD_NAMESERVER,
                                   detail=self.nameserver_problem)
         return self._once("dns", lambda: dns.resolve(
             self.target().host, timeout=self.timeout, nameserver=self.nameserver,
@@ -107,8 +108,8 @@ class CsProbe:
         deadline = Deadline(self.timeout)
         if not self.capath.is_dir():
             return TlsLayer(failure=tls.TlsFailure(
-                "no-trust-dir", f"the trust dir {self.capath} is not a directory, so the "
-                "server cannot be verified"))
+                tls.TlsFailureKind.NO_TRUST_DIR, f"the trust dir {self.capath} is not a "
+                "directory, so the server cannot be verified"))
         try:
             session = tls.open_session(address, target.port, target.host, self.capath,
                                        self.credential(), deadline)
@@ -122,14 +123,16 @@ class CsProbe:
         except diset.DisetError as exc:
             session.sock.close()
             failure = None
-            if exc.kind == "tls" and exc.cause is not None:
+            if exc.kind is diset.DisetErrorKind.TLS and exc.cause is not None:
                 failure = tls.classify(exc.cause)
-            if (failure is None or failure.kind != "client-cert-rejected") and \
-                    not session.client_cert_sent and exc.kind in ("tls", "closed"):
-                failure = tls.TlsFailure("client-cert-rejected", "the server closed the "
+            rejected = tls.TlsFailureKind.CLIENT_CERT_REJECTED
+            if (failure is None or failure.kind is not rejected) and \
+                    not session.client_cert_sent and exc.kind in (diset.DisetErrorKind.TLS,
+                                                                  diset.DisetErrorKind.CLOSED):
+                failure = tls.TlsFailure(rejected, "the server closed the "
                                          "connection right after the handshake; it requires a "
                                          f"client certificate ({exc.detail})")
-            if failure is not None and failure.kind == "client-cert-rejected":
+            if failure is not None and failure.kind is rejected:
                 failure.server = session.server
                 layer.failure = failure
                 return layer
@@ -145,7 +148,7 @@ class CsProbe:
             return CallLayer(failure=layer.failure)
         if layer.proposal_error is not None or layer.channel is None:
             return CallLayer(error=layer.proposal_error or diset.DisetError(
-                "closed", "no connection"))
+                diset.DisetErrorKind.CLOSED, "no connection"))
         channel = layer.channel
         channel.deadline = Deadline(self.timeout)
         call = CallLayer(sent=diset.utcnow())
@@ -183,7 +186,7 @@ class CsProbe:
             diset.propose(channel, target.service, method, setup=self.setup, vo=self.vo)
             result.value = diset.finish_call(channel, list(args or []))
         except diset.DisetError as exc:
-            if exc.kind == "tls" and exc.cause is not None:
+            if exc.kind is diset.DisetErrorKind.TLS and exc.cause is not None:
                 result.failure = tls.classify(exc.cause)
             result.error = exc
         finally:

@@ -17,15 +17,19 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 from cryptography import x509
 
+from mu3e_checks import commands
 from mu3e_checks.knowledge import pki
 from mu3e_checks.knowledge.files import Unreadable
-from mu3e_checks.knowledge.net import Deadline
+from mu3e_checks.knowledge.net import Advice, Deadline, ServiceUrl
 from mu3e_checks.knowledge.proxy import find_group, read_proxy
+from mu3e_checks.knowledge.trust import bundle_fix
+from mu3e_checks.remedy import Remedy, say
 
 # ----------------------------------------------------------------------------- our credential
 
@@ -129,10 +133,30 @@ class ServerCert:
 
 # ----------------------------------------------------------------------------- failures
 
+
+class TlsFailureKind(str, Enum):
+    """Why the TLS layer failed; each has its own fix (see :func:`explain`)."""
+
+    UNKNOWN_CA = "unknown-ca"  # the server's CA is not in the trust dir
+    HOSTNAME_MISMATCH = "hostname-mismatch"  # the certificate is for another name
+    EXPIRED = "expired"  # the server's (or a CA's) certificate expired
+    NOT_YET_VALID = "not-yet-valid"  # this machine's clock is probably wrong
+    VERIFY_FAILED = "verify-failed"  # any other verification error
+    CLIENT_CERT_REJECTED = "client-cert-rejected"  # the server does not accept our proxy
+    TIMEOUT = "timeout"  # TCP accepted, TLS never finished
+    NOT_TLS = "not-tls"  # something else listens there
+    CLOSED = "closed"  # the server closed or reset the connection during TLS
+    ERROR = "error"  # another TLS or network error
+    BAD_PROXY = "bad-proxy"  # OpenSSL cannot use our proxy file
+    NO_TRUST_DIR = "no-trust-dir"  # the trust dir cannot be used
+
+
 #: OpenSSL verify codes (X509_V_ERR_*) → our kinds.
 _VERIFY_KINDS = {
-    2: "unknown-ca", 18: "unknown-ca", 19: "unknown-ca", 20: "unknown-ca", 21: "unknown-ca",
-    9: "not-yet-valid", 10: "expired", 62: "hostname-mismatch", 64: "hostname-mismatch",
+    2: TlsFailureKind.UNKNOWN_CA, 18: TlsFailureKind.UNKNOWN_CA, 19: TlsFailureKind.UNKNOWN_CA,
+    20: TlsFailureKind.UNKNOWN_CA, 21: TlsFailureKind.UNKNOWN_CA,
+    9: TlsFailureKind.NOT_YET_VALID, 10: TlsFailureKind.EXPIRED,
+    62: TlsFailureKind.HOSTNAME_MISMATCH, 64: TlsFailureKind.HOSTNAME_MISMATCH,
 }
 
 #: Alerts a server sends when it does not accept the client certificate.
@@ -148,6 +172,11 @@ _CLIENT_REJECTIONS = {
     "HANDSHAKE_FAILURE": "the server aborted the handshake (it may not accept your proxy)",
 }
 
+#: The kinds that come from verifying the server: explained with its certificate.
+_VERIFY_FAILURES = (TlsFailureKind.UNKNOWN_CA, TlsFailureKind.HOSTNAME_MISMATCH,
+                    TlsFailureKind.EXPIRED, TlsFailureKind.NOT_YET_VALID,
+                    TlsFailureKind.VERIFY_FAILED)
+
 _NOT_TLS = ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "UNEXPECTED_MESSAGE",
             "RECORD_LAYER_FAILURE", "HTTP_REQUEST", "UNKNOWN_PROTOCOL", "RECORD_TOO_LONG",
             "BAD_RECORD_TYPE", "UNEXPECTED_RECORD", "DECODE_ERROR", "LENGTH_MISMATCH")
@@ -156,9 +185,10 @@ _NOT_TLS = ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "UNEXPECTED_MESSAG
 class TlsFailure(Exception):
     """Why the TLS layer failed: ``kind`` picks the fix, ``detail`` is for the user."""
 
-    def __init__(self, kind: str, detail: str, server: Optional[ServerCert] = None) -> None:
+    def __init__(self, kind: TlsFailureKind, detail: str,
+                 server: Optional[ServerCert] = None) -> None:
         super().__init__(detail)
-        self.kind = kind
+        self.kind = TlsFailureKind(kind)
         self.detail = detail
         self.server = server
 
@@ -170,26 +200,30 @@ def classify(exc: BaseException) -> TlsFailure:
     if isinstance(exc, ssl.SSLCertVerificationError):
         code = getattr(exc, "verify_code", 0) or 0
         msg = getattr(exc, "verify_message", "") or str(exc)
-        return TlsFailure(_VERIFY_KINDS.get(code, "verify-failed"),
+        return TlsFailure(_VERIFY_KINDS.get(code, TlsFailureKind.VERIFY_FAILED),
                           f"server certificate verification failed: {msg}")
     if isinstance(exc, (socket.timeout, TimeoutError)):
-        return TlsFailure("timeout", "the server did not complete the exchange in time")
+        return TlsFailure(TlsFailureKind.TIMEOUT,
+                          "the server did not complete the exchange in time")
     if isinstance(exc, ssl.SSLError):
         reason = (getattr(exc, "reason", "") or "").upper()
         text = str(exc)
         for key, sentence in _CLIENT_REJECTIONS.items():
             if key in reason:
-                return TlsFailure("client-cert-rejected", f"{sentence} ({reason.lower()})")
+                return TlsFailure(TlsFailureKind.CLIENT_CERT_REJECTED,
+                                  f"{sentence} ({reason.lower()})")
         if any(k in reason for k in _NOT_TLS):
-            return TlsFailure("not-tls", f"the server does not speak TLS ({reason.lower()})")
+            return TlsFailure(TlsFailureKind.NOT_TLS,
+                              f"the server does not speak TLS ({reason.lower()})")
         if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)) or "EOF" in text:
-            return TlsFailure("closed", "the server closed the connection during TLS")
-        return TlsFailure("error", f"TLS error: {reason.lower() or text}")
+            return TlsFailure(TlsFailureKind.CLOSED, "the server closed the connection during TLS")
+        return TlsFailure(TlsFailureKind.ERROR, f"TLS error: {reason.lower() or text}")
     if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
-        return TlsFailure("closed", "the server reset the connection during TLS")
+        return TlsFailure(TlsFailureKind.CLOSED, "the server reset the connection during TLS")
     if isinstance(exc, OSError):
-        return TlsFailure("error", f"network error during TLS: {exc.strerror or exc}")
-    return TlsFailure("error", f"{type(exc).__name__}: {exc}")
+        return TlsFailure(TlsFailureKind.ERROR,
+                          f"network error during TLS: {exc.strerror or exc}")
+    return TlsFailure(TlsFailureKind.ERROR, f"{type(exc).__name__}: {exc}")
 
 
 # ----------------------------------------------------------------------------- connecting
@@ -235,8 +269,9 @@ def connect(address: str, port: int, hostname: str, ctx: ssl.SSLContext,
     except OSError as exc:
         raw.close()
         if isinstance(exc, (socket.timeout, TimeoutError)):
-            raise TlsFailure("timeout", "the TCP connection timed out") from None
-        raise TlsFailure("error", f"cannot connect: {exc.strerror or exc}") from None
+            raise TlsFailure(TlsFailureKind.TIMEOUT, "the TCP connection timed out") from None
+        raise TlsFailure(TlsFailureKind.ERROR,
+                         f"cannot connect: {exc.strerror or exc}") from None
     watchdog = Watchdog(tls, deadline)
     try:
         with watchdog:
@@ -245,7 +280,7 @@ def connect(address: str, port: int, hostname: str, ctx: ssl.SSLContext,
     except (OSError, ValueError) as exc:
         tls.close()
         if watchdog.fired or deadline.expired:
-            raise TlsFailure("timeout", f"the TLS handshake did not finish within "
+            raise TlsFailure(TlsFailureKind.TIMEOUT, f"the TLS handshake did not finish within "
                              f"{deadline.seconds:g} s (the server stalls)") from None
         raise classify(exc) from None
     return tls
@@ -288,19 +323,79 @@ def open_session(address: str, port: int, hostname: str, capath: Path,
     try:
         ctx = client_context(capath, credential)
     except ssl.SSLError as exc:
-        raise TlsFailure("bad-proxy", f"OpenSSL cannot use the proxy {credential.path}: "
-                         f"{exc.reason or exc}") from None
+        raise TlsFailure(TlsFailureKind.BAD_PROXY, f"OpenSSL cannot use the proxy "
+                         f"{credential.path}: {exc.reason or exc}") from None
     except OSError as exc:
-        raise TlsFailure("no-trust-dir", f"the trust dir {capath} cannot be used: "
+        raise TlsFailure(TlsFailureKind.NO_TRUST_DIR, f"the trust dir {capath} cannot be used: "
                          f"{exc.strerror or exc}") from None
     try:
         tls = connect(address, port, hostname, ctx, deadline)
     except TlsFailure as failure:
-        if failure.kind in ("unknown-ca", "hostname-mismatch", "expired", "not-yet-valid",
-                            "verify-failed"):
+        if failure.kind in _VERIFY_FAILURES:
             failure.server = peek_server_cert(address, port, hostname, deadline)
         raise
     der = tls.getpeercert(binary_form=True)
     cipher = tls.cipher()
     return TlsSession(tls, tls.version() or "?", cipher[0] if cipher else "?",
                       ServerCert.from_der(der) if der else None, credential.usable)
+
+
+# ----------------------------------------------------------------------------- explanations
+
+
+def explain(failure: TlsFailure, target: ServiceUrl, advice: Advice,
+            now: Optional[_dt.datetime] = None) -> tuple[str, Remedy]:
+    """What a failed TLS layer means for the user, and what to run: one entry per kind.
+
+    Everything the server sent (its DNs, its names) goes into the message, which is made
+    visible, or into a remedy as a value, which is quoted: never into a fix's own text.
+    """
+    server = failure.server
+    kind = failure.kind
+    trust_dir = advice.trust_dir or Path(".")
+    if kind is TlsFailureKind.UNKNOWN_CA:
+        issuer = server.issuer if server else "unknown"
+        wanted = list(advice.required_cas) if "eScience" in issuer else [issuer]
+        return (f"the server's certificate ({server.subject if server else '?'}) is issued by "
+                f"'{issuer}', which is not in your trust dir {trust_dir}",
+                bundle_fix(trust_dir, wanted, {}))
+    if kind is TlsFailureKind.HOSTNAME_MISMATCH:
+        names = ", ".join(server.names) if server and server.names else "other names"
+        better = server.names[0] if server and server.names else None
+        fix = (commands.configure(advice.setup, f"dips://{better}:{target.port}/"
+                                  f"{target.service}", note="if that is the right server")
+               if better else advice.configure())
+        return (f"the server's certificate is for {names}, not for {target.host}: the URL "
+                "uses another name than the server's, or something intercepts the connection",
+                fix)
+    if kind is TlsFailureKind.EXPIRED:
+        if server and server.not_after < (now or pki.utcnow()):
+            return (f"the server's certificate ({server.subject}) expired on "
+                    f"{pki.fmt_time(server.not_after)}; its admins must renew it",
+                    say("nothing to change on your side: tell the Mu3e computing contacts "
+                        "that the certificate of {host} has expired", host=target.host))
+        return ("a CA certificate in the server's chain has expired in your trust dir "
+                f"{trust_dir}", bundle_fix(trust_dir, advice.required_cas, {}))
+    if kind is TlsFailureKind.NOT_YET_VALID:
+        return (f"the server's certificate is not valid yet ({failure.detail}): this "
+                "machine's clock is probably wrong",
+                commands.utc_date(note="compare with the real UTC time; sudo timedatectl "
+                                  "set-ntp true"))
+    if kind is TlsFailureKind.CLIENT_CERT_REJECTED:
+        return (f"the server verified fine but rejected your proxy: {failure.detail}",
+                advice.proxy_init(note="a fresh proxy; if the server still rejects it, send "
+                                  "your DN and this message to the Mu3e VO admin"))
+    if kind is TlsFailureKind.TIMEOUT:
+        return (f"{failure.detail}: the server accepts TCP but does not talk TLS in time — an "
+                "interfering firewall or proxy, or the service hangs",
+                commands.tls_client_test(target.host, target.port, trust_dir,
+                                         note="see where it stops"))
+    if kind is TlsFailureKind.NOT_TLS:
+        return (f"{failure.detail}: something other than a DIRAC service listens on "
+                f"{target.host}:{target.port}, or the URL's port is wrong", advice.configure())
+    if kind is TlsFailureKind.BAD_PROXY:
+        return failure.detail, advice.proxy_init()
+    if kind is TlsFailureKind.NO_TRUST_DIR:
+        return failure.detail, bundle_fix(trust_dir, advice.required_cas, {})
+    return (f"TLS with {target.host}:{target.port} failed: {failure.detail}",
+            commands.tls_client_test(target.host, target.port, trust_dir))

@@ -1,0 +1,170 @@
+"""Guide: "Configure DIRAC for Mu3e" talks to the Configuration Server — can this machine reach it?
+
+DIRAC says only "Can't connect", after three retries.  These checks walk the layers in order
+(DNS, TCP, TLS, the DISET ping, the server's clock) and stop at the first that breaks, naming it
+and its fix.  Every check is a network check: ``-m "not network"`` or ``--mu3e-offline`` skips
+this chapter.  Each layer finishes within ``--mu3e-timeout``.  What a failure means, and its
+fix, lives next to the layer that names it (``knowledge/net``); the bodies here only ask.
+PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
+"""
+
+from __future__ import annotations
+
+from mu3e_checks import commands
+from mu3e_checks.knowledge import pki
+from mu3e_checks.knowledge.net import Advice, UrlError, dns, explain_url, tcp, tls
+from mu3e_checks.knowledge.net.diset import DisetError, explain, skew_level
+from mu3e_checks.outcome import fail, note, skip, warn
+from mu3e_checks.registry import check
+from mu3e_checks.text import visible
+
+STEP = "cs"
+
+
+def _target(cs_probe, advice: Advice):
+    try:
+        return cs_probe.target()
+    except UrlError as exc:
+        message, fix = explain_url(exc, advice)
+        fail(message, fix=fix)
+
+
+@check("NET-001", "The Configuration Server's host name resolves (DNS)", step=STEP,
+       network=True, fix="dig {host}   # then see the message for what the answer means")
+def test_cs_name_resolves(cs_probe, settings, run):
+    """The Configuration Server's name must give an address.  Like getaddrinfo, ``/etc/hosts``
+    answers first (reported, never asked over DNS); otherwise DNS is asked for A and AAAA.
+    The failure tells apart a name that does not exist (NXDOMAIN: a typo or a VPN), a name
+    without A/AAAA records, and a resolver that does not answer or answers with an error.
+    """
+    advice = Advice.from_settings(settings)
+    target = _target(cs_probe, advice)
+    host = target.host
+    r = cs_probe.resolution()
+    if r.problem:
+        message, fix = dns.explain(r, target, advice)
+        fail(message, fix=fix)
+    shown = ", ".join(r.addresses)
+    run.record_environment("CS addresses", visible(f"{host} → {shown} ({r.resolver})"))
+    if r.source == "hosts":
+        note(f"{host} is answered by {r.resolver} ({shown}), as getaddrinfo would; it was not "
+             "looked up in DNS")
+    elif r.source == "literal":
+        note(f"{host} is an IP address; nothing to resolve")
+    else:
+        note(f"{host} → {shown} ({r.resolver})")
+
+
+@check("NET-002", "The Configuration Server's port accepts TCP connections", step=STEP,
+       network=True, requires=("NET-001",),
+       fix="timeout 10 bash -c 'cat </dev/null >/dev/tcp/{host}/{port}' && echo open"
+           "   # test the port again")
+def test_cs_port_open(cs_probe, settings, run):
+    """The port must accept TCP.  Refused (nothing listens, or the port is wrong) is told
+    apart from timed out (a firewall drops it: outgoing TCP 9130-9200 must be open for
+    DIRAC).  IPv6 broken while IPv4 works is a warning: clients that try IPv6 first stall.
+    """
+    target = _target(cs_probe, Advice.from_settings(settings))
+    attempts, verdict = cs_probe.tcp()
+    if verdict.problem:
+        message, fix = tcp.explain(verdict, attempts, target, settings.timeout)
+        fail(message, fix=fix)
+    if verdict.ipv6_broken:
+        message, fix = tcp.explain_ipv6(attempts, target)
+        warn(message, fix=fix)
+    run.record_environment("CS TCP", visible(verdict.message))
+    note(f"open: {verdict.message}")
+
+
+@check("NET-003", "TLS: the server's certificate is trusted and your proxy is accepted",
+       step=STEP, network=True, requires=("NET-002", "CA-001", "CA-004"),
+       fix="openssl s_client -connect {host}:{port} -CApath {capath} </dev/null")
+def test_cs_tls(cs_probe, trust_choice, settings, run):
+    """The server is verified against the trust dir DIRAC will use, with the host name check
+    and without CRLs, as DIRAC's client does; the client side presents only the proxy, never
+    the long-term key.  Fails with the cause: a CA missing from the trust dir (named, with the
+    commands to install it), a host name mismatch, an expired certificate, a server that
+    stalls or does not speak TLS, or a server that rejects your proxy.  Without a usable proxy
+    only the server is verified, and the check warns.
+    """
+    advice = Advice.from_settings(settings, trust_choice.path)
+    target = _target(cs_probe, advice)
+    credential = cs_probe.credential()
+    layer = cs_probe.tls()
+    failure = layer.failure
+    if failure is not None and not (failure.kind is tls.TlsFailureKind.CLIENT_CERT_REJECTED
+                                    and not credential.usable):
+        message, fix = tls.explain(failure, target, advice)
+        fail(message, fix=fix)
+    session = layer.session
+    if session is not None and session.server is not None:
+        s = session.server
+        facts = (f"server {s.subject}, issued by {s.issuer}, valid until "
+                 f"{pki.fmt_time(s.not_after)}; {session.version}, {session.cipher}")
+        run.record_environment("CS certificate and TLS", visible(facts))
+        note(facts)
+    if not credential.usable:
+        also = (" The server requires a client certificate, so ping and whoami need a proxy."
+                if failure is not None else "")
+        warn(f"no usable proxy ({credential.reason}): the handshake was made without a client "
+             f"certificate, only to verify the server.{also}", fix=advice.proxy_init())
+    else:
+        note(f"client certificate: {credential.reason} — the long-term key is never used")
+
+
+@check("NET-004", "The Configuration Server answers a DISET ping", step=STEP, network=True,
+       requires=("NET-003",))
+def test_cs_ping(cs_probe, settings, run):
+    """A DISET ping proves a DIRAC service answers behind TLS, and gives the server's DIRAC
+    version.  Fails on a server that stalls, sends garbage or does not run the service the
+    URL names; skips when there is no proxy to authenticate with.
+    """
+    advice = Advice.from_settings(settings)
+    target = _target(cs_probe, advice)
+    credential = cs_probe.credential()
+    call = cs_probe.ping()
+    if call.failure is not None:
+        if not credential.usable:
+            skip(f"needs a valid proxy: the server requires a client certificate and "
+                 f"{credential.reason}; run {advice.proxy_init().render()}")
+        fail(f"the server rejected the connection: {call.failure.detail}",
+             fix=advice.proxy_init())
+    try:
+        if call.error is not None:
+            raise call.error
+        info = cs_probe.ping_info()
+    except DisetError as exc:
+        message, fix = explain(exc, target, "ping", advice)
+        fail(message, fix=fix)
+    facts = (f"{info.name or target.service} runs DIRAC {info.version}; round trip "
+             f"{info.round_trip:.2f} s")
+    run.record_environment("CS DIRAC version", visible(facts))
+    note(facts)
+
+
+@check("NET-005", "This machine's clock agrees with the Configuration Server's", step=STEP,
+       network=True, requires=("NET-004",),
+       fix="timedatectl status   # needs 'System clock synchronized: yes'\n"
+           "sudo timedatectl set-ntp true   # or ask your admin to enable NTP")
+def test_cs_clock(cs_probe, run):
+    """Compares this machine's clock with the time in the server's ping answer.  A proxy made
+    on a clock that is minutes off looks "not yet valid" or expired to the server: more than
+    60 s warns, more than 5 minutes fails.
+    """
+    try:
+        info = cs_probe.ping_info()
+    except DisetError as exc:
+        skip(f"the ping answer cannot be read ({exc.detail}); NET-004 reports it")
+    if info.skew is None:
+        skip("the server did not report its time in the ping answer")
+    level = skew_level(info.skew)
+    run.record_environment("Clock offset to the CS", f"{info.skew:+.1f} s (server minus ours)")
+    side = "behind" if info.skew > 0 else "ahead of"
+    text = (f"this machine's clock is {abs(info.skew):.0f} s {side} the Configuration "
+            f"Server's (server time {info.server_time:%Y-%m-%d %H:%M:%S} UTC)")
+    sync = commands.clock_sync(note="or ask your admin to enable NTP")
+    if level == "fail":
+        fail(f"{text}: fresh proxies look 'not yet valid' or expired to the server", fix=sync)
+    if level == "warn":
+        warn(f"{text}; above 5 minutes proxies start to fail", fix=sync)
+    note(f"clocks agree within {abs(info.skew):.1f} s")
