@@ -159,7 +159,7 @@ def system_cert_dir(settings: Settings):
     """The host CA directory diracosrc looks at (``--mu3e-system-cert-dir``; tests use tmp)."""
     from mu3e_checks.knowledge.trust import SYSTEM_CERT_DIR
 
-    return settings.extra.get("mu3e_system_cert_dir") or SYSTEM_CERT_DIR
+    return settings.system_cert_dir or SYSTEM_CERT_DIR
 
 
 @pytest.fixture(scope="session")
@@ -196,7 +196,7 @@ def cs_probe(cs_url: str, settings: Settings, trust_choice, proxy_location, run:
     from mu3e_checks.knowledge.net.dns import parse_nameserver
     from mu3e_checks.knowledge.net.probe import CsProbe
 
-    raw = settings.extra.get("mu3e_nameserver")
+    raw = settings.nameserver
     nameserver, problem = None, ""
     try:
         nameserver = parse_nameserver(raw) if raw else None
@@ -206,7 +206,7 @@ def cs_probe(cs_url: str, settings: Settings, trust_choice, proxy_location, run:
         run.record_environment("Nameserver", f"{nameserver} (--mu3e-nameserver)")
     return CsProbe(cs_url, timeout=settings.timeout, capath=trust_choice.path,
                    proxy=proxy_location.path if proxy_location.exists else None,
-                   nameserver=nameserver, nameserver_problem=problem)
+                   nameserver=nameserver, nameserver_problem=problem, setup=settings.setup)
 
 # ---------------------------------------------------------------- DIRACOS, DIRAC and dirac.cfg
 

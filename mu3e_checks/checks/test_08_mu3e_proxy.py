@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from mu3e_checks import commands
 from mu3e_checks.knowledge import pki
-from mu3e_checks.knowledge.net import Advice, option_value
+from mu3e_checks.knowledge.net import Advice
 from mu3e_checks.knowledge.net.diset import (
     DisetError,
     explain_identity,
@@ -110,7 +110,7 @@ def test_voms_vo(proxy_fact, settings):
     ``/<vo>`` warn.  Reports the FQANs and the VOMS server.
     """
     proxy, acs = _acs(proxy_fact)
-    vo = option_value(settings, "mu3e_vo")
+    vo = settings.vo
     ac = acs[0]
     if ac.vo != vo:
         fail(f"the VOMS attributes in {proxy.path} are for VO '{ac.vo or 'unknown'}' "
@@ -178,6 +178,7 @@ def test_cs_whoami(cs_probe, settings, run):
         fail(f"the whoami answer cannot be read: {exc.detail}", fix=advice.proxy_init())
     problem = identity_problem(who, settings.group, credential.group, credential.identity)
     dn = who.dn or credential.identity
+    run.learn_identity(dn=who.dn or "", dirac_user=who.username or "")
     if problem is not None:
         message, fix = explain_identity(problem, dn, advice)
         fail(message, fix=fix)

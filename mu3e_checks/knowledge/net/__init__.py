@@ -12,7 +12,7 @@ import ipaddress
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 from urllib.parse import urlsplit
 
 from mu3e_checks import commands
@@ -118,19 +118,6 @@ def describe_address(address: str, port: Optional[int] = None) -> str:
 # ----------------------------------------------------------------------------- advice
 
 
-def option_value(settings: Any, dest: str) -> Any:
-    """An option's value, else its default from the options table (one home for defaults).
-
-    Transitional: the options without a typed :class:`Settings` field are read from
-    ``settings.extra``; once ``Settings`` has them all, this goes.
-    """
-    from mu3e_checks.settings import OPTIONS
-
-    value = getattr(settings, "extra", {}).get(dest)
-    return value if value not in (None, "") else next(o.default for o in OPTIONS
-                                                      if o.dest == dest)
-
-
 @dataclass(frozen=True)
 class Advice:
     """The user's settings the network fixes are made from.
@@ -154,8 +141,10 @@ class Advice:
         try:
             parse_service_url(url)
         except UrlError:
-            url = option_value(None, "mu3e_cs_url")
-        return cls(setup=option_value(settings, "mu3e_setup"), cs_url=url, group=settings.group,
+            from mu3e_checks.settings import default
+
+            url = default("mu3e_cs_url")
+        return cls(setup=settings.setup, cs_url=url, group=settings.group,
                    required_cas=tuple(settings.required_cas), trust_dir=trust_dir)
 
     def configure(self, *, note: str = "") -> Remedy:

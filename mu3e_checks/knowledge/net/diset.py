@@ -24,12 +24,12 @@ from typing import Any, Optional
 from mu3e_checks.knowledge.net import Advice, Deadline, ServiceUrl, describe_address
 from mu3e_checks.knowledge.net.dencode import DecodeError, decode, encode
 from mu3e_checks.remedy import Remedy, join, say
+from mu3e_checks.settings import DEFAULT_SETUP
 
 MAX_MESSAGE = 1 << 20
 MAX_PROPOSAL = 1024
 KEEPALIVE = b"dka"
 CLIENT_VERSION = "8.0.74"  # the version the guide installs; servers may log or check it
-DEFAULT_SETUP = "GridPP"
 DEFAULT_VO = "unknown"  # what a client without /DIRAC/VirtualOrganization sends
 
 
