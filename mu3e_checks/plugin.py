@@ -89,6 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run = DiagnosisRun(config, Settings.build(values, os.environ))
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(run, "mu3e-diagnosis")
+    _note_foreign(run, config)
     if hasattr(config, "workerinput"):
         return
     if getattr(config.option, "htmlpath", "missing") is None:
@@ -130,3 +131,36 @@ def _report_dir() -> Path:
     except OSError:
         pass
     return Path(tempfile.mkdtemp(prefix="mu3e-checks-")) / "reports"
+
+
+# --------------------------------------------------------------------------- foreign config
+# (kept here, self-contained, until the report model carries it: see mu3e_checks/foreign.py)
+
+
+def _note_foreign(run: DiagnosisRun, config: pytest.Config) -> None:
+    """Record on the run the pytest configuration from outside the package that bent it."""
+    from mu3e_checks.foreign import foreign_of
+
+    run.foreign = foreign_of(config, os.environ)  # type: ignore[attr-defined]
+    if run.foreign:  # type: ignore[attr-defined]
+        run.record_environment("Foreign pytest configuration", "; ".join(
+            f.describe() for f in run.foreign))  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    run = active_run(session.config)
+    if run is not None:  # conftest.py files above the checks load during collection
+        _note_foreign(run, session.config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int,
+                            config: pytest.Config) -> None:
+    run = active_run(config)
+    found = getattr(run, "foreign", None)
+    if found:
+        from mu3e_checks.foreign import summary_line
+        from mu3e_checks.text import visible
+
+        terminalreporter.write_line(visible(summary_line(found)), yellow=True, bold=True)
