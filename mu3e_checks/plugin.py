@@ -103,6 +103,16 @@ def pytest_configure(config: pytest.Config) -> None:
         run.html_path = path
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:
+    """Leave check modules none of whose checks are selected unimported (mu3e_checks.prune)."""
+    run = active_run(config)
+    if run is None or collection_path.parent != PACKAGE_DIR / "checks":
+        return None
+    from mu3e_checks.prune import can_skip
+
+    return True if can_skip(collection_path, run.settings.select, run.settings.ignore) else None
+
+
 def _writable_dir(directory: Path) -> bool:
     """Create ``directory`` if needed; True when a report can be written into it."""
     try:
