@@ -196,7 +196,7 @@ class DiagnosisRun:
     def pytest_sessionfinish(
         self, session: pytest.Session, exitstatus: int
     ) -> Generator[None, Any, None]:
-        from mu3e_checks import report, report_json
+        from mu3e_checks import report
         from mu3e_checks.redact import Redactor, finish_html
         from mu3e_checks.report_env import option_values, redactor_for
 
@@ -205,6 +205,8 @@ class DiagnosisRun:
         self.redactor = redactor_for(self, env) if options.get("mu3e_redact") else Redactor()
         json_path = options.get("mu3e_json")
         if json_path and not hasattr(self.config, "workerinput"):
+            from mu3e_checks import report_json  # only when asked: a CERT-only run skips it
+
             path = Path(json_path).resolve()
             try:
                 report_json.write(path, report_json.build(self, int(exitstatus), self.redactor))
