@@ -110,7 +110,7 @@ def main() -> int:
         bin_dir = clean_venv(base)
         py = str(bin_dir / "python")
         freeze = subprocess.run([py, "-m", "pip", "freeze"], capture_output=True, text=True,
-                                env=env, check=True).stdout.split()
+                                env=env, check=True).stdout.splitlines()
         bare = base / "bare"
         bare.mkdir()
         (bare / "test_one.py").write_text("def test_one():\n    pass\n")
@@ -123,10 +123,12 @@ def main() -> int:
               "--mu3e-offline"], cwd),
         ], env, args.runs)
         n_cas = len(list((Path(env["X509_CERT_DIR"])).glob("*.r0")))
+        n_files = len(list((Path(env["X509_CERT_DIR"])).glob("*.0")))
         n_html = len(list((cwd / "reports").glob("*.html")))
     b = statistics.median(t_bare)
     print(f"clean venv: {len(freeze)} distributions ({', '.join(freeze)})")
-    print(f"CAs with a CRL in the trust dir: {n_cas}, runs: {args.runs}, HTML reports: {n_html}")
+    print(f"trust dir: {n_cas} CAs with a CRL each, {n_files} CA files (both hash names); "
+          f"runs: {args.runs}; HTML reports written: {n_html}")
     print(f"floor: bare one-test pytest -q          median {b:.2f} s  (min {min(t_bare):.2f})")
     for label, t in (("mu3e-checks --mu3e-offline", t_cli),
                      ("pytest --pyargs mu3e_checks --mu3e-offline", t_pyargs)):
