@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -80,30 +81,40 @@ def clean_venv(base: Path) -> Path:
     return venv / "bin"
 
 
-def _once(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+def _once(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall-clock and CPU (user + system) seconds of one run of ``argv``."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    check=False)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
 
 def timed_rounds(commands: list[tuple[list[str], Path]], env: dict[str, str],
-                 runs: int) -> list[list[float]]:
-    """Wall-clock times of every command, interleaved (a, b, c, a, b, c, ...) so that drift in
-    the machine's load hits all alike, after one untimed warm-up each (bytecode, page cache)."""
+                 runs: int) -> list[list[tuple[float, float]]]:
+    """(wall, CPU) times of every command, interleaved (a, b, c, a, b, c, ...) so that drift in
+    the machine's load hits all alike, after one untimed warm-up each (bytecode, page cache).
+    CPU time is reported too: on a shared machine it moves far less with other jobs' load."""
     for argv, cwd in commands:
         _once(argv, cwd, env)
-    times: list[list[float]] = [[] for _ in commands]
+    times: list[list[tuple[float, float]]] = [[] for _ in commands]
     for _ in range(runs):
         for i, (argv, cwd) in enumerate(commands):
             times[i].append(_once(argv, cwd, env))
     return times
 
 
+def _median(times: list[tuple[float, float]], which: int) -> float:
+    return statistics.median(t[which] for t in times)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7)
     args = ap.parse_args()
+    load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         env = build_setup(base)
@@ -125,15 +136,19 @@ def main() -> int:
         n_cas = len(list((Path(env["X509_CERT_DIR"])).glob("*.r0")))
         n_files = len(list((Path(env["X509_CERT_DIR"])).glob("*.0")))
         n_html = len(list((cwd / "reports").glob("*.html")))
-    b = statistics.median(t_bare)
     print(f"clean venv: {len(freeze)} distributions ({', '.join(freeze)})")
     print(f"trust dir: {n_cas} CAs with a CRL each, {n_files} CA files (both hash names); "
           f"runs: {args.runs}; HTML reports written: {n_html}")
-    print(f"floor: bare one-test pytest -q          median {b:.2f} s  (min {min(t_bare):.2f})")
+    print(f"load average before/after: {load0[0]:.1f} / {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs")
+    bw, bc = _median(t_bare, 0), _median(t_bare, 1)
+    print(f"{'floor: bare one-test pytest -q':<43} wall median {bw:.2f} s, "
+          f"CPU median {bc:.2f} s")
     for label, t in (("mu3e-checks --mu3e-offline", t_cli),
                      ("pytest --pyargs mu3e_checks --mu3e-offline", t_pyargs)):
-        d = statistics.median(t)
-        print(f"{label:<43} median {d:.2f} s  (min {min(t):.2f})  ratio {d / b:.2f}x")
+        dw, dc = _median(t, 0), _median(t, 1)
+        print(f"{label:<43} wall median {dw:.2f} s ({dw / bw:.2f}x), "
+              f"CPU median {dc:.2f} s ({dc / bc:.2f}x)")
     print("goal: ratio <= 2x")
     return 0
 
