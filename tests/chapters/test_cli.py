@@ -3,9 +3,13 @@ selected checks need."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
+from mu3e_checks import registry
+from mu3e_checks.plugin import PACKAGE_DIR
+from mu3e_checks.prune import can_skip, declared_ids
 from mu3e_checks.settings import OPTIONS
 from tests.support.runner import clean_env, run_checks
 
@@ -67,3 +71,27 @@ def test_selecting_cert_imports_neither_network_code_nor_json_report(grid, tmp_p
     # The probe does see them when the run needs them: the assertion above can fail.
     full = modules("--mu3e-json", str(tmp_path / "r.json"))
     assert "mu3e_checks.knowledge.net" in full and "mu3e_checks.report_json" in full
+
+
+def test_ids_read_from_source_are_exactly_the_checks_each_module_registers():
+    """Pruning trusts the ``@check("ID"`` lines: a check declared some other way would be lost
+    from a --mu3e-select run, so every module's source must show all of its IDs."""
+    modules = sorted((PACKAGE_DIR / "checks").glob("test_*.py"))
+    assert len(modules) >= 9
+    for path in modules:
+        module = importlib.import_module(f"mu3e_checks.checks.{path.stem}")
+        registered = {c.id for c in map(registry.check_of, vars(module).values()) if c}
+        assert set(declared_ids(path.read_text())) == registered, path.name
+        assert registered
+
+
+def test_can_skip_only_modules_with_nothing_selected(tmp_path):
+    cas = PACKAGE_DIR / "checks" / "test_03_cas.py"
+    assert can_skip(cas, ("CERT",), ())
+    assert not can_skip(cas, ("CERT", "CA-003"), ())
+    assert not can_skip(cas, (), ())
+    assert can_skip(cas, (), ("CA",))
+    assert not can_skip(cas, (), ("CA-001",))
+    unknown = tmp_path / "test_other.py"
+    unknown.write_text("def test_x():\n    pass\n")
+    assert not can_skip(unknown, ("CERT",), ())  # no IDs found: collect it, never guess
