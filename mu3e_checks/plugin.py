@@ -90,6 +90,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run = DiagnosisRun(config, Settings.build(values, os.environ))
     config.stash[RUN_KEY] = run
     config.pluginmanager.register(run, "mu3e-diagnosis")
+    run.note_foreign()
     if hasattr(config, "workerinput"):
         return
     if getattr(config.option, "htmlpath", "missing") is None:
@@ -127,3 +128,14 @@ def _default_report_dir() -> Path:
     import tempfile
 
     return Path(tempfile.mkdtemp(prefix="mu3e-checks-"))
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:
+    """Leave check modules none of whose checks are selected unimported (mu3e_checks.prune)."""
+    run = active_run(config)
+    if run is None or collection_path.parent != PACKAGE_DIR / "checks":
+        return None
+    from mu3e_checks.prune import can_skip
+
+    return True if can_skip(collection_path, run.settings.select, run.settings.ignore) else None
+

@@ -20,6 +20,7 @@ import pytest
 
 from mu3e_checks import outcome as _outcome
 from mu3e_checks import registry
+from mu3e_checks.foreign import ForeignConfig
 from mu3e_checks.model import Coverage, Diagnosis, Outcome, Result, freeze
 from mu3e_checks.outcome import CheckFailed
 from mu3e_checks.outputs import OutputError
@@ -77,7 +78,7 @@ class DiagnosisRun:
         self.html_staging: Optional[Path] = None  # where pytest-html writes it first
         self.json_path: Optional[Path] = None
         self.report_problems: list[str] = []
-        self.foreign: list[str] = []
+        self.foreign: list[ForeignConfig] = []  # pytest configuration that is not ours
         self.deselected = 0
         self.network_deselected = False
         self.identity = Identity()
@@ -153,8 +154,20 @@ class DiagnosisRun:
             config.hook.pytest_deselected(items=drop)
         items[:] = graph_order(keep)
 
+    def note_foreign(self) -> None:
+        """Name the pytest configuration from outside the package that bends this run (an
+        inifile, PYTEST_ADDOPTS, a conftest.py): the summary and the report say so."""
+        from mu3e_checks.foreign import foreign_of
+
+        self.foreign = foreign_of(self.config, self.settings.environ)
+        if self.foreign:
+            self.record_environment("Foreign pytest configuration",
+                                    "; ".join(f.describe() for f in self.foreign))
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Every prerequisite and fixture owner names a real check, and there is no cycle."""
+        """Every prerequisite and fixture owner names a real check, and there is no cycle.
+        (Conftests above the checks load during collection: look for foreign ones again.)"""
+        self.note_foreign()
         try:
             registry.validate(registry.REGISTRY, registry.OWNER_REFS)
         except registry.RegistryError as exc:
@@ -304,6 +317,7 @@ class DiagnosisRun:
     def build_diagnosis(self, exit_code: Optional[int] = None) -> Diagnosis:
         """Freeze the results into the model every renderer reads (scrubbed, not redacted)."""
         from mu3e_checks import environment
+        from mu3e_checks.foreign import summary_line
 
         acct = environment.account()
         env = environment.collect(self.settings, self.environment, self.facts)
@@ -313,7 +327,7 @@ class DiagnosisRun:
                                        network_deselected=self.network_deselected,
                                        deselected=self.deselected),
                      exit_code=exit_code, finished=_dt.datetime.now().astimezone(),
-                     foreign_config=tuple(self.foreign))
+                     foreign_config=(summary_line(self.foreign),) if self.foreign else ())
         return raw.map_text(scrub_secrets)
 
     def for_reports(self, d: Diagnosis) -> Diagnosis:

@@ -9,6 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from mu3e_checks import registry
+from mu3e_checks.foreign import PACKAGE_DIR, ForeignConfig, find_foreign
 from tests.support.runner import clean_env, run_checks, unprivileged_command
 
 
@@ -141,6 +142,7 @@ def test_cli_is_hermetic(grid, tmp_path):
     assert len(r.cases) == 9
     assert not (cwd / ".pytest_cache").exists()
     assert r.html is not None
+    assert "configuration from outside mu3e-checks" not in r.stdout  # the packaged ini is ours
 
 
 def test_read_only_directory_gets_the_report_elsewhere_not_an_internal_error(grid, tmp_path):
@@ -164,3 +166,48 @@ def test_read_only_directory_gets_the_report_elsewhere_not_an_internal_error(gri
     report = Path(line.split(": ", 1)[1].strip())
     assert report.is_file() and cwd not in report.parents
     assert bad.returncode == 4 and "cannot write the report" in bad.stderr
+
+
+def test_foreign_ini_and_conftest_are_named_in_the_summary_and_report(grid, tmp_path):
+    home = grid.home(tmp_path, key_mode=0o644, cert_mode=0o666)  # CERT-003 and CERT-004 fail
+    project = tmp_path / "analysis"
+    project.mkdir()
+    ini = project / "pytest.ini"
+    ini.write_text("[pytest]\naddopts = -x -p no:randomly --tb=no\n")
+    (project / "conftest.py").write_text("# the analysis project's own fixtures\n")
+    r = run_checks(home, "--mu3e-select", "CERT", cwd=project)
+    # -x really bent the run: it stopped at the first failure, CERT-004 never ran.
+    assert r.failed() == ["CERT-003"] and "CERT-004" not in r.cases
+    line = next(x for x in r.stdout.splitlines() if "outside mu3e-checks" in x)
+    assert line.startswith("WARNING:")
+    assert f"{ini} (-x -p no:randomly --tb=no)" in line
+    assert str(project / "conftest.py") in line
+    assert "run `mu3e-checks` instead" in line
+    assert r.html is not None
+    assert f"{ini} (-x -p no:randomly --tb=no)" in r.html.read_text()
+    clean = run_checks(home, "--mu3e-select", "CERT", cwd=tmp_path / "empty")
+    assert set(clean.failed()) == {"CERT-003", "CERT-004"}
+    assert "outside mu3e-checks" not in clean.stdout
+
+
+def test_pytest_addopts_is_named(grid, tmp_path):
+    home = grid.home(tmp_path)
+    r = run_checks(home, "--mu3e-select", "CERT-001", env={"PYTEST_ADDOPTS": "--maxfail=1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "outside mu3e-checks changed this run: PYTEST_ADDOPTS (--maxfail=1)" in r.stdout
+
+
+def test_find_foreign_keeps_our_own_files_out(tmp_path):
+    ours = find_foreign(PACKAGE_DIR / "pytest.ini", {"addopts": "-p no:cacheprovider"}, {},
+                        [PACKAGE_DIR / "checks" / "conftest.py"])
+    assert ours == []
+    checkout = tmp_path / "conftest.py"
+    assert find_foreign(None, {}, {}, [checkout], own=[checkout]) == []
+    ini = tmp_path / "tox.ini"
+    found = find_foreign(ini, {"addopts": "-x --tb=no", "python_files": "check_*.py"},
+                         {"PYTEST_ADDOPTS": "-q -p no:randomly"}, [checkout])
+    assert found == [
+        ForeignConfig(str(ini), "inifile", ("-x", "--tb=no", "python_files = check_*.py")),
+        ForeignConfig("PYTEST_ADDOPTS", "environment", ("-q", "-p", "no:randomly")),
+        ForeignConfig(str(checkout), "conftest"),
+    ]
