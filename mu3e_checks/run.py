@@ -133,9 +133,12 @@ class DiagnosisRun:
 
     # ------------------------------------------------------------------ collection
 
-    @pytest.hookimpl(trylast=True)
+    @pytest.hookimpl(hookwrapper=True)
     def pytest_collection_modifyitems(self, config: pytest.Config,
-                                      items: list[pytest.Item]) -> None:
+                                      items: list[pytest.Item]) -> Generator[None, Any, None]:
+        """Before the others: IDs as keywords and the network marker (so -k and -m see them),
+        and --mu3e-select/--mu3e-ignore.  After all others: the dependency-graph order, so no
+        other plugin's reordering can put a check before its prerequisite."""
         keep, drop = [], []
         for item in items:
             entry = _entry(item)
@@ -152,7 +155,9 @@ class DiagnosisRun:
                 drop.append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)
-        items[:] = graph_order(keep)
+        items[:] = keep
+        yield
+        items[:] = graph_order(items)
 
     def note_foreign(self) -> None:
         """Name the pytest configuration from outside the package that bends this run (an
@@ -168,6 +173,8 @@ class DiagnosisRun:
         """Every prerequisite and fixture owner names a real check, and there is no cycle.
         (Conftests above the checks load during collection: look for foreign ones again.)"""
         self.note_foreign()
+        if self.settings.select or self.settings.ignore:
+            return  # unselected modules were never imported: the registry is partial
         try:
             registry.validate(registry.REGISTRY, registry.OWNER_REFS)
         except registry.RegistryError as exc:

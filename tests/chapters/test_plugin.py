@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mu3e_checks import registry
 from mu3e_checks.foreign import PACKAGE_DIR, ForeignConfig, find_foreign
-from tests.support.runner import clean_env, run_checks, unprivileged_command
+from tests.support.runner import ROOT, clean_env, run_checks, unprivileged_command
 
 
 def test_every_testcase_carries_its_check_id(grid, tmp_path):
@@ -73,6 +73,26 @@ def test_prerequisite_skip_names_root_cause(grid, tmp_path):
     for cid in ("CERT-007", "CERT-008", "CERT-009"):
         assert r.outcome(cid) == "skipped"
         assert "CERT-005" in r[cid].message
+
+
+def test_prerequisites_hold_whatever_order_the_checks_are_collected_in(grid, tmp_path):
+    """Another plugin (or a file reordering) that reverses the checks cannot run a check
+    before its prerequisite: the dependency graph decides, not the file order."""
+    home = grid.home(tmp_path)
+    (home / ".globus" / "usercert.pem").unlink()
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "reverse_items.py").write_text(
+        "import pytest\n\n@pytest.hookimpl(tryfirst=True)\n"
+        "def pytest_collection_modifyitems(items):\n    items.reverse()\n")
+    env = {"PYTHONPATH": f"{ROOT}{os.pathsep}{plugins}"}
+    normal = run_checks(home, "--mu3e-select", "CERT")
+    reversed_ = run_checks(home, "--mu3e-select", "CERT", "-p", "reverse_items", env=env)
+    assert reversed_.failed() == normal.failed() == ["CERT-001"]
+    for cid in ("CERT-003", "CERT-004", "CERT-005", "CERT-006"):  # each requires CERT-001
+        assert reversed_.outcome(cid) == "skipped" and "CERT-001" in reversed_[cid].message
+    assert {c: normal.outcome(c) for c in normal.cases} == \
+        {c: reversed_.outcome(c) for c in reversed_.cases}
 
 
 def test_terminal_summary_orders_fixes_and_gives_verdict(grid, tmp_path):
