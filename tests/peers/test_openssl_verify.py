@@ -17,7 +17,14 @@ import pytest
 
 from mu3e_checks.knowledge import trust
 from mu3e_checks.knowledge.pki import dn_slash
-from tests.support.pki_factory import DAY, PKI, crls_for, pem, write_trust_dir
+from tests.support.pki_factory import (
+    DAY,
+    PKI,
+    crls_for,
+    pem,
+    subject_hash_old,
+    write_trust_dir,
+)
 
 _ERR = re.compile(r"error (\d+) at (\d+) depth lookup")
 
@@ -148,6 +155,13 @@ def _case(world: World, name: str, tmp: Path):
         (d / f"{trust.subject_hash(ca.cert)}.r0").write_bytes(
             crls_for(p, [ca])[id(ca)].public_bytes(_pem_enc()))
         expect = trust.X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    elif name == "ca-under-old-hash-only":
+        write_trust_dir(d, [root], crls_for(p, [root, ca]))
+        old = subject_hash_old(ca.cert)
+        (d / f"{old}.0").write_bytes(ca.cert_pem())
+        (d / f"{trust.subject_hash(ca.cert)}.r0").write_bytes(
+            crls_for(p, [ca])[id(ca)].public_bytes(_pem_enc()))
+        expect = trust.X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
     elif name == "der-ca-file":
         write_trust_dir(d, [root], crls_for(p, [root, ca]))
         (d / f"{trust.subject_hash(ca.cert)}.0").write_bytes(ca.cert_der())
@@ -198,7 +212,8 @@ CASES = ["valid", "valid-old-and-new-hash-der-crl-elsewhere", "expired-user",
          "not-yet-valid-user", "revoked", "crl-missing", "root-crl-missing", "crl-expired",
          "crl-wrong-signer", "wrong-ca", "impostor-ca-same-name", "missing-intermediate",
          "intermediate-sent-untrusted", "expired-ca", "not-yet-valid-ca", "empty-dir", "proxy",
-         "proxy-of-revoked-user", "ca-under-wrong-name", "der-ca-file", "ca-after-a-gap",
+         "proxy-of-revoked-user", "ca-under-wrong-name", "ca-under-old-hash-only",
+         "der-ca-file", "ca-after-a-gap",
          "ca-after-garbage-der-and-dangling", "second-slot-ca", "der-crl", "crl-under-another-name"]
 
 

@@ -192,3 +192,20 @@ def test_crl_signature_check_slices_tbs_for_rsa_and_ec(grid):
         tampered[40] ^= 1
         assert not trust.crl_signed_by(crl, bytes(tampered), ca.cert)
     assert trust._der_tbs(b"\x30\x85garbage") is None
+
+
+def test_ca_under_its_old_hash_name_only_is_a_file_problem(grid, tmp_path):
+    """OpenSSL 1.0+ never looks a CA up under its MD5 name: alone, that name is CA-003's
+    finding (with the mv), and the chain check names the same CA as missing."""
+    d = write_trust_dir(tmp_path / "ca", [grid.root], crls_for(grid.pki, grid.cas))
+    old = trust.subject_hash_old(grid.ca.cert)
+    (d / f"{old}.0").write_bytes(grid.ca.cert_pem())
+    store = trust.scan_trust_dir(d)
+    (problem,) = store.bad_files
+    assert problem.name == f"{old}.0" and "old-style (MD5) hash name only" in problem.message
+    new = trust.subject_hash(grid.ca.cert)
+    assert problem.fix.render() == f"mv {d}/{old}.0 {d}/{new}.0"
+    dn = dn_slash(grid.ca.cert.subject)
+    assert store.misnamed(dn) == [problem]
+    verdict = trust.verify_chain(grid.user.cert, [], store)
+    assert verdict.code == 20 and verdict.missing_issuer_dn == dn

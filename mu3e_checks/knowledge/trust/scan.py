@@ -288,6 +288,17 @@ def _scan(path: Path) -> TrustStore:
     for fp, names in by_fp.items():
         cert = certs[fp]
         subject = dn_slash(cert.subject)
+        new = subject_hash(cert)
+        if not any(n.startswith(f"{new}.") for n in names):  # only the pre-1.0 MD5 name
+            slot = 0
+            while f"{new}.{slot}" in taken:
+                slot += 1
+            taken.add(f"{new}.{slot}")
+            store.bad_files.append(FileProblem(
+                names[0], f"{names[0]} holds {subject} under its old-style (MD5) hash name "
+                f"only; OpenSSL 1.0 and later look it up as {new}.0 and never open "
+                f"{names[0]}", commands.rename(Path(path) / names[0], Path(path) / f"{new}.{slot}"),
+                misnamed_dn=subject))
         store.cas.append(CA(cert, subject, subject_hash(cert), subject_hash_old(cert),
                             tuple(names), fp, store.aliases.get(subject)))
     by_hash: dict[str, list[CA]] = {}
