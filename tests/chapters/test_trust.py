@@ -392,3 +392,22 @@ def test_fifos_devices_and_loops_in_the_ca_dir_are_named_findings(uk, tmp_path):
         assert f"rm {cadir / name}" in case.fix
     # The real CAs and CRLs are still read: the user's chain verifies with CRLs.
     assert r.outcome("CA-006") == "passed" and r.outcome("CA-004") == "passed"
+
+
+def test_fifos_in_place_of_the_users_ca_and_crl_finish_with_named_findings(uk, tmp_path):
+    """The FIFOs take the very names OpenSSL would open for the user's CA (``<hash>.0``) and
+    its CRL (``<hash>.r0``): the run still ends, and CA-003 names both files."""
+    home, env = complete_setup(uk, tmp_path)
+    cadir = uk.cadir(home)
+    h = subject_hash(uk.ca.cert)
+    for name in (f"{h}.0", f"{h}.r0"):
+        (cadir / name).unlink()
+        os.mkfifo(cadir / name)
+    r = run_checks(home, env=env, timeout=120)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "INTERNALERROR" not in r.stdout + r.stderr and "Traceback" not in r.stdout
+    case = r["CA-003"]
+    assert case.outcome == "failed"
+    assert f"{h}.0 is a named pipe (FIFO)" in case.message
+    assert f"{h}.r0 is a named pipe (FIFO)" in case.message
+    assert f"rm {cadir / (h + '.0')}" in case.fix

@@ -239,16 +239,18 @@ def _scan(path: Path) -> TrustStore:
         if not m:
             continue
         real = os.path.realpath(entry.path)
-        if real not in parsed:
+        if real not in parsed:  # messages name ``real``; each entry puts its own name in
             try:
-                data = read_bytes(Path(entry.path))
+                data = read_bytes(Path(real))
                 is_pem = b"-----BEGIN" in data
-                parsed[real] = (load_certificate_any(data, entry.name), "", is_pem)
+                parsed[real] = (load_certificate_any(data, real), "", is_pem)
             except Unreadable as exc:
-                parsed[real] = (None, _problem_for_unreadable(entry, str(exc)), False)
+                parsed[real] = (None, str(exc), False)
             except PemError as exc:
                 parsed[real] = (None, f"{exc}; OpenSSL skips it", False)
         cert, problem, is_pem = parsed[real]
+        if cert is None and not problem.endswith("OpenSSL skips it"):
+            problem = _problem_for_unreadable(entry, problem)
         target = Path(path) / entry.name
         if cert is None:
             store.loaded[entry.name] = None
