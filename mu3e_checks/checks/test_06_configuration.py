@@ -146,7 +146,7 @@ def test_cfg_server_certificate(dirac_config):
 
 @check("ENV-001", "X509_CERT_DIR is exported and is the CA directory in use", step="cert-dir",
        fix="export X509_CERT_DIR={dir}", requires=("DIRACOS-001",))
-def test_cert_dir_exported(trust_choice, diracos):
+def test_cert_dir_exported(trust_choice, diracos, settings):
     """The guide sets ``X509_CERT_DIR`` explicitly, so that DIRAC, diracosrc and the grid tools
     all use one CA directory.  Unset, it warns and names the directory DIRAC 8.0.74 picks on
     its own (``<rootPath>/etc/grid-security/certificates`` when it is a directory, else
@@ -155,6 +155,10 @@ def test_cert_dir_exported(trust_choice, diracos):
     """
     guide_dir = diracos_cert_dir(diracos.prefix)
     exported = trust_choice.exported
+    if exported is None and settings.environ.get("X509_CERT_DIR") == "":
+        fail("X509_CERT_DIR is set but empty: DIRAC's getCAsLocation returns the empty value "
+             "as its CA directory instead of looking further, so it finds no CAs ('No valid "
+             "CA dir found'); set it, or unset it", dir=guide_dir)
     if exported is None:
         warn(f"X509_CERT_DIR is not exported, so DIRAC and the grid tools each pick a CA "
              f"directory on their own (now {trust_choice.path}: DIRAC uses "

@@ -98,3 +98,15 @@ def test_two_good_directories_do_not_warn(uk, tmp_path):
             os.symlink(os.path.realpath(entry.path), sysdir / entry.name)
     r = run_checks(home, "--mu3e-select", "CA-002", "--mu3e-system-cert-dir", str(sysdir))
     assert r.outcome("CA-002") == "passed", r["CA-002"].message
+
+
+def test_empty_x509_cert_dir_is_what_dirac_uses_and_env001_fails(uk, tmp_path):
+    """DIRAC takes an exported but empty X509_CERT_DIR as set: it answers '' and looks no
+    further.  ENV-001 says so instead of naming a directory DIRAC never uses."""
+    home = uk.home(tmp_path)
+    env = {"DIRAC_ROOT_PATH": str(home / "dirac_ui" / "diracos"), "X509_CERT_DIR": ""}
+    assert dirac_ca_location(env, tmp_path) == ""
+    r = run_checks(home, "--mu3e-select", "ENV-001", env=env)
+    case = r["ENV-001"]
+    assert case.outcome == "failed" and "X509_CERT_DIR is set but empty" in case.message
+    assert case.fix == f"export X509_CERT_DIR={UKGrid.cadir(home)}"

@@ -1,5 +1,4 @@
-"""What the IGTF distribution tells us: bundle names of the CAs Mu3e users meet, ``.info`` files,
-and the commands that install a CA's bundle.
+"""IGTF knowledge: the bundle names of the CAs Mu3e users meet, ``.info`` files, install commands.
 
 The fixes name IGTF tarballs (``ca_<alias>-<version>.tar.gz``), so a CA's alias is read from the
 bundle's own ``.info`` file when it is installed, and taken from :data:`KNOWN_BUNDLES` otherwise.

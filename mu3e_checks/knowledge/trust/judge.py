@@ -1,8 +1,8 @@
-"""Judgments over a scanned CA directory: which CAs matter to this user, and what is wrong
-with them (missing, expired, without a current CRL), in sentences a physicist can act on.
+"""Judgments over a scanned CA directory: which CAs matter to this user, and what is wrong.
 
-A problem of a CA the user relies on (their chain, a required CA) is a failure; the same
-problem elsewhere in an IGTF directory of 150 CAs is only a warning.
+Missing, expired or without a current CRL, in sentences a physicist can act on.  A problem of
+a CA the user relies on (their chain, a required CA) is a failure; the same problem elsewhere
+in an IGTF directory of 150 CAs is only a warning.
 """
 
 from __future__ import annotations
