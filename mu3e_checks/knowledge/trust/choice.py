@@ -139,6 +139,11 @@ class _Verdicts:
     chain: Optional[tuple[bool, int, str]]  # (ok, OpenSSL code, reason) for the user's cert
     missing: frozenset[str]  # required CAs this directory cannot serve
 
+    def same_as(self, other: _Verdicts) -> bool:
+        """The same verdict (the wording may name another directory)."""
+        return ((self.chain or ())[:2] == (other.chain or ())[:2]
+                and self.missing == other.missing)
+
 
 def _verdicts(store: TrustStore, cert: Optional[x509.Certificate],
               required: Sequence[str]) -> _Verdicts:
@@ -200,8 +205,7 @@ def two_dirs_problem(environ: Mapping[str, str], diracos: Path,
 
     v_own = _verdicts(store_of(own), cert, required)
     v_sys = _verdicts(store_of(system_dir), cert, required)
-    if v_own == v_sys or ((v_own.chain or (0, 0))[:2] == (v_sys.chain or (0, 0))[:2]
-                          and v_own.missing == v_sys.missing):
+    if v_own.same_as(v_sys):
         return None
     choice = resolve_trust_dir(environ, diracos, None, system_dir)
     if choice.source == "$X509_CERT_DIR" and not _same(choice.path, system_dir):
