@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from mu3e_checks import commands
 from mu3e_checks.knowledge import trust
-from mu3e_checks.knowledge.credentials import q
-from mu3e_checks.knowledge.trust import (
-    bundle_fix,
-    diracos_cert_dir,
-    has_ca_files,
-)
+from mu3e_checks.knowledge.pki import same_dn
+from mu3e_checks.knowledge.trust import bundle_fix, diracos_cert_dir, has_ca_files
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
+from mu3e_checks.remedy import join, say
 
 STEP = "cas"
 
@@ -26,6 +23,12 @@ def _guide_install(ca_dir, settings):
 @check("CA-001", "The CA directory DIRAC uses exists and holds CA certificates", step=STEP,
        fix="# install the CA bundles as the guide shows, into {dir}")
 def test_ca_dir_usable(trust_choice, trust_store, settings):
+    """The CA directory DIRAC will use, found the way DIRAC 8.0.74 finds it: ``$X509_CERT_DIR``
+    (even when missing or empty, as DIRAC does), else ``<DIRACOS>/etc/grid-security/
+    certificates`` when it is a directory, else ``/etc/grid-security/certificates``.  Missing,
+    empty or unreadable fails; with X509_CERT_DIR pointing at it the fix is the ``export`` of
+    the DIRACOS directory, or the guide's install commands when that is empty too.
+    """
     note(f"CA directory: {trust_choice.describe()}")
     if not trust_store.error:
         return
@@ -39,23 +42,43 @@ def test_ca_dir_usable(trust_choice, trust_store, settings):
         if has_ca_files(own) and own != trust_choice.path:
             fail(f"{message}; your CAs are in {own}", fix=export)
         fail(message, fix=_guide_install(own, settings) + export)
-    fail(trust_store.error, fix=_guide_install(trust_choice.path, settings),
-         dir=trust_choice.path)
+    # Without X509_CERT_DIR, DIRAC prefers the DIRACOS directory as soon as it exists, so the
+    # guide's install into it is the fix even when the system directory is the one in use.
+    target = own if trust_choice.source == "system" else trust_choice.path
+    fail(trust_store.error, fix=_guide_install(target, settings))
 
 
 @check("CA-002", "diracosrc will not switch to another CA directory", step=STEP,
        severity="warn",
        fix="export X509_CERT_DIR={own}   # in ~/.bashrc, after 'source {diracosrc}'")
-def test_single_ca_dir(settings, system_cert_dir):
-    problem = trust.two_dirs_problem(settings.environ, settings.diracos, system_cert_dir)
+def test_single_ca_dir(settings, system_cert_dir, trust_choice, trust_store, user_cert_fact):
+    """Both the DIRACOS CA directory and the host's ``/etc/grid-security/certificates``
+    (``--mu3e-system-cert-dir``) hold CAs: diracosrc switches to the host one in every shell
+    that does not export X509_CERT_DIR first, while DIRAC alone keeps the DIRACOS one.  This
+    warns only when the two would give a different verdict for your own certificate or for the
+    required CAs; on an IGTF host with a good setup they agree and nothing is said.
+    """
+    cert = user_cert_fact.value.cert if user_cert_fact.value is not None else None
+    chain = trust.UserChain(cern=cert is not None and same_dn(cert.issuer, trust.CERN_GRID_CA))
+    stores = {trust_choice.path: trust_store.value} if trust_store.value is not None else {}
+    problem = trust.two_dirs_problem(settings.environ, settings.diracos, system_cert_dir,
+                                     cert=cert,
+                                     required=trust.required_dns(settings.required_cas, chain),
+                                     stores=stores)
     if problem:
-        fail(problem, own=q(diracos_cert_dir(settings.diracos)),
-             diracosrc=q(settings.diracos / "diracosrc"))
+        fail(problem, own=diracos_cert_dir(settings.diracos),
+             diracosrc=settings.diracos / "diracosrc")
 
 
 @check("CA-003", "Every CA file parses and is named by its OpenSSL subject hash", step=STEP,
        fix="mv {dir}/<wrong name>.0 {dir}/<subject hash>.0", requires=("CA-001",))
 def test_ca_files(trust_store, trust_choice):
+    """Every ``<hash>.N`` parses as PEM and is named by its OpenSSL subject hash (the old MD5
+    hash names IGTF ships are accepted).  Broken symlinks, link loops, FIFOs and devices,
+    damaged or DER files and wrong names fail with the ``mv``/``rm``/``openssl x509`` command
+    for that file; a second copy of an installed CA under a wrong name only warns.  A required
+    CA installed only under a wrong name is this check's finding alone.
+    """
     store = trust_store.get()
     bad = [p for p in store.bad_files if not p.harmless]
     for p in store.bad_files:
@@ -64,7 +87,7 @@ def test_ca_files(trust_store, trust_choice):
     if bad:
         fail(f"{len(bad)} CA file(s) in {store.path} cannot be used by OpenSSL: "
              + trust.summarize([p.message for p in bad]),
-             fix="\n".join(p.fix for p in bad))
+             fix=join(*(p.fix for p in bad)))
     olds = sum(1 for ca in store.cas for n in ca.names if n.startswith(ca.hash_old)
                and ca.hash_old != ca.hash)
     note(f"{len(store.cas)} CA certificates in {store.path}"
@@ -74,6 +97,13 @@ def test_ca_files(trust_store, trust_choice):
 @check("CA-004", "The required Mu3e CAs are installed (and the CERN ones for CERN certificates)",
        step=STEP, fix="# install the missing CA bundles into {dir}", requires=("CA-001",))
 def test_required_cas(trust_store, user_ca_chain, settings, trust_choice):
+    """The CAs Mu3e needs (``--mu3e-required-ca``: UK e-Science CA 2B and Root 2007 by default,
+    plus CERN Root CA 2 and CERN Grid CA for a CERN-issued certificate), recognised by subject
+    DN and by key (the signature must verify with the issuer's key), never by file name.  The
+    fix is the guide's ``wget …/ca_<alias>-1.138.tar.gz`` and ``tar … -C <your CA dir>/``.
+    A required CA present only under a wrong file name passes here with a note: CA-003 fails
+    for it, with the ``mv`` that repairs it.
+    """
     store = trust_store.get()
     dns = trust.required_dns(settings.required_cas, user_ca_chain)
     if user_ca_chain.cern:
@@ -85,12 +115,20 @@ def test_required_cas(trust_store, user_ca_chain, settings, trust_choice):
         fail("; ".join(r.problem for r in problems),
              fix=bundle_fix(store.path, [r.dn for r in problems], store.aliases))
     for r in results:
-        note(f"found {r.found.describe()}" if r.found else r.dn)
+        if r.misnamed:
+            note(f"{r.dn} is installed as {', '.join(r.misnamed)}, a name OpenSSL never opens: "
+                 "CA-003 reports it, with the command that renames it")
+        else:
+            note(f"found {r.found.describe()}" if r.found else r.dn)
 
 
 @check("CA-005", "No CA certificate in the directory has expired", step=STEP,
        fix="# install the current bundles of these CAs into {dir}", requires=("CA-001",))
 def test_expired_cas(trust_store, user_ca_chain, settings):
+    """No CA certificate is outside its validity period.  An expired CA in your certificate's
+    chain or among the required ones fails with the install commands of its current bundle;
+    expired CAs you do not rely on (IGTF ships a few) are a warning with a count.
+    """
     store = trust_store.get()
     why = trust.focus(store, user_ca_chain, trust.required_dns(settings.required_cas,
                                                                user_ca_chain))
@@ -99,8 +137,8 @@ def test_expired_cas(trust_store, user_ca_chain, settings):
     if warns:
         warn(f"{len(warns)} CA certificate(s) you do not rely on are outside their validity "
              f"period: {trust.summarize(warns)}",
-             fix="# harmless for Mu3e; refresh the IGTF bundles or delete those CA files "
-                 "if you do not need them")
+             fix=say("harmless for Mu3e; refresh the IGTF bundles or delete those CA files "
+                     "if you do not need them"))
     if fails:
         dns = [ca.subject for ca, _ in expired if ca.fingerprint in why]
         fail("; ".join(fails), fix=bundle_fix(store.path, dns, store.aliases))
@@ -110,17 +148,27 @@ def test_expired_cas(trust_store, user_ca_chain, settings):
        fix="# install the bundle of your certificate's CA into {dir}",
        requires=("CA-001", "CERT-005", "CERT-008"))
 def test_user_chain_present(trust_store, user_cert, user_ca_chain, settings):
+    """OpenSSL builds your certificate's chain from the directory, without CRLs (CRL-004 adds
+    them), from the files the diagnosis already read, as ``openssl verify -CApath`` would.  A
+    failure names the failing certificate's DN; a missing issuer also names the issuer DN and
+    the ``<hash>.0`` OpenSSL looked up.  A CA missing because of a wrong file name, an expired
+    CA or a missing required CA is skipped here, naming the check that reports it.
+    """
     store = trust_store.get()
-    verdict = trust.verify_chain(user_cert.cert, [], store.path, crl_check=False)
+    verdict = trust.verify_chain(user_cert.cert, [], store, crl_check=False)
     if verdict.ok:
         note("chain: " + " <- ".join(reversed(verdict.chain)))
         return
     if verdict.code in (trust.X509_V_ERR_CERT_HAS_EXPIRED, trust.X509_V_ERR_CERT_NOT_YET_VALID) \
             and verdict.depth:
         skip(f"needs CA-005: {verdict.reason}")
+    if verdict.missing_issuer_dn and store.misnamed(verdict.missing_issuer_dn):
+        names = ", ".join(p.name for p in store.misnamed(verdict.missing_issuer_dn))
+        skip(f"needs CA-003: {verdict.missing_issuer_dn} is installed as {names}, under a name "
+             "OpenSSL never opens")  # one root cause, one failure (CA-003's)
     if verdict.missing_issuer_dn in trust.required_dns(settings.required_cas, user_ca_chain):
         skip(f"needs CA-004: {verdict.reason}")  # one missing CA, one failure (CA-004's)
     if verdict.missing_issuer_dn:
         fail(verdict.reason, fix=bundle_fix(store.path, [verdict.missing_issuer_dn],
                                             store.aliases))
-    fail(verdict.reason, dir=q(store.path))
+    fail(verdict.reason, dir=store.path)

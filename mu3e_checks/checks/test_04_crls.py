@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+from mu3e_checks import commands
 from mu3e_checks.knowledge import trust
-from mu3e_checks.knowledge.credentials import q
 from mu3e_checks.outcome import fail, note, warn
-from mu3e_checks.registry import check, render
+from mu3e_checks.registry import check
+from mu3e_checks.remedy import join, say
 
 STEP = "crls"
+#: The registry's default fix, the template form of :func:`commands.fetch_crl` (the check
+#: reference shows it); the checks pass ``commands.fetch_crl(<their dir>)`` itself.
 FETCH = "module use unstable; module load fetch-crl   # on Merlin7\nfetch-crl -l {dir}"
 
 
@@ -23,11 +26,16 @@ def _focus(store, chain, settings):
 @check("CRL-001", "Every CA has a revocation list (<hash>.r0)", step=STEP, fix=FETCH,
        requires=("CA-001",))
 def test_crls_present(trust_store, user_ca_chain, settings):
+    """Every CA has its CRL as ``<subject hash>.r0``, the only name OpenSSL looks a CRL up
+    under.  Without it OpenSSL-based tools fail with 'unable to get certificate CRL'.  A
+    missing CRL of a CA in your certificate's chain or a required CA fails; others only warn,
+    with a count.  The fix is ``fetch-crl -l <your CA dir>`` (on Merlin7 from the module).
+    """
     store = trust_store.get()
-    d = q(store.path)
+    fetch = commands.fetch_crl(store.path)
     if not store.crls:
         fail(f"there are no CRL files (*.r0) in {store.path}: the CRLs were never fetched, and "
-             "OpenSSL-based tools fail with 'unable to get certificate CRL'", dir=d)
+             "OpenSSL-based tools fail with 'unable to get certificate CRL'", fix=fetch)
     missing = trust.missing_crls(store)
     items = []
     for ca in missing:
@@ -38,25 +46,28 @@ def test_crls_present(trust_store, user_ca_chain, settings):
     fails, warns = trust.split_by_focus(items, _focus(store, user_ca_chain, settings))
     if warns:
         warn(f"{len(warns)} CA(s) you do not rely on have no CRL: {trust.summarize(warns)}",
-             dir=d)
+             fix=fetch)
     if fails:
-        fail("; ".join(fails), dir=d)
+        fail("; ".join(fails), fix=fetch)
     note(f"{len(store.crls)} CRL files for {len(store.cas)} CAs")
 
 
 @check("CRL-002", "Every CRL is readable and signed by its CA", step=STEP, fix=FETCH,
        requires=("CA-001",))
 def test_crls_valid(trust_store, user_ca_chain, settings):
+    """Every CRL file parses, is PEM (OpenSSL reads only PEM in a CA directory), is named after
+    the CA that issued it and is signed by that CA's key.  A DER CRL gets the ``openssl crl``
+    conversion; a damaged, truncated or foreign one is fetched again.  Problems of CAs you rely
+    on fail; the others warn.
+    """
     store = trust_store.get()
     why = _focus(store, user_ca_chain, settings)
     bad = trust.bad_crls(store)
     by_hash = {ca.hash: ca for ca in store.cas}
     items = [(c.ca or by_hash.get(c.name.split(".")[0]), c.problem) for c in bad]
     fails, warns = trust.split_by_focus(items, why)
-    d = q(store.path)
     # DER files need converting; anything else is fetched again.
-    fix = "\n".join(list(dict.fromkeys(c.fix for c in bad if c.fix))
-                    + [render(FETCH, {"dir": d})])
+    fix = join(*(c.fix for c in bad), commands.fetch_crl(store.path))
     if warns:
         warn(f"{len(warns)} CRL file(s) of CAs you do not rely on cannot be used: "
              f"{trust.summarize(warns)}", fix=fix)
@@ -67,37 +78,47 @@ def test_crls_valid(trust_store, user_ca_chain, settings):
 @check("CRL-003", "CRLs are current (nextUpdate in the future)", step=STEP, fix=FETCH,
        requires=("CA-001",))
 def test_crls_fresh(trust_store, user_ca_chain, settings):
+    """Each CRL's nextUpdate is in the future: past it, OpenSSL and VOMS reject every
+    certificate of that CA ('CRL has expired'), whatever the file's date says.  Within 24 h
+    (``--mu3e-crl-warn-hours``) it warns; a CRL issued in the future points at this machine's
+    clock.  Stale CRLs of CAs you rely on fail; others warn.
+    """
     store = trust_store.get()
     hours = float(settings.extra.get("mu3e_crl_warn_hours") or 24.0)
     ages = trust.crl_freshness(store, warn_within=dt.timedelta(hours=hours))
-    d = q(store.path)
+    fetch = commands.fetch_crl(store.path)
     soon = [a.message for a in ages if a.state == "expiring"]
     if soon:
-        warn(f"{len(soon)} CRL(s) expire within {hours:g} h: {trust.summarize(soon)}", dir=d)
+        warn(f"{len(soon)} CRL(s) expire within {hours:g} h: {trust.summarize(soon)}", fix=fetch)
     odd = [a.message for a in ages if a.state == "no-next-update"]
     if odd:
-        warn("; ".join(odd), dir=d)
+        warn("; ".join(odd), fix=fetch)
     bad = [(a.crl.ca, a.message) for a in ages if a.state in ("stale", "not-yet-valid")]
     fails, warns = trust.split_by_focus(bad, _focus(store, user_ca_chain, settings))
     if warns:
         warn(f"{len(warns)} CRL(s) of CAs you do not rely on are out of date: "
-             f"{trust.summarize(warns)}", dir=d)
+             f"{trust.summarize(warns)}", fix=fetch)
     if fails:
         fail("; ".join(fails) + ": grid services and VOMS reject certificates of a CA whose "
-             "CRL has expired ('CRL has expired')", dir=d)
+             "CRL has expired ('CRL has expired')", fix=fetch)
 
 
 @check("CRL-004", "Your certificate passes OpenSSL's chain check with CRLs (not revoked)",
        step=STEP, fix=FETCH,
        requires=("CERT-005", "CERT-008", "CA-006", "CRL-001", "CRL-002", "CRL-003"))
 def test_user_cert_verifies(trust_store, user_cert):
+    """OpenSSL's own verdict on your certificate with ``-crl_check_all``, the one grid services,
+    VOMS and DIRAC reach: every certificate in the chain needs a current CRL from its issuer,
+    and none may be revoked.  A revoked certificate cannot be repaired: request a new one.
+    """
     store = trust_store.get()
-    verdict = trust.verify_chain(user_cert.cert, [], store.path)
+    verdict = trust.verify_chain(user_cert.cert, [], store)
     if verdict.ok:
         note(f"openssl verify -CApath {store.path} -crl_check_all: OK")
         return
     if verdict.code == trust.X509_V_ERR_CERT_REVOKED:
-        fail(verdict.reason, fix="# a revoked certificate cannot be repaired: request a new "
-             "grid certificate from your CA, then export it into ~/.globus again")
+        fail(verdict.reason, fix=say("a revoked certificate cannot be repaired: request a new "
+                                     "grid certificate from your CA, then export it into "
+                                     "~/.globus again"))
     fail(f"{verdict.reason} (OpenSSL error {verdict.code}: {verdict.openssl_message})",
-         dir=q(store.path))
+         fix=commands.fetch_crl(store.path))

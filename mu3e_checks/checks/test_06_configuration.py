@@ -6,6 +6,7 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 
 from __future__ import annotations
 
+from mu3e_checks import commands
 from mu3e_checks.knowledge import dirac_cfg as dc
 from mu3e_checks.knowledge import diracos as dos
 from mu3e_checks.knowledge import voms_env
@@ -145,24 +146,34 @@ def test_cfg_server_certificate(dirac_config):
 
 @check("ENV-001", "X509_CERT_DIR is exported and is the CA directory in use", step="cert-dir",
        fix="export X509_CERT_DIR={dir}", requires=("DIRACOS-001",))
-def test_cert_dir_exported(trust_choice, diracos):
+def test_cert_dir_exported(trust_choice, diracos, settings):
+    """The guide sets ``X509_CERT_DIR`` explicitly, so that DIRAC, diracosrc and the grid tools
+    all use one CA directory.  Unset, it warns and names the directory DIRAC 8.0.74 picks on
+    its own (``<rootPath>/etc/grid-security/certificates`` when it is a directory, else
+    ``/etc/grid-security/certificates``), the same one CA-002 and the CA checks judge.
+    Exported but not the directory being checked fails; another directory than DIRACOS's warns.
+    """
     guide_dir = diracos_cert_dir(diracos.prefix)
-    fixargs = {"dir": q(guide_dir)}
     exported = trust_choice.exported
+    if exported is None and settings.environ.get("X509_CERT_DIR") == "":
+        fail("X509_CERT_DIR is set but empty: DIRAC's getCAsLocation returns the empty value "
+             "as its CA directory instead of looking further, so it finds no CAs ('No valid "
+             "CA dir found'); set it, or unset it", dir=guide_dir)
     if exported is None:
         warn(f"X509_CERT_DIR is not exported, so DIRAC and the grid tools each pick a CA "
-             f"directory on their own (now {trust_choice.path}); the guide sets it explicitly",
-             **fixargs)
+             f"directory on their own (now {trust_choice.path}: DIRAC uses "
+             f"{trust_choice.describe()}, and a shell that sources diracosrc may pick "
+             "another)", dir=guide_dir)
         return
     if not dos.same_path(exported, trust_choice.path):
         fail(f"X509_CERT_DIR is {exported}, but the CA directory being checked is "
              f"{trust_choice.describe()}: DIRAC uses {exported}",
-             fix=f"export X509_CERT_DIR={q(trust_choice.path)}")
+             fix=commands.export("X509_CERT_DIR", trust_choice.path))
     if not dos.same_path(exported, guide_dir):
         warn(f"X509_CERT_DIR is {exported}, not the DIRACOS directory {guide_dir} the guide "
              "installs the CAs into (diracosrc prefers a non-empty /etc/grid-security/"
              "certificates; dirac-configure then fails writing to a site-managed directory)",
-             **fixargs)
+             dir=guide_dir)
     note(f"X509_CERT_DIR={exported}")
 
 

@@ -15,9 +15,16 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from mu3e_checks.knowledge.trust import CERN_GRID_CA, CERN_ROOT_CA_2, subject_hash
 from mu3e_checks.settings import DEFAULT_REQUIRED_CAS
-from tests.support.pki_factory import DAY, crls_for, dn, write_credentials, write_trust_dir
+from tests.support.pki_factory import (
+    DAY,
+    crls_for,
+    dn,
+    subject_hash_old,
+    write_credentials,
+    write_trust_dir,
+)
 from tests.support.runner import run_checks
-from tests.support.worlds import UKGrid
+from tests.support.worlds import UKGrid, complete_setup
 
 UK_2B, UK_ROOT = DEFAULT_REQUIRED_CAS
 TRUST_CHECKS = ["CA-001", "CA-002", "CA-003", "CA-004", "CA-005", "CA-006", "CRL-001",
@@ -336,3 +343,71 @@ def test_crl_file_under_another_cas_name(uk, tmp_path):
     assert r.outcome("CRL-002") == "warned"
     assert "but its name belongs to /C=CH/O=Mu3e Test Grid/CN=Unrelated Grid CA" \
         in r["CRL-002"].message
+
+
+def test_required_ca_under_a_wrong_hash_name_is_one_failure(uk, tmp_path):
+    """Issue 14: one root cause (UK CA 2B saved under a name OpenSSL never opens), one
+    failure (CA-003's mv); CA-004 passes with a note, and every check that depends on the
+    chain is skipped naming CA-003, not CA-004."""
+    home, env = complete_setup(uk, tmp_path)
+    cadir = uk.cadir(home)
+    for h in (subject_hash(uk.ca.cert), subject_hash_old(uk.ca.cert)):
+        (cadir / f"{h}.0").unlink()
+    (cadir / "0badc0de.0").write_bytes(uk.ca.cert_pem())
+    r = run_checks(home, env=env)
+    assert r.failed() == ["CA-003"], {c: r[c].message for c in r.failed()}
+    assert r["CA-003"].fix.startswith(
+        f"mv {cadir}/0badc0de.0 {cadir}/{subject_hash(uk.ca.cert)}.0")
+    assert r.outcome("CA-004") == "passed"
+    assert "0badc0de.0" in r["CA-004"].properties["note"]
+    assert "CA-003" in r["CA-004"].properties["note"]
+    for cid in ("CA-006", "CRL-004", "PROXY-006"):
+        case = r[cid]
+        assert case.outcome == "skipped" and "CA-003" in case.message, (cid, case.message)
+        assert "CA-004" not in case.message, (cid, case.message)
+    assert r.returncode == 1
+
+
+def test_fifos_devices_and_loops_in_the_ca_dir_are_named_findings(uk, tmp_path):
+    """Issue 10: FIFOs named like CA files, CRLs and .info files, /dev/zero as a .info file and
+    a link loop: the whole diagnosis finishes, and CA-003 names each of them."""
+    home, env = complete_setup(uk, tmp_path)
+    cadir = uk.cadir(home)
+    h = subject_hash(uk.ca.cert)
+    fifos = [f"{h}.1", f"{h}.r1", "0badf00d.0", f"{h}.info"]
+    for name in fifos:
+        os.mkfifo(cadir / name)
+    os.symlink("/dev/zero", cadir / "UKeScienceCA-2B.info")
+    os.symlink("1badf00d.0", cadir / "1badf00d.0")
+    r = run_checks(home, env=env, timeout=120)
+    assert r.returncode in (0, 1), r.stderr[-2000:]
+    assert "INTERNALERROR" not in r.stdout + r.stderr and "Traceback" not in r.stdout
+    case = r["CA-003"]
+    assert case.outcome == "failed"
+    for name in fifos + ["UKeScienceCA-2B.info", "1badf00d.0"]:
+        assert name in case.message, name
+    assert "named pipe (FIFO)" in case.message and "character device" in case.message
+    assert "symbolic link loop" in case.message
+    for name in fifos:
+        assert f"rm {cadir / name}" in case.fix
+    # The real CAs and CRLs are still read: the user's chain verifies with CRLs.
+    assert r.outcome("CA-006") == "passed" and r.outcome("CA-004") == "passed"
+
+
+def test_fifos_in_place_of_the_users_ca_and_crl_finish_with_named_findings(uk, tmp_path):
+    """The FIFOs take the very names OpenSSL would open for the user's CA (``<hash>.0``) and
+    its CRL (``<hash>.r0``): the run still ends, and CA-003 names both files."""
+    home, env = complete_setup(uk, tmp_path)
+    cadir = uk.cadir(home)
+    h = subject_hash(uk.ca.cert)
+    for name in (f"{h}.0", f"{h}.r0"):
+        (cadir / name).unlink()
+        os.mkfifo(cadir / name)
+    r = run_checks(home, env=env, timeout=120)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "INTERNALERROR" not in r.stdout + r.stderr and "Traceback" not in r.stdout
+    case = r["CA-003"]
+    assert case.outcome == "failed"
+    assert f"{h}.0 is a named pipe (FIFO)" in case.message
+    assert f"{h}.r0 is a named pipe (FIFO)" in case.message
+    assert f"rm {cadir / (h + '.0')}" in case.fix

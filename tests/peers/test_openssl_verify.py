@@ -17,7 +17,14 @@ import pytest
 
 from mu3e_checks.knowledge import trust
 from mu3e_checks.knowledge.pki import dn_slash
-from tests.support.pki_factory import DAY, PKI, crls_for, pem, write_trust_dir
+from tests.support.pki_factory import (
+    DAY,
+    PKI,
+    crls_for,
+    pem,
+    subject_hash_old,
+    write_trust_dir,
+)
 
 _ERR = re.compile(r"error (\d+) at (\d+) depth lookup")
 
@@ -142,6 +149,54 @@ def _case(world: World, name: str, tmp: Path):
         crls[id(ca)] = p.crl(ca, [user])
         write_trust_dir(d, [root, ca], crls)
         expect = trust.X509_V_ERR_CERT_REVOKED
+    elif name == "ca-under-wrong-name":
+        write_trust_dir(d, [root], crls_for(p, [root, ca]))
+        (d / "0badc0de.0").write_bytes(ca.cert_pem())
+        (d / f"{trust.subject_hash(ca.cert)}.r0").write_bytes(
+            crls_for(p, [ca])[id(ca)].public_bytes(_pem_enc()))
+        expect = trust.X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    elif name == "ca-under-old-hash-only":
+        write_trust_dir(d, [root], crls_for(p, [root, ca]))
+        old = subject_hash_old(ca.cert)
+        (d / f"{old}.0").write_bytes(ca.cert_pem())
+        (d / f"{trust.subject_hash(ca.cert)}.r0").write_bytes(
+            crls_for(p, [ca])[id(ca)].public_bytes(_pem_enc()))
+        expect = trust.X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    elif name == "der-ca-file":
+        write_trust_dir(d, [root], crls_for(p, [root, ca]))
+        (d / f"{trust.subject_hash(ca.cert)}.0").write_bytes(ca.cert_der())
+        expect = trust.X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    elif name == "ca-after-a-gap":  # <hash>.1 without <hash>.0: OpenSSL stops at .0
+        write_trust_dir(d, [root], crls_for(p, [root]))
+        (d / f"{trust.subject_hash(ca.cert)}.1").write_bytes(ca.cert_pem())
+        expect = trust.X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    elif name == "ca-after-garbage-der-and-dangling":  # OpenSSL steps over names that exist
+        write_trust_dir(d, [root], crls_for(p, [root, ca]))
+        h = trust.subject_hash(ca.cert)
+        (d / f"{h}.0").write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64\n")
+        (d / f"{h}.1").write_bytes(ca.cert_der())
+        (d / f"{h}.2").symlink_to("gone.pem")
+        (d / f"{h}.3").write_bytes(ca.cert_pem())
+        (d / f"{h}.r0").symlink_to("gone.r0")
+        (d / f"{h}.r1").write_bytes(crls_for(p, [ca])[id(ca)].public_bytes(_pem_enc()))
+        expect = 0
+    elif name == "second-slot-ca":  # a hash collision's second file is found
+        write_trust_dir(d, [root], crls_for(p, [root, ca]))
+        h = trust.subject_hash(ca.cert)
+        other = p.ca("Oracle Colliding CA")
+        (d / f"{h}.0").write_bytes(other.cert_pem())
+        (d / f"{h}.1").write_bytes(ca.cert_pem())
+        (d / f"{h}.r0").write_bytes(crls_for(p, [ca])[id(ca)].public_bytes(_pem_enc()))
+        expect = 0
+    elif name == "der-crl":
+        write_trust_dir(d, [root, ca], crls_for(p, [root, ca]), crl_der=True)
+        expect = trust.X509_V_ERR_UNABLE_TO_GET_CRL
+    elif name == "crl-under-another-name":
+        other = p.ca("Oracle Other CA")
+        write_trust_dir(d, [root, ca, other], crls_for(p, [root, other]))
+        (d / f"{trust.subject_hash(other.cert)}.r1").write_bytes(
+            crls_for(p, [ca])[id(ca)].public_bytes(_pem_enc()))
+        expect = trust.X509_V_ERR_UNABLE_TO_GET_CRL
     else:  # pragma: no cover
         raise AssertionError(name)
     return d, leaf, untrusted, proxy, expect
@@ -157,7 +212,9 @@ CASES = ["valid", "valid-old-and-new-hash-der-crl-elsewhere", "expired-user",
          "not-yet-valid-user", "revoked", "crl-missing", "root-crl-missing", "crl-expired",
          "crl-wrong-signer", "wrong-ca", "impostor-ca-same-name", "missing-intermediate",
          "intermediate-sent-untrusted", "expired-ca", "not-yet-valid-ca", "empty-dir", "proxy",
-         "proxy-of-revoked-user"]
+         "proxy-of-revoked-user", "ca-under-wrong-name", "ca-under-old-hash-only",
+         "der-ca-file", "ca-after-a-gap",
+         "ca-after-garbage-der-and-dangling", "second-slot-ca", "der-crl", "crl-under-another-name"]
 
 
 @pytest.mark.parametrize("name", CASES)

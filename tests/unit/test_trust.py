@@ -6,28 +6,103 @@ import datetime as dt
 import os
 
 from mu3e_checks.knowledge import trust
+from mu3e_checks.knowledge.pki import dn_slash
 from tests.support.pki_factory import DAY, HOUR, crls_for, write_trust_dir
 
 
-def test_two_dirs_problem_only_when_both_are_populated(grid, tmp_path):
+def test_two_dirs_problem_only_when_the_verdicts_differ(grid, tmp_path):
     diracos = tmp_path / "diracos"
     sysdir = tmp_path / "system"
     sysdir.mkdir()
-    assert trust.two_dirs_problem({}, diracos, sysdir) is None  # nothing anywhere
-    grid.trust_dir(trust.diracos_cert_dir(diracos))
-    assert trust.two_dirs_problem({}, diracos, sysdir) is None  # system dir empty
+    dns = [dn_slash(grid.root.cert.subject)]
+    kw = {"cert": grid.user.cert, "required": dns}
+    assert trust.two_dirs_problem({}, diracos, sysdir, **kw) is None  # nothing anywhere
+    own = grid.trust_dir(trust.diracos_cert_dir(diracos))
+    assert trust.two_dirs_problem({}, diracos, sysdir, **kw) is None  # system dir empty
     (sysdir / "README").write_text("not a CA")
-    assert trust.two_dirs_problem({}, diracos, sysdir) is None  # no <hash>.N in it
+    assert trust.two_dirs_problem({}, diracos, sysdir, **kw) is None  # no <hash>.N in it
+    # Both populated with the same CAs and CRLs (an IGTF host with a good setup): no warning.
     grid.trust_dir(sysdir)
-    text = trust.two_dirs_problem({}, diracos, sysdir)
-    assert text and "already uses the system directory" in text
-    exported = {"X509_CERT_DIR": str(trust.diracos_cert_dir(diracos))}
-    text = trust.two_dirs_problem(exported, diracos, sysdir)
+    assert trust.two_dirs_problem({}, diracos, sysdir, **kw) is None
+    # The system directory's CRL of the user's CA is stale: the verdicts differ.
+    crls = crls_for(grid.pki, grid.cas)
+    crls[id(grid.ca)] = grid.pki.crl(grid.ca, last_update=grid.pki.now - 9 * DAY,
+                                     next_update=grid.pki.now - DAY)
+    stale = write_trust_dir(tmp_path / "stale", grid.cas, crls)
+    text = trust.two_dirs_problem({}, diracos, stale, **kw)
+    assert text and f"both {stale} and {own} hold CA certificates" in text
+    # Unset X509_CERT_DIR: DIRAC itself uses the DIRACOS directory (getCAsLocation's order).
+    assert f"in this shell DIRAC uses {own} (X509_CERT_DIR is not set)" in text
+    assert f"your certificate verifies against {own} but not against {stale}" in text
+    text = trust.two_dirs_problem({"X509_CERT_DIR": str(own)}, diracos, stale, **kw)
     assert text and "this shell exports X509_CERT_DIR" in text
+    # A store already read is reused, not read again.
+    store = trust.scan_trust_dir(own)
+    assert trust.two_dirs_problem({}, diracos, sysdir, stores={own: store}, **kw) is None
     # One directory reached through two paths is one directory.
     link = tmp_path / "diracos2"
     os.symlink(diracos, link)
-    assert trust.two_dirs_problem({}, link, trust.diracos_cert_dir(diracos)) is None
+    assert trust.two_dirs_problem({}, link, trust.diracos_cert_dir(diracos), **kw) is None
+
+
+def test_resolve_trust_dir_follows_diracs_order(tmp_path):
+    diracos, sysdir = tmp_path / "diracos", tmp_path / "system"
+    own = trust.diracos_cert_dir(diracos)
+    sysdir.mkdir()
+    (sysdir / "12345678.0").write_text("x")
+    # DIRACOS directory missing: DIRAC falls back to the system directory.
+    assert trust.resolve_trust_dir({}, diracos, None, sysdir).source == "system"
+    # It exists, even empty: DIRAC uses it (diracosrc would prefer the populated system one).
+    own.mkdir(parents=True)
+    choice = trust.resolve_trust_dir({}, diracos, None, sysdir)
+    assert (choice.path, choice.source) == (own, "DIRACOS")
+    # $DIRAC_ROOT_PATH moves rootPath; $X509_CERT_DIR wins even when it does not exist.
+    root = tmp_path / "root"
+    (root / "etc/grid-security/certificates").mkdir(parents=True)
+    choice = trust.resolve_trust_dir({"DIRAC_ROOT_PATH": str(root)}, diracos, None, sysdir)
+    assert choice.path == root / "etc/grid-security/certificates"
+    assert choice.source == "$DIRAC_ROOT_PATH"
+    nope = tmp_path / "nope"
+    assert trust.resolve_trust_dir({"X509_CERT_DIR": str(nope)}, diracos, None,
+                                   sysdir).path == nope
+
+
+def _fifo_dir(grid, tmp_path):
+    """The user's CA directory with FIFOs, a device and a link loop under every name OpenSSL
+    or fetch-crl opens."""
+    d = grid.trust_dir(tmp_path / "ca")
+    h = trust.subject_hash(grid.ca.cert)
+    for name in (f"{h}.1", f"{h}.r1", "0badf00d.0", "0badf00d.info", "1badf00d.r0"):
+        os.mkfifo(d / name)
+    os.symlink("/dev/zero", d / "2badf00d.info")
+    os.symlink("3badf00d.0", d / "3badf00d.0")
+    os.symlink("gone.info", d / "4badf00d.info")
+    return d
+
+
+def test_special_files_in_the_ca_dir_are_named_never_opened_by_openssl(grid, tmp_path):
+    import signal
+
+    d = _fifo_dir(grid, tmp_path)
+    signal.alarm(60)  # a FIFO opened for reading would block forever
+    try:
+        store = trust.scan_trust_dir(d)
+        verdict = trust.verify_chain(grid.user.cert, [], store)
+        by_path = trust.verify_chain(grid.user.cert, [], d)
+    finally:
+        signal.alarm(0)
+    named = {p.name: p for p in store.bad_files}
+    h = trust.subject_hash(grid.ca.cert)
+    for name in (f"{h}.1", f"{h}.r1", "0badf00d.0", "0badf00d.info", "1badf00d.r0"):
+        assert "named pipe (FIFO)" in named[name].message, name
+        assert not named[name].harmless
+        assert named[name].fix.render().startswith(f"rm {d / name}")
+    assert "character device" in named["2badf00d.info"].message
+    assert "symbolic link loop" in named["3badf00d.0"].message
+    assert "4badf00d.info" not in named  # a dangling .info link blocks nothing
+    assert str(d) not in named[f"{h}.1"].message  # the file's name, not its path
+    assert verdict.ok and by_path.ok, verdict  # the real CAs and CRLs still verify
+    assert len(store.cas) == 2
 
 
 def test_ca_dir_problem_names_each_case(grid, tmp_path):
@@ -117,3 +192,20 @@ def test_crl_signature_check_slices_tbs_for_rsa_and_ec(grid):
         tampered[40] ^= 1
         assert not trust.crl_signed_by(crl, bytes(tampered), ca.cert)
     assert trust._der_tbs(b"\x30\x85garbage") is None
+
+
+def test_ca_under_its_old_hash_name_only_is_a_file_problem(grid, tmp_path):
+    """OpenSSL 1.0+ never looks a CA up under its MD5 name: alone, that name is CA-003's
+    finding (with the mv), and the chain check names the same CA as missing."""
+    d = write_trust_dir(tmp_path / "ca", [grid.root], crls_for(grid.pki, grid.cas))
+    old = trust.subject_hash_old(grid.ca.cert)
+    (d / f"{old}.0").write_bytes(grid.ca.cert_pem())
+    store = trust.scan_trust_dir(d)
+    (problem,) = store.bad_files
+    assert problem.name == f"{old}.0" and "old-style (MD5) hash name only" in problem.message
+    new = trust.subject_hash(grid.ca.cert)
+    assert problem.fix.render() == f"mv {d}/{old}.0 {d}/{new}.0"
+    dn = dn_slash(grid.ca.cert.subject)
+    assert store.misnamed(dn) == [problem]
+    verdict = trust.verify_chain(grid.user.cert, [], store)
+    assert verdict.code == 20 and verdict.missing_issuer_dn == dn

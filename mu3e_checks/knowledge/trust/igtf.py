@@ -1,0 +1,57 @@
+"""IGTF knowledge: the bundle names of the CAs Mu3e users meet, ``.info`` files, install commands.
+
+The fixes name IGTF tarballs (``ca_<alias>-<version>.tar.gz``), so a CA's alias is read from the
+bundle's own ``.info`` file when it is installed, and taken from :data:`KNOWN_BUNDLES` otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Optional
+
+from mu3e_checks import commands
+from mu3e_checks.remedy import Remedy, join
+
+#: IGTF aliases (the ``ca_<alias>-<version>.tar.gz`` names) of the CAs Mu3e users meet.
+CERN_GRID_CA = "/DC=ch/DC=cern/CN=CERN Grid Certification Authority"
+CERN_ROOT_CA_2 = "/C=ch/O=CERN/CN=CERN Root Certification Authority 2"
+KNOWN_BUNDLES: dict[str, str] = {
+    "/C=UK/O=eScienceCA/OU=Authority/CN=UK e-Science CA 2B": "UKeScienceCA-2B",
+    "/C=UK/O=eScienceRoot/OU=Authority/CN=UK e-Science Root": "UKeScienceRoot-2007",
+    CERN_ROOT_CA_2: "CERN-Root-2",
+    CERN_GRID_CA: "CERN-GridCA",
+}
+
+
+def read_info(data: bytes) -> tuple[Optional[str], Optional[str]]:
+    """(subjectdn, alias) from the bytes of an IGTF ``.info`` file (None where absent).
+
+    The caller reads the file through ``files.read_bytes`` with a small limit: a FIFO or
+    ``/dev/zero`` under a ``.info`` name must never reach this parser.
+    """
+    dn = alias = None
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        key, value = key.strip(), value.strip().strip('"')
+        if key == "subjectdn":
+            dn = value
+        elif key == "alias":
+            alias = value
+    return dn, alias
+
+
+def bundle_fix(ca_dir: Path, dns: Sequence[str], aliases: Mapping[str, str]) -> Remedy:
+    """Install commands for the CAs named by ``dns``; unknown ones get a pointer to the index."""
+    known = [aliases.get(dn) or KNOWN_BUNDLES.get(dn) for dn in dns]
+    found = list(dict.fromkeys(a for a in known if a))
+    unknown = [commands.find_ca_bundle(dn, ca_dir) for dn, a in zip(dns, known) if not a]
+    return join(commands.install_ca_bundles(ca_dir, found), *unknown)
+
+
+def guide_bundles(required: Sequence[str]) -> list[str]:
+    """The IGTF aliases of the required CAs (the guide's UK pair when none is known)."""
+    aliases = [KNOWN_BUNDLES[dn] for dn in required if dn in KNOWN_BUNDLES]
+    return aliases or list(KNOWN_BUNDLES.values())[:2]

@@ -1,0 +1,449 @@
+"""Reading one CA directory once: its CA certificates, CRLs and the files OpenSSL cannot use.
+
+Every file is read through :func:`mu3e_checks.knowledge.files.read_bytes` (non-blocking, regular
+files only, bounded), so a FIFO, a device, a dangling link or a link loop planted in the
+directory is a named :class:`FileProblem`, never a hang; and verification later builds OpenSSL's
+store from what was read here, so OpenSSL never opens a directory entry itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import errno
+import functools
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+
+from mu3e_checks import commands
+from mu3e_checks.knowledge import der as _der
+from mu3e_checks.knowledge.files import Unreadable, read_bytes
+from mu3e_checks.knowledge.pki import PemError, dn_slash, load_certificate_any, same_dn
+from mu3e_checks.knowledge.trust.igtf import read_info
+from mu3e_checks.remedy import Remedy
+
+CA_FILE_RE = re.compile(r"^([0-9a-f]{8})\.(\d+)$")
+CRL_FILE_RE = re.compile(r"^([0-9a-f]{8})\.r(\d+)$")
+
+
+@functools.lru_cache(maxsize=4096)
+def subject_hash(cert: x509.Certificate, *, issuer: bool = False) -> str:
+    """OpenSSL's subject-name hash of ``cert`` (of its issuer with ``issuer=True``).
+
+    This is ``X509_NAME_hash``, the name ``c_rehash``/``openssl rehash`` give CA files
+    (``<hash>.0``) and CRLs (``<hash>.r0``), and the name OpenSSL looks a CA up under.
+    Cached: a scan asks for the same CA's hash more than once.
+    """
+    import warnings
+
+    from OpenSSL import crypto
+
+    x = crypto.X509.from_cryptography(cert)
+    if not issuer:
+        return f"{x.subject_name_hash() & 0xffffffff:08x}"
+    with warnings.catch_warnings():  # pyOpenSSL deprecates X509Name, but cryptography has
+        warnings.simplefilter("ignore", DeprecationWarning)  # no X509_NAME_hash of its own
+        return f"{x.get_issuer().hash() & 0xffffffff:08x}"
+
+
+def subject_hash_old(cert: x509.Certificate) -> str:
+    """The pre-OpenSSL-1.0 (MD5) subject hash; IGTF ships a link under this name too."""
+    import hashlib
+    import struct
+
+    digest = hashlib.md5(cert.subject.public_bytes(), usedforsecurity=False).digest()
+    return f"{struct.unpack('<I', digest[:4])[0]:08x}"
+
+
+@dataclass(frozen=True)
+class CA:
+    """One distinct CA certificate in the directory, with every file name that holds it."""
+
+    cert: x509.Certificate
+    subject: str  # slash form
+    hash: str  # OpenSSL's subject hash: what OpenSSL looks the CA up under
+    hash_old: str
+    names: tuple[str, ...]
+    fingerprint: bytes
+    alias: Optional[str] = None  # IGTF alias from a .info file, when there is one
+
+    @property
+    def crl_name(self) -> str:
+        return f"{self.hash}.r0"
+
+    def describe(self) -> str:
+        return f"{self.subject} ({', '.join(self.names)})"
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A CA file OpenSSL cannot use, the sentence saying why, and the command that fixes it."""
+
+    name: str
+    message: str
+    fix: Remedy = field(default_factory=Remedy)
+    harmless: bool = False  # the same CA is also installed under a name OpenSSL finds
+    #: a CA file under a name that is not its subject hash: the CA's DN (its one root cause)
+    misnamed_dn: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class CRLFile:
+    """A ``<hash>.r0`` file: parsed, and judged against the CA it is named after."""
+
+    name: str
+    crl: Optional[x509.CertificateRevocationList] = None
+    encoding: str = ""  # "PEM" | "DER"
+    problem: str = ""  # why OpenSSL cannot use it ("" when fine)
+    ca: Optional[CA] = None  # the CA whose subject hash names the file and who signed it
+    next_update: Optional[_dt.datetime] = None
+    last_update: Optional[_dt.datetime] = None
+    fix: Remedy = field(default_factory=Remedy)
+
+
+@dataclass
+class TrustStore:
+    """Everything in one CA directory, read once per session.
+
+    CA files are parsed once per target (IGTF links both hash names to one ``.pem``); CRLs
+    are parsed and their signature checked once, without walking their entries, so a
+    100k-entry CRL costs one signature check (see benchmarks/bench_trust.py).
+    ``loaded`` holds what OpenSSL's hashed-directory lookup would load from each file name
+    (a PEM certificate, or None when OpenSSL's load would fail there), so verification can
+    build the same store from these bytes without OpenSSL ever opening the directory.
+    """
+
+    path: Path
+    cas: list[CA] = field(default_factory=list)
+    bad_files: list[FileProblem] = field(default_factory=list)
+    crls: dict[str, CRLFile] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # subject DN -> IGTF alias
+    file_count: int = 0
+    names: frozenset[str] = frozenset()
+    loaded: dict[str, Optional[x509.Certificate]] = field(default_factory=dict)
+
+    def with_subject(self, dn: str) -> list[CA]:
+        return [ca for ca in self.cas if same_dn(ca.cert.subject, dn)]
+
+    def issuers_of(self, cert: x509.Certificate) -> list[CA]:
+        """CAs in the directory whose name and key issued ``cert``."""
+        return [ca for ca in self.cas if ca.cert.subject == cert.issuer
+                and signed_by(cert, ca.cert)]
+
+    def read_crls(self) -> list[CRLFile]:
+        """The CRL files OpenSSL reads: not the copies under a CA's old-style hash name.
+
+        fetch-crl writes both names; judging both would count each CA twice.
+        """
+        new = {ca.hash for ca in self.cas}
+        old_only = {ca.hash_old for ca in self.cas} - new
+        return [c for c in self.crls.values() if c.name.split(".")[0] not in old_only]
+
+    def crl_of(self, ca: CA) -> Optional[CRLFile]:
+        """The CRL OpenSSL would use for ``ca``: ``<subject hash>.r0``."""
+        return self.crls.get(ca.crl_name)
+
+    def misnamed(self, dn: str) -> list[FileProblem]:
+        """The CA-003 findings of a CA with this DN installed only under a wrong file name."""
+        return [p for p in self.bad_files if p.misnamed_dn is not None and not p.harmless
+                and _same_slash(p.misnamed_dn, dn)]
+
+
+def _same_slash(a: str, b: str) -> bool:
+    from mu3e_checks.knowledge.pki import parse_slash_dn
+
+    def norm(dn: str) -> list[tuple[str, str]]:
+        return [(k.upper(), v) for k, v in parse_slash_dn(dn)]
+
+    try:
+        return norm(a) == norm(b)
+    except ValueError:
+        return a == b
+
+
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when ``issuer``'s key made ``cert``'s signature (names must match too)."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+
+
+def _problem_for_unreadable(entry: os.DirEntry, exc_text: str) -> str:
+    try:
+        if entry.is_symlink() and not os.path.exists(entry.path):
+            target = os.readlink(entry.path)
+            try:
+                os.stat(entry.path)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    return f"{entry.name} is a symbolic link loop, so OpenSSL cannot read it"
+            return (f"{entry.name} is a broken symbolic link (to {target}), "
+                    "so OpenSSL cannot read it")
+    except OSError:
+        pass
+    return exc_text.replace(entry.path, entry.name)
+
+
+def scan_trust_dir(path: Path) -> TrustStore:
+    """Read every ``<hash>.N`` CA file and ``<hash>.rN`` CRL in ``path``; never raises.
+
+    Files that cannot be used become :class:`FileProblem` entries (broken symlink, symlink
+    loop, FIFO or device, unreadable, not a certificate, DER where OpenSSL reads only PEM, name
+    that is neither the new nor the old OpenSSL subject hash); usable ones become :class:`CA`
+    entries.
+    """
+    import warnings
+
+    with warnings.catch_warnings():  # some IGTF CAs have serials cryptography frowns upon
+        warnings.simplefilter("ignore")
+        return _scan(Path(path))
+
+
+#: An IGTF ``.info`` file is a few hundred bytes; anything far larger is not one.
+_INFO_LIMIT = 64 * 1024
+
+
+def _scan(path: Path) -> TrustStore:
+    store = TrustStore(Path(path))
+    try:
+        with os.scandir(path) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return store
+    store.file_count = len(entries)
+    store.names = frozenset(e.name for e in entries)
+    taken = set(store.names)
+    mismatched: list[tuple[str, x509.Certificate, bytes, str, str]] = []
+    parsed: dict[str, tuple[Optional[x509.Certificate], str, bool]] = {}
+    by_fp: dict[bytes, list[str]] = {}
+    certs: dict[bytes, x509.Certificate] = {}
+    crl_entries: list[os.DirEntry] = []
+    for entry in entries:
+        if entry.name.endswith(".info"):
+            _scan_info(store, entry)
+            continue
+        if CRL_FILE_RE.match(entry.name):
+            crl_entries.append(entry)
+            continue
+        m = CA_FILE_RE.match(entry.name)
+        if not m:
+            continue
+        real = os.path.realpath(entry.path)
+        if real not in parsed:  # messages name ``real``; each entry puts its own name in
+            try:
+                data = read_bytes(Path(real))
+                is_pem = b"-----BEGIN" in data
+                parsed[real] = (load_certificate_any(data, real), "", is_pem)
+            except Unreadable as exc:
+                parsed[real] = (None, str(exc), False)
+            except PemError as exc:
+                parsed[real] = (None, f"{exc}; OpenSSL skips it", False)
+        cert, problem, is_pem = parsed[real]
+        if cert is None and not problem.endswith("OpenSSL skips it"):
+            problem = _problem_for_unreadable(entry, problem)
+        target = Path(path) / entry.name
+        if cert is None:
+            store.loaded[entry.name] = None
+            store.bad_files.append(FileProblem(
+                entry.name, problem.replace(real, entry.name),
+                commands.remove(target, note="then install that CA's bundle again (see CA-004)")))
+            continue
+        if not is_pem:
+            store.loaded[entry.name] = None
+            store.bad_files.append(FileProblem(
+                entry.name, f"{entry.name} is a DER (binary) certificate; OpenSSL reads only "
+                "PEM files in a CA directory, so it never finds this CA",
+                commands.der_to_pem("x509", target)))
+            continue
+        store.loaded[entry.name] = cert
+        new, old = subject_hash(cert), subject_hash_old(cert)
+        fp = cert.fingerprint(hashes.SHA256())
+        if m.group(1) not in (new, old):
+            mismatched.append((entry.name, cert, fp, new, old))
+            continue
+        certs.setdefault(fp, cert)
+        by_fp.setdefault(fp, []).append(entry.name)
+    for name, cert, fp, new, old in mismatched:
+        target = Path(path) / name
+        dupe = fp in by_fp
+        slot = 0
+        while f"{new}.{slot}" in taken:
+            slot += 1
+        taken.add(f"{new}.{slot}")
+        store.bad_files.append(FileProblem(
+            name, f"{name} holds {dn_slash(cert.subject)}, whose subject hash is {new} "
+            f"(old-style {old}); OpenSSL looks it up as {new}.0 and never opens {name}"
+            + (f" (the same CA is also installed as {', '.join(by_fp[fp])})" if dupe else ""),
+            commands.remove(target) if dupe
+            else commands.rename(target, Path(path) / f"{new}.{slot}"),
+            harmless=dupe, misnamed_dn=dn_slash(cert.subject)))
+    for fp, names in by_fp.items():
+        cert = certs[fp]
+        subject = dn_slash(cert.subject)
+        new = subject_hash(cert)
+        if not any(n.startswith(f"{new}.") for n in names):  # only the pre-1.0 MD5 name
+            slot = 0
+            while f"{new}.{slot}" in taken:
+                slot += 1
+            taken.add(f"{new}.{slot}")
+            store.bad_files.append(FileProblem(
+                names[0], f"{names[0]} holds {subject} under its old-style (MD5) hash name "
+                f"only; OpenSSL 1.0 and later look it up as {new}.0 and never open "
+                f"{names[0]}", commands.rename(Path(path) / names[0], Path(path) / f"{new}.{slot}"),
+                misnamed_dn=subject))
+        store.cas.append(CA(cert, subject, subject_hash(cert), subject_hash_old(cert),
+                            tuple(names), fp, store.aliases.get(subject)))
+    by_hash: dict[str, list[CA]] = {}
+    for ca in store.cas:
+        by_hash.setdefault(ca.hash, []).append(ca)
+        if ca.hash_old != ca.hash:
+            by_hash.setdefault(ca.hash_old, []).append(ca)
+    old_only = {ca.hash_old for ca in store.cas} - {ca.hash for ca in store.cas}
+    for entry in crl_entries:
+        if entry.name.split(".")[0] in old_only:  # fetch-crl's copy OpenSSL never reads
+            store.crls[entry.name] = CRLFile(entry.name)
+            continue
+        crl = _read_crl(entry, by_hash)
+        if crl is None:  # not a file at all: CA-003 names it (see _special_problem)
+            store.bad_files.append(_special_problem(entry))
+            continue
+        store.crls[entry.name] = crl
+    return store
+
+
+def _special_problem(entry: os.DirEntry) -> FileProblem:
+    """A FIFO, device or socket under a name OpenSSL or fetch-crl opens: both would block."""
+    try:
+        read_bytes(Path(entry.path))
+        why = f"{entry.name} cannot be read"
+    except Unreadable as exc:
+        why = _problem_for_unreadable(entry, str(exc))
+    return FileProblem(entry.name, f"{why}; OpenSSL and fetch-crl would block or fail on it",
+                       commands.remove(Path(entry.path)))
+
+
+def _is_special(entry: os.DirEntry) -> bool:
+    """True for a FIFO, device or socket (following links); a dangling link is not special."""
+    import stat
+
+    try:
+        mode = os.stat(entry.path).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
+def _scan_info(store: TrustStore, entry: os.DirEntry) -> None:
+    """Record an IGTF ``.info`` file's alias; one fetch-crl would block on is a finding."""
+    try:
+        data = read_bytes(Path(entry.path), _INFO_LIMIT)
+    except Unreadable as exc:
+        if _is_special(entry) or "larger than" in str(exc):
+            store.bad_files.append(FileProblem(
+                entry.name, f"{_problem_for_unreadable(entry, str(exc))}; fetch-crl reads "
+                "every .info file and would block or run out of memory on it",
+                commands.remove(Path(entry.path))))
+        return
+    dn, alias = read_info(data)
+    if dn and alias:
+        store.aliases[dn] = alias
+
+
+def _pem_crl_body(data: bytes) -> Optional[bytes]:
+    """The base64 text of the first PEM CRL block (plain ``find``: a regex is slow on 10 MB)."""
+    begin, end = b"-----BEGIN X509 CRL-----", b"-----END X509 CRL-----"
+    start = data.find(begin)
+    stop = data.find(end, start + len(begin)) if start >= 0 else -1
+    return data[start + len(begin):stop] if stop >= 0 else None
+
+
+def _der_tbs(der: bytes) -> Optional[bytes]:
+    """The tbsCertList bytes of a DER CRL, sliced out as they are (None if malformed).
+
+    ``CertificateList ::= SEQUENCE { tbsCertList SEQUENCE, signatureAlgorithm, signature }``.
+    Slicing costs nothing; cryptography's ``is_signature_valid`` re-encodes every revoked
+    entry first, which is most of the time spent on a 100k-entry CRL.
+    """
+    try:
+        outer, _ = _der.read_tlv(der, 0)
+        _der.expect(outer, _der.SEQUENCE, "CRL")
+        inner, _ = _der.read_tlv(outer.content, 0)
+        return _der.expect(inner, _der.SEQUENCE, "tbsCertList").raw
+    except _der.DerError:
+        return None
+
+
+def crl_signed_by(crl: x509.CertificateRevocationList, der: bytes,
+                  issuer: x509.Certificate) -> bool:
+    """True when ``issuer``'s key signed ``crl`` (``der`` is the CRL's own DER encoding)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    pub = issuer.public_key()
+    tbs = _der_tbs(der)
+    try:
+        if tbs is not None and isinstance(pub, rsa.RSAPublicKey):
+            pub.verify(crl.signature, tbs, crl.signature_algorithm_parameters,  # type: ignore
+                       crl.signature_hash_algorithm)  # type: ignore[arg-type]
+        elif tbs is not None and isinstance(pub, ec.EllipticCurvePublicKey):
+            pub.verify(crl.signature, tbs, crl.signature_algorithm_parameters)  # type: ignore
+        else:
+            return crl.is_signature_valid(pub)  # type: ignore[arg-type]
+    except (InvalidSignature, UnsupportedAlgorithm, TypeError, ValueError):
+        return False
+    return True
+
+
+def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]]) -> Optional[CRLFile]:
+    """Parse one CRL file (PEM or DER) and check it against the CA its name points at.
+
+    None when the entry is a FIFO, device or socket: that is a file problem, not a CRL.
+    """
+    name = entry.name
+    try:
+        data = read_bytes(Path(entry.path))
+    except Unreadable as exc:
+        if _is_special(entry):
+            return None
+        return CRLFile(name, problem=_problem_for_unreadable(entry, str(exc)))
+    try:
+        if b"-----BEGIN" in data:
+            body = _pem_crl_body(data)
+            if body is None:
+                if b"-----BEGIN X509 CRL-----" in data:
+                    raise ValueError("truncated")
+                return CRLFile(name, problem=f"{name} is a PEM file but holds no X509 CRL")
+            der, enc = base64.b64decode(b"".join(body.split()), validate=True), "PEM"
+        else:
+            der, enc = data, "DER"
+        crl = x509.load_der_x509_crl(der)
+    except (ValueError, binascii.Error):
+        what = "empty" if not data.strip() else "damaged or truncated"
+        return CRLFile(name, problem=f"{name} is {what}: it is not a readable CRL (PEM or DER)")
+    nxt, last = crl.next_update_utc, crl.last_update_utc
+    cas = by_hash.get(name.split(".")[0], [])
+    named = [ca for ca in cas if ca.cert.subject == crl.issuer]
+    if not named:
+        owner = cas[0].subject if cas else "no CA in this directory"
+        return CRLFile(name, crl, enc, f"{name} is the CRL of {dn_slash(crl.issuer)}, but its "
+                       f"name belongs to {owner}", None, nxt, last)
+    ca = named[0]
+    if not crl_signed_by(crl, der, ca.cert):
+        return CRLFile(name, crl, enc, f"{name} claims to be the CRL of {ca.subject} but is "
+                       "not signed by that CA's key (damaged, or from an impostor)", ca, nxt,
+                       last)
+    if enc == "DER":
+        return CRLFile(name, crl, enc, f"{name} (the CRL of {ca.subject}) is in DER (binary) "
+                       "form; OpenSSL reads only PEM CRLs in a CA directory, so it never finds "
+                       "it", ca, nxt, last, commands.der_to_pem("crl", Path(entry.path)))
+    return CRLFile(name, crl, enc, "", ca, nxt, last)

@@ -1,0 +1,251 @@
+"""Chain verification: OpenSSL's own verdict on a certificate, from the files we already read.
+
+OpenSSL does the work (pyOpenSSL's ``X509Store``), but it never opens a CA-directory entry
+itself: the store is filled with the certificates and CRLs :mod:`.scan` read through the one
+bounded, non-blocking read path, chosen the way ``-CApath``'s hashed lookup would find them.
+So a FIFO or device in the directory cannot hang verification, and the verdict stays the one
+``openssl verify -CApath DIR -crl_check_all`` prints (tests/peers/test_openssl_verify.py).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Union
+
+from cryptography import x509
+
+from mu3e_checks.knowledge.pki import dn_slash, is_ca
+from mu3e_checks.knowledge.trust.scan import TrustStore, scan_trust_dir, subject_hash
+
+#: OpenSSL X509_V_ERR codes the verdicts name (include/openssl/x509_vfy.h).
+X509_V_OK = 0
+X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT = 2
+X509_V_ERR_UNABLE_TO_GET_CRL = 3
+X509_V_ERR_CERT_SIGNATURE_FAILURE = 7
+X509_V_ERR_CRL_SIGNATURE_FAILURE = 8
+X509_V_ERR_CERT_NOT_YET_VALID = 9
+X509_V_ERR_CERT_HAS_EXPIRED = 10
+X509_V_ERR_CRL_NOT_YET_VALID = 11
+X509_V_ERR_CRL_HAS_EXPIRED = 12
+X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT = 18
+X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN = 19
+X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
+X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21
+X509_V_ERR_CERT_REVOKED = 23
+X509_V_ERR_INVALID_CA = 24
+X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER = 33
+X509_V_ERR_KEYUSAGE_NO_CRL_SIGN = 35
+X509_V_ERR_INVALID_NON_CA = 37
+X509_V_ERR_PROXY_CERTIFICATES_NOT_ALLOWED = 40
+
+_MISSING_ISSUER = (X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT,
+                   X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+                   X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE)
+_CRL_OF_ISSUER = (X509_V_ERR_UNABLE_TO_GET_CRL, X509_V_ERR_CRL_SIGNATURE_FAILURE,
+                  X509_V_ERR_CRL_NOT_YET_VALID, X509_V_ERR_CRL_HAS_EXPIRED,
+                  X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER, X509_V_ERR_KEYUSAGE_NO_CRL_SIGN)
+
+
+@dataclass(frozen=True)
+class ChainVerdict:
+    """What OpenSSL said about a certificate chain, in words a physicist can act on.
+
+    ``code`` is OpenSSL's X509_V_ERR number (0 when ok), the same one ``openssl verify`` prints
+    as ``error N at depth D``; ``failing_dn`` is the certificate OpenSSL was looking at when it
+    stopped; ``lookup_name`` is the file in the CA directory that OpenSSL looked for (or would
+    need): ``<hash>.0`` for a missing issuer, ``<hash>.r0`` for a CRL problem.
+    """
+
+    ok: bool
+    code: int
+    reason: str
+    failing_dn: Optional[str] = None
+    missing_issuer_dn: Optional[str] = None
+    lookup_name: Optional[str] = None
+    depth: Optional[int] = None
+    openssl_message: str = ""
+    chain: tuple[str, ...] = ()  # the verified chain, leaf first (slash DNs), when ok
+
+
+def _explain(code: int, failing: Optional[str], issuer: Optional[str], lookup: Optional[str],
+             store: TrustStore, openssl_message: str, failing_is_ca: bool) -> str:
+    ca_dir = store.path
+    who = failing or "the certificate"
+    if code in _MISSING_ISSUER:
+        if lookup and lookup in store.names:
+            return (f"the CA that issued {who} ({issuer}) is not in {ca_dir}: {lookup} has "
+                    "that name but is a different CA certificate (another key), so the chain "
+                    "cannot be built")
+        return (f"the CA that issued {who} ({issuer}) is not in {ca_dir}: OpenSSL looked for "
+                f"{lookup} and did not find it, so the chain cannot be built")
+    if code == X509_V_ERR_UNABLE_TO_GET_CRL:
+        return (f"there is no revocation list (CRL) of {issuer} in {ca_dir} ({lookup} is "
+                f"missing), so OpenSSL cannot tell whether {who} is revoked")
+    if code == X509_V_ERR_CRL_HAS_EXPIRED:
+        return (f"the revocation list (CRL) of {issuer} in {ca_dir} ({lookup}) has expired, "
+                f"so grid services and VOMS reject {who} and every other certificate it covers")
+    if code == X509_V_ERR_CRL_NOT_YET_VALID:
+        return (f"the revocation list (CRL) of {issuer} ({lookup}) is not valid yet, so {who} "
+                "cannot be checked; check this machine's clock (date -u)")
+    if code in (X509_V_ERR_CRL_SIGNATURE_FAILURE, X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER,
+                X509_V_ERR_KEYUSAGE_NO_CRL_SIGN):
+        return (f"the revocation list (CRL) of {issuer} in {ca_dir} ({lookup}) is not signed "
+                f"by that CA (it is damaged or belongs to another CA), so {who} cannot be "
+                "checked")
+    if code == X509_V_ERR_CERT_REVOKED:
+        if failing_is_ca:
+            return f"the CA certificate {who} has been revoked by {issuer}"
+        return (f"{who} has been revoked by its CA ({issuer}); it can no longer be used "
+                "on the grid")
+    if code == X509_V_ERR_CERT_HAS_EXPIRED:
+        return f"{who} has expired"
+    if code == X509_V_ERR_CERT_NOT_YET_VALID:
+        return f"{who} is not valid yet; check this machine's clock (date -u)"
+    if code == X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        return (f"the signature on {who} does not match the CA certificate {issuer} found in "
+                f"{ca_dir} ({lookup}); that file holds a different CA with the same name")
+    if code in (X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN):
+        return f"{who} is a self-signed certificate that is not in {ca_dir}"
+    if code == X509_V_ERR_INVALID_CA:
+        return f"{who} is used as a CA but is not a CA certificate"
+    if code == X509_V_ERR_PROXY_CERTIFICATES_NOT_ALLOWED:
+        return f"{who} is a proxy certificate, which is not accepted here"
+    return f"OpenSSL rejects {who}: {openssl_message}"
+
+
+
+def _numbered(store: TrustStore, suffix: str) -> dict[str, list[str]]:
+    """File names ``<hash>.<suffix><k>`` by hash, in the order OpenSSL's lookup tries them."""
+    out: dict[str, list[str]] = {}
+    for name in store.names:
+        prefix, dot, tail = name.partition(".")
+        if dot and len(prefix) == 8 and tail.startswith(suffix) and tail[len(suffix):].isdigit():
+            out.setdefault(prefix, []).append(name)
+    return out
+
+
+def _store_view(store: TrustStore) -> tuple[list[x509.Certificate],
+                                            list[tuple[str, x509.CertificateRevocationList]],
+                                            dict[bytes, str]]:
+    """CA certificates ``-CApath`` finds, candidate (hash, CRL) pairs, and name hashes known
+    from the directory's certificates; computed once per store."""
+    cached = store.__dict__.get("_openssl_view")
+    if cached is not None:
+        return cached
+    certs: list[x509.Certificate] = []
+    for prefix in _numbered(store, ""):
+        k = 0
+        while f"{prefix}.{k}" in store.names:
+            cert = store.loaded.get(f"{prefix}.{k}")
+            if cert is not None and subject_hash(cert) == prefix:
+                certs.append(cert)
+            k += 1
+    crls: list[tuple[str, x509.CertificateRevocationList]] = []
+    for prefix in _numbered(store, "r"):
+        k = 0
+        while f"{prefix}.r{k}" in store.names:
+            f = store.crls.get(f"{prefix}.r{k}")
+            if f is not None and f.crl is not None and f.encoding == "PEM":
+                crls.append((prefix, f.crl))
+            k += 1
+    hashes: dict[bytes, str] = {}
+    for cert in store.loaded.values():
+        if cert is not None:
+            _learn(hashes, cert)
+    view = (list(dict.fromkeys(certs)), crls, hashes)
+    store.__dict__["_openssl_view"] = view
+    return view
+
+
+def _learn(hashes: dict[bytes, str], cert: x509.Certificate) -> None:
+    """Remember the OpenSSL hashes of ``cert``'s subject and issuer names."""
+    hashes.setdefault(cert.subject.public_bytes(), subject_hash(cert))
+    hashes.setdefault(cert.issuer.public_bytes(), subject_hash(cert, issuer=True))
+
+
+def openssl_view(store: TrustStore, chain: Sequence[x509.Certificate] = ()
+                 ) -> tuple[list[x509.Certificate], list[x509.CertificateRevocationList]]:
+    """The CA certificates and CRLs ``-CApath`` would find in ``store``, as already parsed.
+
+    OpenSSL looks an issuer up as ``<hash>.0``, ``<hash>.1``, ... and stops at the first name
+    that does not exist (OpenSSL 3.0 steps over a dangling link or a file that does not load,
+    see the peer test); it reads PEM only, and it looks up by name hash, so a
+    file under another name's hash is never found for its own CA.  CRLs the same, under
+    ``<hash>.r0``, ...; a CRL counts when its issuer's name hash (known from any certificate
+    in the directory or in ``chain``, the certificates being verified) is its file's hash.
+    """
+    certs, candidates, known = _store_view(store)
+    hashes = dict(known)
+    for cert in chain:
+        _learn(hashes, cert)
+    crls = [crl for prefix, crl in candidates
+            if hashes.get(crl.issuer.public_bytes()) == prefix]
+    return certs, crls
+
+
+def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
+                 ca_dir: Union[Path, TrustStore], *, crl_check: bool = True,
+                 allow_proxy: bool = False, at: Optional[_dt.datetime] = None) -> ChainVerdict:
+    """Validate ``leaf`` the way ``openssl verify -CApath ca_dir -crl_check_all`` does.
+
+    OpenSSL itself does the work, so the verdict is the one grid services, VOMS and DIRAC's
+    M2Crypto will reach; this function only turns OpenSSL's error into a sentence naming the
+    certificate and the file involved.  ``ca_dir`` is a :class:`TrustStore` already read (a
+    path is scanned first): OpenSSL gets the parsed certificates and CRLs, never the directory.
+    ``untrusted`` are the extra certificates sent along (the rest of a proxy chain, or
+    intermediates from usercert.pem).  With ``crl_check`` every certificate in the chain needs
+    a current CRL from its issuer (``-crl_check_all``); ``allow_proxy`` accepts RFC 3820
+    proxies (``-allow_proxy_certs``); ``at`` verifies at another time (``-attime``).
+    """
+    from OpenSSL import crypto
+
+    store = ca_dir if isinstance(ca_dir, TrustStore) else scan_trust_dir(Path(ca_dir))
+    certs, crls = openssl_view(store, [leaf, *untrusted])
+    x509_store = crypto.X509Store()
+    for cert in certs:
+        x509_store.add_cert(crypto.X509.from_cryptography(cert))
+    if crl_check:
+        for crl in crls:
+            x509_store.add_crl(crl)
+    flags = 0
+    if crl_check:
+        flags |= crypto.X509StoreFlags.CRL_CHECK | crypto.X509StoreFlags.CRL_CHECK_ALL
+    if allow_proxy:
+        flags |= crypto.X509StoreFlags.ALLOW_PROXY_CERTS
+    if flags:
+        x509_store.set_flags(flags)
+    if at is not None:
+        x509_store.set_time(at.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+                            if at.tzinfo else at)
+    ctx = crypto.X509StoreContext(x509_store, crypto.X509.from_cryptography(leaf),
+                                  [crypto.X509.from_cryptography(c) for c in untrusted])
+    leaf_dn = dn_slash(leaf.subject)
+    try:
+        verified = ctx.get_verified_chain()
+    except crypto.X509StoreContextError as exc:
+        code, depth, message = (list(exc.errors) + [0, None, ""])[:3]
+        failing = exc.certificate.to_cryptography() if exc.certificate is not None else leaf
+        failing_dn = dn_slash(failing.subject)
+        issuer_dn = dn_slash(failing.issuer)
+        lookup = None
+        missing = None
+        if code in _MISSING_ISSUER:
+            missing = issuer_dn
+            lookup = f"{subject_hash(failing, issuer=True)}.0"
+        elif code in _CRL_OF_ISSUER:
+            lookup = f"{subject_hash(failing, issuer=True)}.r0"
+        elif code == X509_V_ERR_CERT_SIGNATURE_FAILURE:
+            lookup = f"{subject_hash(failing, issuer=True)}.0"
+        reason = _explain(int(code), failing_dn, issuer_dn, lookup, store, str(message),
+                          is_ca(failing))
+        return ChainVerdict(False, int(code), reason, failing_dn, missing, lookup,
+                            depth if isinstance(depth, int) else None, str(message))
+    except crypto.Error as exc:  # OpenSSL could not even start (memory, broken store)
+        return ChainVerdict(False, -1, f"OpenSSL could not verify {leaf_dn}: {exc}",
+                            leaf_dn, openssl_message=str(exc))
+    chain = tuple(dn_slash(c.to_cryptography().subject) for c in verified)
+    return ChainVerdict(True, X509_V_OK, f"{leaf_dn} verifies against {store.path}"
+                        + (" with current CRLs" if crl_check else ""), chain=chain)
