@@ -8,6 +8,7 @@ PYTEST_DONT_REWRITE: fixtures here never assert, so pytest need not rewrite this
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import pytest
 
@@ -186,7 +187,8 @@ def user_ca_chain(trust_store: Fact, user_cert_fact: Fact):
 
 
 @pytest.fixture(scope="session")
-def cs_probe(cs_url: str, settings: Settings, trust_choice, proxy_location, run: DiagnosisRun):
+def cs_probe(cs_url: str, settings: Settings, trust_choice, trust_store, proxy_location,
+             run: DiagnosisRun):
     """The Configuration Server probed layer by layer (:class:`CsProbe`), each layer once.
 
     Names go through --mu3e-nameserver when it is set (after /etc/hosts), else the system's
@@ -206,7 +208,20 @@ def cs_probe(cs_url: str, settings: Settings, trust_choice, proxy_location, run:
         run.record_environment("Nameserver", f"{nameserver} (--mu3e-nameserver)")
     return CsProbe(cs_url, timeout=settings.timeout, capath=trust_choice.path,
                    proxy=proxy_location.path if proxy_location.exists else None,
-                   nameserver=nameserver, nameserver_problem=problem, setup=settings.setup)
+                   nameserver=nameserver, nameserver_problem=problem, setup=settings.setup,
+                   cadata=_ca_pem(trust_store.value))
+
+
+def _ca_pem(store) -> Optional[str]:
+    """The CA certificates OpenSSL would find in the scanned trust dir, as PEM text."""
+    if store is None:
+        return None
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from mu3e_checks.knowledge.trust import openssl_view
+
+    certs, _ = openssl_view(store)
+    return "".join(c.public_bytes(Encoding.PEM).decode("ascii") for c in certs)
 
 # ---------------------------------------------------------------- DIRACOS, DIRAC and dirac.cfg
 

@@ -49,8 +49,10 @@ class CsProbe:
     def __init__(self, url: str, *, timeout: float, capath: Path, proxy: Optional[Path],
                  nameserver: Optional[dns.Nameserver] = None,
                  hosts_path: Path = dns.HOSTS_FILE, setup: str = diset.DEFAULT_SETUP,
-                 vo: str = diset.DEFAULT_VO, nameserver_problem: str = "") -> None:
+                 vo: str = diset.DEFAULT_VO, nameserver_problem: str = "",
+                 cadata: Optional[str] = None) -> None:
         self.url = url
+        self.cadata = cadata  # the scanned trust dir's CAs (PEM), used instead of capath
         self.timeout = timeout
         self.capath = Path(capath)
         self.proxy = proxy
@@ -112,7 +114,7 @@ class CsProbe:
                 "directory, so the server cannot be verified"))
         try:
             session = tls.open_session(address, target.port, target.host, self.capath,
-                                       self.credential(), deadline)
+                                       self.credential(), deadline, self.cadata)
         except tls.TlsFailure as failure:
             return TlsLayer(failure=failure)
         layer = TlsLayer(session=session)
@@ -177,7 +179,7 @@ class CsProbe:
         deadline = Deadline(self.timeout)
         try:
             session = tls.open_session(address, target.port, target.host, self.capath,
-                                       self.credential(), deadline)
+                                       self.credential(), deadline, self.cadata)
         except tls.TlsFailure as failure:
             return CallLayer(failure=failure)
         channel = diset.Channel(session.sock, deadline)

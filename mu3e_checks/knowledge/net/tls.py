@@ -82,9 +82,13 @@ def proxy_credential(path: Optional[Path], now: Optional[_dt.datetime] = None
 # ----------------------------------------------------------------------------- contexts
 
 
-def client_context(capath: Path, credential: Optional[ClientCredential] = None
-                   ) -> ssl.SSLContext:
+def client_context(capath: Path, credential: Optional[ClientCredential] = None,
+                   cadata: Optional[str] = None) -> ssl.SSLContext:
     """A client context: verify against ``capath`` with host name check, present the proxy.
+
+    ``cadata`` (the trust dir's CA certificates as the scan already read them, PEM) is used
+    instead of ``capath`` when given, so OpenSSL never opens a directory entry itself: a FIFO
+    planted in the trust dir cannot hang the handshake.
 
     ``load_cert_chain`` on a proxy file works because OpenSSL takes the first certificate as
     the leaf, the key from the same file, and the certificates after the key as the chain.
@@ -93,7 +97,11 @@ def client_context(capath: Path, credential: Optional[ClientCredential] = None
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.check_hostname = True
     ctx.verify_mode = ssl.CERT_REQUIRED
-    ctx.load_verify_locations(capath=str(capath))
+    if cadata is not None:
+        if cadata:
+            ctx.load_verify_locations(cadata=cadata)
+    else:
+        ctx.load_verify_locations(capath=str(capath))
     if credential is not None and credential.usable and credential.path is not None:
         ctx.load_cert_chain(str(credential.path))
     return ctx
@@ -317,11 +325,12 @@ class TlsSession:
 
 
 def open_session(address: str, port: int, hostname: str, capath: Path,
-                 credential: ClientCredential, deadline: Deadline) -> TlsSession:
+                 credential: ClientCredential, deadline: Deadline,
+                 cadata: Optional[str] = None) -> TlsSession:
     """Connect, verify, and describe; a verification failure is explained with the server's
     certificate fetched a second time without verification."""
     try:
-        ctx = client_context(capath, credential)
+        ctx = client_context(capath, credential, cadata)
     except ssl.SSLError as exc:
         raise TlsFailure(TlsFailureKind.BAD_PROXY, f"OpenSSL cannot use the proxy "
                          f"{credential.path}: {exc.reason or exc}") from None
