@@ -7,38 +7,13 @@ from pathlib import Path
 import pytest
 
 from tests.support import peer_guard
-from tests.support.pki_factory import PKI, Entity, crls_for, write_credentials, write_trust_dir
-
-
-class Grid:
-    """A small, valid grid world: a root CA, an issuing CA under it, and a user."""
-
-    def __init__(self) -> None:
-        self.pki = PKI()
-        self.root = self.pki.ca("Mu3e Test Root CA")
-        self.ca = self.pki.ca("Mu3e Test User CA", parent=self.root)
-        self.user = self.pki.user(self.ca)
-
-    @property
-    def cas(self) -> list[Entity]:
-        return [self.root, self.ca]
-
-    def home(self, base: Path, *, user: Entity | None = None, trust: bool = True,
-             **cred_kw) -> Path:
-        """A home with ~/.globus credentials and, by default, the DIRACOS trust dir."""
-        home = base / "home"
-        write_credentials(home / ".globus", user or self.user, **cred_kw)
-        if trust:
-            self.trust_dir(home / "dirac_ui/diracos/etc/grid-security/certificates")
-        return home
-
-    def trust_dir(self, directory: Path, **kw) -> Path:
-        return write_trust_dir(directory, self.cas, crls_for(self.pki, self.cas), **kw)
+from tests.support.worlds import World
 
 
 @pytest.fixture(scope="session")
-def grid() -> Grid:
-    return Grid()
+def grid() -> World:
+    """The neutral test grid (tests/support/worlds.py), one per session."""
+    return World()
 
 
 @pytest.fixture(scope="module")

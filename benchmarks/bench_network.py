@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conftest import Grid  # noqa: E402
 from mu3e_checks.knowledge.net import dns  # noqa: E402
 from mu3e_checks.knowledge.net.probe import CsProbe  # noqa: E402
 from tests.support.diset_server import BlackholePort, DisetServer, StallServer  # noqa: E402
 from tests.support.dns_responder import DnsResponder  # noqa: E402
 from tests.support.net_world import TEST_HOST, NetWorld  # noqa: E402
 from tests.support.netns import loopback_namespace  # noqa: E402
+from tests.support.worlds import Grid  # noqa: E402
 
 
 def timed(fn) -> float:
