@@ -161,3 +161,38 @@ def export(var: str, value: object, *, note: str = "", **note_values: object) ->
     return cmd(f"export {var}={{value}}", note=note,
                safety=Safety.CONFIRM if action else Safety.MANUAL, action=action, value=value,
                **note_values)
+
+
+# ------------------------------------------------------------------------------- additions (convA)
+
+def pip_uninstall_dirac(python: object, *, note: str = "", **note_values: object) -> Remedy:
+    """``<python> -m pip uninstall DIRAC``: remove one copy with the pip of the Python owning it
+    (``python`` is a path or a ``pythonX.Y`` name; it is quoted like any value)."""
+    return cmd("{python} -m pip uninstall DIRAC", note=note, python=python, **note_values)
+
+
+def pip_setuptools_pinned() -> Remedy:
+    """The guide's spelling of the setuptools pin, ``pip install "setuptools<82"`` (double
+    quotes, as the fixes have always printed it; :func:`pip_setuptools` quotes it with single
+    quotes)."""
+    return cmd('pip install "setuptools<82"')
+
+
+def pip_install_dirac_quoted() -> Remedy:
+    """``pip install "DIRAC==8.0.74"``, the pin in double quotes as the PROXY-003 fix prints it."""
+    return cmd(f'pip install "{GUIDE_PIN}"')
+
+
+def unset(var: str, *, note: str = "", **note_values: object) -> Remedy:
+    """``unset VAR`` for this shell (the variable name is quoted like a value)."""
+    return cmd("unset {var}", note=note, var=var, **note_values)
+
+
+def mkdir(path: Path) -> Remedy:
+    """``mkdir -p <path>``."""
+    return cmd("mkdir -p {path}", path=path)
+
+
+def edit(path: Path) -> Remedy:
+    """Open a file in the user's editor (``$EDITOR``, else nano)."""
+    return cmd("${{EDITOR:-nano}} {path}", path=path)
