@@ -196,3 +196,8 @@ def mkdir(path: Path) -> Remedy:
 def edit(path: Path) -> Remedy:
     """Open a file in the user's editor (``$EDITOR``, else nano)."""
     return cmd("${{EDITOR:-nano}} {path}", path=path)
+
+
+def check_clock() -> Remedy:
+    """``date -u``: a certificate or proxy "not yet valid" usually means this clock is wrong."""
+    return cmd("date -u", note="compare with the real UTC time; ask your admin to fix NTP")

@@ -154,7 +154,7 @@ def test_cert_validity(user_cert, settings):
     if v.state == "not-yet-valid":
         fail(f"your certificate is valid only from {pki.fmt_time(v.not_before)}; if it was just "
              "issued, check this machine's clock (date -u)",
-             fix=cmd("date -u", note="compare with the real UTC time; ask your admin to fix NTP"))
+             fix=commands.check_clock())
     days = v.left.days
     if days < settings.cert_warn_days:
         warn(f"your certificate expires in {days} days, on {pki.fmt_time(v.not_after)}",

@@ -17,7 +17,7 @@ from mu3e_checks.knowledge.proxy import (
 )
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
-from mu3e_checks.remedy import cmd, join
+from mu3e_checks.remedy import join
 
 STEP = "local-proxy"
 INIT = "dirac-proxy-init -g {group} -M"
@@ -165,7 +165,7 @@ def test_proxy_lifetime(proxy_fact, settings):
     if v.state == "not-yet-valid":
         fail(f"the proxy in {proxy.path} is valid only from {pki.fmt_time(v.not_before)}; "
              "check this machine's clock (date -u)",
-             fix=cmd("date -u", note="compare with the real UTC time; ask your admin to fix NTP"))
+             fix=commands.check_clock())
     end = proxy.end()
     now = pki.utcnow()
     if end < now:
