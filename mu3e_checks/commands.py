@@ -43,14 +43,17 @@ def configure(setup: str, cs_url: str, *, note: str = "") -> Remedy:
                cs_url=cs_url)
 
 
-def pip_install_dirac(*, force: bool = False) -> Remedy:
-    """The guide's pinned client install (inside DIRACOS)."""
+def pip_install_dirac(*, force: bool = False, quoted: bool = False) -> Remedy:
+    """The guide's pinned client install (inside DIRACOS); ``quoted`` spells the pin in double
+    quotes, as a line meant to be copied from a web page."""
     flags = "--force-reinstall --no-deps " if force else ""
-    return cmd(f"pip install {flags}{{pin}}", pin=GUIDE_PIN)
+    return cmd(f'pip install {flags}"{GUIDE_PIN}"') if quoted else \
+        cmd(f"pip install {flags}{{pin}}", pin=GUIDE_PIN)
 
 
 def pip_setuptools() -> Remedy:
-    return cmd("pip install {spec}", spec="setuptools<82")
+    """The guide's setuptools pin for DIRAC 8 (``pkg_resources``), as the guide spells it."""
+    return cmd('pip install "setuptools<82"')
 
 
 def source_diracosrc(prefix: Path) -> Remedy:
@@ -214,3 +217,31 @@ def show_resolv_conf(*, note: str = "") -> Remedy:
 def show_routes(*, note: str = "") -> Remedy:
     """This machine's network routes."""
     return cmd("ip route", note=note)
+
+
+# ------------------------------------------------------------------------------- more
+
+def pip_uninstall_dirac(python: object, *, note: str = "", **note_values: object) -> Remedy:
+    """``<python> -m pip uninstall DIRAC``: remove one copy with the pip of the Python owning it
+    (``python`` is a path or a ``pythonX.Y`` name; it is quoted like any value)."""
+    return cmd("{python} -m pip uninstall DIRAC", note=note, python=python, **note_values)
+
+
+def unset(var: str, *, note: str = "", **note_values: object) -> Remedy:
+    """``unset VAR`` for this shell (the variable name is quoted like a value)."""
+    return cmd("unset {var}", note=note, var=var, **note_values)
+
+
+def mkdir(path: Path) -> Remedy:
+    """``mkdir -p <path>``."""
+    return cmd("mkdir -p {path}", path=path)
+
+
+def edit(path: Path) -> Remedy:
+    """Open a file in the user's editor (``$EDITOR``, else nano)."""
+    return cmd("${{EDITOR:-nano}} {path}", path=path)
+
+
+def check_clock() -> Remedy:
+    """``date -u``: a certificate or proxy "not yet valid" usually means this clock is wrong."""
+    return utc_date(note="compare with the real UTC time; ask your admin to fix NTP")

@@ -42,8 +42,6 @@ def current() -> Result:
 
 
 def _merge(result: Result, values: dict[str, Any], fix: Optional[Remedy]) -> Remedy:
-    if isinstance(fix, str):  # TRANSITIONAL: removed once every check builds Remedy objects
-        fix = Remedy.parse(fix.replace("{", "{{").replace("}", "}}"))
     if fix is not None and not isinstance(fix, Remedy):
         raise TypeError("fix= takes a Remedy (see mu3e_checks.commands), never a string: "
                         "a string may carry outside text into a shell line")

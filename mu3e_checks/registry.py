@@ -70,10 +70,6 @@ class Check:
         return STEP_TITLES[self.step]
 
 
-def render(template: str, values: Mapping[str, object]) -> str:  # TRANSITIONAL
-    return Remedy.parse(template).render(values)
-
-
 REGISTRY: dict[str, Check] = {}
 #: Check IDs that fixtures name as the owners of their facts; validated with the registry.
 OWNER_REFS: set[str] = set()

@@ -226,11 +226,6 @@ class Settings:
         """The value of one ``--mu3e-*`` option by its dest, as a typed field holds it."""
         return getattr(self, _FIELD.get(dest, dest.removeprefix("mu3e_")))
 
-    @property
-    def extra(self) -> dict[str, Any]:
-        """Every option by dest (read-only view; prefer the typed fields)."""
-        return {o.dest: self.option(o.dest) for o in OPTIONS if o.dest != "mu3e_list"}
-
     def passphrase(self) -> Optional[bytes]:
         """The key pass phrase if the user supplied one; never prompted for.  Read through
         the bounded, non-blocking read path: a FIFO there must not hang the run."""

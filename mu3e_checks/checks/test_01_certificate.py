@@ -5,10 +5,14 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from mu3e_checks import commands
 from mu3e_checks.knowledge import files, pki
-from mu3e_checks.knowledge.credentials import find_pkcs12, pkcs12_fix, q
+from mu3e_checks.knowledge.credentials import find_pkcs12, pkcs12_fix
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
+from mu3e_checks.remedy import cmd, join, say
 
 STEP = "certificate"
 
@@ -17,6 +21,11 @@ STEP = "certificate"
        fix="openssl pkcs12 -in {p12} -clcerts -nokeys -out {cert}\n"
            "openssl pkcs12 -in {p12} -nocerts -nodes -out {key}\nchmod 600 {key}")
 def test_credentials_present(credentials, settings):
+    """DIRAC signs every proxy with usercert.pem and userkey.pem from ~/.globus (or
+    $X509_USER_CERT/$X509_USER_KEY when they name files), so nothing works without them.
+    Fails when either is missing; when a .p12/.pfx export lies in ~/.globus or the home
+    directory, the fix is the guide's two openssl pkcs12 commands for that file.
+    """
     missing = [p for p in (credentials.cert, credentials.key) if not files.is_file(p)]
     if not missing:
         return
@@ -27,54 +36,73 @@ def test_credentials_present(credentials, settings):
              "from it", fix=pkcs12_fix(exports[0], credentials))
     fail(f"{what} not found, and no .p12/.pfx export lies in {settings.globus} or "
          f"{settings.home}",
-         fix=f"mkdir -p {q(settings.globus)}\n# copy your grid certificate export (.p12) "
-             f"into {q(settings.globus)} and run this diagnosis again")
+         fix=join(commands.mkdir(settings.globus),
+                  say("copy your grid certificate export (.p12) into {globus} and run this "
+                      "diagnosis again", globus=settings.globus)))
 
 
 @check("CERT-002", "~/.globus is your own directory and only you can change it", step=STEP,
        fix="chmod go-w {globus}")
 def test_globus_dir_private(settings, uid):
+    """Whoever can write to ~/.globus can swap your certificate or key for their own.
+    Fails when it is not a directory, not yours (fix: chown) or writable by group or others
+    (fix: chmod go-w); skipped when it does not exist (CERT-001 reports that).
+    """
     globus = settings.globus
     try:
         mode = files.file_mode(globus)
     except files.Unreadable as exc:
         skip(f"{exc}; CERT-001 reports missing credentials")
     if not mode.is_dir:
-        fail(f"{globus} is not a directory", fix=f"mv {q(globus)} {q(globus)}.bak && "
-                                                 f"mkdir -m 700 {q(globus)}")
+        fail(f"{globus} is not a directory",
+             fix=cmd("mv {globus} {backup} && mkdir -m 700 {globus}", globus=globus,
+                     backup=Path(f"{globus}.bak")))
     problem = files.not_writable_by_others_problem(globus, uid)
     if problem and mode.uid != uid:
-        fail(problem, fix=f"sudo chown $(id -un) {q(globus)}")
+        fail(problem, fix=cmd("sudo chown $(id -un) {globus}", globus=globus))
     if problem:
-        fail(problem, globus=q(globus))
+        fail(problem, globus=globus)
 
 
 @check("CERT-003", "userkey.pem is private (mode 600 or 400, owned by you)", step=STEP,
        fix="chmod 600 {key}", requires=("CERT-001",))
 def test_key_permissions(credentials, uid):
+    """Grid tools refuse a private key that others can read ("bad file system permissions"),
+    and a readable key is a stolen identity.  Passes for mode 600 or 400 owned by you; any
+    group/world bit or another owner fails, with the chmod 600 that fixes it.
+    """
     problem = files.private_key_problem(credentials.key, uid)
     if problem:
-        fail(problem, key=q(credentials.key))
+        fail(problem, key=credentials.key)
 
 
 @check("CERT-004", "usercert.pem cannot be changed by other users", step=STEP,
        fix="chmod 644 {cert}", requires=("CERT-001",))
 def test_cert_permissions(credentials, uid):
+    """The certificate is public, but whoever can replace it decides whom DIRAC says you are.
+    Fails when another user can write it (fix: chmod 644).
+    """
     problem = files.not_writable_by_others_problem(credentials.cert, uid)
     if problem:
-        fail(problem, cert=q(credentials.cert))
+        fail(problem, cert=credentials.cert)
 
 
 @check("CERT-005", "usercert.pem holds your user certificate (PEM)", step=STEP,
        fix="openssl pkcs12 -in <your .p12> -clcerts -nokeys -out {cert}",
        requires=("CERT-001",))
 def test_cert_parses(user_cert_fact, credentials):
+    """usercert.pem must be your user certificate in PEM, as openssl pkcs12 -clcerts writes
+    it: DIRAC cannot load DER or a file without a certificate.  Fails when it does not parse;
+    warns when it holds other certificates too (DIRAC uses the first one); notes your DN.
+    """
     if user_cert_fact.error:
-        fail(user_cert_fact.error, cert=q(credentials.cert))
+        fail(user_cert_fact.error, cert=credentials.cert)
     found = user_cert_fact.value
     for text in found.notes:
-        warn(text, fix=f"openssl x509 -in {q(credentials.cert)} -out {q(credentials.cert)}.new"
-                       f"   # then check it is yours and move it over {q(credentials.cert)}")
+        cert = credentials.cert
+        warn(text, fix=cmd("openssl x509 -in {cert} -out {new}",
+                           note="then check it is yours and move it over {cert}", cert=cert,
+                           new=Path(f"{cert}.new")))
     note(f"your DN: {found.subject_slash}")
 
 
@@ -82,8 +110,12 @@ def test_cert_parses(user_cert_fact, credentials):
        fix="openssl pkcs12 -in <your .p12> -nocerts -nodes -out {key}\nchmod 600 {key}",
        requires=("CERT-001",))
 def test_key_parses(user_key_fact, credentials):
+    """userkey.pem must hold a private key DIRAC can load (PKCS#8 or PKCS#1, encrypted or
+    not), or no proxy can be signed.  Fails when it cannot be read or parsed, with the openssl
+    pkcs12 command that extracts it again; notes the key's format.
+    """
     if user_key_fact.error:
-        fail(user_key_fact.error, key=q(credentials.key))
+        fail(user_key_fact.error, key=credentials.key)
     note(f"{credentials.key}: {user_key_fact.value.describe()}")
 
 
@@ -93,6 +125,10 @@ def test_key_parses(user_key_fact, credentials):
            "openssl pkcs12 -in <your .p12> -nocerts -nodes -out {key}",
        requires=("CERT-005", "CERT-006"))
 def test_key_matches(user_cert, user_key_fact, credentials):
+    """A key from another export makes every proxy unusable ("key does not match").
+    Fails when userkey.pem is not the key of usercert.pem; skipped for an encrypted key
+    without a pass phrase, because the checks never prompt.
+    """
     keyfile = user_key_fact.get()
     if keyfile.key is None:
         skip("userkey.pem is encrypted and no pass phrase was given (set MU3E_KEY_PASSPHRASE "
@@ -100,21 +136,25 @@ def test_key_matches(user_cert, user_key_fact, credentials):
     if not pki.key_matches(user_cert.cert, keyfile.key):
         fail(f"{credentials.key} is not the private key of the certificate in "
              f"{credentials.cert} ({user_cert.subject_slash}); they come from different exports",
-             cert=q(credentials.cert), key=q(credentials.key))
+             cert=credentials.cert, key=credentials.key)
 
 
 @check("CERT-008", "The user certificate is valid now and not about to expire", step=STEP,
        fix="# renew your grid certificate with your CA, then export it again into {globus}",
        requires=("CERT-005",))
 def test_cert_validity(user_cert, settings):
+    """An expired certificate signs only proxies that every service refuses.  Fails when it
+    has expired or is not valid yet (then check the clock), warns when it expires within
+    --mu3e-cert-warn-days (30), so there is time to renew it with the CA.
+    """
     v = pki.validity(user_cert.cert)
-    fixargs = {"globus": q(settings.globus)}
+    fixargs = {"globus": settings.globus}
     if v.state == "expired":
         fail(f"your certificate expired on {pki.fmt_time(v.not_after)}", **fixargs)
     if v.state == "not-yet-valid":
         fail(f"your certificate is valid only from {pki.fmt_time(v.not_before)}; if it was just "
              "issued, check this machine's clock (date -u)",
-             fix="date -u   # compare with the real UTC time; ask your admin to fix NTP")
+             fix=commands.check_clock())
     days = v.left.days
     if days < settings.cert_warn_days:
         warn(f"your certificate expires in {days} days, on {pki.fmt_time(v.not_after)}",
@@ -126,6 +166,9 @@ def test_cert_validity(user_cert, settings):
        fix="# ask your CA for a new certificate with an RSA key of at least 2048 bits",
        requires=("CERT-005",))
 def test_cert_strength(user_cert):
+    """Grid services refuse weak keys and signatures (RSA under 2048 bits, MD5/SHA-1).
+    Fails naming what is too weak; only the CA can issue a stronger certificate.
+    """
     problems = pki.strength_problems(user_cert.cert)
     if problems:
         fail("; ".join(problems))

@@ -7,42 +7,46 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+from mu3e_checks import commands
 from mu3e_checks.knowledge import diracos as dos
-from mu3e_checks.knowledge.credentials import q
 from mu3e_checks.knowledge.pydists import python_satisfies
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
+from mu3e_checks.remedy import join, say
 
-GUIDE_PIN = f"DIRAC=={dos.GUIDE_DIRAC_VERSION}"
-
-
-def _inside(diracos, template: str) -> dict:
-    """Values for a fix run inside DIRACOS; without a DIRACOS, the bare command (a plain venv)."""
-    if diracos.present:
-        return {"prefix": q(diracos.prefix)}
-    return {"fix": template.split("\n", 1)[1]}
+GUIDE_PIN = commands.GUIDE_PIN
 
 
 @check("DIRACOS-001", "DIRACOS is installed (the prefix and its diracosrc exist)",
        step="diracos", fix=dos.INSTALL_TEMPLATE)
 def test_diracos_installed(diracos):
+    """DIRACOS2 is the conda environment the guide installs DIRAC into: its Python, pip,
+    OpenSSL and voms-proxy-init.  Fails when the prefix (--mu3e-diracos, $DIRACOS, else
+    ~/dirac_ui/diracos) is missing or has no diracosrc, with the guide's installer commands.
+    """
     install = dos.install_commands(diracos.prefix)
     if not diracos.is_dir:
         what = "is not a directory" if os.path.lexists(diracos.prefix) else "does not exist"
         fail(f"no DIRACOS at {diracos.prefix} ({diracos.source}): it {what}", fix=install)
     if not diracos.has_diracosrc:
         fail(f"{diracos.prefix} exists but has no diracosrc: it is not a (complete) DIRACOS2 "
-             "installation", fix=f"mv {q(diracos.prefix)} {q(diracos.prefix)}.broken\n{install}")
+             "installation",
+             fix=join(commands.rename(diracos.prefix, Path(f"{diracos.prefix}.broken")), install))
     note(f"DIRACOS at {diracos.prefix} ({diracos.source})")
 
 
 @check("DIRACOS-002", "DIRACOS reports its version (.diracos_version)", step="diracos",
        severity="warn", fix=dos.ACTIVATE_TEMPLATE, requires=("DIRACOS-001",))
 def test_diracos_version(diracos):
+    """.diracos_version is written by every `source diracosrc` and names the DIRACOS2 release.
+    Warns when it is missing or garbled (the environment was never activated, or this is the
+    legacy DIRACOS 1); notes the version and the Python DIRACOS ships.
+    """
     if diracos.version_problem:
         fail(f"{diracos.version_problem}; diracosrc writes 'DIRACOS2 <version>' there each time "
-             "it is sourced", prefix=q(diracos.prefix))
+             "it is sourced", fix=dos.diracosrc_line(diracos.prefix))
     note(f"{diracos.version_line}; Python {diracos.python_version or 'unknown'} "
          f"({diracos.python_source})")
 
@@ -50,20 +54,35 @@ def test_diracos_version(diracos):
 @check("DIRACOS-003", "The DIRACOS environment is active in this shell", step="diracos",
        fix=dos.ACTIVATE_TEMPLATE, requires=("DIRACOS-001",))
 def test_diracos_active(diracos, settings):
-    problem = dos.activation_problem(settings.environ, diracos.prefix)
+    """Active means $DIRACOS is the prefix and <prefix>/bin comes before every PATH entry
+    outside it; otherwise pip, python and voms-proxy-init are the system's.  Fails when not
+    active (fix: source <prefix>/diracosrc).  The bin directory of the Python running this
+    diagnosis (the venv or pipx env it is installed in) may come first: it is only noted.
+    """
+    own = dos.interpreter_bin_dirs()
+    problem = dos.activation_problem(settings.environ, diracos.prefix, ignore=own)
     if problem:
         fail(f"{problem}; DIRAC's commands, its Python and pip only work after sourcing "
-             "diracosrc (in every new shell)", prefix=q(diracos.prefix))
+             "diracosrc (in every new shell)", fix=dos.diracosrc_line(diracos.prefix))
+    ahead = [e for e in dos.entries_before_bin(settings.environ, diracos.prefix) or []
+             if any(dos.same_path(e, d) for d in own)]
+    if ahead:
+        note(f"{', '.join(ahead)} (the Python running this diagnosis) comes before "
+             f"{diracos.bin} on PATH; not counted against the DIRACOS activation")
 
 
 @check("DIRACOS-004", "voms-proxy-init is available (dirac-proxy-init -M needs it)",
        step="diracos", severity="warn", fix=dos.ACTIVATE_TEMPLATE, requires=("DIRACOS-003",))
 def test_voms_proxy_init(diracos, settings):
+    """dirac-proxy-init -M runs voms-proxy-init to add the VOMS attributes; DIRACOS ships it.
+    Warns when it is not on PATH; notes when a system build is used instead of DIRACOS's
+    (it can clash with DIRACOS's libraries).
+    """
     found = dos.command_origin(dos.VOMS_PROXY_INIT, settings.environ, diracos.prefix)
     if found.path is None:
         fail(f"{found.describe()}: 'dirac-proxy-init -M' cannot add the mu3e.org VOMS "
              f"attributes ('no standard grid interface available'); DIRACOS ships it in "
-             f"{diracos.bin}", prefix=q(diracos.prefix))
+             f"{diracos.bin}", fix=dos.diracosrc_line(diracos.prefix))
     if not found.in_prefix:
         note(f"{found.describe()}, not DIRACOS's: a system build can clash with DIRACOS's "
              "libraries ('libcrypto ... version not found')")
@@ -74,45 +93,54 @@ def test_voms_proxy_init(diracos, settings):
 @check("DIRAC-001", "The DIRAC Python client is installed", step="dirac",
        fix=dos.PIP_DIRAC_TEMPLATE)
 def test_dirac_installed(dirac_install, diracos):
+    """DIRAC versions are read from *.dist-info/METADATA in the order DIRACOS's Python imports:
+    $PYTHONPATH, the user site, then DIRACOS's site-packages.  Fails when none holds DIRAC
+    (fix: pip install DIRAC==8.0.74 inside DIRACOS); warns when its metadata is unreadable.
+    """
     dist = dirac_install.in_use
     if dist is None:
         if not diracos.present:
             skip("needs DIRACOS-001: install DIRACOS first, then DIRAC inside it")
         where = ", ".join(str(d.path) for d in dirac_install.search_path) or "nowhere"
         fail(f"DIRAC is not installed for {dirac_install.python} (looked in {where})",
-             **_inside(diracos, dos.PIP_DIRAC_TEMPLATE))
+             fix=dos.pip_dirac(diracos))
     if dist.problem:
-        reinstall = f"pip install --force-reinstall --no-deps {GUIDE_PIN}"
         warn(f"{dist.problem}: the installation may be broken",
-             fix=f"{dos.diracosrc_line(diracos.prefix)}\n{reinstall}" if diracos.present
-             else reinstall)
+             fix=dos.pip_dirac(diracos, force=True))
     note(f"{dist.name} {dist.version} from {dirac_install.where(dist)}")
 
 
 @check("DIRAC-002", "DIRAC is 8.0.74, as the guide installs (never v9)", step="dirac",
        fix=dos.PIP_DIRAC_TEMPLATE, requires=("DIRAC-001",))
 def test_dirac_version(dirac_install, diracos):
+    """Mu3e's services speak DIRAC v8; the guide installs 8.0.74.  v9 or newer (no Setup,
+    DiracX tokens) and anything older than v8 fail; another 8.x warns.  A copy in the user
+    site or $PYTHONPATH that shadows DIRACOS's own is named, with the pip uninstall for it.
+    """
     dist = dirac_install.in_use
     level, sentence = dos.version_verdict(dist.version)
-    pip = _inside(diracos, dos.PIP_DIRAC_TEMPLATE)
+    pip = dos.pip_dirac(diracos)
     label = dirac_install.label(dist)
     if level != "ok" and diracos.present and label != "DIRACOS":
         # A copy outside DIRACOS shadows DIRACOS's own: remove it, then install the pin.
-        pip = {"fix": "\n".join([dos.diracosrc_line(diracos.prefix),
-                                 dos.uninstall_command(dist, label),
-                                 f"pip install {GUIDE_PIN}"])}
+        pip = join(dos.diracosrc_line(diracos.prefix), dos.uninstall_command(dist, label),
+                   commands.pip_install_dirac())
         sentence += f"; this copy is in the {label}, ahead of DIRACOS's own site-packages"
     if level == "fail":
         fail(f"{sentence} (from {dirac_install.where(dist)}); do not run a bare "
-             "'pip install DIRAC', it installs the newest release", **pip)
+             "'pip install DIRAC', it installs the newest release", fix=pip)
     if level == "warn":
-        warn(f"{sentence} (from {dirac_install.where(dist)})", **pip)
+        warn(f"{sentence} (from {dirac_install.where(dist)})", fix=pip)
 
 
 @check("DIRAC-003", "Only one DIRAC installation is visible", step="dirac", severity="warn",
        fix="pip uninstall DIRAC   # with the pip of each extra installation's Python",
        requires=("DIRAC-001",))
 def test_single_dirac(dirac_install, diracos):
+    """Several DIRAC copies (DIRACOS, user site, $PYTHONPATH, the checker's own Python) make
+    which one a command runs depend on the shell.  Warns listing them all, with the copy to
+    keep (DIRACOS's own) and the pip uninstall for each other one.
+    """
     everything = list(dirac_install.visible) + list(dirac_install.elsewhere)
     if len(everything) < 2:
         return
@@ -120,21 +148,26 @@ def test_single_dirac(dirac_install, diracos):
     others = [d for d in everything if d is not keep]
     used = dirac_install.in_use
     listing = "; ".join(f"{d.version} at {dirac_install.where(d)}" for d in everything)
-    lines = ([dos.diracosrc_line(diracos.prefix)] if diracos.present else []) + [
-        f"# keep DIRAC {keep.version} ({dirac_install.where(keep)}); remove the others:"]
+    lines = [dos.diracosrc_line(diracos.prefix)] if diracos.present else []
+    lines.append(say("keep DIRAC {version} ({where}); remove the others:", version=keep.version,
+                     where=dirac_install.where(keep)))
     lines += [dos.uninstall_command(d, dirac_install.label(d)) for d in others]
     fail(f"{len(everything)} DIRAC installations are visible: {listing}. DIRAC's Python "
          f"imports {used.version} from {dirac_install.label(used)}; which one a command runs "
-         "depends on the shell, PYTHONPATH and the user site", fix="\n".join(lines))
+         "depends on the shell, PYTHONPATH and the user site", fix=join(*lines))
 
 
 @check("DIRAC-004", "setuptools still provides pkg_resources (< 82) for DIRAC 8",
        step="dirac", fix=dos.PIP_SETUPTOOLS_TEMPLATE, requires=("DIRAC-001",))
 def test_setuptools_pin(dirac_install, diracos):
+    """DIRAC 8 imports pkg_resources, which setuptools 82 removed; DIRACOS2 pins
+    setuptools<82, but a later pip install -U undoes the pin.  Fails for DIRAC 8 with
+    setuptools >= 82 or without setuptools (every dirac-* command would stop on ImportError).
+    """
     dist = dirac_install.in_use
     problem = dos.setuptools_problem(dist, dirac_install.setuptools)
     if problem:
-        fail(problem, **_inside(diracos, dos.PIP_SETUPTOOLS_TEMPLATE))
+        fail(problem, fix=dos.pip_setuptools(diracos))
     tools = dirac_install.setuptools
     if tools is not None:
         note(f"setuptools {tools.version} ({tools.site})")
@@ -144,6 +177,11 @@ def test_setuptools_pin(dirac_install, diracos):
        step="dirac", fix="# install a current DIRACOS2 (it brings a supported Python), then "
                           f"pip install {GUIDE_PIN} inside it", requires=("DIRAC-001",))
 def test_python_version(dirac_install, diracos):
+    """DIRAC's Requires-Python is compared with the Python DIRACOS ships, read from the tree
+    (conda-meta, else lib/pythonX.Y) rather than by running a binary that may be broken.
+    Fails when DIRAC will not start under it (fix: a current DIRACOS2); skipped when the
+    version cannot be told.
+    """
     dist = dirac_install.in_use
     version = dirac_install.python_version
     if version is None:
@@ -154,14 +192,14 @@ def test_python_version(dirac_install, diracos):
         note(f"cannot compare Python {version} with Requires-Python {dist.requires_python!r}")
         return
     if not ok:
-        lines = ["# install a current DIRACOS2: it brings a Python that DIRAC supports"]
+        lines = [say("install a current DIRACOS2: it brings a Python that DIRAC supports")]
         if diracos.is_dir:
-            lines.append(f"mv {q(diracos.prefix)} {q(diracos.prefix)}.old")
-        lines += [dos.install_commands(diracos.prefix),
-                  dos.PIP_DIRAC_TEMPLATE.format(prefix=q(diracos.prefix))]
+            lines.append(commands.rename(diracos.prefix, Path(f"{diracos.prefix}.old")))
+        lines += [dos.install_commands(diracos.prefix), dos.diracosrc_line(diracos.prefix),
+                  commands.pip_install_dirac()]
         fail(f"DIRAC {dist.version} requires Python {dist.requires_python}, but "
              f"{dirac_install.python} has Python {version}: DIRAC will not start",
-             fix="\n".join(lines))
+             fix=join(*lines))
     note(f"Python {version} satisfies Requires-Python {dist.requires_python or '(none)'}")
 
 
@@ -169,6 +207,10 @@ def test_python_version(dirac_install, diracos):
        step="dirac", severity="warn", fix=dos.ACTIVATE_TEMPLATE,
        requires=("DIRAC-001", "DIRACOS-003"))
 def test_dirac_commands(diracos, settings):
+    """dirac-proxy-init, dirac-configure and dirac-proxy-info must be DIRACOS's: another copy
+    on PATH runs another DIRAC and another Python.  Warns when they are missing from
+    <prefix>/bin (fix: reinstall DIRAC) or when PATH finds them elsewhere (named).
+    """
     origins = [dos.command_origin(c, settings.environ, diracos.prefix)
                for c in dos.DIRAC_COMMANDS]
     missing = [o.name for o in origins if o.path is None]
@@ -176,12 +218,11 @@ def test_dirac_commands(diracos, settings):
     if missing:
         fail(f"{', '.join(missing)} not on PATH although DIRAC is installed: the DIRAC install "
              f"did not create its commands in {diracos.bin}",
-             fix=f"{dos.diracosrc_line(diracos.prefix)}\n"
-                 f"pip install --force-reinstall --no-deps {GUIDE_PIN}")
+             fix=join(dos.diracosrc_line(diracos.prefix), commands.pip_install_dirac(force=True)))
     if foreign:
         fail("; ".join(o.describe() for o in foreign) + f", not from {diracos.bin}: these "
              "run another DIRAC (and another Python)",
-             fix="\n".join([dos.diracosrc_line(diracos.prefix)]
-                           + [f"# remove or rename {q(o.path)}, or take its directory off PATH"
-                              for o in foreign]))
+             fix=join(dos.diracosrc_line(diracos.prefix),
+                      *[say("remove or rename {path}, or take its directory off PATH",
+                            path=o.path) for o in foreign]))
     note("; ".join(o.describe() for o in origins))

@@ -84,7 +84,7 @@ def test_crls_fresh(trust_store, user_ca_chain, settings):
     clock.  Stale CRLs of CAs you rely on fail; others warn.
     """
     store = trust_store.get()
-    hours = float(settings.extra.get("mu3e_crl_warn_hours") or 24.0)
+    hours = settings.crl_warn_hours
     ages = trust.crl_freshness(store, warn_within=dt.timedelta(hours=hours))
     fetch = commands.fetch_crl(store.path)
     soon = [a.message for a in ages if a.state == "expiring"]

@@ -7,8 +7,8 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 
 from __future__ import annotations
 
+from mu3e_checks import commands
 from mu3e_checks.knowledge import pki, trust
-from mu3e_checks.knowledge.credentials import q
 from mu3e_checks.knowledge.proxy import (
     chain_fix,
     init_command,
@@ -17,6 +17,7 @@ from mu3e_checks.knowledge.proxy import (
 )
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
+from mu3e_checks.remedy import join
 
 STEP = "local-proxy"
 INIT = "dirac-proxy-init -g {group} -M"
@@ -24,18 +25,25 @@ INIT = "dirac-proxy-init -g {group} -M"
 
 @check("PROXY-001", "A proxy file is where DIRAC looks for it", step=STEP, fix=INIT)
 def test_proxy_present(proxy_location, settings, uid):
+    """DIRAC reads $GRID_PROXY_FILE, then $X509_USER_PROXY (each only if it is a file), then
+    /tmp/x509up_u<uid>; --mu3e-proxy checks another file.  Fails when there is no proxy (fix:
+    dirac-proxy-init -g <group> -M); warns when a variable points at nothing (dirac-proxy-init
+    still writes there) or when $GRID_PROXY_FILE shadows $X509_USER_PROXY.
+    """
     loc = proxy_location
-    group = q(settings.group)
+    group = settings.group
     target = write_target(settings.environ, uid)
+    init_text = init_command(group).template_text()
     for var, value in loc.dangling:
         lands = (f"; dirac-proxy-init will write your next proxy to {value}"
                  if target == value or str(target) == value else "")
         warn(f"${var} is set to {value}, which is not a file, so DIRAC skips it when reading"
-             f"{lands}", fix=f"unset {var}   # or run: {init_command(settings.group)}")
+             f"{lands}", fix=commands.unset(var, note="or run: " + init_text, group=group))
     for var, value in loc.shadowed:
         warn(f"{loc.source}={loc.path} shadows ${var}={value}: DIRAC reads {loc.path}, not the "
              f"proxy in ${var}",
-             fix=f"unset {loc.source.lstrip('$')}   # if {value} is the proxy you mean")
+             fix=commands.unset(loc.source.lstrip("$"), note="if {value} is the proxy you mean",
+                                value=value))
     if not loc.exists:
         if loc.source == "--mu3e-proxy":
             fail(f"the proxy file given with --mu3e-proxy, {loc.path}, does not exist or is "
@@ -48,21 +56,31 @@ def test_proxy_present(proxy_location, settings, uid):
 @check("PROXY-002", "The proxy file is yours and private (mode 600)", step=STEP,
        fix="chmod 600 {proxy}", requires=("PROXY-001",))
 def test_proxy_permissions(proxy_location, settings, uid):
+    """The proxy holds an unencrypted key: it must be yours and mode 600.  Group/world bits
+    fail (voms-proxy-init refuses the key; chmod 600 fixes it, a new proxy keeps the old
+    mode); another owner fails (make your own proxy elsewhere); 400 warns, because
+    dirac-proxy-init cannot overwrite it.
+    """
     path = proxy_location.path
     severity, problem = proxy_file_problem(path, uid)
     if severity == "fail" and "owned by uid" in problem:
         own = settings.home / f".x509up_u{uid}"
-        fail(problem, fix=f"export X509_USER_PROXY={q(own)}\n{init_command(settings.group)}")
+        fail(problem, fix=join(commands.export("X509_USER_PROXY", own),
+                               init_command(settings.group)))
     if severity == "fail":
-        fail(problem, proxy=q(path))
+        fail(problem, proxy=path)
     if severity == "warn":
-        warn(problem, proxy=q(path))
+        warn(problem, proxy=path)
 
 
 @check("PROXY-003", "The proxy file holds a proxy certificate, its key and the chain",
        step=STEP, fix=INIT, requires=("PROXY-001",))
 def test_proxy_parses(proxy_fact, settings):
-    group = q(settings.group)
+    """A proxy file holds the proxy certificate, its unencrypted key (PKCS#8 or PKCS#1) and
+    the chain down from the user certificate.  Fails when it does not parse or lacks the user
+    certificate; warns on a trailing DIRACX block (made by DIRAC v9, which Mu3e cannot use).
+    """
+    group = settings.group
     if proxy_fact.error:
         fail(proxy_fact.error, group=group)
     proxy = proxy_fact.value
@@ -72,7 +90,7 @@ def test_proxy_parses(proxy_fact, settings):
     if proxy.diracx:
         warn(f"{proxy.path} ends with a DIRACX token block: it was made by DIRAC v9, and Mu3e "
              "works only with DIRAC v8 (8.0.74)",
-             fix=f'pip install "DIRAC==8.0.74"\n{init_command(settings.group)}')
+             fix=join(commands.pip_install_dirac(quoted=True), init_command(settings.group)))
     note(f"{proxy.describe()}; {len(proxy.certs)} certificate(s), "
          f"{proxy.key_format} private key")
 
@@ -80,17 +98,24 @@ def test_proxy_parses(proxy_fact, settings):
 @check("PROXY-004", "The private key in the proxy file belongs to the proxy certificate",
        step=STEP, fix=INIT, requires=("PROXY-003",))
 def test_proxy_key_matches(proxy_fact, settings):
+    """A proxy whose key is not its certificate's cannot authenticate anywhere.  Fails when
+    the file was pieced together or overwritten halfway; a new proxy is the fix.
+    """
     proxy = proxy_fact.get()
     if not proxy.key_matches:
         fail(f"the private key in {proxy.path} does not belong to its proxy certificate: the "
-             "file was pieced together or overwritten halfway", group=q(settings.group))
+             "file was pieced together or overwritten halfway", group=settings.group)
 
 
 @check("PROXY-005", "The proxy is an RFC 3820 impersonation proxy", step=STEP, fix=INIT,
        requires=("PROXY-003",))
 def test_proxy_format(proxy_fact, settings):
+    """OpenSSL, and so the DIRAC services, validate only RFC 3820 proxies.  Legacy Globus
+    (CN=proxy, grid-proxy-init -old) and draft GSI-3 proxies fail; limited and independent
+    proxies warn, because services refuse them for job submission or do not grant your rights.
+    """
     proxy = proxy_fact.get()
-    group = q(settings.group)
+    group = settings.group
     if proxy.format == "legacy":
         fail(f"{proxy.path} is a legacy Globus proxy (CN=proxy, e.g. from 'grid-proxy-init "
              "-old'): OpenSSL, and so the DIRAC services, cannot validate it, and it carries no "
@@ -110,29 +135,37 @@ def test_proxy_format(proxy_fact, settings):
 @check("PROXY-007", "The proxy belongs to the certificate in usercert.pem", step=STEP,
        fix=INIT, requires=("PROXY-003", "CERT-005"))
 def test_proxy_identity(proxy_fact, user_cert, credentials, settings):
+    """DIRAC acts as the identity in the proxy, whatever usercert.pem holds.  Warns when the
+    proxy derives from another certificate (another DN, or an older or renewed certificate
+    with your DN); a new proxy from usercert.pem is the fix.
+    """
     proxy = proxy_fact.get()
     mine = user_cert.subject_slash
     if proxy.identity_dn != mine:
         warn(f"{proxy.path} belongs to another certificate: its identity is "
              f"{proxy.identity_dn}, but {credentials.cert} is {mine}; DIRAC will act as "
-             f"{proxy.identity_dn}", group=q(settings.group))
+             f"{proxy.identity_dn}", group=settings.group)
     elif pki.public_bytes(proxy.identity) != pki.public_bytes(user_cert.cert):
         warn(f"{proxy.path} was made from another certificate with your DN (an older or "
-             f"renewed one), not from {credentials.cert}", group=q(settings.group))
+             f"renewed one), not from {credentials.cert}", group=settings.group)
 
 
 @check("PROXY-008", "The proxy is valid now, with time left", step=STEP, fix=INIT,
        requires=("PROXY-003",))
 def test_proxy_lifetime(proxy_fact, settings):
+    """A proxy works until the earliest notAfter of itself and the certificates it derives
+    from.  Expired or not yet valid (check the clock) fails; less than
+    --mu3e-proxy-warn-hours (1 h) left warns; the fix is a new proxy.
+    """
     proxy = proxy_fact.get()
-    group = q(settings.group)
+    group = settings.group
     v = pki.validity(proxy.proxy)
     if v.state == "expired":
         fail(f"the proxy in {proxy.path} expired on {pki.fmt_time(v.not_after)}", group=group)
     if v.state == "not-yet-valid":
         fail(f"the proxy in {proxy.path} is valid only from {pki.fmt_time(v.not_before)}; "
              "check this machine's clock (date -u)",
-             fix="date -u   # compare with the real UTC time; ask your admin to fix NTP")
+             fix=commands.check_clock())
     end = proxy.end()
     now = pki.utcnow()
     if end < now:
@@ -153,10 +186,13 @@ def test_proxy_lifetime(proxy_fact, settings):
 @check("PROXY-009", "The proxy key is strong enough (RSA >= 2048 bits)", step=STEP,
        fix="dirac-proxy-init -g {group} -M -b 2048", requires=("PROXY-003",))
 def test_proxy_strength(proxy_fact, settings):
+    """Services refuse proxy keys under 2048 bits.  Fails naming what is too weak, with
+    dirac-proxy-init -b 2048.
+    """
     proxy = proxy_fact.get()
     problems = pki.strength_problems(proxy.proxy)
     if problems:
-        fail(f"the proxy in {proxy.path}: " + "; ".join(problems), group=q(settings.group))
+        fail(f"the proxy in {proxy.path}: " + "; ".join(problems), group=settings.group)
     note(pki.key_description(proxy.proxy))
 
 
@@ -165,6 +201,11 @@ def test_proxy_strength(proxy_fact, settings):
 @check("PROXY-006", "The chain proxy → user certificate → CA validates, with CRLs", step=STEP,
        fix=INIT, requires=("PROXY-004", "PROXY-005", "PROXY-008", "CRL-004"))
 def test_proxy_chain(proxy_fact, trust_choice, settings):
+    """OpenSSL validates proxy -> user certificate -> CA against the CA directory in play,
+    proxies allowed and CRLs checked, as the services will.  Fails with OpenSSL's error; the
+    fix follows the cause (fetch-crl, install the CA, ask the CA, or a new proxy).  Skipped
+    when the CA directory is missing or empty (the CA checks report it).
+    """
     proxy = proxy_fact.get()
     ca_dir = trust_choice.path
     if not trust.non_empty_dir(ca_dir):

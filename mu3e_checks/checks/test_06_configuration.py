@@ -10,50 +10,40 @@ from mu3e_checks import commands
 from mu3e_checks.knowledge import dirac_cfg as dc
 from mu3e_checks.knowledge import diracos as dos
 from mu3e_checks.knowledge import voms_env
-from mu3e_checks.knowledge.credentials import q
 from mu3e_checks.knowledge.trust import diracos_cert_dir
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
+from mu3e_checks.remedy import Remedy, join, say
 
 STEP = "configure"
-DEFAULT_SETUP = "GridPP"
-DEFAULT_VO = "mu3e.org"
 CONFIGURE_FIX = dos.ACTIVATE_TEMPLATE + "\n" + dc.CONFIGURE_TEMPLATE
 
 
-def _setup(settings) -> str:
-    return settings.extra.get("mu3e_setup") or DEFAULT_SETUP
+def _configure(settings, diracos) -> Remedy:
+    """The guide's dirac-configure fix, inside DIRACOS when there is one (DIRAC in a plain
+    venv has no diracosrc to source)."""
+    return dos.inside(diracos, dc.configure_command(settings.setup, settings.cs_url))
 
 
-def _vo(settings) -> str:
-    return settings.extra.get("mu3e_vo") or DEFAULT_VO
-
-
-def _configure(settings, diracos) -> dict:
-    """Values for the guide's dirac-configure fix, inside DIRACOS when there is one."""
-    if not diracos.present:  # DIRAC in a plain venv: no diracosrc to source
-        return {"fix": dc.configure_command(_setup(settings), settings.cs_url)}
-    return {"prefix": q(diracos.prefix), "setup": q(_setup(settings)), "cs": q(settings.cs_url)}
-
-
-def _configure_text(settings, diracos) -> str:
-    values = _configure(settings, diracos)
-    return values.get("fix") or CONFIGURE_FIX.format(**values)
-
-
-def _fix_where(layered, option: str, value: str, settings, diracos) -> dict:
+def _fix_where(layered, option: str, value: str, settings, diracos) -> Remedy:
     """dirac-configure when its own file decides ``option``; otherwise editing the file that
     overrides it (dirac-configure's file would stay overridden)."""
     origin = layered.source_of(option)
     if origin is None or origin == layered.default_file:
         return _configure(settings, diracos)
-    name = option.rsplit("/", 1)[1]
-    return {"fix": f"# {origin} overrides {option}: set '{name} = {value}' there, or remove "
-                   f"the line\n${{EDITOR:-nano}} {q(origin)}"}
+    return join(say("{origin} overrides {option}: set '{name} = {value}' there, or remove the "
+                    "line", origin=origin, option=option, name=option.rsplit("/", 1)[1],
+                    value=value),
+                commands.edit(origin))
 
 
 @check("CFG-001", "A dirac.cfg is where DIRAC reads it", step=STEP, fix=CONFIGURE_FIX)
 def test_cfg_present(dirac_config, diracos, dirac_install, settings):
+    """DIRAC loads <rootPath>/etc/dirac.cfg, then $DIRACSYSCONFIG, then ~/.dirac.cfg; without
+    any, every command stops with 'Missing mandatory local configuration option
+    /DIRAC/Setup'.  Fails when none exists (fix: the guide's dirac-configure), naming a cfg
+    DIRAC does not read because its rootPath is elsewhere; notes each file it tries.
+    """
     for line in dirac_config.describe():
         note(line)
     if dirac_config.found:
@@ -68,23 +58,28 @@ def test_cfg_present(dirac_config, diracos, dirac_install, settings):
     fail(f"no dirac.cfg: DIRAC reads {dirac_config.default_file} (rootPath from "
          f"{dirac_config.root_source}), $DIRACSYSCONFIG and ~/.dirac.cfg, and none exists{hint}; "
          "dirac-proxy-info would fail with 'Missing mandatory local configuration option "
-         "/DIRAC/Setup'", **_configure(settings, diracos))
+         "/DIRAC/Setup'", fix=_configure(settings, diracos))
 
 
 @check("CFG-002", "Every dirac.cfg DIRAC loads can be parsed", step=STEP,
        fix="# correct the line named in {file}", requires=("CFG-001",))
 def test_cfg_parses(dirac_config, diracos, settings):
+    """Files are parsed with diraccfg, DIRAC's own parser; a file it cannot load stops every
+    command.  Fails naming the line (a missing '}' is located by dirac-configure's
+    indentation); warns on lines DIRAC silently ignores or glues onto the next section;
+    notes every option a later file overrides.
+    """
     for bad in dirac_config.broken:
-        where = f"line {bad.line} of {q(bad.path)}" if bad.line else q(bad.path)
-        fix = f"# correct {where}"
+        fix = (say("correct line {line} of {path}", line=bad.line, path=bad.path) if bad.line
+               else say("correct {path}", path=bad.path))
         if bad.path == dirac_config.default_file:
-            fix += "\n# or write it again:\n" + _configure_text(settings, diracos)
+            fix = join(fix, say("or write it again:"), _configure(settings, diracos))
         fail(f"DIRAC cannot load {bad.path}: {bad.error}", fix=fix)
     for f in dirac_config.found:
         for number, text in f.stray:
             warn(f"{f.path}, line {number}: {text!r} is neither 'Option = value' nor a section; "
                  "DIRAC ignores it (or glues it onto the next section name)",
-                 fix=f"# correct line {number} of {q(f.path)}")
+                 fix=say("correct line {line} of {path}", line=number, path=f.path))
     for o in dirac_config.overrides:
         note(o.describe())
 
@@ -92,17 +87,21 @@ def test_cfg_parses(dirac_config, diracos, settings):
 @check("CFG-003", "dirac.cfg sets /DIRAC/Setup = GridPP", step=STEP, fix=CONFIGURE_FIX,
        requires=("CFG-002",))
 def test_cfg_setup(dirac_config, diracos, settings):
-    expected = _setup(settings)
+    """DIRAC v8 asks the Configuration Server for the services of /DIRAC/Setup; Mu3e's is
+    --mu3e-setup (GridPP).  Fails when it is unset or another setup; when the wrong value
+    comes from a file other than the one dirac-configure writes, the fix names that file.
+    """
+    expected = settings.setup
     value = dirac_config.get(dc.SETUP_PATH)
     if value is None:
         fail(f"{dc.SETUP_PATH} is not set in {_files(dirac_config)}: DIRAC v8 stops with "
              "'Missing mandatory local configuration option /DIRAC/Setup'",
-             **_configure(settings, diracos))
+             fix=_configure(settings, diracos))
     if value != expected:
         origin = dirac_config.source_of(dc.SETUP_PATH)
         fail(f"{dc.SETUP_PATH} is {value!r} (from {origin}), not {expected!r}: DIRAC would ask "
              "the CS for the services of another setup",
-             **_fix_where(dirac_config, dc.SETUP_PATH, expected, settings, diracos))
+             fix=_fix_where(dirac_config, dc.SETUP_PATH, expected, settings, diracos))
 
 
 def _files(layered) -> str:
@@ -116,16 +115,20 @@ def _norm(url: str) -> str:
 @check("CFG-004", "dirac.cfg points at the GridPP Configuration Server", step=STEP,
        fix=CONFIGURE_FIX, requires=("CFG-002",))
 def test_cfg_servers(dirac_config, diracos, settings):
+    """/DIRAC/Configuration/Servers decides which Configuration Server DIRAC asks; it must
+    include --mu3e-cs-url.  Fails when it is unset or lists only other servers (the fix names
+    an overriding file when there is one); notes when the expected one is not first.
+    """
     servers = dirac_config.servers()
     expected = settings.cs_url
     if not servers:
         fail(f"{dc.SERVERS_PATH} is not set in {_files(dirac_config)}: DIRAC does not know "
-             "which Configuration Server to ask", **_configure(settings, diracos))
+             "which Configuration Server to ask", fix=_configure(settings, diracos))
     if _norm(expected) not in [_norm(s) for s in servers]:
         origin = dirac_config.source_of(dc.SERVERS_PATH)
         fail(f"{dc.SERVERS_PATH} is {', '.join(servers)} (from {origin}): it does not include "
              f"the expected {expected}, so DIRAC talks to another Configuration Server",
-             **_fix_where(dirac_config, dc.SERVERS_PATH, expected, settings, diracos))
+             fix=_fix_where(dirac_config, dc.SERVERS_PATH, expected, settings, diracos))
     if _norm(servers[0]) != _norm(expected):
         note(f"DIRAC asks {servers[0]} first; {expected} is further down the list")
     note(f"Configuration Servers: {', '.join(servers)}")
@@ -135,12 +138,16 @@ def test_cfg_servers(dirac_config, diracos, settings):
        step=STEP, fix="sed -i 's/^\\( *UseServerCertificate *=\\).*/\\1 no/' {file}",
        requires=("CFG-002",))
 def test_cfg_server_certificate(dirac_config):
+    """With UseServerCertificate true, DIRAC authenticates with a host certificate instead of
+    your proxy, which a user machine does not have.  Fails naming the file that sets it, with
+    the sed line that turns it off.
+    """
     value = dirac_config.get(dc.SERVER_CERT_PATH)
     if dc.is_true(value):
         origin = dirac_config.source_of(dc.SERVER_CERT_PATH)
         fail(f"{dc.SERVER_CERT_PATH} = {value} (from {origin}): DIRAC then authenticates with "
              "a host certificate instead of your proxy, which a user machine does not have",
-             file=q(origin))
+             file=origin)
     note(f"UseServerCertificate = {value or '(not set: no)'}")
 
 
@@ -180,36 +187,44 @@ def test_cert_dir_exported(trust_choice, diracos, settings):
 @check("ENV-002", "X509_VOMSES points at vomses with an entry for mu3e.org", step=STEP,
        severity="warn", fix="export X509_VOMSES={vomses}", requires=("DIRACOS-001",))
 def test_vomses(settings, diracos):
-    vo = _vo(settings)
+    """dirac-proxy-init -M finds the VOMS server of --mu3e-vo (mu3e.org) in $X509_VOMSES
+    (else DIRACOS's etc/grid-security/vomses), which dirac-configure fills from the CS.
+    Warns when the directory is missing or has no entry for the VO, and on unreadable lines.
+    """
+    vo = settings.vo
     path, default, missing = voms_env.location(settings.environ, "X509_VOMSES", diracos.prefix,
                                                "vomses")
     if missing:
         fail(f"{missing}: 'dirac-proxy-init -M' cannot find the {vo} VOMS server ('VOMS Server "
-             f"for {vo} not known')", vomses=q(default))
+             f"for {vo} not known')", vomses=default)
     entries, problems = voms_env.read_vomses(path)
     for p in problems:
-        warn(p, fix=f"# correct or remove that line in {q(path)}")
+        warn(p, fix=say("correct or remove that line in {path}", path=path))
     mine = voms_env.entries_for(entries, vo)
     if not mine:
         fail(f"no vomses entry for {vo} in {path} ({len(entries)} entries for other VOs): "
              f"'dirac-proxy-init -M' cannot get {vo} attributes; dirac-configure writes "
              f"{default}/{vo} when it can reach the CS",
-             fix=_configure_text(settings, diracos) + f"\nexport X509_VOMSES={q(default)}")
+             fix=join(_configure(settings, diracos), commands.export("X509_VOMSES", default)))
     note(f"{vo} VOMS servers: {voms_env.vomses_hosts(mine)}")
 
 
 @check("ENV-003", "X509_VOMS_DIR holds the mu3e.org .lsc files", step=STEP, severity="warn",
        fix="export X509_VOMS_DIR={vomsdir}", requires=("DIRACOS-001",))
 def test_vomsdir(settings, diracos):
-    vo = _vo(settings)
+    """voms-proxy-init checks the VOMS server's answer against <VO>/*.lsc files in
+    $X509_VOMS_DIR (else DIRACOS's etc/grid-security/vomsdir), which dirac-configure writes.
+    Warns when the directory or the VO's .lsc files are missing: the attributes are rejected.
+    """
+    vo = settings.vo
     path, default, missing = voms_env.location(settings.environ, "X509_VOMS_DIR",
                                                diracos.prefix, "vomsdir")
     if missing:
         fail(f"{missing}: voms-proxy-init cannot verify the {vo} VOMS server's answer",
-             vomsdir=q(default))
+             vomsdir=default)
     lsc = voms_env.lsc_files(path, vo)
     if not lsc:
         fail(f"{path}/{vo} has no .lsc file: the {vo} VOMS server's certificate cannot be "
              "checked, so the attributes are rejected",
-             fix=_configure_text(settings, diracos) + f"\nexport X509_VOMS_DIR={q(default)}")
+             fix=join(_configure(settings, diracos), commands.export("X509_VOMS_DIR", default)))
     note(f"{len(lsc)} .lsc file(s) in {path}/{vo}")

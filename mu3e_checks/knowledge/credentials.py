@@ -7,12 +7,13 @@ will use, or their verdict is about the wrong thing.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mu3e_checks import commands
 from mu3e_checks.knowledge.files import find_files, is_file
+from mu3e_checks.remedy import Remedy
 
 
 @dataclass(frozen=True)
@@ -43,19 +44,9 @@ def find_pkcs12(globus: Path, home: Path) -> list[Path]:
     return find_files([globus, home], (".p12", ".pfx"))
 
 
-def q(path: Path | str) -> str:
-    """A path quoted for a shell command the user will paste."""
-    return shlex.quote(str(path))
+def pkcs12_fix(p12: Path, creds: Credentials) -> Remedy:
+    """The guide's two ``openssl pkcs12`` commands, filled in, plus the permission step.
 
-
-def pkcs12_fix(p12: Path, creds: Credentials) -> str:
-    """The guide's two ``openssl pkcs12`` commands, filled in, plus the permission step."""
-    lines = [
-        "mkdir -p " + " ".join(q(d) for d in sorted({creds.cert.parent, creds.key.parent})),
-        f"openssl pkcs12 -in {q(p12)} -clcerts -nokeys -out {q(creds.cert)}",
-        f"openssl pkcs12 -in {q(p12)} -nocerts -nodes -out {q(creds.key)}",
-        f"chmod 600 {q(creds.key)}",
-        "# OpenSSL 3 with an old RC2-40 export ('unsupported ... RC2-40-CBC'): add -legacy "
-        "to both openssl pkcs12 commands",
-    ]
-    return "\n".join(lines)
+    The paths stay data: they are quoted when the fix is shown, whatever characters they hold.
+    """
+    return commands.pkcs12_extract(Path(p12), creds.cert, creds.key)

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from mu3e_checks.knowledge.credentials import q
+from mu3e_checks import commands
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
+from mu3e_checks.remedy import Remedy
 
 SETUP_PATH = "/DIRAC/Setup"
 SERVERS_PATH = "/DIRAC/Configuration/Servers"
@@ -38,13 +39,15 @@ def split_list(value: Optional[str]) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-#: The guide's configuration command; ``{setup}`` and ``{cs}`` are shell-quoted.
+#: The guide's configuration command as the registry's default fix text (ours, for the check
+#: reference); ``{setup}`` and ``{cs}`` are filled with raw values and quoted when shown.
 CONFIGURE_TEMPLATE = "dirac-configure -F -S {setup} -C {cs} -I"
 
 
-def configure_command(setup: str, cs_url: str) -> str:
-    """The guide's ``dirac-configure`` line, with the setup and CS URL filled in."""
-    return CONFIGURE_TEMPLATE.format(setup=q(setup), cs=q(cs_url))
+def configure_command(setup: str, cs_url: str) -> Remedy:
+    """The guide's ``dirac-configure`` line for this setup and CS URL (both stay data: a CS URL
+    from a cfg file or an option is quoted when the fix is shown)."""
+    return commands.configure(setup, cs_url)
 
 
 # ---------------------------------------------------------------------------------- locating

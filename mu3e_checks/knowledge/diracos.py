@@ -21,12 +21,13 @@ from typing import Optional
 
 from packaging.version import Version
 
-from mu3e_checks.knowledge.credentials import q
+from mu3e_checks import commands
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
 from mu3e_checks.knowledge.pydists import Dist, dedupe_dirs, find_dists
+from mu3e_checks.remedy import Remedy, join, say
 
-#: The release the guide installs; Mu3e's services speak DIRAC v8.
-GUIDE_DIRAC_VERSION = "8.0.74"
+#: The release the guide installs; Mu3e's services speak DIRAC v8 (defined in commands).
+GUIDE_DIRAC_VERSION = commands.GUIDE_DIRAC_VERSION
 #: setuptools 82 removed ``pkg_resources``, which DIRAC 8 imports at startup.
 SETUPTOOLS_WITHOUT_PKG_RESOURCES = Version("82")
 #: The commands the guide runs after installing DIRAC (console scripts of the DIRAC dist).
@@ -37,30 +38,44 @@ VOMS_PROXY_INIT = "voms-proxy-init"
 _INSTALLER = "DIRACOS-Linux-$(uname -m).sh"
 
 
+# The registry's default fix texts (ours, for the check reference); ``{prefix}`` and ``{parent}``
+# are filled with the user's raw paths and quoted when shown.  The fixes a check prints are built
+# by the producers below, from :mod:`mu3e_checks.commands`.
 #: The guide's DIRACOS installation, run in the directory that should hold ``diracos``.
 INSTALL_TEMPLATE = ("mkdir -p {parent}\ncd {parent}\n"
                     f"curl -LO https://github.com/DIRACGrid/DIRACOS2/releases/latest/download/"
                     f"{_INSTALLER}\nbash {_INSTALLER}\nrm {_INSTALLER}")
-#: Activation, as the guide writes it; ``{prefix}`` is the shell-quoted prefix.
+#: Activation, as the guide writes it.
 ACTIVATE_TEMPLATE = "source {prefix}/diracosrc"
 #: The guide's client installation, inside DIRACOS.
 PIP_DIRAC_TEMPLATE = ACTIVATE_TEMPLATE + f"\npip install DIRAC=={GUIDE_DIRAC_VERSION}"
 PIP_SETUPTOOLS_TEMPLATE = ACTIVATE_TEMPLATE + '\npip install "setuptools<82"'
 
 
-def diracosrc_line(prefix: Path) -> str:
+def diracosrc_line(prefix: Path) -> Remedy:
     """The guide's activation command for this prefix."""
-    return ACTIVATE_TEMPLATE.format(prefix=q(prefix))
+    return commands.source_diracosrc(prefix)
 
 
-def install_commands(prefix: Path) -> str:
+def install_commands(prefix: Path) -> Remedy:
     """The guide's DIRACOS installation for this prefix."""
-    parent = prefix.parent
-    text = INSTALL_TEMPLATE.format(parent=q(parent))
-    if prefix.name != "diracos":
-        text += (f"\n# the installer creates {q(parent / 'diracos')}: mv {q(parent / 'diracos')} "
-                 f"{q(prefix)}")
-    return text
+    return commands.install_diracos(prefix)
+
+
+def inside(tree: DiracosTree, remedy: Remedy) -> Remedy:
+    """``remedy`` run inside DIRACOS (after ``source diracosrc``) when there is one; without a
+    DIRACOS, DIRAC lives in a plain venv and the bare command is the fix."""
+    return join(diracosrc_line(tree.prefix), remedy) if tree.present else remedy
+
+
+def pip_dirac(tree: DiracosTree, *, force: bool = False) -> Remedy:
+    """The guide's pinned ``pip install DIRAC==8.0.74``, inside DIRACOS when there is one."""
+    return inside(tree, commands.pip_install_dirac(force=force))
+
+
+def pip_setuptools(tree: DiracosTree) -> Remedy:
+    """The setuptools pin DIRAC 8 needs, inside DIRACOS when there is one."""
+    return inside(tree, commands.pip_setuptools())
 
 
 # ---------------------------------------------------------------------------------- the tree
@@ -195,13 +210,53 @@ def same_path(a: str | Path, b: str | Path) -> bool:
         os.path.expanduser(str(b)))
 
 
-def activation_problem(environ: Mapping[str, str], prefix: Path) -> Optional[str]:
+#: The operating system's own command directories.  A Python installed there (``/usr/bin/python3``)
+#: is not an environment the user activated, so its directory is never excused (see below).
+_SYSTEM_BIN_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
+
+
+def interpreter_bin_dirs(prefix: Optional[str] = None,
+                         executable: Optional[str] = None) -> tuple[Path, ...]:
+    """The bin directories of the Python running this diagnosis: ``<sys.prefix>/bin`` and the
+    directory of ``sys.executable`` (a venv or pipx env the tool is installed in).
+
+    A user who sources diracosrc and then activates the venv that holds mu3e-checks has that
+    venv's bin first on PATH; that is how the tool is run, not a broken DIRACOS activation.  The
+    system's own directories are left out: ``/usr/bin`` ahead of DIRACOS is the real failure.
+    Reads ``sys`` only (defaults), runs nothing.
+    """
+    prefix = sys.prefix if prefix is None else prefix
+    executable = sys.executable if executable is None else executable
+    dirs = [Path(prefix) / "bin"] + ([Path(executable).parent] if executable else [])
+    system = {os.path.realpath(d) for d in _SYSTEM_BIN_DIRS}
+    out: list[Path] = []
+    for d in dirs:
+        if os.path.realpath(d) not in system and not any(same_path(d, o) for o in out):
+            out.append(d)
+    return tuple(out)
+
+
+def entries_before_bin(environ: Mapping[str, str], prefix: Path) -> Optional[list[str]]:
+    """The PATH entries outside ``prefix`` that come before ``<prefix>/bin``, in PATH order;
+    None when ``<prefix>/bin`` is not on PATH at all."""
+    bin_dir = prefix / "bin"
+    entries = [p for p in environ.get("PATH", "").split(os.pathsep) if p]
+    for i, entry in enumerate(entries):
+        if same_path(entry, bin_dir):
+            return [e for e in entries[:i] if not _inside(e, prefix)]
+    return None
+
+
+def activation_problem(environ: Mapping[str, str], prefix: Path,
+                       ignore: Sequence[Path] = ()) -> Optional[str]:
     """Why this shell does not have DIRACOS at ``prefix`` active, or None.
 
     Active means what ``source diracosrc`` leaves behind: ``$DIRACOS`` is the prefix and
     ``<prefix>/bin`` is on PATH ahead of every directory outside the prefix (DIRACOS's own
     ``condabin`` may come first).  Otherwise ``python``, ``pip``, ``openssl`` and
     ``voms-proxy-init`` are the system's, and ``pip install DIRAC`` lands in the wrong Python.
+    Directories in ``ignore`` (the diagnosing Python's own, :func:`interpreter_bin_dirs`) may
+    come first without counting against the activation.
     """
     value = environ.get("DIRACOS")
     if not value:
@@ -210,15 +265,14 @@ def activation_problem(environ: Mapping[str, str], prefix: Path) -> Optional[str
         return (f"DIRACOS is {value} in this shell, not {prefix}: another installation is "
                 "active")
     bin_dir = prefix / "bin"
-    entries = [p for p in environ.get("PATH", "").split(os.pathsep) if p]
-    for i, entry in enumerate(entries):
-        if same_path(entry, bin_dir):
-            before = [e for e in entries[:i] if not _inside(e, prefix)]
-            if before:
-                return (f"{bin_dir} is on PATH, but after {', '.join(before[:3])}: commands there "
-                        "win over DIRACOS's own")
-            return None
-    return f"DIRACOS is set, but {bin_dir} is not on PATH"
+    before = entries_before_bin(environ, prefix)
+    if before is None:
+        return f"DIRACOS is set, but {bin_dir} is not on PATH"
+    before = [e for e in before if not any(same_path(e, d) for d in ignore)]
+    if before:
+        return (f"{bin_dir} is on PATH, but after {', '.join(before[:3])}: commands there "
+                "win over DIRACOS's own")
+    return None
 
 
 @dataclass(frozen=True)
@@ -356,16 +410,19 @@ def find_dirac(tree: DiracosTree, environ: Mapping[str, str], home: Path,
                         tools[0] if tools else None, labels)
 
 
-def uninstall_command(dist: Dist, label: str) -> str:
+def uninstall_command(dist: Dist, label: str) -> Remedy:
     """How to remove one installation with the pip of the Python that owns it."""
     if label == "$PYTHONPATH":
-        return f"# take {q(dist.site)} off PYTHONPATH (it holds DIRAC {dist.version})"
+        return say("take {site} off PYTHONPATH (it holds DIRAC {version})", site=dist.site,
+                   version=dist.version)
     site = dist.site
     owner = site.parents[2] if len(site.parents) > 2 and site.name == "site-packages" else None
     minor = site.parent.name[len("python"):] if site.parent.name.startswith("python") else "3"
     if label == "user site" or owner is None or not (owner / "bin" / "python").exists():
-        return f"python{minor} -m pip uninstall DIRAC   # DIRAC {dist.version} in {q(site)}"
-    return f"{q(owner / 'bin' / 'python')} -m pip uninstall DIRAC   # DIRAC {dist.version}"
+        return commands.pip_uninstall_dirac(f"python{minor}", note="DIRAC {version} in {site}",
+                                            version=dist.version, site=site)
+    return commands.pip_uninstall_dirac(owner / "bin" / "python", note="DIRAC {version}",
+                                        version=dist.version)
 
 
 def preferred(install: DiracInstall) -> Optional[Dist]:

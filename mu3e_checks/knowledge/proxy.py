@@ -8,7 +8,6 @@ which source was used.
 from __future__ import annotations
 
 import datetime as _dt
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Optional
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from mu3e_checks import commands
 from mu3e_checks.knowledge import der
 from mu3e_checks.knowledge.files import file_mode, is_file, read_bytes
 from mu3e_checks.knowledge.pki import (
@@ -35,6 +35,7 @@ from mu3e_checks.knowledge.pki import (
     validity,
 )
 from mu3e_checks.knowledge.trust import X509_V_ERR_CERT_REVOKED, ChainVerdict
+from mu3e_checks.remedy import Remedy, join, say
 
 
 @dataclass(frozen=True)
@@ -294,9 +295,9 @@ def proxy_file_problem(path: Path, uid: int) -> tuple[str, str]:
     return "", ""
 
 
-def init_command(group: str) -> str:
+def init_command(group: str) -> Remedy:
     """The guide's command that makes (and uploads) a Mu3e proxy, for fixes."""
-    return f"dirac-proxy-init -g {shlex.quote(group)} -M"
+    return commands.proxy_init(group)
 
 
 def write_target(environ: Mapping[str, str], uid: int, tmp: Path = Path("/tmp")) -> Path:
@@ -311,19 +312,20 @@ def write_target(environ: Mapping[str, str], uid: int, tmp: Path = Path("/tmp"))
     return default_proxy_path(uid, tmp)
 
 
-def chain_fix(verdict: ChainVerdict, ca_dir: Path, group: str) -> str:
+def chain_fix(verdict: ChainVerdict, ca_dir: Path, group: str) -> Remedy:
     """The fix for a proxy chain OpenSSL rejected, chosen by OpenSSL's error code.
 
     CRL problems are fixed by fetch-crl, a missing CA by installing it, a revoked certificate
-    only by the CA; anything else in the proxy itself by making a new one.
+    only by the CA; anything else in the proxy itself by making a new one.  The DNs come from
+    the certificates (outside text): they are shown on comment lines, never run.
     """
-    where = shlex.quote(str(ca_dir))
     if verdict.lookup_name and verdict.lookup_name.endswith(".r0"):
-        return f"fetch-crl -l {where}"
+        return commands.fetch_crl(ca_dir, merlin7=False)
     if verdict.missing_issuer_dn:
-        return (f"# install the CA '{verdict.missing_issuer_dn}' into {where} (its IGTF "
-                "ca_*.tar.gz, as in the guide's CA step), then:\n" + f"fetch-crl -l {where}")
+        return join(say("install the CA '{dn}' into {ca_dir} (its IGTF ca_*.tar.gz, as in the "
+                        "guide's CA step), then:", dn=verdict.missing_issuer_dn, ca_dir=ca_dir),
+                    commands.fetch_crl(ca_dir, merlin7=False))
     if verdict.code == X509_V_ERR_CERT_REVOKED:
-        return (f"# {verdict.failing_dn or 'a certificate in the chain'} is revoked: ask your "
-                "CA for a new certificate, then make a new proxy")
+        return say("{who} is revoked: ask your CA for a new certificate, then make a new proxy",
+                   who=verdict.failing_dn or "a certificate in the chain")
     return init_command(group)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mu3e_checks.shell import quote
 from tests.support.diracos_trees import GUIDE_CS, OTHER_GRIDPP_CS, build_diracos, dirac_cfg_text
 from tests.support.runner import run_checks
 
@@ -197,3 +198,29 @@ def test_hostile_cfg_files_get_a_sentence_not_a_traceback(home, tmp_path):
     assert f"DIRAC cannot load {tree.cfg}: {tree.cfg} is a symbolic link loop" in case.message
     assert "Traceback" not in r.stdout and "INTERNALERROR" not in r.stdout
     assert r.failed() == ["CFG-002"]
+
+
+def test_fixes_for_a_hostile_prefix_cfg_and_cs_url_run_nothing_when_pasted(home, tmp_path):
+    """A DIRACOS prefix, a dirac.cfg path and a CS URL carrying shell syntax reach the fixes
+    as data: every fix the run prints passes `bash -n`, and pasted into bash (the commands it
+    names stubbed out) runs none of the values' payload."""
+    evil = tmp_path / "d $(touch PWNED) `touch PWNED`;'x\"" / "diracos"
+    tree = build_diracos(home, prefix=evil, cfg="")
+    user_cfg = home / "cfg`touch${IFS}PWNED`;$(touch${IFS}PWNED).cfg"  # DIRAC drops spaces
+    user_cfg.write_text("DIRAC\n{\n  Setup = Other\n  Mu3e rocks\n}\n")
+    cs = "dips://cs.example.org:9135/Configuration/Server;touch${IFS}PWNED"
+    r = run_checks(home, "--mu3e-select", "DIRACOS,DIRAC,CFG,ENV-002,ENV-003",
+                   "--mu3e-cs-url", cs,
+                   env=tree.env(PATH="/usr/bin:/bin", DIRACSYSCONFIG=str(user_cfg),
+                                X509_VOMSES=str(tmp_path / "no $(touch PWNED)")))
+    fixes = {c.id: c.fix for c in r.cases.values() if c.fix}
+    assert {"DIRACOS-003", "CFG-002", "CFG-003", "ENV-002"} <= set(fixes), fixes
+    assert fixes["DIRACOS-003"] == f"source {quote(str(evil / 'diracosrc'))}"
+    stubs = ("source() { :; }; pip() { :; }; dirac-configure() { :; }; export() { :; }; "
+             "sed() { :; }; nano() { :; }; python3.11() { :; }\n")
+    for cid, text in fixes.items():
+        subprocess.run(["bash", "-n", "-c", text], check=True)
+        subprocess.run(["bash", "-c", stubs + text], cwd=tmp_path, capture_output=True,
+                       env={"PATH": "/usr/bin:/bin", "EDITOR": "true"}, timeout=30)
+        assert not (tmp_path / "PWNED").exists(), (cid, text)
+    assert f"{user_cfg} overrides /DIRAC/Setup" in fixes["CFG-003"]

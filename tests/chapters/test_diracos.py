@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -78,6 +80,43 @@ def test_system_dirs_ahead_of_diracos_bin_fail(home):
     r = run_checks(home, "--mu3e-select", "DIRACOS-003", env=env)
     assert r.outcome("DIRACOS-003") == "failed"
     assert "after /usr/bin" in r["DIRACOS-003"].message
+
+
+def _venv_runner(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A fresh venv of this Python (sees its packages), and the diagnosis command run by it:
+    how a user runs mu3e-checks installed in a venv they activate after sourcing diracosrc."""
+    venv = tmp_path / "checks-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages",
+                    str(venv)], check=True, timeout=120)
+    return venv / "bin", [str(venv / "bin" / "python"), "-m", "pytest", "--pyargs",
+                          "mu3e_checks"]
+
+
+def test_checks_venv_activated_after_diracosrc_passes(home, tmp_path):
+    """The venv that runs the diagnosis comes first on PATH: that is the tool, not a broken
+    activation, so a good setup passes cleanly and the venv is only noted."""
+    tree = build_diracos(home)
+    venv_bin, command = _venv_runner(tmp_path)
+    env = tree.env(PATH=f"{venv_bin}:{tree.bin}:{tree.prefix}/condabin:/usr/local/bin:/usr/bin"
+                        ":/bin")
+    r = run_checks(home, "--mu3e-select", "DIRACOS,DIRAC", env=env, command=command)
+    assert r.outcome("DIRACOS-003") == "passed", r["DIRACOS-003"].message
+    assert "the Python running this diagnosis" in r["DIRACOS-003"].properties.get("note", "")
+    assert {c.id: c.outcome for c in r.cases.values() if c.outcome != "passed"} == {}
+    assert r.returncode == 0
+
+
+def test_foreign_dir_ahead_of_diracos_still_fails_beside_the_checks_venv(home, tmp_path):
+    tree = build_diracos(home)
+    venv_bin, command = _venv_runner(tmp_path)
+    other = tmp_path / "other" / "bin"
+    other.mkdir(parents=True)
+    env = tree.env(PATH=f"{venv_bin}:{other}:{tree.bin}:/usr/bin:/bin")
+    r = run_checks(home, "--mu3e-select", "DIRACOS-003", env=env, command=command)
+    case = r["DIRACOS-003"]
+    assert case.outcome == "failed"
+    assert f"after {other}:" in case.message and str(venv_bin) not in case.message
+    assert case.fix == f"source {tree.prefix}/diracosrc"
 
 
 def test_other_diracos_active_fails(home, tmp_path):

@@ -395,3 +395,42 @@ def test_proxy_outliving_user_certificate_is_noted(grid, tmp_path):
     # Notes are informational: the proxy is judged by the chain's real end, not failed.
     assert r.outcome("PROXY-008") == "passed"
     assert r.outcome("PROXY-006") == "passed"
+
+
+def test_proxy_fixes_keep_a_hostile_group_and_paths_as_data(grid, tmp_path):
+    """A group (--mu3e-group), a dangling proxy variable and a proxy path carrying shell
+    syntax: every PROXY fix passes `bash -n` and, pasted with its commands stubbed out, runs
+    none of the payload; the plain fixes keep their guide wording."""
+    import subprocess
+
+    from mu3e_checks.shell import quote
+
+    home = grid.home(tmp_path)
+    group = "mu3e.org_user;touch PWNED"
+    missing = tmp_path / "gone;touch PWNED"
+    stubs = "dirac-proxy-init() { :; }; unset() { :; }; chmod() { :; }\n"
+
+    def pasted_runs_nothing(text: str) -> None:
+        subprocess.run(["bash", "-n", "-c", text], check=True)
+        subprocess.run(["bash", "-c", stubs + text], cwd=tmp_path, capture_output=True,
+                       timeout=30)
+        assert not (tmp_path / "PWNED").exists(), text
+
+    r = run_checks(home, *SELECT, "--mu3e-group", group,
+                   env={"X509_USER_PROXY": str(tmp_path / "none $(touch PWNED)")})
+    assert r["PROXY-001"].outcome == "failed"
+    assert r["PROXY-001"].fix == f"dirac-proxy-init -g {quote(group)} -M"
+    pasted_runs_nothing(r["PROXY-001"].fix)
+
+    evil = write_proxy(tmp_path / "p $(touch PWNED) `touch PWNED`",
+                       grid.pki.proxy(grid.user, group="mu3e.org_user"))
+    evil.chmod(0o644)
+    r = run_checks(home, *SELECT, "--mu3e-group", group,
+                   env={"X509_USER_PROXY": str(evil), "GRID_PROXY_FILE": str(missing)})
+    case = r["PROXY-001"]
+    assert case.outcome == "warned"
+    assert case.fix == ("unset GRID_PROXY_FILE   # or run: dirac-proxy-init -g "
+                        f"{group} -M")  # a comment: the group is shown, never run
+    pasted_runs_nothing(case.fix)
+    assert r["PROXY-002"].fix == f"chmod 600 {quote(str(evil))}"
+    pasted_runs_nothing(r["PROXY-002"].fix)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,37 @@ def test_activation_problem(tmp_path):
     assert "after /usr/bin" in dos.activation_problem(late, prefix)
     assert "not on PATH" in dos.activation_problem({"DIRACOS": str(prefix), "PATH": "/bin"},
                                                    prefix)
+
+
+def test_activation_ignores_only_the_given_interpreter_dirs(tmp_path):
+    """A venv activated after ``source diracosrc`` comes first on PATH; that venv is the
+    diagnosing Python's own and is excused, any other directory before DIRACOS is not."""
+    prefix = tmp_path / "diracos"
+    (prefix / "bin").mkdir(parents=True)
+    venv = tmp_path / "venv" / "bin"
+    venv.mkdir(parents=True)
+    env = {"DIRACOS": str(prefix), "PATH": f"{venv}:{prefix}/bin:{prefix}/condabin:/usr/bin"}
+    assert "after " + str(venv) in dos.activation_problem(env, prefix)
+    assert dos.activation_problem(env, prefix, ignore=[venv]) is None
+    assert dos.entries_before_bin(env, prefix) == [str(venv)]
+    foreign = {**env, "PATH": f"{venv}:/opt/other/bin:{prefix}/bin"}
+    problem = dos.activation_problem(foreign, prefix, ignore=[venv])
+    assert "after /opt/other/bin" in problem and str(venv) not in problem
+    # The interpreter living in DIRACOS itself: its bin is DIRACOS's, nothing to excuse.
+    assert dos.activation_problem({"DIRACOS": str(prefix), "PATH": f"{prefix}/bin:/usr/bin"},
+                                  prefix, ignore=[prefix / "bin"]) is None
+    assert "not on PATH" in dos.activation_problem({"DIRACOS": str(prefix), "PATH": str(venv)},
+                                                   prefix, ignore=[venv])
+
+
+def test_interpreter_bin_dirs_never_excuse_the_system_dirs(tmp_path):
+    venv = tmp_path / "venv"
+    assert dos.interpreter_bin_dirs(str(venv), str(venv / "bin" / "python")) == (venv / "bin",)
+    pyenv = tmp_path / "pyenv" / "versions" / "3.11.7"
+    assert dos.interpreter_bin_dirs(str(venv), str(pyenv / "bin" / "python3")) == (
+        venv / "bin", pyenv / "bin")
+    assert dos.interpreter_bin_dirs("/usr", "/usr/bin/python3") == ()
+    assert dos.interpreter_bin_dirs("/usr/local", "/usr/local/bin/python3") == ()
 
 
 @pytest.mark.parametrize("version,level", [
@@ -160,3 +192,74 @@ def test_cs_url_follows_the_cfg(grid, tmp_path, dirac_releases):
     empty = load_layered({}, tmp_path / "nowhere", tmp_path)
     assert target_cs_url(empty, "dips://expected:9135/x") == "dips://expected:9135/x"
     assert not Path(settings.home / ".dirac.cfg").exists()
+
+
+HOSTILE_PATH = "/tmp/a b/$(touch PWNED)/`touch PWNED`;x\n'q"
+
+
+def _pasted_runs_nothing(text: str, tmp_path: Path, stubs: str = "") -> None:
+    """Paste a fix into bash with its commands stubbed out: the values' payload never runs."""
+    subprocess.run(["bash", "-n", "-c", text], check=True)
+    subprocess.run(["bash", "-c", stubs + text], cwd=tmp_path, capture_output=True)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_dirac_fix_producers_render_the_guide_lines(tmp_path):
+    prefix = tmp_path / "dirac_ui" / "diracos"
+    prefix.mkdir(parents=True)
+    (prefix / "diracosrc").write_text("export DIRACOS=...\n")
+    inspected = dos.inspect_diracos(prefix, "test")
+    assert dos.diracosrc_line(prefix).render() == f"source {prefix}/diracosrc"
+    assert dos.pip_dirac(inspected).render() == (f"source {prefix}/diracosrc\n"
+                                                 "pip install DIRAC==8.0.74")
+    assert dos.pip_setuptools(inspected).render() == (f"source {prefix}/diracosrc\n"
+                                                      'pip install "setuptools<82"')
+    missing = dos.inspect_diracos(tmp_path / "none" / "diracos", "test")
+    assert dos.pip_dirac(missing, force=True).render() == (
+        "pip install --force-reinstall --no-deps DIRAC==8.0.74")
+    assert dos.install_commands(prefix).render().splitlines()[:2] == [
+        f"mkdir -p {prefix.parent}", f"cd {prefix.parent}"]
+    assert dc.configure_command("GridPP", GUIDE_CS).render() == (
+        f"dirac-configure -F -S GridPP -C {GUIDE_CS} -I")
+
+
+def test_dirac_fix_producers_keep_hostile_values_as_data(tmp_path):
+    prefix = Path(HOSTILE_PATH) / "diracos"
+    stubs = ("source() { :; }; pip() { :; }; curl() { :; }; mkdir() { :; }; cd() { :; }; "
+             "dirac-configure() { :; }; mv() { :; }; rm() { :; }; bash() { :; }\n")
+    for fix in (dos.diracosrc_line(prefix), dos.install_commands(prefix),
+                dc.configure_command("Grid$(touch PWNED)", "dips://h`touch PWNED`:9135/x")):
+        text = fix.render()
+        assert "\n'q" not in text  # the newline in the value stays escaped, on its line
+        _pasted_runs_nothing(text, tmp_path, stubs)
+
+
+def test_uninstall_command_names_the_owning_python(tmp_path):
+    from mu3e_checks.knowledge.pydists import Dist
+
+    user_site = tmp_path / ".local" / "lib" / "python3.11" / "site-packages"
+    dist = Dist("DIRAC", "9.1.22", user_site, user_site / "dirac-9.1.22.dist-info")
+    assert dos.uninstall_command(dist, "user site").render() == (
+        f"python3.11 -m pip uninstall DIRAC   # DIRAC 9.1.22 in {user_site}")
+    assert dos.uninstall_command(dist, "$PYTHONPATH").render() == (
+        f"# take {user_site} off PYTHONPATH (it holds DIRAC 9.1.22)")
+    venv_site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    (tmp_path / "venv" / "bin" / "python").touch()
+    other = Dist("DIRAC", "8.0.86", venv_site, venv_site / "dirac-8.0.86.dist-info")
+    assert dos.uninstall_command(other, "the Python running these checks").render() == (
+        f"{tmp_path}/venv/bin/python -m pip uninstall DIRAC   # DIRAC 8.0.86")
+
+
+def test_every_check_of_these_chapters_explains_itself():
+    """docs/checks.md is generated from the docstrings: each check of the certificate,
+    DIRACOS/DIRAC, local proxy and configuration chapters says why it exists in 2-6 lines."""
+    from mu3e_checks.registry import load_all
+
+    modules = ("test_01_certificate", "test_02_diracos", "test_05_local_proxy",
+               "test_06_configuration")
+    ours = [c for c in load_all().values() if c.function.split(".")[-2] in modules
+            and c.id != "ENV-001"]  # ENV-001's body and text belong to the trust-store work
+    assert len(ours) >= 30
+    bad = {c.id: c.doc for c in ours if not 2 <= len(c.doc.splitlines()) <= 6}
+    assert bad == {}

@@ -104,3 +104,31 @@ def test_damaged_rsa_numbers_are_caught_cheaply(grid):
     assert pki.rsa_key_consistent(grid.user.key)
     with pytest.raises(pki.PemError, match="damaged"):
         pki.load_private_key(damaged)
+
+
+def test_pkcs12_fix_is_the_guide_commands_and_keeps_paths_as_data(tmp_path):
+    """The CERT-001 fix for a .p12 lying around: byte for byte the guide's commands for plain
+    paths; a hostile file name is one quoted word that runs nothing when pasted."""
+    import subprocess
+    from pathlib import Path
+
+    from mu3e_checks.knowledge.credentials import Credentials, pkcs12_fix
+
+    globus = Path("/home/u/.globus")
+    creds = Credentials(globus / "usercert.pem", globus / "userkey.pem", "default", "default")
+    assert pkcs12_fix(globus / "me.p12", creds).render() == "\n".join([
+        "mkdir -p /home/u/.globus",
+        "openssl pkcs12 -in /home/u/.globus/me.p12 -clcerts -nokeys -out /home/u/.globus/"
+        "usercert.pem",
+        "openssl pkcs12 -in /home/u/.globus/me.p12 -nocerts -nodes -out /home/u/.globus/"
+        "userkey.pem",
+        "chmod 600 /home/u/.globus/userkey.pem",
+        "# OpenSSL 3 with an old RC2-40 export ('unsupported ... RC2-40-CBC'): add -legacy to "
+        "both openssl pkcs12 commands"])
+    hostile = tmp_path / "x $(touch PWNED)\n`touch PWNED`;.p12"
+    text = pkcs12_fix(hostile, creds).render()
+    assert len(text.splitlines()) == 5
+    subprocess.run(["bash", "-n", "-c", text], check=True)
+    stubs = "openssl() { :; }; chmod() { :; }; mkdir() { :; }\n"
+    subprocess.run(["bash", "-c", stubs + text], cwd=tmp_path, capture_output=True)
+    assert not (tmp_path / "PWNED").exists()

@@ -157,4 +157,36 @@ def test_file_of_another_user(tmp_path):
     (ChainVerdict(False, 7, "sig"), "dirac-proxy-init -g mu3e.org_user -M"),
 ])
 def test_chain_fix_by_cause(verdict, expect):
-    assert px.chain_fix(verdict, Path("/ca"), "mu3e.org_user").startswith(expect)
+    assert px.chain_fix(verdict, Path("/ca"), "mu3e.org_user").render().startswith(expect)
+
+
+HOSTILE_DN = "/CN=X\n$(touch PWNED)`touch PWNED`\x1b]0;t\x07\u202e"
+
+
+@pytest.mark.parametrize("verdict", [
+    ChainVerdict(False, 20, "ca", missing_issuer_dn=HOSTILE_DN, lookup_name="abcd1234.0"),
+    ChainVerdict(False, 23, "revoked", failing_dn=HOSTILE_DN, depth=1),
+    ChainVerdict(False, 12, "crl", lookup_name="abcd1234.r0"),
+    ChainVerdict(False, 7, "sig"),
+])
+def test_chain_fix_with_hostile_dn_group_and_dir_runs_nothing_when_pasted(verdict, tmp_path):
+    """A DN from a certificate, a CA directory and a group are data: pasted into bash, the fix
+    runs none of them, and every line stays one visible line."""
+    import subprocess
+
+    ca_dir = tmp_path / "ca $(touch PWNED);"
+    text = px.chain_fix(verdict, ca_dir, "g`touch PWNED`\n").render()
+    assert "\x1b" not in text and "\u202e" not in text
+    assert all(line.startswith("#") or "fetch-crl" in line or "dirac-proxy-init" in line
+               for line in text.split("\n"))
+    subprocess.run(["bash", "-n", "-c", text], check=True)
+    # Run it with the commands it names replaced by no-ops: only the values' payload could
+    # create PWNED, and it must stay data.
+    stub = "fetch-crl() { :; }; dirac-proxy-init() { :; }\n"
+    subprocess.run(["bash", "-c", stub + text], cwd=tmp_path, capture_output=True)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_init_command_is_the_guide_line():
+    assert px.init_command("mu3e.org_user").render() == "dirac-proxy-init -g mu3e.org_user -M"
+    assert px.init_command("a b;c").render() == "dirac-proxy-init -g 'a b;c' -M"

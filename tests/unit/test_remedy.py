@@ -62,3 +62,16 @@ def test_parsed_registry_template_fills_from_values_and_lists_as_written():
     assert r.render({"key": "/a b", "globus": "/g\n$(x)", "x": "1"}) == (
         "chmod 600 '/a b'\n# renew into /g\\x0a$(x)\nfoo 1   # see 1")
     assert r.template_text() == "chmod 600 {key}\n# renew into {globus}\nfoo {x}   # see {x}"
+
+
+def test_a_string_fix_is_refused_it_may_carry_outside_text_into_a_shell_line():
+    from mu3e_checks import outcome
+    from mu3e_checks.model import Result
+    from mu3e_checks.registry import Check
+
+    outcome._set_current(Result(Check("X-001", "t", "certificate", Remedy())))
+    try:
+        with pytest.raises(TypeError, match="Remedy"):
+            outcome.fail("m", fix="rm -rf $(evil)")  # type: ignore[arg-type]
+    finally:
+        outcome._set_current(None)

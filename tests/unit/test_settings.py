@@ -66,7 +66,7 @@ def test_id_patterns(pattern, hit):
 
 
 def test_a_fix_line_with_an_unfilled_field_becomes_a_comment_never_a_placeholder():
-    text = registry.render("chmod 600 {key} {other}", {"key": "/k"})
+    text = registry.Remedy.parse("chmod 600 {key} {other}").render({"key": "/k"})
     assert text == "# chmod 600 /k <other>   (fill in other)"
     assert "{" not in text
 
