@@ -214,9 +214,13 @@ class Settings:
     def passphrase(self) -> Optional[bytes]:
         """The key pass phrase if the user supplied one; never prompted for."""
         if self.passphrase_file is not None:
+            # The one bounded read path: a FIFO or device given as the file must not hang the
+            # run, and a pass phrase is short.
+            from mu3e_checks.knowledge.files import Unreadable, read_bytes
+
             try:
-                return self.passphrase_file.read_bytes().rstrip(b"\r\n")
-            except OSError:
+                return read_bytes(self.passphrase_file, limit=64 * 1024).rstrip(b"\r\n")
+            except Unreadable:
                 return None
         raw = self.environ.get("MU3E_KEY_PASSPHRASE")
         return raw.encode() if raw else None
