@@ -125,6 +125,21 @@ def readable_names(cert: x509.Certificate, what: str) -> x509.Certificate:
     return cert
 
 
+def text_problem(data: bytes, what: str) -> Optional[str]:
+    """Why DIRAC cannot read ``data`` as text, or None.
+
+    DIRAC opens certificate, key and proxy files as UTF-8 text: one undecodable byte anywhere
+    (garbage appended, a binary file) makes ``X509Chain.loadChainFromFile`` raise
+    UnicodeDecodeError and ``loadProxyFromFile`` fail, even though the PEM blocks are fine.
+    """
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (f"{what} holds bytes that are not text (invalid UTF-8 at byte {exc.start}); "
+                "DIRAC reads the file as UTF-8 text and cannot load it")
+    return None
+
+
 def load_certificate_any(data: bytes, what: str = "the file") -> x509.Certificate:
     """One certificate, PEM or DER (CA files in trust dirs are occasionally DER)."""
     if b"-----BEGIN" in data:
@@ -255,8 +270,13 @@ def pick_user_certificate(data: bytes, what: str = "usercert.pem") -> UserCertFi
     reported as notes so the check can warn.
     """
     certs = load_certificates(data, what)
-    users = [c for c in certs if not is_ca(c) and proxy_kind(c) is None
-             and not is_self_signed(c)]
+    problem = text_problem(data, what)
+    if problem:
+        raise PemError(problem)
+    # The same certificate twice (a file appended to itself) is one certificate: DIRAC and
+    # OpenSSL load such a file, so it is a note below, not "two personal certificates".
+    users = list({c.fingerprint(hashes.SHA256()): c for c in certs if not is_ca(c)
+                  and proxy_kind(c) is None and not is_self_signed(c)}.values())
     if not users:
         if any(proxy_kind(c) for c in certs):
             raise PemError(f"{what} holds a proxy certificate, not your user certificate; "
@@ -266,13 +286,16 @@ def pick_user_certificate(data: bytes, what: str = "usercert.pem") -> UserCertFi
         raise PemError(f"{what} holds {len(users)} different personal certificates; keep only "
                        "yours: " + ", ".join(dn_slash(c.subject) for c in users))
     user = users[0]
-    others = [c for c in certs if c is not user]
+    others = [c for c in certs if c != user]
+    copies = len(certs) - len(others) - 1
     notes = []
+    if copies:
+        notes.append(f"{what} holds your certificate {copies + 1} times; one copy is enough")
     if others:
         notes.append(f"{what} also holds {len(others)} other certificate(s) ("
                      + ", ".join(dn_slash(c.subject) for c in others)
                      + "); DIRAC uses the first one, which "
-                     + ("is" if certs[0] is user else "is NOT") + " yours")
+                     + ("is" if certs[0] == user else "is NOT") + " yours")
     return UserCertFile(cert=user, others=others, notes=notes)
 
 
@@ -363,6 +386,9 @@ def load_private_key(data: bytes, passphrase: Optional[bytes] = None,
         if looks_like_der(data):
             raise PemError(f"{what} is in binary DER format, not PEM; grid tools read a PEM key")
         raise PemError(f"{what} contains no PEM private key")
+    problem = text_problem(data, what)
+    if problem:
+        raise PemError(problem)
     label, block = blocks[0]
     fmt = _KEY_LABELS.get(label, label.title())
     encrypted = label == "ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in block
