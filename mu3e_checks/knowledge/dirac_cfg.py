@@ -129,6 +129,9 @@ MAX_APPEND_COPY = 16 * 1024 * 1024
 #: Sections nest a few levels (/Resources/Sites/LCG/<site>/CEs/...); reading the options
 #: back is recursive, so an absurd depth is refused rather than overflowing the stack.
 MAX_DEPTH = 64
+#: dirac-configure writes about 2 KB.  diraccfg costs a few microseconds per line in Python,
+#: so a bigger hostile file of tiny lines would cost its parse (and ours) tens of seconds.
+MAX_CFG_BYTES = 2 * 1024 * 1024
 #: Files up to this size get the failing line located by re-parsing prefixes.
 LOCATE_LIMIT = 256 * 1024
 #: What diraccfg acts on in a line, in its order: section open/close, '=', '+='.
@@ -365,7 +368,7 @@ def read_cfg_file(path: Path, role: str) -> CfgFile:
     if not entry.exists:
         return entry
     try:
-        data = read_bytes(path, limit=16 * 1024 * 1024)
+        data = read_bytes(path, limit=MAX_CFG_BYTES)
     except Unreadable as exc:
         entry.error = str(exc)
         return entry

@@ -75,6 +75,8 @@ def _fields(line: str) -> list[str]:
     """
     if len(line) > 4096:
         return []
+    if line.count('"') % 2 and "\\" not in line and "'" not in line:
+        return []  # an unclosed double quote: shlex would fail, after a slow scan
     try:
         return shlex.split(line)
     except ValueError:

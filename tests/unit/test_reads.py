@@ -198,6 +198,12 @@ def test_diracsysconfig_pointing_at_the_user_key_names_it_and_never_quotes_it(tm
     _assert_no_key_bytes(bad.error + "\n".join(layered.describe()), key_pem)
 
 
+def test_a_cfg_over_its_cap_is_refused_after_one_fstat(tmp_path):
+    f = tmp_path / "dirac.cfg"
+    f.write_bytes(b"A = 1\n" * (dirac_cfg.MAX_CFG_BYTES // 6 + 1))
+    assert "far larger than expected" in dirac_cfg.read_cfg_file(f, "x").error
+
+
 def test_a_binary_cfg_is_named_not_parsed(tmp_path):
     f = tmp_path / "dirac.cfg"
     f.write_bytes(b"DIRAC\n{\n  Setup = \xff\xfe\n}\n")
@@ -208,9 +214,9 @@ def test_a_binary_cfg_is_named_not_parsed(tmp_path):
     ("".join(f"O{i} = {i}\n" for i in range(2000)), "more than 256 entries"),
     ("".join(f"S{i}\n{{\nO = 1\n}}\n" for i in range(2000)), "more than 256 entries"),
     ("".join(f"S{i}\n{{\n" for i in range(5000)) + "}\n" * 5000, "nest more than 64"),
-    ("X = 1\n" + "X += abcdefghijklmnop\n" * 200000, "far larger"),
+    ("X = 1\n" + "X += abcdefghijklmnop\n" * 5000, "far larger"),
     ("ABCDEFGH\n" * 100000, "hold no '='"),
-])
+], ids=["wide", "many-sections", "deep", "appends", "stray"])
 def test_cfg_shapes_diraccfg_parses_quadratically_are_refused_quickly(tmp_path, text, why):
     f = tmp_path / "dirac.cfg"
     f.write_text(text)
