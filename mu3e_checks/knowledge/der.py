@@ -18,6 +18,8 @@ from typing import Optional
 
 from cryptography import x509
 
+from mu3e_checks.text import clip
+
 # Universal tags used here.
 INTEGER, BIT_STRING, OCTET_STRING, NULL, OID = 0x02, 0x03, 0x04, 0x05, 0x06
 UTF8_STRING, SEQUENCE, SET = 0x0C, 0x30, 0x31
@@ -157,7 +159,7 @@ def time(tlv: Tlv) -> _dt.datetime:
     except UnicodeDecodeError:
         raise DerError("malformed time") from None
     if not text.endswith("Z"):
-        raise DerError(f"time {text!r} is not in UTC")
+        raise DerError(f"time '{clip(text, 40)}' is not in UTC")
     fmt = {GENERALIZED_TIME: "%Y%m%d%H%M%S", UTC_TIME: "%y%m%d%H%M%S"}.get(tlv.tag)
     if fmt is None:
         raise DerError(f"expected a time, found tag 0x{tlv.tag:02x}")
@@ -165,7 +167,7 @@ def time(tlv: Tlv) -> _dt.datetime:
     try:
         return _dt.datetime.strptime(core, fmt).replace(tzinfo=_dt.timezone.utc)
     except ValueError:
-        raise DerError(f"malformed time {text!r}") from None
+        raise DerError(f"malformed time '{clip(text, 40)}'") from None
 
 
 def name(tlv: Tlv) -> x509.Name:

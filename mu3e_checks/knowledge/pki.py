@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from mu3e_checks.text import clip
+
 PROXY_CERT_INFO_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14")
 DIRAC_GROUP_OID = x509.ObjectIdentifier("1.2.42.42")
 VOMS_AC_OID = x509.ObjectIdentifier("1.3.6.1.4.1.8005.100.100.5")
@@ -390,7 +392,7 @@ def load_private_key(data: bytes, passphrase: Optional[bytes] = None,
     if problem:
         raise PemError(problem)
     label, block = blocks[0]
-    fmt = _KEY_LABELS.get(label, label.title())
+    fmt = _KEY_LABELS.get(label, clip(label.title(), 40))
     encrypted = label == "ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in block
     if label == "OPENSSH PRIVATE KEY":
         raise PemError(f"{what} is an SSH key, not a grid certificate key")

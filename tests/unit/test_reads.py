@@ -315,3 +315,29 @@ def test_os_release_quoting():
 def test_pem_helper_round_trip(grid):
     # pem() from the factory is what the other tests build files with; keep it honest.
     assert pki.load_certificates(pem(grid.ca, grid.user))[1] == grid.user.cert
+
+
+# ----------------------------------------------------------------------------- dist METADATA
+
+
+def test_a_metadata_of_a_million_headers_is_named_quickly(tmp_path):
+    from mu3e_checks.knowledge.pydists import find_dists
+
+    meta = tmp_path / "DIRAC-8.0.74.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_bytes(b"Name: DIRAC\n" + b"A:b\n" * 1_000_000)
+    start = time.monotonic()
+    [dist] = find_dists([tmp_path], "DIRAC")
+    assert time.monotonic() - start < 2
+    assert dist.version == "8.0.74" and "not read" in (dist.problem or "")
+
+
+def test_a_long_metadata_description_is_not_parsed(tmp_path):
+    from mu3e_checks.knowledge.pydists import find_dists
+
+    meta = tmp_path / "DIRAC-8.0.74.dist-info"
+    meta.mkdir()
+    (meta / "METADATA").write_bytes(b"Name: DIRAC\r\nVersion: 8.0.74\r\nRequires-Python: >=3.9"
+                                    b"\r\n\r\n" + b"Version: 9\n" * 300_000)
+    [dist] = find_dists([tmp_path], "DIRAC")
+    assert (dist.version, dist.requires_python, dist.problem) == ("8.0.74", ">=3.9", None)
