@@ -110,6 +110,7 @@ def world(grid, tmp_path_factory):
         "no_group": grid.pki.proxy(user).proxy_file(),
         "user_cert_and_key": cert + key,
     }
+    (d / "cas.pem").write_bytes(grid.root.cert_pem() + grid.ca.cert_pem())
     files: dict[str, tuple[str, Path]] = {}
     for kind, cases in (("cert", certs), ("proxy", proxies)):
         for name, data in cases.items():
@@ -136,6 +137,14 @@ def dirac(world, tmp_path_factory) -> dict[str, dict]:
 
 def _openssl_x509(path: Path) -> bool:
     done = subprocess.run(["openssl", "x509", "-noout", "-in", str(path)],
+                          capture_output=True, timeout=30, check=False)
+    return done.returncode == 0
+
+
+def _openssl_verify(path: Path) -> bool:
+    """``openssl verify`` of the file's first certificate against the test CAs."""
+    done = subprocess.run(["openssl", "verify", "-allow_proxy_certs", "-CAfile",
+                           str(path.parent / "cas.pem"), str(path)],
                           capture_output=True, timeout=30, check=False)
     return done.returncode == 0
 
@@ -180,6 +189,8 @@ def test_certificates_dirac_or_openssl_refuse_do_not_pass(world, dirac):
         theirs = dirac[name]["load"] and _openssl_x509(path)
         if ours and not theirs:
             wrong.append(f"{name}: we pass, DIRAC load={dirac[name]['load']}")
+        if ours and not _openssl_verify(path):
+            wrong.append(f"{name}: we pass, openssl verify rejects its first certificate")
         if theirs and not ours and CERT_STRICTER.get(name, "\0") not in why:
             wrong.append(f"{name}: DIRAC and OpenSSL load it, we refuse: {why}")
         if not ours:
@@ -196,6 +207,8 @@ def test_proxies_dirac_cannot_load_do_not_pass(world, dirac):
         theirs = dirac[name]["load"]
         if ours and not theirs:
             wrong.append(f"{name}: we pass PROXY-003, DIRAC cannot load it")
+        if ours and not _openssl_x509(path):
+            wrong.append(f"{name}: we pass PROXY-003, openssl x509 cannot read it")
         if theirs and not ours:
             expected = PROXY_STRICTER.get(name)
             if expected is None or expected not in why:
