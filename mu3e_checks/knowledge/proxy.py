@@ -248,8 +248,10 @@ def _chain_break(certs: list[x509.Certificate]) -> Optional[int]:
     for n in range(len(certs) - 1):
         try:
             certs[n].verify_directly_issued_by(certs[n + 1])
-        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        except (ValueError, InvalidSignature):  # another issuer name, or not its signature
             return n
+        except (TypeError, UnsupportedAlgorithm):  # a key or hash we cannot check: no verdict
+            continue
     return None
 
 

@@ -341,3 +341,36 @@ def test_a_long_metadata_description_is_not_parsed(tmp_path):
                                     b"\r\n\r\n" + b"Version: 9\n" * 300_000)
     [dist] = find_dists([tmp_path], "DIRAC")
     assert (dist.version, dist.requires_python, dist.problem) == ("8.0.74", ">=3.9", None)
+
+
+# ----------------------------------------------------------------------------- what DIRAC refuses
+
+
+def test_a_proxy_file_appended_to_itself_is_not_a_chain(grid, tmp_path):
+    # DIRAC loads it, but its chain check then says "not a proxy" and finds no group.
+    p = grid.pki.proxy(grid.user, group="mu3e.org_user")
+    f = tmp_path / "x509up_u1000"
+    f.write_bytes(p.proxy_file() * 2)
+    with pytest.raises(pki.PemError, match="are not a chain: certificate 3 is not issued by"):
+        proxy.read_proxy(f)
+    f.write_bytes(p.proxy_file())
+    assert proxy.read_proxy(f).proxy == p.cert
+
+
+def test_bytes_dirac_cannot_decode_as_text_fail_cert_key_and_proxy(grid, tmp_path):
+    # DIRAC opens these files as UTF-8 text: X509Chain.loadChainFromFile raises on 0xff.
+    tail = b"\nfriendlyName: J\xfcrgen\n"
+    with pytest.raises(pki.PemError, match="invalid UTF-8 at byte"):
+        pki.pick_user_certificate(grid.user.cert_pem() + tail)
+    with pytest.raises(pki.PemError, match="invalid UTF-8"):
+        pki.load_private_key(grid.user.key_pem() + tail)
+    f = tmp_path / "x509up_u1000"
+    f.write_bytes(grid.pki.proxy(grid.user).proxy_file() + tail)
+    with pytest.raises(pki.PemError, match="DIRAC reads the file as UTF-8 text"):
+        proxy.read_proxy(f)
+
+
+def test_the_same_user_certificate_twice_is_a_note(grid):
+    found = pki.pick_user_certificate(grid.user.cert_pem() * 2)
+    assert found.cert == grid.user.cert
+    assert any("2 times" in n for n in found.notes)
