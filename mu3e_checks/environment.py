@@ -67,20 +67,10 @@ def account() -> Account:
 
 
 def os_description() -> str:
-    """The OS from /etc/os-release (read bounded) and the kernel from ``os.uname()``."""
-    from mu3e_checks.knowledge.files import Unreadable, read_bytes
+    """The OS and kernel, from ``/etc/os-release`` and ``os.uname()`` (no process started)."""
+    from mu3e_checks.knowledge.host import host_facts
 
-    pretty = ""
-    try:
-        for line in read_bytes(Path("/etc/os-release"), 64 * 1024).decode(
-                "utf-8", "replace").splitlines():
-            if line.startswith("PRETTY_NAME="):
-                pretty = line.partition("=")[2].strip().strip('"')
-    except Unreadable:
-        pass
-    u = os.uname()
-    kernel = f"{u.sysname} {u.release} {u.machine}"
-    return f"{pretty} ({kernel})" if pretty else kernel
+    return host_facts().describe()
 
 
 def openssl_versions() -> str:

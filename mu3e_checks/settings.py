@@ -230,10 +230,12 @@ class Settings:
         """The key pass phrase if the user supplied one; never prompted for.  Read through
         the bounded, non-blocking read path: a FIFO there must not hang the run."""
         if self.passphrase_file is not None:
+            # The one bounded read path: a FIFO or device given as the file must not hang the
+            # run, and a pass phrase is short.
             from mu3e_checks.knowledge.files import Unreadable, read_bytes
 
             try:
-                return read_bytes(self.passphrase_file, 64 * 1024).rstrip(b"\r\n")
+                return read_bytes(self.passphrase_file, limit=64 * 1024).rstrip(b"\r\n")
             except Unreadable:
                 return None
         raw = self.environ.get("MU3E_KEY_PASSPHRASE")

@@ -18,6 +18,8 @@ from typing import Optional
 
 from cryptography import x509
 
+from mu3e_checks.text import clip
+
 # Universal tags used here.
 INTEGER, BIT_STRING, OCTET_STRING, NULL, OID = 0x02, 0x03, 0x04, 0x05, 0x06
 UTF8_STRING, SEQUENCE, SET = 0x0C, 0x30, 0x31
@@ -157,7 +159,7 @@ def time(tlv: Tlv) -> _dt.datetime:
     except UnicodeDecodeError:
         raise DerError("malformed time") from None
     if not text.endswith("Z"):
-        raise DerError(f"time {text!r} is not in UTC")
+        raise DerError(f"time '{clip(text, 40)}' is not in UTC")
     fmt = {GENERALIZED_TIME: "%Y%m%d%H%M%S", UTC_TIME: "%y%m%d%H%M%S"}.get(tlv.tag)
     if fmt is None:
         raise DerError(f"expected a time, found tag 0x{tlv.tag:02x}")
@@ -165,7 +167,7 @@ def time(tlv: Tlv) -> _dt.datetime:
     try:
         return _dt.datetime.strptime(core, fmt).replace(tzinfo=_dt.timezone.utc)
     except ValueError:
-        raise DerError(f"malformed time {text!r}") from None
+        raise DerError(f"malformed time '{clip(text, 40)}'") from None
 
 
 def name(tlv: Tlv) -> x509.Name:
@@ -203,3 +205,42 @@ def raw_extensions(certs: Sequence[x509.Certificate], ident: x509.ObjectIdentifi
             yield n, None
             continue
         yield n, getattr(ext.value, "value", b"")
+
+
+#: Short names for the DN attributes grid certificates use (OpenSSL's spelling).
+_DN_SHORT = {"2.5.4.6": "C", "2.5.4.8": "ST", "2.5.4.7": "L", "2.5.4.10": "O", "2.5.4.11": "OU",
+             "2.5.4.3": "CN", "0.9.2342.19200300.100.1.25": "DC",
+             "1.2.840.113549.1.9.1": "emailAddress", "0.9.2342.19200300.100.1.1": "UID",
+             "2.5.4.5": "serialNumber"}
+
+
+def lenient_dn(tlv: Tlv) -> str:
+    """Slash form of a Name whose strings may not be valid text (for a message only).
+
+    ``cryptography`` refuses a certificate name whose UTF8String holds invalid UTF-8; OpenSSL
+    loads it.  To *name* such a certificate the bytes are decoded with ``surrogateescape``, so
+    :func:`mu3e_checks.text.visible` shows each bad byte as ``\\xNN``.
+    """
+    parts = []
+    for rdn in seq(tlv, "name"):
+        for atv in expect(rdn, SET, "relative distinguished name").children():
+            fields = seq(atv, "name attribute")
+            if len(fields) != 2:
+                raise DerError("name attribute without a value")
+            dotted = oid(fields[0])
+            codec = {BMP_STRING: "utf-16-be", UNIVERSAL_STRING: "utf-32-be"}.get(fields[1].tag,
+                                                                               "utf-8")
+            value = fields[1].content.decode(codec, "surrogateescape" if codec == "utf-8"
+                                             else "replace")
+            parts.append(f"{_DN_SHORT.get(dotted, dotted)}={value}")
+    return "/" + "/".join(parts) if parts else ""
+
+
+def tbs_names(tbs: bytes) -> tuple[Tlv, Tlv]:
+    """(issuer, subject) Name elements of a TBSCertificate, read without ``cryptography``."""
+    fields = seq(parse(tbs), "TBSCertificate")
+    if fields and fields[0].context_number == 0:  # [0] EXPLICIT version
+        fields = fields[1:]
+    if len(fields) < 5:
+        raise DerError("TBSCertificate has too few fields")
+    return fields[2], fields[4]

@@ -13,14 +13,16 @@ parser, which understands ``Option += value`` lists.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from mu3e_checks import commands
-from mu3e_checks.knowledge.files import Unreadable, read_bytes
+from mu3e_checks.knowledge.files import Unreadable, read_bytes, secret_kind
 from mu3e_checks.remedy import Remedy
+from mu3e_checks.text import clip
 
 SETUP_PATH = "/DIRAC/Setup"
 SERVERS_PATH = "/DIRAC/Configuration/Servers"
@@ -95,13 +97,16 @@ def _brace_problem(lines: list[str]) -> Optional[CfgSyntaxError]:
     opened: list[tuple[int, int]] = []  # (line number, indentation)
     misfit: Optional[int] = None
     for number, raw in enumerate(lines, 1):
+        if "{" not in raw and "}" not in raw:
+            continue
         line = raw.strip()
-        if not line or line.startswith("#"):
+        if line.startswith("#"):
+            continue
+        head = line.split("=", 1)[0]
+        if "{" not in head and "}" not in head:
             continue
         indent = len(raw) - len(raw.lstrip())
-        for ch in line:
-            if ch == "=":
-                break
+        for ch in _BRACE_RE.findall(head):
             if ch == "{":
                 opened.append((number, indent))
             elif ch == "}":
@@ -116,6 +121,93 @@ def _brace_problem(lines: list[str]) -> Optional[CfgSyntaxError]:
     return None
 
 
+#: Bounds on shapes that make diraccfg slow.  It keeps each section's names in a list (a
+#: membership test per new entry: quadratic in a section's size) and rebuilds an option's
+#: value on every ``+=``.  dirac-configure writes a few dozen options; these limits are far
+#: above any real file, and keep a hostile one linear.
+MAX_SECTION_ENTRIES = 256
+#: Text diraccfg glues together (lines without '=', '{' or '}'), grown a character at a time.
+MAX_PENDING = 64 * 1024
+MAX_APPEND_COPY = 16 * 1024 * 1024
+#: Sections nest a few levels (/Resources/Sites/LCG/<site>/CEs/...); reading the options
+#: back is recursive, so an absurd depth is refused rather than overflowing the stack.
+MAX_DEPTH = 64
+#: dirac-configure writes about 2 KB.  diraccfg costs a few microseconds per line in Python,
+#: so a bigger hostile file of tiny lines would cost its parse (and ours) tens of seconds.
+MAX_CFG_BYTES = 2 * 1024 * 1024
+#: Files up to this size get the failing line located by re-parsing prefixes.
+LOCATE_LIMIT = 256 * 1024
+#: What diraccfg acts on in a line, in its order: section open/close, '=', '+='.
+_TOKEN_RE = re.compile(r"[{}=]|\+=")
+_BRACE_RE = re.compile(r"[{}]")
+
+
+def _cost_problem(lines: list[str]) -> Optional[CfgSyntaxError]:
+    """A shape on which diraccfg would take minutes (and DIRAC too), located; else None.
+
+    A linear pass mirroring diraccfg's scan: sections by name, the entries each gets, and
+    how many bytes ``+=`` would copy.
+    """
+    root: dict[str, object] = {}
+    stack: list[dict[str, object]] = []
+    level = root
+    pending = ""
+    copied = 0
+
+    def crowded(number: int) -> CfgSyntaxError:
+        return CfgSyntaxError(f"a section holds more than {MAX_SECTION_ENTRIES} entries; a "
+                              "dirac.cfg holds a few dozen, and DIRAC's parser slows to minutes "
+                              "on such a file", number)
+
+    for number, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        pos = 0
+        for m in _TOKEN_RE.finditer(line):
+            token = m.group(0)
+            pending += line[pos:m.start()]
+            pos = m.end()
+            if token == "{":
+                name = pending.strip()
+                child = level.get(name)
+                if not isinstance(child, dict):
+                    child = level[name] = {}
+                    if len(level) > MAX_SECTION_ENTRIES:
+                        return crowded(number)
+                stack.append(level)
+                level = child
+                pending = ""
+                if len(stack) > MAX_DEPTH:
+                    return CfgSyntaxError(f"sections nest more than {MAX_DEPTH} levels deep; a "
+                                          "dirac.cfg nests a few", number)
+            elif token == "}":
+                level = stack.pop() if stack else root
+            else:
+                name = line[:m.start()].strip()  # diraccfg: line.split("=")[0]
+                value = len(line) - m.end()
+                if token == "+=":
+                    current = level.get(name)
+                    value += current if isinstance(current, int) else 0
+                    copied += value
+                level[name] = value
+                if len(level) > MAX_SECTION_ENTRIES:
+                    return crowded(number)
+                pending = ""
+                break
+        else:
+            pending += line[pos:]
+            if len(pending) > MAX_PENDING:
+                return CfgSyntaxError("the lines up to here hold no '=', '{' or '}': this is not "
+                                      "a dirac.cfg (DIRAC glues such text into one name)",
+                                      number)
+        if copied > MAX_APPEND_COPY:
+            return CfgSyntaxError("'Option += value' lines build a value far larger than any "
+                                  "real option; DIRAC's parser slows to minutes on such a file",
+                                  number)
+    return None
+
+
 def _load(text: str):
     from diraccfg import CFG
 
@@ -125,15 +217,23 @@ def _load(text: str):
 def parse_cfg(text: str):
     """Parse cfg text with diraccfg; :class:`CfgSyntaxError` names the offending line."""
     lines = text.split("\n")
-    problem = _brace_problem(lines)
+    problem = _brace_problem(lines) or _cost_problem(lines)
     if problem:
         raise problem
     try:
         return _load(text)
-    except (ValueError, KeyError, TypeError, AttributeError, AssertionError) as exc:
-        message = str(exc).strip("'\"") or type(exc).__name__
+    except (ValueError, KeyError, TypeError, AttributeError, AssertionError,
+            RecursionError) as exc:
+        # diraccfg's messages quote option and section names from the file: clipped, visible.
+        message = clip(str(exc).strip("'\""), 160) or type(exc).__name__
     # Find the first line whose prefix already fails (parsing is sequential, so this is
-    # monotonic): a binary search keeps it cheap for large files.
+    # monotonic): a binary search keeps it cheap for large files.  Each step re-parses, so
+    # only for files of a size a real dirac.cfg has; a huge one is named without a line.
+    hint = ""
+    if "has not been declared" in message:
+        hint = " ('Option += value' needs an 'Option = value' line before it in the same section)"
+    if len(text) > LOCATE_LIMIT:
+        raise CfgSyntaxError(f"{message}{hint}")
     lo, hi = 1, len(lines)
     while lo < hi:
         mid = (lo + hi) // 2
@@ -142,9 +242,6 @@ def parse_cfg(text: str):
             lo = mid + 1
         except Exception:  # noqa: BLE001 - any failure of the prefix locates the line
             hi = mid
-    hint = ""
-    if "has not been declared" in message:
-        hint = " ('Option += value' needs an 'Option = value' line before it in the same section)"
     raise CfgSyntaxError(f"{message}{hint}", lo)
 
 
@@ -154,10 +251,8 @@ def _depth(lines: list[str]) -> int:
         line = raw.strip()
         if line.startswith("#"):
             continue
-        for ch in line:
-            if ch == "=":
-                break
-            depth += (ch == "{") - (ch == "}")
+        head = line.split("=", 1)[0]
+        depth += head.count("{") - head.count("}")
     return max(depth, 0)
 
 
@@ -177,7 +272,7 @@ def stray_lines(text: str) -> list[tuple[int, str]]:
             continue
         nxt = meaningful[i + 1][1] if i + 1 < len(meaningful) else ""
         if not nxt.startswith("{"):
-            out.append((number, line))
+            out.append((number, clip(line, 80)))
     return out
 
 
@@ -223,8 +318,8 @@ class Override:
     previous_file: Path
 
     def describe(self) -> str:
-        return (f"{self.file} overrides {self.option} = {self.previous!r} (from "
-                f"{self.previous_file}) with {self.value!r}")
+        return (f"{self.file} overrides {clip(self.option, 120)} = '{clip(self.previous, 80)}' "
+                f"(from {self.previous_file}) with '{clip(self.value, 80)}'")
 
 
 @dataclass
@@ -276,10 +371,20 @@ def read_cfg_file(path: Path, role: str) -> CfgFile:
     if not entry.exists:
         return entry
     try:
-        text = read_bytes(path, limit=16 * 1024 * 1024).decode("utf-8", "replace")
+        data = read_bytes(path, limit=MAX_CFG_BYTES)
     except Unreadable as exc:
         entry.error = str(exc)
         return entry
+    kind = secret_kind(data)
+    if kind == "a PEM/key block":
+        # Named, never parsed: diraccfg's errors and our stray-line warnings quote lines.
+        entry.error = f"it holds {kind}, not a dirac.cfg (is $DIRACSYSCONFIG pointing at a key?)"
+        return entry
+    if kind:
+        # DIRAC opens cfg files as UTF-8 text and fails on anything else.
+        entry.error = f"it holds {kind} (not UTF-8 text), not a dirac.cfg"
+        return entry
+    text = data.decode("utf-8")
     try:
         cfg = parse_cfg(text)
     except CfgSyntaxError as exc:

@@ -170,3 +170,26 @@ def find_files(directories: list[Path], suffixes: tuple[str, ...]) -> list[Path]
             except OSError:
                 continue
     return found
+
+
+#: Markers of key material: a PEM block, an unencrypted or encrypted private key.
+_SECRET_MARKERS = (b"-----BEGIN", b"PRIVATE KEY", b"ENCRYPTED")
+
+
+def secret_kind(data: bytes) -> str:
+    """Why ``data`` must never be quoted into a message, or '' for plain text.
+
+    A misdirected variable (``X509_VOMSES=~/.globus``, ``DIRACSYSCONFIG=~/.globus/userkey.pem``)
+    hands a key file to a text parser, whose "bad line" messages would then print key bytes.
+    Such content is named, never quoted: a PEM/key block, or binary data (a .p12 export, DER)
+    whose bytes could be key material too.
+    """
+    if any(marker in data for marker in _SECRET_MARKERS):
+        return "a PEM/key block"
+    if b"\0" in data:
+        return "binary data"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data"
+    return ""

@@ -14,16 +14,21 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
+
+from mu3e_checks.text import clip
 
 PROXY_CERT_INFO_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14")
 DIRAC_GROUP_OID = x509.ObjectIdentifier("1.2.42.42")
 VOMS_AC_OID = x509.ObjectIdentifier("1.3.6.1.4.1.8005.100.100.5")
 
-_PEM_RE = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
+#: Every PEM marker.  No back-reference and nothing that can fail after a long run (the label
+#: class excludes '-', the trailing dashes are only looked at), so a scan is linear; the
+#: lookahead leaves the dashes for a marker that shares them ("-----END A-----END B-----").
+_MARKER_RE = re.compile(rb"-----(BEGIN|END) ([A-Z0-9 ]+)(?=-----)")
 
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, dsa.DSAPrivateKey,
                    ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey]
@@ -34,8 +39,38 @@ class PemError(ValueError):
 
 
 def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
-    """(label, whole PEM block) pairs, ignoring anything between blocks (Bag Attributes...)."""
-    return [(m.group(1).decode(), m.group(0)) for m in _PEM_RE.finditer(data)]
+    """(label, whole PEM block) pairs, ignoring anything between blocks (Bag Attributes...).
+
+    A block runs from a ``-----BEGIN X-----`` line to the first ``-----END X-----`` after it;
+    a BEGIN without its END is skipped.  Why not a regular expression: a back-referencing
+    regex (BEGIN (label) ... END \\1) retries from every BEGIN, so a file of a million BEGIN
+    lines (another user's ``/tmp/x509up_u<uid>``) took minutes.  Here every marker is found once
+    and each BEGIN looks up its END by bisection: O(n log n) in the size of the file.
+    """
+    import bisect
+
+    begins: list[tuple[int, int, bytes]] = []
+    ends: dict[bytes, list[tuple[int, int]]] = {}
+    for m in _MARKER_RE.finditer(data):
+        if m.group(1) == b"BEGIN":
+            begins.append((m.start(), m.end() + 5, m.group(2)))
+        else:
+            ends.setdefault(m.group(2), []).append((m.start(), m.end() + 5))
+    blocks: list[tuple[str, bytes]] = []
+    cursor = 0
+    for start, stop, label in begins:
+        if start < cursor or label not in ends:
+            continue
+        body = stop + (1 if data.startswith(b"\r", stop) else 0)
+        if not data.startswith(b"\n", body):
+            continue
+        candidates = ends[label]
+        i = bisect.bisect_left(candidates, (body + 1, -1))
+        if i == len(candidates):
+            continue
+        blocks.append((label.decode("ascii"), data[start:candidates[i][1]]))
+        cursor = candidates[i][1]
+    return blocks
 
 
 def looks_like_der(data: bytes) -> bool:
@@ -58,11 +93,53 @@ def load_certificates(data: bytes, what: str = "the file") -> list[x509.Certific
     certs = []
     for n, block in enumerate(blocks, 1):
         try:
-            certs.append(x509.load_pem_x509_certificate(
-                block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE")))
+            cert = x509.load_pem_x509_certificate(
+                block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE"))
         except ValueError:
             raise PemError(f"certificate {n} in {what} is damaged and cannot be decoded") from None
+        certs.append(readable_names(cert, f"certificate {n} in {what}"))
     return certs
+
+
+def readable_names(cert: x509.Certificate, what: str) -> x509.Certificate:
+    """``cert`` when its subject and issuer can be read as text, else :class:`PemError`.
+
+    ``cryptography`` parses names lazily and raises on invalid UTF-8 wherever ``.subject`` is
+    touched; checking once here, where the file is read, turns that into one named finding
+    instead of a crash in whichever check looks first.  The name is shown with the bad bytes
+    escaped, as OpenSSL shows them.  DIRAC compares DNs as text, and a CA never issues such a
+    name, so the certificate is not usable as it is.
+    """
+    from mu3e_checks.knowledge import der
+
+    for part in ("subject", "issuer"):
+        try:
+            getattr(cert, part)
+        except ValueError:
+            try:
+                issuer, subject = der.tbs_names(cert.tbs_certificate_bytes)
+                shown = " (" + der.lenient_dn(subject if part == "subject" else issuer) + ")"
+            except (der.DerError, ValueError):
+                shown = ""
+            raise PemError(f"{what} has a {part} name{shown} with bytes that are not valid text "
+                           "(invalid UTF-8 or a wrong string type); grid tools compare DNs as "
+                           "text, so this certificate cannot be used as it is") from None
+    return cert
+
+
+def text_problem(data: bytes, what: str) -> Optional[str]:
+    """Why DIRAC cannot read ``data`` as text, or None.
+
+    DIRAC opens certificate, key and proxy files as UTF-8 text: one undecodable byte anywhere
+    (garbage appended, a binary file) makes ``X509Chain.loadChainFromFile`` raise
+    UnicodeDecodeError and ``loadProxyFromFile`` fail, even though the PEM blocks are fine.
+    """
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return (f"{what} holds bytes that are not text (invalid UTF-8 at byte {exc.start}); "
+                "DIRAC reads the file as UTF-8 text and cannot load it")
+    return None
 
 
 def load_certificate_any(data: bytes, what: str = "the file") -> x509.Certificate:
@@ -70,9 +147,10 @@ def load_certificate_any(data: bytes, what: str = "the file") -> x509.Certificat
     if b"-----BEGIN" in data:
         return load_certificates(data, what)[0]
     try:
-        return x509.load_der_x509_certificate(data)
+        cert = x509.load_der_x509_certificate(data)
     except ValueError:
         raise PemError(f"{what} is neither a PEM nor a DER certificate") from None
+    return readable_names(cert, what)
 
 
 # ----------------------------------------------------------------------------- names
@@ -135,10 +213,12 @@ def utcnow() -> _dt.datetime:
 
 
 def is_ca(cert: x509.Certificate) -> bool:
+    """True for basicConstraints CA:TRUE; False when absent or when the extensions are damaged
+    (the damage itself is reported where the extensions are read)."""
     try:
         return bool(cert.extensions.get_extension_for_oid(
             ExtensionOID.BASIC_CONSTRAINTS).value.ca)
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, ValueError):
         return False
 
 
@@ -192,8 +272,13 @@ def pick_user_certificate(data: bytes, what: str = "usercert.pem") -> UserCertFi
     reported as notes so the check can warn.
     """
     certs = load_certificates(data, what)
-    users = [c for c in certs if not is_ca(c) and proxy_kind(c) is None
-             and not is_self_signed(c)]
+    problem = text_problem(data, what)
+    if problem:
+        raise PemError(problem)
+    # The same certificate twice (a file appended to itself) is one certificate: DIRAC and
+    # OpenSSL load such a file, so it is a note below, not "two personal certificates".
+    users = list({c.fingerprint(hashes.SHA256()): c for c in certs if not is_ca(c)
+                  and proxy_kind(c) is None and not is_self_signed(c)}.values())
     if not users:
         if any(proxy_kind(c) for c in certs):
             raise PemError(f"{what} holds a proxy certificate, not your user certificate; "
@@ -203,13 +288,16 @@ def pick_user_certificate(data: bytes, what: str = "usercert.pem") -> UserCertFi
         raise PemError(f"{what} holds {len(users)} different personal certificates; keep only "
                        "yours: " + ", ".join(dn_slash(c.subject) for c in users))
     user = users[0]
-    others = [c for c in certs if c is not user]
+    others = [c for c in certs if c != user]
+    copies = len(certs) - len(others) - 1
     notes = []
+    if copies:
+        notes.append(f"{what} holds your certificate {copies + 1} times; one copy is enough")
     if others:
         notes.append(f"{what} also holds {len(others)} other certificate(s) ("
                      + ", ".join(dn_slash(c.subject) for c in others)
                      + "); DIRAC uses the first one, which "
-                     + ("is" if certs[0] is user else "is NOT") + " yours")
+                     + ("is" if certs[0] == user else "is NOT") + " yours")
     return UserCertFile(cert=user, others=others, notes=notes)
 
 
@@ -224,8 +312,14 @@ class KeyFile:
     encrypted: bool
     key: Optional[PrivateKey] = None  # None when encrypted and no pass phrase was given
 
+    @property
+    def algorithm(self) -> str:
+        """``RSA``, ``EC secp256r1``, ... of the loaded key; '' while it is still encrypted."""
+        return key_algorithm(self.key) if self.key is not None else ""
+
     def describe(self) -> str:
-        return f"{'encrypted ' if self.encrypted else ''}{self.format} private key"
+        algo = f" ({self.algorithm})" if self.key is not None else ""
+        return f"{'encrypted ' if self.encrypted else ''}{self.format} private key{algo}"
 
 
 _KEY_LABELS = {
@@ -237,12 +331,51 @@ _KEY_LABELS = {
 }
 
 
+def key_algorithm(key: object) -> str:
+    """A short name of a key's algorithm, for messages (never key material)."""
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return "RSA"
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return f"EC {key.curve.name}"
+    if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
+        return "Ed25519"
+    if isinstance(key, (ed448.Ed448PrivateKey, ed448.Ed448PublicKey)):
+        return "Ed448"
+    if isinstance(key, (dsa.DSAPrivateKey, dsa.DSAPublicKey)):
+        return "DSA"
+    name = type(key).__name__
+    for suffix in ("PrivateKey", "PublicKey"):
+        name = name.removesuffix(suffix)
+    return name or "unknown"
+
+
+def key_type_problem(key: object, what: str = "userkey.pem") -> Optional[str]:
+    """Why a private key of this type cannot sign a grid proxy, or None (RSA and EC can).
+
+    DIRAC 8 makes proxies with M2Crypto: RSA and EC issuer keys work, but with an Ed25519 key
+    ``dirac-proxy-init`` breaks inside M2Crypto; DSA is refused by grid services; X25519/X448
+    keys cannot sign at all.
+    """
+    if isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        return None
+    algo = key_algorithm(key)
+    if isinstance(key, dsa.DSAPrivateKey):
+        why = "grid services no longer accept DSA"
+    elif isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
+        why = "DIRAC 8 (M2Crypto) cannot sign a proxy with it"
+    else:
+        why = "it cannot sign anything, so no proxy can be made with it"
+    return (f"{what} holds an {algo} private key, where a grid key must be RSA (or EC): "
+            f"{why}")
+
+
 def load_private_key(data: bytes, passphrase: Optional[bytes] = None,
                      what: str = "userkey.pem") -> KeyFile:
     """Identify and, when possible, load the private key in ``data``.
 
     An encrypted key without a pass phrase is reported, not loaded: the checks never prompt.
-    Error messages never include key bytes.
+    Every key we cannot use (unknown algorithm, a type that cannot sign a proxy, damaged) is a
+    :class:`PemError` with a sentence; error messages never include key bytes.
     """
     blocks = [(label, b) for label, b in pem_blocks(data) if label.endswith("PRIVATE KEY")]
     if not blocks:
@@ -252,9 +385,14 @@ def load_private_key(data: bytes, passphrase: Optional[bytes] = None,
             raise PemError(f"{what} has a private key that starts but never ends (truncated?)")
         if b"BEGIN CERTIFICATE" in data:
             raise PemError(f"{what} holds a certificate, not a private key")
+        if looks_like_der(data):
+            raise PemError(f"{what} is in binary DER format, not PEM; grid tools read a PEM key")
         raise PemError(f"{what} contains no PEM private key")
+    problem = text_problem(data, what)
+    if problem:
+        raise PemError(problem)
     label, block = blocks[0]
-    fmt = _KEY_LABELS.get(label, label.title())
+    fmt = _KEY_LABELS.get(label, clip(label.title(), 40))
     encrypted = label == "ENCRYPTED PRIVATE KEY" or b"Proc-Type: 4,ENCRYPTED" in block
     if label == "OPENSSH PRIVATE KEY":
         raise PemError(f"{what} is an SSH key, not a grid certificate key")
@@ -268,9 +406,14 @@ def load_private_key(data: bytes, passphrase: Optional[bytes] = None,
                                                  unsafe_skip_rsa_key_validation=True)
         if isinstance(key, rsa.RSAPrivateKey) and not rsa_key_consistent(key):
             raise ValueError("inconsistent RSA key")
+    except UnsupportedAlgorithm:
+        # An algorithm OID this OpenSSL does not know, or an encryption it cannot undo.
+        how = "encrypted with a cipher" if encrypted else "of a key type"
+        raise PemError(f"{what} holds a {fmt} private key {how} that cannot be read here "
+                       "(unsupported algorithm)") from None
     except TypeError:
         raise PemError(f"{what} could not be read: pass phrase problem") from None
-    except ValueError as exc:
+    except (ValueError, IndexError, OverflowError) as exc:
         if encrypted:
             raise PemError(f"{what} could not be decrypted: wrong pass phrase or damaged "
                            "file") from None
@@ -278,6 +421,9 @@ def load_private_key(data: bytes, passphrase: Optional[bytes] = None,
         kind = "unsupported key type" if "unsupported" in str(exc).lower() else "damaged"
         raise PemError(f"{what} holds a {fmt} private key that cannot be decoded ({kind})") \
             from None
+    problem = key_type_problem(key, what)
+    if problem:
+        raise PemError(problem)
     return KeyFile(format=fmt, encrypted=encrypted, key=key)  # type: ignore[arg-type]
 
 
@@ -300,16 +446,54 @@ def rsa_key_consistent(key: rsa.RSAPrivateKey) -> bool:
             and (nums.iqmp * q) % p == 1)
 
 
+def public_key(cert: x509.Certificate) -> Optional[object]:
+    """The certificate's public key, or None when its algorithm cannot be read here.
+
+    ``cryptography`` raises UnsupportedAlgorithm (or ValueError for a damaged key) from
+    ``public_key()``; callers name that instead of breaking.
+    """
+    try:
+        return cert.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        return None
+
+
+def public_key_oid(cert: x509.Certificate) -> str:
+    """The dotted OID of the certificate's public-key algorithm, for messages ('' if unknown)."""
+    try:
+        return cert.public_key_algorithm_oid.dotted_string
+    except (UnsupportedAlgorithm, ValueError, AttributeError):
+        return ""
+
+
 def public_bytes(obj: object) -> bytes:
-    """SubjectPublicKeyInfo DER of a certificate, public key or private key."""
+    """SubjectPublicKeyInfo DER of a certificate, public key or private key.
+
+    For a certificate whose key algorithm cannot be loaded, the raw SubjectPublicKeyInfo
+    bytes are compared instead, so a key match stays decidable.
+    """
     if isinstance(obj, x509.Certificate):
-        pub = obj.public_key()
+        pub = public_key(obj)
+        if pub is None:
+            return _raw_spki(obj)
     elif hasattr(obj, "public_key"):
         pub = obj.public_key()  # type: ignore[union-attr]
     else:
         pub = obj
     return pub.public_bytes(serialization.Encoding.DER,  # type: ignore[union-attr]
                             serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _raw_spki(cert: x509.Certificate) -> bytes:
+    from mu3e_checks.knowledge import der
+
+    try:
+        fields = der.seq(der.parse(cert.tbs_certificate_bytes), "TBSCertificate")
+        if fields and fields[0].context_number == 0:
+            fields = fields[1:]
+        return fields[5].raw
+    except (der.DerError, IndexError):
+        return b""
 
 
 def key_matches(cert: x509.Certificate, key: PrivateKey) -> bool:
@@ -320,26 +504,53 @@ def key_matches(cert: x509.Certificate, key: PrivateKey) -> bool:
 
 
 def key_description(cert: x509.Certificate) -> str:
-    pub = cert.public_key()
+    pub = public_key(cert)
+    if pub is None:
+        oid = public_key_oid(cert)
+        return f"unreadable public key{f' (algorithm {oid})' if oid else ''}"
     if isinstance(pub, rsa.RSAPublicKey):
         return f"RSA {pub.key_size} bits"
     if isinstance(pub, ec.EllipticCurvePublicKey):
         return f"EC {pub.curve.name}"
-    return type(pub).__name__
+    return key_algorithm(pub)
+
+
+def signature_hash(cert: x509.Certificate) -> Optional[hashes.HashAlgorithm]:
+    """The signature's hash; None for Ed25519/Ed448 and for algorithms not known here."""
+    try:
+        return cert.signature_hash_algorithm
+    except (UnsupportedAlgorithm, ValueError):
+        return None
+
+
+#: Ed25519 and Ed448 signatures have no separate hash; cryptography reports None for them.
+_HASHLESS = ("1.3.101.112", "1.3.101.113")
+
+
+def _hashless_signature(cert: x509.Certificate) -> bool:
+    return cert.signature_algorithm_oid.dotted_string in _HASHLESS
 
 
 def strength_problems(cert: x509.Certificate) -> list[str]:
-    """Why the key or signature is too weak for grid services today, or []."""
+    """Why the key or signature is too weak (or unknown) for grid services today, or []."""
     problems = []
-    pub = cert.public_key()
-    if isinstance(pub, rsa.RSAPublicKey) and pub.key_size < 2048:
+    pub = public_key(cert)
+    if pub is None:
+        oid = public_key_oid(cert)
+        problems.append("the certificate's public key uses an algorithm that cannot be read "
+                        f"here{f' ({oid})' if oid else ''}; grid services use RSA (or EC) keys")
+    elif isinstance(pub, rsa.RSAPublicKey) and pub.key_size < 2048:
         problems.append(f"the RSA key has only {pub.key_size} bits; grid services need at least "
                         "2048 ('ee key too small')")
     elif isinstance(pub, ec.EllipticCurvePublicKey) and pub.curve.key_size < 256:
         problems.append(f"the EC key uses {pub.curve.name}; at least P-256 is needed")
     elif isinstance(pub, dsa.DSAPublicKey):
         problems.append("the key is DSA, which grid services no longer accept")
-    algo = cert.signature_hash_algorithm
+    algo = signature_hash(cert)
+    if algo is None and not _hashless_signature(cert):
+        oid = cert.signature_algorithm_oid.dotted_string
+        problems.append(f"the certificate is signed with an algorithm ({oid}) that cannot be "
+                        "checked here; grid services use RSA or ECDSA with SHA-2")
     if isinstance(algo, (hashes.MD5, hashes.SHA1)):
         problems.append(f"the certificate is signed with {algo.name.upper()}, which OpenSSL "
                         "rejects at its default security level")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import NameOID
 
 from mu3e_checks import commands
@@ -32,6 +33,7 @@ from mu3e_checks.knowledge.pki import (
     not_after,
     pem_blocks,
     proxy_kind,
+    text_problem,
     validity,
 )
 from mu3e_checks.knowledge.trust import X509_V_ERR_CERT_REVOKED, ChainVerdict
@@ -210,9 +212,18 @@ def parse_proxy(data: bytes, path: Path) -> ProxyFile:
     diracx = DIRACX_MARKER in data
     pem = data.split(DIRACX_MARKER)[0] if diracx else data
     certs = load_certificates(pem, what)
+    problem = text_problem(data, what)
+    if problem:
+        raise PemError(problem)
     if not any(label.endswith("PRIVATE KEY") for label, _ in pem_blocks(pem)):
         raise PemError(f"{what} holds certificates but no private key, so it is not a proxy "
                        "file (a proxy carries its own key)")
+    broken = _chain_break(certs)
+    if broken:
+        raise PemError(f"the certificates in {what} are not a chain: certificate {broken + 1} is "
+                       f"not issued by certificate {broken + 2} after it; DIRAC then does not "
+                       "take the file for a proxy (a file appended to itself, or pieced "
+                       "together)")
     keyfile = load_private_key(pem, None, what)
     if keyfile.key is None:
         raise PemError(f"{what} holds an encrypted private key; a proxy key is never encrypted, "
@@ -227,6 +238,22 @@ def parse_proxy(data: bytes, path: Path) -> ProxyFile:
         raise PemError(f"the proxy certificate in {what} has a damaged proxyCertInfo "
                        f"extension ({exc})") from None
     return ProxyFile(Path(path), certs, keyfile.key, keyfile.format, fmt, policy, diracx)
+
+
+def _chain_break(certs: list[x509.Certificate]) -> Optional[int]:
+    """Index of the first certificate not signed by the next one, or None.
+
+    DIRAC's X509Chain checks each step with the issuer's key and, on a break, stops treating
+    the chain as a proxy (no group, "not a valid proxy"), however good the first certificate.
+    """
+    for n in range(len(certs) - 1):
+        try:
+            certs[n].verify_directly_issued_by(certs[n + 1])
+        except (ValueError, InvalidSignature):  # another issuer name, or not its signature
+            return n
+        except (TypeError, UnsupportedAlgorithm):  # a key or hash we cannot check: no verdict
+            continue
+    return None
 
 
 # ----------------------------------------------------------------------------- the DIRAC group
@@ -246,8 +273,16 @@ class GroupFinding:
 
 
 def decode_group(value: bytes) -> str:
-    """The group name in a 1.2.42.42 value: a DER IA5String (tolerating other string types)."""
-    return der.string(der.parse(value))
+    """The group name in a 1.2.42.42 value: a DER IA5String of ASCII text.
+
+    DIRAC 8 decodes it with pyasn1 as an IA5String and then as UTF-8; another string type or a
+    byte that is not text makes its ``getDIRACGroup`` raise, so such a group is no group.
+    """
+    tlv = der.parse(value)
+    if tlv.tag != der.IA5_STRING:
+        raise der.DerError(f"it is ASN.1 tag 0x{tlv.tag:02x}, not the IA5String DIRAC reads "
+                           "(DIRAC stops with an error on it)")
+    return der.string(tlv)
 
 
 def find_group(chain: list[x509.Certificate]) -> GroupFinding:

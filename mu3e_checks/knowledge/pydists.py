@@ -22,6 +22,8 @@ from packaging.version import InvalidVersion, Version
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
 
 _META_SUFFIXES = (".dist-info", ".egg-info")
+#: The header block of METADATA/PKG-INFO: DIRAC's dependencies have at most ~5 KB.
+MAX_HEADER_CHARS = 256 * 1024
 
 
 def canonical_name(name: str) -> str:
@@ -67,7 +69,14 @@ def _read_metadata(meta: Path) -> tuple[dict[str, str], Optional[str]]:
             if os.path.lexists(path) or not meta.is_dir():
                 return {}, str(exc)
             continue
-        headers = HeaderParser().parsestr(raw.decode("utf-8", "replace"))
+        # Only the header block (up to the first blank line) says Name, Version and
+        # Requires-Python; the description after it can be megabytes.  Real header blocks are
+        # a few KB; the email parser costs microseconds a line, so a hostile one is refused.
+        head = raw.decode("utf-8", "replace").replace("\r\n", "\n").split("\n\n", 1)[0]
+        if len(head) > MAX_HEADER_CHARS:
+            return {}, (f"{path} has {len(head)} characters of headers before its description; "
+                        "a real METADATA has a few thousand, so it is not read")
+        headers = HeaderParser().parsestr(head)
         return {k: str(v) for k, v in headers.items()}, None
     return {}, f"{meta} has no METADATA file"
 

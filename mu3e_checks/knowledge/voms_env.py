@@ -16,7 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from mu3e_checks.knowledge.files import Unreadable, read_bytes
+from mu3e_checks.knowledge.files import Unreadable, read_bytes, secret_kind
+from mu3e_checks.text import clip
+
+#: Bad lines quoted per file; a misdirected variable can name a file of thousands of lines.
+MAX_LINE_PROBLEMS = 5
 
 
 def grid_security(prefix: Path) -> Path:
@@ -37,23 +41,46 @@ class VomsesEntry:
 
 
 def parse_vomses(text: str, file: Path) -> tuple[list[VomsesEntry], list[str]]:
-    """Entries and one sentence per line that is not a vomses entry."""
+    """Entries and one sentence per line that is not a vomses entry (at most
+    :data:`MAX_LINE_PROBLEMS`, then one sentence counting the rest).
+
+    Bad lines are quoted clipped and made visible; the caller keeps key files away
+    (:func:`read_vomses` never passes a file that holds a PEM/key block or binary data).
+    """
     entries: list[VomsesEntry] = []
     problems: list[str] = []
+    bad = 0
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        try:
-            fields = shlex.split(line)
-        except ValueError:
-            fields = []
+        fields = _fields(line)
         if len(fields) < 5:
-            problems.append(f"{file}, line {number}: {line[:80]!r} is not a vomses entry "
-                            '("alias" "host" "port" "server DN" "vo")')
+            bad += 1
+            if bad <= MAX_LINE_PROBLEMS:
+                problems.append(f"{file}, line {number}: '{clip(line, 80)}' is not a vomses "
+                                'entry ("alias" "host" "port" "server DN" "vo")')
             continue
         entries.append(VomsesEntry(*fields[:5], file=file, line=number))
+    if bad > MAX_LINE_PROBLEMS:
+        problems.append(f"{file}: {bad - MAX_LINE_PROBLEMS} more lines are not vomses entries")
     return entries, problems
+
+
+def _fields(line: str) -> list[str]:
+    """The quoted fields of a vomses line, as voms-proxy-init splits them.
+
+    ``shlex`` is linear but slow (a Python loop per character); a line longer than any real
+    entry (five short fields) is not an entry, and is not split at all.
+    """
+    if len(line) > 4096:
+        return []
+    if line.count('"') % 2 and "\\" not in line and "'" not in line:
+        return []  # an unclosed double quote: shlex would fail, after a slow scan
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return []
 
 
 def vomses_files(location: Path) -> list[Path]:
@@ -73,11 +100,16 @@ def read_vomses(location: Path) -> tuple[list[VomsesEntry], list[str]]:
     problems: list[str] = []
     for f in vomses_files(location):
         try:
-            text = read_bytes(f, limit=1024 * 1024).decode("utf-8", "replace")
+            data = read_bytes(f, limit=1024 * 1024)
         except Unreadable as exc:
             problems.append(str(exc))
             continue
-        found, bad = parse_vomses(text, f)
+        kind = secret_kind(data)
+        if kind:
+            problems.append(f"{f} holds {kind}, not vomses; voms-proxy-init would read it as "
+                            "one (is $X509_VOMSES pointing at the wrong place?)")
+            continue
+        found, bad = parse_vomses(data.decode("utf-8", "replace"), f)
         entries += found
         problems += bad
     return entries, problems

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mu3e_checks.knowledge import der as der_mod
 from mu3e_checks.knowledge import proxy as px
 from mu3e_checks.knowledge.pki import PemError
 from mu3e_checks.knowledge.trust import ChainVerdict
@@ -125,9 +126,12 @@ def test_group_nearest_the_proxy_wins_and_junk_is_reported(grid):
     assert found.group is None and "not a readable string" in found.errors[0]
 
 
-def test_decode_group_tolerates_utf8string():
+def test_decode_group_refuses_utf8string_as_dirac_does():
+    # DIRAC 8 decodes the group as an IA5String; on a UTF8String its getDIRACGroup raises
+    # (tests/peers/test_dirac_loaders.py), so such a group must not pass GROUP-001.
     assert px.decode_group(ia5("mu3e.org_user")) == "mu3e.org_user"
-    assert px.decode_group(der(0x0C, b"mu3e.org_user")) == "mu3e.org_user"
+    with pytest.raises(der_mod.DerError, match="not the IA5String"):
+        px.decode_group(der(0x0C, b"mu3e.org_user"))
 
 
 @pytest.mark.parametrize("mode,severity,text", [

@@ -53,10 +53,11 @@ def hosts_lookup(name: str, hosts_path: Path = HOSTS_FILE) -> list[str]:
 
     An unreadable hosts file counts as empty, as it does for the C library.
     """
-    try:
-        with open(hosts_path, "rb") as fh:
-            text = fh.read(_HOSTS_LIMIT).decode("utf-8", "replace")
-    except OSError:
+    from mu3e_checks.knowledge.files import Unreadable, read_bytes
+
+    try:  # the one bounded, non-blocking read path; a FIFO here must not hang the run
+        text = read_bytes(hosts_path, _HOSTS_LIMIT).decode("utf-8", "replace")
+    except Unreadable:
         return []
     wanted = name.rstrip(".").lower()
     found: list[str] = []
