@@ -112,7 +112,7 @@ class Ctx:
         self.encrypted_pkcs1 = self.uk.user.key_pem("pkcs1", passphrase=b"secret pass phrase")
         self.other_crl = pki.crl(self.uk.other)
 
-    def fragments(self) -> set[str]:
+    def fragments(self) -> frozenset[str]:
         """Base64 of every private key any home in the corpus holds (the test key cache)."""
         pems = [self.encrypted_key, self.encrypted_pkcs1]
         keys = [k for cached in pki_factory._KEYS.values() for k in cached]
@@ -548,7 +548,7 @@ def _input_count() -> int:
 class CorpusRun:
     outcomes: dict
     changed: dict[str, list[str]]
-    fragments: set[str]
+    fragments: frozenset[str]
     seconds: float
 
 

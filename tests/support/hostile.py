@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import select
 import signal
 import stat
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -78,8 +79,8 @@ def pem_body(pem: bytes) -> list[bytes]:
     return [ln for ln in pem.splitlines() if ln and not ln.startswith(b"-----")]
 
 
-def key_fragments(*pems: bytes) -> set[str]:
-    """20-character pieces of every base64 line of the given private keys.
+def key_fragments(*pems: bytes) -> frozenset[str]:
+    """Every 20-character piece (at every offset) of every base64 line of the given keys.
 
     A line of ``userkey.pem`` quoted whole, cut to 80 characters or wrapped differently still
     contains one of these; no 20 characters of a random key appear anywhere by chance.
@@ -90,15 +91,23 @@ def key_fragments(*pems: bytes) -> set[str]:
             text = line.decode("ascii", "replace")
             if ":" in text:  # Proc-Type / DEK-Info headers of an encrypted key: public
                 continue
-            for i in range(0, max(len(text) - 19, 1), 20):
-                piece = text[i:i + 20]
-                if len(piece) == 20:
-                    out.add(piece)
-    return out
+            out.update(text[i:i + _PIECE] for i in range(len(text) - _PIECE + 1))
+    return frozenset(out)
 
 
-def leaked(text: str, fragments: Iterable[str]) -> list[str]:
-    return sorted(f for f in fragments if f in text)
+_PIECE = 20
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{" + str(_PIECE) + ",}")
+
+
+def leaked(text: str, fragments: frozenset[str] | set[str]) -> list[str]:
+    """The key pieces found in ``text``: every run of base64 characters is cut into windows
+    and looked up, so the cost is linear in the text, whatever the number of keys."""
+    hits: set[str] = set()
+    for m in _BASE64_RUN.finditer(text):
+        run = m.group()
+        hits.update(w for w in (run[i:i + _PIECE] for i in range(len(run) - _PIECE + 1))
+                    if w in fragments)
+    return sorted(hits)
 
 
 @functools.lru_cache(maxsize=32)
@@ -325,11 +334,12 @@ def _child(job: dict) -> None:
         sys.stderr.flush()
         os._exit(int(rc))
     except BaseException:  # noqa: B036 - the child must never return into the server loop
+        # What the interpreter does with an uncaught exception: the traceback, exit code 1.
         import traceback
 
         traceback.print_exc()
         sys.stderr.flush()
-        os._exit(98)
+        os._exit(1)
 
 
 @dataclass
@@ -388,7 +398,8 @@ class DiagnosisPool:
             p = self._paths(job)
             p["cwd"].mkdir(parents=True, exist_ok=True)
             argv = ["--pyargs", "mu3e_checks", "-p", "no:cacheprovider", "-q",
-                    f"--junitxml={p['junit']}", "--mu3e-offline", *job.args]
+                    f"--junitxml={p['junit']}", "--mu3e-offline", "-W",
+                    "ignore::pytest.PytestAssertRewriteWarning", *job.args]
             if job.json_report:
                 argv += ["--mu3e-json", str(p["json"])]
             env = clean_env(job.home, job.env)
@@ -440,7 +451,7 @@ class DiagnosisPool:
         return out
 
 
-def problems_of(outcome: Outcome, *, fragments: Iterable[str],
+def problems_of(outcome: Outcome, *, fragments: frozenset[str] | set[str],
                 changed: Sequence[str] = ()) -> list[str]:
     """Everything issue 10 forbids that happened in one run, as readable lines."""
     found: list[str] = []
@@ -457,9 +468,8 @@ def problems_of(outcome: Outcome, *, fragments: Iterable[str],
     if not outcome.timed_out and not outcome.junit:
         found.append("no JUnit XML written")
     found += broken_cases(outcome.junit) if outcome.junit else []
-    frags = list(fragments)
     for where, text in outcome.outputs().items():
-        hit = leaked(text, frags)
+        hit = leaked(text, fragments)
         if hit:
             found.append(f"private-key base64 in {where}: {hit[:2]}")
     for where in ("stdout", "junit"):
@@ -472,3 +482,133 @@ def problems_of(outcome: Outcome, *, fragments: Iterable[str],
     return found
 
 
+
+
+# ------------------------------------------------------------------------- hostile identities
+
+#: A DN component or file name carrying every injection that fits in one (no "/"): a newline
+#: that ends a comment, command substitution both ways, a statement separator, quotes, a
+#: terminal title and clear-screen sequence, and a bidi override.  Each piece that runs makes
+#: a PWNED_* file.
+HOSTILE_NAME = ("j\ntouch PWNED_nl\n;touch PWNED_semi;$(touch PWNED_dollar)`touch PWNED_bt`"
+                "'\"x\x1b]0;t\x07\x1b[2J\u202e")
+#: The same, short enough for a certificate's CN (at most 64 characters).
+HOSTILE_CN = "j\n$(touch PWNED_cn)`touch PWNED_cn2`;'\"\x1b]0;t\x07\x1b[2J\u202e"
+
+
+def hostile_subject(prefix: str = "") -> object:
+    """An X.509 name whose O, OU and CN each carry shell and terminal attacks."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    return x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "CH"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, prefix + one_line(HOSTILE_NAME)),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, INJECTIONS["newline"]
+                           + INJECTIONS["double-quote"] + INJECTIONS["bidi"]),
+        x509.NameAttribute(NameOID.COMMON_NAME, (prefix + HOSTILE_CN)[:64]),
+    ])
+
+
+def proxy_with_cn(pki, issuer, cn: str, group: Optional[str] = "mu3e.org_user"):
+    """An RFC 3820 proxy of ``issuer`` whose own CN is ``cn`` instead of a serial number."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    from tests.support import pki_factory as pf
+
+    key = pf.new_key(slot=pf._next_slot())
+    nb = pki.now - pf.HOUR
+    b = (x509.CertificateBuilder()
+         .subject_name(x509.Name(list(issuer.subject)
+                                 + [x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+         .issuer_name(issuer.subject).public_key(key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(nb).not_valid_after(nb + 12 * pf.HOUR)
+         .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False,
+                                      False), critical=True)
+         .add_extension(x509.UnrecognizedExtension(
+             pf.PROXY_CERT_INFO_OID, pf.proxy_cert_info_der(pf.INHERIT_ALL)), critical=True))
+    if group is not None:
+        b = b.add_extension(x509.UnrecognizedExtension(pf.DIRAC_GROUP_OID, pf.ia5(group)),
+                            critical=False)
+    return pf.Entity(b.sign(issuer.key, hashes.SHA256()), key, issuer=issuer)
+
+
+# ------------------------------------------------------------------------- the paste sandbox
+
+NOBODY = 65534
+
+
+def sandbox_command() -> list[str]:
+    """bash as an unprivileged uid (nobody), without network when the kernel allows: where a
+    pasted fix runs to see whether it does only what it says."""
+    import shutil
+
+    assert shutil.which("setpriv"), "setpriv (util-linux) is needed for the paste sandbox"
+    bash = ["bash", "--noprofile", "--norc", "-s"]
+    if os.getuid() != 0:  # already unprivileged: only the network can still be taken away
+        prefix = ["unshare", "-r", "-n"] if _can_unshare(("unshare", "-r", "-n")) else []
+        return prefix + bash
+    drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+            "--inh-caps=-all", "--bounding-set=-all", "--"]
+    prefix = ["unshare", "-n"] if _can_unshare(("unshare", "-n")) else []
+    return prefix + drop + bash
+
+
+@functools.lru_cache(maxsize=4)
+def _can_unshare(argv: tuple[str, ...]) -> bool:
+    try:
+        return subprocess.run([*argv, "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+class PasteSandbox:
+    """A scratch directory owned by the sandbox uid, with its own HOME, where fixes are run."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.dir = Path(tempfile.mkdtemp(prefix="mu3e-paste-"))
+        self.home = self.dir / "home"
+        self.home.mkdir()
+        if os.getuid() == 0:
+            for p in (self.dir, self.home):
+                os.chown(p, NOBODY, NOBODY)
+        os.chmod(self.dir, 0o755)
+
+    def env(self) -> dict[str, str]:
+        return {"HOME": str(self.home), "PATH": "/usr/local/bin:/usr/bin:/bin",
+                "LANG": "C.UTF-8", "EDITOR": "true", "VISUAL": "true", "PIP_NO_INPUT": "1",
+                "PIP_RETRIES": "0", "PIP_TIMEOUT": "2", "TERM": "dumb"}
+
+    def paste(self, text: str, timeout: float = 60) -> subprocess.CompletedProcess:
+        """``text`` fed to bash as if pasted into a terminal, in this sandbox."""
+        argv = sandbox_command()
+        argv = ["timeout", "-s", "KILL", str(int(timeout)), *argv]
+        return subprocess.run(argv, input=text.encode("utf-8", "surrogateescape"),
+                              cwd=self.dir, env=self.env(), capture_output=True,
+                              timeout=timeout + 10, start_new_session=True)
+
+    def pwned(self, *more: Path) -> list[str]:
+        """PWNED* files anywhere under the sandbox or ``more`` (none must exist)."""
+        found = []
+        for root in (self.dir, *more):
+            for dirpath, dirnames, filenames in os.walk(root):
+                found += [os.path.join(dirpath, n) for n in filenames + dirnames
+                          if n.startswith("PWNED")]
+        return found
+
+    def cleanup(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def syntax_error(text: str) -> str:
+    """bash -n's complaint about ``text``, or '' when it parses (nothing is run)."""
+    proc = subprocess.run(["bash", "-n"], input=text.encode("utf-8", "surrogateescape"),
+                          capture_output=True, timeout=30)
+    return "" if proc.returncode == 0 else proc.stderr.decode("utf-8", "replace")
