@@ -42,9 +42,9 @@ from tests.support.hostile import (
     Job,
     digest_changes,
     junk,
-    key_fragments,
     make_special,
     pem_mutations,
+    private_key_fragments,
     problems_of,
     tree_digest,
 )
@@ -114,18 +114,9 @@ class Ctx:
 
     def fragments(self) -> frozenset[str]:
         """Base64 of every private key any home in the corpus holds (the test key cache)."""
-        pems = [self.encrypted_key, self.encrypted_pkcs1]
         keys = [k for cached in pki_factory._KEYS.values() for k in cached]
-        keys += [self.ed_key, self.dsa_key]
-        for key in keys:
-            for fmt in (serialization.PrivateFormat.PKCS8,
-                        serialization.PrivateFormat.TraditionalOpenSSL):
-                try:
-                    pems.append(key.private_bytes(serialization.Encoding.PEM, fmt,
-                                                  NoEncryption()))
-                except ValueError:  # Ed25519 has no traditional form
-                    pass
-        return key_fragments(*pems)
+        return private_key_fragments(keys + [self.ed_key, self.dsa_key], self.encrypted_key,
+                                     self.encrypted_pkcs1)
 
 
 def _special_or(fn: Callable[[Row], Path], kind: str) -> Callable[[Row], None]:

@@ -32,9 +32,9 @@ from tests.support.hostile import (
     RAW_CONTROLS,
     PasteSandbox,
     hostile_subject,
-    key_fragments,
     leaked,
     one_line,
+    private_key_fragments,
     proxy_with_cn,
     syntax_error,
     tree_digest,
@@ -180,7 +180,8 @@ def test_misdirected_variables_never_echo_the_private_key(uk, tmp_path, variable
     out = tmp_path / "report.json"
     r = _run(home, "--mu3e-json", str(out), env=env)
     _no_crash(r)
-    fragments = key_fragments(key.read_bytes())
+    fragments = private_key_fragments([uk.user.key])
+    assert leaked(key.read_text(), fragments)  # the probe finds the key where it is
     assert len(fragments) > 50
     for where, text in _outputs(r, out).items():
         assert leaked(text, fragments) == [], (variable, where)

@@ -33,7 +33,7 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -79,11 +79,15 @@ def pem_body(pem: bytes) -> list[bytes]:
     return [ln for ln in pem.splitlines() if ln and not ln.startswith(b"-----")]
 
 
-def key_fragments(*pems: bytes) -> frozenset[str]:
-    """Every 20-character piece (at every offset) of every base64 line of the given keys.
+def key_fragments(*pems: bytes, public: Iterable[bytes] = ()) -> frozenset[str]:
+    """Every 20-character piece (at every offset) of every base64 line of the given keys,
+    less the pieces that encode public values.
 
     A line of ``userkey.pem`` quoted whole, cut to 80 characters or wrapped differently still
-    contains one of these; no 20 characters of a random key appear anywhere by chance.
+    contains one of these; no 20 characters of a random key appear anywhere by chance.  A
+    private key file also holds its public key (an RSA modulus, an EC point), which the
+    certificate shows in the open; ``public`` lists DER blobs (SubjectPublicKeyInfo and the
+    like) whose base64, at each of the three byte alignments, is not secret.
     """
     out: set[str] = set()
     for pem in pems:
@@ -91,8 +95,37 @@ def key_fragments(*pems: bytes) -> frozenset[str]:
             text = line.decode("ascii", "replace")
             if ":" in text:  # Proc-Type / DEK-Info headers of an encrypted key: public
                 continue
-            out.update(text[i:i + _PIECE] for i in range(len(text) - _PIECE + 1))
+            out.update(_windows(text))
+    for blob in public:
+        for shift in range(3):
+            out.difference_update(_windows(base64.b64encode(b"\0" * shift + blob).decode()))
     return frozenset(out)
+
+
+def private_key_fragments(keys: Iterable[object], *extra_pems: bytes) -> frozenset[str]:
+    """:func:`key_fragments` of ``keys`` in PKCS#8 and traditional PEM (and of ``extra_pems``,
+    e.g. encrypted forms), excluding their public halves."""
+    from cryptography.hazmat.primitives import serialization as ser
+
+    pems, public = list(extra_pems), []
+    for key in keys:
+        for fmt in (ser.PrivateFormat.PKCS8, ser.PrivateFormat.TraditionalOpenSSL):
+            try:
+                pems.append(key.private_bytes(ser.Encoding.PEM, fmt,  # type: ignore[attr-defined]
+                                              ser.NoEncryption()))
+            except ValueError:  # Ed25519 has no traditional form
+                pass
+        pub = key.public_key()  # type: ignore[attr-defined]
+        public.append(pub.public_bytes(ser.Encoding.DER, ser.PublicFormat.SubjectPublicKeyInfo))
+        try:
+            public.append(pub.public_bytes(ser.Encoding.DER, ser.PublicFormat.PKCS1))
+        except ValueError:  # only RSA has a PKCS#1 public form
+            pass
+    return key_fragments(*pems, public=public)
+
+
+def _windows(text: str) -> set[str]:
+    return {text[i:i + _PIECE] for i in range(len(text) - _PIECE + 1)}
 
 
 _PIECE = 20
