@@ -12,8 +12,9 @@ character in stdout or JUnit, and the user's files unchanged.
 Budget: the corpus shares one warm interpreter (tests/support/hostile.py, ``DiagnosisPool``)
 and runs two at a time.  Mutations of files no check compares with each other share one run
 (row "A" mutates usercert.pem, the proxy and the CA directory together; row "B" userkey.pem,
-dirac.cfg, .diracos_version, METADATA, vomses and .lsc files), so a failing row names every
-input it carried.  Environment values and .p12 exports get a run each.
+dirac.cfg, .diracos_version, METADATA, vomses and .lsc files; row "E" one value of each
+environment variable), so a failing row names every input it carried.  DIRACOS and
+DIRAC_ROOT_PATH values share "D" rows, and each .p12 export gets a run of its own.
 """
 
 from __future__ import annotations
@@ -522,11 +523,19 @@ def _zip_rows(prefix: str, families: dict[str, dict[str, Callable[[Row], None]]]
 
 FAMILIES = {"cert": CERT, "key": KEY, "proxy": PROXY, "cfg": CFG, "diracos_version":
             DIRACOS_VERSION, "metadata": METADATA, "vomses": VOMSES, "lsc": LSC,
-            "trust": TRUST, "env": ENV, "p12": P12}
+            "trust": TRUST, "p12": P12}
+#: One family per variable: different variables share a run, except the two that move DIRAC
+#: itself (DIRACOS, DIRAC_ROOT_PATH), which would take the other variables' checks with them.
+_BY_VARIABLE: dict[str, dict[str, Callable[[Row], None]]] = {}
+for _label, _apply in ENV.items():
+    _BY_VARIABLE.setdefault("env:" + _label.split("=", 1)[0], {})[_label] = _apply
+FAMILIES.update(_BY_VARIABLE)
+_MOVERS = ("env:DIRACOS", "env:DIRAC_ROOT_PATH")
 ROWS = (_zip_rows("A", {f: FAMILIES[f] for f in ("cert", "proxy", "trust")})
         + _zip_rows("B", {f: FAMILIES[f] for f in ("key", "cfg", "diracos_version",
                                                      "metadata", "vomses", "lsc")})
-        + [(f"E{i:02d}", [("env", n)]) for i, n in enumerate(ENV)]
+        + _zip_rows("E", {f: m for f, m in _BY_VARIABLE.items() if f not in _MOVERS})
+        + _zip_rows("D", {f: FAMILIES[f] for f in _MOVERS})
         + [(f"P{i:02d}", [("p12", n)]) for i, n in enumerate(P12)])
 ROW_INPUTS = {rid: muts for rid, muts in ROWS}
 
