@@ -80,6 +80,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "network: the check talks to the network (deselect with -m 'not network')")
     if not _targets_us(config):
         return
+    from mu3e_checks.knowledge.host import pin_platform_uname
+
+    pin_platform_uname()  # before pytest-metadata asks platform.platform(): no `uname` process
     cli = {opt.dest: config.getoption(opt.dest, None) for opt in OPTIONS}
     try:
         values = resolve(cli, os.environ)

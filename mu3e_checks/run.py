@@ -217,8 +217,14 @@ class DiagnosisRun:
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, Any, None]:
         result = item.stash.get(RESULT_KEY, None)
-        if result is None or call.when == "teardown":
+        if result is None:
             yield
+            return
+        if call.when == "teardown":  # JUnit writes the properties from the teardown report
+            outcome = yield
+            report = outcome.get_result()
+            report.user_properties = [(k, self._outside_text(str(v)))
+                                      for k, v in item.user_properties]
             return
         exc = call.excinfo.value if call.excinfo is not None else None
         downgraded = False

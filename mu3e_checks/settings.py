@@ -241,6 +241,18 @@ class Settings:
         raw = self.environ.get("MU3E_KEY_PASSPHRASE")
         return raw.encode("utf-8", "surrogateescape") if raw else None
 
+    def passphrase_problem(self) -> str:
+        """Why the given pass-phrase file cannot be read (a FIFO, a directory, ...), or ''."""
+        if self.passphrase_file is None:
+            return ""
+        from mu3e_checks.knowledge.files import Unreadable, read_bytes
+
+        try:
+            read_bytes(self.passphrase_file, limit=64 * 1024)
+        except Unreadable as exc:
+            return str(exc)
+        return ""
+
 
 _BY_DEST = {o.dest: o for o in OPTIONS}
 _FIELD = {"mu3e_required_ca": "required_cas", "mu3e_json": "json_path",

@@ -124,12 +124,16 @@ def test_key_parses(user_key_fact, credentials):
            "openssl pkcs12 -in <your .p12> -clcerts -nokeys -out {cert}\n"
            "openssl pkcs12 -in <your .p12> -nocerts -nodes -out {key}",
        requires=("CERT-005", "CERT-006"))
-def test_key_matches(user_cert, user_key_fact, credentials):
+def test_key_matches(user_cert, user_key_fact, credentials, settings):
     """A key from another export makes every proxy unusable ("key does not match").
     Fails when userkey.pem is not the key of usercert.pem; skipped for an encrypted key
     without a pass phrase, because the checks never prompt.
     """
     keyfile = user_key_fact.get()
+    if keyfile.key is None and settings.passphrase_problem():
+        fail(f"the pass-phrase file cannot be used: {settings.passphrase_problem()}",
+             fix=say("put the pass phrase in a plain file only you can read, and give it with "
+                     "--mu3e-passphrase-file (or set MU3E_KEY_PASSPHRASE)"))
     if keyfile.key is None:
         skip("userkey.pem is encrypted and no pass phrase was given (set MU3E_KEY_PASSPHRASE "
              "or --mu3e-passphrase-file to compare it); the checks never prompt")

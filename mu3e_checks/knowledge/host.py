@@ -72,3 +72,18 @@ def host_facts(paths: tuple[Path, ...] = OS_RELEASE) -> HostFacts:
     return HostFacts(system=uts.sysname, release=uts.release, machine=uts.machine,
                      hostname=uts.nodename, pretty_name=release.get("PRETTY_NAME", ""),
                      distro_id=release.get("ID", ""), version_id=release.get("VERSION_ID", ""))
+
+
+def pin_platform_uname() -> None:
+    """Fill :func:`platform.uname`'s lazily computed ``processor`` without running ``uname -p``.
+
+    pytest-metadata (which pytest-html brings) calls ``platform.platform()``, and on Linux that
+    asks ``uname -p`` through ``PATH`` for the processor: a ``uname`` planted in ``.`` or an
+    early PATH entry would run inside the diagnosis.  The kernel's machine name, from
+    ``os.uname()``, is what ``uname -p`` prints on Linux anyway (or "unknown").
+    """
+    import platform
+
+    result = platform.uname()  # os.uname() underneath; the processor is not computed yet
+    if "processor" not in getattr(result, "__dict__", {"processor": ""}):
+        result.__dict__["processor"] = os.uname().machine
