@@ -22,6 +22,7 @@ from typing import Optional
 from packaging.version import Version
 
 from mu3e_checks import commands
+from mu3e_checks.knowledge import files as _fs
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
 from mu3e_checks.knowledge.pydists import Dist, dedupe_dirs, find_dists
 from mu3e_checks.remedy import Remedy, join, say
@@ -169,7 +170,7 @@ def diracos_python(prefix: Path) -> tuple[Optional[str], str]:
 def _lib_pythons(prefix: Path) -> list[str]:
     try:
         return _sorted_versions([m.group(1) for e in os.scandir(prefix / "lib")
-                                 if (m := _LIB_PYTHON.match(e.name)) and e.is_dir()])
+                                 if (m := _LIB_PYTHON.match(e.name)) and _fs.is_dir(e)])
     except OSError:
         return []
 
@@ -180,16 +181,16 @@ def _minor(version: Optional[str]) -> Optional[str]:
 
 def inspect_diracos(prefix: Path, source: str) -> DiracosTree:
     """Everything the checks need to know about the DIRACOS prefix; never raises."""
-    is_dir = prefix.is_dir()
-    has_rc = (prefix / "diracosrc").is_file()
+    is_dir = _fs.is_dir(prefix)
+    has_rc = _fs.is_file(prefix / "diracosrc")
     version, line, problem = read_diracos_version(prefix) if is_dir else (None, None, None)
     py, py_source = diracos_python(prefix) if is_dir else (None, "")
     minor = _minor(py)
-    libs = [minor] if minor and (prefix / "lib" / f"python{minor}").is_dir() else _lib_pythons(
+    libs = [minor] if minor and _fs.is_dir(prefix / "lib" / f"python{minor}") else _lib_pythons(
         prefix)
     sites = tuple(prefix / "lib" / f"python{v}" / "site-packages" for v in reversed(libs))
     return DiracosTree(prefix, source, is_dir, has_rc, version, line, problem, py, py_source,
-                       tuple(s for s in sites if s.is_dir()))
+                       tuple(s for s in sites if _fs.is_dir(s)))
 
 
 # ---------------------------------------------------------------------------------- activation
@@ -418,7 +419,7 @@ def uninstall_command(dist: Dist, label: str) -> Remedy:
     site = dist.site
     owner = site.parents[2] if len(site.parents) > 2 and site.name == "site-packages" else None
     minor = site.parent.name[len("python"):] if site.parent.name.startswith("python") else "3"
-    if label == "user site" or owner is None or not (owner / "bin" / "python").exists():
+    if label == "user site" or owner is None or not _fs.exists(owner / "bin" / "python"):
         return commands.pip_uninstall_dirac(f"python{minor}", note="DIRAC {version} in {site}",
                                             version=dist.version, site=site)
     return commands.pip_uninstall_dirac(owner / "bin" / "python", note="DIRAC {version}",

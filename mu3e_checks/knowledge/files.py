@@ -98,7 +98,28 @@ def is_file(path: Optional[Path]) -> bool:
         return False
     try:
         return path.is_file()
-    except OSError:
+    except (OSError, ValueError):
+        return False
+
+
+def is_dir(path: Optional[Path]) -> bool:
+    """True for an existing directory (following links); never raises, not even for a name
+    too long for the file system or a path through a file (hostile environment values)."""
+    if path is None:
+        return False
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def exists(path: Optional[Path]) -> bool:
+    """True when ``path`` exists (following links); never raises."""
+    if path is None:
+        return False
+    try:
+        return path.exists()
+    except (OSError, ValueError):
         return False
 
 

@@ -19,6 +19,7 @@ from typing import Optional
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from mu3e_checks.knowledge import files as _fs
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
 
 _META_SUFFIXES = (".dist-info", ".egg-info")
@@ -61,12 +62,12 @@ def _name_from_dir(entry: str) -> tuple[str, str]:
 
 
 def _read_metadata(meta: Path) -> tuple[dict[str, str], Optional[str]]:
-    candidates = [meta / "METADATA", meta / "PKG-INFO"] if meta.is_dir() else [meta]
+    candidates = [meta / "METADATA", meta / "PKG-INFO"] if _fs.is_dir(meta) else [meta]
     for path in candidates:
         try:
             raw = read_bytes(path, limit=4 * 1024 * 1024)
         except Unreadable as exc:
-            if os.path.lexists(path) or not meta.is_dir():
+            if os.path.lexists(path) or not _fs.is_dir(meta):
                 return {}, str(exc)
             continue
         # Only the header block (up to the first blank line) says Name, Version and

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from mu3e_checks.knowledge import files as _fs
 from mu3e_checks.knowledge.files import Unreadable, read_bytes, secret_kind
 from mu3e_checks.text import clip
 
@@ -85,13 +86,13 @@ def _fields(line: str) -> list[str]:
 
 def vomses_files(location: Path) -> list[Path]:
     """The files voms-proxy-init reads for a vomses location (a file, or the files in a dir)."""
-    if location.is_dir():
+    if _fs.is_dir(location):
         try:
             return sorted(Path(e.path) for e in os.scandir(location)
-                          if not e.name.startswith(".") and e.is_file())
+                          if not e.name.startswith(".") and _fs.is_file(e))
         except OSError:
             return []
-    return [location] if location.is_file() else []
+    return [location] if _fs.is_file(location) else []
 
 
 def read_vomses(location: Path) -> tuple[list[VomsesEntry], list[str]]:
@@ -124,7 +125,7 @@ def lsc_files(vomsdir: Path, vo: str) -> list[Path]:
     """``<vomsdir>/<vo>/*.lsc``: how the client trusts the VO's VOMS servers."""
     try:
         return sorted(Path(e.path) for e in os.scandir(vomsdir / vo)
-                      if e.name.endswith(".lsc") and e.is_file())
+                      if e.name.endswith(".lsc") and _fs.is_file(e))
     except OSError:
         return []
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from mu3e_checks.knowledge import files as _fs
 from mu3e_checks.knowledge.net import (
     Deadline,
     ServiceUrl,
@@ -108,7 +109,7 @@ class CsProbe:
         target = self.target()
         address = self.tcp()[1].open_address
         deadline = Deadline(self.timeout)
-        if not self.capath.is_dir():
+        if not _fs.is_dir(self.capath):
             return TlsLayer(failure=tls.TlsFailure(
                 tls.TlsFailureKind.NO_TRUST_DIR, f"the trust dir {self.capath} is not a "
                 "directory, so the server cannot be verified"))
