@@ -7,6 +7,7 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 
 from __future__ import annotations
 
+from mu3e_checks import commands
 from mu3e_checks.knowledge import pki, trust
 from mu3e_checks.knowledge.credentials import q
 from mu3e_checks.knowledge.proxy import (
@@ -19,7 +20,7 @@ from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
 
 STEP = "local-proxy"
-INIT = "dirac-proxy-init -g {group} -M"
+INIT = commands.PROXY_INIT
 
 
 @check("PROXY-001", "A proxy file is where DIRAC looks for it", step=STEP, fix=INIT)
@@ -151,7 +152,7 @@ def test_proxy_lifetime(proxy_fact, settings):
 
 
 @check("PROXY-009", "The proxy key is strong enough (RSA >= 2048 bits)", step=STEP,
-       fix="dirac-proxy-init -g {group} -M -b 2048", requires=("PROXY-003",))
+       fix=commands.PROXY_INIT + " -b 2048", requires=("PROXY-003",))
 def test_proxy_strength(proxy_fact, settings):
     proxy = proxy_fact.get()
     problems = pki.strength_problems(proxy.proxy)

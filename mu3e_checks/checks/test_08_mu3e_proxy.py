@@ -26,7 +26,7 @@ from mu3e_checks.registry import check
 from mu3e_checks.text import visible
 
 STEP = "mu3e-proxy"
-INIT = "dirac-proxy-init -g {group} -M"
+INIT = commands.PROXY_INIT
 
 
 @check("GROUP-001", "The proxy carries a DIRAC group", step=STEP,

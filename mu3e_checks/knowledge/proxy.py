@@ -296,7 +296,7 @@ def proxy_file_problem(path: Path, uid: int) -> tuple[str, str]:
 
 def init_command(group: str) -> str:
     """The guide's command that makes (and uploads) a Mu3e proxy, for fixes."""
-    return f"dirac-proxy-init -g {shlex.quote(group)} -M"
+    return f"dirac-proxy-init -g {shlex.quote(group)} -M -t"
 
 
 def write_target(environ: Mapping[str, str], uid: int, tmp: Path = Path("/tmp")) -> Path:
