@@ -101,7 +101,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if argv[:1] == ["explain"]:
         from mu3e_checks import explain
 
-        return explain.main(argv[1:])
+        return explain.main(argv[1:], pytest_args)
     if "-h" in argv or "--help" in argv:
         print(short_help())
         return 0

@@ -24,7 +24,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -191,7 +191,7 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("unknown-ca", "A certificate's issuing CA is unknown",
           (O("unable to get local issuer certificate"), O("unable to get issuer certificate"),
            O("self-signed certificate in certificate chain"),
-           O("self signed certificate in certificate chain"), D("Unknown CA")),
+           O("self signed certificate in certificate chain"), O("alert unknown ca")),
           (Cause("your certificate's CA chain is not in the trust directory", ("CA-006",)),
            Cause("a required Mu3e or server CA is missing", ("CA-004", "NET-003")))),
     Entry("voms-unreachable", "No VOMS server returned attributes",
@@ -216,7 +216,7 @@ CATALOGUE: tuple[Entry, ...] = (
            Cause("X509_VOMS_DIR lacks the mu3e.org .lsc files", ("ENV-003",)),
            Cause("the proxy carries no VOMS attributes", ("VOMS-001",)))),
     Entry("wrong-group", "The requested DIRAC group is not yours",
-          (D("is not valid for DN"), D("Invalid proxy: Group")),
+          (D("is not valid for DN"),),
           (Cause("the proxy asks for a group other than mu3e.org_user", ("GROUP-002",)),
            Cause("the server does not give you this group", ("NET-006",)))),
     Entry("dn-unregistered", "The server does not know your certificate's DN",
@@ -454,11 +454,15 @@ def run_command(argv: Sequence[str]) -> tuple[int, str]:
     return proc.returncode, proc.stdout
 
 
-def run_checks(select: Sequence[str], extra: Sequence[str]) -> tuple[int, dict[str, CheckResult]]:
+#: How the checks' pytest command line is built: ``cli.pytest_args`` (passed in by the CLI,
+#: which imports this module, so that the two do not import each other).
+ArgsBuilder = Callable[[Sequence[str]], list[str]]
+
+
+def run_checks(select: Sequence[str], extra: Sequence[str],
+               pytest_args: ArgsBuilder) -> tuple[int, dict[str, CheckResult]]:
     """Run the diagnosis in-process, as ``mu3e-checks`` does, and read its JSON report."""
     import pytest
-
-    from mu3e_checks import cli
 
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     extra = list(extra)
@@ -472,7 +476,7 @@ def run_checks(select: Sequence[str], extra: Sequence[str]) -> tuple[int, dict[s
             args = [*extra, "--mu3e-json", str(report)]
         if select:
             args += ["--mu3e-select", ",".join(select)]
-        rc = int(pytest.main(cli.pytest_args(args)))
+        rc = int(pytest.main(pytest_args(args)))
         try:
             data = json.loads(report.read_text())
         except (OSError, ValueError):
@@ -483,7 +487,7 @@ def run_checks(select: Sequence[str], extra: Sequence[str]) -> tuple[int, dict[s
     return rc, results
 
 
-def explain(text: str, extra: Sequence[str] = ()) -> Explanation:
+def explain(text: str, extra: Sequence[str], pytest_args: ArgsBuilder) -> Explanation:
     """Match ``text``; run the deciding checks (or, for unknown text, all of them)."""
     from mu3e_checks import registry
 
@@ -493,18 +497,18 @@ def explain(text: str, extra: Sequence[str] = ()) -> Explanation:
     if ex.harmless_only:
         return ex
     if not matches:
-        run_checks((), extra)
+        run_checks((), extra, pytest_args)
         ex.ran = True
         return ex
     ids = [c for e in entries(matches) for c in e.check_ids]
     select = with_prerequisites(ids, registry.load_all())
-    _, results = run_checks(select, extra)
+    _, results = run_checks(select, extra, pytest_args)
     ex.judged = judge(matches, results)
     ex.ran = True
     return ex
 
 
-def main(argv: Sequence[str]) -> int:
+def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
     """``mu3e-checks explain ...``: 0 when harmless or nothing confirmed, 1 when a cause was
     confirmed or the text is unknown; with a command, that command's exit code."""
     argv = list(argv)
@@ -529,7 +533,7 @@ def main(argv: Sequence[str]) -> int:
         code, text = None, source.read_text(errors="replace")
     else:
         code, text = None, sys.stdin.read()
-    ex = explain(text, argv)
+    ex = explain(text, argv, pytest_args)
     print(render_text(ex))
     if code is not None:
         return code
