@@ -1,0 +1,187 @@
+"""``mu3e-checks explain`` fed with what the real DIRAC 8.0.74 ``dirac-proxy-init`` prints on
+broken setups: the messages are produced by the program, never typed in.
+
+Everything runs inside the loopback-only namespace (``loopback_only``), against a refused port
+on 127.0.0.1 and a name under ``.invalid``, so nothing reaches a real resolver or server.
+DIRAC gets its inputs through ``DIRAC_ROOT_PATH``, ``X509_*`` and ``HOME`` in a tmp dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mu3e_checks import explain, registry
+from mu3e_checks.explain import DIRAC as FROM_DIRAC
+from tests.peers.test_proxy_tools import signing_policies
+from tests.support.diracos_trees import build_diracos
+from tests.support.diset_server import closed_port
+from tests.support.runner import ROOT
+
+pytestmark = pytest.mark.peer
+
+DIRAC = Path(os.environ.get("MU3E_TEST_DIRAC", "/opt/mu3e-dirac-8.0.74"))
+PROXY_INIT = DIRAC / "bin" / "dirac-proxy-init"
+GROUP = "mu3e.org_user"
+
+
+class World:
+    """A home with credentials and a trust dir, and a DIRAC root whose dirac.cfg we set."""
+
+    def __init__(self, grid, base: Path) -> None:
+        assert PROXY_INIT.is_file(), f"real DIRAC 8.0.74 missing at {DIRAC}"
+        self.base = base
+        self.home = grid.home(base)
+        # The user's DIRACOS with the DIRAC client (its dirac.cfg we write or remove below);
+        # dirac-proxy-init itself is the real 8.0.74 from DIRAC's venv.
+        build_diracos(self.home, cfg="")
+        cadir = self.home / "dirac_ui/diracos/etc/grid-security/certificates"
+        signing_policies(cadir)
+        self.root = base / "dirac-root"
+        (self.root / "etc").mkdir(parents=True)
+        globus = self.home / ".globus"
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("X509_", "GRID_", "DIRAC", "VOMS", "MU3E_", "PYTEST_"))}
+        self.env.update(HOME=str(self.home), X509_CERT_DIR=str(cadir),
+                        X509_USER_CERT=str(globus / "usercert.pem"),
+                        X509_USER_KEY=str(globus / "userkey.pem"),
+                        DIRAC_ROOT_PATH=str(self.root), X509_USER_PROXY=str(base / "proxy"),
+                        PATH=f"{DIRAC / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+                        PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1")
+
+    def cfg(self, server: str | None) -> None:
+        path = self.root / "etc" / "dirac.cfg"
+        if server is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text("DIRAC\n{\n  Setup = GridPP\n  Configuration\n  {\n"
+                            f"    Servers = {server}\n  }}\n}}\n")
+
+    def proxy_init(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(PROXY_INIT), *args], env=self.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=300,
+                              stdin=subprocess.DEVNULL, cwd=self.base)
+
+    def explain(self, *args: str) -> subprocess.CompletedProcess:
+        """The full ``mu3e-checks explain``, as a user runs it."""
+        return subprocess.run([sys.executable, "-m", "mu3e_checks.cli", "explain",
+                               "--mu3e-home", str(self.home), *args], env=self.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=600, stdin=subprocess.DEVNULL, cwd=self.base)
+
+
+@pytest.fixture(scope="module")
+def world(grid, tmp_path_factory, loopback_only):
+    return World(grid, tmp_path_factory.mktemp("explain"))
+
+
+def keys(text: str) -> list[str]:
+    return [e.key for e in explain.entries(explain.match(text))]
+
+
+def candidates(text: str) -> set[str]:
+    return {c for e in explain.entries(explain.match(text)) if e.harmful for c in e.check_ids}
+
+
+def section(out: str) -> str:
+    assert "Error explained" in out, out[-3000:]
+    return out.split("Error explained", 1)[1]
+
+
+def test_nocs_messages_are_harmless(world):
+    world.cfg(None)
+    proc = world.proxy_init("--nocs", "-g", GROUP)
+    assert proc.returncode == 0, proc.stdout
+    assert "Cannot get URL for Framework/ProxyManager" in proc.stdout
+    assert "nocs-upload" in keys(proc.stdout)
+    ex = explain.Explanation(explain.match(proc.stdout))
+    assert ex.harmless_only
+    # -N (no upload) removes the alarming lines; then nothing harmful is left either.
+    quiet = world.proxy_init("--nocs", "-N", "-g", GROUP)
+    assert quiet.returncode == 0, quiet.stdout
+    assert "Cannot get URL" not in quiet.stdout
+    assert not candidates(quiet.stdout)
+
+
+def test_strict_stops_on_the_failed_upload_and_no_upload_avoids_it(world):
+    """Why the fixes say -t and the --nocs fix says -N (DIRAC 8.0.74's own behaviour)."""
+    world.cfg(None)
+    assert world.proxy_init("--nocs", "-t", "-g", GROUP).returncode == 1
+    assert world.proxy_init("--nocs", "-N", "-t", "-g", GROUP).returncode == 0
+
+
+def test_refused_port_is_explained_and_confirmed_by_net_002(world):
+    port = closed_port()
+    url = f"dips://127.0.0.1:{port}/Configuration/Server"
+    world.cfg(url)
+    proc = world.proxy_init("-g", GROUP)
+    assert proc.returncode == 1
+    assert "Can't contact DIRAC CS" in proc.stdout
+    assert keys(proc.stdout)[:2] == ["cs-refused", "cs-unreachable"]
+    assert "NET-002" in candidates(proc.stdout)
+    r = world.explain("--mu3e-cs-url", url, "--", str(PROXY_INIT), "-g", GROUP)
+    assert r.returncode == 1  # dirac-proxy-init's own exit code, passed through
+    text = section(r.stdout)
+    assert "confirmed cause: nothing accepts connections" in text
+    assert "NET-002 failed" in text
+    assert "ruled out: the server's name does not resolve (NET-001 passed)" in text
+
+
+def test_unresolvable_name_points_at_net_001(world):
+    world.cfg("dips://cs.mu3e-explain.invalid:9135/Configuration/Server")
+    proc = world.proxy_init("-g", GROUP)
+    assert proc.returncode == 1
+    assert "DNS lookup failed" in proc.stdout
+    assert keys(proc.stdout)[0] == "cs-dns"
+    assert "NET-001" in candidates(proc.stdout)
+
+
+def test_no_dirac_cfg_is_confirmed_by_cfg_001(world):
+    world.cfg(None)
+    proc = world.proxy_init("-g", GROUP)
+    assert proc.returncode == 1
+    assert "is not registered" in proc.stdout
+    assert {"no-cfg", "dn-unregistered"} <= set(keys(proc.stdout))
+    assert "CFG-001" in candidates(proc.stdout)
+    log = world.base / "nocfg.log"
+    log.write_text(proc.stdout)
+    r = world.explain("--mu3e-offline", "--file", str(log))
+    text = section(r.stdout)
+    assert "confirmed cause: no dirac.cfg where DIRAC reads it" in text
+    assert "CFG-001 failed" in text
+    assert r.returncode == 1
+
+
+def test_unknown_text_is_not_recognised_and_runs_the_full_diagnosis(world):
+    log = world.base / "unknown.log"
+    log.write_text("Segmentation fault (core dumped)\n")
+    report = world.base / "unknown.json"
+    r = world.explain("--mu3e-offline", "--mu3e-json", str(report), "--file", str(log))
+    text = section(r.stdout)
+    assert "not recognised" in text and "Segmentation fault" in text
+    assert "confirmed cause" not in text
+    assert r.returncode == 1
+    # the full diagnosis ran (every check has a result) and the user's own JSON report stays
+    ran = {c["id"] for c in json.loads(report.read_text())["checks"]}
+    assert ran == set(registry.load_all())
+
+
+def _dirac_sources() -> str:
+    roots = sorted((DIRAC / "lib").glob("python3*/site-packages/DIRAC"))
+    assert roots, f"DIRAC 8.0.74 sources missing under {DIRAC}/lib"
+    return "\n".join(p.read_text(errors="replace") for p in roots[0].rglob("*.py"))
+
+
+def test_dirac_anchors_occur_in_the_installed_sources():
+    """A pattern whose text DIRAC no longer prints would silently never match."""
+    src = _dirac_sources()
+    missing = [(e.key, a.text) for e in explain.CATALOGUE for a in e.anchors
+               if a.origin == FROM_DIRAC and a.text not in src]
+    assert not missing
+    others = {a.origin for e in explain.CATALOGUE for a in e.anchors} - {FROM_DIRAC}
+    assert others <= set(explain.ORIGINS)
