@@ -185,3 +185,60 @@ def test_dirac_anchors_occur_in_the_installed_sources():
     assert not missing
     others = {a.origin for e in explain.CATALOGUE for a in e.anchors} - {FROM_DIRAC}
     assert others <= set(explain.ORIGINS)
+
+
+# ------------------------------------------------------------------- OpenSSL's own messages
+
+def _openssl_home(grid, base: Path, case: str) -> tuple[Path, Path]:
+    """A home whose trust dir or certificate is broken the way ``case`` says."""
+    from tests.support.pki_factory import DAY, crls_for, write_credentials, write_trust_dir
+
+    pki = grid.pki
+    user = grid.user
+    cas, crl_kw, revoked = grid.cas, {}, ()
+    if case == "crl-outdated":
+        crl_kw = dict(last_update=pki.now - 10 * DAY, next_update=pki.now - DAY)
+    elif case == "cert-revoked":
+        revoked = (user,)
+    elif case == "unknown-ca":
+        cas = [grid.root]  # the issuing CA of the user is missing
+    elif case == "cert-expired":
+        user = pki.user(grid.ca, "Expired Physicist", expired=True)
+    home = base / case / "home"
+    write_credentials(home / ".globus", user)
+    cadir = home / "dirac_ui/diracos/etc/grid-security/certificates"
+    crls = crls_for(pki, cas, **crl_kw)
+    if revoked:
+        crls[id(grid.ca)] = pki.crl(grid.ca, revoked)
+    write_trust_dir(cadir, cas, crls)
+    return home, cadir
+
+
+@pytest.mark.parametrize("case,confirmed", [
+    ("crl-outdated", "CRL-003"), ("cert-revoked", "CRL-004"), ("unknown-ca", "CA-006"),
+    ("cert-expired", "CERT-008"),
+])
+def test_openssl_verify_messages_are_explained(grid, tmp_path, case, confirmed):
+    import shutil
+
+    openssl = shutil.which("openssl")
+    assert openssl, "real peer openssl is missing"
+    home, cadir = _openssl_home(grid, tmp_path, case)
+    cert = home / ".globus" / "usercert.pem"
+    argv = [openssl, "verify", "-crl_check_all", "-CApath", str(cadir), str(cert)]
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=60)
+    assert proc.returncode != 0, proc.stdout
+    assert keys(proc.stdout)[0] == case, proc.stdout
+    assert confirmed in candidates(proc.stdout)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("X509_", "GRID_", "DIRAC", "VOMS", "MU3E_", "PYTEST_"))}
+    env.update(HOME=str(home), X509_CERT_DIR=str(cadir), PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "mu3e_checks.cli", "explain", "--mu3e-offline",
+                        "--mu3e-home", str(home), "--", *argv], env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=600, cwd=tmp_path)
+    text = section(r.stdout)
+    assert r.returncode == proc.returncode
+    assert "confirmed cause" in text, text
+    confirmed_block = text.split("confirmed cause", 1)[1].split("ruled out", 1)[0]
+    assert f"{confirmed} failed" in confirmed_block, text
