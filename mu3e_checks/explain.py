@@ -25,11 +25,12 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Optional
 
 from mu3e_checks import commands
+from mu3e_checks.model import Diagnosis
 from mu3e_checks.text import visible
 
 # Where an anchor's text comes from: the guard test greps DIRAC's installed sources for
@@ -375,12 +376,17 @@ def judge(matches: list[Match], results: Mapping[str, CheckResult]) -> list[Judg
 
 def render_text(ex: Explanation) -> str:
     """The terminal's "Error explained" section."""
-    lines = ["", "=" * 30 + " Error explained " + "=" * 30]
+    return "\n".join(["", "=" * 30 + " Error explained " + "=" * 30, *section(ex)])
+
+
+def section(ex: Explanation) -> list[str]:
+    """The lines of the "Error explained" section, for the terminal and the reports."""
+    lines: list[str] = []
     if not ex.recognised:
         lines.append("not recognised: no entry of the catalogue matches this text; the full "
                      "diagnosis ran instead. Send this text with the report to support:")
         lines += ["  | " + visible(t) for t in ex.text.splitlines()[-40:]]
-        return "\n".join(lines)
+        return lines
     for entry in entries(ex.matches):
         first = next(m for m in ex.matches if m.entry.key == entry.key)
         kind = "harmful" if entry.harmful else "harmless"
@@ -389,7 +395,7 @@ def render_text(ex: Explanation) -> str:
         if not entry.harmful:
             lines.append(f"  harmless: {entry.why}")
     if ex.harmless_only:
-        return "\n".join(lines)
+        return lines
     best = ex.confirmed
     if best is not None:
         lines.append(f"confirmed cause: {best.cause.text}")
@@ -416,7 +422,7 @@ def render_text(ex: Explanation) -> str:
         if j.status == UNDECIDED and best is None:
             how = ", ".join(f"{r.id} {r.outcome}" for r in j.evidence) or "not run"
             lines.append(f"undecided: {j.cause.text} ({how})")
-    return "\n".join(lines)
+    return lines
 
 
 def catalogue_markdown() -> str:
@@ -429,6 +435,32 @@ def catalogue_markdown() -> str:
                   or e.why)
         rows.append(f"| {e.key} | {anchors} | {'yes' if e.harmful else 'no'} | {causes} |")
     return "\n".join(rows)
+
+
+# ------------------------------------------------------------------------------------ reports
+
+class ReportPlugin:
+    """Handed to ``pytest.main`` by the runner: carries the matched text into the run, so the
+    HTML and JSON reports get their "Error explained" section from the run's own results."""
+
+    def __init__(self, matches: list[Match], text: str, offline: bool) -> None:
+        self.matches, self.text, self.offline = matches, text, offline
+
+    def section(self, d: Diagnosis) -> list[str]:
+        results = {r.id: r for r in d.results}
+        ex = Explanation(self.matches, judge(self.matches, results) if self.matches else [],
+                         ran=True, offline=self.offline, text=self.text)
+        return section(ex)
+
+
+def attach(config: object, d: Diagnosis) -> Diagnosis:
+    """``d`` with the "Error explained" lines when this run was started by ``explain``."""
+    manager = getattr(config, "pluginmanager", None)
+    plugins = manager.get_plugins() if manager is not None else ()
+    plugin = next((p for p in plugins if isinstance(p, ReportPlugin)), None)
+    if plugin is None:
+        return d
+    return replace(d, explained=tuple(plugin.section(d)))
 
 
 # ------------------------------------------------------------------------------------ running
@@ -459,8 +491,8 @@ def run_command(argv: Sequence[str]) -> tuple[int, str]:
 ArgsBuilder = Callable[[Sequence[str]], list[str]]
 
 
-def run_checks(select: Sequence[str], extra: Sequence[str],
-               pytest_args: ArgsBuilder) -> tuple[int, dict[str, CheckResult]]:
+def run_checks(select: Sequence[str], extra: Sequence[str], pytest_args: ArgsBuilder,
+               plugin: Optional[ReportPlugin] = None) -> tuple[int, dict[str, CheckResult]]:
     """Run the diagnosis in-process, as ``mu3e-checks`` does, and read its JSON report."""
     import pytest
 
@@ -476,7 +508,7 @@ def run_checks(select: Sequence[str], extra: Sequence[str],
             args = [*extra, "--mu3e-json", str(report)]
         if select:
             args += ["--mu3e-select", ",".join(select)]
-        rc = int(pytest.main(pytest_args(args)))
+        rc = int(pytest.main(pytest_args(args), plugins=[plugin] if plugin else None))
         try:
             data = json.loads(report.read_text())
         except (OSError, ValueError):
@@ -496,13 +528,14 @@ def explain(text: str, extra: Sequence[str], pytest_args: ArgsBuilder) -> Explan
     ex = Explanation(matches, text=text, offline=offline)
     if ex.harmless_only:
         return ex
+    plugin = ReportPlugin(matches, text, offline)
     if not matches:
-        run_checks((), extra, pytest_args)
+        run_checks((), extra, pytest_args, plugin)
         ex.ran = True
         return ex
     ids = [c for e in entries(matches) for c in e.check_ids]
     select = with_prerequisites(ids, registry.load_all())
-    _, results = run_checks(select, extra, pytest_args)
+    _, results = run_checks(select, extra, pytest_args, plugin)
     ex.judged = judge(matches, results)
     ex.ran = True
     return ex

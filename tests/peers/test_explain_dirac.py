@@ -150,11 +150,21 @@ def test_no_dirac_cfg_is_confirmed_by_cfg_001(world):
     assert "CFG-001" in candidates(proc.stdout)
     log = world.base / "nocfg.log"
     log.write_text(proc.stdout)
-    r = world.explain("--mu3e-offline", "--file", str(log))
+    report = world.base / "nocfg.json"
+    html = world.base / "nocfg.html"
+    r = world.explain("--mu3e-offline", "--mu3e-json", str(report), "--html", str(html),
+                      "--file", str(log))
     text = section(r.stdout)
     assert "confirmed cause: no dirac.cfg where DIRAC reads it" in text
     assert "CFG-001 failed" in text
     assert r.returncode == 1
+    # the same section, from the same run, at the top of the JSON and HTML reports
+    explained = json.loads(report.read_text())["explained"]
+    assert "confirmed cause: no dirac.cfg where DIRAC reads it (dirac-configure never ran, " \
+           "or ran with another Python)" in explained
+    page = html.read_text()
+    assert page.index('id="mu3e-explained"') < page.index("Guide chapters")
+    assert "DIRAC read no dirac.cfg" in page
 
 
 def test_unknown_text_is_not_recognised_and_runs_the_full_diagnosis(world):

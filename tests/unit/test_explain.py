@@ -154,3 +154,49 @@ def test_proxy_init_fix_is_strict():
     strict = "dirac-proxy-init -g mu3e.org_user -M -t"
     assert commands.proxy_init("mu3e.org_user").render() == strict
     assert commands.proxy_init_local("g").render() == "dirac-proxy-init --nocs -N -g g"
+
+
+# ------------------------------------------------------------------- the reports' section
+
+def _model_result(cid: str, outcome: str, fix: str = ""):
+    from mu3e_checks.model import CheckResult as ModelResult
+
+    return ModelResult(id=cid, title=f"title of {cid}", step="cs", step_title="cs",
+                       severity="fail", requires=(), outcome=outcome,
+                       message=f"{cid} says {outcome}", fix=fix)
+
+
+def test_reports_get_the_section_judged_from_the_runs_own_results():
+    import datetime as dt
+    import json
+
+    from mu3e_checks.model import Diagnosis
+    from mu3e_checks.render import html
+    from mu3e_checks.render import json as render_json
+
+    text = "[Errno 111] Connection refused\nDN /CN=Jane Physicist is not registered"
+    plugin = explain.ReportPlugin(explain.match(text), text, offline=False)
+
+    class Config:  # only the plugin manager's get_plugins() is read
+        class pluginmanager:  # noqa: N801
+            @staticmethod
+            def get_plugins():
+                return [object(), plugin]
+
+    d = Diagnosis((_model_result("NET-001", "passed"),
+                   _model_result("NET-002", "failed", fix="timeout 10 bash -c 'x'"),
+                   _model_result("CFG-004", "passed")),
+                  started=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+    assert explain.attach(object(), d) is d  # an ordinary run: no section
+    got = explain.attach(Config(), d)
+    assert "confirmed cause: nothing accepts connections on the Configuration Server's port, "\
+           "or a firewall rejects it" in got.explained
+    data = json.loads(render_json.dumps(got))
+    assert render_json.shape_errors(render_json.SHAPE, data) == []
+    assert data["explained"] == list(got.explained)
+    page = "".join(html.html_summary(got))
+    assert page.index('id="mu3e-explained"') < page.index("Guide chapters")
+    assert "Error explained" in page and "NET-002 failed" in page
+    # redaction reaches the section like every other free-text field
+    assert all("Jane" not in line
+               for line in got.map_text(lambda t: t.replace("Jane", "[user]")).explained)
