@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from mu3e_checks import commands
 from mu3e_checks.model import Diagnosis
@@ -205,6 +205,13 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("vomses-missing", "voms-proxy-init does not know the VOMS server",
           (V("Cannot find file or dir"), V("VOMS Server for")),
           (Cause("X509_VOMSES is unset or has no entry for mu3e.org", ("ENV-002",)),)),
+    Entry("voms-no-role", "DIRAC knows no VOMS role for the group",
+          (D("Requested adding a VOMS extension but no VOMS attribute defined"),),
+          (Cause("DIRAC read no configuration (--nocs, or no dirac.cfg), so it cannot know "
+                 "the group's VOMS role and the proxy gets no VOMS attributes",
+                 ("CFG-001",)),
+           Cause("the proxy has no VOMS attributes; when DIRAC did read the Configuration "
+                 "Server, the GridPP admins must set the group's VOMSRole", ("VOMS-001",)))),
     Entry("voms-binary", "No voms-proxy-init for the VOMS step",
           (D("no standard grid interface available"),),
           (Cause("voms-proxy-init is not on PATH (DIRACOS not active)",
@@ -329,10 +336,11 @@ class Judged:
     evidence: tuple[CheckResult, ...]
 
 
-def judge_cause(cause: Cause, results: Mapping[str, CheckResult]) -> tuple[str, tuple]:
-    """Confirmed when a deciding check failed; ruled out when all of them passed."""
+def judge_cause(cause: Cause, results: Mapping[str, Any]) -> tuple[str, tuple]:
+    """Confirmed when a deciding check failed (or warned: the message itself shows the problem
+    is real, and a failed cause is still preferred); ruled out when all of them passed."""
     got = tuple(results[c] for c in cause.checks if c in results)
-    failed = tuple(r for r in got if r.outcome in ("failed", "error"))
+    failed = tuple(r for r in got if r.outcome in ("failed", "error", "warned"))
     if failed:
         return CONFIRMED, failed
     if got and len(got) == len(cause.checks) and all(r.outcome == "passed" for r in got):
@@ -360,7 +368,10 @@ class Explanation:
 
     @property
     def confirmed(self) -> Optional[Judged]:
-        return next((j for j in self.judged if j.status == CONFIRMED), None)
+        """The first confirmed cause, one that a failed check confirms before a warned one."""
+        hits = [j for j in self.judged if j.status == CONFIRMED]
+        hard = [j for j in hits if any(r.outcome != "warned" for r in j.evidence)]
+        return (hard or hits or [None])[0]
 
 
 def judge(matches: list[Match], results: Mapping[str, CheckResult]) -> list[Judged]:

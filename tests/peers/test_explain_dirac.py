@@ -62,15 +62,19 @@ class World:
             path.write_text("DIRAC\n{\n  Setup = GridPP\n  Configuration\n  {\n"
                             f"    Servers = {server}\n  }}\n}}\n")
 
-    def proxy_init(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(PROXY_INIT), *args], env=self.env, stdout=subprocess.PIPE,
+    def run(self, argv: list[str], **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(argv, env={**self.env, **env}, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=300,
                               stdin=subprocess.DEVNULL, cwd=self.base)
 
-    def explain(self, *args: str) -> subprocess.CompletedProcess:
+    def proxy_init(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return self.run([str(PROXY_INIT), *args], **env)
+
+    def explain(self, *args: str, **env: str) -> subprocess.CompletedProcess:
         """The full ``mu3e-checks explain``, as a user runs it."""
         return subprocess.run([sys.executable, "-m", "mu3e_checks.cli", "explain",
-                               "--mu3e-home", str(self.home), *args], env=self.env,
+                               "--mu3e-home", str(self.home), *args],
+                              env={**self.env, **env},
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               timeout=600, stdin=subprocess.DEVNULL, cwd=self.base)
 
@@ -165,6 +169,59 @@ def test_no_dirac_cfg_is_confirmed_by_cfg_001(world):
     page = html.read_text()
     assert page.index('id="mu3e-explained"') < page.index("Guide chapters")
     assert "DIRAC read no dirac.cfg" in page
+
+
+def test_proxy_info_without_dirac_cfg_is_confirmed_by_cfg_001(world):
+    world.cfg(None)
+    proc = world.run([str(DIRAC / "bin" / "dirac-proxy-info")])
+    assert proc.returncode == 1
+    assert "Missing mandatory local configuration option /DIRAC/Setup" in proc.stdout
+    assert "no-cfg" in keys(proc.stdout)
+    r = world.explain("--mu3e-offline", "--", str(DIRAC / "bin" / "dirac-proxy-info"))
+    assert r.returncode == 1
+    text = section(r.stdout)
+    assert "confirmed cause: no dirac.cfg where DIRAC reads it" in text
+    assert "CFG-001 failed" in text
+
+
+def test_voms_step_fails_silently_without_t(world):
+    """-M without a configuration: DIRAC knows no VOMS role for the group, makes a proxy
+    without VOMS attributes and exits 0, unless -t is given.  Why the fixes say -t."""
+    world.cfg(None)
+    args = ("--nocs", "-N", "-M", "-g", GROUP)
+    loose = world.proxy_init(*args)
+    assert loose.returncode == 0, loose.stdout
+    assert keys(loose.stdout) == ["no-cfg-notice", "voms-no-role"]
+    assert {"CFG-001", "VOMS-001"} <= candidates(loose.stdout)
+    assert world.proxy_init(*args, "-t").returncode == 1
+    r = world.explain("--mu3e-offline", "--", str(PROXY_INIT), *args, "-t")
+    assert r.returncode == 1
+    text = section(r.stdout)
+    assert "confirmed cause: DIRAC read no configuration" in text, text
+    assert "CFG-001 failed" in text
+
+
+def test_voms_proxy_init_without_vomses_is_explained(world):
+    import shutil
+
+    voms = shutil.which("voms-proxy-init")
+    assert voms, "real peer voms-proxy-init is missing"
+    empty = world.base / "no-vomses"
+    empty.mkdir(exist_ok=True)
+    proc = world.run([voms, "-voms", "mu3e.org", "-out", str(world.base / "vp")],
+                     X509_VOMSES=str(empty))
+    assert "VOMS Server for mu3e.org not known" in proc.stdout, proc.stdout
+    assert keys(proc.stdout)[0] == "vomses-missing"
+    assert candidates(proc.stdout) == {"ENV-002"}
+    r = world.explain("--mu3e-offline", "--", voms, "-voms", "mu3e.org", "-out",
+                      str(world.base / "vp"), X509_VOMSES=str(empty))
+    assert r.returncode == proc.returncode
+    text = section(r.stdout)
+    assert "confirmed cause: X509_VOMSES is unset or has no entry for mu3e.org" in text, text
+    # ENV-002 warns (DIRACOS has its own vomses) and names the export that fixes it
+    assert "ENV-002 warned" in text
+    assert "export X509_VOMSES=" + str(world.home / "dirac_ui/diracos/etc/grid-security/vomses") \
+        in text
 
 
 def test_unknown_text_is_not_recognised_and_runs_the_full_diagnosis(world):

@@ -101,6 +101,17 @@ def test_judging_confirms_rules_out_and_leaves_undecided():
     assert [j.status for j in judged] == [UNDECIDED, UNDECIDED]
 
 
+def test_a_failed_check_confirms_before_a_warned_one():
+    matches = explain.match("SSLError('certificate verify failed')")
+    ex = explain.Explanation(matches, explain.judge(
+        matches, _results(NET_003="skipped", CA_004="passed", CA_001="passed", ENV_001="failed",
+                          CRL_003="warned", CRL_001="passed")))
+    assert ex.confirmed is not None and ex.confirmed.cause.checks == ("CA-001", "ENV-001")
+    only_warned = explain.Explanation(matches, explain.judge(
+        matches, _results(CRL_003="warned", CRL_001="passed")))
+    assert only_warned.confirmed.cause.checks == ("CRL-003", "CRL-001")
+
+
 def test_render_confirmed_names_check_and_fix():
     matches = explain.match("Can't contact DIRAC CS: Reason(s):\n[Errno 111] Connection refused")
     ex = explain.Explanation(matches, explain.judge(
