@@ -4,6 +4,7 @@ checks, lines land on the right family, and the verdict text follows the checks'
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -159,6 +160,8 @@ def test_catalogue_is_documented_from_its_data():
     md = explain.catalogue_markdown()
     for entry in CATALOGUE:
         assert f"| {entry.key} |" in md
+    page = Path(__file__).resolve().parents[2] / explain.DOCS_PATH
+    assert page.read_text() == explain.docs_page(), f"run {explain.GENERATE}"
 
 
 def test_proxy_init_fix_is_strict():
