@@ -224,6 +224,32 @@ def test_voms_proxy_init_without_vomses_is_explained(world):
         in text
 
 
+def test_stale_crls_are_confirmed_by_crl_003(grid, tmp_path, loopback_only):
+    """CRLs fetched ten days ago: DIRAC notices by the files' age, CRL-003 by nextUpdate."""
+    import time
+
+    from tests.support.pki_factory import DAY, crls_for, write_trust_dir
+
+    stale = World(grid, tmp_path)
+    stale.cfg(None)
+    cadir = Path(stale.env["X509_CERT_DIR"])
+    pki = grid.pki
+    write_trust_dir(cadir, grid.cas, crls_for(pki, grid.cas, last_update=pki.now - 10 * DAY,
+                                              next_update=pki.now - 3 * DAY))
+    old = time.time() - 10 * 86400
+    for crl in cadir.glob("*.r0"):
+        os.utime(crl, (old, old))
+    args = ("--nocs", "-N", "-g", GROUP)
+    proc = stale.proxy_init(*args)
+    assert "Your CRLs appear to be outdated" in proc.stdout, proc.stdout
+    assert "crl-outdated" in keys(proc.stdout)
+    r = stale.explain("--mu3e-offline", "--", str(PROXY_INIT), *args)
+    assert r.returncode == proc.returncode
+    text = section(r.stdout)
+    assert "confirmed cause: a CRL's nextUpdate has passed" in text, text
+    assert "CRL-003 failed" in text and "fetch-crl -l" in text
+
+
 def test_unknown_text_is_not_recognised_and_runs_the_full_diagnosis(world):
     log = world.base / "unknown.log"
     log.write_text("Segmentation fault (core dumped)\n")
