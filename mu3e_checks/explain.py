@@ -406,6 +406,8 @@ def section(ex: Explanation) -> list[str]:
         if not entry.harmful:
             lines.append(f"  harmless: {entry.why}")
     if ex.harmless_only:
+        lines.append("verdict: harmless, every message recognised here is expected; "
+                     "nothing to fix")
         return lines
     best = ex.confirmed
     if best is not None:
@@ -599,6 +601,8 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
     elif source is not None:
         code, text = None, source.read_text(errors="replace")
     else:
+        if sys.stdin.isatty():
+            print("paste the error text, then press Ctrl-D", file=sys.stderr)
         code, text = None, sys.stdin.read()
     ex = explain(text, argv, pytest_args)
     print(render_text(ex))

@@ -145,7 +145,7 @@ def test_harmless_nocs_output_is_called_harmless_without_running_checks(tmp_path
 
     assert explain.main(["--file", str(log)], no_run) == 0
     out = capsys.readouterr().out
-    assert "(harmless)" in out and "harmful" not in out
+    assert "(harmless)" in out and "harmful" not in out and "verdict: harmless" in out
     assert commands.PROXY_INIT_LOCAL.format(group="<group>") in out
     assert "-N" in commands.PROXY_INIT_LOCAL
 
