@@ -250,6 +250,29 @@ def test_stale_crls_are_confirmed_by_crl_003(grid, tmp_path, loopback_only):
     assert "CRL-003 failed" in text and "fetch-crl -l" in text
 
 
+def test_server_with_an_unknown_ca_is_confirmed_by_net_003(world, grid):
+    """The Configuration Server's certificate comes from a CA the trust dir does not hold."""
+    from mu3e_checks.knowledge.pki import dn_slash
+    from tests.support.diset_server import DisetServer
+
+    rogue_ca = grid.pki.ca("Rogue Interception CA")
+    server_cert = grid.pki.host(rogue_ca, "localhost", sans=["localhost", "127.0.0.1"])
+    with DisetServer(server_cert, grid.cas) as server:
+        url = f"dips://127.0.0.1:{server.port}/Configuration/Server"
+        world.cfg(url)
+        proc = world.proxy_init("-g", GROUP)
+        assert proc.returncode == 1
+        assert "SSLError('certificate verify failed')" in proc.stdout
+        assert keys(proc.stdout)[0] == "tls-verify"
+        assert "NET-003" in candidates(proc.stdout)
+        # The test CAs stand in for the Mu3e ones, so CA-004 passes and NET-003 runs.
+        required = [a for ca in grid.cas for a in ("--mu3e-required-ca", dn_slash(ca.subject))]
+        r = world.explain("--mu3e-cs-url", url, *required, "--", str(PROXY_INIT), "-g", GROUP)
+    text = section(r.stdout)
+    assert r.returncode == 1
+    assert "NET-003 failed" in text.split("ruled out")[0], text
+
+
 def test_unknown_text_is_not_recognised_and_runs_the_full_diagnosis(world):
     log = world.base / "unknown.log"
     log.write_text("Segmentation fault (core dumped)\n")
