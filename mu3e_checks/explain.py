@@ -225,7 +225,9 @@ CATALOGUE: tuple[Entry, ...] = (
            Cause("the proxy carries no VOMS attributes", ("VOMS-001",)))),
     Entry("wrong-group", "The requested DIRAC group is not yours",
           (D("is not valid for DN"),),
-          (Cause("the proxy asks for a group other than mu3e.org_user", ("GROUP-002",)),
+          (Cause("-g asked for a group the server does not give your DN (Mu3e's is "
+                 "mu3e.org_user); dirac-proxy-init stopped and left a proxy without that "
+                 "group", ("GROUP-001", "GROUP-002")),
            Cause("the server does not give you this group", ("NET-006",)))),
     Entry("dn-unregistered", "The server does not know your certificate's DN",
           (D("is not registered"), D("has no groups defined"),

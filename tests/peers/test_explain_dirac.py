@@ -33,10 +33,10 @@ GROUP = "mu3e.org_user"
 class World:
     """A home with credentials and a trust dir, and a DIRAC root whose dirac.cfg we set."""
 
-    def __init__(self, grid, base: Path) -> None:
+    def __init__(self, grid, base: Path, user=None) -> None:
         assert PROXY_INIT.is_file(), f"real DIRAC 8.0.74 missing at {DIRAC}"
         self.base = base
-        self.home = grid.home(base)
+        self.home = grid.home(base, user=user)
         # The user's DIRACOS with the DIRAC client (its dirac.cfg we write or remove below);
         # dirac-proxy-init itself is the real 8.0.74 from DIRAC's venv.
         build_diracos(self.home, cfg="")
@@ -271,6 +271,79 @@ def test_server_with_an_unknown_ca_is_confirmed_by_net_003(world, grid):
     text = section(r.stdout)
     assert r.returncode == 1
     assert "NET-003 failed" in text.split("ruled out")[0], text
+
+
+# ------------------------------------------------- a real DIRAC 8.0.74 Configuration Server
+
+@pytest.fixture(scope="module")
+def real_cs(net_world, loopback_only):
+    from mu3e_checks.knowledge.pki import dn_slash
+    from tests.support.dirac_cs import RealConfigurationServer
+    from tests.support.net_world import GROUP as CS_GROUP
+
+    users = {"jane": (net_world.user_dn, dn_slash(net_world.grid.ca.cert.subject), [CS_GROUP])}
+    server = RealConfigurationServer(net_world.base / "explain-cs-root", closed_port(),
+                                     net_world.localhost, net_world.trust, users)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def responder(loopback_only):
+    from tests.support.dns_responder import DnsResponder
+
+    with DnsResponder({}) as r:  # localhost comes from /etc/hosts; nothing else is asked
+        yield r
+
+
+def _cs_client(grid, net_world, real_cs, base: Path, user=None) -> World:
+    client = World(grid, base, user=user)
+    client.cfg(real_cs.url)
+    client.env["X509_CERT_DIR"] = str(net_world.trust)
+    return client
+
+
+def _cs_options(grid, net_world, real_cs, responder) -> list[str]:
+    from mu3e_checks.knowledge.pki import dn_slash
+
+    required = [a for ca in (grid.root, grid.ca, net_world.host_ca)
+                for a in ("--mu3e-required-ca", dn_slash(ca.subject))]
+    return ["--mu3e-cs-url", real_cs.url, "--mu3e-nameserver", responder.address,
+            "--mu3e-trust-dir", str(net_world.trust), "--mu3e-timeout", "10", *required]
+
+
+def test_unregistered_dn_is_confirmed_by_net_006(grid, net_world, real_cs, responder,
+                                                  tmp_path):
+    stranger = grid.pki.user(grid.ca, "Unknown Stranger")
+    client = _cs_client(grid, net_world, real_cs, tmp_path, user=stranger)
+    proc = client.proxy_init("-g", GROUP)
+    assert proc.returncode == 1, proc.stdout
+    assert "is not registered" in proc.stdout, proc.stdout
+    assert "dn-unregistered" in keys(proc.stdout)
+    r = client.explain(*_cs_options(grid, net_world, real_cs, responder), "--",
+                       str(PROXY_INIT), "-g", GROUP)
+    text = section(r.stdout)
+    assert r.returncode == 1
+    assert "NET-006 failed" in text.split("ruled out")[0], text
+    assert "ruled out: DIRAC read no dirac.cfg, so it knows no users (CFG-001 passed)" in text
+
+
+def test_wrong_group_is_confirmed_by_group_002(grid, net_world, real_cs, responder, tmp_path):
+    client = _cs_client(grid, net_world, real_cs, tmp_path)
+    proc = client.proxy_init("-g", "mu3e.org_admin")
+    assert proc.returncode == 1, proc.stdout
+    assert "Requested group mu3e.org_admin is not valid for DN" in proc.stdout, proc.stdout
+    assert keys(proc.stdout)[0] == "wrong-group"
+    r = client.explain(*_cs_options(grid, net_world, real_cs, responder), "--",
+                       str(PROXY_INIT), "-g", "mu3e.org_admin")
+    text = section(r.stdout)
+    assert r.returncode == 1
+    confirmed = text.split("ruled out")[0]
+    assert "confirmed cause: -g asked for a group the server does not give your DN" in \
+        confirmed, text
+    # DIRAC 8.0.74 leaves a proxy without any group: GROUP-001 decides, and gives the command
+    assert "GROUP-001 failed" in confirmed
+    assert "dirac-proxy-init -g mu3e.org_user -M -t" in confirmed
 
 
 def test_unknown_text_is_not_recognised_and_runs_the_full_diagnosis(world):
