@@ -273,6 +273,37 @@ def test_server_with_an_unknown_ca_is_confirmed_by_net_003(world, grid):
     assert "NET-003 failed" in text.split("ruled out")[0], text
 
 
+def test_server_that_rejects_the_client_ca_is_confirmed_by_net_003(world, grid, net_world,
+                                                                   responder):
+    """The server trusts only another CA for clients: it ends the handshake on our proxy."""
+    from tests.support.diset_server import DisetServer
+
+    other = grid.pki.ca("Some Other Client CA")
+    with DisetServer(net_world.localhost, [other]) as server:
+        url = f"dips://localhost:{server.port}/Configuration/Server"
+        client = World(grid, world.base / "rejected")
+        client.cfg(url)
+        client.env["X509_CERT_DIR"] = str(net_world.trust)
+        proc = client.proxy_init("-g", GROUP)
+        assert proc.returncode == 1
+        assert keys(proc.stdout)[0] == "peer-closed", proc.stdout
+        assert "NET-003" in candidates(proc.stdout)
+        opts = ["--mu3e-cs-url", url, "--mu3e-nameserver", responder.address,
+                "--mu3e-trust-dir", str(net_world.trust), "--mu3e-timeout", "10"]
+        for ca in (grid.root, grid.ca, net_world.host_ca):
+            opts += ["--mu3e-required-ca", _slash(ca)]
+        r = client.explain(*opts, "--", str(PROXY_INIT), "-g", GROUP)
+    text = section(r.stdout)
+    assert r.returncode == 1
+    assert "NET-003 failed" in text.split("ruled out")[0], text
+
+
+def _slash(ca) -> str:
+    from mu3e_checks.knowledge.pki import dn_slash
+
+    return dn_slash(ca.subject)
+
+
 # ------------------------------------------------- a real DIRAC 8.0.74 Configuration Server
 
 @pytest.fixture(scope="module")
