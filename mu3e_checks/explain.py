@@ -119,7 +119,10 @@ CATALOGUE: tuple[Entry, ...] = (
           narrow=r"Setups/(?:None|Test)/Framework is not defined"),
     Entry("setup-mismatch", "The server does not know this client's setup or service",
           (D("Cannot get URL for"), D("is not defined")),
-          (Cause("the DIRAC client is not the release the Mu3e server speaks (8.0.74)",
+          (Cause("DIRAC could not download the configuration from the Configuration "
+                 "Server, so it knows no services of the setup",
+                 ("NET-001", "NET-002", "NET-003", "NET-004")),
+           Cause("the DIRAC client is not the release the Mu3e server speaks (8.0.74)",
                  ("DIRAC-002",)),
            Cause("dirac.cfg names the wrong setup", ("CFG-003",))),
           narrow=r"Setups/[^/\s]+/\w+ is not defined"),
@@ -236,7 +239,7 @@ CATALOGUE: tuple[Entry, ...] = (
            Cause("your DN is not registered with the Mu3e DIRAC server (the VO admins must "
                  "register the exact DN)", ("NET-006",)))),
     Entry("no-proxy", "No proxy where DIRAC looks",
-          (D("No proxy found"),),
+          (D("No proxy found"), D("no user proxy is available")),
           (Cause("there is no proxy file, or X509_USER_PROXY points elsewhere",
                  ("PROXY-001",)),
            Cause("the proxy has expired", ("PROXY-008",)))),

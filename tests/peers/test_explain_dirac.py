@@ -136,6 +136,31 @@ def test_refused_port_is_explained_and_confirmed_by_net_002(world):
     assert "ruled out: the server's name does not resolve (NET-001 passed)" in text
 
 
+def test_dirac_configure_with_a_refused_port_is_confirmed_by_net_002(world):
+    """dirac-configure exits 0 although it reached no server; its BundleDelivery message
+    reads like a setup problem, the checks show the port is closed."""
+    world.cfg(None)
+    (world.base / "proxy").unlink(missing_ok=True)
+    argv = [str(DIRAC / "bin" / "dirac-configure"), "-F", "-S", "GridPP", "-C",
+            f"dips://127.0.0.1:{closed_port()}/Configuration/Server", "-I"]
+    noproxy = world.run(argv)
+    assert noproxy.returncode == 1
+    assert keys(noproxy.stdout)[-1] == "no-proxy", noproxy.stdout
+    assert world.proxy_init("--nocs", "-N", "-g", GROUP).returncode == 0
+    url = f"dips://127.0.0.1:{closed_port()}/Configuration/Server"
+    argv = [str(DIRAC / "bin" / "dirac-configure"), "-F", "-S", "GridPP", "-C", url, "-I"]
+    proc = world.run(argv)
+    assert proc.returncode == 0
+    assert "Cannot get URL for Framework/BundleDelivery in setup GridPP" in proc.stdout
+    assert {"setup-mismatch", "cs-refused"} <= set(keys(proc.stdout))
+    r = world.explain("--mu3e-cs-url", url, "--", *argv)
+    assert r.returncode == 0  # dirac-configure's own exit code
+    text = section(r.stdout)
+    assert "confirmed cause: DIRAC could not download the configuration" in text, text
+    assert "NET-002 failed" in text.split("ruled out")[0]
+    world.cfg(None)
+
+
 def test_unresolvable_name_points_at_net_001(world):
     world.cfg("dips://cs.mu3e-explain.invalid:9135/Configuration/Server")
     proc = world.proxy_init("-g", GROUP)
