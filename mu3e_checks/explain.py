@@ -18,12 +18,10 @@ through ``pytest.main`` exactly as the hermetic ``mu3e-checks`` command runs the
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Any, Optional
 
 from mu3e_checks import commands
 from mu3e_checks.model import Diagnosis
+from mu3e_checks.redact import scrub_secrets
 from mu3e_checks.text import visible
 
 # Where an anchor's text comes from: the guard test greps DIRAC's installed sources for
@@ -284,6 +283,8 @@ CATALOGUE: tuple[Entry, ...] = (
 
 @dataclass(frozen=True)
 class Match:
+    """One line of the text, and the entry that claimed it."""
+
     entry: Entry
     line_no: int
     line: str
@@ -326,6 +327,8 @@ CONFIRMED, RULED_OUT, UNDECIDED = "confirmed", "ruled out", "undecided"
 
 @dataclass(frozen=True)
 class CheckResult:
+    """What judging needs of a check's result (the model's ``CheckResult`` has these too)."""
+
     id: str
     title: str
     outcome: str
@@ -335,6 +338,8 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Judged:
+    """One candidate cause of a matched entry, and what the checks made of it."""
+
     entry: Entry
     cause: Cause
     status: str
@@ -401,13 +406,14 @@ def section(ex: Explanation) -> list[str]:
     if not ex.recognised:
         lines.append("not recognised: no entry of the catalogue matches this text; the full "
                      "diagnosis ran instead. Send this text with the report to support:")
-        lines += ["  | " + visible(t) for t in ex.text.splitlines()[-40:]]
+        lines += ["  | " + visible(scrub_secrets(t)) for t in ex.text.splitlines()[-40:]]
         return lines
     for entry in entries(ex.matches):
         first = next(m for m in ex.matches if m.entry.key == entry.key)
         kind = "harmful" if entry.harmful else "harmless"
         lines.append(f"[{entry.key}] {entry.title} ({kind})")
-        lines.append(f"  line {first.line_no}: {visible(first.line.strip())[:200]}")
+        lines.append(f"  line {first.line_no}: "
+                     f"{visible(scrub_secrets(first.line.strip()))[:200]}")
         if not entry.harmful:
             lines.append(f"  harmless: {entry.why}")
     if ex.harmless_only:
@@ -486,9 +492,12 @@ class ReportPlugin:
 
     def __init__(self, matches: list[Match], text: str, offline: bool) -> None:
         self.matches, self.text, self.offline = matches, text, offline
+        #: The run's results by check ID (key material scrubbed), for the terminal section.
+        self.results: dict[str, Any] = {}
 
     def section(self, d: Diagnosis) -> list[str]:
-        results = {r.id: r for r in d.results}
+        results = {r.id: r for r in d.map_text(scrub_secrets).results}
+        self.results = results
         ex = Explanation(self.matches, judge(self.matches, results) if self.matches else [],
                          ran=True, offline=self.offline, text=self.text)
         return section(ex)
@@ -533,31 +542,23 @@ ArgsBuilder = Callable[[Sequence[str]], list[str]]
 
 
 def run_checks(select: Sequence[str], extra: Sequence[str], pytest_args: ArgsBuilder,
-               plugin: Optional[ReportPlugin] = None) -> tuple[int, dict[str, CheckResult]]:
-    """Run the diagnosis in-process, as ``mu3e-checks`` does, and read its JSON report."""
+               plugin: ReportPlugin) -> tuple[int, dict[str, Any]]:
+    """Run the diagnosis in-process, as ``mu3e-checks`` does, with the user's own options
+    (reports included), and take the results from the model the run built.
+
+    The results come from :class:`ReportPlugin`, which sees the same :class:`Diagnosis` the
+    reports are rendered from, so no private report file is written (a temporary JSON file
+    would be announced on the terminal and then vanish) and a ``--mu3e-json`` or
+    ``MU3E_JSON`` of the user's is left as it is.
+    """
     import pytest
 
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    extra = list(extra)
-    with tempfile.TemporaryDirectory(prefix="mu3e-explain-") as tmp:
-        # The user's own --mu3e-json report is kept; otherwise a private one is read and removed.
-        if "--mu3e-json" in extra[:-1]:
-            report = Path(extra[extra.index("--mu3e-json") + 1])
-            args = extra
-        else:
-            report = Path(tmp) / "report.json"
-            args = [*extra, "--mu3e-json", str(report)]
-        if select:
-            args += ["--mu3e-select", ",".join(select)]
-        rc = int(pytest.main(pytest_args(args), plugins=[plugin] if plugin else None))
-        try:
-            data = json.loads(report.read_text())
-        except (OSError, ValueError):
-            return rc, {}
-    results = {c["id"]: CheckResult(c["id"], c.get("title", ""), c["outcome"],
-                                    c.get("message", ""), c.get("fix", ""))
-               for c in data.get("checks", [])}
-    return rc, results
+    args = list(extra)
+    if select:
+        args += ["--mu3e-select", ",".join(select)]
+    rc = int(pytest.main(pytest_args(args), plugins=[plugin]))
+    return rc, dict(plugin.results)
 
 
 def explain(text: str, extra: Sequence[str], pytest_args: ArgsBuilder) -> Explanation:
