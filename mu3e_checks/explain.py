@@ -406,7 +406,8 @@ def section(ex: Explanation) -> list[str]:
     if not ex.recognised:
         lines.append("not recognised: no entry of the catalogue matches this text; the full "
                      "diagnosis ran instead. Send this text with the report to support:")
-        lines += ["  | " + visible(scrub_secrets(t)) for t in ex.text.splitlines()[-40:]]
+        shown = "\n".join(ex.text.splitlines()[-40:])
+        lines += ["  | " + visible(t) for t in scrub_secrets(shown).splitlines()]
         return lines
     for entry in entries(ex.matches):
         first = next(m for m in ex.matches if m.entry.key == entry.key)

@@ -214,3 +214,11 @@ def test_reports_get_the_section_judged_from_the_runs_own_results():
     # redaction reaches the section like every other free-text field
     assert all("Jane" not in line
                for line in got.map_text(lambda t: t.replace("Jane", "[user]")).explained)
+
+
+def test_key_material_in_pasted_text_is_never_shown(grid, tmp_path):
+    key = grid.user.key_pem().decode()
+    ex = explain.Explanation([], text=f"voms-proxy-init failed with\n{key}the end\n")
+    text = explain.render_text(ex)
+    body = [ln for ln in key.splitlines() if "-----" not in ln]
+    assert "the end" in text and not any(ln in text for ln in body)
