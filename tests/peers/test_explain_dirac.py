@@ -161,6 +161,25 @@ def test_dirac_configure_with_a_refused_port_is_confirmed_by_net_002(world):
     world.cfg(None)
 
 
+def test_proxy_info_on_an_expired_proxy_is_confirmed_by_proxy_008(grid, tmp_path,
+                                                                   loopback_only):
+    client = World(grid, tmp_path)
+    client.cfg("dips://127.0.0.1:9/Configuration/Server")
+    expired = grid.pki.proxy(grid.user, group=GROUP, expired=True)
+    proxy = Path(client.env["X509_USER_PROXY"])
+    proxy.write_bytes(expired.proxy_file())
+    proxy.chmod(0o600)
+    argv = [str(DIRAC / "bin" / "dirac-proxy-info")]
+    proc = client.run(argv)
+    assert "PEM file has expired" in proc.stdout  # and dirac-proxy-info still exits 0
+    assert keys(proc.stdout)[0] == "cert-expired", proc.stdout
+    assert "PROXY-008" in candidates(proc.stdout)
+    r = client.explain("--mu3e-offline", "--", *argv)
+    assert r.returncode == proc.returncode
+    text = section(r.stdout)
+    assert "PROXY-008 failed" in text.split("ruled out")[0], text
+
+
 def test_unresolvable_name_points_at_net_001(world):
     world.cfg("dips://cs.mu3e-explain.invalid:9135/Configuration/Server")
     proc = world.proxy_init("-g", GROUP)
