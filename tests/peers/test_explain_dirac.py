@@ -507,3 +507,34 @@ def test_openssl_verify_messages_are_explained(grid, tmp_path, case, confirmed):
     assert "confirmed cause" in text, text
     confirmed_block = text.split("confirmed cause", 1)[1].split("ruled out", 1)[0]
     assert f"{confirmed} failed" in confirmed_block, text
+
+
+@pytest.mark.parametrize("case,confirmed", [("crl-outdated", "CRL-003"),
+                                            ("cert-revoked", "CRL-004")])
+def test_voms_proxy_init_messages_are_explained(grid, tmp_path, case, confirmed):
+    """voms-proxy-init makes the proxy, then reports the CRL problem and exits 1."""
+    import shutil
+
+    voms = shutil.which("voms-proxy-init")
+    assert voms, "real peer voms-proxy-init is missing"
+    home, cadir = _openssl_home(grid, tmp_path, case)
+    signing_policies(cadir)
+    globus = home / ".globus"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("X509_", "GRID_", "DIRAC", "VOMS", "MU3E_", "PYTEST_"))}
+    env.update(HOME=str(home), X509_CERT_DIR=str(cadir), PYTHONPATH=str(ROOT),
+               X509_USER_CERT=str(globus / "usercert.pem"),
+               X509_USER_KEY=str(globus / "userkey.pem"),
+               X509_USER_PROXY=str(tmp_path / "vp"))
+    argv = [voms, "-rfc"]
+    proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout
+    assert keys(proc.stdout)[0] == case, proc.stdout
+    r = subprocess.run([sys.executable, "-m", "mu3e_checks.cli", "explain", "--mu3e-offline",
+                        "--mu3e-home", str(home), "--", *argv], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=600, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    text = section(r.stdout)
+    assert r.returncode == 1
+    assert f"{confirmed} failed" in text.split("ruled out")[0], text
