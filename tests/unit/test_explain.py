@@ -78,6 +78,12 @@ def test_unknown_text_is_not_forced_onto_a_cause():
     assert explain.match("") == []
     # "command not found" for another program is not DIRAC's environment
     assert explain.match("bash: root: command not found") == []
+    # other programs' network and registry words are not the Configuration Server's
+    for line in ("ssh: Could not resolve hostname x: Name or service not known",
+                 "curl: (7) Failed to connect to x port 80: Connection refused",
+                 "wget: read error: Connection timed out",
+                 "Event foo is not registered", "Hashes don't match!"):
+        assert explain.match(line) == [], line
 
 
 def test_with_prerequisites_follows_requires():
@@ -94,7 +100,8 @@ def _results(**outcomes: str) -> dict[str, CheckResult]:
 
 
 def test_judging_confirms_rules_out_and_leaves_undecided():
-    matches = explain.match("[Errno 111] Connection refused")
+    matches = explain.match("[Errno 111] Connection refused:ConnectionRefusedError(111, "
+                            "'Connection refused')")
     judged = explain.judge(matches, _results(NET_002="failed", CFG_004="passed"))
     assert [(j.cause.checks, j.status) for j in judged] == [
         (("NET-002",), CONFIRMED), (("CFG-004",), RULED_OUT)]
@@ -114,7 +121,8 @@ def test_a_failed_check_confirms_before_a_warned_one():
 
 
 def test_render_confirmed_names_check_and_fix():
-    matches = explain.match("Can't contact DIRAC CS: Reason(s):\n[Errno 111] Connection refused")
+    matches = explain.match("Can't contact DIRAC CS: Reason(s):\n[Errno 111] Connection "
+                            "refused:ConnectionRefusedError(111, 'Connection refused')")
     ex = explain.Explanation(matches, explain.judge(
         matches, _results(NET_001="passed", NET_002="failed", NET_003="skipped",
                           NET_004="skipped", CFG_004="passed")), ran=True)
@@ -188,7 +196,8 @@ def test_reports_get_the_section_judged_from_the_runs_own_results():
     from mu3e_checks.render import html
     from mu3e_checks.render import json as render_json
 
-    text = "[Errno 111] Connection refused\nDN /CN=Jane Physicist is not registered"
+    text = ("[Errno 111] Connection refused:ConnectionRefusedError(111, 'Connection refused')"
+            "\nDN /CN=Jane Physicist is not registered")
     plugin = explain.ReportPlugin(explain.match(text), text, offline=False)
 
     class Config:  # only the plugin manager's get_plugins() is read
