@@ -591,8 +591,8 @@ def explain(text: str, extra: Sequence[str], pytest_args: ArgsBuilder) -> Explan
 
 
 def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
-    """``mu3e-checks explain ...``: 0 when harmless or nothing confirmed, 1 when a cause was
-    confirmed or the text is unknown; with a command, that command's exit code."""
+    """``mu3e-checks explain ...``: 0 when every message recognised is harmless, else 1 (a
+    harmful or unknown message); with a command, that command's exit code."""
     argv = list(argv)
     command: list[str] = []
     if "--" in argv:
@@ -621,7 +621,7 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
     print(render_text(ex))
     if code is not None:
         return code
-    return 1 if (ex.confirmed is not None or not ex.recognised) else 0
+    return 0 if ex.harmless_only else 1
 
 
 if __name__ == "__main__":  # pragma: no cover - the docs generator
