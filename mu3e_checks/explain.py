@@ -35,7 +35,8 @@ from mu3e_checks.text import visible
 # Where an anchor's text comes from: the guard test greps DIRAC's installed sources for
 # "DIRAC" anchors; the others are printed by the peer programs and libraries named.
 DIRAC, VOMS, OPENSSL, PYTHON, SHELL = "DIRAC", "voms-proxy-init", "openssl", "python", "shell"
-ORIGINS = (DIRAC, VOMS, OPENSSL, PYTHON, SHELL)
+DIRAC_V9 = "DIRAC v9"  # printed by releases the guide forbids, so not in the 8.0.74 sources
+ORIGINS = (DIRAC, VOMS, OPENSSL, PYTHON, SHELL, DIRAC_V9)
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,10 @@ CATALOGUE: tuple[Entry, ...] = (
               "with --nocs, which needs none, and at times even when dirac.cfg loads "
               "(DIRAC#7088). It matters only together with another message that DIRAC lacks "
               "its configuration; that message is explained on its own."),
+    Entry("diracosrc-realpath", "diracosrc's realpath warning",
+          (Anchor("realpath: '': No such file or directory", SHELL),), harmful=False,
+          why="diracosrc passes an empty variable to realpath while it sets up the "
+              "environment (DIRAC#6744, DIRACOS2#103); the environment is still complete."),
     Entry("no-cfg", "DIRAC read no dirac.cfg",
           (D("Missing mandatory local configuration option"),
            D("does not exist or it's not a section")),
@@ -218,6 +223,12 @@ CATALOGUE: tuple[Entry, ...] = (
                  ("CFG-001",)),
            Cause("the proxy has no VOMS attributes; when DIRAC did read the Configuration "
                  "Server, the GridPP admins must set the group's VOMSRole", ("VOMS-001",)))),
+    Entry("voms-ac-unverifiable", "The VOMS attributes cannot be verified",
+          (V("Cannot verify AC signature"),),
+          (Cause("X509_VOMS_DIR lacks the mu3e.org .lsc file of the VOMS server",
+                 ("ENV-003",)),
+           Cause("the VOMS attributes are expired or not signed by their server",
+                 ("VOMS-003",)))),
     Entry("voms-binary", "No voms-proxy-init for the VOMS step",
           (D("no standard grid interface available"),),
           (Cause("voms-proxy-init is not on PATH (DIRACOS not active)",
@@ -271,7 +282,8 @@ CATALOGUE: tuple[Entry, ...] = (
           (P("No module named 'pkg_resources'"),),
           (Cause("setuptools >= 82 dropped pkg_resources, which DIRAC 8 needs",
                  ("DIRAC-004",)),)),
-    Entry("diracx", "A DIRAC v9 client", (P("No diracx token"),),
+    Entry("diracx", "A DIRAC v9 client",
+          (Anchor("No diracx token", DIRAC_V9), Anchor("Failed to access DiracX", DIRAC_V9)),
           (Cause("DIRAC v9 is installed; the guide installs 8.0.74", ("DIRAC-002",)),)),
     Entry("command-not-found", "DIRAC's commands are not on PATH",
           (Anchor("command not found", SHELL),),

@@ -66,6 +66,9 @@ def test_narrowing_regexes_are_simple():
     ("error 23 at 0 depth lookup: certificate revoked", "cert-revoked"),
     ("error 20 at 0 depth lookup: unable to get local issuer certificate", "unknown-ca"),
     ("bash: dirac-proxy-init: command not found", "command-not-found"),
+    ("realpath: '': No such file or directory", "diracosrc-realpath"),
+    ("Cannot verify AC signature!", "voms-ac-unverifiable"),
+    ("Failed to access DiracX: No diracx token in the proxy file", "diracx"),
 ])
 def test_line_lands_on_its_family(line, key):
     found = explain.match(f"some preamble\n{line}\n")
@@ -231,3 +234,11 @@ def test_key_material_in_pasted_text_is_never_shown(grid, tmp_path):
     text = explain.render_text(ex)
     body = [ln for ln in key.splitlines() if "-----" not in ln]
     assert "the end" in text and not any(ln in text for ln in body)
+
+
+def test_help_needs_no_run(capsys):
+    def no_run(args):
+        raise AssertionError(f"checks were run: {args}")
+
+    assert explain.main(["--help"], no_run) == 0
+    assert "mu3e-checks explain" in capsys.readouterr().out
