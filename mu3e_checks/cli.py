@@ -49,7 +49,7 @@ def short_help() -> str:
         "Runs the checks in guide order (grid certificate, DIRACOS, DIRAC 8.0.74, CAs and CRLs,",
         "dirac.cfg, proxy, Configuration Server), prints each failure with the command that fixes",
         "it and writes an HTML report for a support ticket. Exit code 0: ready; 1: a check failed.",
-        "usage: mu3e-checks [--list] [options]",
+        "usage: mu3e-checks [--list] [options]   |   mu3e-checks explain [--file F] [-- command]",
         "Mu3e options (MU3E_<NAME> in the environment sets --mu3e-<name>; the command line wins):",
     ]
     for opt in OPTIONS:
@@ -98,6 +98,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     argv = list(argv)
+    if argv[:1] == ["explain"]:
+        from mu3e_checks import explain
+
+        return explain.main(argv[1:], pytest_args)
     if "-h" in argv or "--help" in argv:
         print(short_help())
         return 0

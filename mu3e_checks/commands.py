@@ -31,10 +31,26 @@ def tarball(alias: str, version: str = IGTF_VERSION) -> str:
 
 # ------------------------------------------------------------------------------- DIRAC itself
 
+#: The proxy command every fix prints.  ``-t`` (``--strict``, DIRAC 8.0.74 ProxyGeneration:
+#: "Fail on each error"): without it a failed VOMS step or proxy upload is logged and the command
+#: still exits 0, leaving a proxy without VOMS attributes or no uploaded proxy.
+PROXY_INIT = "dirac-proxy-init -g {group} -M -t"
+#: The guide's local proxy without the Configuration Server.  ``-N`` (``--no-upload``) skips the
+#: upload to the ProxyManager, which cannot work without the CS and otherwise prints the alarming
+#: but harmless "Cannot get URL for Framework/ProxyManager" messages.
+PROXY_INIT_LOCAL = "dirac-proxy-init --nocs -N -g {group}"
+
+
 def proxy_init(group: str, *, note: str = "", bits: int = 0) -> Remedy:
-    """The guide's ``dirac-proxy-init -g <group> -M``: a proxy with the group and VOMS."""
+    """The guide's ``dirac-proxy-init -g <group> -M``, strict (``-t``), so a VOMS or upload
+    failure stops it with exit code 1 instead of passing silently."""
     extra = f" -b {bits}" if bits else ""
-    return cmd("dirac-proxy-init -g {group} -M" + extra, note=note, group=group)
+    return cmd(PROXY_INIT + extra, note=note, group=group)
+
+
+def proxy_init_local(group: str, *, note: str = "") -> Remedy:
+    """The guide's ``dirac-proxy-init --nocs`` with ``-N``: a local proxy, no upload attempted."""
+    return cmd(PROXY_INIT_LOCAL, note=note, group=group)
 
 
 def configure(setup: str, cs_url: str, *, note: str = "") -> Remedy:

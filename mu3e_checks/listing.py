@@ -170,6 +170,10 @@ FIELD_NOTES: dict[str, str] = {
     "checks[].requires": "The IDs of its prerequisites.",
     "checks[].skipped_by": "The prerequisite whose problem caused the skip, else null.",
     "checks[].duration": "Seconds the check took.",
+    "explained": "Set by `mu3e-checks explain`: the \"Error explained\" section, one line per "
+                 "item (the messages recognised, harmless or harmful, the confirmed cause and "
+                 "its fix, what was ruled out; for unknown text, the text itself). Empty in "
+                 "an ordinary run.",
 }
 
 

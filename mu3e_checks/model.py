@@ -161,6 +161,7 @@ class Diagnosis:
     finished: Optional[_dt.datetime] = None
     redaction: str = ""  # the placeholders in use when redacted, else ""
     foreign_config: tuple[str, ...] = ()  # a pytest configuration that is not ours, named
+    explained: tuple[str, ...] = ()  # mu3e-checks explain: the "Error explained" lines
 
     # ------------------------------------------------------------------ views
 
@@ -242,7 +243,8 @@ class Diagnosis:
         return replace(
             self, results=tuple(r.map_text(f) for r in self.results), host=f(self.host),
             user=f(self.user), environment=tuple((k, f(v)) for k, v in self.environment),
-            foreign_config=tuple(map(f, self.foreign_config)))
+            foreign_config=tuple(map(f, self.foreign_config)),
+            explained=tuple(map(f, self.explained)))
 
 
 def freeze(results: Iterable[Result], **kw: Any) -> Diagnosis:

@@ -341,7 +341,9 @@ class DiagnosisRun:
                                        deselected=self.deselected),
                      exit_code=exit_code, finished=_dt.datetime.now().astimezone(),
                      foreign_config=(summary_line(self.foreign),) if self.foreign else ())
-        return raw.map_text(scrub_secrets)
+        from mu3e_checks import explain
+
+        return explain.attach(self.config, raw).map_text(scrub_secrets)
 
     def for_reports(self, d: Diagnosis) -> Diagnosis:
         """The model as the files show it: redacted in the data when ``--mu3e-redact`` is on."""

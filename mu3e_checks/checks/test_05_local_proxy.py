@@ -20,14 +20,14 @@ from mu3e_checks.registry import check
 from mu3e_checks.remedy import join
 
 STEP = "local-proxy"
-INIT = "dirac-proxy-init -g {group} -M"
+INIT = commands.PROXY_INIT
 
 
 @check("PROXY-001", "A proxy file is where DIRAC looks for it", step=STEP, fix=INIT)
 def test_proxy_present(proxy_location, settings, uid):
     """DIRAC reads $GRID_PROXY_FILE, then $X509_USER_PROXY (each only if it is a file), then
     /tmp/x509up_u<uid>; --mu3e-proxy checks another file.  Fails when there is no proxy (fix:
-    dirac-proxy-init -g <group> -M); warns when a variable points at nothing (dirac-proxy-init
+    dirac-proxy-init -g <group> -M -t); warns when a variable points at nothing (dirac-proxy-init
     still writes there) or when $GRID_PROXY_FILE shadows $X509_USER_PROXY.
     """
     loc = proxy_location
@@ -184,7 +184,7 @@ def test_proxy_lifetime(proxy_fact, settings):
 
 
 @check("PROXY-009", "The proxy key is strong enough (RSA >= 2048 bits)", step=STEP,
-       fix="dirac-proxy-init -g {group} -M -b 2048", requires=("PROXY-003",))
+       fix=commands.PROXY_INIT + " -b 2048", requires=("PROXY-003",))
 def test_proxy_strength(proxy_fact, settings):
     """Services refuse proxy keys under 2048 bits.  Fails naming what is too weak, with
     dirac-proxy-init -b 2048.

@@ -26,7 +26,7 @@ from mu3e_checks.registry import check
 from mu3e_checks.text import visible
 
 STEP = "mu3e-proxy"
-INIT = "dirac-proxy-init -g {group} -M"
+INIT = commands.PROXY_INIT
 
 
 @check("GROUP-001", "The proxy carries a DIRAC group", step=STEP,
@@ -159,7 +159,7 @@ def test_voms_validity(proxy_fact, settings):
 def test_cs_whoami(cs_probe, settings, run):
     """Asks the Configuration Server how it sees your proxy (DISET ``whoami``): which user,
     which group.  An unregistered DN fails with the exact DN to send to the Mu3e VO admin; a
-    proxy for another group fails with ``dirac-proxy-init -g <group> -M``.  Skips without a
+    proxy for another group fails with ``dirac-proxy-init -g <group> -M -t``.  Skips without a
     valid proxy.
     """
     advice = Advice.from_settings(settings)

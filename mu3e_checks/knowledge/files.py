@@ -92,35 +92,30 @@ def read_bytes(path: Path, limit: int = MAX_READ, *, follow: bool = True) -> byt
         os.close(fd)
 
 
-def is_file(path: Optional[Path]) -> bool:
-    """True for an existing regular file (following links); never raises."""
+def _never_raises(path: Optional[Path], test: str) -> bool:
+    """``path.<test>()`` (``is_file``, ``is_dir``, ``exists``), False where it would raise: a
+    name too long for the file system or a path through a file comes from hostile values."""
     if path is None:
         return False
     try:
-        return path.is_file()
+        return bool(getattr(path, test)())
     except (OSError, ValueError):
         return False
+
+
+def is_file(path: Optional[Path]) -> bool:
+    """True for an existing regular file (following links); never raises."""
+    return _never_raises(path, "is_file")
 
 
 def is_dir(path: Optional[Path]) -> bool:
-    """True for an existing directory (following links); never raises, not even for a name
-    too long for the file system or a path through a file (hostile environment values)."""
-    if path is None:
-        return False
-    try:
-        return path.is_dir()
-    except (OSError, ValueError):
-        return False
+    """True for an existing directory (following links); never raises."""
+    return _never_raises(path, "is_dir")
 
 
 def exists(path: Optional[Path]) -> bool:
     """True when ``path`` exists (following links); never raises."""
-    if path is None:
-        return False
-    try:
-        return path.exists()
-    except (OSError, ValueError):
-        return False
+    return _never_raises(path, "exists")
 
 
 @dataclass(frozen=True)

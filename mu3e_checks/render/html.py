@@ -49,6 +49,9 @@ def html_summary(d: Diagnosis) -> list[str]:
                    f"{escape(d.redaction)}.</p>")
     for text in d.foreign_config:
         out.append(f'<p class="mu3e-warned" id="mu3e-foreign">{escape(text)}</p>')
+    if d.explained:
+        out.append('<h3 id="mu3e-explained">Error explained</h3>'
+                   + _pre("\n".join(d.explained)))
 
     out.append("<h3>Guide chapters</h3><ul>")
     chapters = d.chapters()

@@ -16,7 +16,7 @@ from mu3e_checks import __version__
 from mu3e_checks.model import Diagnosis
 from mu3e_checks.render import TITLE
 
-SCHEMA_ID = "mu3e-checks/report/1"
+SCHEMA_ID = "mu3e-checks/report/2"  # 2: "explained" added
 
 SHAPE: dict[str, Any] = {
     "schema": SCHEMA_ID,
@@ -57,6 +57,7 @@ SHAPE: dict[str, Any] = {
         "skipped_by": "string | null",
         "duration": "number",
     }],
+    "explained": ["string"],
 }
 
 _TYPES = {
@@ -132,6 +133,7 @@ def build(d: Diagnosis) -> dict[str, Any]:
             "skipped_by": r.skipped_by,
             "duration": round(float(r.duration), 6),
         } for r in d.results],
+        "explained": list(d.explained),
     }
 
 

@@ -194,7 +194,7 @@ def test_proxy_rejected_by_server_on_first_read(net_world, responder, tmp_path):
     case = r["NET-003"]
     assert case.outcome == "failed" and "rejected your proxy" in case.message
     assert "does not trust the CA" in case.message
-    assert f"dirac-proxy-init -g {GROUP} -M" in case.fix
+    assert f"dirac-proxy-init -g {GROUP} -M -t" in case.fix
 
 
 def test_without_proxy_only_the_server_is_verified(net_world, responder, tmp_path):
@@ -203,7 +203,7 @@ def test_without_proxy_only_the_server_is_verified(net_world, responder, tmp_pat
     case = r["NET-003"]
     assert case.outcome == "warned"
     assert "without a client certificate, only to verify the server" in case.message
-    assert case.fix == f"dirac-proxy-init -g {GROUP} -M"
+    assert case.fix == f"dirac-proxy-init -g {GROUP} -M -t"
     assert r.outcome("NET-004") == "skipped" and "needs a valid proxy" in r["NET-004"].message
     assert r.outcome("NET-006") == "skipped"
     assert r.failed() == []
@@ -266,7 +266,7 @@ def test_wrong_group_gets_proxy_init_with_g(net_world, responder, tmp_path):
         r = diagnose(tmp_path, net_world, responder, url(TEST_HOST, server.port), proxy=admin)
     case = r["NET-006"]
     assert case.outcome == "failed" and "'mu3e.org_admin'" in case.message
-    assert case.fix == f"dirac-proxy-init -g {GROUP} -M"
+    assert case.fix == f"dirac-proxy-init -g {GROUP} -M -t"
 
 
 @pytest.mark.parametrize("how", [("-m", "not network"), ("--mu3e-offline",)])

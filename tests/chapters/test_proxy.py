@@ -25,7 +25,7 @@ from tests.support.pki_factory import (
 from tests.support.runner import run_checks
 
 SELECT = ("--mu3e-select", "PROXY,GROUP,VOMS")
-INIT = "dirac-proxy-init -g mu3e.org_user -M"
+INIT = "dirac-proxy-init -g mu3e.org_user -M -t"
 
 
 @pytest.fixture(scope="module")

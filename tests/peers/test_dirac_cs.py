@@ -74,7 +74,7 @@ def test_real_dirac_wrong_group(net_world, responder, real_cs, tmp_path):
     r = diagnose(tmp_path, net_world, responder, real_cs, proxy)
     case = r["NET-006"]
     assert case.outcome == "failed" and "'gridpp_user'" in case.message
-    assert case.fix == f"dirac-proxy-init -g {GROUP} -M"
+    assert case.fix == f"dirac-proxy-init -g {GROUP} -M -t"
 
 
 def test_real_dirac_without_proxy(net_world, responder, real_cs, tmp_path):

@@ -422,7 +422,7 @@ def test_identity_explanations_show_the_dn_only_as_a_comment(kind, tmp_path):
         assert text.splitlines()[-1] == "# /C=CH/CN=Janex\\x0a$(touch pwned-1)`touch " \
                                         "pwned-2`;touch pwned-3;\\x1b[2J"
     else:
-        assert text == f"dirac-proxy-init -g {GROUP} -M"
+        assert text == f"dirac-proxy-init -g {GROUP} -M -t"
     _inert(text, tmp_path)
 
 

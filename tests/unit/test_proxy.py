@@ -158,7 +158,7 @@ def test_file_of_another_user(tmp_path):
      "# install the CA '/CN=X CA' into /ca"),
     (ChainVerdict(False, 23, "revoked", failing_dn="/CN=Jane", depth=1),
      "# /CN=Jane is revoked: ask your CA"),
-    (ChainVerdict(False, 7, "sig"), "dirac-proxy-init -g mu3e.org_user -M"),
+    (ChainVerdict(False, 7, "sig"), "dirac-proxy-init -g mu3e.org_user -M -t"),
 ])
 def test_chain_fix_by_cause(verdict, expect):
     assert px.chain_fix(verdict, Path("/ca"), "mu3e.org_user").render().startswith(expect)

@@ -50,7 +50,7 @@ def test_visible_escapes_controls_bidi_and_undecodable_bytes():
 
 def test_remedies_compose_and_keep_the_least_safe_class():
     both = commands.chmod("600", Path("/k")) + commands.proxy_init("mu3e.org_user")
-    assert both.render() == "chmod 600 /k\ndirac-proxy-init -g mu3e.org_user -M"
+    assert both.render() == "chmod 600 /k\ndirac-proxy-init -g mu3e.org_user -M -t"
     assert both.safety is Safety.MANUAL
     assert commands.chmod("600", Path("/k")).safety is Safety.SAFE
     assert commands.chmod("600", Path("/k")).action.param("mode") == "600"

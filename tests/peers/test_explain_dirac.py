@@ -1,0 +1,540 @@
+"""``mu3e-checks explain`` fed with what the real DIRAC 8.0.74 ``dirac-proxy-init`` prints on
+broken setups: the messages are produced by the program, never typed in.
+
+Everything runs inside the loopback-only namespace (``loopback_only``), against a refused port
+on 127.0.0.1 and a name under ``.invalid``, so nothing reaches a real resolver or server.
+DIRAC gets its inputs through ``DIRAC_ROOT_PATH``, ``X509_*`` and ``HOME`` in a tmp dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mu3e_checks import explain, registry
+from mu3e_checks.explain import DIRAC as FROM_DIRAC
+from tests.peers.test_proxy_tools import signing_policies
+from tests.support.diracos_trees import build_diracos
+from tests.support.diset_server import closed_port
+from tests.support.runner import ROOT
+
+pytestmark = pytest.mark.peer
+
+DIRAC = Path(os.environ.get("MU3E_TEST_DIRAC", "/opt/mu3e-dirac-8.0.74"))
+PROXY_INIT = DIRAC / "bin" / "dirac-proxy-init"
+GROUP = "mu3e.org_user"
+
+
+class World:
+    """A home with credentials and a trust dir, and a DIRAC root whose dirac.cfg we set."""
+
+    def __init__(self, grid, base: Path, user=None) -> None:
+        assert PROXY_INIT.is_file(), f"real DIRAC 8.0.74 missing at {DIRAC}"
+        self.base = base
+        self.home = grid.home(base, user=user)
+        # The user's DIRACOS with the DIRAC client (its dirac.cfg we write or remove below);
+        # dirac-proxy-init itself is the real 8.0.74 from DIRAC's venv.
+        build_diracos(self.home, cfg="")
+        cadir = self.home / "dirac_ui/diracos/etc/grid-security/certificates"
+        signing_policies(cadir)
+        self.root = base / "dirac-root"
+        (self.root / "etc").mkdir(parents=True)
+        globus = self.home / ".globus"
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("X509_", "GRID_", "DIRAC", "VOMS", "MU3E_", "PYTEST_"))}
+        self.env.update(HOME=str(self.home), X509_CERT_DIR=str(cadir),
+                        X509_USER_CERT=str(globus / "usercert.pem"),
+                        X509_USER_KEY=str(globus / "userkey.pem"),
+                        DIRAC_ROOT_PATH=str(self.root), X509_USER_PROXY=str(base / "proxy"),
+                        PATH=f"{DIRAC / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+                        PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="1")
+
+    def cfg(self, server: str | None) -> None:
+        path = self.root / "etc" / "dirac.cfg"
+        if server is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_text("DIRAC\n{\n  Setup = GridPP\n  Configuration\n  {\n"
+                            f"    Servers = {server}\n  }}\n}}\n")
+
+    def run(self, argv: list[str], **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(argv, env={**self.env, **env}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=300,
+                              stdin=subprocess.DEVNULL, cwd=self.base)
+
+    def proxy_init(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        return self.run([str(PROXY_INIT), *args], **env)
+
+    def explain(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        """The full ``mu3e-checks explain``, as a user runs it."""
+        return subprocess.run([sys.executable, "-m", "mu3e_checks.cli", "explain",
+                               "--mu3e-home", str(self.home), *args],
+                              env={**self.env, **env},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=600, stdin=subprocess.DEVNULL, cwd=self.base)
+
+
+@pytest.fixture(scope="module")
+def world(grid, tmp_path_factory, loopback_only):
+    return World(grid, tmp_path_factory.mktemp("explain"))
+
+
+def keys(text: str) -> list[str]:
+    return [e.key for e in explain.entries(explain.match(text))]
+
+
+def candidates(text: str) -> set[str]:
+    return {c for e in explain.entries(explain.match(text)) if e.harmful for c in e.check_ids}
+
+
+def section(out: str) -> str:
+    assert "Error explained" in out, out[-3000:]
+    return out.split("Error explained", 1)[1]
+
+
+def test_nocs_messages_are_harmless(world):
+    world.cfg(None)
+    proc = world.proxy_init("--nocs", "-g", GROUP)
+    assert proc.returncode == 0, proc.stdout
+    assert "Cannot get URL for Framework/ProxyManager" in proc.stdout
+    assert "nocs-upload" in keys(proc.stdout)
+    ex = explain.Explanation(explain.match(proc.stdout))
+    assert ex.harmless_only
+    # -N (no upload) removes the alarming lines; then nothing harmful is left either.
+    quiet = world.proxy_init("--nocs", "-N", "-g", GROUP)
+    assert quiet.returncode == 0, quiet.stdout
+    assert "Cannot get URL" not in quiet.stdout
+    assert not candidates(quiet.stdout)
+
+
+def test_strict_stops_on_the_failed_upload_and_no_upload_avoids_it(world):
+    """Why the fixes say -t and the --nocs fix says -N (DIRAC 8.0.74's own behaviour)."""
+    world.cfg(None)
+    assert world.proxy_init("--nocs", "-t", "-g", GROUP).returncode == 1
+    assert world.proxy_init("--nocs", "-N", "-t", "-g", GROUP).returncode == 0
+
+
+def test_refused_port_is_explained_and_confirmed_by_net_002(world):
+    port = closed_port()
+    url = f"dips://127.0.0.1:{port}/Configuration/Server"
+    world.cfg(url)
+    proc = world.proxy_init("-g", GROUP)
+    assert proc.returncode == 1
+    assert "Can't contact DIRAC CS" in proc.stdout
+    assert keys(proc.stdout)[:2] == ["cs-refused", "cs-unreachable"]
+    assert "NET-002" in candidates(proc.stdout)
+    r = world.explain("--mu3e-cs-url", url, "--", str(PROXY_INIT), "-g", GROUP)
+    assert r.returncode == 1  # dirac-proxy-init's own exit code, passed through
+    text = section(r.stdout)
+    assert "confirmed cause: nothing accepts connections" in text
+    assert "NET-002 failed" in text
+    assert "ruled out: the server's name does not resolve (NET-001 passed)" in text
+
+
+def test_dirac_configure_with_a_refused_port_is_confirmed_by_net_002(world):
+    """dirac-configure exits 0 although it reached no server; its BundleDelivery message
+    reads like a setup problem, the checks show the port is closed."""
+    world.cfg(None)
+    (world.base / "proxy").unlink(missing_ok=True)
+    argv = [str(DIRAC / "bin" / "dirac-configure"), "-F", "-S", "GridPP", "-C",
+            f"dips://127.0.0.1:{closed_port()}/Configuration/Server", "-I"]
+    noproxy = world.run(argv)
+    assert noproxy.returncode == 1
+    assert keys(noproxy.stdout)[-1] == "no-proxy", noproxy.stdout
+    assert world.proxy_init("--nocs", "-N", "-g", GROUP).returncode == 0
+    url = f"dips://127.0.0.1:{closed_port()}/Configuration/Server"
+    argv = [str(DIRAC / "bin" / "dirac-configure"), "-F", "-S", "GridPP", "-C", url, "-I"]
+    proc = world.run(argv)
+    assert proc.returncode == 0
+    assert "Cannot get URL for Framework/BundleDelivery in setup GridPP" in proc.stdout
+    assert {"setup-mismatch", "cs-refused"} <= set(keys(proc.stdout))
+    r = world.explain("--mu3e-cs-url", url, "--", *argv)
+    assert r.returncode == 0  # dirac-configure's own exit code
+    text = section(r.stdout)
+    assert "confirmed cause: DIRAC could not download the configuration" in text, text
+    assert "NET-002 failed" in text.split("ruled out")[0]
+    world.cfg(None)
+
+
+def test_proxy_info_on_an_expired_proxy_is_confirmed_by_proxy_008(grid, tmp_path,
+                                                                   loopback_only):
+    client = World(grid, tmp_path)
+    client.cfg("dips://127.0.0.1:9/Configuration/Server")
+    expired = grid.pki.proxy(grid.user, group=GROUP, expired=True)
+    proxy = Path(client.env["X509_USER_PROXY"])
+    proxy.write_bytes(expired.proxy_file())
+    proxy.chmod(0o600)
+    argv = [str(DIRAC / "bin" / "dirac-proxy-info")]
+    proc = client.run(argv)
+    assert "PEM file has expired" in proc.stdout  # and dirac-proxy-info still exits 0
+    assert keys(proc.stdout)[0] == "cert-expired", proc.stdout
+    assert "PROXY-008" in candidates(proc.stdout)
+    r = client.explain("--mu3e-offline", "--", *argv)
+    assert r.returncode == proc.returncode
+    text = section(r.stdout)
+    assert "PROXY-008 failed" in text.split("ruled out")[0], text
+
+
+def test_unresolvable_name_points_at_net_001(world):
+    world.cfg("dips://cs.mu3e-explain.invalid:9135/Configuration/Server")
+    proc = world.proxy_init("-g", GROUP)
+    assert proc.returncode == 1
+    assert "DNS lookup failed" in proc.stdout
+    assert keys(proc.stdout)[0] == "cs-dns"
+    assert "NET-001" in candidates(proc.stdout)
+
+
+def test_no_dirac_cfg_is_confirmed_by_cfg_001(world):
+    world.cfg(None)
+    proc = world.proxy_init("-g", GROUP)
+    assert proc.returncode == 1
+    assert "is not registered" in proc.stdout
+    assert {"no-cfg", "dn-unregistered"} <= set(keys(proc.stdout))
+    assert "CFG-001" in candidates(proc.stdout)
+    log = world.base / "nocfg.log"
+    log.write_text(proc.stdout)
+    report = world.base / "nocfg.json"
+    html = world.base / "nocfg.html"
+    r = world.explain("--mu3e-offline", "--mu3e-json", str(report), "--html", str(html),
+                      "--file", str(log))
+    text = section(r.stdout)
+    assert "confirmed cause: no dirac.cfg where DIRAC reads it" in text
+    assert "CFG-001 failed" in text
+    assert r.returncode == 1
+    # the same section, from the same run, at the top of the JSON and HTML reports
+    explained = json.loads(report.read_text())["explained"]
+    assert "confirmed cause: no dirac.cfg where DIRAC reads it (dirac-configure never ran, " \
+           "or ran with another Python)" in explained
+    page = html.read_text()
+    assert page.index('id="mu3e-explained"') < page.index("Guide chapters")
+    assert "DIRAC read no dirac.cfg" in page
+
+
+def test_proxy_info_without_dirac_cfg_is_confirmed_by_cfg_001(world):
+    world.cfg(None)
+    proc = world.run([str(DIRAC / "bin" / "dirac-proxy-info")])
+    assert proc.returncode == 1
+    assert "Missing mandatory local configuration option /DIRAC/Setup" in proc.stdout
+    assert "no-cfg" in keys(proc.stdout)
+    r = world.explain("--mu3e-offline", "--", str(DIRAC / "bin" / "dirac-proxy-info"))
+    assert r.returncode == 1
+    text = section(r.stdout)
+    assert "confirmed cause: no dirac.cfg where DIRAC reads it" in text
+    assert "CFG-001 failed" in text
+
+
+def test_voms_step_fails_silently_without_t(world):
+    """-M without a configuration: DIRAC knows no VOMS role for the group, makes a proxy
+    without VOMS attributes and exits 0, unless -t is given.  Why the fixes say -t."""
+    world.cfg(None)
+    args = ("--nocs", "-N", "-M", "-g", GROUP)
+    loose = world.proxy_init(*args)
+    assert loose.returncode == 0, loose.stdout
+    assert keys(loose.stdout) == ["no-cfg-notice", "voms-no-role"]
+    assert {"CFG-001", "VOMS-001"} <= candidates(loose.stdout)
+    assert world.proxy_init(*args, "-t").returncode == 1
+    r = world.explain("--mu3e-offline", "--", str(PROXY_INIT), *args, "-t")
+    assert r.returncode == 1
+    text = section(r.stdout)
+    assert "confirmed cause: DIRAC read no configuration" in text, text
+    assert "CFG-001 failed" in text
+
+
+def test_voms_proxy_init_without_vomses_is_explained(world):
+    import shutil
+
+    voms = shutil.which("voms-proxy-init")
+    assert voms, "real peer voms-proxy-init is missing"
+    empty = world.base / "no-vomses"
+    empty.mkdir(exist_ok=True)
+    proc = world.run([voms, "-voms", "mu3e.org", "-out", str(world.base / "vp")],
+                     X509_VOMSES=str(empty))
+    assert "VOMS Server for mu3e.org not known" in proc.stdout, proc.stdout
+    assert keys(proc.stdout)[0] == "vomses-missing"
+    assert candidates(proc.stdout) == {"ENV-002"}
+    r = world.explain("--mu3e-offline", "--", voms, "-voms", "mu3e.org", "-out",
+                      str(world.base / "vp"), X509_VOMSES=str(empty))
+    assert r.returncode == proc.returncode
+    text = section(r.stdout)
+    assert "confirmed cause: X509_VOMSES is unset or has no entry for mu3e.org" in text, text
+    # ENV-002 warns (DIRACOS has its own vomses) and names the export that fixes it
+    assert "ENV-002 warned" in text
+    assert "export X509_VOMSES=" + str(world.home / "dirac_ui/diracos/etc/grid-security/vomses") \
+        in text
+
+
+def test_stale_crls_are_confirmed_by_crl_003(grid, tmp_path, loopback_only):
+    """CRLs fetched ten days ago: DIRAC notices by the files' age, CRL-003 by nextUpdate."""
+    import time
+
+    from tests.support.pki_factory import DAY, crls_for, write_trust_dir
+
+    stale = World(grid, tmp_path)
+    stale.cfg(None)
+    cadir = Path(stale.env["X509_CERT_DIR"])
+    pki = grid.pki
+    write_trust_dir(cadir, grid.cas, crls_for(pki, grid.cas, last_update=pki.now - 10 * DAY,
+                                              next_update=pki.now - 3 * DAY))
+    old = time.time() - 10 * 86400
+    for crl in cadir.glob("*.r0"):
+        os.utime(crl, (old, old))
+    args = ("--nocs", "-N", "-g", GROUP)
+    proc = stale.proxy_init(*args)
+    assert "Your CRLs appear to be outdated" in proc.stdout, proc.stdout
+    assert "crl-outdated" in keys(proc.stdout)
+    r = stale.explain("--mu3e-offline", "--", str(PROXY_INIT), *args)
+    assert r.returncode == proc.returncode
+    text = section(r.stdout)
+    assert "confirmed cause: a CRL's nextUpdate has passed" in text, text
+    assert "CRL-003 failed" in text and "fetch-crl -l" in text
+
+
+def test_server_with_an_unknown_ca_is_confirmed_by_net_003(world, grid):
+    """The Configuration Server's certificate comes from a CA the trust dir does not hold."""
+    from mu3e_checks.knowledge.pki import dn_slash
+    from tests.support.diset_server import DisetServer
+
+    rogue_ca = grid.pki.ca("Rogue Interception CA")
+    server_cert = grid.pki.host(rogue_ca, "localhost", sans=["localhost", "127.0.0.1"])
+    with DisetServer(server_cert, grid.cas) as server:
+        url = f"dips://127.0.0.1:{server.port}/Configuration/Server"
+        world.cfg(url)
+        proc = world.proxy_init("-g", GROUP)
+        assert proc.returncode == 1
+        assert "SSLError('certificate verify failed')" in proc.stdout
+        assert keys(proc.stdout)[0] == "tls-verify"
+        assert "NET-003" in candidates(proc.stdout)
+        # The test CAs stand in for the Mu3e ones, so CA-004 passes and NET-003 runs.
+        required = [a for ca in grid.cas for a in ("--mu3e-required-ca", dn_slash(ca.subject))]
+        r = world.explain("--mu3e-cs-url", url, *required, "--", str(PROXY_INIT), "-g", GROUP)
+    text = section(r.stdout)
+    assert r.returncode == 1
+    assert "NET-003 failed" in text.split("ruled out")[0], text
+
+
+def test_server_that_rejects_the_client_ca_is_confirmed_by_net_003(world, grid, net_world,
+                                                                   responder):
+    """The server trusts only another CA for clients: it ends the handshake on our proxy."""
+    from tests.support.diset_server import DisetServer
+
+    other = grid.pki.ca("Some Other Client CA")
+    with DisetServer(net_world.localhost, [other]) as server:
+        url = f"dips://localhost:{server.port}/Configuration/Server"
+        client = World(grid, world.base / "rejected")
+        client.cfg(url)
+        client.env["X509_CERT_DIR"] = str(net_world.trust)
+        proc = client.proxy_init("-g", GROUP)
+        assert proc.returncode == 1
+        assert keys(proc.stdout)[0] == "peer-closed", proc.stdout
+        assert "NET-003" in candidates(proc.stdout)
+        opts = ["--mu3e-cs-url", url, "--mu3e-nameserver", responder.address,
+                "--mu3e-trust-dir", str(net_world.trust), "--mu3e-timeout", "10"]
+        for ca in (grid.root, grid.ca, net_world.host_ca):
+            opts += ["--mu3e-required-ca", _slash(ca)]
+        r = client.explain(*opts, "--", str(PROXY_INIT), "-g", GROUP)
+    text = section(r.stdout)
+    assert r.returncode == 1
+    assert "NET-003 failed" in text.split("ruled out")[0], text
+
+
+def _slash(ca) -> str:
+    from mu3e_checks.knowledge.pki import dn_slash
+
+    return dn_slash(ca.subject)
+
+
+# ------------------------------------------------- a real DIRAC 8.0.74 Configuration Server
+
+@pytest.fixture(scope="module")
+def real_cs(net_world, loopback_only):
+    from mu3e_checks.knowledge.pki import dn_slash
+    from tests.support.dirac_cs import RealConfigurationServer
+    from tests.support.net_world import GROUP as CS_GROUP
+
+    users = {"jane": (net_world.user_dn, dn_slash(net_world.grid.ca.cert.subject), [CS_GROUP])}
+    server = RealConfigurationServer(net_world.base / "explain-cs-root", closed_port(),
+                                     net_world.localhost, net_world.trust, users)
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def responder(loopback_only):
+    from tests.support.dns_responder import DnsResponder
+
+    with DnsResponder({}) as r:  # localhost comes from /etc/hosts; nothing else is asked
+        yield r
+
+
+def _cs_client(grid, net_world, real_cs, base: Path, user=None) -> World:
+    client = World(grid, base, user=user)
+    client.cfg(real_cs.url)
+    client.env["X509_CERT_DIR"] = str(net_world.trust)
+    return client
+
+
+def _cs_options(grid, net_world, real_cs, responder) -> list[str]:
+    from mu3e_checks.knowledge.pki import dn_slash
+
+    required = [a for ca in (grid.root, grid.ca, net_world.host_ca)
+                for a in ("--mu3e-required-ca", dn_slash(ca.subject))]
+    return ["--mu3e-cs-url", real_cs.url, "--mu3e-nameserver", responder.address,
+            "--mu3e-trust-dir", str(net_world.trust), "--mu3e-timeout", "10", *required]
+
+
+def test_unregistered_dn_is_confirmed_by_net_006(grid, net_world, real_cs, responder,
+                                                  tmp_path):
+    stranger = grid.pki.user(grid.ca, "Unknown Stranger")
+    client = _cs_client(grid, net_world, real_cs, tmp_path, user=stranger)
+    proc = client.proxy_init("-g", GROUP)
+    assert proc.returncode == 1, proc.stdout
+    assert "is not registered" in proc.stdout, proc.stdout
+    assert "dn-unregistered" in keys(proc.stdout)
+    r = client.explain(*_cs_options(grid, net_world, real_cs, responder), "--",
+                       str(PROXY_INIT), "-g", GROUP)
+    text = section(r.stdout)
+    assert r.returncode == 1
+    assert "NET-006 failed" in text.split("ruled out")[0], text
+    assert "ruled out: DIRAC read no dirac.cfg, so it knows no users (CFG-001 passed)" in text
+
+
+def test_wrong_group_is_confirmed_by_group_002(grid, net_world, real_cs, responder, tmp_path):
+    client = _cs_client(grid, net_world, real_cs, tmp_path)
+    proc = client.proxy_init("-g", "mu3e.org_admin")
+    assert proc.returncode == 1, proc.stdout
+    assert "Requested group mu3e.org_admin is not valid for DN" in proc.stdout, proc.stdout
+    assert keys(proc.stdout)[0] == "wrong-group"
+    r = client.explain(*_cs_options(grid, net_world, real_cs, responder), "--",
+                       str(PROXY_INIT), "-g", "mu3e.org_admin")
+    text = section(r.stdout)
+    assert r.returncode == 1
+    confirmed = text.split("ruled out")[0]
+    assert "confirmed cause: -g asked for a group the server does not give your DN" in \
+        confirmed, text
+    # DIRAC 8.0.74 leaves a proxy without any group: GROUP-001 decides, and gives the command
+    assert "GROUP-001 failed" in confirmed
+    assert "dirac-proxy-init -g mu3e.org_user -M -t" in confirmed
+
+
+def test_unknown_text_is_not_recognised_and_runs_the_full_diagnosis(world):
+    log = world.base / "unknown.log"
+    log.write_text("Segmentation fault (core dumped)\n")
+    report = world.base / "unknown.json"
+    r = world.explain("--mu3e-offline", "--mu3e-json", str(report), "--file", str(log))
+    text = section(r.stdout)
+    assert "not recognised" in text and "Segmentation fault" in text
+    assert "confirmed cause" not in text
+    assert r.returncode == 1
+    # the full diagnosis ran (every check has a result) and the user's own JSON report stays
+    data = json.loads(report.read_text())
+    assert {c["id"] for c in data["checks"]} == set(registry.load_all())
+    assert "  | Segmentation fault (core dumped)" in data["explained"]  # for support
+
+
+def _dirac_sources() -> str:
+    roots = sorted((DIRAC / "lib").glob("python3*/site-packages/DIRAC"))
+    assert roots, f"DIRAC 8.0.74 sources missing under {DIRAC}/lib"
+    return "\n".join(p.read_text(errors="replace") for p in roots[0].rglob("*.py"))
+
+
+def test_dirac_anchors_occur_in_the_installed_sources():
+    """A pattern whose text DIRAC no longer prints would silently never match."""
+    src = _dirac_sources()
+    missing = [(e.key, a.text) for e in explain.CATALOGUE for a in e.anchors
+               if a.origin == FROM_DIRAC and a.text not in src]
+    assert not missing
+    others = {a.origin for e in explain.CATALOGUE for a in e.anchors} - {FROM_DIRAC}
+    assert others <= set(explain.ORIGINS)
+
+
+# ------------------------------------------------------------------- OpenSSL's own messages
+
+def _openssl_home(grid, base: Path, case: str) -> tuple[Path, Path]:
+    """A home whose trust dir or certificate is broken the way ``case`` says."""
+    from tests.support.pki_factory import DAY, crls_for, write_credentials, write_trust_dir
+
+    pki = grid.pki
+    user = grid.user
+    cas, crl_kw, revoked = grid.cas, {}, ()
+    if case == "crl-outdated":
+        crl_kw = dict(last_update=pki.now - 10 * DAY, next_update=pki.now - DAY)
+    elif case == "cert-revoked":
+        revoked = (user,)
+    elif case == "unknown-ca":
+        cas = [grid.root]  # the issuing CA of the user is missing
+    elif case == "cert-expired":
+        user = pki.user(grid.ca, "Expired Physicist", expired=True)
+    home = base / case / "home"
+    write_credentials(home / ".globus", user)
+    cadir = home / "dirac_ui/diracos/etc/grid-security/certificates"
+    crls = crls_for(pki, cas, **crl_kw)
+    if revoked:
+        crls[id(grid.ca)] = pki.crl(grid.ca, revoked)
+    write_trust_dir(cadir, cas, crls)
+    return home, cadir
+
+
+@pytest.mark.parametrize("case,confirmed", [
+    ("crl-outdated", "CRL-003"), ("cert-revoked", "CRL-004"), ("unknown-ca", "CA-006"),
+    ("cert-expired", "CERT-008"),
+])
+def test_openssl_verify_messages_are_explained(grid, tmp_path, case, confirmed):
+    import shutil
+
+    openssl = shutil.which("openssl")
+    assert openssl, "real peer openssl is missing"
+    home, cadir = _openssl_home(grid, tmp_path, case)
+    cert = home / ".globus" / "usercert.pem"
+    argv = [openssl, "verify", "-crl_check_all", "-CApath", str(cadir), str(cert)]
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=60)
+    assert proc.returncode != 0, proc.stdout
+    assert keys(proc.stdout)[0] == case, proc.stdout
+    assert confirmed in candidates(proc.stdout)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("X509_", "GRID_", "DIRAC", "VOMS", "MU3E_", "PYTEST_"))}
+    env.update(HOME=str(home), X509_CERT_DIR=str(cadir), PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "mu3e_checks.cli", "explain", "--mu3e-offline",
+                        "--mu3e-home", str(home), "--", *argv], env=env, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=600, cwd=tmp_path)
+    text = section(r.stdout)
+    assert r.returncode == proc.returncode
+    assert "confirmed cause" in text, text
+    confirmed_block = text.split("confirmed cause", 1)[1].split("ruled out", 1)[0]
+    assert f"{confirmed} failed" in confirmed_block, text
+
+
+@pytest.mark.parametrize("case,confirmed", [("crl-outdated", "CRL-003"),
+                                            ("cert-revoked", "CRL-004")])
+def test_voms_proxy_init_messages_are_explained(grid, tmp_path, case, confirmed):
+    """voms-proxy-init makes the proxy, then reports the CRL problem and exits 1."""
+    import shutil
+
+    voms = shutil.which("voms-proxy-init")
+    assert voms, "real peer voms-proxy-init is missing"
+    home, cadir = _openssl_home(grid, tmp_path, case)
+    signing_policies(cadir)
+    globus = home / ".globus"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("X509_", "GRID_", "DIRAC", "VOMS", "MU3E_", "PYTEST_"))}
+    env.update(HOME=str(home), X509_CERT_DIR=str(cadir), PYTHONPATH=str(ROOT),
+               X509_USER_CERT=str(globus / "usercert.pem"),
+               X509_USER_KEY=str(globus / "userkey.pem"),
+               X509_USER_PROXY=str(tmp_path / "vp"))
+    argv = [voms, "-rfc"]
+    proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 1, proc.stdout
+    assert keys(proc.stdout)[0] == case, proc.stdout
+    r = subprocess.run([sys.executable, "-m", "mu3e_checks.cli", "explain", "--mu3e-offline",
+                        "--mu3e-home", str(home), "--", *argv], env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=600, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    text = section(r.stdout)
+    assert r.returncode == 1
+    assert f"{confirmed} failed" in text.split("ruled out")[0], text
