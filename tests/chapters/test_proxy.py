@@ -419,7 +419,7 @@ def test_proxy_fixes_keep_a_hostile_group_and_paths_as_data(grid, tmp_path):
     r = run_checks(home, *SELECT, "--mu3e-group", group,
                    env={"X509_USER_PROXY": str(tmp_path / "none $(touch PWNED)")})
     assert r["PROXY-001"].outcome == "failed"
-    assert r["PROXY-001"].fix == f"dirac-proxy-init -g {quote(group)} -M"
+    assert r["PROXY-001"].fix == f"dirac-proxy-init -g {quote(group)} -M -t"
     pasted_runs_nothing(r["PROXY-001"].fix)
 
     evil = write_proxy(tmp_path / "p $(touch PWNED) `touch PWNED`",

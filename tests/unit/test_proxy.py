@@ -192,5 +192,5 @@ def test_chain_fix_with_hostile_dn_group_and_dir_runs_nothing_when_pasted(verdic
 
 
 def test_init_command_is_the_guide_line():
-    assert px.init_command("mu3e.org_user").render() == "dirac-proxy-init -g mu3e.org_user -M"
-    assert px.init_command("a b;c").render() == "dirac-proxy-init -g 'a b;c' -M"
+    assert px.init_command("mu3e.org_user").render() == "dirac-proxy-init -g mu3e.org_user -M -t"
+    assert px.init_command("a b;c").render() == "dirac-proxy-init -g 'a b;c' -M -t"
