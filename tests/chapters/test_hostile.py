@@ -23,6 +23,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from mu3e_checks.render.json import SCHEMA_ID
 from tests.support.diracos_trees import build_diracos, dirac_cfg_text
 from tests.support.hostile import (
     BEGIN_CERT,
@@ -397,7 +398,7 @@ def test_redaction_of_a_hostile_user_name_keeps_the_report_intact(grid, tmp_path
     # The same markup as without redaction, plus the one paragraph that says it is redacted.
     assert "Redacted (--mu3e-redact)" in routs["html"]
     assert _tags(routs["html"]) == _tags(_outputs(plain)["html"]) + Counter({"p": 1})
-    assert rdata["schema"] == pdata["schema"] == "mu3e-checks/report/1"
+    assert rdata["schema"] == pdata["schema"] == SCHEMA_ID
     assert [c["id"] for c in rdata["checks"]] == [c["id"] for c in pdata["checks"]]
     assert set(red.cases) == set(plain.cases)
     pouts = _outputs(plain, tmp_path / "plain.json")

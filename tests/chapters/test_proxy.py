@@ -430,7 +430,7 @@ def test_proxy_fixes_keep_a_hostile_group_and_paths_as_data(grid, tmp_path):
     case = r["PROXY-001"]
     assert case.outcome == "warned"
     assert case.fix == ("unset GRID_PROXY_FILE   # or run: dirac-proxy-init -g "
-                        f"{group} -M")  # a comment: the group is shown, never run
+                        f"{group} -M -t")  # a comment: the group is shown, never run
     pasted_runs_nothing(case.fix)
     assert r["PROXY-002"].fix == f"chmod 600 {quote(str(evil))}"
     pasted_runs_nothing(r["PROXY-002"].fix)
