@@ -8,6 +8,7 @@ test always runs the code next to it, whatever copy of the package is installed.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[2]
+#: pytest 9.2 shortens a JUnit failure's ``message`` to its first line and points at the text.
+_SHORTENED = re.compile(r"\[\+\d+ more lines?; full report in element text\]\s*$")
 
 #: Variables of the developer's own grid setup that must never leak into a test run.
 _SCRUB_PREFIXES = ("X509_", "DIRAC", "GRID_", "MU3E_", "PYTEST_", "VOMS")
@@ -83,6 +86,8 @@ def parse_junit(path: Path) -> dict[str, Case]:
             if el is not None:
                 outcome = {"failure": "failed"}.get(tag, tag)
                 message = el.get("message", "") or (el.text or "")
+                if _SHORTENED.search(message) and el.text:  # pytest >= 9.2 keeps one line
+                    message = el.text
                 break
         if outcome == "passed" and "warning" in props:
             outcome, message = "warned", props["warning"]
