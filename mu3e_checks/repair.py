@@ -47,7 +47,8 @@ BLOCK_BEGIN = "# >>> mu3e-checks: X509_CERT_DIR (added by 'mu3e-checks fix') >>>
 BLOCK_END = "# <<< mu3e-checks: X509_CERT_DIR <<<"
 
 #: Repairs this version applies; other action kinds are shown with their printed fix.
-SUPPORTED = (ActionKind.CHMOD, ActionKind.PKCS12_EXTRACT, ActionKind.EXPORT_CERT_DIR)
+SUPPORTED = (ActionKind.CHMOD, ActionKind.PKCS12_EXTRACT, ActionKind.EXPORT_CERT_DIR,
+             ActionKind.FETCH_CRLS)
 
 
 class RepairError(Exception):
@@ -88,6 +89,7 @@ class Context:
     home: Path
     environ: dict[str, str]
     passphrase_file: Optional[Path] = None
+    offline: bool = False
     options: Options = field(default_factory=Options)
     ask: Callable[[str], bool] = lambda q: False
     prompt_secret: Callable[[str], str] = getpass.getpass
@@ -388,6 +390,261 @@ def apply_export(action: Action, ctx: Context) -> list[str]:
     return log
 
 
+# ----------------------------------------------------------------------------- CRLs
+
+#: How many CRLs are fetched at once, and how long one may take (connect, read).
+CRL_WORKERS = 16
+CRL_TIMEOUT = (5.0, 20.0)
+CRL_MAX_BYTES = 64 * 1024 * 1024
+#: Where replaced CRLs are kept: inside the trust dir, under a name OpenSSL never reads.
+REPLACED_DIR = ".mu3e-checks-replaced"
+_CLOCK_SKEW = _dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class CrlSource:
+    """One CA of the trust dir and where its CRL comes from."""
+
+    ca_hash: str
+    subject: str
+    cert: Any
+    urls: tuple[str, ...]
+    names: tuple[str, ...]  # the .r0 names to write: <hash>.r0 (and the old hash's, if used)
+
+
+def _urls_in(path: Path) -> tuple[str, ...]:
+    from mu3e_checks.knowledge.files import Unreadable, read_bytes
+
+    try:
+        text = read_bytes(path, limit=64 * 1024).decode("ascii", "replace")
+    except Unreadable:
+        return ()
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if re.fullmatch(r"https?://[!-~]+", line):
+            out.append(line)
+    return tuple(out)
+
+
+def crl_sources(ca_dir: Path) -> list[CrlSource]:
+    """Every CA in ``ca_dir`` with its CRL URLs, found as fetch-crl finds them: from
+    ``<hash>.crl_url``, or ``<name>.crl_url`` beside the ``<name>.pem`` its hash name links to."""
+    from mu3e_checks.knowledge.trust.scan import scan_trust_dir
+
+    store = scan_trust_dir(ca_dir)
+    out = []
+    for ca in store.cas:
+        candidates = [f"{ca.hash}.crl_url", f"{ca.hash_old}.crl_url"]
+        for name in ca.names:
+            target = ca_dir / name
+            if os.path.islink(target):
+                stem = Path(os.readlink(target)).name.rsplit(".", 1)[0]
+                candidates.append(f"{stem}.crl_url")
+        if ca.alias:
+            candidates.append(f"{ca.alias}.crl_url")
+        urls: tuple[str, ...] = ()
+        for cand in dict.fromkeys(candidates):
+            if (ca_dir / cand).is_file():
+                urls = _urls_in(ca_dir / cand)
+                if urls:
+                    break
+        names = [f"{ca.hash}.r0"]
+        if ca.hash_old != ca.hash and f"{ca.hash_old}.0" in store.names:
+            names.append(f"{ca.hash_old}.r0")
+        out.append(CrlSource(ca.hash, ca.subject, ca.cert, urls, tuple(names)))
+    return out
+
+
+def verify_crl(data: bytes, source: CrlSource, now: Optional[_dt.datetime] = None) -> Any:
+    """The CRL in ``data`` when it is issued and signed by the source's CA and current;
+    else :class:`RepairError` saying why (the old file then stays)."""
+    from cryptography import x509
+
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    try:
+        crl = (x509.load_pem_x509_crl(data) if b"-----BEGIN" in data
+               else x509.load_der_x509_crl(data))
+    except ValueError:
+        raise RepairError("not a CRL (neither PEM nor DER)") from None
+    if crl.issuer != source.cert.subject:
+        raise RepairError("issued by another CA")
+    if not crl.is_signature_valid(source.cert.public_key()):
+        raise RepairError("its signature is not the CA's")
+    last, nxt = crl.last_update_utc, crl.next_update_utc
+    if last > now + _CLOCK_SKEW:
+        raise RepairError(f"not valid before {last:%Y-%m-%d %H:%M} UTC")
+    if nxt is None or nxt < now:
+        raise RepairError("expired" + (f" on {nxt:%Y-%m-%d %H:%M} UTC" if nxt else ""))
+    return crl
+
+
+def _download(session: Any, url: str, timeout: tuple[float, float]) -> bytes:
+    import requests
+
+    try:
+        with session.get(url, timeout=timeout, stream=True, allow_redirects=True) as resp:
+            if resp.status_code != 200:
+                raise RepairError(f"HTTP {resp.status_code}")
+            chunks, size = [], 0
+            for chunk in resp.iter_content(64 * 1024):
+                size += len(chunk)
+                if size > CRL_MAX_BYTES:
+                    raise RepairError("larger than 64 MiB")
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except requests.Timeout:
+        raise RepairError("timed out") from None
+    except requests.RequestException as exc:
+        raise RepairError(f"download failed ({type(exc).__name__})") from None
+
+
+def _fetch_one(session: Any, source: CrlSource, timeout: tuple[float, float]) -> tuple[Any, str]:
+    """(verified CRL, URL) from the first URL that gives one; RepairError naming each try."""
+    tried = []
+    for url in source.urls:
+        try:
+            return verify_crl(_download(session, url, timeout), source), url
+        except RepairError as exc:
+            tried.append(f"{visible(url)}: {exc}")
+    raise RepairError("; ".join(tried) or "no CRL URL")
+
+
+def _existing_newer(path: Path, crl: Any) -> bool:
+    from cryptography import x509
+
+    try:
+        data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+        old = (x509.load_pem_x509_crl(data) if b"-----BEGIN" in data
+               else x509.load_der_x509_crl(data)) if data else None
+    except (ValueError, OSError):
+        return False
+    return old is not None and old.issuer == crl.issuer and \
+        old.last_update_utc > crl.last_update_utc
+
+
+def _install_crl(ca_dir: Path, name: str, pem: bytes, stamp: str) -> str:
+    """Atomically put ``pem`` at ``ca_dir/name``; the old file is hard-linked into
+    :data:`REPLACED_DIR` first, so it is never lost."""
+    target = ca_dir / name
+    kept = ""
+    if os.path.lexists(target):
+        keep_dir = ca_dir / REPLACED_DIR
+        try:
+            os.mkdir(keep_dir, 0o755)
+        except FileExistsError:
+            pass
+        backup = _backup_name(keep_dir / name, stamp)
+        os.link(target, backup, follow_symlinks=False)
+        kept = f", the old one kept as {REPLACED_DIR}/{backup.name}"
+    outputs.write_file(target, pem, 0o644)
+    return kept
+
+
+def refresh_crls(ca_dir: Path, *, workers: int = CRL_WORKERS,
+                 timeout: tuple[float, float] = CRL_TIMEOUT, stamp: str = "",
+                 progress: Optional[Callable[[int, int], None]] = None) -> list[str]:
+    """fetch-crl's job for one trust dir: every CA's CRL downloaded concurrently (bounded),
+    verified against the CA and its dates, and only then put in place atomically.  A failed
+    download or a CRL that does not verify keeps the old file; each outcome is one log line."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    import requests
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    ca_dir = Path(ca_dir)
+    problem = crl_dir_problem(ca_dir)
+    if problem:
+        raise RepairError(problem)
+    stamp = stamp or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    sources = [s for s in crl_sources(ca_dir) if s.urls]
+    log: list[str] = []
+    session = requests.Session()
+    adapter = requests.adapters.HTTPAdapter(pool_connections=workers, pool_maxsize=workers)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(_fetch_one, session, s, timeout): s for s in sources}
+        for n, fut in enumerate(as_completed(futures), 1):
+            s = futures[fut]
+            if progress:
+                progress(n, len(sources))
+            try:
+                crl, url = fut.result()
+            except RepairError as exc:
+                log.append(f"{s.ca_hash}.r0 kept ({visible(s.subject)}): {exc}")
+                continue
+            for name in s.names:
+                if _existing_newer(ca_dir / name, crl):
+                    log.append(f"{name} kept: it is newer than the one at {visible(url)}")
+                    continue
+                try:
+                    kept = _install_crl(ca_dir, name, crl.public_bytes(Encoding.PEM), stamp)
+                except (OSError, outputs.OutputError) as exc:
+                    why = getattr(exc, "strerror", "") or exc
+                    log.append(f"{name} NOT replaced: {visible(why)}")
+                    continue
+                log.append(f"{name} <- {visible(url)} (next update "
+                           f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC{kept})")
+    session.close()
+    return sorted(log)
+
+
+def crl_dir_problem(ca_dir: Path) -> str:
+    """Why CRLs cannot be written into ``ca_dir`` by us, or ''."""
+    try:
+        st = os.lstat(ca_dir)
+    except OSError as exc:
+        return f"{visible(ca_dir)} cannot be used: {exc.strerror or exc}"
+    if stat.S_ISLNK(st.st_mode):
+        ca_dir = Path(os.path.realpath(ca_dir))  # a site's link to its CA dir is normal
+    if not os.access(ca_dir, os.W_OK | os.X_OK):
+        return (f"the CA directory {visible(ca_dir)} is not writable by you (owner uid "
+                f"{os.stat(ca_dir).st_uid}, mode {stat.S_IMODE(os.stat(ca_dir).st_mode):03o}): "
+                "its administrator must refresh the CRLs (fetch-crl), or use your own CA "
+                "directory (the guide's DIRACOS one) and export X509_CERT_DIR")
+    return ""
+
+
+def plan_crls(step: Step, action: Action, ctx: Context) -> None:
+    ca_dir = Path(action.param("ca_dir"))
+    if ctx.offline:
+        step.blocked = "--mu3e-offline: the CRL downloads are skipped"
+        return
+    problem = crl_dir_problem(ca_dir)
+    if problem:
+        step.blocked = problem
+        return
+    sources = crl_sources(ca_dir)
+    with_url = [s for s in sources if s.urls]
+    if not with_url:
+        step.blocked = (f"no CA in {visible(ca_dir)} has a .crl_url file (the IGTF bundles "
+                        "bring them)")
+        return
+    step.changes.append(f"fetch {len(with_url)} CRL(s) into {visible(ca_dir)}, each verified "
+                        "with its CA before it replaces <hash>.r0 (old files kept in "
+                        f"{REPLACED_DIR}/)")
+    for s in with_url[:10]:
+        step.changes.append(f"  {s.ca_hash}.r0 <- {visible(s.urls[0])}")
+    if len(with_url) > 10:
+        step.changes.append(f"  ... and {len(with_url) - 10} more")
+    if len(with_url) < len(sources):
+        step.changes.append(f"{len(sources) - len(with_url)} CA(s) have no .crl_url: skipped")
+
+
+def apply_crls(action: Action, ctx: Context) -> list[str]:
+    def bar(n: int, total: int) -> None:
+        if sys.stderr.isatty():
+            width = 30
+            done = width * n // max(total, 1)
+            print(f"\r  CRLs [{'#' * done}{'.' * (width - done)}] {n}/{total}", end="",
+                  file=sys.stderr, flush=True)
+            if n == total:
+                print(file=sys.stderr)
+
+    return refresh_crls(Path(action.param("ca_dir")), stamp=ctx.stamp, progress=bar)
+
+
 # ----------------------------------------------------------------------------- the plan
 
 def safety_of(action: Action) -> Safety:
@@ -417,6 +674,8 @@ def build_plan(results: Sequence[CheckResult], ctx: Context) -> list[Step]:
             plan_pkcs12(step, action, ctx)
         elif action.kind == ActionKind.EXPORT_CERT_DIR:
             plan_export(step, action, ctx)
+        elif action.kind == ActionKind.FETCH_CRLS:
+            plan_crls(step, action, ctx)
         if action is not None:
             seen.add(action)
         steps.append(step)
@@ -424,7 +683,7 @@ def build_plan(results: Sequence[CheckResult], ctx: Context) -> list[Step]:
 
 
 APPLY = {ActionKind.CHMOD: apply_chmod, ActionKind.PKCS12_EXTRACT: apply_pkcs12,
-         ActionKind.EXPORT_CERT_DIR: apply_export}
+         ActionKind.EXPORT_CERT_DIR: apply_export, ActionKind.FETCH_CRLS: apply_crls}
 
 
 def render_plan(steps: Sequence[Step], dry_run: bool = False) -> str:
@@ -553,7 +812,8 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
         return rc
     print(f"Diagnosis: {before.verdict()}")
     ctx = Context(home=settings.home, environ=dict(os.environ),
-                  passphrase_file=settings.passphrase_file, options=opts, ask=_ask_stdin)
+                  passphrase_file=settings.passphrase_file, offline=settings.offline,
+                  options=opts, ask=_ask_stdin)
     steps = build_plan(before.results, ctx)
     print(render_plan(steps, opts.dry_run))
     todo = [s for s in steps if s.applicable]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,11 @@ def run_fix(home: Path, *args: str, env: Optional[dict] = None, stdin: str = "",
                           text=True, timeout=300)
 
 
+def changed(stdout: str, check_id: str, old: str, new: str) -> bool:
+    """The before/after table shows ``check_id`` going from ``old`` to ``new``."""
+    return re.search(rf"^  {check_id} +{old} -> {new}$", stdout, re.M) is not None
+
+
 def tree_hash(root: Path) -> str:
     """Names, modes and contents of every file under ``root``."""
     h = hashlib.sha256()
@@ -52,7 +58,7 @@ def test_key_644_is_repaired_then_passes_and_second_run_changes_nothing(grid, tm
     key = home / ".globus" / "userkey.pem"
     r = run_fix(home, "--yes", "--mu3e-select", "CERT")
     assert f"chmod {key}: mode 644 -> 600" in r.stdout, r.stdout + r.stderr
-    assert "CERT-003     failed -> passed" in r.stdout
+    assert changed(r.stdout, "CERT-003", "failed", "passed")
     assert r.returncode == 0, r.stdout + r.stderr
     assert oct(key.stat().st_mode & 0o777) == "0o600"
     assert run_checks(home, "--mu3e-select", "CERT").outcome("CERT-003") == "passed"
@@ -93,7 +99,7 @@ def test_p12_only_is_extracted_to_a_passing_setup(grid, tmp_path):
     p12.chmod(0o600)
     env = {"MU3E_KEY_PASSPHRASE": "pass word"}
     r = run_fix(home, "--yes", "--mu3e-select", "CERT", env=env)
-    assert "CERT-001     failed -> passed" in r.stdout, r.stdout + r.stderr
+    assert changed(r.stdout, "CERT-001", "failed", "passed"), r.stdout + r.stderr
     assert oct((globus / "userkey.pem").stat().st_mode & 0o777) == "0o600"
     assert b"ENCRYPTED PRIVATE KEY" in (globus / "userkey.pem").read_bytes()
     assert "PRIVATE KEY" not in r.stdout + r.stderr
@@ -117,9 +123,31 @@ def test_x509_cert_dir_block_after_yes_and_recognised_next_time(tmp_path):
     text = bashrc.read_text()
     assert text.startswith("# my own settings\nexport EDITOR=vim\n" + repair.BLOCK_BEGIN)
     assert f"export X509_CERT_DIR={world.cadir(home)}\n" in text
-    assert "ENV-001      warned -> passed" in r.stdout
+    assert changed(r.stdout, "ENV-001", "warned", "passed")
     backups = sorted(p.name for p in home.iterdir() if p.name.startswith(".bashrc.bak-"))
     assert len(backups) == 1
     again = run_fix(home, "--yes", "--mu3e-select", "ENV-001", env=env)
     assert "block is already there" in again.stdout, again.stdout
     assert bashrc.read_text() == text
+
+
+def test_stale_crls_are_refreshed_from_loopback_and_offline_says_it_skips(grid, tmp_path):
+    from tests.support.crl_server import serve
+    from tests.support.pki_factory import DAY, NOW, crls_for, pem, subject_hash
+
+    stale = crls_for(grid.pki, grid.cas, last_update=NOW - 10 * DAY, next_update=NOW - DAY)
+    home = grid.home(tmp_path, crls=stale)
+    ca_dir = grid.cadir(home)
+    fresh = {f"/{subject_hash(ca.cert)}.crl": pem(grid.pki.crl(ca)) for ca in grid.cas}
+    with serve(fresh) as server:
+        for ca in grid.cas:
+            h = subject_hash(ca.cert)
+            (ca_dir / f"{h}.crl_url").write_text(f"{server.base}/{h}.crl\n")
+        offline = run_fix(home, "--yes", "--mu3e-select", "CRL")
+        assert "--mu3e-offline: the CRL downloads are skipped" in offline.stdout, offline.stdout
+        assert not server.hits
+        r = run_fix(home, "--yes", "--mu3e-select", "CRL", offline=False)
+    assert changed(r.stdout, "CRL-003", "failed", "passed"), r.stdout + r.stderr
+    assert r.returncode == 0
+    kept = sorted(p.name for p in (ca_dir / repair.REPLACED_DIR).iterdir())
+    assert len(kept) == len(grid.cas)  # every old CRL kept, none deleted

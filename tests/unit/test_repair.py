@@ -180,3 +180,89 @@ def test_p12_pass_phrase_prompt_is_used_without_echo(p12_world, tmp_path, monkey
     action = commands.pkcs12_extract(p12, globus / "usercert.pem", globus / "userkey.pem").action
     repair.apply_pkcs12(action, _ctx(tmp_path, prompt_secret=lambda q: "secret"))
     assert (globus / "userkey.pem").exists()
+
+
+# ------------------------------------------------------------------ CRL refresh (loopback)
+
+def _crl_dir(tmp_path, pki, cas, old_crls):
+    from tests.support.pki_factory import write_trust_dir
+
+    return write_trust_dir(tmp_path / "certificates", cas, old_crls)
+
+
+def _pem_crl(crl) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return crl.public_bytes(Encoding.PEM)
+
+
+def _next_update(path: Path):
+    from cryptography import x509
+
+    return x509.load_pem_x509_crl(path.read_bytes()).next_update_utc
+
+
+def test_crl_refresh_good_404_stall_wrong_key_expired(tmp_path):
+    import datetime as dt
+
+    from tests.support.crl_server import STALL, serve
+    from tests.support.pki_factory import DAY, NOW, subject_hash
+
+    pki = PKI()
+    good, missing, stall, forged, expired = (pki.ca(f"CRL Test CA {n}") for n in range(5))
+    cas = [good, missing, stall, forged, expired]
+    stale = {id(ca): pki.crl(ca, last_update=NOW - 10 * DAY, next_update=NOW - DAY)
+             for ca in cas}
+    ca_dir = _crl_dir(tmp_path, pki, cas, stale)
+    fresh = pki.crl(good)
+    content = {
+        f"/{subject_hash(good.cert)}.crl": _pem_crl(fresh),
+        f"/{subject_hash(stall.cert)}.crl": STALL,
+        f"/{subject_hash(forged.cert)}.crl": _pem_crl(pki.crl(forged, signer=good)),
+        f"/{subject_hash(expired.cert)}.crl": _pem_crl(pki.crl(
+            expired, last_update=NOW - 3 * DAY, next_update=NOW - 2 * DAY)),
+    }
+    with serve(content, stall_seconds=3) as server:
+        for ca in cas:  # <hash>.crl_url; IGTF <name>.crl_url beside <name>.pem for one
+            h = subject_hash(ca.cert)
+            url = f"{server.base}/{h}.crl\n"
+            if ca is good:
+                (ca_dir / "GoodCA.pem").write_bytes(ca.cert_pem())
+                (ca_dir / f"{h}.0").unlink()
+                (ca_dir / f"{h}.0").symlink_to("GoodCA.pem")
+                (ca_dir / "GoodCA.crl_url").write_text(url)
+            else:
+                (ca_dir / f"{h}.crl_url").write_text(url)
+        before = {id(ca): (ca_dir / f"{subject_hash(ca.cert)}.r0").read_bytes() for ca in cas}
+        log = repair.refresh_crls(ca_dir, timeout=(1.0, 1.0), stamp="s1")
+    text = "\n".join(log)
+    h = {id(ca): subject_hash(ca.cert) for ca in cas}
+    assert _next_update(ca_dir / f"{h[id(good)]}.r0") == fresh.next_update_utc
+    kept = ca_dir / repair.REPLACED_DIR / f"{h[id(good)]}.r0.bak-s1"
+    assert kept.read_bytes() == before[id(good)]
+    assert f"{h[id(missing)]}.r0 kept" in text and "HTTP 404" in text
+    assert f"{h[id(stall)]}.r0 kept" in text and "timed out" in text
+    assert f"{h[id(forged)]}.r0 kept" in text and "signature is not the CA's" in text
+    assert f"{h[id(expired)]}.r0 kept" in text and "expired on" in text
+    for ca in (missing, stall, forged, expired):
+        assert (ca_dir / f"{h[id(ca)]}.r0").read_bytes() == before[id(ca)]
+    assert dt.datetime.now(dt.timezone.utc) < _next_update(ca_dir / f"{h[id(good)]}.r0")
+
+
+def test_crl_dir_not_writable_is_a_finding(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root writes any directory; tests/chapters run this without root's access")
+    d = tmp_path / "certs"
+    d.mkdir()
+    d.chmod(0o555)
+    try:
+        step = repair.build_plan([_result("CRL-001", commands.fetch_crl(d))], _ctx(tmp_path))[0]
+        assert "not writable by you" in step.blocked
+    finally:
+        d.chmod(0o755)
+
+
+def test_crl_offline_is_skipped_and_said(tmp_path):
+    step = repair.build_plan([_result("CRL-001", commands.fetch_crl(tmp_path))],
+                             _ctx(tmp_path, offline=True))[0]
+    assert "--mu3e-offline" in step.blocked
