@@ -93,3 +93,56 @@ def test_wrong_pass_phrase_is_a_clear_failure_and_writes_nothing(grid, tmp_path)
         r.stdout + r.stderr
     assert r.returncode == 1
     assert tree_hash(home) == before
+
+
+# ------------------------------------------------------------------ fetch-crl as the oracle
+
+def igtf_dir(directory: Path, cas, crls, base: str) -> Path:
+    """An IGTF-layout CA dir: ``<name>.pem``, ``<name>.crl_url``, ``<hash>.0`` links to the
+    ``.pem``, and the current ``<hash>.r0``."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tests.support.pki_factory import subject_hash
+
+    directory.mkdir(parents=True)
+    for n, ca in enumerate(cas):
+        name, h = f"TestCA-{n}", subject_hash(ca.cert)
+        (directory / f"{name}.pem").write_bytes(ca.cert_pem())
+        (directory / f"{name}.crl_url").write_text(f"{base}/{h}.crl\n")
+        (directory / f"{h}.0").symlink_to(f"{name}.pem")
+        (directory / f"{h}.r0").write_bytes(crls[n].public_bytes(Encoding.PEM))
+    return directory
+
+
+def _crl_facts(directory: Path) -> dict[str, tuple[str, object]]:
+    from cryptography import x509
+
+    out = {}
+    for p in sorted(directory.glob("*.r0")):
+        if (directory / f"{p.stem}.0").exists():  # the names OpenSSL reads
+            crl = x509.load_pem_x509_crl(p.read_bytes())
+            out[p.name] = (crl.issuer.rfc4514_string(), crl.next_update_utc)
+    return out
+
+
+@pytest.mark.skipif(not shutil.which("fetch-crl"), reason="needs fetch-crl")
+def test_our_refresh_and_fetch_crl_leave_the_same_crls(tmp_path):
+    from tests.support.crl_server import serve
+    from tests.support.pki_factory import DAY, NOW, PKI, pem, subject_hash
+
+    pki = PKI()
+    cas = [pki.ca(f"Oracle CA {n}") for n in range(4)]
+    stale = [pki.crl(ca, last_update=NOW - 10 * DAY, next_update=NOW - DAY) for ca in cas]
+    fresh = {f"/{subject_hash(ca.cert)}.crl": pem(pki.crl(ca, next_update=NOW + 3 * DAY))
+             for ca in cas}
+    with serve(fresh) as server:
+        ours = igtf_dir(tmp_path / "ours", cas, stale, server.base)
+        theirs = igtf_dir(tmp_path / "theirs", cas, stale, server.base)
+        log = repair.refresh_crls(ours, timeout=(2.0, 5.0))
+        peer = subprocess.run(["fetch-crl", "-l", str(theirs), "-o", str(theirs)],
+                              capture_output=True, text=True, timeout=120)
+    assert peer.returncode == 0, peer.stderr
+    assert len([ln for ln in log if " <- " in ln]) == len(cas), log
+    facts = _crl_facts(ours)
+    assert len(facts) == len(cas)
+    assert facts == _crl_facts(theirs)
