@@ -33,13 +33,16 @@ from mu3e_checks.text import visible
 
 USAGE = """usage: mu3e-checks fix [--yes | --dry-run] [--unencrypted-key] [mu3e/pytest options]
 Runs the diagnosis, shows what it can repair itself (file modes, usercert.pem/userkey.pem
-from your .p12, the X509_CERT_DIR export in ~/.bashrc) and what it cannot, asks once, applies,
+from your .p12, CRLs, the guide's CA bundles, the X509_CERT_DIR export in ~/.bashrc) and
+what it cannot, asks once, applies,
 then runs the diagnosis again and shows before and after. Exit code: the final diagnosis's.
   --yes              apply without asking (the ~/.bashrc edit included)
   --dry-run          only show the plan; nothing is written
   --unencrypted-key  write userkey.pem without a pass phrase (default: encrypted with the
                      .p12's pass phrase); pass phrase from MU3E_KEY_PASSPHRASE,
-                     --mu3e-passphrase-file, or a prompt that does not echo"""
+                     --mu3e-passphrase-file, or a prompt that does not echo
+  --mu3e-ca-repository URL   where the CA tarballs come from (default: the guide's EGI
+                     repository; MU3E_CA_REPOSITORY in the environment)"""
 
 #: The marks of the block we own in a shell start-up file; a second run finds and rewrites only
 #: what lies between them.
@@ -48,7 +51,7 @@ BLOCK_END = "# <<< mu3e-checks: X509_CERT_DIR <<<"
 
 #: Repairs this version applies; other action kinds are shown with their printed fix.
 SUPPORTED = (ActionKind.CHMOD, ActionKind.PKCS12_EXTRACT, ActionKind.EXPORT_CERT_DIR,
-             ActionKind.FETCH_CRLS)
+             ActionKind.FETCH_CRLS, ActionKind.INSTALL_CA_BUNDLES)
 
 
 class RepairError(Exception):
@@ -90,6 +93,7 @@ class Context:
     environ: dict[str, str]
     passphrase_file: Optional[Path] = None
     offline: bool = False
+    ca_repository: str = ""
     options: Options = field(default_factory=Options)
     ask: Callable[[str], bool] = lambda q: False
     prompt_secret: Callable[[str], str] = getpass.getpass
@@ -645,6 +649,172 @@ def apply_crls(action: Action, ctx: Context) -> list[str]:
     return refresh_crls(Path(action.param("ca_dir")), stamp=ctx.stamp, progress=bar)
 
 
+# ----------------------------------------------------------------------------- CA bundles
+
+#: The largest CA tarball accepted (IGTF ones are a few kB), and the most members in one.
+TGZ_MAX_BYTES = 4 * 1024 * 1024
+TGZ_MAX_MEMBERS = 64
+_MEMBER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def repository(ctx: Context) -> str:
+    """The base URL of the CA tarballs: ``--mu3e-ca-repository``, else the guide's EGI one."""
+    from mu3e_checks import commands
+
+    base = ctx.ca_repository or ctx.environ.get("MU3E_CA_REPOSITORY") or commands.IGTF_TGZ_URL
+    return base if base.endswith("/") else base + "/"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A checked CA tarball: its files (name -> bytes) and links (name -> target), stripped
+    of the top directory as ``tar --strip-components=1`` does."""
+
+    alias: str
+    files: dict[str, bytes]
+    links: dict[str, str]
+
+
+def check_bundle(data: bytes, alias: str) -> Bundle:
+    """The tarball's content, when it is an IGTF bundle of ``alias``: one top directory,
+    plain names, links only to a sibling, a ``<alias>.pem`` whose subject hash names a
+    ``<hash>.0`` link, and (for a CA we know) the DN that was missing.  Else RepairError."""
+    import io as _io
+    import tarfile
+
+    from cryptography import x509
+
+    from mu3e_checks.knowledge.pki import same_dn
+    from mu3e_checks.knowledge.trust import KNOWN_BUNDLES
+    from mu3e_checks.knowledge.trust.scan import subject_hash
+
+    try:
+        tar = tarfile.open(fileobj=_io.BytesIO(data), mode="r:gz")
+        members = tar.getmembers()
+    except (tarfile.TarError, EOFError, OSError, ValueError):
+        raise RepairError("not a readable .tar.gz") from None
+    if len(members) > TGZ_MAX_MEMBERS:
+        raise RepairError(f"{len(members)} entries: not an IGTF CA bundle")
+    files: dict[str, bytes] = {}
+    links: dict[str, str] = {}
+    tops = set()
+    for m in members:
+        parts = m.name.strip("/").split("/")
+        tops.add(parts[0])
+        if m.isdir() and len(parts) == 1:
+            continue
+        if len(parts) != 2 or not _MEMBER_NAME.fullmatch(parts[1]):
+            raise RepairError(f"unexpected entry {visible(m.name)}")
+        name = parts[1]
+        if m.issym():
+            if not _MEMBER_NAME.fullmatch(m.linkname):
+                raise RepairError(f"{visible(name)} links outside the bundle")
+            links[name] = m.linkname
+        elif m.isfile():
+            fh = tar.extractfile(m)
+            files[name] = fh.read(TGZ_MAX_BYTES) if fh else b""
+        else:
+            raise RepairError(f"{visible(name)} is not a file or a link")
+    if len(tops) != 1:
+        raise RepairError("not one top directory, as IGTF bundles have")
+    pem = files.get(f"{alias}.pem")
+    if pem is None:
+        raise RepairError(f"no {visible(alias)}.pem: not the bundle of {visible(alias)}")
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise RepairError(f"{visible(alias)}.pem is not a PEM certificate") from None
+    h = subject_hash(cert)
+    if links.get(f"{h}.0") != f"{alias}.pem" and f"{h}.0" not in files:
+        raise RepairError(f"no {h}.0 (the subject hash name of {visible(alias)}.pem)")
+    for name, target in links.items():
+        if target not in files:
+            raise RepairError(f"{visible(name)} links to {visible(target)}, not in the bundle")
+    wanted = {a: dn for dn, a in KNOWN_BUNDLES.items()}.get(alias)
+    if wanted and not same_dn(cert.subject, wanted):
+        raise RepairError(f"it holds another CA ({visible(cert.subject.rfc4514_string())}), "
+                          f"not {visible(wanted)}")
+    return Bundle(alias, files, links)
+
+
+def install_bundle(bundle: Bundle, ca_dir: Path, stamp: str) -> list[str]:
+    """Put the bundle's files and links into ``ca_dir`` (``tar --strip-components=1``), each
+    written new and renamed into place; a different existing file is kept in
+    :data:`REPLACED_DIR` first, an identical one is left alone."""
+    log = []
+    outputs.ensure_directory(ca_dir)
+    for name, data in sorted(bundle.files.items()):
+        target = ca_dir / name
+        if os.path.lexists(target):
+            if not os.path.islink(target) and target.is_file() and target.read_bytes() == data:
+                continue
+            _keep_aside(ca_dir, name, stamp, log)
+        outputs.write_file(target, data, 0o644)
+        log.append(f"installed {visible(name)}")
+    for name, link in sorted(bundle.links.items()):
+        target = ca_dir / name
+        if os.path.islink(target) and os.readlink(target) == link:
+            continue
+        if os.path.lexists(target):
+            _keep_aside(ca_dir, name, stamp, log)
+        os.symlink(link, target)
+        log.append(f"linked {visible(name)} -> {visible(link)}")
+    return log
+
+
+def _keep_aside(ca_dir: Path, name: str, stamp: str, log: list[str]) -> None:
+    keep_dir = ca_dir / REPLACED_DIR
+    try:
+        os.mkdir(keep_dir, 0o755)
+    except FileExistsError:
+        pass
+    backup = _backup_name(keep_dir / name, stamp)
+    os.rename(ca_dir / name, backup)
+    log.append(f"kept the old {visible(name)} as {REPLACED_DIR}/{visible(backup.name)}")
+
+
+def plan_bundles(step: Step, action: Action, ctx: Context) -> None:
+    from mu3e_checks import commands
+
+    ca_dir = Path(action.param("ca_dir"))
+    if ctx.offline:
+        step.blocked = "--mu3e-offline: the CA bundle downloads are skipped"
+        return
+    if os.path.lexists(ca_dir):
+        problem = crl_dir_problem(ca_dir)
+        if problem:
+            step.blocked = problem
+            return
+    base = repository(ctx)
+    for alias in action.param("aliases") or ():
+        step.changes.append(f"fetch {visible(base + commands.tarball(alias))}, check it holds "
+                            f"the CA {visible(alias)}, untar into {visible(ca_dir)}")
+
+
+def apply_bundles(action: Action, ctx: Context) -> list[str]:
+    import requests
+
+    from mu3e_checks import commands
+
+    ca_dir = Path(action.param("ca_dir"))
+    base = repository(ctx)
+    checked = []
+    with requests.Session() as session:
+        for alias in action.param("aliases") or ():
+            url = base + commands.tarball(alias)
+            try:
+                data = _download(session, url, CRL_TIMEOUT)
+                if len(data) > TGZ_MAX_BYTES:
+                    raise RepairError("larger than an IGTF bundle")
+                checked.append(check_bundle(data, alias))
+            except RepairError as exc:
+                raise RepairError(f"{visible(url)}: {exc}; nothing installed") from None
+    log = []
+    for bundle in checked:
+        log += [f"{bundle.alias}: {ln}" for ln in install_bundle(bundle, ca_dir, ctx.stamp)]
+    return log or ["the bundles were already installed, unchanged"]
+
+
 # ----------------------------------------------------------------------------- the plan
 
 def safety_of(action: Action) -> Safety:
@@ -676,6 +846,8 @@ def build_plan(results: Sequence[CheckResult], ctx: Context) -> list[Step]:
             plan_export(step, action, ctx)
         elif action.kind == ActionKind.FETCH_CRLS:
             plan_crls(step, action, ctx)
+        elif action.kind == ActionKind.INSTALL_CA_BUNDLES:
+            plan_bundles(step, action, ctx)
         if action is not None:
             seen.add(action)
         steps.append(step)
@@ -683,7 +855,8 @@ def build_plan(results: Sequence[CheckResult], ctx: Context) -> list[Step]:
 
 
 APPLY = {ActionKind.CHMOD: apply_chmod, ActionKind.PKCS12_EXTRACT: apply_pkcs12,
-         ActionKind.EXPORT_CERT_DIR: apply_export, ActionKind.FETCH_CRLS: apply_crls}
+         ActionKind.EXPORT_CERT_DIR: apply_export, ActionKind.FETCH_CRLS: apply_crls,
+         ActionKind.INSTALL_CA_BUNDLES: apply_bundles}
 
 
 def render_plan(steps: Sequence[Step], dry_run: bool = False) -> str:
@@ -789,11 +962,29 @@ def _ask_stdin(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def parse(argv: Sequence[str]) -> tuple[Options, list[str]]:
+def parse(argv: Sequence[str]) -> tuple[Options, list[str], str]:
+    """(our options, the diagnosis's own options, the CA repository URL or '')."""
+    argv = list(argv)
+    repo = ""
+    rest = []
+    it = iter(range(len(argv)))
+    for i in it:
+        a = argv[i]
+        if a == "--mu3e-ca-repository" and i + 1 < len(argv):
+            repo = argv[i + 1]
+            next(it, None)
+        elif a.startswith("--mu3e-ca-repository="):
+            repo = a.split("=", 1)[1]
+        elif a not in ("--yes", "-y", "--dry-run", "--unencrypted-key"):
+            rest.append(a)
     opts = Options(yes="--yes" in argv or "-y" in argv, dry_run="--dry-run" in argv,
                    unencrypted_key="--unencrypted-key" in argv)
-    rest = [a for a in argv if a not in ("--yes", "-y", "--dry-run", "--unencrypted-key")]
-    return opts, rest
+    return opts, rest, repo
+
+
+#: How often the plan is made again: a repair can let a later check run and find the next
+#: thing (a .p12 extracted, then CA bundles installed, then their CRLs fetched).
+ROUNDS = 3
 
 
 def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
@@ -802,35 +993,43 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
     if "-h" in argv or "--help" in argv:
         print(USAGE)
         return 0
-    opts, extra = parse(argv)
+    opts, extra, repo = parse(argv)
     if opts.yes and opts.dry_run:
         print("--yes and --dry-run exclude each other", file=sys.stderr)
         return 2
-    rc, before, settings, text = diagnose(extra, pytest_args)
-    if before is None or settings is None:
+    rc, first, settings, text = diagnose(extra, pytest_args)
+    if first is None or settings is None:
         sys.stdout.write(text)
         return rc
-    print(f"Diagnosis: {before.verdict()}")
+    print(f"Diagnosis: {first.verdict()}")
     ctx = Context(home=settings.home, environ=dict(os.environ),
                   passphrase_file=settings.passphrase_file, offline=settings.offline,
-                  options=opts, ask=_ask_stdin)
-    steps = build_plan(before.results, ctx)
-    print(render_plan(steps, opts.dry_run))
-    todo = [s for s in steps if s.applicable]
-    if opts.dry_run or not todo:
-        return rc
-    if not opts.yes and not ctx.ask(f"Apply {len(todo)} repair(s)? [y/N] "):
-        print("Nothing changed.")
-        return rc
-    log = apply_plan(todo, ctx)
-    print("Repairs done:")
-    print("\n".join(f"  {ln}" for ln in log) if log else "  none")
-    rc, after, _settings, text = diagnose(extra, pytest_args)
-    if after is None:
-        sys.stdout.write(text)
-        return rc
-    print(before_after(before, after, [s.check_id for s in todo]))
-    print(f"Diagnosis now: {after.verdict()}")
-    for cid, fix in after.fixes_in_order():
-        print(f"  {cid}: " + fix.replace("\n", "\n      "))
+                  ca_repository=repo, options=opts, ask=_ask_stdin)
+    current, attempted, repaired = first, set(), []
+    for _round in range(ROUNDS):
+        steps = build_plan(current.results, ctx)
+        fresh = [s for s in steps if s.applicable and s.action not in attempted]
+        if _round == 0 or fresh:
+            print(render_plan([s for s in steps if s.action not in attempted or not
+                               s.applicable], opts.dry_run))
+        if opts.dry_run or not fresh:
+            break
+        if not opts.yes and not ctx.ask(f"Apply {len(fresh)} repair(s)? [y/N] "):
+            print("Nothing changed.")
+            break
+        attempted.update(s.action for s in fresh)
+        repaired += [s.check_id for s in fresh]
+        log = apply_plan(fresh, ctx)
+        print("Repairs done:")
+        print("\n".join(f"  {ln}" for ln in log) if log else "  none")
+        rc, after, _settings, text = diagnose(extra, pytest_args)
+        if after is None:
+            sys.stdout.write(text)
+            return rc
+        current = after
+    if current is not first:
+        print(before_after(first, current, repaired))
+        print(f"Diagnosis now: {current.verdict()}")
+        for cid, fix in current.fixes_in_order():
+            print(f"  {cid}: " + fix.replace("\n", "\n      "))
     return rc
