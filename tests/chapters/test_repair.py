@@ -151,3 +151,57 @@ def test_stale_crls_are_refreshed_from_loopback_and_offline_says_it_skips(grid, 
     assert r.returncode == 0
     kept = sorted(p.name for p in (ca_dir / repair.REPLACED_DIR).iterdir())
     assert len(kept) == len(grid.cas)  # every old CRL kept, none deleted
+
+
+def test_independently_broken_setup_is_repaired_to_passing(tmp_path):
+    """Key 644, no UK CAs, X509_CERT_DIR unset: one `fix --yes` against a loopback repository
+    installs the bundles, then fetches their CRLs, and the user's other files stay as they were."""
+    from tests.support.crl_server import serve
+    from tests.support.diracos_trees import build_diracos
+    from tests.support.pki_factory import pem, subject_hash
+    from tests.support.worlds import UKGrid
+    from tests.unit.test_repair import igtf_tarball
+
+    uk = UKGrid()
+    home = uk.home(tmp_path, cas=[uk.other], key_mode=0o644)
+    tree = build_diracos(home)
+    env = {k: v for k, v in tree.env().items() if k != "X509_CERT_DIR"}
+    (home / "analysis.C").write_text("void analysis() {}\n")
+    mine = tree_hash(home / "dirac_ui" / "diracos" / "bin")
+    with serve({}) as server:
+        for ca, alias in ((uk.ca, "UKeScienceCA-2B"), (uk.root, "UKeScienceRoot-2007")):
+            h = subject_hash(ca.cert)
+            server.content[f"/tgz/ca_{alias}-1.138.tar.gz"] = igtf_tarball(
+                ca, alias, crl_url=f"{server.base}/crl/{h}.crl")
+            server.content[f"/crl/{h}.crl"] = pem(uk.pki.crl(ca))
+        r = run_fix(home, "--yes", "--mu3e-select", "CERT,CA,CRL,ENV-001", "--mu3e-ca-repository",
+                    f"{server.base}/tgz/", env=env, offline=False)
+    out = r.stdout + r.stderr
+    assert changed(r.stdout, "CERT-003", "failed", "passed"), out
+    assert changed(r.stdout, "CA-004", "failed", "passed"), out
+    assert changed(r.stdout, "ENV-001", "warned", "passed"), out
+    assert "Diagnosis now: READY" in r.stdout, out
+    assert r.returncode == 0
+    assert (home / "analysis.C").read_text() == "void analysis() {}\n"
+    assert tree_hash(home / "dirac_ui" / "diracos" / "bin") == mine
+    assert (uk.cadir(home) / f"{subject_hash(uk.other.cert)}.0").exists()  # nothing deleted
+
+
+def test_corrupt_or_foreign_tarball_installs_nothing(tmp_path):
+    from tests.support.crl_server import serve
+    from tests.support.worlds import UKGrid
+    from tests.unit.test_repair import igtf_tarball
+
+    uk = UKGrid()
+    home = uk.home(tmp_path, cas=[uk.other])
+    ca_dir = uk.cadir(home)
+    before = tree_hash(ca_dir)
+    content = {"/ca_UKeScienceCA-2B-1.138.tar.gz": igtf_tarball(uk.other, "UKeScienceCA-2B"),
+               "/ca_UKeScienceRoot-2007-1.138.tar.gz": b"\x1f\x8b garbage"}
+    with serve(content) as server:
+        r = run_fix(home, "--yes", "--mu3e-select", "CA", "--mu3e-ca-repository", server.base,
+                    offline=False)
+    assert "NOT repaired" in r.stdout and "nothing installed" in r.stdout, r.stdout + r.stderr
+    assert "holds another CA" in r.stdout
+    assert tree_hash(ca_dir) == before
+    assert r.returncode == 1

@@ -266,3 +266,70 @@ def test_crl_offline_is_skipped_and_said(tmp_path):
     step = repair.build_plan([_result("CRL-001", commands.fetch_crl(tmp_path))],
                              _ctx(tmp_path, offline=True))[0]
     assert "--mu3e-offline" in step.blocked
+
+
+# ------------------------------------------------------------------ CA bundles
+
+def igtf_tarball(ca, alias: str, *, crl_url: str = "", top: str = "", extra=()) -> bytes:
+    """An IGTF-layout ``ca_<alias>-1.138.tar.gz`` holding ``ca`` (as the EGI repository's)."""
+    import io
+    import tarfile
+
+    from tests.support.pki_factory import subject_hash
+
+    top = top or f"ca_{alias}-1.138"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        def add(name, data=None, link=None):
+            info = tarfile.TarInfo(f"{top}/{name}")
+            if link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        dir_info = tarfile.TarInfo(top)
+        dir_info.type = tarfile.DIRTYPE
+        tar.addfile(dir_info)
+        add(f"{alias}.pem", ca.cert_pem())
+        add(f"{alias}.info", f"alias = {alias}\nsubjectdn = {ca.cert.subject}\n".encode())
+        if crl_url:
+            add(f"{alias}.crl_url", crl_url.encode() + b"\n")
+        add(f"{subject_hash(ca.cert)}.0", link=f"{alias}.pem")
+        for name, data, link in extra:
+            add(name, data, link)
+    return buf.getvalue()
+
+
+def test_bundle_content_checks():
+    from tests.support.worlds import UKGrid
+
+    uk = UKGrid()
+    good = igtf_tarball(uk.ca, "UKeScienceCA-2B")
+    bundle = repair.check_bundle(good, "UKeScienceCA-2B")
+    assert "UKeScienceCA-2B.pem" in bundle.files and any(
+        t == "UKeScienceCA-2B.pem" for t in bundle.links.values())
+    with pytest.raises(repair.RepairError, match="not a readable"):
+        repair.check_bundle(good[: len(good) // 2], "UKeScienceCA-2B")
+    with pytest.raises(repair.RepairError, match="holds another CA"):
+        repair.check_bundle(igtf_tarball(uk.other, "UKeScienceCA-2B"), "UKeScienceCA-2B")
+    with pytest.raises(repair.RepairError, match="links outside"):
+        repair.check_bundle(igtf_tarball(uk.ca, "UKeScienceCA-2B", extra=[
+            ("evil.0", None, "../../../etc/passwd")]), "UKeScienceCA-2B")
+    with pytest.raises(repair.RepairError, match="no UKeScienceRoot-2007.pem"):
+        repair.check_bundle(good, "UKeScienceRoot-2007")
+
+
+def test_bundle_install_strips_the_top_dir_and_keeps_what_it_replaces(tmp_path):
+    from tests.support.worlds import UKGrid
+
+    uk = UKGrid()
+    ca_dir = tmp_path / "certificates"
+    ca_dir.mkdir()
+    (ca_dir / "UKeScienceCA-2B.info").write_text("old\n")
+    bundle = repair.check_bundle(igtf_tarball(uk.ca, "UKeScienceCA-2B"), "UKeScienceCA-2B")
+    log = repair.install_bundle(bundle, ca_dir, "s")
+    assert (ca_dir / "UKeScienceCA-2B.pem").read_bytes() == uk.ca.cert_pem()
+    assert (ca_dir / repair.REPLACED_DIR / "UKeScienceCA-2B.info.bak-s").read_text() == "old\n"
+    assert any(ln.startswith("linked ") for ln in log)
+    assert repair.install_bundle(bundle, ca_dir, "t") == []  # the second time: nothing
