@@ -205,3 +205,24 @@ def test_corrupt_or_foreign_tarball_installs_nothing(tmp_path):
     assert "holds another CA" in r.stdout
     assert tree_hash(ca_dir) == before
     assert r.returncode == 1
+
+
+def test_unwritable_trust_dir_is_a_clear_finding(grid, tmp_path):
+    from tests.support.pki_factory import DAY, NOW, crls_for, subject_hash
+
+    stale = crls_for(grid.pki, grid.cas, last_update=NOW - 10 * DAY, next_update=NOW - DAY)
+    home = grid.home(tmp_path, crls=stale)
+    ca_dir = grid.cadir(home)
+    for ca in grid.cas:
+        h = subject_hash(ca.cert)
+        (ca_dir / f"{h}.crl_url").write_text(f"http://127.0.0.1:9/{h}.crl\n")
+    ca_dir.chmod(0o555)
+    try:
+        before = tree_hash(ca_dir)
+        r = run_fix(home, "--yes", "--mu3e-select", "CRL", offline=False)
+        assert "is not writable by you" in r.stdout, r.stdout + r.stderr
+        assert "Traceback" not in r.stdout + r.stderr
+        assert r.returncode == 1
+        assert tree_hash(ca_dir) == before
+    finally:
+        ca_dir.chmod(0o755)
