@@ -919,6 +919,7 @@ class _Catch:
     def __init__(self) -> None:
         self.diagnosis: Optional[Diagnosis] = None
         self.settings: Any = None
+        self.html_path: Optional[Path] = None
 
     def pytest_sessionfinish(self, session: Any) -> None:
         from mu3e_checks.plugin import active_run
@@ -926,6 +927,7 @@ class _Catch:
         run = active_run(session.config)
         if run is not None:
             self.diagnosis, self.settings = run.screen, run.settings
+            self.html_path = run.html_path
 
 
 ArgsBuilder = Callable[[Sequence[str]], list[str]]
@@ -942,7 +944,29 @@ def diagnose(extra: Sequence[str], pytest_args: ArgsBuilder) -> tuple[int, Optio
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         rc = int(pytest.main(pytest_args(list(extra)), plugins=[catch]))
+    global _LAST_HTML
+    _LAST_HTML = catch.html_path
     return rc, catch.diagnosis, catch.settings, out.getvalue()
+
+
+#: Where the last diagnosis put its HTML report: the repair log is written beside it.
+_LAST_HTML: Optional[Path] = None
+
+
+def write_log(lines: Sequence[str], first: Diagnosis, last: Diagnosis) -> Optional[Path]:
+    """The repair log beside the final HTML report (``<report>.repairs.txt``), for support:
+    what changed, old modes, backup names, and the verdict before and after."""
+    if not lines or _LAST_HTML is None:
+        return None
+    from mu3e_checks.redact import scrub_secrets
+
+    text = "\n".join([f"mu3e-checks fix, {_dt.datetime.now().astimezone():%Y-%m-%d %H:%M %z}",
+                      f"before: {first.verdict()}", *lines, f"after: {last.verdict()}"])
+    path = Path(_LAST_HTML).with_name(Path(_LAST_HTML).stem + ".repairs.txt")
+    try:
+        return outputs.write_file(path, (scrub_secrets(text) + "\n").encode(), 0o600)
+    except outputs.OutputError:
+        return None
 
 
 def before_after(before: Diagnosis, after: Diagnosis, ids: Sequence[str]) -> str:
@@ -1006,6 +1030,7 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
                   passphrase_file=settings.passphrase_file, offline=settings.offline,
                   ca_repository=repo, options=opts, ask=_ask_stdin)
     current, attempted, repaired = first, set(), []
+    all_log: list[str] = []
     for _round in range(ROUNDS):
         steps = build_plan(current.results, ctx)
         fresh = [s for s in steps if s.applicable and s.action not in attempted]
@@ -1020,6 +1045,7 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
         attempted.update(s.action for s in fresh)
         repaired += [s.check_id for s in fresh]
         log = apply_plan(fresh, ctx)
+        all_log += log
         print("Repairs done:")
         print("\n".join(f"  {ln}" for ln in log) if log else "  none")
         rc, after, _settings, text = diagnose(extra, pytest_args)
@@ -1032,4 +1058,7 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
         print(f"Diagnosis now: {current.verdict()}")
         for cid, fix in current.fixes_in_order():
             print(f"  {cid}: " + fix.replace("\n", "\n      "))
+        written = write_log(all_log, first, current)
+        if written:
+            print(f"Repair log (for a support ticket, beside the report): {written}")
     return rc

@@ -61,6 +61,9 @@ def test_key_644_is_repaired_then_passes_and_second_run_changes_nothing(grid, tm
     assert changed(r.stdout, "CERT-003", "failed", "passed")
     assert r.returncode == 0, r.stdout + r.stderr
     assert oct(key.stat().st_mode & 0o777) == "0o600"
+    logs = list((home.parent / f"{home.name}-fix-cwd" / "reports").glob("*.repairs.txt"))
+    assert len(logs) == 1 and f"chmod {key}: mode 644 -> 600" in logs[0].read_text()
+    assert f"Repair log (for a support ticket, beside the report): {logs[0]}" in r.stdout
     assert run_checks(home, "--mu3e-select", "CERT").outcome("CERT-003") == "passed"
     before = tree_hash(home)
     again = run_fix(home, "--yes", "--mu3e-select", "CERT")
