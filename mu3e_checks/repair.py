@@ -8,6 +8,12 @@ logged.  Nothing is deleted: a file that is replaced is kept beside the new one 
 ``<name>.bak-<timestamp>``, which is never a CA hash name.  Files are created
 ``O_EXCL|O_NOFOLLOW`` (through :mod:`mu3e_checks.outputs`), a key with mode 600 from the start,
 and no key material is ever printed.
+
+The repairs: file modes (``CHMOD``, only files we own, never through a link), the PEM pair from
+a ``.p12`` (``PKCS12_EXTRACT``), the CRLs (``FETCH_CRLS``: fetch-crl's job, concurrent and
+verified), the guide's CA bundles (``INSTALL_CA_BUNDLES``: checked tarballs) and the
+``X509_CERT_DIR`` export in a marked block of the shell's rc file (``EXPORT_CERT_DIR``).
+Downloads are bounded (timeouts, sizes, a worker pool) and skipped under ``--mu3e-offline``.
 """
 
 from __future__ import annotations

@@ -333,3 +333,25 @@ def test_bundle_install_strips_the_top_dir_and_keeps_what_it_replaces(tmp_path):
     assert (ca_dir / repair.REPLACED_DIR / "UKeScienceCA-2B.info.bak-s").read_text() == "old\n"
     assert any(ln.startswith("linked ") for ln in log)
     assert repair.install_bundle(bundle, ca_dir, "t") == []  # the second time: nothing
+
+
+def test_bundle_404_or_stall_installs_nothing(tmp_path, monkeypatch):
+    from tests.support.crl_server import STALL, serve
+    from tests.support.worlds import UKGrid
+
+    uk = UKGrid()
+    ca_dir = tmp_path / "certificates"
+    action = commands.install_ca_bundles(ca_dir, ["UKeScienceCA-2B", "UKeScienceRoot-2007"]
+                                         ).action
+    good = igtf_tarball(uk.ca, "UKeScienceCA-2B")
+    monkeypatch.setattr(repair, "CRL_TIMEOUT", (1.0, 1.0))  # a stall ends in a second
+    for second in (None, STALL):
+        content = {"/ca_UKeScienceCA-2B-1.138.tar.gz": good}
+        if second is not None:
+            content["/ca_UKeScienceRoot-2007-1.138.tar.gz"] = second
+        with serve(content, stall_seconds=3) as server:
+            ctx = _ctx(tmp_path, ca_repository=server.base)
+            with pytest.raises(repair.RepairError, match="nothing installed") as err:
+                repair.apply_bundles(action, ctx)
+        assert ("HTTP 404" if second is None else "timed out") in str(err.value)
+        assert not ca_dir.exists()
