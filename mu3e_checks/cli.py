@@ -50,6 +50,7 @@ def short_help() -> str:
         "dirac.cfg, proxy, Configuration Server), prints each failure with the command that fixes",
         "it and writes an HTML report for a support ticket. Exit code 0: ready; 1: a check failed.",
         "usage: mu3e-checks [--list] [options]   |   mu3e-checks explain [--file F] [-- command]",
+        "       mu3e-checks fix [--yes|--dry-run]: repair what is provably safe, check again",
         "Mu3e options (MU3E_<NAME> in the environment sets --mu3e-<name>; the command line wins):",
     ]
     for opt in OPTIONS:
@@ -102,6 +103,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from mu3e_checks import explain
 
         return explain.main(argv[1:], pytest_args)
+    if argv[:1] == ["fix"]:
+        from mu3e_checks import repair
+
+        return repair.main(argv[1:], pytest_args)
     if "-h" in argv or "--help" in argv:
         print(short_help())
         return 0

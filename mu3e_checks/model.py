@@ -17,7 +17,7 @@ from typing import Any, Callable, Optional
 
 from mu3e_checks import registry
 from mu3e_checks.registry import Check
-from mu3e_checks.remedy import Remedy
+from mu3e_checks.remedy import Action, Remedy
 
 
 class Outcome(str, Enum):
@@ -68,7 +68,8 @@ class Result:
             requires=c.requires, outcome=str(self.outcome), message=self.message,
             warnings=tuple(self.warnings), notes=tuple(self.notes),
             fix=self.fix if self.problem else "", skipped_by=self.skipped_by,
-            duration=float(self.duration))
+            duration=float(self.duration),
+            actions=(self.remedy.action,) if self.problem and self.remedy.action else ())
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class CheckResult:
     fix: str = ""
     skipped_by: Optional[str] = None
     duration: float = 0.0
+    #: The machine-applicable form of the fix (``mu3e-checks fix``); data, never rendered.
+    actions: tuple[Action, ...] = ()
 
     @property
     def problem(self) -> bool:

@@ -61,7 +61,7 @@ def test_globus_dir_private(settings, uid):
     if problem and mode.uid != uid:
         fail(problem, fix=cmd("sudo chown $(id -un) {globus}", globus=globus))
     if problem:
-        fail(problem, globus=globus)
+        fail(problem, fix=commands.chmod("go-w", globus))
 
 
 @check("CERT-003", "userkey.pem is private (mode 600 or 400, owned by you)", step=STEP,
@@ -73,7 +73,7 @@ def test_key_permissions(credentials, uid):
     """
     problem = files.private_key_problem(credentials.key, uid)
     if problem:
-        fail(problem, key=credentials.key)
+        fail(problem, fix=commands.chmod("600", credentials.key))
 
 
 @check("CERT-004", "usercert.pem cannot be changed by other users", step=STEP,
@@ -84,7 +84,7 @@ def test_cert_permissions(credentials, uid):
     """
     problem = files.not_writable_by_others_problem(credentials.cert, uid)
     if problem:
-        fail(problem, cert=credentials.cert)
+        fail(problem, fix=commands.chmod("644", credentials.cert))
 
 
 @check("CERT-005", "usercert.pem holds your user certificate (PEM)", step=STEP,

@@ -68,7 +68,7 @@ def test_proxy_permissions(proxy_location, settings, uid):
         fail(problem, fix=join(commands.export("X509_USER_PROXY", own),
                                init_command(settings.group)))
     if severity == "fail":
-        fail(problem, proxy=path)
+        fail(problem, fix=commands.chmod("600", path))
     if severity == "warn":
         warn(problem, proxy=path)
 

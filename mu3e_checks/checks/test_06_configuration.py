@@ -170,7 +170,7 @@ def test_cert_dir_exported(trust_choice, diracos, settings):
         warn(f"X509_CERT_DIR is not exported, so DIRAC and the grid tools each pick a CA "
              f"directory on their own (now {trust_choice.path}: DIRAC uses "
              f"{trust_choice.describe()}, and a shell that sources diracosrc may pick "
-             "another)", dir=guide_dir)
+             "another)", fix=commands.export("X509_CERT_DIR", guide_dir))
         return
     if not dos.same_path(exported, trust_choice.path):
         fail(f"X509_CERT_DIR is {exported}, but the CA directory being checked is "
@@ -180,7 +180,7 @@ def test_cert_dir_exported(trust_choice, diracos, settings):
         warn(f"X509_CERT_DIR is {exported}, not the DIRACOS directory {guide_dir} the guide "
              "installs the CAs into (diracosrc prefers a non-empty /etc/grid-security/"
              "certificates; dirac-configure then fails writing to a site-managed directory)",
-             dir=guide_dir)
+             fix=commands.export("X509_CERT_DIR", guide_dir))
     note(f"X509_CERT_DIR={exported}")
 
 

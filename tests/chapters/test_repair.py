@@ -1,0 +1,231 @@
+"""``mu3e-checks fix`` end to end: broken homes repaired in a subprocess, as a user runs it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+
+from mu3e_checks import repair
+from tests.support.runner import clean_env, run_checks, unprivileged_command
+
+
+def fix_command() -> list[str]:
+    """``mu3e-checks fix`` with root's file-access capabilities dropped, like the runner's."""
+    base = unprivileged_command()
+    cut = base.index(sys.executable)
+    return base[:cut] + [sys.executable, "-m", "mu3e_checks.cli", "fix"]
+
+
+def run_fix(home: Path, *args: str, env: Optional[dict] = None, stdin: str = "",
+            offline: bool = True) -> subprocess.CompletedProcess:
+    cwd = home.parent / f"{home.name}-fix-cwd"
+    cwd.mkdir(exist_ok=True)
+    run_env = clean_env(home, env)
+    run_env.setdefault("MU3E_SYSTEM_CERT_DIR", str(cwd / "no-system-cert-dir"))
+    argv = fix_command() + (["--mu3e-offline"] if offline else []) + list(args)
+    return subprocess.run(argv, cwd=cwd, env=run_env, input=stdin, capture_output=True,
+                          text=True, timeout=300)
+
+
+def changed(stdout: str, check_id: str, old: str, new: str) -> bool:
+    """The before/after table shows ``check_id`` going from ``old`` to ``new``."""
+    return re.search(rf"^  {check_id} +{old} -> {new}$", stdout, re.M) is not None
+
+
+def tree_hash(root: Path) -> str:
+    """Names, modes and contents of every file under ``root``."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in sorted(os.walk(root)):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            p = Path(dirpath) / name
+            st = os.lstat(p)
+            h.update(f"{p.relative_to(root)}:{st.st_mode:o}\n".encode())
+            if p.is_file() and not p.is_symlink():
+                h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_key_644_is_repaired_then_passes_and_second_run_changes_nothing(grid, tmp_path):
+    home = grid.home(tmp_path, key_mode=0o644)
+    key = home / ".globus" / "userkey.pem"
+    r = run_fix(home, "--yes", "--mu3e-select", "CERT")
+    assert f"chmod {key}: mode 644 -> 600" in r.stdout, r.stdout + r.stderr
+    assert changed(r.stdout, "CERT-003", "failed", "passed")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    logs = list((home.parent / f"{home.name}-fix-cwd" / "reports").glob("*.repairs.txt"))
+    assert len(logs) == 1 and f"chmod {key}: mode 644 -> 600" in logs[0].read_text()
+    assert f"Repair log (for a support ticket, beside the report): {logs[0]}" in r.stdout
+    assert run_checks(home, "--mu3e-select", "CERT").outcome("CERT-003") == "passed"
+    before = tree_hash(home)
+    again = run_fix(home, "--yes", "--mu3e-select", "CERT")
+    assert "Nothing to repair." in again.stdout and again.returncode == 0
+    assert tree_hash(home) == before
+
+
+def test_dry_run_writes_nothing(grid, tmp_path):
+    home = grid.home(tmp_path, key_mode=0o644)
+    (home / ".globus").chmod(0o777)
+    before = tree_hash(home)
+    r = run_fix(home, "--dry-run", "--mu3e-select", "CERT,ENV")
+    assert "Would repair (dry run" in r.stdout, r.stdout + r.stderr
+    assert "mode 644 -> 600" in r.stdout and "mode 777 -> 755" in r.stdout
+    assert r.returncode == 1
+    assert tree_hash(home) == before
+
+
+def test_no_answer_changes_nothing(grid, tmp_path):
+    home = grid.home(tmp_path, key_mode=0o644)
+    before = tree_hash(home)
+    r = run_fix(home, "--mu3e-select", "CERT", stdin="n\n")
+    assert "Apply 1 repair(s)? [y/N]" in r.stdout and "Nothing changed." in r.stdout
+    assert r.returncode == 1
+    assert tree_hash(home) == before
+
+
+def test_p12_only_is_extracted_to_a_passing_setup(grid, tmp_path):
+    home = grid.home(tmp_path)
+    globus = home / ".globus"
+    for name in ("usercert.pem", "userkey.pem"):
+        (globus / name).unlink()
+    p12 = globus / "usercred.p12"
+    p12.write_bytes(pkcs12.serialize_key_and_certificates(
+        b"jane", grid.user.key, grid.user.cert, None, BestAvailableEncryption(b"pass word")))
+    p12.chmod(0o600)
+    env = {"MU3E_KEY_PASSPHRASE": "pass word"}
+    r = run_fix(home, "--yes", "--mu3e-select", "CERT", env=env)
+    assert changed(r.stdout, "CERT-001", "failed", "passed"), r.stdout + r.stderr
+    assert oct((globus / "userkey.pem").stat().st_mode & 0o777) == "0o600"
+    assert b"ENCRYPTED PRIVATE KEY" in (globus / "userkey.pem").read_bytes()
+    assert "PRIVATE KEY" not in r.stdout + r.stderr
+    assert p12.exists()  # nothing deleted
+    checked = run_checks(home, "--mu3e-select", "CERT", env=env)
+    assert checked.outcome("CERT-007") == "passed", checked["CERT-007"].message
+
+
+def test_x509_cert_dir_block_after_yes_and_recognised_next_time(tmp_path):
+    from tests.support.diracos_trees import build_diracos
+    from tests.support.worlds import World
+
+    world = World()
+    home = world.home(tmp_path)
+    tree = build_diracos(home)
+    env = {k: v for k, v in tree.env().items() if k != "X509_CERT_DIR"}
+    bashrc = home / ".bashrc"
+    bashrc.write_text("# my own settings\nexport EDITOR=vim\n")
+    r = run_fix(home, "--mu3e-select", "ENV-001", env=env, stdin="y\ny\n")
+    assert "Edit it? [y/N]" in r.stdout, r.stdout + r.stderr
+    text = bashrc.read_text()
+    assert text.startswith("# my own settings\nexport EDITOR=vim\n" + repair.BLOCK_BEGIN)
+    assert f"export X509_CERT_DIR={world.cadir(home)}\n" in text
+    assert changed(r.stdout, "ENV-001", "warned", "passed")
+    backups = sorted(p.name for p in home.iterdir() if p.name.startswith(".bashrc.bak-"))
+    assert len(backups) == 1
+    again = run_fix(home, "--yes", "--mu3e-select", "ENV-001", env=env)
+    assert "block is already there" in again.stdout, again.stdout
+    assert bashrc.read_text() == text
+
+
+def test_stale_crls_are_refreshed_from_loopback_and_offline_says_it_skips(grid, tmp_path):
+    from tests.support.crl_server import serve
+    from tests.support.pki_factory import DAY, NOW, crls_for, pem, subject_hash
+
+    stale = crls_for(grid.pki, grid.cas, last_update=NOW - 10 * DAY, next_update=NOW - DAY)
+    home = grid.home(tmp_path, crls=stale)
+    ca_dir = grid.cadir(home)
+    fresh = {f"/{subject_hash(ca.cert)}.crl": pem(grid.pki.crl(ca)) for ca in grid.cas}
+    with serve(fresh) as server:
+        for ca in grid.cas:
+            h = subject_hash(ca.cert)
+            (ca_dir / f"{h}.crl_url").write_text(f"{server.base}/{h}.crl\n")
+        offline = run_fix(home, "--yes", "--mu3e-select", "CRL")
+        assert "--mu3e-offline: the CRL downloads are skipped" in offline.stdout, offline.stdout
+        assert not server.hits
+        r = run_fix(home, "--yes", "--mu3e-select", "CRL", offline=False)
+    assert changed(r.stdout, "CRL-003", "failed", "passed"), r.stdout + r.stderr
+    assert r.returncode == 0
+    kept = sorted(p.name for p in (ca_dir / repair.REPLACED_DIR).iterdir())
+    assert len(kept) == len(grid.cas)  # every old CRL kept, none deleted
+
+
+def test_independently_broken_setup_is_repaired_to_passing(tmp_path):
+    """Key 644, no UK CAs, X509_CERT_DIR unset: one `fix --yes` against a loopback repository
+    installs the bundles, then fetches their CRLs, and the user's other files stay as they were."""
+    from tests.support.crl_server import serve
+    from tests.support.diracos_trees import build_diracos
+    from tests.support.pki_factory import pem, subject_hash
+    from tests.support.worlds import UKGrid
+    from tests.unit.test_repair import igtf_tarball
+
+    uk = UKGrid()
+    home = uk.home(tmp_path, cas=[uk.other], key_mode=0o644)
+    tree = build_diracos(home)
+    env = {k: v for k, v in tree.env().items() if k != "X509_CERT_DIR"}
+    (home / "analysis.C").write_text("void analysis() {}\n")
+    mine = tree_hash(home / "dirac_ui" / "diracos" / "bin")
+    with serve({}) as server:
+        for ca, alias in ((uk.ca, "UKeScienceCA-2B"), (uk.root, "UKeScienceRoot-2007")):
+            h = subject_hash(ca.cert)
+            server.content[f"/tgz/ca_{alias}-1.138.tar.gz"] = igtf_tarball(
+                ca, alias, crl_url=f"{server.base}/crl/{h}.crl")
+            server.content[f"/crl/{h}.crl"] = pem(uk.pki.crl(ca))
+        r = run_fix(home, "--yes", "--mu3e-select", "CERT,CA,CRL,ENV-001", "--mu3e-ca-repository",
+                    f"{server.base}/tgz/", env=env, offline=False)
+    out = r.stdout + r.stderr
+    assert changed(r.stdout, "CERT-003", "failed", "passed"), out
+    assert changed(r.stdout, "CA-004", "failed", "passed"), out
+    assert changed(r.stdout, "ENV-001", "warned", "passed"), out
+    assert "Diagnosis now: READY" in r.stdout, out
+    assert r.returncode == 0
+    assert (home / "analysis.C").read_text() == "void analysis() {}\n"
+    assert tree_hash(home / "dirac_ui" / "diracos" / "bin") == mine
+    assert (uk.cadir(home) / f"{subject_hash(uk.other.cert)}.0").exists()  # nothing deleted
+
+
+def test_corrupt_or_foreign_tarball_installs_nothing(tmp_path):
+    from tests.support.crl_server import serve
+    from tests.support.worlds import UKGrid
+    from tests.unit.test_repair import igtf_tarball
+
+    uk = UKGrid()
+    home = uk.home(tmp_path, cas=[uk.other])
+    ca_dir = uk.cadir(home)
+    before = tree_hash(ca_dir)
+    content = {"/ca_UKeScienceCA-2B-1.138.tar.gz": igtf_tarball(uk.other, "UKeScienceCA-2B"),
+               "/ca_UKeScienceRoot-2007-1.138.tar.gz": b"\x1f\x8b garbage"}
+    with serve(content) as server:
+        r = run_fix(home, "--yes", "--mu3e-select", "CA", "--mu3e-ca-repository", server.base,
+                    offline=False)
+    assert "NOT repaired" in r.stdout and "nothing installed" in r.stdout, r.stdout + r.stderr
+    assert "holds another CA" in r.stdout
+    assert tree_hash(ca_dir) == before
+    assert r.returncode == 1
+
+
+def test_unwritable_trust_dir_is_a_clear_finding(grid, tmp_path):
+    from tests.support.pki_factory import DAY, NOW, crls_for, subject_hash
+
+    stale = crls_for(grid.pki, grid.cas, last_update=NOW - 10 * DAY, next_update=NOW - DAY)
+    home = grid.home(tmp_path, crls=stale)
+    ca_dir = grid.cadir(home)
+    for ca in grid.cas:
+        h = subject_hash(ca.cert)
+        (ca_dir / f"{h}.crl_url").write_text(f"http://127.0.0.1:9/{h}.crl\n")
+    ca_dir.chmod(0o555)
+    try:
+        before = tree_hash(ca_dir)
+        r = run_fix(home, "--yes", "--mu3e-select", "CRL", offline=False)
+        assert "is not writable by you" in r.stdout, r.stdout + r.stderr
+        assert "Traceback" not in r.stdout + r.stderr
+        assert r.returncode == 1
+        assert tree_hash(ca_dir) == before
+    finally:
+        ca_dir.chmod(0o755)

@@ -1,0 +1,148 @@
+"""``mu3e-checks fix`` reads the .p12 exports real ``openssl pkcs12`` writes, old ones too."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from mu3e_checks import commands, repair
+from tests.chapters.test_repair import run_fix, tree_hash
+from tests.support.pki_factory import pem
+
+pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl")
+
+
+def _legacy_available() -> bool:
+    probe = subprocess.run(["openssl", "list", "-providers", "-provider", "legacy"],
+                           capture_output=True, text=True)
+    return probe.returncode == 0 and "legacy" in probe.stdout.lower()
+
+
+VARIANTS = {
+    "modern": [],
+    "legacy-rc2-40": ["-legacy"],
+    "descert": ["-descert"],
+}
+
+
+def openssl_p12(grid, directory: Path, passphrase: str, extra: list[str]) -> Path:
+    """The export a CA's web page or a browser gives the user, made by openssl itself."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "in-cert.pem", directory / "in-key.pem"
+    cert.write_bytes(pem(grid.user))
+    key.write_bytes(grid.user.key_pem("pkcs8", None))
+    out = directory / "usercred.p12"
+    subprocess.run(["openssl", "pkcs12", "-export", "-in", str(cert), "-inkey", str(key),
+                    "-out", str(out), "-passout", f"pass:{passphrase}", *extra],
+                   check=True, capture_output=True)
+    cert.unlink()
+    key.unlink()
+    out.chmod(0o600)
+    return out
+
+
+def _action(p12: Path, globus: Path):
+    return commands.pkcs12_extract(p12, globus / "usercert.pem", globus / "userkey.pem").action
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_openssl_exports_are_extracted_and_openssl_reads_the_result(grid, tmp_path, variant):
+    if variant == "legacy-rc2-40" and not _legacy_available():
+        pytest.skip("this openssl has no legacy provider")
+    p12 = openssl_p12(grid, tmp_path / "in", "s3cret pass", VARIANTS[variant])
+    globus = tmp_path / ".globus"
+    ctx = repair.Context(home=tmp_path, environ={"MU3E_KEY_PASSPHRASE": "s3cret pass"})
+    repair.apply_pkcs12(_action(p12, globus), ctx)
+    key_file = globus / "userkey.pem"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    key = load_pem_private_key(key_file.read_bytes(), b"s3cret pass")
+    assert key.public_key().public_numbers() == grid.user.cert.public_key().public_numbers()
+    # The peer agrees: openssl opens the key with the same pass phrase and matches the pair.
+    mod_key = subprocess.run(["openssl", "rsa", "-in", str(key_file), "-passin",
+                              "pass:s3cret pass", "-noout", "-modulus"],
+                             capture_output=True, text=True, check=True).stdout
+    mod_cert = subprocess.run(["openssl", "x509", "-in", str(globus / "usercert.pem"),
+                               "-noout", "-modulus"], capture_output=True, text=True,
+                              check=True).stdout
+    assert mod_key == mod_cert
+
+
+def test_empty_pass_phrase_export(grid, tmp_path):
+    p12 = openssl_p12(grid, tmp_path / "in", "", [])
+    globus = tmp_path / ".globus"
+    log = repair.apply_pkcs12(_action(p12, globus), repair.Context(
+        home=tmp_path, environ={"MU3E_KEY_PASSPHRASE": ""}))
+    assert any("NOT encrypted" in ln and "empty pass phrase" in ln for ln in log)
+    assert load_pem_private_key((globus / "userkey.pem").read_bytes(), None)
+
+
+def test_wrong_pass_phrase_is_a_clear_failure_and_writes_nothing(grid, tmp_path):
+    home = grid.home(tmp_path)
+    globus = home / ".globus"
+    for name in ("usercert.pem", "userkey.pem"):
+        (globus / name).unlink()
+    openssl_p12(grid, globus, "right one", [])
+    before = tree_hash(home)
+    r = run_fix(home, "--yes", "--mu3e-select", "CERT",
+                env={"MU3E_KEY_PASSPHRASE": "wrong one"})
+    assert "CERT-001: NOT repaired: the .p12 cannot be opened with this pass phrase" in r.stdout, \
+        r.stdout + r.stderr
+    assert r.returncode == 1
+    assert tree_hash(home) == before
+
+
+# ------------------------------------------------------------------ fetch-crl as the oracle
+
+def igtf_dir(directory: Path, cas, crls, base: str) -> Path:
+    """An IGTF-layout CA dir: ``<name>.pem``, ``<name>.crl_url``, ``<hash>.0`` links to the
+    ``.pem``, and the current ``<hash>.r0``."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from tests.support.pki_factory import subject_hash
+
+    directory.mkdir(parents=True)
+    for n, ca in enumerate(cas):
+        name, h = f"TestCA-{n}", subject_hash(ca.cert)
+        (directory / f"{name}.pem").write_bytes(ca.cert_pem())
+        (directory / f"{name}.crl_url").write_text(f"{base}/{h}.crl\n")
+        (directory / f"{h}.0").symlink_to(f"{name}.pem")
+        (directory / f"{h}.r0").write_bytes(crls[n].public_bytes(Encoding.PEM))
+    return directory
+
+
+def _crl_facts(directory: Path) -> dict[str, tuple[str, object]]:
+    from cryptography import x509
+
+    out = {}
+    for p in sorted(directory.glob("*.r0")):
+        if (directory / f"{p.stem}.0").exists():  # the names OpenSSL reads
+            crl = x509.load_pem_x509_crl(p.read_bytes())
+            out[p.name] = (crl.issuer.rfc4514_string(), crl.next_update_utc)
+    return out
+
+
+@pytest.mark.skipif(not shutil.which("fetch-crl"), reason="needs fetch-crl")
+def test_our_refresh_and_fetch_crl_leave_the_same_crls(tmp_path):
+    from tests.support.crl_server import serve
+    from tests.support.pki_factory import DAY, NOW, PKI, pem, subject_hash
+
+    pki = PKI()
+    cas = [pki.ca(f"Oracle CA {n}") for n in range(4)]
+    stale = [pki.crl(ca, last_update=NOW - 10 * DAY, next_update=NOW - DAY) for ca in cas]
+    fresh = {f"/{subject_hash(ca.cert)}.crl": pem(pki.crl(ca, next_update=NOW + 3 * DAY))
+             for ca in cas}
+    with serve(fresh) as server:
+        ours = igtf_dir(tmp_path / "ours", cas, stale, server.base)
+        theirs = igtf_dir(tmp_path / "theirs", cas, stale, server.base)
+        log = repair.refresh_crls(ours, timeout=(2.0, 5.0))
+        peer = subprocess.run(["fetch-crl", "-l", str(theirs), "-o", str(theirs)],
+                              capture_output=True, text=True, timeout=120)
+    assert peer.returncode == 0, peer.stderr
+    assert len([ln for ln in log if " <- " in ln]) == len(cas), log
+    facts = _crl_facts(ours)
+    assert len(facts) == len(cas)
+    assert facts == _crl_facts(theirs)
