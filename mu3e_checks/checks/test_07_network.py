@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from mu3e_checks import commands
 from mu3e_checks.knowledge import pki
-from mu3e_checks.knowledge.net import Advice, UrlError, dns, explain_url, tcp, tls
+from mu3e_checks.knowledge.net import Advice, UrlError, dns, explain_url, servers, tcp, tls
 from mu3e_checks.knowledge.net.diset import DisetError, explain, skew_level
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
@@ -168,3 +168,34 @@ def test_cs_clock(cs_probe, run):
     if level == "warn":
         warn(f"{text}; above 5 minutes proxies start to fail", fix=sync)
     note(f"clocks agree within {abs(info.skew):.1f} s")
+
+
+@check("NET-007", "Every Configuration Server listed in dirac.cfg answers", step=STEP,
+       network=True,
+       fix="dirac-configure -F -S {setup} -C {cs} -I   # rewrites the Servers list")
+def test_every_cs_answers(cs_survey, settings, run):
+    """``dirac-configure -I`` writes several servers and DIRAC tries them in random order, so
+    one dead server gives intermittent slowness, not a clear failure.  Each listed server gets
+    its own DNS, TCP, TLS and ping verdict, probed at the same time; the report shows the
+    table.  Fails when none answers, warns naming the dead ones when some do not.
+    """
+    verdicts = cs_survey.verdicts()
+    for v in verdicts:
+        run.record_environment(f"CS {v.url}", v.line())
+    for url in cs_survey.skipped:
+        run.record_environment(f"CS {url}", "not probed (too many servers listed)")
+    level, dead = servers.summary(verdicts)
+    advice = Advice.from_settings(settings)
+    if level == "fail":
+        first = dead[0] if dead else None
+        also = f"; the first, {first.url}: {first.message}" if first else ""
+        fail(f"none of the {len(verdicts)} listed Configuration Server(s) answers{also}",
+             fix=(first.fix if first is not None and first.fix else advice.configure()))
+    if level == "warn":
+        named = "; ".join(f"{v.url} (dead at {v.layer.value.upper()}: {v.message})"
+                          for v in dead)
+        warn(f"{len(dead)} of {len(verdicts)} listed Configuration Servers do not answer, so "
+             f"DIRAC, which picks them in random order, is slow or fails now and then: {named}",
+             fix=advice.configure(note="rewrites the Servers list from the live CS"))
+    alive = ", ".join(v.url for v in verdicts)
+    note(f"all {len(verdicts)} listed server(s) answer: {alive}")

@@ -434,3 +434,51 @@ def test_hostile_host_name_in_dns_and_port_fixes(net_world, responder, tmp_path,
     assert case.outcome == "failed" and "connection refused" in case.message, case.message
     assert f"_ '{EVIL_HOST}'" in case.fix, case.fix
     assert_harmless(r, tmp_path)
+
+
+# ------------------------------------------------------------------ NET-007: every listed server
+
+
+def write_servers(tmp_path, *urls):
+    """~/.dirac.cfg listing ``urls`` as dirac-configure -I writes them (one ``+=`` per server)."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    lines = [f"    Servers {'=' if i == 0 else '+='} {u}" for i, u in enumerate(urls)]
+    (home / ".dirac.cfg").write_text("DIRAC\n{\n  Setup = GridPP\n  Configuration\n  {\n"
+                                     + "\n".join(lines) + "\n  }\n}\n")
+
+
+def test_every_listed_server_answers(net_world, responder, tmp_path):
+    with net_world.diset() as one, net_world.diset() as two:
+        good = [url(TEST_HOST, one.port), url(TEST_HOST, two.port)]
+        write_servers(tmp_path, *good)
+        r = diagnose(tmp_path, net_world, responder, good[0])
+    assert r.outcome("NET-007") == "passed", r["NET-007"].message
+    html = r.html.read_text()
+    assert all(f"CS {u}" in html for u in good)
+
+
+def test_one_dead_server_warns_naming_it(net_world, responder, tmp_path):
+    dead = url(TEST_HOST, closed_port())
+    with net_world.diset() as server:
+        alive = url(TEST_HOST, server.port)
+        write_servers(tmp_path, dead, alive)
+        r = diagnose(tmp_path, net_world, responder, alive)
+    case = r["NET-007"]
+    assert case.outcome == "warned", case.message
+    assert dead in case.message and "dead at TCP" in case.message
+    assert alive not in case.message.split(":", 1)[1].replace(dead, "")
+    assert case.fix.startswith("dirac-configure -F -S GridPP -C ")
+    assert r.outcome("NET-001") == "failed" or r.outcome("NET-002") == "failed"  # first = dead
+
+
+def test_no_listed_server_answers_fails(net_world, responder, tmp_path):
+    with StallServer() as stall, BlackholePort() as hole:
+        urls = [url(TEST_HOST, closed_port()), url(TEST_HOST, stall.port),
+                url(TEST_HOST, hole.port), url("stall.mu3e.test", 9135)]
+        write_servers(tmp_path, *urls)
+        r = diagnose(tmp_path, net_world, responder, urls[0])
+    case = r["NET-007"]
+    assert case.outcome == "failed", case.message
+    assert "none of the 4 listed" in case.message
+    assert "connection refused" in case.message

@@ -10,6 +10,7 @@ the ping layer then finishes that same call.
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -63,11 +64,15 @@ class CsProbe:
         self.setup = setup
         self.vo = vo
         self._memo: dict[str, Any] = {}
+        # The survey of all servers (servers.py) probes this object in a worker thread while
+        # the checks ask it too: one lock keeps each layer computed once, by whoever is first.
+        self._lock = threading.RLock()
 
     def _once(self, key: str, compute: Callable[[], Any]) -> Any:
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+        with self._lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]
 
     # ------------------------------------------------------------------ layers
 

@@ -1,0 +1,67 @@
+"""The server's view, as plain functions: the survey of all listed servers, the version
+compatibility table and the Registry reader."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from mu3e_checks.knowledge.net import Advice
+from mu3e_checks.knowledge.net.probe import CsProbe
+from mu3e_checks.knowledge.net.servers import Layer, ServerSurvey, summary
+from tests.support.diset_server import BlackholePort, StallServer, closed_port
+
+ADVICE = Advice(setup="GridPP", cs_url="dips://cs.mu3e.test:9135/Configuration/Server",
+                group="mu3e.org_user")
+
+
+def _survey(urls, net_world, timeout=1.0):
+    def make(url: str) -> CsProbe:
+        return CsProbe(url, timeout=timeout, capath=net_world.trust, proxy=net_world.proxy,
+                       hosts_path=Path("/etc/hosts"))
+    return ServerSurvey(urls, make, ADVICE)
+
+
+def test_dead_servers_cost_about_one_timeout(net_world, loopback_only):
+    with StallServer() as stall, BlackholePort() as hole:
+        urls = [f"dips://127.0.0.1:{closed_port()}/Configuration/Server",
+                f"dips://127.0.0.1:{hole.port}/Configuration/Server",
+                f"dips://127.0.0.1:{stall.port}/Configuration/Server",
+                f"dips://localhost:{stall.port}/Configuration/Server",
+                "http://not-dips/Configuration/Server"]
+        start = time.monotonic()
+        verdicts = _survey(urls, net_world).verdicts()
+        took = time.monotonic() - start
+    assert [v.layer for v in verdicts] == [Layer.TCP, Layer.TCP, Layer.TLS, Layer.TLS,
+                                            Layer.URL]
+    assert "connection refused" in verdicts[0].message
+    assert took < 2.5, took  # five dead servers, one 1 s timeout (plus slack), not five
+    assert summary(verdicts) == ("fail", verdicts)
+
+
+def test_survey_keeps_order_dedups_and_answers(net_world, loopback_only):
+    with net_world.diset(net_world.localhost) as server:
+        good = f"dips://localhost:{server.port}/Configuration/Server"
+        dead = f"dips://localhost:{closed_port()}/Configuration/Server"
+        survey = _survey([dead, good, dead], net_world, timeout=3.0)
+        verdicts = survey.verdicts()
+        assert survey.probe_for(good) is survey.probes[good]
+    assert [v.url for v in verdicts] == [dead, good]
+    assert verdicts[1].answers and verdicts[1].version == "v8r0p74-test"
+    level, dead_ones = summary(verdicts)
+    assert level == "warn" and [v.url for v in dead_ones] == [dead]
+    assert "answers" in verdicts[1].line() and "dead at TCP" in verdicts[0].line()
+
+
+def test_summary_without_servers_fails():
+    assert summary([]) == ("fail", [])
+
+
+@pytest.mark.parametrize("n", [40])
+def test_survey_is_bounded(net_world, n):
+    urls = [f"bad-{i}://x" for i in range(n)]
+    survey = _survey(urls, net_world)
+    assert len(survey.urls) == 32 and len(survey.skipped) == n - 32
+    assert all(v.layer is Layer.URL for v in survey.verdicts())
