@@ -12,10 +12,20 @@ from __future__ import annotations
 
 from mu3e_checks import commands
 from mu3e_checks.knowledge import pki
-from mu3e_checks.knowledge.net import Advice, UrlError, dns, explain_url, servers, tcp, tls
+from mu3e_checks.knowledge.net import (
+    Advice,
+    UrlError,
+    compat,
+    dns,
+    explain_url,
+    servers,
+    tcp,
+    tls,
+)
 from mu3e_checks.knowledge.net.diset import DisetError, explain, skew_level
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
+from mu3e_checks.remedy import say
 from mu3e_checks.text import visible
 
 STEP = "cs"
@@ -199,3 +209,36 @@ def test_every_cs_answers(cs_survey, settings, run):
              fix=advice.configure(note="rewrites the Servers list from the live CS"))
     alive = ", ".join(v.url for v in verdicts)
     note(f"all {len(verdicts)} listed server(s) answer: {alive}")
+
+
+@check("NET-008", "Your DIRAC client's version suits the Configuration Server's", step=STEP,
+       network=True, requires=("NET-004",), fix=f"pip install {commands.GUIDE_PIN}")
+def test_client_server_versions(cs_probe, dirac_install, run):
+    """A client and server too far apart fail in strange ways far from the cause
+    (``Option /DIRAC/Setups/GridPP/Framework is not defined``, ``illegal zero content`` at
+    upload).  Compares the DIRAC version you run with the one the server's ping reports: the
+    same major.minor passes, another DIRAC 8 release warns, a different major fails.
+    """
+    dist = dirac_install.in_use
+    if dist is None:
+        skip("no DIRAC client is installed to compare; DIRAC-001 reports it")
+    try:
+        info = cs_probe.ping_info()
+    except DisetError as exc:
+        skip(f"the ping answer cannot be read ({exc.detail}); NET-004 reports it")
+    verdict = compat.judge(dist.version, info.version)
+    facts = f"client {dist.version}, server {info.version}: {verdict.level.value}"
+    run.record_environment("DIRAC client/server versions", facts)
+    if verdict.level is compat.Level.OK:
+        note(f"client DIRAC {dist.version} and server DIRAC {info.version}: {verdict.why}")
+        return
+    text = (f"your DIRAC client is {dist.version} and the Configuration Server runs "
+            f"{info.version}: {verdict.why}")
+    if dist.version != commands.GUIDE_DIRAC_VERSION:
+        fix = commands.pip_install_dirac(force=True)
+    else:
+        fix = say("you run the guide's DIRAC {version}; send this message to the Mu3e "
+                  "computing contacts", version=dist.version)
+    if verdict.level is compat.Level.FAIL:
+        fail(text, fix=fix)
+    warn(text, fix=fix)

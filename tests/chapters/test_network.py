@@ -482,3 +482,48 @@ def test_no_listed_server_answers_fails(net_world, responder, tmp_path):
     assert case.outcome == "failed", case.message
     assert "none of the 4 listed" in case.message
     assert "connection refused" in case.message
+
+
+# ------------------------------------------------------------------ NET-008: client vs server
+
+
+def dirac_client(tmp_path, version: str) -> dict:
+    """A site dir holding only the real DIRAC 8.0.74 dist-info (version edited), put on the
+    diagnosis's PYTHONPATH: the checks read the version from METADATA, never import DIRAC."""
+    import shutil
+
+    from tests.support.dirac_cs import DIRAC_VENV
+    from tests.support.runner import ROOT
+
+    found = sorted(DIRAC_VENV.glob("lib/python3*/site-packages/*irac-8.0.74.dist-info"))
+    assert found, f"real DIRAC 8.0.74 missing in {DIRAC_VENV}"
+    site = tmp_path / "site"
+    target = site / f"dirac-{version}.dist-info"
+    shutil.copytree(found[0], target)
+    meta = target / "METADATA"
+    meta.write_text(meta.read_text().replace("Version: 8.0.74", f"Version: {version}", 1))
+    return {"PYTHONPATH": f"{ROOT}:{site}"}
+
+
+@pytest.mark.parametrize("client, server, outcome, words", [
+    ("8.0.74", "v8r0p74-test", "passed", ""),
+    ("8.0.74", "8.1.3", "warned", "illegal zero content"),
+    ("9.1.22", "8.0.74", "failed", "No diracx token"),
+])
+def test_client_server_versions(net_world, responder, tmp_path, client, server, outcome,
+                                words):
+    env = dirac_client(tmp_path, client)
+    with net_world.diset(version=server) as s:
+        home = tmp_path / "home"
+        home.mkdir()
+        r = run_checks(home, "--mu3e-select", "NET-004,NET-008", "--mu3e-cs-url",
+                       url(TEST_HOST, s.port), "--mu3e-nameserver", responder.address,
+                       "--mu3e-timeout", "2", "--mu3e-trust-dir", str(net_world.trust),
+                       "--mu3e-proxy", str(net_world.proxy), offline=False, env=env)
+    case = r["NET-008"]
+    assert case.outcome == outcome, (case.message, r.stdout[-2000:])
+    assert words in case.message
+    if client == "9.1.22":
+        assert case.fix == 'pip install --force-reinstall --no-deps DIRAC==8.0.74'
+    if outcome == "warned":
+        assert "Mu3e computing contacts" in case.fix

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mu3e_checks.knowledge.net import Advice
+from mu3e_checks.knowledge.net.compat import RULES, Level, judge, parse_version
 from mu3e_checks.knowledge.net.probe import CsProbe
 from mu3e_checks.knowledge.net.servers import Layer, ServerSurvey, summary
 from tests.support.diset_server import BlackholePort, StallServer, closed_port
@@ -65,3 +66,31 @@ def test_survey_is_bounded(net_world, n):
     survey = _survey(urls, net_world)
     assert len(survey.urls) == 32 and len(survey.skipped) == n - 32
     assert all(v.layer is Layer.URL for v in survey.verdicts())
+
+
+# ------------------------------------------------------------------ compatibility table
+
+@pytest.mark.parametrize("client, server, level, words", [
+    ("8.0.74", "8.0.74", Level.OK, "same major.minor"),
+    ("8.0.74", "v8r0p74-test", Level.OK, "same major.minor"),  # DIRAC's old spelling
+    ("8.0.74", "8.0.86", Level.OK, "same major.minor"),
+    ("8.0.74", "8.1.3", Level.WARN, "illegal zero content"),
+    ("8.1.0", "v8r0p74", Level.WARN, "DIRAC#7306"),
+    ("9.1.22", "8.0.74", Level.FAIL, "No diracx token"),
+    ("8.0.74", "9.0.0a12", Level.FAIL, "ignores /DIRAC/Setup"),
+    ("7.3.40", "8.0.74", Level.FAIL, "Setups/GridPP/Framework is not defined"),
+    ("8.0.74", "7.3.40", Level.FAIL, "different major"),
+    ("10.2.1", "10.3.0", Level.WARN, "other minor"),
+    ("8.0.74", "unknown", Level.WARN, "server's DIRAC version is not a version"),
+])
+def test_compatibility_table(client, server, level, words):
+    verdict = judge(client, server)
+    assert verdict.level is level, verdict
+    assert words in verdict.why
+
+
+def test_known_bad_pairs_come_before_the_general_rule():
+    # The specific rows name the symptom users see; the general rows come last.
+    assert RULES[0].client_major == 9 and RULES[-1].client_major is None
+    assert parse_version("v8r0p74").release == "8.0.74"
+    assert parse_version("garbage") is None
