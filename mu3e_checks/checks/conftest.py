@@ -8,6 +8,7 @@ PYTEST_DONT_REWRITE: fixtures here never assert, so pytest need not rewrite this
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Optional
 
 import pytest
@@ -237,6 +238,43 @@ def cs_probe(cs_url: str, cs_survey):
     in the background, and this one is never probed twice.
     """
     return cs_survey.probe_for(cs_url)
+
+
+@dataclass
+class CsData:
+    """The CS's own configuration as getCompressedData gave it, held in memory only: ``cfg``
+    and ``registry``, or the refusal (``error``, a DisetError) or the unreadable answer
+    (``problem``) that stands instead."""
+
+    cfg: object = None
+    registry: object = None
+    error: object = None
+    problem: str = ""
+    size: int = 0
+
+
+@pytest.fixture(scope="session")
+def cs_data(cs_probe, run: DiagnosisRun) -> CsData:
+    """The Configuration Server's whole configuration, fetched as DIRAC's client fetches it
+    (DISET getCompressedData, the proxy as TLS client credential), parsed with diraccfg."""
+    from mu3e_checks.knowledge.net import registry
+
+    call = cs_probe.call(registry.METHOD, limit=registry.MAX_COMPRESSED)
+    if call.failure is not None:
+        return CsData(problem=f"the server rejected the connection: {call.failure.detail}")
+    if call.error is not None:
+        return CsData(error=call.error)
+    value = call.value
+    size = len(value) if isinstance(value, (str, bytes)) else 0
+    try:
+        cfg = registry.parse_cs_data(value)
+    except registry.CsDataError as exc:
+        return CsData(problem=str(exc), size=size)
+    found = registry.read_registry(cfg)
+    run.record_environment("CS data", f"{size} bytes compressed; /Registry: "
+                           f"{len(found.users)} users, {len(found.groups)} groups, "
+                           f"{len(found.vos)} VOs")
+    return CsData(cfg=cfg, registry=found, size=size)
 
 
 def _ca_pem(store) -> Optional[str]:

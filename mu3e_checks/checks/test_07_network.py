@@ -18,6 +18,7 @@ from mu3e_checks.knowledge.net import (
     compat,
     dns,
     explain_url,
+    registry,
     servers,
     tcp,
     tls,
@@ -29,6 +30,7 @@ from mu3e_checks.remedy import say
 from mu3e_checks.text import visible
 
 STEP = "cs"
+INIT_FIX = commands.PROXY_INIT
 
 
 def _target(cs_probe, advice: Advice):
@@ -242,3 +244,74 @@ def test_client_server_versions(cs_probe, dirac_install, run):
     if verdict.level is compat.Level.FAIL:
         fail(text, fix=fix)
     warn(text, fix=fix)
+
+
+def _registry(cs_data, cs_probe, settings):
+    """The CS's Registry, or end the check with what the server's refusal tells."""
+    advice = Advice.from_settings(settings)
+    credential = cs_probe.credential()
+    if not credential.usable:
+        skip(f"needs a valid proxy: {credential.reason}")
+    if cs_data.problem:
+        fail(f"the Configuration Server's data cannot be read: {cs_data.problem}",
+             fix=say("send this message to the Mu3e computing contacts"))
+    if cs_data.error is not None:
+        exc = cs_data.error
+        if registry.is_unauthorized(exc):
+            problem = registry.refusal(credential.group, settings.group)
+            message, fix = registry.explain(problem, credential.identity, advice,
+                                            proxy_group=credential.group or "",
+                                            detail=exc.detail)
+            fail(message, fix=fix)
+        message, fix = explain(exc, cs_probe.target(), "getCompressedData", advice)
+        fail(message, fix=fix)
+    return cs_data.registry, credential, advice
+
+
+@check("NET-009", "The Configuration Server's Registry knows your DN (your nick)", step=STEP,
+       network=True, requires=("NET-004",), fix=INIT_FIX)
+def test_dn_registered(cs_data, cs_probe, settings, run):
+    """Reads the server's configuration as DIRAC's client does (getCompressedData, with your
+    proxy, never the long-term key) and looks your DN up in /Registry/Users.  A refusal
+    (``Unauthorized query``) is told apart as far as the server's answers allow: an
+    unregistered DN (send it to the VO admin) or a proxy for a group you are not in (make it
+    again with ``-g``).  Passes naming your nick.
+    """
+    found, credential, advice = _registry(cs_data, cs_probe, settings)
+    dn = credential.identity
+    nicks = found.nicks_for(dn)
+    if not nicks:
+        message, fix = registry.explain(registry.RegistryProblem.DN_UNKNOWN, dn, advice)
+        fail(message, fix=fix)
+    run.record_environment("CS Registry nick", visible(f"{nicks[0]} ({dn})"))
+    if len(nicks) > 1:
+        warn(f"your DN is registered under several nicks ({', '.join(nicks)}); DIRAC uses "
+             f"the first, {nicks[0]!r}", fix=say("tell the Mu3e VO admin"))
+    note(f"your nick is {nicks[0]!r} (DN {dn})")
+
+
+@check("NET-010", "The Mu3e group exists in the Registry and lists your nick", step=STEP,
+       network=True, requires=("NET-009",), fix=INIT_FIX)
+def test_group_lists_you(cs_data, cs_probe, settings, run):
+    """The group your proxy must carry (``--mu3e-group``, mu3e.org_user) must exist in the
+    server's /Registry/Groups and list your nick, or every DIRAC command treats you as a
+    visitor.  Fails naming what is missing, with the message to send to the VO admin.
+    """
+    found, credential, advice = _registry(cs_data, cs_probe, settings)
+    dn = credential.identity
+    nicks = found.nicks_for(dn)
+    if not nicks:
+        skip("your DN is not in the Registry; NET-009 reports it")
+    nick, group = nicks[0], found.groups.get(settings.group)
+    if group is None:
+        message, fix = registry.explain(registry.RegistryProblem.NO_GROUP, dn, advice)
+        fail(message, fix=fix)
+    if nick not in group.users:
+        message, fix = registry.explain(registry.RegistryProblem.NOT_IN_GROUP, dn, advice,
+                                        nick=nick)
+        theirs = ", ".join(found.groups_of(nick)) or "none"
+        fail(f"{message}; your groups there: {theirs}", fix=fix)
+    role = found.voms_role(group.name) or "none"
+    run.record_environment("CS Registry group", visible(
+        f"{group.name}: {len(group.users)} users, VOMSRole {role}"))
+    note(f"group {group.name!r} lists {nick!r} (VOMSRole {role})")

@@ -30,23 +30,54 @@ def dirac_bin(tool: str) -> Path:
     return path
 
 
-def _cfg_users(users: Mapping[str, tuple[str, str, Sequence[str]]]) -> tuple[str, str]:
-    """Users and Groups sections for ``{name: (DN, CA DN, groups)}``."""
+def _cfg_users(users: Mapping[str, tuple[str, str, Sequence[str]]],
+               group_options: Mapping[str, Mapping[str, str]] = {}) -> tuple[str, str]:
+    """Users and Groups sections for ``{name: (DN, CA DN, groups)}``; ``group_options`` adds
+    options (VOMSRole, VOMSVO) to a group."""
     user_lines, members = [], {}
     for name, (dn, ca, groups) in users.items():
         user_lines.append(f"    {name}\n    {{\n      DN = {dn}\n      CA = {ca}\n    }}")
         for g in groups:
             members.setdefault(g, []).append(name)
-    group_lines = [f"    {g}\n    {{\n      Users = {', '.join(m)}\n      Properties = NormalUser"
-                   f"\n      VO = mu3e.org\n    }}" for g, m in members.items()]
+    group_lines = []
+    for g, m in members.items():
+        extra = "".join(f"\n      {k} = {v}" for k, v in group_options.get(g, {}).items())
+        group_lines.append(f"    {g}\n    {{\n      Users = {', '.join(m)}\n      Properties = "
+                           f"NormalUser\n      VO = mu3e.org{extra}\n    }}")
     return "\n".join(user_lines), "\n".join(group_lines)
+
+
+#: The VO section the served configuration holds: VOMS servers as GridPP lists them (host
+#: names of the test domain; nothing here contacts them).
+VO_CFG = """    mu3e.org
+    {
+      VOAdmin = jane
+      VOMSName = mu3e.org
+      VOMSServers
+      {
+        voms.mu3e.test
+        {
+          DN = /C=CH/O=Mu3e Test Grid/CN=voms.mu3e.test
+          CA = /C=CH/O=Mu3e Test Grid/CN=Mu3e Test Host CA
+          Port = 15030
+        }
+        voms2.mu3e.test
+        {
+          DN = /C=CH/O=Mu3e Test Grid/CN=voms2.mu3e.test
+          CA = /C=CH/O=Mu3e Test Grid/CN=Mu3e Test Host CA
+          Port = 15030
+        }
+      }
+    }"""
 
 
 class RealConfigurationServer:
     """``dirac-service Configuration/Server`` on ``port``; stop it by its pid."""
 
     def __init__(self, root: Path, port: int, host_cert: Entity, trust_dir: Path,
-                 users: Mapping[str, tuple[str, str, Sequence[str]]]) -> None:
+                 users: Mapping[str, tuple[str, str, Sequence[str]]], *,
+                 group_options: Mapping[str, Mapping[str, str]] = {},
+                 more_servers: Sequence[str] = ()) -> None:
         self.root = root
         self.port = port
         self.url = f"dips://localhost:{port}/Configuration/Server"
@@ -56,7 +87,12 @@ class RealConfigurationServer:
         cert.write_bytes(pem(host_cert))
         key.write_bytes(host_cert.key_pem())
         os.chmod(key, 0o600)
-        users_cfg, groups_cfg = _cfg_users(users)
+        users_cfg, groups_cfg = _cfg_users(users, group_options)
+        #: /DIRAC/Configuration/Servers as served (what dirac-configure -I copies): this server,
+        #: then ``more_servers`` (e.g. a dead one).
+        self.servers = [self.url, *more_servers]
+        servers_cfg = "\n".join(f"    Servers {'=' if i == 0 else '+='} {u}"
+                                 for i, u in enumerate(self.servers))
         (etc / "dirac.cfg").write_text(f"""DIRAC
 {{
   Setup = {SETUP}
@@ -94,6 +130,12 @@ Systems
         {{
           HandlerPath = DIRAC/ConfigurationSystem/Service/ConfigurationHandler.py
           Port = {port}
+          # As DIRAC's ConfigTemplate.cfg installs it: without this section every query is
+          # allowed, and an unregistered DN could read the Registry.
+          Authorization
+          {{
+            Default = authenticated
+          }}
         }}
       }}
       URLs
@@ -109,6 +151,7 @@ Systems
   Configuration
   {{
     Name = Test
+{servers_cfg}
   }}
 }}
 Registry
@@ -124,10 +167,7 @@ Registry
   }}
   VO
   {{
-    mu3e.org
-    {{
-      VOAdmin = jane
-    }}
+{VO_CFG}
   }}
 }}
 """)

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mu3e_checks.knowledge.net import Advice
+from mu3e_checks.knowledge.net import Advice, registry
 from mu3e_checks.knowledge.net.compat import RULES, Level, judge, parse_version
+from mu3e_checks.knowledge.net.dencode import decode, encode
+from mu3e_checks.knowledge.net.diset import DisetError, DisetErrorKind
 from mu3e_checks.knowledge.net.probe import CsProbe
 from mu3e_checks.knowledge.net.servers import Layer, ServerSurvey, summary
 from tests.support.diset_server import BlackholePort, StallServer, closed_port
@@ -94,3 +96,77 @@ def test_known_bad_pairs_come_before_the_general_rule():
     assert RULES[0].client_major == 9 and RULES[-1].client_major is None
     assert parse_version("v8r0p74").release == "8.0.74"
     assert parse_version("garbage") is None
+
+
+# ------------------------------------------------------------------ the Registry reader
+
+#: What a real DIRAC 8.0.74 Configuration Server returned for getCompressedData (decompressed),
+#: captured from tests/support/dirac_cs.py's server with the Registry of tests/peers.
+REAL_CS_CFG = Path(__file__).parent / "data" / "real_cs_8.0.74.cfg"
+JANE = "/C=CH/O=Mu3e Test Grid/OU=Physics/CN=Jane Physicist"
+DAVE = "/C=CH/O=Mu3e Test Grid/OU=Physics/CN=Dave Registered"
+
+
+def _as_sent() -> object:
+    """The RPC value as our DISET client decodes it: zlib level 9, DEncode raw string."""
+    import zlib
+
+    wire = encode(zlib.compress(REAL_CS_CFG.read_bytes(), 9))
+    return decode(wire)
+
+
+def test_registry_reader_on_the_real_servers_output():
+    reg = registry.read_registry(registry.parse_cs_data(_as_sent()))
+    assert reg.nicks_for(JANE) == ["jane"] and reg.nicks_for(DAVE) == ["dave"]
+    assert reg.nicks_for(JANE.upper()) == []  # DIRAC compares DNs as exact strings
+    g = reg.groups["mu3e.org_user"]
+    assert g.users == ("jane", "dave")  # written back by the server as 'Users +=' lines
+    assert (g.voms_role, g.voms_vo) == ("/mu3e.org", "mu3e.org")
+    assert reg.groups["gridpp_user"].voms_role is None
+    assert reg.groups_of("dave") == ["mu3e.org_user", "gridpp_user"]
+    assert reg.default_group == "mu3e.org_user"
+    vo = reg.vos["mu3e.org"]
+    assert vo.voms_name == "mu3e.org"
+    assert [(s.host, s.port) for s in vo.servers] == [("voms.mu3e.test", "15030"),
+                                                      ("voms2.mu3e.test", "15030")]
+    assert vo.servers[0].dn == "/C=CH/O=Mu3e Test Grid/CN=voms.mu3e.test"
+
+
+def test_cs_data_that_is_not_configuration_is_named():
+    import zlib
+
+    with pytest.raises(registry.CsDataError, match="not zlib"):
+        registry.parse_cs_data("plain text")
+    with pytest.raises(registry.CsDataError, match="not data"):
+        registry.parse_cs_data(42)
+    bomb = zlib.compress(b"A" * (registry.MAX_CFG + 10), 9)
+    with pytest.raises(registry.CsDataError, match="inflates to more than"):
+        registry.decompress(bomb)
+    with pytest.raises(registry.CsDataError, match="does not parse"):
+        registry.parse_cs_data(zlib.compress(b"Registry\n{\n  Users\n  {\n", 9))
+    assert registry.read_registry(registry.parse_cs_data(zlib.compress(b"", 9))).users == {}
+
+
+@pytest.mark.parametrize("proxy_group, problem, words", [
+    (None, registry.RegistryProblem.REFUSED_NO_GROUP, "carries no DIRAC group"),
+    ("gridpp_user", registry.RegistryProblem.REFUSED_OTHER_GROUP, "group 'gridpp_user'"),
+    ("mu3e.org_user", registry.RegistryProblem.REFUSED_UNREGISTERED, "not registered"),
+])
+def test_an_unauthorized_query_is_told_apart_by_the_proxys_group(proxy_group, problem, words):
+    exc = DisetError(DisetErrorKind.REFUSED, "Unauthorized query")
+    assert registry.is_unauthorized(exc)
+    assert registry.refusal(proxy_group, "mu3e.org_user") is problem
+    message, fix = registry.explain(problem, JANE, ADVICE, proxy_group=proxy_group or "",
+                                    detail=exc.detail)
+    assert words in message
+    rendered = fix.render()
+    if problem is registry.RegistryProblem.REFUSED_UNREGISTERED:
+        assert rendered.splitlines()[-1] == "# " + JANE  # a comment: never run when pasted
+    else:
+        assert rendered == "dirac-proxy-init -g mu3e.org_user -M -t"
+
+
+def test_hostile_dn_stays_on_a_comment_line():
+    dn = "/CN=x\n$(rm -rf ~)"
+    _, fix = registry.explain(registry.RegistryProblem.DN_UNKNOWN, dn, ADVICE)
+    assert all(line.startswith("#") for line in fix.render().splitlines())

@@ -178,8 +178,10 @@ class CsProbe:
     def whoami(self) -> CallLayer:
         return self._once("whoami", lambda: self.call("whoami"))
 
-    def call(self, method: str, args: Optional[list] = None) -> CallLayer:
-        """One complete RPC on a fresh connection, within one timeout."""
+    def call(self, method: str, args: Optional[list] = None,
+             limit: int = diset.MAX_MESSAGE) -> CallLayer:
+        """One complete RPC on a fresh connection, within one timeout; ``limit`` bounds the
+        size of the answer."""
         target = self.target()
         address = self.tcp()[1].open_address
         deadline = Deadline(self.timeout)
@@ -192,7 +194,7 @@ class CsProbe:
         result = CallLayer(sent=diset.utcnow())
         try:
             diset.propose(channel, target.service, method, setup=self.setup, vo=self.vo)
-            result.value = diset.finish_call(channel, list(args or []))
+            result.value = diset.finish_call(channel, list(args or []), limit)
         except diset.DisetError as exc:
             if exc.kind is diset.DisetErrorKind.TLS and exc.cause is not None:
                 result.failure = tls.classify(exc.cause)
