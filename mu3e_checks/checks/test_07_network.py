@@ -11,7 +11,7 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 from __future__ import annotations
 
 from mu3e_checks import commands
-from mu3e_checks.knowledge import pki
+from mu3e_checks.knowledge import pki, voms_env
 from mu3e_checks.knowledge.net import (
     Advice,
     UrlError,
@@ -209,6 +209,7 @@ def test_every_cs_answers(cs_survey, settings, run):
         warn(f"{len(dead)} of {len(verdicts)} listed Configuration Servers do not answer, so "
              f"DIRAC, which picks them in random order, is slow or fails now and then: {named}",
              fix=advice.configure(note="rewrites the Servers list from the live CS"))
+        return
     alive = ", ".join(v.url for v in verdicts)
     note(f"all {len(verdicts)} listed server(s) answer: {alive}")
 
@@ -315,3 +316,47 @@ def test_group_lists_you(cs_data, cs_probe, settings, run):
     run.record_environment("CS Registry group", visible(
         f"{group.name}: {len(group.users)} users, VOMSRole {role}"))
     note(f"group {group.name!r} lists {nick!r} (VOMSRole {role})")
+
+
+@check("NET-011", "The Registry gives the Mu3e group a VOMS role, and your vomses lists the "
+       "VO's VOMS servers", step=STEP, network=True, severity="warn", requires=("NET-010",),
+       fix="dirac-configure -F -S {setup} -C {cs} -I   # rewrites vomses from the CS")
+def test_group_voms(cs_data, cs_probe, settings, diracos, run):
+    """``dirac-proxy-init -M`` asks the VOMS servers for the group's VOMSRole: a group without
+    one gets a proxy without VOMS attributes, and a vomses without the server the CS lists, or
+    with another server DN, makes the request fail.  Compares the server's Registry (group
+    VOMSRole/VOMSVO, the VO's VOMSServers) with your local vomses; warns on each difference.
+    """
+    found, _, advice = _registry(cs_data, cs_probe, settings)
+    path, _, missing = voms_env.location(settings.environ, "X509_VOMSES", diracos.prefix,
+                                         "vomses")
+    entries = [] if missing else voms_env.read_vomses(path)[0]
+    view = registry.voms_view(found, settings.group, settings.vo, entries)
+    hosts = ", ".join(f"{s.host}:{s.port}" for s in view.servers) or "none"
+    run.record_environment("CS VOMS view", visible(
+        f"group {view.group}: VOMSRole {view.role or 'none'}, VOMSVO {view.voms_vo}; "
+        f"VO {view.vo} VOMS servers {hosts}"))
+    if not view.role:
+        warn(f"the server's group {view.group!r} has no VOMSRole (nor a "
+             "/Registry/DefaultVOMSAttribute): 'dirac-proxy-init -M' adds no VOMS attributes "
+             "for it, and services that need them treat you as outside the VO",
+             fix=say("tell the Mu3e computing contacts: group {group} has no VOMSRole",
+                     group=view.group))
+    if not view.servers:
+        warn(f"the server lists no VOMS servers for VO {view.vo!r} (/Registry/VO/{view.vo}/"
+             "VOMSServers): dirac-configure cannot write your vomses from it",
+             fix=say("tell the Mu3e computing contacts"))
+    if missing:
+        note(f"no local vomses to compare with ({missing}); ENV-002 reports it")
+        return
+    if view.missing:
+        named = ", ".join(f"{s.host}:{s.port}" for s in view.missing)
+        warn(f"your vomses ({path}) has no line for the VOMS server(s) the Configuration "
+             f"Server lists for {view.vo}: {named}",
+             fix=advice.configure(note="writes vomses from the CS"))
+    for server, local in view.dn_mismatch:
+        warn(f"the Configuration Server gives {server.host} the DN {server.dn}, your vomses "
+             f"({path}) gives {local}: voms-proxy-init refuses a server whose DN does not "
+             "match", fix=advice.configure(note="writes vomses from the CS"))
+    if view.role and view.servers and not view.missing and not view.dn_mismatch:
+        note(f"group {view.group!r}: VOMSRole {view.role}, VOMS servers {hosts} all in {path}")

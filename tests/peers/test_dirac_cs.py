@@ -166,3 +166,35 @@ def test_real_cs_group_does_not_list_you(net_world, responder, real_cs, tmp_path
     assert "does not list your nick 'bob'" in case.message
     assert "your groups there: gridpp_user" in case.message
     assert case.fix.splitlines()[0] == f"# ask the Mu3e VO admin to add user bob to group {GROUP}:"
+
+
+def test_real_cs_voms_view_against_local_vomses(net_world, responder, real_cs, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    vomses = tmp_path / "vomses"
+    # One of the CS's two VOMS servers, with the DN the CS gives it; the other is missing.
+    vomses.write_text('"mu3e.org" "voms.mu3e.test" "15030" '
+                      '"/C=CH/O=Mu3e Test Grid/CN=voms.mu3e.test" "mu3e.org"\n')
+    proxy = person_proxy(net_world, "Dave Registered", GROUP)
+    r = run_checks(home, "--mu3e-select", "NET-004,NET-009,NET-010,NET-011", "--mu3e-cs-url",
+                   real_cs.url, "--mu3e-nameserver", responder.address, "--mu3e-timeout", "5",
+                   "--mu3e-trust-dir", str(net_world.trust), "--mu3e-proxy", str(proxy),
+                   offline=False, env={"X509_VOMSES": str(vomses)})
+    case = r["NET-011"]
+    assert case.outcome == "warned", case.message
+    assert "voms2.mu3e.test:15030" in case.message and "voms.mu3e.test:" not in case.message
+    assert case.fix.startswith("dirac-configure -F -S GridPP -C ")
+
+
+def test_real_cs_group_without_voms_role_warns(net_world, responder, real_cs, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    proxy = person_proxy(net_world, "Bob Othergroup", "gridpp_user")
+    r = run_checks(home, "--mu3e-select", "NET-004,NET-009,NET-010,NET-011", "--mu3e-cs-url",
+                   real_cs.url, "--mu3e-nameserver", responder.address, "--mu3e-timeout", "5",
+                   "--mu3e-trust-dir", str(net_world.trust), "--mu3e-proxy", str(proxy),
+                   "--mu3e-group", "gridpp_user", offline=False)
+    assert r.outcome("NET-010") == "passed", r["NET-010"].message
+    case = r["NET-011"]
+    assert case.outcome == "warned", case.message
+    assert "'gridpp_user' has no VOMSRole" in case.message

@@ -170,3 +170,25 @@ def test_hostile_dn_stays_on_a_comment_line():
     dn = "/CN=x\n$(rm -rf ~)"
     _, fix = registry.explain(registry.RegistryProblem.DN_UNKNOWN, dn, ADVICE)
     assert all(line.startswith("#") for line in fix.render().splitlines())
+
+
+def _vomses(*lines: str):
+    from mu3e_checks.knowledge.voms_env import parse_vomses
+
+    return parse_vomses("\n".join(lines), Path("vomses"))[0]
+
+
+def test_voms_view_compares_the_cs_with_local_vomses():
+    reg = registry.read_registry(registry.parse_cs_data(_as_sent()))
+    good = '"mu3e.org" "voms.mu3e.test" "15030" "/C=CH/O=Mu3e Test Grid/CN=voms.mu3e.test" ' \
+           '"mu3e.org"'
+    other_dn = '"mu3e.org" "voms2.mu3e.test" "15030" "/C=CH/O=Elsewhere/CN=voms2" "mu3e.org"'
+    view = registry.voms_view(reg, "mu3e.org_user", "mu3e.org", _vomses(good, other_dn))
+    assert (view.role, view.voms_vo, view.vo) == ("/mu3e.org", "mu3e.org", "mu3e.org")
+    assert view.missing == ()
+    assert [(s.host, dn) for s, dn in view.dn_mismatch] == [
+        ("voms2.mu3e.test", "/C=CH/O=Elsewhere/CN=voms2")]
+    view = registry.voms_view(reg, "mu3e.org_user", "mu3e.org", _vomses(good))
+    assert [s.host for s in view.missing] == ["voms2.mu3e.test"] and view.dn_mismatch == ()
+    # gridpp_user has no VOMSRole and the Registry no DefaultVOMSAttribute.
+    assert registry.voms_view(reg, "gridpp_user", "mu3e.org", []).role is None

@@ -13,6 +13,7 @@ kept in memory only, never written to the user's files.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
@@ -73,6 +74,7 @@ class Group:
     voms_role: Optional[str] = None  # as configured (no fallback)
     voms_vo: Optional[str] = None
     properties: tuple[str, ...] = ()
+    vo: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +143,7 @@ def read_registry(cfg: Any) -> Registry:
         g = groups_cfg[name]
         groups[name] = Group(name, tuple(split_list(_option(g, "Users"))),
                              _option(g, "VOMSRole"), _option(g, "VOMSVO"),
-                             tuple(split_list(_option(g, "Properties"))))
+                             tuple(split_list(_option(g, "Properties"))), _option(g, "VO"))
     vos = {}
     for name in _sections(vo_cfg):
         v = vo_cfg[name]
@@ -153,6 +155,39 @@ def read_registry(cfg: Any) -> Registry:
         vos[name] = Vo(name, _option(v, "VOMSName"), servers)
     return Registry(users, groups, vos, _option(reg, "DefaultGroup"),
                     _option(reg, "DefaultVOMSAttribute"))
+
+
+@dataclass(frozen=True)
+class VomsView:
+    """What the CS says ``dirac-proxy-init -M`` should ask for, against the local vomses."""
+
+    group: str
+    role: Optional[str]  # VOMSRole, or /Registry/DefaultVOMSAttribute
+    voms_vo: str  # VOMSVO, or the VO's VOMSName, or the VO's name
+    vo: str
+    servers: tuple[VomsServer, ...]  # the VO's VOMSServers in the CS
+    missing: tuple[VomsServer, ...]  # in the CS, but no vomses line for that host
+    dn_mismatch: tuple[tuple[VomsServer, str], ...]  # (CS server, the vomses line's DN)
+
+
+def voms_view(reg: Registry, group: str, default_vo: str, vomses: Sequence[Any]) -> VomsView:
+    """Compare the CS's VOMS data for ``group`` with vomses entries (``host``, ``dn``, ``vo``,
+    ``alias`` attributes, as :class:`knowledge.voms_env.VomsesEntry`)."""
+    g = reg.groups.get(group)
+    vo_name = (g.vo if g is not None and g.vo else None) or default_vo
+    vo = reg.vos.get(vo_name)
+    voms_vo = (g.voms_vo if g is not None and g.voms_vo else None) or \
+        (vo.voms_name if vo is not None and vo.voms_name else None) or vo_name
+    servers = vo.servers if vo is not None else ()
+    mine = [e for e in vomses if voms_vo in (e.vo, e.alias) or vo_name in (e.vo, e.alias)]
+    by_host: dict[str, list[str]] = {}
+    for e in mine:
+        by_host.setdefault(e.host.lower(), []).append(e.dn)
+    missing = tuple(s for s in servers if s.host.lower() not in by_host)
+    mismatch = tuple((s, by_host[s.host.lower()][0]) for s in servers
+                     if s.host.lower() in by_host and s.dn
+                     and s.dn not in by_host[s.host.lower()])
+    return VomsView(group, reg.voms_role(group), voms_vo, vo_name, servers, missing, mismatch)
 
 
 # ----------------------------------------------------------------------------- verdicts
