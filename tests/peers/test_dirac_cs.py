@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from mu3e_checks.knowledge.pki import dn_slash
-from tests.support.dirac_cs import RealConfigurationServer
+from tests.support.dirac_cs import VO_CFG, RealConfigurationServer
 from tests.support.diset_server import closed_port
 from tests.support.dns_responder import DnsResponder
 from tests.support.net_world import GROUP
@@ -45,7 +45,8 @@ def real_cs(net_world, loopback_only):
     server = RealConfigurationServer(
         net_world.base / "dirac-root", closed_port(), net_world.localhost, net_world.trust,
         users, group_options={GROUP: {"VOMSRole": "/mu3e.org", "VOMSVO": "mu3e.org"}},
-        more_servers=[f"dips://localhost:{closed_port()}/Configuration/Server"])
+        more_servers=[f"dips://localhost:{closed_port()}/Configuration/Server"],
+        authenticated=True, vo_cfg=VO_CFG)
     with server:
         yield server
 

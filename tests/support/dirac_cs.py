@@ -47,8 +47,14 @@ def _cfg_users(users: Mapping[str, tuple[str, str, Sequence[str]]],
     return "\n".join(user_lines), "\n".join(group_lines)
 
 
-#: The VO section the served configuration holds: VOMS servers as GridPP lists them (host
-#: names of the test domain; nothing here contacts them).
+#: The VO section served by default (what the tests before the server's-view checks expect).
+PLAIN_VO_CFG = """    mu3e.org
+    {
+      VOAdmin = jane
+    }"""
+
+#: A VO section with VOMS servers as GridPP lists them (host names of the test domain;
+#: nothing here contacts them).
 VO_CFG = """    mu3e.org
     {
       VOAdmin = jane
@@ -77,7 +83,8 @@ class RealConfigurationServer:
     def __init__(self, root: Path, port: int, host_cert: Entity, trust_dir: Path,
                  users: Mapping[str, tuple[str, str, Sequence[str]]], *,
                  group_options: Mapping[str, Mapping[str, str]] = {},
-                 more_servers: Sequence[str] = ()) -> None:
+                 more_servers: Sequence[str] = (), authenticated: bool = False,
+                 vo_cfg: str = PLAIN_VO_CFG) -> None:
         self.root = root
         self.port = port
         self.url = f"dips://localhost:{port}/Configuration/Server"
@@ -88,11 +95,17 @@ class RealConfigurationServer:
         key.write_bytes(host_cert.key_pem())
         os.chmod(key, 0o600)
         users_cfg, groups_cfg = _cfg_users(users, group_options)
+        # ``authenticated``: Authorization/Default = authenticated, as DIRAC's ConfigTemplate.cfg
+        # installs the service (and GridPP runs it).  Without it every query is allowed, so an
+        # unregistered DN can read the Registry and dirac-proxy-init says "is not registered"
+        # instead of "Unauthorized query".
+        authorization = ("          Authorization\n          {\n            Default = "
+                         "authenticated\n          }\n" if authenticated else "")
         #: /DIRAC/Configuration/Servers as served (what dirac-configure -I copies): this server,
         #: then ``more_servers`` (e.g. a dead one).
         self.servers = [self.url, *more_servers]
         servers_cfg = "\n".join(f"    Servers {'=' if i == 0 else '+='} {u}"
-                                 for i, u in enumerate(self.servers))
+                                 for i, u in enumerate(self.servers)) if more_servers else ""
         (etc / "dirac.cfg").write_text(f"""DIRAC
 {{
   Setup = {SETUP}
@@ -130,13 +143,7 @@ Systems
         {{
           HandlerPath = DIRAC/ConfigurationSystem/Service/ConfigurationHandler.py
           Port = {port}
-          # As DIRAC's ConfigTemplate.cfg installs it: without this section every query is
-          # allowed, and an unregistered DN could read the Registry.
-          Authorization
-          {{
-            Default = authenticated
-          }}
-        }}
+{authorization}        }}
       }}
       URLs
       {{
@@ -167,7 +174,7 @@ Registry
   }}
   VO
   {{
-{VO_CFG}
+{vo_cfg}
   }}
 }}
 """)
