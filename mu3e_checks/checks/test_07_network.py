@@ -360,3 +360,30 @@ def test_group_voms(cs_data, cs_probe, settings, diracos, run):
              "match", fix=advice.configure(note="writes vomses from the CS"))
     if view.role and view.servers and not view.missing and not view.dn_mismatch:
         note(f"group {view.group!r}: VOMSRole {view.role}, VOMS servers {hosts} all in {path}")
+
+
+@check("NET-012", "The Configuration Server names the ProxyManager and BundleDelivery for "
+       "your setup", step=STEP, network=True, severity="warn", requires=("NET-009",),
+       fix="dirac-configure -F -S {setup} -C {cs} -I")
+def test_setup_services(cs_data, cs_probe, settings, run):
+    """The next steps need services the CS data names: the ProxyManager (proxy upload, via
+    ``/DIRAC/Setups/<setup>/Framework`` and ``/Systems/Framework/<instance>/URLs``) and
+    BundleDelivery (CA/CRL sync).  When the lookup breaks DIRAC says "Option
+    /DIRAC/Setups/GridPP/Framework is not defined"; this warns with the same words and names the
+    URLs found (dips or https).
+    """
+    _registry(cs_data, cs_probe, settings)
+    advice = Advice.from_settings(settings)
+    found = []
+    for service in ("Framework/ProxyManager", "Framework/BundleDelivery"):
+        lookup = registry.service_urls(cs_data.cfg, settings.setup, service)
+        if lookup.problem:
+            warn(f"Cannot get URL for {service} in setup {settings.setup}: {lookup.problem} "
+                 "(a wrong --mu3e-setup / /DIRAC/Setup, or a client and server too far apart)",
+                 fix=advice.configure())
+            continue
+        shown = ", ".join(lookup.urls)
+        run.record_environment(f"CS {service}", visible(shown))
+        found.append(f"{service}: {shown}")
+    if found:
+        note("; ".join(found))

@@ -199,3 +199,15 @@ def test_real_cs_group_without_voms_role_warns(net_world, responder, real_cs, tm
     case = r["NET-011"]
     assert case.outcome == "warned", case.message
     assert "'gridpp_user' has no VOMSRole" in case.message
+
+
+def test_real_cs_without_setups_warns_in_dirac_words(net_world, responder, real_cs, tmp_path):
+    # The test CS serves a configuration without /DIRAC/Setups, as a server too far from the
+    # client's version looks to it.
+    proxy = person_proxy(net_world, "Dave Registered", GROUP)
+    r = diagnose(tmp_path, net_world, responder, real_cs, proxy)
+    case = r["NET-012"]
+    assert case.outcome == "warned", case.message
+    assert ("Cannot get URL for Framework/ProxyManager in setup GridPP: Option "
+            "/DIRAC/Setups/GridPP/Framework is not defined") in case.message
+    assert case.fix.startswith("dirac-configure -F -S GridPP -C ")

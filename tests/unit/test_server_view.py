@@ -192,3 +192,46 @@ def test_voms_view_compares_the_cs_with_local_vomses():
     assert [s.host for s in view.missing] == ["voms2.mu3e.test"] and view.dn_mismatch == ()
     # gridpp_user has no VOMSRole and the Registry no DefaultVOMSAttribute.
     assert registry.voms_view(reg, "gridpp_user", "mu3e.org", []).role is None
+
+
+SETUPS_CFG = """DIRAC
+{
+  Setups
+  {
+    GridPP
+    {
+      Framework = Production
+    }
+  }
+}
+Systems
+{
+  Framework
+  {
+    Production
+    {
+      URLs
+      {
+        ProxyManager = dips://pm.mu3e.test:9152/Framework/ProxyManager
+        ProxyManager += https://pm.mu3e.test:8443/Framework/ProxyManager
+      }
+    }
+  }
+}
+"""
+
+
+def test_service_urls_follow_the_setup_as_dirac_does():
+    import zlib
+
+    cfg = registry.parse_cs_data(zlib.compress(SETUPS_CFG.encode(), 9))
+    pm = registry.service_urls(cfg, "GridPP", "Framework/ProxyManager")
+    assert pm.problem == "" and pm.instance == "Production"
+    assert pm.urls == ("dips://pm.mu3e.test:9152/Framework/ProxyManager",
+                       "https://pm.mu3e.test:8443/Framework/ProxyManager")
+    bd = registry.service_urls(cfg, "GridPP", "Framework/BundleDelivery")
+    assert bd.problem == "Option /Systems/Framework/Production/URLs/BundleDelivery is not defined"
+    other = registry.service_urls(cfg, "Other", "Framework/ProxyManager")
+    assert other.problem == "Option /DIRAC/Setups/Other/Framework is not defined"
+    real = registry.parse_cs_data(_as_sent())  # the real test CS serves no Setups
+    assert registry.service_urls(real, "GridPP", "Framework/ProxyManager").instance is None

@@ -257,3 +257,49 @@ def explain(problem: RegistryProblem, dn: str, advice: Advice, *, proxy_group: s
     return (f"the server's group {group!r} does not list your nick {nick!r} (DN {dn})",
             join(say("ask the Mu3e VO admin to add user {nick} to group {group}:", nick=nick,
                      group=group), say("{dn}", dn=dn)))
+
+
+# ----------------------------------------------------------------------------- service URLs
+
+
+@dataclass(frozen=True)
+class ServiceLookup:
+    """Where DIRAC's client finds a service's URL in the CS data, and what it found."""
+
+    service: str  # "Framework/ProxyManager"
+    setup_option: str  # /DIRAC/Setups/<setup>/<system>
+    instance: Optional[str]
+    option: Optional[str]  # /Systems/<system>/<instance>/URLs/<name>
+    urls: tuple[str, ...] = ()
+
+    @property
+    def problem(self) -> str:
+        """DIRAC's own words when the lookup breaks, or empty."""
+        if self.instance is None:
+            return f"Option {self.setup_option} is not defined"
+        if not self.urls:
+            return f"Option {self.option} is not defined"
+        return ""
+
+
+def _value(cfg: Any, path: str) -> Optional[str]:
+    node = cfg
+    parts = [p for p in path.split("/") if p]
+    for name in parts[:-1]:
+        node = _section(node, name)
+        if node is None:
+            return None
+    return _option(node, parts[-1]) if parts else None
+
+
+def service_urls(cfg: Any, setup: str, service: str) -> ServiceLookup:
+    """``System/Name`` → its URLs as DIRAC v8 resolves them: the setup's instance of the system
+    (``/DIRAC/Setups/<setup>/<system>``), then ``/Systems/<system>/<instance>/URLs/<name>``."""
+    system, _, name = service.partition("/")
+    setup_option = f"/DIRAC/Setups/{setup}/{system}"
+    instance = _value(cfg, setup_option)
+    if not instance:
+        return ServiceLookup(service, setup_option, None, None)
+    option = f"/Systems/{system}/{instance}/URLs/{name}"
+    return ServiceLookup(service, setup_option, instance, option,
+                         tuple(split_list(_value(cfg, option))))
