@@ -4,7 +4,8 @@ Run from the checkout root:  python -m benchmarks.bench_network [--timeout 2] [-
 
 Every case runs inside a loopback-only network namespace where the kernel allows it, against
 the loopback servers of the test suite.  The point: a stalled peer costs about one timeout per
-layer, never more, and a healthy server answers in milliseconds.
+layer, never more, and a healthy server answers in milliseconds; the survey of every listed
+server (NET-007) costs about one timeout for 1, 3 or 6 dead servers.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mu3e_checks.knowledge.net import dns  # noqa: E402
+from mu3e_checks.knowledge.net import Advice, dns  # noqa: E402
 from mu3e_checks.knowledge.net.probe import CsProbe  # noqa: E402
+from mu3e_checks.knowledge.net.servers import ServerSurvey  # noqa: E402
 from tests.support.diset_server import BlackholePort, DisetServer, StallServer  # noqa: E402
 from tests.support.dns_responder import DnsResponder  # noqa: E402
 from tests.support.net_world import TEST_HOST, NetWorld  # noqa: E402
@@ -50,6 +52,10 @@ def main() -> None:
                            capath=world.trust, proxy=world.proxy, nameserver=ns,
                            hosts_path=Path("/nonexistent"))
 
+        def probe_url(url: str) -> CsProbe:
+            return CsProbe(url, timeout=t, capath=world.trust, proxy=world.proxy,
+                           nameserver=ns, hosts_path=Path("/nonexistent"))
+
         def case(name: str, make, layer: str) -> None:
             times = []
             for _ in range(args.repeat):
@@ -73,6 +79,26 @@ def main() -> None:
             case("TLS, server accepts TCP and stalls", lambda: probe(stall.port), "tls")
         with DisetServer(world.named, world.client_cas, mode="stall") as quiet:
             case("DISET, server stalls after TLS", lambda: probe(quiet.port), "tls")
+
+        # The network phase against N dead servers (NET-007's survey): one healthy server
+        # first, then N that stall a layer each (TLS stall, dropped SYNs, silent DNS), probed
+        # concurrently.  The time must stay about one timeout, whatever N.
+        advice = Advice("GridPP", "dips://cs.mu3e.test:9135/Configuration/Server",
+                        "mu3e.org_user")
+        with DisetServer(world.named, world.client_cas, registry=world.registry()) as healthy, \
+                StallServer() as stall, BlackholePort() as hole:
+            dead = [f"dips://{TEST_HOST}:{stall.port}/Configuration/Server",
+                    f"dips://{TEST_HOST}:{hole.port}/Configuration/Server",
+                    "dips://stall.mu3e.test:9135/Configuration/Server"]
+            good = f"dips://{TEST_HOST}:{healthy.port}/Configuration/Server"
+            for n in (1, 3, 6):
+                # Distinct URLs (the survey probes each URL once): the component name varies.
+                urls = [good] + [f"{dead[i % 3]}{i}" for i in range(n)]
+                times = []
+                for _ in range(args.repeat):
+                    survey = ServerSurvey(urls, probe_url, advice)
+                    times.append(timed(survey.verdicts))
+                rows.append((f"survey: 1 healthy + {n} dead servers", times))
     print(f"timeout {t:g} s, {args.repeat} runs each, loopback-only namespace: {isolated}")
     print(f"{'case':40} {'median s':>9} {'max s':>7}")
     for name, times in rows:

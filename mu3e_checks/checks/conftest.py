@@ -8,6 +8,7 @@ PYTEST_DONT_REWRITE: fixtures here never assert, so pytest need not rewrite this
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Optional
 
 import pytest
@@ -187,16 +188,28 @@ def user_ca_chain(trust_store: Fact, user_cert_fact: Fact):
 
 
 @pytest.fixture(scope="session")
-def cs_probe(cs_url: str, settings: Settings, trust_choice, trust_store, proxy_location,
-             run: DiagnosisRun):
-    """The Configuration Server probed layer by layer (:class:`CsProbe`), each layer once.
+def cs_servers(cs_url: str, dirac_config) -> list[str]:
+    """The Configuration Servers to survey: dirac.cfg's /DIRAC/Configuration/Servers, in its
+    order, with the URL the main checks target first when dirac.cfg does not name it."""
+    from mu3e_checks.knowledge.dirac_cfg import configured_cs_url
+
+    listed = dirac_config.servers() if configured_cs_url(dirac_config) else []
+    return list(dict.fromkeys([cs_url, *listed]))
+
+
+@pytest.fixture(scope="session")
+def cs_survey(cs_servers: list[str], settings: Settings, trust_choice, trust_store,
+              proxy_location, run: DiagnosisRun):
+    """Every server in ``cs_servers`` probed concurrently (:class:`ServerSurvey`), started
+    when first asked for, so N dead servers cost about one timeout.
 
     Names go through --mu3e-nameserver when it is set (after /etc/hosts), else the system's
     resolver configuration; TLS presents only the proxy, and verifies against the trust dir.
     """
-    from mu3e_checks.knowledge.net import UrlError
+    from mu3e_checks.knowledge.net import Advice, UrlError
     from mu3e_checks.knowledge.net.dns import parse_nameserver
     from mu3e_checks.knowledge.net.probe import CsProbe
+    from mu3e_checks.knowledge.net.servers import ServerSurvey
 
     raw = settings.nameserver
     nameserver, problem = None, ""
@@ -206,10 +219,62 @@ def cs_probe(cs_url: str, settings: Settings, trust_choice, trust_store, proxy_l
         problem = f"--mu3e-nameserver: {exc}"
     if nameserver is not None:
         run.record_environment("Nameserver", f"{nameserver} (--mu3e-nameserver)")
-    return CsProbe(cs_url, timeout=settings.timeout, capath=trust_choice.path,
-                   proxy=proxy_location.path if proxy_location.exists else None,
-                   nameserver=nameserver, nameserver_problem=problem, setup=settings.setup,
-                   cadata=_ca_pem(trust_store.value))
+    cadata = _ca_pem(trust_store.value)
+
+    def make(url: str) -> CsProbe:
+        return CsProbe(url, timeout=settings.timeout, capath=trust_choice.path,
+                       proxy=proxy_location.path if proxy_location.exists else None,
+                       nameserver=nameserver, nameserver_problem=problem,
+                       setup=settings.setup, cadata=cadata)
+
+    return ServerSurvey(cs_servers, make, Advice.from_settings(settings, trust_choice.path))
+
+
+@pytest.fixture(scope="session")
+def cs_probe(cs_url: str, cs_survey):
+    """The Configuration Server probed layer by layer (:class:`CsProbe`), each layer once.
+
+    It is the survey's probe of the same URL: the other listed servers are probed meanwhile,
+    in the background, and this one is never probed twice.
+    """
+    return cs_survey.probe_for(cs_url)
+
+
+@dataclass
+class CsData:
+    """The CS's own configuration as getCompressedData gave it, held in memory only: ``cfg``
+    and ``registry``, or the refusal (``error``, a DisetError) or the unreadable answer
+    (``problem``) that stands instead."""
+
+    cfg: object = None
+    registry: object = None
+    error: object = None
+    problem: str = ""
+    size: int = 0
+
+
+@pytest.fixture(scope="session")
+def cs_data(cs_probe, run: DiagnosisRun) -> CsData:
+    """The Configuration Server's whole configuration, fetched as DIRAC's client fetches it
+    (DISET getCompressedData, the proxy as TLS client credential), parsed with diraccfg."""
+    from mu3e_checks.knowledge.net import registry
+
+    call = cs_probe.call(registry.METHOD, limit=registry.MAX_COMPRESSED)
+    if call.failure is not None:
+        return CsData(problem=f"the server rejected the connection: {call.failure.detail}")
+    if call.error is not None:
+        return CsData(error=call.error)
+    value = call.value
+    size = len(value) if isinstance(value, (str, bytes)) else 0
+    try:
+        cfg = registry.parse_cs_data(value)
+    except registry.CsDataError as exc:
+        return CsData(problem=str(exc), size=size)
+    found = registry.read_registry(cfg)
+    run.record_environment("CS data", f"{size} bytes compressed; /Registry: "
+                           f"{len(found.users)} users, {len(found.groups)} groups, "
+                           f"{len(found.vos)} VOs")
+    return CsData(cfg=cfg, registry=found, size=size)
 
 
 def _ca_pem(store) -> Optional[str]:

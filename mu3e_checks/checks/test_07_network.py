@@ -11,14 +11,26 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 from __future__ import annotations
 
 from mu3e_checks import commands
-from mu3e_checks.knowledge import pki
-from mu3e_checks.knowledge.net import Advice, UrlError, dns, explain_url, tcp, tls
+from mu3e_checks.knowledge import pki, voms_env
+from mu3e_checks.knowledge.net import (
+    Advice,
+    UrlError,
+    compat,
+    dns,
+    explain_url,
+    registry,
+    servers,
+    tcp,
+    tls,
+)
 from mu3e_checks.knowledge.net.diset import DisetError, explain, skew_level
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
+from mu3e_checks.remedy import say
 from mu3e_checks.text import visible
 
 STEP = "cs"
+INIT_FIX = commands.PROXY_INIT
 
 
 def _target(cs_probe, advice: Advice):
@@ -168,3 +180,210 @@ def test_cs_clock(cs_probe, run):
     if level == "warn":
         warn(f"{text}; above 5 minutes proxies start to fail", fix=sync)
     note(f"clocks agree within {abs(info.skew):.1f} s")
+
+
+@check("NET-007", "Every Configuration Server listed in dirac.cfg answers", step=STEP,
+       network=True,
+       fix="dirac-configure -F -S {setup} -C {cs} -I   # rewrites the Servers list")
+def test_every_cs_answers(cs_survey, settings, run):
+    """``dirac-configure -I`` writes several servers and DIRAC tries them in random order, so
+    one dead server gives intermittent slowness, not a clear failure.  Each listed server gets
+    its own DNS, TCP, TLS and ping verdict, probed at the same time; the report shows the
+    table.  Fails when none answers, warns naming the dead ones when some do not.
+    """
+    verdicts = cs_survey.verdicts()
+    for v in verdicts:
+        run.record_environment(f"CS {v.url}", v.line())
+    for url in cs_survey.skipped:
+        run.record_environment(f"CS {url}", "not probed (too many servers listed)")
+    level, dead = servers.summary(verdicts)
+    advice = Advice.from_settings(settings)
+    if level == "fail":
+        first = dead[0] if dead else None
+        also = f"; the first, {first.url}: {first.message}" if first else ""
+        fail(f"none of the {len(verdicts)} listed Configuration Server(s) answers{also}",
+             fix=(first.fix if first is not None and first.fix else advice.configure()))
+    if level == "warn":
+        named = "; ".join(f"{v.url} (dead at {v.layer.value.upper()}: {v.message})"
+                          for v in dead)
+        warn(f"{len(dead)} of {len(verdicts)} listed Configuration Servers do not answer, so "
+             f"DIRAC, which picks them in random order, is slow or fails now and then: {named}",
+             fix=advice.configure(note="rewrites the Servers list from the live CS"))
+        return
+    alive = ", ".join(v.url for v in verdicts)
+    note(f"all {len(verdicts)} listed server(s) answer: {alive}")
+
+
+@check("NET-008", "Your DIRAC client's version suits the Configuration Server's", step=STEP,
+       network=True, requires=("NET-004",), fix=f"pip install {commands.GUIDE_PIN}")
+def test_client_server_versions(cs_probe, dirac_install, run):
+    """A client and server too far apart fail in strange ways far from the cause
+    (``Option /DIRAC/Setups/GridPP/Framework is not defined``, ``illegal zero content`` at
+    upload).  Compares the DIRAC version you run with the one the server's ping reports: the
+    same major.minor passes, another DIRAC 8 release warns, a different major fails.
+    """
+    dist = dirac_install.in_use
+    if dist is None:
+        skip("no DIRAC client is installed to compare; DIRAC-001 reports it")
+    try:
+        info = cs_probe.ping_info()
+    except DisetError as exc:
+        skip(f"the ping answer cannot be read ({exc.detail}); NET-004 reports it")
+    verdict = compat.judge(dist.version, info.version)
+    facts = f"client {dist.version}, server {info.version}: {verdict.level.value}"
+    run.record_environment("DIRAC client/server versions", facts)
+    if verdict.level is compat.Level.OK:
+        note(f"client DIRAC {dist.version} and server DIRAC {info.version}: {verdict.why}")
+        return
+    text = (f"your DIRAC client is {dist.version} and the Configuration Server runs "
+            f"{info.version}: {verdict.why}")
+    if dist.version != commands.GUIDE_DIRAC_VERSION:
+        fix = commands.pip_install_dirac(force=True)
+    else:
+        fix = say("you run the guide's DIRAC {version}; send this message to the Mu3e "
+                  "computing contacts", version=dist.version)
+    if verdict.level is compat.Level.FAIL:
+        fail(text, fix=fix)
+    warn(text, fix=fix)
+
+
+def _registry(cs_data, cs_probe, settings):
+    """The CS's Registry, or end the check with what the server's refusal tells."""
+    advice = Advice.from_settings(settings)
+    credential = cs_probe.credential()
+    if not credential.usable:
+        skip(f"needs a valid proxy: {credential.reason}")
+    if cs_data.problem:
+        fail(f"the Configuration Server's data cannot be read: {cs_data.problem}",
+             fix=say("send this message to the Mu3e computing contacts"))
+    if cs_data.error is not None:
+        exc = cs_data.error
+        if registry.is_unauthorized(exc):
+            problem = registry.refusal(credential.group, settings.group)
+            message, fix = registry.explain(problem, credential.identity, advice,
+                                            proxy_group=credential.group or "",
+                                            detail=exc.detail)
+            fail(message, fix=fix)
+        message, fix = explain(exc, cs_probe.target(), "getCompressedData", advice)
+        fail(message, fix=fix)
+    return cs_data.registry, credential, advice
+
+
+@check("NET-009", "The Configuration Server's Registry knows your DN (your nick)", step=STEP,
+       network=True, requires=("NET-004",), fix=INIT_FIX)
+def test_dn_registered(cs_data, cs_probe, settings, run):
+    """Reads the server's configuration as DIRAC's client does (getCompressedData, with your
+    proxy, never the long-term key) and looks your DN up in /Registry/Users.  A refusal
+    (``Unauthorized query``) is told apart as far as the server's answers allow: an
+    unregistered DN (send it to the VO admin) or a proxy for a group you are not in (make it
+    again with ``-g``).  Passes naming your nick.
+    """
+    found, credential, advice = _registry(cs_data, cs_probe, settings)
+    dn = credential.identity
+    nicks = found.nicks_for(dn)
+    if not nicks:
+        message, fix = registry.explain(registry.RegistryProblem.DN_UNKNOWN, dn, advice)
+        fail(message, fix=fix)
+    run.record_environment("CS Registry nick", visible(f"{nicks[0]} ({dn})"))
+    if len(nicks) > 1:
+        warn(f"your DN is registered under several nicks ({', '.join(nicks)}); DIRAC uses "
+             f"the first, {nicks[0]!r}", fix=say("tell the Mu3e VO admin"))
+    note(f"your nick is {nicks[0]!r} (DN {dn})")
+
+
+@check("NET-010", "The Mu3e group exists in the Registry and lists your nick", step=STEP,
+       network=True, requires=("NET-009",), fix=INIT_FIX)
+def test_group_lists_you(cs_data, cs_probe, settings, run):
+    """The group your proxy must carry (``--mu3e-group``, mu3e.org_user) must exist in the
+    server's /Registry/Groups and list your nick, or every DIRAC command treats you as a
+    visitor.  Fails naming what is missing, with the message to send to the VO admin.
+    """
+    found, credential, advice = _registry(cs_data, cs_probe, settings)
+    dn = credential.identity
+    nicks = found.nicks_for(dn)
+    if not nicks:
+        skip("your DN is not in the Registry; NET-009 reports it")
+    nick, group = nicks[0], found.groups.get(settings.group)
+    if group is None:
+        message, fix = registry.explain(registry.RegistryProblem.NO_GROUP, dn, advice)
+        fail(message, fix=fix)
+    if nick not in group.users:
+        message, fix = registry.explain(registry.RegistryProblem.NOT_IN_GROUP, dn, advice,
+                                        nick=nick)
+        theirs = ", ".join(found.groups_of(nick)) or "none"
+        fail(f"{message}; your groups there: {theirs}", fix=fix)
+    role = found.voms_role(group.name) or "none"
+    run.record_environment("CS Registry group", visible(
+        f"{group.name}: {len(group.users)} users, VOMSRole {role}"))
+    note(f"group {group.name!r} lists {nick!r} (VOMSRole {role})")
+
+
+@check("NET-011", "The Registry gives the Mu3e group a VOMS role, and your vomses lists the "
+       "VO's VOMS servers", step=STEP, network=True, severity="warn", requires=("NET-010",),
+       fix="dirac-configure -F -S {setup} -C {cs} -I   # rewrites vomses from the CS")
+def test_group_voms(cs_data, cs_probe, settings, diracos, run):
+    """``dirac-proxy-init -M`` asks the VOMS servers for the group's VOMSRole: a group without
+    one gets a proxy without VOMS attributes, and a vomses without the server the CS lists, or
+    with another server DN, makes the request fail.  Compares the server's Registry (group
+    VOMSRole/VOMSVO, the VO's VOMSServers) with your local vomses; warns on each difference.
+    """
+    found, _, advice = _registry(cs_data, cs_probe, settings)
+    path, _, missing = voms_env.location(settings.environ, "X509_VOMSES", diracos.prefix,
+                                         "vomses")
+    entries = [] if missing else voms_env.read_vomses(path)[0]
+    view = registry.voms_view(found, settings.group, settings.vo, entries)
+    hosts = ", ".join(f"{s.host}:{s.port}" for s in view.servers) or "none"
+    run.record_environment("CS VOMS view", visible(
+        f"group {view.group}: VOMSRole {view.role or 'none'}, VOMSVO {view.voms_vo}; "
+        f"VO {view.vo} VOMS servers {hosts}"))
+    if not view.role:
+        warn(f"the server's group {view.group!r} has no VOMSRole (nor a "
+             "/Registry/DefaultVOMSAttribute): 'dirac-proxy-init -M' adds no VOMS attributes "
+             "for it, and services that need them treat you as outside the VO",
+             fix=say("tell the Mu3e computing contacts: group {group} has no VOMSRole",
+                     group=view.group))
+    if not view.servers:
+        warn(f"the server lists no VOMS servers for VO {view.vo!r} (/Registry/VO/{view.vo}/"
+             "VOMSServers): dirac-configure cannot write your vomses from it",
+             fix=say("tell the Mu3e computing contacts"))
+    if missing:
+        note(f"no local vomses to compare with ({missing}); ENV-002 reports it")
+        return
+    if view.missing:
+        named = ", ".join(f"{s.host}:{s.port}" for s in view.missing)
+        warn(f"your vomses ({path}) has no line for the VOMS server(s) the Configuration "
+             f"Server lists for {view.vo}: {named}",
+             fix=advice.configure(note="writes vomses from the CS"))
+    for server, local in view.dn_mismatch:
+        warn(f"the Configuration Server gives {server.host} the DN {server.dn}, your vomses "
+             f"({path}) gives {local}: voms-proxy-init refuses a server whose DN does not "
+             "match", fix=advice.configure(note="writes vomses from the CS"))
+    if view.role and view.servers and not view.missing and not view.dn_mismatch:
+        note(f"group {view.group!r}: VOMSRole {view.role}, VOMS servers {hosts} all in {path}")
+
+
+@check("NET-012", "The Configuration Server names the ProxyManager and BundleDelivery for "
+       "your setup", step=STEP, network=True, severity="warn", requires=("NET-009",),
+       fix="dirac-configure -F -S {setup} -C {cs} -I")
+def test_setup_services(cs_data, cs_probe, settings, run):
+    """The next steps need services the CS data names: the ProxyManager (proxy upload, via
+    ``/DIRAC/Setups/<setup>/Framework`` and ``/Systems/Framework/<instance>/URLs``) and
+    BundleDelivery (CA/CRL sync).  When the lookup breaks DIRAC says "Option
+    /DIRAC/Setups/GridPP/Framework is not defined"; this warns with the same words and names the
+    URLs found (dips or https).
+    """
+    _registry(cs_data, cs_probe, settings)
+    advice = Advice.from_settings(settings)
+    found = []
+    for service in ("Framework/ProxyManager", "Framework/BundleDelivery"):
+        lookup = registry.service_urls(cs_data.cfg, settings.setup, service)
+        if lookup.problem:
+            warn(f"Cannot get URL for {service} in setup {settings.setup}: {lookup.problem} "
+                 "(a wrong --mu3e-setup / /DIRAC/Setup, or a client and server too far apart)",
+                 fix=advice.configure())
+            continue
+        shown = ", ".join(lookup.urls)
+        run.record_environment(f"CS {service}", visible(shown))
+        found.append(f"{service}: {shown}")
+    if found:
+        note("; ".join(found))

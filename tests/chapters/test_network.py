@@ -434,3 +434,96 @@ def test_hostile_host_name_in_dns_and_port_fixes(net_world, responder, tmp_path,
     assert case.outcome == "failed" and "connection refused" in case.message, case.message
     assert f"_ '{EVIL_HOST}'" in case.fix, case.fix
     assert_harmless(r, tmp_path)
+
+
+# ------------------------------------------------------------------ NET-007: every listed server
+
+
+def write_servers(tmp_path, *urls):
+    """~/.dirac.cfg listing ``urls`` as dirac-configure -I writes them (one ``+=`` per server)."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    lines = [f"    Servers {'=' if i == 0 else '+='} {u}" for i, u in enumerate(urls)]
+    (home / ".dirac.cfg").write_text("DIRAC\n{\n  Setup = GridPP\n  Configuration\n  {\n"
+                                     + "\n".join(lines) + "\n  }\n}\n")
+
+
+def test_every_listed_server_answers(net_world, responder, tmp_path):
+    with net_world.diset() as one, net_world.diset() as two:
+        good = [url(TEST_HOST, one.port), url(TEST_HOST, two.port)]
+        write_servers(tmp_path, *good)
+        r = diagnose(tmp_path, net_world, responder, good[0])
+    assert r.outcome("NET-007") == "passed", r["NET-007"].message
+    html = r.html.read_text()
+    assert all(f"CS {u}" in html for u in good)
+
+
+def test_one_dead_server_warns_naming_it(net_world, responder, tmp_path):
+    dead = url(TEST_HOST, closed_port())
+    with net_world.diset() as server:
+        alive = url(TEST_HOST, server.port)
+        write_servers(tmp_path, dead, alive)
+        r = diagnose(tmp_path, net_world, responder, alive)
+    case = r["NET-007"]
+    assert case.outcome == "warned", case.message
+    assert dead in case.message and "dead at TCP" in case.message
+    assert alive not in case.message.split(":", 1)[1].replace(dead, "")
+    assert case.fix.startswith("dirac-configure -F -S GridPP -C ")
+    assert r.outcome("NET-001") == "failed" or r.outcome("NET-002") == "failed"  # first = dead
+
+
+def test_no_listed_server_answers_fails(net_world, responder, tmp_path):
+    with StallServer() as stall, BlackholePort() as hole:
+        urls = [url(TEST_HOST, closed_port()), url(TEST_HOST, stall.port),
+                url(TEST_HOST, hole.port), url("stall.mu3e.test", 9135)]
+        write_servers(tmp_path, *urls)
+        r = diagnose(tmp_path, net_world, responder, urls[0])
+    case = r["NET-007"]
+    assert case.outcome == "failed", case.message
+    assert "none of the 4 listed" in case.message
+    assert "connection refused" in case.message
+
+
+# ------------------------------------------------------------------ NET-008: client vs server
+
+
+def dirac_client(tmp_path, version: str) -> dict:
+    """A site dir holding only the real DIRAC 8.0.74 dist-info (version edited), put on the
+    diagnosis's PYTHONPATH: the checks read the version from METADATA, never import DIRAC."""
+    import shutil
+
+    from tests.support.dirac_cs import DIRAC_VENV
+    from tests.support.runner import ROOT
+
+    found = sorted(DIRAC_VENV.glob("lib/python3*/site-packages/*irac-8.0.74.dist-info"))
+    assert found, f"real DIRAC 8.0.74 missing in {DIRAC_VENV}"
+    site = tmp_path / "site"
+    target = site / f"dirac-{version}.dist-info"
+    shutil.copytree(found[0], target)
+    meta = target / "METADATA"
+    meta.write_text(meta.read_text().replace("Version: 8.0.74", f"Version: {version}", 1))
+    return {"PYTHONPATH": f"{ROOT}:{site}"}
+
+
+@pytest.mark.parametrize("client, server, outcome, words", [
+    ("8.0.74", "v8r0p74-test", "passed", ""),
+    ("8.0.74", "8.1.3", "warned", "illegal zero content"),
+    ("9.1.22", "8.0.74", "failed", "No diracx token"),
+])
+def test_client_server_versions(net_world, responder, tmp_path, client, server, outcome,
+                                words):
+    env = dirac_client(tmp_path, client)
+    with net_world.diset(version=server) as s:
+        home = tmp_path / "home"
+        home.mkdir()
+        r = run_checks(home, "--mu3e-select", "NET-004,NET-008", "--mu3e-cs-url",
+                       url(TEST_HOST, s.port), "--mu3e-nameserver", responder.address,
+                       "--mu3e-timeout", "2", "--mu3e-trust-dir", str(net_world.trust),
+                       "--mu3e-proxy", str(net_world.proxy), offline=False, env=env)
+    case = r["NET-008"]
+    assert case.outcome == outcome, (case.message, r.stdout[-2000:])
+    assert words in case.message
+    if client == "9.1.22":
+        assert case.fix == 'pip install --force-reinstall --no-deps DIRAC==8.0.74'
+    if outcome == "warned":
+        assert "Mu3e computing contacts" in case.fix

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from mu3e_checks.knowledge.pki import dn_slash
-from tests.support.dirac_cs import RealConfigurationServer
+from tests.support.dirac_cs import VO_CFG, RealConfigurationServer
 from tests.support.diset_server import closed_port
 from tests.support.dns_responder import DnsResponder
 from tests.support.net_world import GROUP
@@ -19,6 +19,15 @@ from tests.support.runner import run_checks
 
 # Servers and diagnosis runs live in a loopback-only namespace (tests/netns.py).
 pytestmark = [pytest.mark.peer, pytest.mark.usefixtures("loopback_only")]
+
+
+#: Registry users besides jane: nick -> (CN, groups).  gridpp_user has no VOMSRole.
+PEOPLE = {"dave": ("Dave Registered", [GROUP]), "carol": ("Carol Wronggroup", [GROUP]),
+          "bob": ("Bob Othergroup", ["gridpp_user"])}
+
+
+def person_dn(cn: str) -> str:
+    return f"/C=CH/O=Mu3e Test Grid/OU=Physics/CN={cn}"
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +38,15 @@ def responder(loopback_only):
 
 @pytest.fixture(scope="module")
 def real_cs(net_world, loopback_only):
-    users = {"jane": (net_world.user_dn, dn_slash(net_world.grid.ca.cert.subject), [GROUP])}
-    server = RealConfigurationServer(net_world.base / "dirac-root", closed_port(),
-                                     net_world.localhost, net_world.trust, users)
+    ca = dn_slash(net_world.grid.ca.cert.subject)
+    users = {"jane": (net_world.user_dn, ca, [GROUP]),
+             # Each Registry test has a user of its own: the server caches DN -> user for 60 s.
+             **{nick: (person_dn(cn), ca, groups) for nick, (cn, groups) in PEOPLE.items()}}
+    server = RealConfigurationServer(
+        net_world.base / "dirac-root", closed_port(), net_world.localhost, net_world.trust,
+        users, group_options={GROUP: {"VOMSRole": "/mu3e.org", "VOMSVO": "mu3e.org"}},
+        more_servers=[f"dips://localhost:{closed_port()}/Configuration/Server"],
+        authenticated=True, vo_cfg=VO_CFG)
     with server:
         yield server
 
@@ -83,3 +98,116 @@ def test_real_dirac_without_proxy(net_world, responder, real_cs, tmp_path):
     assert "requires a client certificate" in r["NET-003"].message
     assert r.outcome("NET-004") == "skipped" and "needs a valid proxy" in r["NET-004"].message
     assert r.failed() == []
+
+
+# ------------------------------------------------------- the CS's own data (NET-007..010)
+
+
+def person_proxy(net_world, cn: str, group):
+    person = net_world.grid.pki.user(net_world.grid.ca, cn)
+    return net_world.write_proxy(f"{cn.replace(' ', '-')}-{group}.pem",
+                                 net_world.grid.pki.proxy(person, group=group))
+
+
+def test_real_cs_registry_knows_you_and_one_listed_server_is_dead(net_world, responder,
+                                                                   real_cs, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    # ~/.dirac.cfg as dirac-configure -I writes it: the served Servers list, a dead one second.
+    lines = "\n".join(f"    Servers {'=' if i == 0 else '+='} {u}"
+                      for i, u in enumerate(real_cs.servers))
+    (home / ".dirac.cfg").write_text(f"DIRAC\n{{\n  Setup = GridPP\n  Configuration\n  {{\n"
+                                     f"{lines}\n  }}\n}}\n")
+    proxy = person_proxy(net_world, "Dave Registered", GROUP)
+    r = run_checks(home, "--mu3e-select", "NET", "--mu3e-nameserver", responder.address,
+                   "--mu3e-timeout", "5", "--mu3e-trust-dir", str(net_world.trust),
+                   "--mu3e-proxy", str(proxy), offline=False)
+    for cid in ("NET-004", "NET-009", "NET-010"):
+        assert r.outcome(cid) == "passed", (cid, r[cid].message, real_cs.log.read_text()[-2000:])
+    assert r.outcome("NET-007") == "warned"
+    assert real_cs.servers[1] in r["NET-007"].message
+    assert real_cs.servers[0] not in r["NET-007"].message
+    html = r.html.read_text()
+    assert "dave (/C=CH/O=Mu3e Test Grid/OU=Physics/CN=Dave Registered)" in html
+    assert "VOMSRole /mu3e.org" in html
+    assert "[mu3e.org_user:dave] RPC/getCompressedData" in real_cs.log.read_text()
+    assert not list(home.rglob("*.cfg.*")) and sorted(p.name for p in home.iterdir()) == [
+        ".dirac.cfg"]  # the CS's data stays in memory
+
+
+def test_real_cs_refuses_an_unregistered_dn(net_world, responder, real_cs, tmp_path):
+    proxy = person_proxy(net_world, "Nobody Registered", GROUP)
+    r = diagnose(tmp_path, net_world, responder, real_cs, proxy)
+    case = r["NET-009"]
+    assert case.outcome == "failed", case.message
+    assert "Unauthorized query" in case.message and "not registered" in case.message
+    dn = person_dn("Nobody Registered")
+    assert case.fix.splitlines() == [
+        f"# ask the Mu3e VO admin to register this DN in group {GROUP}:", f"# {dn}"]
+    assert r.outcome("NET-010") == "skipped"
+
+
+def test_real_cs_refuses_a_proxy_for_a_group_you_are_not_in(net_world, responder, real_cs,
+                                                            tmp_path):
+    proxy = person_proxy(net_world, "Carol Wronggroup", "gridpp_user")
+    r = diagnose(tmp_path, net_world, responder, real_cs, proxy)
+    case = r["NET-009"]
+    assert case.outcome == "failed", case.message
+    assert "group 'gridpp_user'" in case.message and "Unauthorized query" in case.message
+    assert case.fix == f"dirac-proxy-init -g {GROUP} -M -t"
+
+
+def test_real_cs_group_does_not_list_you(net_world, responder, real_cs, tmp_path):
+    # A group-less proxy gets the user's first group (gridpp_user), so the data can be read.
+    proxy = person_proxy(net_world, "Bob Othergroup", None)
+    r = diagnose(tmp_path, net_world, responder, real_cs, proxy)
+    assert r.outcome("NET-009") == "passed", r["NET-009"].message
+    case = r["NET-010"]
+    assert case.outcome == "failed", case.message
+    assert "does not list your nick 'bob'" in case.message
+    assert "your groups there: gridpp_user" in case.message
+    assert case.fix.splitlines()[0] == f"# ask the Mu3e VO admin to add user bob to group {GROUP}:"
+
+
+def test_real_cs_voms_view_against_local_vomses(net_world, responder, real_cs, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    vomses = tmp_path / "vomses"
+    # One of the CS's two VOMS servers, with the DN the CS gives it; the other is missing.
+    vomses.write_text('"mu3e.org" "voms.mu3e.test" "15030" '
+                      '"/C=CH/O=Mu3e Test Grid/CN=voms.mu3e.test" "mu3e.org"\n')
+    proxy = person_proxy(net_world, "Dave Registered", GROUP)
+    r = run_checks(home, "--mu3e-select", "NET-004,NET-009,NET-010,NET-011", "--mu3e-cs-url",
+                   real_cs.url, "--mu3e-nameserver", responder.address, "--mu3e-timeout", "5",
+                   "--mu3e-trust-dir", str(net_world.trust), "--mu3e-proxy", str(proxy),
+                   offline=False, env={"X509_VOMSES": str(vomses)})
+    case = r["NET-011"]
+    assert case.outcome == "warned", case.message
+    assert "voms2.mu3e.test:15030" in case.message and "voms.mu3e.test:" not in case.message
+    assert case.fix.startswith("dirac-configure -F -S GridPP -C ")
+
+
+def test_real_cs_group_without_voms_role_warns(net_world, responder, real_cs, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    proxy = person_proxy(net_world, "Bob Othergroup", "gridpp_user")
+    r = run_checks(home, "--mu3e-select", "NET-004,NET-009,NET-010,NET-011", "--mu3e-cs-url",
+                   real_cs.url, "--mu3e-nameserver", responder.address, "--mu3e-timeout", "5",
+                   "--mu3e-trust-dir", str(net_world.trust), "--mu3e-proxy", str(proxy),
+                   "--mu3e-group", "gridpp_user", offline=False)
+    assert r.outcome("NET-010") == "passed", r["NET-010"].message
+    case = r["NET-011"]
+    assert case.outcome == "warned", case.message
+    assert "'gridpp_user' has no VOMSRole" in case.message
+
+
+def test_real_cs_without_setups_warns_in_dirac_words(net_world, responder, real_cs, tmp_path):
+    # The test CS serves a configuration without /DIRAC/Setups, as a server too far from the
+    # client's version looks to it.
+    proxy = person_proxy(net_world, "Dave Registered", GROUP)
+    r = diagnose(tmp_path, net_world, responder, real_cs, proxy)
+    case = r["NET-012"]
+    assert case.outcome == "warned", case.message
+    assert ("Cannot get URL for Framework/ProxyManager in setup GridPP: Option "
+            "/DIRAC/Setups/GridPP/Framework is not defined") in case.message
+    assert case.fix.startswith("dirac-configure -F -S GridPP -C ")

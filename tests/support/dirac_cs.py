@@ -30,23 +30,61 @@ def dirac_bin(tool: str) -> Path:
     return path
 
 
-def _cfg_users(users: Mapping[str, tuple[str, str, Sequence[str]]]) -> tuple[str, str]:
-    """Users and Groups sections for ``{name: (DN, CA DN, groups)}``."""
+def _cfg_users(users: Mapping[str, tuple[str, str, Sequence[str]]],
+               group_options: Mapping[str, Mapping[str, str]] = {}) -> tuple[str, str]:
+    """Users and Groups sections for ``{name: (DN, CA DN, groups)}``; ``group_options`` adds
+    options (VOMSRole, VOMSVO) to a group."""
     user_lines, members = [], {}
     for name, (dn, ca, groups) in users.items():
         user_lines.append(f"    {name}\n    {{\n      DN = {dn}\n      CA = {ca}\n    }}")
         for g in groups:
             members.setdefault(g, []).append(name)
-    group_lines = [f"    {g}\n    {{\n      Users = {', '.join(m)}\n      Properties = NormalUser"
-                   f"\n      VO = mu3e.org\n    }}" for g, m in members.items()]
+    group_lines = []
+    for g, m in members.items():
+        extra = "".join(f"\n      {k} = {v}" for k, v in group_options.get(g, {}).items())
+        group_lines.append(f"    {g}\n    {{\n      Users = {', '.join(m)}\n      Properties = "
+                           f"NormalUser\n      VO = mu3e.org{extra}\n    }}")
     return "\n".join(user_lines), "\n".join(group_lines)
+
+
+#: The VO section served by default (what the tests before the server's-view checks expect).
+PLAIN_VO_CFG = """    mu3e.org
+    {
+      VOAdmin = jane
+    }"""
+
+#: A VO section with VOMS servers as GridPP lists them (host names of the test domain;
+#: nothing here contacts them).
+VO_CFG = """    mu3e.org
+    {
+      VOAdmin = jane
+      VOMSName = mu3e.org
+      VOMSServers
+      {
+        voms.mu3e.test
+        {
+          DN = /C=CH/O=Mu3e Test Grid/CN=voms.mu3e.test
+          CA = /C=CH/O=Mu3e Test Grid/CN=Mu3e Test Host CA
+          Port = 15030
+        }
+        voms2.mu3e.test
+        {
+          DN = /C=CH/O=Mu3e Test Grid/CN=voms2.mu3e.test
+          CA = /C=CH/O=Mu3e Test Grid/CN=Mu3e Test Host CA
+          Port = 15030
+        }
+      }
+    }"""
 
 
 class RealConfigurationServer:
     """``dirac-service Configuration/Server`` on ``port``; stop it by its pid."""
 
     def __init__(self, root: Path, port: int, host_cert: Entity, trust_dir: Path,
-                 users: Mapping[str, tuple[str, str, Sequence[str]]]) -> None:
+                 users: Mapping[str, tuple[str, str, Sequence[str]]], *,
+                 group_options: Mapping[str, Mapping[str, str]] = {},
+                 more_servers: Sequence[str] = (), authenticated: bool = False,
+                 vo_cfg: str = PLAIN_VO_CFG) -> None:
         self.root = root
         self.port = port
         self.url = f"dips://localhost:{port}/Configuration/Server"
@@ -56,7 +94,18 @@ class RealConfigurationServer:
         cert.write_bytes(pem(host_cert))
         key.write_bytes(host_cert.key_pem())
         os.chmod(key, 0o600)
-        users_cfg, groups_cfg = _cfg_users(users)
+        users_cfg, groups_cfg = _cfg_users(users, group_options)
+        # ``authenticated``: Authorization/Default = authenticated, as DIRAC's ConfigTemplate.cfg
+        # installs the service (and GridPP runs it).  Without it every query is allowed, so an
+        # unregistered DN can read the Registry and dirac-proxy-init says "is not registered"
+        # instead of "Unauthorized query".
+        authorization = ("          Authorization\n          {\n            Default = "
+                         "authenticated\n          }\n" if authenticated else "")
+        #: /DIRAC/Configuration/Servers as served (what dirac-configure -I copies): this server,
+        #: then ``more_servers`` (e.g. a dead one).
+        self.servers = [self.url, *more_servers]
+        servers_cfg = "\n".join(f"    Servers {'=' if i == 0 else '+='} {u}"
+                                 for i, u in enumerate(self.servers)) if more_servers else ""
         (etc / "dirac.cfg").write_text(f"""DIRAC
 {{
   Setup = {SETUP}
@@ -94,7 +143,7 @@ Systems
         {{
           HandlerPath = DIRAC/ConfigurationSystem/Service/ConfigurationHandler.py
           Port = {port}
-        }}
+{authorization}        }}
       }}
       URLs
       {{
@@ -109,6 +158,7 @@ Systems
   Configuration
   {{
     Name = Test
+{servers_cfg}
   }}
 }}
 Registry
@@ -124,10 +174,7 @@ Registry
   }}
   VO
   {{
-    mu3e.org
-    {{
-      VOAdmin = jane
-    }}
+{vo_cfg}
   }}
 }}
 """)

@@ -24,6 +24,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Optional
@@ -108,6 +109,20 @@ class _Base:
                 conn.close()
             except OSError:
                 pass
+
+    def cfg_text(self) -> str:
+        """The served configuration: the registry as /Registry (VO mu3e.org, every group with
+        VOMSRole /mu3e.org), in the layout a real CS's getCompressedData gives."""
+        users = "".join(f"    {user}\n    {{\n      DN = {dn}\n    }}\n"
+                        for dn, (user, _) in self.registry.items())
+        members: dict[str, list[str]] = {}
+        for user, groups in self.registry.values():
+            for g in groups:
+                members.setdefault(g, []).append(user)
+        groups = "".join(f"    {g}\n    {{\n      Users = {', '.join(m)}\n      VO = mu3e.org\n"
+                         f"      VOMSRole = /mu3e.org\n    }}\n" for g, m in members.items())
+        return (f"Registry\n{{\n  Users\n  {{\n{users}  }}\n  Groups\n  {{\n{groups}  }}\n"
+                "  VO\n  {\n    mu3e.org\n    {\n      VOMSName = mu3e.org\n    }\n  }\n}\n")
 
     def handle(self, conn: socket.socket) -> None:
         raise NotImplementedError
@@ -283,6 +298,11 @@ class DisetServer(_Base):
                 tls.sendall(_frame({"OK": False, "Errno": 0,
                                     "Message": f"{service} is not up in this server"}))
                 return
+            if method == "getCompressedData" and \
+                    self._whoami(dn, group, is_proxy)["username"] == "anonymous":
+                # As a real CS with Authorization/Default = authenticated answers.
+                tls.sendall(_frame({"OK": False, "Errno": 1111, "Message": "Unauthorized query"}))
+                return
             tls.sendall(_frame({"OK": True, "Value": None}))
             self._recv_message(tls, 1 << 20)
             if method == "ping":
@@ -293,6 +313,8 @@ class DisetServer(_Base):
                     "service uptime": 10, "name": service, "load": "0.1 0.1 0.1"}}
             elif method == "whoami":
                 result = {"OK": True, "Value": self._whoami(dn, group, is_proxy)}
+            elif method == "getCompressedData":
+                result = {"OK": True, "Value": zlib.compress(self.cfg_text().encode(), 9)}
             else:
                 result = {"OK": False, "Errno": 0, "Message": f"Unknown method {method}"}
             tls.sendall(_frame(result))

@@ -166,10 +166,10 @@ def propose(channel: Channel, service: str, method: str, **kw: Any) -> Any:
     return unwrap(channel.receive("an answer to the proposal"), "proposal")
 
 
-def finish_call(channel: Channel, args: list) -> Any:
+def finish_call(channel: Channel, args: list, limit: int = MAX_MESSAGE) -> Any:
     """Send the arguments after an accepted proposal and return the RPC's Value."""
     channel.send(s_ok(list(args)))
-    return unwrap(channel.receive("the result"), "result")
+    return unwrap(channel.receive("the result", limit), "result")
 
 
 # ----------------------------------------------------------------------------- ping

@@ -10,6 +10,7 @@ the ping layer then finishes that same call.
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -63,11 +64,15 @@ class CsProbe:
         self.setup = setup
         self.vo = vo
         self._memo: dict[str, Any] = {}
+        # The survey of all servers (servers.py) probes this object in a worker thread while
+        # the checks ask it too: one lock keeps each layer computed once, by whoever is first.
+        self._lock = threading.RLock()
 
     def _once(self, key: str, compute: Callable[[], Any]) -> Any:
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+        with self._lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]
 
     # ------------------------------------------------------------------ layers
 
@@ -173,8 +178,10 @@ class CsProbe:
     def whoami(self) -> CallLayer:
         return self._once("whoami", lambda: self.call("whoami"))
 
-    def call(self, method: str, args: Optional[list] = None) -> CallLayer:
-        """One complete RPC on a fresh connection, within one timeout."""
+    def call(self, method: str, args: Optional[list] = None,
+             limit: int = diset.MAX_MESSAGE) -> CallLayer:
+        """One complete RPC on a fresh connection, within one timeout; ``limit`` bounds the
+        size of the answer."""
         target = self.target()
         address = self.tcp()[1].open_address
         deadline = Deadline(self.timeout)
@@ -187,7 +194,7 @@ class CsProbe:
         result = CallLayer(sent=diset.utcnow())
         try:
             diset.propose(channel, target.service, method, setup=self.setup, vo=self.vo)
-            result.value = diset.finish_call(channel, list(args or []))
+            result.value = diset.finish_call(channel, list(args or []), limit)
         except diset.DisetError as exc:
             if exc.kind is diset.DisetErrorKind.TLS and exc.cause is not None:
                 result.failure = tls.classify(exc.cause)

@@ -1,0 +1,134 @@
+"""Every Configuration Server dirac.cfg lists, probed at once: one verdict per server.
+
+``dirac-configure -I`` writes several servers and DIRAC tries them in random order, so one dead
+server shows up as intermittent slowness, never as a clear failure.  Each server is walked
+through the same layers as the main checks (DNS, TCP, TLS, DISET ping) by its own
+:class:`CsProbe`, in a bounded pool of threads: N dead servers cost about one timeout, not N.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+from typing import Optional
+
+from mu3e_checks.knowledge.net import Advice, UrlError, diset, dns, explain_url, tcp, tls
+from mu3e_checks.knowledge.net.probe import CsProbe
+from mu3e_checks.remedy import Remedy
+
+MAX_WORKERS = 8  # enough for any real Servers list; bounded so a hostile cfg cannot fork 1000s
+MAX_SERVERS = 32  # more entries than any real dirac.cfg holds are reported, not probed
+
+
+class Layer(str, Enum):
+    """The layer a server's probe stopped at; ``OK`` means the ping answered."""
+
+    URL = "url"
+    DNS = "dns"
+    TCP = "tcp"
+    TLS = "tls"
+    PING = "ping"
+    OK = "ok"
+
+
+@dataclass(frozen=True)
+class ServerVerdict:
+    """One server's verdict: where its probe stopped, why, and the fix for that layer."""
+
+    url: str
+    layer: Layer
+    message: str
+    fix: Optional[Remedy] = None
+    version: str = ""  # from the ping answer
+    seconds: float = 0.0
+    no_proxy: bool = False  # TLS answered but without a proxy no ping could be made
+
+    @property
+    def answers(self) -> bool:
+        return self.layer is Layer.OK
+
+    def line(self) -> str:
+        """One table line for the report."""
+        state = "answers" if self.answers else f"dead at {self.layer.value.upper()}"
+        return f"{state} ({self.seconds:.1f} s): {self.message}"
+
+
+def judge(probe: CsProbe, advice: Advice) -> ServerVerdict:
+    """Walk ``probe`` up the layers and stop at the first that breaks; never raises."""
+    start = time.monotonic()
+
+    def done(layer: Layer, message: str, fix: Optional[Remedy] = None, **kw) -> ServerVerdict:
+        return ServerVerdict(probe.url, layer, message, fix, seconds=time.monotonic() - start,
+                             **kw)
+
+    try:
+        target = probe.target()
+    except UrlError as exc:
+        return done(Layer.URL, *explain_url(exc, advice))
+    try:
+        r = probe.resolution()
+        if r.problem:
+            return done(Layer.DNS, *dns.explain(r, target, advice))
+        attempts, verdict = probe.tcp()
+        if verdict.problem:
+            return done(Layer.TCP, *tcp.explain(verdict, attempts, target, probe.timeout))
+        layer = probe.tls()
+        credential = probe.credential()
+        if layer.failure is not None:
+            rejected = layer.failure.kind is tls.TlsFailureKind.CLIENT_CERT_REJECTED
+            if rejected and not credential.usable:
+                return done(Layer.OK, "TLS answers; no usable proxy, so no ping was sent",
+                            no_proxy=True)
+            return done(Layer.TLS, *tls.explain(layer.failure, target, advice))
+        call = probe.ping()
+        if call.failure is not None:
+            return done(Layer.TLS, *tls.explain(call.failure, target, advice))
+        if call.error is not None:
+            return done(Layer.PING, *diset.explain(call.error, target, "ping", advice))
+        info = probe.ping_info()
+    except diset.DisetError as exc:
+        return done(Layer.PING, *diset.explain(exc, target, "ping", advice))
+    except Exception as exc:  # noqa: BLE001 - one server's surprise must not hide the others
+        return done(Layer.PING, f"the probe broke unexpectedly: {type(exc).__name__}: {exc}")
+    return done(Layer.OK, f"DIRAC {info.version}, round trip {info.round_trip:.2f} s",
+                version=info.version)
+
+
+class ServerSurvey:
+    """All servers, probed in the background from the moment the survey is made.
+
+    The checks of the main server ask ``probe_for(url)``, the same object the survey's worker
+    probes, so the first server is never probed twice and its layers finish by the time the
+    survey's verdicts are asked for.
+    """
+
+    def __init__(self, urls: Sequence[str], make_probe: Callable[[str], CsProbe],
+                 advice: Advice, max_workers: int = MAX_WORKERS) -> None:
+        unique = list(dict.fromkeys(u for u in urls if u))
+        self.skipped = unique[MAX_SERVERS:]
+        self.urls = unique[:MAX_SERVERS]
+        self.probes = {u: make_probe(u) for u in self.urls}
+        self._pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(self.urls))),
+                                        thread_name_prefix="mu3e-cs-survey")
+        self._futures: dict[str, Future] = {
+            u: self._pool.submit(judge, p, advice) for u, p in self.probes.items()}
+        self._pool.shutdown(wait=False)
+
+    def probe_for(self, url: str) -> Optional[CsProbe]:
+        return self.probes.get(url)
+
+    def verdicts(self) -> list[ServerVerdict]:
+        """Every server's verdict, in the order dirac.cfg lists them (waits for the workers;
+        each finishes within its layers' timeouts)."""
+        return [self._futures[u].result() for u in self.urls]
+
+
+def summary(verdicts: Sequence[ServerVerdict]) -> tuple[str, list[ServerVerdict]]:
+    """``("ok"|"warn"|"fail", dead servers)``: fail when none answers, warn when some do not."""
+    dead = [v for v in verdicts if not v.answers]
+    if not verdicts or len(dead) == len(verdicts):
+        return "fail", dead
+    return ("warn" if dead else "ok"), dead

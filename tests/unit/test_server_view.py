@@ -1,0 +1,237 @@
+"""The server's view, as plain functions: the survey of all listed servers, the version
+compatibility table and the Registry reader."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from mu3e_checks.knowledge.net import Advice, registry
+from mu3e_checks.knowledge.net.compat import RULES, Level, judge, parse_version
+from mu3e_checks.knowledge.net.dencode import decode, encode
+from mu3e_checks.knowledge.net.diset import DisetError, DisetErrorKind
+from mu3e_checks.knowledge.net.probe import CsProbe
+from mu3e_checks.knowledge.net.servers import Layer, ServerSurvey, summary
+from tests.support.diset_server import BlackholePort, StallServer, closed_port
+
+ADVICE = Advice(setup="GridPP", cs_url="dips://cs.mu3e.test:9135/Configuration/Server",
+                group="mu3e.org_user")
+
+
+def _survey(urls, net_world, timeout=1.0):
+    def make(url: str) -> CsProbe:
+        return CsProbe(url, timeout=timeout, capath=net_world.trust, proxy=net_world.proxy,
+                       hosts_path=Path("/etc/hosts"))
+    return ServerSurvey(urls, make, ADVICE)
+
+
+def test_dead_servers_cost_about_one_timeout(net_world, loopback_only):
+    with StallServer() as stall, BlackholePort() as hole:
+        urls = [f"dips://127.0.0.1:{closed_port()}/Configuration/Server",
+                f"dips://127.0.0.1:{hole.port}/Configuration/Server",
+                f"dips://127.0.0.1:{stall.port}/Configuration/Server",
+                f"dips://localhost:{stall.port}/Configuration/Server",
+                "http://not-dips/Configuration/Server"]
+        start = time.monotonic()
+        verdicts = _survey(urls, net_world).verdicts()
+        took = time.monotonic() - start
+    assert [v.layer for v in verdicts] == [Layer.TCP, Layer.TCP, Layer.TLS, Layer.TLS,
+                                            Layer.URL]
+    assert "connection refused" in verdicts[0].message
+    assert took < 2.5, took  # five dead servers, one 1 s timeout (plus slack), not five
+    assert summary(verdicts) == ("fail", verdicts)
+
+
+def test_survey_keeps_order_dedups_and_answers(net_world, loopback_only):
+    with net_world.diset(net_world.localhost) as server:
+        good = f"dips://localhost:{server.port}/Configuration/Server"
+        dead = f"dips://localhost:{closed_port()}/Configuration/Server"
+        survey = _survey([dead, good, dead], net_world, timeout=3.0)
+        verdicts = survey.verdicts()
+        assert survey.probe_for(good) is survey.probes[good]
+    assert [v.url for v in verdicts] == [dead, good]
+    assert verdicts[1].answers and verdicts[1].version == "v8r0p74-test"
+    level, dead_ones = summary(verdicts)
+    assert level == "warn" and [v.url for v in dead_ones] == [dead]
+    assert "answers" in verdicts[1].line() and "dead at TCP" in verdicts[0].line()
+
+
+def test_summary_without_servers_fails():
+    assert summary([]) == ("fail", [])
+
+
+@pytest.mark.parametrize("n", [40])
+def test_survey_is_bounded(net_world, n):
+    urls = [f"bad-{i}://x" for i in range(n)]
+    survey = _survey(urls, net_world)
+    assert len(survey.urls) == 32 and len(survey.skipped) == n - 32
+    assert all(v.layer is Layer.URL for v in survey.verdicts())
+
+
+# ------------------------------------------------------------------ compatibility table
+
+@pytest.mark.parametrize("client, server, level, words", [
+    ("8.0.74", "8.0.74", Level.OK, "same major.minor"),
+    ("8.0.74", "v8r0p74-test", Level.OK, "same major.minor"),  # DIRAC's old spelling
+    ("8.0.74", "8.0.86", Level.OK, "same major.minor"),
+    ("8.0.74", "8.1.3", Level.WARN, "illegal zero content"),
+    ("8.1.0", "v8r0p74", Level.WARN, "DIRAC#7306"),
+    ("9.1.22", "8.0.74", Level.FAIL, "No diracx token"),
+    ("8.0.74", "9.0.0a12", Level.FAIL, "ignores /DIRAC/Setup"),
+    ("7.3.40", "8.0.74", Level.FAIL, "Setups/GridPP/Framework is not defined"),
+    ("8.0.74", "7.3.40", Level.FAIL, "different major"),
+    ("10.2.1", "10.3.0", Level.WARN, "other minor"),
+    ("8.0.74", "unknown", Level.WARN, "server's DIRAC version is not a version"),
+])
+def test_compatibility_table(client, server, level, words):
+    verdict = judge(client, server)
+    assert verdict.level is level, verdict
+    assert words in verdict.why
+
+
+def test_known_bad_pairs_come_before_the_general_rule():
+    # The specific rows name the symptom users see; the general rows come last.
+    assert RULES[0].client_major == 9 and RULES[-1].client_major is None
+    assert parse_version("v8r0p74").release == "8.0.74"
+    assert parse_version("garbage") is None
+
+
+# ------------------------------------------------------------------ the Registry reader
+
+#: What a real DIRAC 8.0.74 Configuration Server returned for getCompressedData (decompressed),
+#: captured from tests/support/dirac_cs.py's server with the Registry of tests/peers.
+REAL_CS_CFG = Path(__file__).parent / "data" / "real_cs_8.0.74.cfg"
+JANE = "/C=CH/O=Mu3e Test Grid/OU=Physics/CN=Jane Physicist"
+DAVE = "/C=CH/O=Mu3e Test Grid/OU=Physics/CN=Dave Registered"
+
+
+def _as_sent() -> object:
+    """The RPC value as our DISET client decodes it: zlib level 9, DEncode raw string."""
+    import zlib
+
+    wire = encode(zlib.compress(REAL_CS_CFG.read_bytes(), 9))
+    return decode(wire)
+
+
+def test_registry_reader_on_the_real_servers_output():
+    reg = registry.read_registry(registry.parse_cs_data(_as_sent()))
+    assert reg.nicks_for(JANE) == ["jane"] and reg.nicks_for(DAVE) == ["dave"]
+    assert reg.nicks_for(JANE.upper()) == []  # DIRAC compares DNs as exact strings
+    g = reg.groups["mu3e.org_user"]
+    assert g.users == ("jane", "dave")  # written back by the server as 'Users +=' lines
+    assert (g.voms_role, g.voms_vo) == ("/mu3e.org", "mu3e.org")
+    assert reg.groups["gridpp_user"].voms_role is None
+    assert reg.groups_of("dave") == ["mu3e.org_user", "gridpp_user"]
+    assert reg.default_group == "mu3e.org_user"
+    vo = reg.vos["mu3e.org"]
+    assert vo.voms_name == "mu3e.org"
+    assert [(s.host, s.port) for s in vo.servers] == [("voms.mu3e.test", "15030"),
+                                                      ("voms2.mu3e.test", "15030")]
+    assert vo.servers[0].dn == "/C=CH/O=Mu3e Test Grid/CN=voms.mu3e.test"
+
+
+def test_cs_data_that_is_not_configuration_is_named():
+    import zlib
+
+    with pytest.raises(registry.CsDataError, match="not zlib"):
+        registry.parse_cs_data("plain text")
+    with pytest.raises(registry.CsDataError, match="not data"):
+        registry.parse_cs_data(42)
+    bomb = zlib.compress(b"A" * (registry.MAX_CFG + 10), 9)
+    with pytest.raises(registry.CsDataError, match="inflates to more than"):
+        registry.decompress(bomb)
+    with pytest.raises(registry.CsDataError, match="does not parse"):
+        registry.parse_cs_data(zlib.compress(b"Registry\n{\n  Users\n  {\n", 9))
+    assert registry.read_registry(registry.parse_cs_data(zlib.compress(b"", 9))).users == {}
+
+
+@pytest.mark.parametrize("proxy_group, problem, words", [
+    (None, registry.RegistryProblem.REFUSED_NO_GROUP, "carries no DIRAC group"),
+    ("gridpp_user", registry.RegistryProblem.REFUSED_OTHER_GROUP, "group 'gridpp_user'"),
+    ("mu3e.org_user", registry.RegistryProblem.REFUSED_UNREGISTERED, "not registered"),
+])
+def test_an_unauthorized_query_is_told_apart_by_the_proxys_group(proxy_group, problem, words):
+    exc = DisetError(DisetErrorKind.REFUSED, "Unauthorized query")
+    assert registry.is_unauthorized(exc)
+    assert registry.refusal(proxy_group, "mu3e.org_user") is problem
+    message, fix = registry.explain(problem, JANE, ADVICE, proxy_group=proxy_group or "",
+                                    detail=exc.detail)
+    assert words in message
+    rendered = fix.render()
+    if problem is registry.RegistryProblem.REFUSED_UNREGISTERED:
+        assert rendered.splitlines()[-1] == "# " + JANE  # a comment: never run when pasted
+    else:
+        assert rendered == "dirac-proxy-init -g mu3e.org_user -M -t"
+
+
+def test_hostile_dn_stays_on_a_comment_line():
+    dn = "/CN=x\n$(rm -rf ~)"
+    _, fix = registry.explain(registry.RegistryProblem.DN_UNKNOWN, dn, ADVICE)
+    assert all(line.startswith("#") for line in fix.render().splitlines())
+
+
+def _vomses(*lines: str):
+    from mu3e_checks.knowledge.voms_env import parse_vomses
+
+    return parse_vomses("\n".join(lines), Path("vomses"))[0]
+
+
+def test_voms_view_compares_the_cs_with_local_vomses():
+    reg = registry.read_registry(registry.parse_cs_data(_as_sent()))
+    good = '"mu3e.org" "voms.mu3e.test" "15030" "/C=CH/O=Mu3e Test Grid/CN=voms.mu3e.test" ' \
+           '"mu3e.org"'
+    other_dn = '"mu3e.org" "voms2.mu3e.test" "15030" "/C=CH/O=Elsewhere/CN=voms2" "mu3e.org"'
+    view = registry.voms_view(reg, "mu3e.org_user", "mu3e.org", _vomses(good, other_dn))
+    assert (view.role, view.voms_vo, view.vo) == ("/mu3e.org", "mu3e.org", "mu3e.org")
+    assert view.missing == ()
+    assert [(s.host, dn) for s, dn in view.dn_mismatch] == [
+        ("voms2.mu3e.test", "/C=CH/O=Elsewhere/CN=voms2")]
+    view = registry.voms_view(reg, "mu3e.org_user", "mu3e.org", _vomses(good))
+    assert [s.host for s in view.missing] == ["voms2.mu3e.test"] and view.dn_mismatch == ()
+    # gridpp_user has no VOMSRole and the Registry no DefaultVOMSAttribute.
+    assert registry.voms_view(reg, "gridpp_user", "mu3e.org", []).role is None
+
+
+SETUPS_CFG = """DIRAC
+{
+  Setups
+  {
+    GridPP
+    {
+      Framework = Production
+    }
+  }
+}
+Systems
+{
+  Framework
+  {
+    Production
+    {
+      URLs
+      {
+        ProxyManager = dips://pm.mu3e.test:9152/Framework/ProxyManager
+        ProxyManager += https://pm.mu3e.test:8443/Framework/ProxyManager
+      }
+    }
+  }
+}
+"""
+
+
+def test_service_urls_follow_the_setup_as_dirac_does():
+    import zlib
+
+    cfg = registry.parse_cs_data(zlib.compress(SETUPS_CFG.encode(), 9))
+    pm = registry.service_urls(cfg, "GridPP", "Framework/ProxyManager")
+    assert pm.problem == "" and pm.instance == "Production"
+    assert pm.urls == ("dips://pm.mu3e.test:9152/Framework/ProxyManager",
+                       "https://pm.mu3e.test:8443/Framework/ProxyManager")
+    bd = registry.service_urls(cfg, "GridPP", "Framework/BundleDelivery")
+    assert bd.problem == "Option /Systems/Framework/Production/URLs/BundleDelivery is not defined"
+    other = registry.service_urls(cfg, "Other", "Framework/ProxyManager")
+    assert other.problem == "Option /DIRAC/Setups/Other/Framework is not defined"
+    real = registry.parse_cs_data(_as_sent())  # the real test CS serves no Setups
+    assert registry.service_urls(real, "GridPP", "Framework/ProxyManager").instance is None
