@@ -66,6 +66,10 @@ def _targets_us(config: pytest.Config) -> bool:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> Optional[int]:
+    if _targets_us(config):  # before any pytest_configure: pytest-metadata's (also tryfirst)
+        from mu3e_checks.knowledge.host import pin_platform_uname  # asks platform.platform()
+
+        pin_platform_uname()  # so no `uname` from PATH ever runs inside the diagnosis
     if config.getoption("mu3e_list", None):
         from mu3e_checks.listing import print_checks
 
@@ -80,9 +84,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "network: the check talks to the network (deselect with -m 'not network')")
     if not _targets_us(config):
         return
-    from mu3e_checks.knowledge.host import pin_platform_uname
-
-    pin_platform_uname()  # before pytest-metadata asks platform.platform(): no `uname` process
     cli = {opt.dest: config.getoption(opt.dest, None) for opt in OPTIONS}
     try:
         values = resolve(cli, os.environ)

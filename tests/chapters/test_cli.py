@@ -95,3 +95,22 @@ def test_can_skip_only_modules_with_nothing_selected(tmp_path):
     unknown = tmp_path / "test_other.py"
     unknown.write_text("def test_x():\n    pass\n")
     assert not can_skip(unknown, ("CERT",), ())  # no IDs found: collect it, never guess
+
+
+def test_the_hermetic_command_runs_no_uname_found_on_path(grid, tmp_path):
+    """pytest-metadata asks ``platform.platform()``, which runs ``uname -p`` through PATH; the
+    hermetic command loads that plugin after ours, so its configure runs first: the platform is
+    pinned before any configure, and a planted ``uname`` never runs."""
+    home = grid.home(tmp_path)
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    marker = tmp_path / "uname-ran"
+    (shadow / "uname").write_text(f"#!/bin/sh\ntouch {marker}\nexec /bin/uname \"$@\"\n")
+    (shadow / "uname").chmod(0o755)
+    env = clean_env(home)
+    env["PATH"] = f"{shadow}:{env['PATH']}"
+    out = subprocess.run([sys.executable, "-m", "mu3e_checks.cli", "--mu3e-select", "CERT",
+                          "--mu3e-offline", "-q"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert "passed" in out.stdout, out.stdout + out.stderr
+    assert not marker.exists()
