@@ -200,7 +200,7 @@ def test_proxy_strength(proxy_fact, settings):
 # Defined last so that its prerequisites (format and lifetime) have run before it.
 @check("PROXY-006", "The chain proxy → user certificate → CA validates, with CRLs", step=STEP,
        fix=INIT, requires=("PROXY-004", "PROXY-005", "PROXY-008", "CRL-004"))
-def test_proxy_chain(proxy_fact, trust_choice, settings):
+def test_proxy_chain(proxy_fact, trust_choice, trust_store, settings):
     """OpenSSL validates proxy -> user certificate -> CA against the CA directory in play,
     proxies allowed and CRLs checked, as the services will.  Fails with OpenSSL's error; the
     fix follows the cause (fetch-crl, install the CA, ask the CA, or a new proxy).  Skipped
@@ -210,7 +210,9 @@ def test_proxy_chain(proxy_fact, trust_choice, settings):
     ca_dir = trust_choice.path
     if not trust.non_empty_dir(ca_dir):
         skip(f"the CA directory {ca_dir} is missing or empty; the CA checks report it")
-    verdict = trust.verify_chain(proxy.proxy, proxy.chain, ca_dir, crl_check=True,
+    # The store the CA chapter already scanned: the directory is read once per run.
+    where = trust_store.value if trust_store.value is not None else ca_dir
+    verdict = trust.verify_chain(proxy.proxy, proxy.chain, where, crl_check=True,
                                  allow_proxy=True)
     if verdict.ok:
         note(" → ".join(verdict.chain) or verdict.reason)
