@@ -94,6 +94,24 @@ def pytest_args(argv: Sequence[str]) -> list[str]:
     ]
 
 
+def run_user_command(argv: Sequence[str]) -> tuple[int, str]:
+    """``mu3e-checks explain -- <command>``: run the user's own DIRAC command, show its output as
+    it would be shown, and keep a copy.  The only process this package ever starts, and only
+    here, in the command line: the diagnosis itself (every check, the reports) only reads."""
+    import subprocess
+
+    try:
+        proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, errors="replace")
+    except OSError as exc:
+        text = f"{argv[0]}: command not found ({exc.strerror})"
+        print(text)
+        return 127, text
+    sys.stdout.write(proc.stdout)
+    sys.stdout.flush()
+    return proc.returncode, proc.stdout
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``mu3e-checks`` console script."""
     if argv is None:
@@ -102,7 +120,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if argv[:1] == ["explain"]:
         from mu3e_checks import explain
 
-        return explain.main(argv[1:], pytest_args)
+        return explain.main(argv[1:], pytest_args, run_user_command)
     if argv[:1] == ["fix"]:
         from mu3e_checks import repair
 

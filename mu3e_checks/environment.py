@@ -14,6 +14,7 @@ The same facts give the run's :class:`~mu3e_checks.redact.Identity` for ``--mu3e
 from __future__ import annotations
 
 import getpass
+import ipaddress
 import os
 import socket
 import ssl
@@ -242,8 +243,6 @@ def _local_addresses() -> set[str]:
                 "ascii", "replace").splitlines():
             raw = line.split()[0] if line.split() else ""
             if len(raw) == 32 and raw != "0" * 31 + "1":
-                import ipaddress
-
                 found.add(str(ipaddress.IPv6Address(int(raw, 16))))
     except (Unreadable, ValueError):
         pass

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -541,20 +540,6 @@ unless --mu3e-offline) and prints the confirmed cause with its fix. Unknown text
 diagnosis. With a command, its exit code is passed through."""
 
 
-def run_command(argv: Sequence[str]) -> tuple[int, str]:
-    """Run the user's own command, show its output as it would be shown, and keep a copy."""
-    try:
-        proc = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, errors="replace")
-    except OSError as exc:
-        text = f"{argv[0]}: command not found ({exc.strerror})"
-        print(text)
-        return 127, text
-    sys.stdout.write(proc.stdout)
-    sys.stdout.flush()
-    return proc.returncode, proc.stdout
-
-
 #: How the checks' pytest command line is built: ``cli.pytest_args`` (passed in by the CLI,
 #: which imports this module, so that the two do not import each other).
 ArgsBuilder = Callable[[Sequence[str]], list[str]]
@@ -602,7 +587,13 @@ def explain(text: str, extra: Sequence[str], pytest_args: ArgsBuilder) -> Explan
     return ex
 
 
-def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
+#: Runs the user's own command and returns (exit code, output): ``cli.run_user_command``, passed
+#: in by the command line, so this module (imported by every diagnosis run) starts no process.
+CommandRunner = Callable[[Sequence[str]], "tuple[int, str]"]
+
+
+def main(argv: Sequence[str], pytest_args: ArgsBuilder,
+         run_command: Optional[CommandRunner] = None) -> int:
     """``mu3e-checks explain ...``: 0 when every message recognised is harmless, else 1 (a
     harmful or unknown message); with a command, that command's exit code."""
     argv = list(argv)
@@ -622,9 +613,19 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
         source = Path(argv[at + 1])
         del argv[at:at + 2]
     if command:
+        if run_command is None:
+            print("mu3e-checks explain: running a command needs the mu3e-checks command",
+                  file=sys.stderr)
+            return 2
         code, text = run_command(command)
     elif source is not None:
-        code, text = None, source.read_text(errors="replace")
+        from mu3e_checks.knowledge.files import Unreadable, read_bytes
+
+        try:  # the bounded, non-blocking read path: a FIFO or a huge file must not hang it
+            code, text = None, read_bytes(source).decode("utf-8", "replace")
+        except Unreadable as exc:
+            print(f"mu3e-checks explain: {exc}", file=sys.stderr)
+            return 2
     else:
         if sys.stdin.isatty():
             print("paste the error text, then press Ctrl-D", file=sys.stderr)

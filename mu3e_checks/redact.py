@@ -18,7 +18,6 @@ the user's own screen), but it is scrubbed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 #: The placeholders, one per kind of personal value.  Plain text: safe in HTML, JSON and shells.
@@ -238,7 +237,3 @@ def scrub_secrets(text: str) -> str:
     if not text:
         return text
     return _BASE64_RUN.sub(_base64_run, _private_key_blocks(text))
-
-
-def names(values: Iterable[str]) -> set[str]:
-    return {v for v in values if v}

@@ -11,7 +11,9 @@ secret scrub are applied to that data (and to each report's JUnit text) before a
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import re
+import sys
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any, Optional
@@ -123,7 +125,7 @@ class DiagnosisRun:
             try:
                 from mu3e_checks.knowledge.proxy import locate_proxy
 
-                loc = locate_proxy(self.settings.environ, __import__("os").getuid(),
+                loc = locate_proxy(self.settings.environ, os.getuid(),
                                    self.settings.proxy)
                 self.facts["proxy_dns"] = proxy_identity(loc.path if loc.exists else None)
             except Exception:  # never break the run for the redactor's sake
@@ -341,9 +343,10 @@ class DiagnosisRun:
                                        deselected=self.deselected),
                      exit_code=exit_code, finished=_dt.datetime.now().astimezone(),
                      foreign_config=(summary_line(self.foreign),) if self.foreign else ())
-        from mu3e_checks import explain
-
-        return explain.attach(self.config, raw).map_text(scrub_secrets)
+        explain = sys.modules.get("mu3e_checks.explain")  # only an explain run registers its
+        if explain is not None:  # report plugin; an ordinary run never imports the module
+            raw = explain.attach(self.config, raw)
+        return raw.map_text(scrub_secrets)
 
     def for_reports(self, d: Diagnosis) -> Diagnosis:
         """The model as the files show it: redacted in the data when ``--mu3e-redact`` is on."""

@@ -114,3 +114,24 @@ def test_the_hermetic_command_runs_no_uname_found_on_path(grid, tmp_path):
                          text=True, timeout=120)
     assert "passed" in out.stdout, out.stdout + out.stderr
     assert not marker.exists()
+
+
+def test_a_whole_diagnosis_starts_no_process(grid, tmp_path):
+    """The diagnosis only reads: an audit hook in the diagnosing interpreter sees every process
+    start (subprocess, exec, spawn, system) and a whole run, reports included, makes none."""
+    home = grid.home(tmp_path)
+    seen = tmp_path / "processes"
+    code = ("import sys\n"
+            f"seen = open({str(seen)!r}, 'w')\n"
+            "def hook(event, args):\n"
+            "    if event in ('subprocess.Popen', 'os.exec', 'os.posix_spawn', 'os.system',\n"
+            "                 'os.spawn', 'os.fork', 'os.forkpty'):\n"
+            "        seen.write(f'{event} {args[:2]!r}\\n'); seen.flush()\n"
+            "sys.addaudithook(hook)\n"
+            "from mu3e_checks import cli\n"
+            "sys.exit(cli.main(['--mu3e-offline', '-q', '--mu3e-json', 'r.json']))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=clean_env(home),
+                         capture_output=True, text=True, timeout=180)
+    assert "passed" in out.stdout, out.stdout + out.stderr
+    assert (tmp_path / "r.json").is_file()
+    assert seen.read_text() == ""
