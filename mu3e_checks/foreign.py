@@ -10,6 +10,7 @@ says why.  These records let the summary name the file and the options it added,
 from __future__ import annotations
 
 import shlex
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,7 +87,12 @@ def find_foreign(inipath: Optional[Path], ini_values: Mapping[str, Any],
 
 def _raw_ini(config: Any) -> dict[str, Any]:
     """The inifile's own values (not pytest's defaults) for addopts and the bending keys."""
-    inicfg = getattr(config, "inicfg", {}) or {}
+    # pytest 9.2 deprecates Config.inicfg in favour of getini(), which cannot tell a value the
+    # inifile set from pytest's default; the proxy it returns still holds only the file's own
+    # values, so read it with the warning silenced (a user must not see pytest's deprecation).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        inicfg = getattr(config, "inicfg", {}) or {}
     out: dict[str, Any] = {}
     for key in ("addopts", *BENDING_KEYS):
         if key in inicfg:

@@ -203,6 +203,8 @@ def test_foreign_ini_and_conftest_are_named_in_the_summary_and_report(grid, tmp_
     assert f"{ini} (-x -p no:randomly --tb=no)" in line
     assert str(project / "conftest.py") in line
     assert "run `mu3e-checks` instead" in line
+    # Reading the inifile's own values must not show pytest's deprecation of Config.inicfg (9.2).
+    assert "Warning" not in r.stderr, r.stderr
     assert r.html is not None
     assert f"{ini} (-x -p no:randomly --tb=no)" in r.html.read_text()
     clean = run_checks(home, "--mu3e-select", "CERT", cwd=tmp_path / "empty")
