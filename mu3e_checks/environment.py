@@ -75,13 +75,15 @@ def os_description() -> str:
 
 
 def openssl_versions() -> str:
-    """The OpenSSL Python's ssl module uses, and the one pyOpenSSL/cryptography use."""
+    """The OpenSSL Python's ssl module uses, and the one cryptography (and so pyOpenSSL, which
+    uses cryptography's bindings) uses: asked of cryptography, because importing pyOpenSSL
+    only to read a version string would cost an offline run a visible part of its time."""
     parts = [f"{ssl.OPENSSL_VERSION} (Python ssl)"]
     try:
-        from OpenSSL import SSL
+        from cryptography.hazmat.backends.openssl import backend
 
-        parts.append(f"{SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode()} (pyOpenSSL)")
-    except Exception:  # pragma: no cover - pyOpenSSL is a dependency; never fail the report
+        parts.append(f"{backend.openssl_version_text()} (cryptography, pyOpenSSL)")
+    except Exception:  # pragma: no cover - cryptography is a dependency; never fail the report
         pass
     return "; ".join(parts)
 

@@ -88,6 +88,7 @@ class DiagnosisRun:
         self.diagnosis: Optional[Diagnosis] = None  # as the report files show it
         self.screen: Optional[Diagnosis] = None  # as the terminal shows it
         self._fixture_breaks: dict[str, str] = {}
+        self._html_report: Any = None  # pytest-html's report data, whose title we set at the end
 
     # ------------------------------------------------------------------ recording
 
@@ -436,10 +437,15 @@ class DiagnosisRun:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
+        """pytest-html asks for the title at session start, before any check ran: give the
+        bare name now and the full one (host, user, time, redacted like the rest) when the
+        diagnosis exists, in :meth:`pytest_html_results_summary`, which pytest-html calls
+        just before it writes the file.  Building a whole diagnosis here only for the title
+        cost a noticeable part of a run's time."""
         from mu3e_checks.render import TITLE
 
-        d = self.diagnosis or self.for_reports(self.build_diagnosis())
-        report.title = d.title(TITLE)  # pytest-html's template escapes the title itself
+        self._html_report = report
+        report.title = TITLE  # pytest-html's template escapes the title itself
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
@@ -458,7 +464,12 @@ class DiagnosisRun:
                                     postfix: list[str], session: pytest.Session) -> None:
         from mu3e_checks.render.html import html_summary
 
-        prefix.extend(html_summary(self.diagnosis or self.for_reports(self.build_diagnosis())))
+        from mu3e_checks.render import TITLE
+
+        d = self.diagnosis or self.for_reports(self.build_diagnosis())
+        if self._html_report is not None:
+            self._html_report.title = d.title(TITLE)
+        prefix.extend(html_summary(d))
 
 
 def _short(report: pytest.TestReport) -> str:

@@ -190,11 +190,15 @@ def parse_slash_dn(dn: str) -> list[tuple[str, str]]:
     return out
 
 
+def dn_key(slash: str) -> tuple[tuple[str, str], ...]:
+    """A slash-form DN as a comparable key: what :func:`same_dn` compares (attribute names
+    case-insensitive, values exact), usable to index many DNs once."""
+    return tuple((k.upper(), v) for k, v in parse_slash_dn(slash))
+
+
 def same_dn(name: x509.Name, slash: str) -> bool:
     """True when ``name`` is the DN written in slash form (case-insensitive keys)."""
-    mine = [(k.upper(), v) for k, v in parse_slash_dn(dn_slash(name))]
-    theirs = [(k.upper(), v) for k, v in parse_slash_dn(slash)]
-    return mine == theirs
+    return dn_key(dn_slash(name)) == dn_key(slash)
 
 
 # ----------------------------------------------------------------------------- certificates

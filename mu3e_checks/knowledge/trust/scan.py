@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes
 from mu3e_checks import commands
 from mu3e_checks.knowledge import der as _der
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
-from mu3e_checks.knowledge.pki import PemError, dn_slash, load_certificate_any, same_dn
+from mu3e_checks.knowledge.pki import PemError, dn_key, dn_slash, load_certificate_any
 from mu3e_checks.knowledge.trust.igtf import read_info
 from mu3e_checks.remedy import Remedy
 
@@ -131,7 +131,17 @@ class TrustStore:
     loaded: dict[str, Optional[x509.Certificate]] = field(default_factory=dict)
 
     def with_subject(self, dn: str) -> list[CA]:
-        return [ca for ca in self.cas if same_dn(ca.cert.subject, dn)]
+        """The CAs named ``dn``.  The checks ask this for every required CA of a directory
+        that may hold all of IGTF, so the names are indexed once per store (and again only
+        if the list grew) instead of compared one by one on every question."""
+        cached = self.__dict__.get("_by_subject")
+        if cached is None or cached[0] != len(self.cas):
+            index: dict[tuple[tuple[str, str], ...], list[CA]] = {}
+            for ca in self.cas:
+                index.setdefault(dn_key(dn_slash(ca.cert.subject)), []).append(ca)
+            cached = (len(self.cas), index)
+            self.__dict__["_by_subject"] = cached
+        return list(cached[1].get(dn_key(dn), ()))
 
     def issuers_of(self, cert: x509.Certificate) -> list[CA]:
         """CAs in the directory whose name and key issued ``cert``."""
