@@ -11,6 +11,7 @@ secret scrub are applied to that data (and to each report's JUnit text) before a
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import os
 import re
 import sys
@@ -176,6 +177,10 @@ class DiagnosisRun:
         """Every prerequisite and fixture owner names a real check, and there is no cycle.
         (Conftests above the checks load during collection: look for foreign ones again.)"""
         self.note_foreign()
+        # What exists now (modules, classes, the registry) lives until the process ends: move
+        # it out of the collector's way, so the collections during the run and pytest's final
+        # gc.collect() (unraisableexception) walk only what the checks themselves allocate.
+        gc.freeze()
         if self.settings.select or self.settings.ignore:
             return  # unselected modules were never imported: the registry is partial
         try:
@@ -462,9 +467,8 @@ class DiagnosisRun:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
                                     postfix: list[str], session: pytest.Session) -> None:
-        from mu3e_checks.render.html import html_summary
-
         from mu3e_checks.render import TITLE
+        from mu3e_checks.render.html import html_summary
 
         d = self.diagnosis or self.for_reports(self.build_diagnosis())
         if self._html_report is not None:

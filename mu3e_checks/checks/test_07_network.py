@@ -11,19 +11,7 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 from __future__ import annotations
 
 from mu3e_checks import commands
-from mu3e_checks.knowledge import pki, voms_env
-from mu3e_checks.knowledge.net import (
-    Advice,
-    UrlError,
-    compat,
-    dns,
-    explain_url,
-    registry,
-    servers,
-    tcp,
-    tls,
-)
-from mu3e_checks.knowledge.net.diset import DisetError, explain, skew_level
+from mu3e_checks.knowledge import net, pki, voms_env  # net's layers load on first use
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
 from mu3e_checks.remedy import say
@@ -33,11 +21,11 @@ STEP = "cs"
 INIT_FIX = commands.PROXY_INIT
 
 
-def _target(cs_probe, advice: Advice):
+def _target(cs_probe, advice: net.Advice):
     try:
         return cs_probe.target()
-    except UrlError as exc:
-        message, fix = explain_url(exc, advice)
+    except net.UrlError as exc:
+        message, fix = net.explain_url(exc, advice)
         fail(message, fix=fix)
 
 
@@ -49,12 +37,12 @@ def test_cs_name_resolves(cs_probe, settings, run):
     The failure tells apart a name that does not exist (NXDOMAIN: a typo or a VPN), a name
     without A/AAAA records, and a resolver that does not answer or answers with an error.
     """
-    advice = Advice.from_settings(settings)
+    advice = net.Advice.from_settings(settings)
     target = _target(cs_probe, advice)
     host = target.host
     r = cs_probe.resolution()
     if r.problem:
-        message, fix = dns.explain(r, target, advice)
+        message, fix = net.dns.explain(r, target, advice)
         fail(message, fix=fix)
     shown = ", ".join(r.addresses)
     run.record_environment("CS addresses", visible(f"{host} → {shown} ({r.resolver})"))
@@ -76,13 +64,13 @@ def test_cs_port_open(cs_probe, settings, run):
     apart from timed out (a firewall drops it: outgoing TCP 9130-9200 must be open for
     DIRAC).  IPv6 broken while IPv4 works is a warning: clients that try IPv6 first stall.
     """
-    target = _target(cs_probe, Advice.from_settings(settings))
+    target = _target(cs_probe, net.Advice.from_settings(settings))
     attempts, verdict = cs_probe.tcp()
     if verdict.problem:
-        message, fix = tcp.explain(verdict, attempts, target, settings.timeout)
+        message, fix = net.tcp.explain(verdict, attempts, target, settings.timeout)
         fail(message, fix=fix)
     if verdict.ipv6_broken:
-        message, fix = tcp.explain_ipv6(attempts, target)
+        message, fix = net.tcp.explain_ipv6(attempts, target)
         warn(message, fix=fix)
     run.record_environment("CS TCP", visible(verdict.message))
     note(f"open: {verdict.message}")
@@ -99,14 +87,14 @@ def test_cs_tls(cs_probe, trust_choice, settings, run):
     stalls or does not speak TLS, or a server that rejects your proxy.  Without a usable proxy
     only the server is verified, and the check warns.
     """
-    advice = Advice.from_settings(settings, trust_choice.path)
+    advice = net.Advice.from_settings(settings, trust_choice.path)
     target = _target(cs_probe, advice)
     credential = cs_probe.credential()
     layer = cs_probe.tls()
     failure = layer.failure
-    if failure is not None and not (failure.kind is tls.TlsFailureKind.CLIENT_CERT_REJECTED
+    if failure is not None and not (failure.kind is net.tls.TlsFailureKind.CLIENT_CERT_REJECTED
                                     and not credential.usable):
-        message, fix = tls.explain(failure, target, advice)
+        message, fix = net.tls.explain(failure, target, advice)
         fail(message, fix=fix)
     session = layer.session
     if session is not None and session.server is not None:
@@ -131,7 +119,7 @@ def test_cs_ping(cs_probe, settings, run):
     version.  Fails on a server that stalls, sends garbage or does not run the service the
     URL names; skips when there is no proxy to authenticate with.
     """
-    advice = Advice.from_settings(settings)
+    advice = net.Advice.from_settings(settings)
     target = _target(cs_probe, advice)
     credential = cs_probe.credential()
     call = cs_probe.ping()
@@ -145,8 +133,8 @@ def test_cs_ping(cs_probe, settings, run):
         if call.error is not None:
             raise call.error
         info = cs_probe.ping_info()
-    except DisetError as exc:
-        message, fix = explain(exc, target, "ping", advice)
+    except net.diset.DisetError as exc:
+        message, fix = net.diset.explain(exc, target, "ping", advice)
         fail(message, fix=fix)
     facts = (f"{info.name or target.service} runs DIRAC {info.version}; round trip "
              f"{info.round_trip:.2f} s")
@@ -165,11 +153,11 @@ def test_cs_clock(cs_probe, run):
     """
     try:
         info = cs_probe.ping_info()
-    except DisetError as exc:
+    except net.diset.DisetError as exc:
         skip(f"the ping answer cannot be read ({exc.detail}); NET-004 reports it")
     if info.skew is None:
         skip("the server did not report its time in the ping answer")
-    level = skew_level(info.skew)
+    level = net.diset.skew_level(info.skew)
     run.record_environment("Clock offset to the CS", f"{info.skew:+.1f} s (server minus ours)")
     side = "behind" if info.skew > 0 else "ahead of"
     text = (f"this machine's clock is {abs(info.skew):.0f} s {side} the Configuration "
@@ -196,8 +184,8 @@ def test_every_cs_answers(cs_survey, settings, run):
         run.record_environment(f"CS {v.url}", v.line())
     for url in cs_survey.skipped:
         run.record_environment(f"CS {url}", "not probed (too many servers listed)")
-    level, dead = servers.summary(verdicts)
-    advice = Advice.from_settings(settings)
+    level, dead = net.servers.summary(verdicts)
+    advice = net.Advice.from_settings(settings)
     if level == "fail":
         first = dead[0] if dead else None
         also = f"; the first, {first.url}: {first.message}" if first else ""
@@ -227,12 +215,12 @@ def test_client_server_versions(cs_probe, dirac_install, run):
         skip("no DIRAC client is installed to compare; DIRAC-001 reports it")
     try:
         info = cs_probe.ping_info()
-    except DisetError as exc:
+    except net.diset.DisetError as exc:
         skip(f"the ping answer cannot be read ({exc.detail}); NET-004 reports it")
-    verdict = compat.judge(dist.version, info.version)
+    verdict = net.compat.judge(dist.version, info.version)
     facts = f"client {dist.version}, server {info.version}: {verdict.level.value}"
     run.record_environment("DIRAC client/server versions", facts)
-    if verdict.level is compat.Level.OK:
+    if verdict.level is net.compat.Level.OK:
         note(f"client DIRAC {dist.version} and server DIRAC {info.version}: {verdict.why}")
         return
     text = (f"your DIRAC client is {dist.version} and the Configuration Server runs "
@@ -242,14 +230,14 @@ def test_client_server_versions(cs_probe, dirac_install, run):
     else:
         fix = say("you run the guide's DIRAC {version}; send this message to the Mu3e "
                   "computing contacts", version=dist.version)
-    if verdict.level is compat.Level.FAIL:
+    if verdict.level is net.compat.Level.FAIL:
         fail(text, fix=fix)
     warn(text, fix=fix)
 
 
 def _registry(cs_data, cs_probe, settings):
     """The CS's Registry, or end the check with what the server's refusal tells."""
-    advice = Advice.from_settings(settings)
+    advice = net.Advice.from_settings(settings)
     credential = cs_probe.credential()
     if not credential.usable:
         skip(f"needs a valid proxy: {credential.reason}")
@@ -258,13 +246,13 @@ def _registry(cs_data, cs_probe, settings):
              fix=say("send this message to the Mu3e computing contacts"))
     if cs_data.error is not None:
         exc = cs_data.error
-        if registry.is_unauthorized(exc):
-            problem = registry.refusal(credential.group, settings.group)
-            message, fix = registry.explain(problem, credential.identity, advice,
+        if net.registry.is_unauthorized(exc):
+            problem = net.registry.refusal(credential.group, settings.group)
+            message, fix = net.registry.explain(problem, credential.identity, advice,
                                             proxy_group=credential.group or "",
                                             detail=exc.detail)
             fail(message, fix=fix)
-        message, fix = explain(exc, cs_probe.target(), "getCompressedData", advice)
+        message, fix = net.diset.explain(exc, cs_probe.target(), "getCompressedData", advice)
         fail(message, fix=fix)
     return cs_data.registry, credential, advice
 
@@ -282,7 +270,7 @@ def test_dn_registered(cs_data, cs_probe, settings, run):
     dn = credential.identity
     nicks = found.nicks_for(dn)
     if not nicks:
-        message, fix = registry.explain(registry.RegistryProblem.DN_UNKNOWN, dn, advice)
+        message, fix = net.registry.explain(net.registry.RegistryProblem.DN_UNKNOWN, dn, advice)
         fail(message, fix=fix)
     run.record_environment("CS Registry nick", visible(f"{nicks[0]} ({dn})"))
     if len(nicks) > 1:
@@ -305,10 +293,10 @@ def test_group_lists_you(cs_data, cs_probe, settings, run):
         skip("your DN is not in the Registry; NET-009 reports it")
     nick, group = nicks[0], found.groups.get(settings.group)
     if group is None:
-        message, fix = registry.explain(registry.RegistryProblem.NO_GROUP, dn, advice)
+        message, fix = net.registry.explain(net.registry.RegistryProblem.NO_GROUP, dn, advice)
         fail(message, fix=fix)
     if nick not in group.users:
-        message, fix = registry.explain(registry.RegistryProblem.NOT_IN_GROUP, dn, advice,
+        message, fix = net.registry.explain(net.registry.RegistryProblem.NOT_IN_GROUP, dn, advice,
                                         nick=nick)
         theirs = ", ".join(found.groups_of(nick)) or "none"
         fail(f"{message}; your groups there: {theirs}", fix=fix)
@@ -331,7 +319,7 @@ def test_group_voms(cs_data, cs_probe, settings, diracos, run):
     path, _, missing = voms_env.location(settings.environ, "X509_VOMSES", diracos.prefix,
                                          "vomses")
     entries = [] if missing else voms_env.read_vomses(path)[0]
-    view = registry.voms_view(found, settings.group, settings.vo, entries)
+    view = net.registry.voms_view(found, settings.group, settings.vo, entries)
     hosts = ", ".join(f"{s.host}:{s.port}" for s in view.servers) or "none"
     run.record_environment("CS VOMS view", visible(
         f"group {view.group}: VOMSRole {view.role or 'none'}, VOMSVO {view.voms_vo}; "
@@ -373,10 +361,10 @@ def test_setup_services(cs_data, cs_probe, settings, run):
     URLs found (dips or https).
     """
     _registry(cs_data, cs_probe, settings)
-    advice = Advice.from_settings(settings)
+    advice = net.Advice.from_settings(settings)
     found = []
     for service in ("Framework/ProxyManager", "Framework/BundleDelivery"):
-        lookup = registry.service_urls(cs_data.cfg, settings.setup, service)
+        lookup = net.registry.service_urls(cs_data.cfg, settings.setup, service)
         if lookup.problem:
             warn(f"Cannot get URL for {service} in setup {settings.setup}: {lookup.problem} "
                  "(a wrong --mu3e-setup / /DIRAC/Setup, or a client and server too far apart)",

@@ -11,14 +11,7 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 from __future__ import annotations
 
 from mu3e_checks import commands
-from mu3e_checks.knowledge import pki
-from mu3e_checks.knowledge.net import Advice
-from mu3e_checks.knowledge.net.diset import (
-    DisetError,
-    explain_identity,
-    identity_problem,
-    whoami_info,
-)
+from mu3e_checks.knowledge import net, pki  # net's layers load on first use
 from mu3e_checks.knowledge.proxy import find_group
 from mu3e_checks.knowledge.voms import find_voms
 from mu3e_checks.outcome import fail, note, skip, warn
@@ -162,7 +155,7 @@ def test_cs_whoami(cs_probe, settings, run):
     proxy for another group fails with ``dirac-proxy-init -g <group> -M -t``.  Skips without a
     valid proxy.
     """
-    advice = Advice.from_settings(settings)
+    advice = net.Advice.from_settings(settings)
     credential = cs_probe.credential()
     if not credential.usable:
         skip(f"needs a valid proxy: {credential.reason}")
@@ -173,14 +166,14 @@ def test_cs_whoami(cs_probe, settings, run):
     if call.error is not None:
         fail(f"whoami failed: {call.error.detail}", fix=advice.proxy_init())
     try:
-        who = whoami_info(call.value)
-    except DisetError as exc:
+        who = net.diset.whoami_info(call.value)
+    except net.diset.DisetError as exc:
         fail(f"the whoami answer cannot be read: {exc.detail}", fix=advice.proxy_init())
-    problem = identity_problem(who, settings.group, credential.group, credential.identity)
+    problem = net.diset.identity_problem(who, settings.group, credential.group, credential.identity)
     dn = who.dn or credential.identity
     run.learn_identity(dn=who.dn or "", dirac_user=who.username or "")
     if problem is not None:
-        message, fix = explain_identity(problem, dn, advice)
+        message, fix = net.diset.explain_identity(problem, dn, advice)
         fail(message, fix=fix)
     props = ", ".join(who.properties) or "none"
     run.record_environment("CS sees you as", visible(f"{who.username} in group {who.group} "

@@ -8,10 +8,12 @@ and every loop is bounded by that deadline and by a byte or item limit.
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Optional
 from urllib.parse import urlsplit
 
@@ -159,3 +161,17 @@ class Advice:
 def explain_url(exc: UrlError, advice: Advice) -> tuple[str, Remedy]:
     """A service URL that cannot be used: configure the expected one."""
     return f"the Configuration Server URL is unusable: {exc}", advice.configure()
+
+
+#: The layers, imported on first use (``net.dns``): an offline run collects the network
+#: chapter but never runs it, and importing every layer (ssl, thread pools, two dozen record
+#: classes) cost it a measurable part of its time.
+LAYERS = frozenset({"compat", "dencode", "diset", "dns", "probe", "registry", "servers", "tcp",
+                    "tls"})
+
+
+def __getattr__(name: str) -> ModuleType:
+    """PEP 562: ``net.<layer>`` imports the layer the first time it is asked for."""
+    if name in LAYERS:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -238,6 +238,9 @@ def _scan(path: Path) -> TrustStore:
     by_fp: dict[bytes, list[str]] = {}
     certs: dict[bytes, x509.Certificate] = {}
     crl_entries: list[os.DirEntry] = []
+    # realpath(dir/name) is realpath(dir)/name unless the entry itself is a link: resolving
+    # the directory once saves a walk up every path component for each of IGTF's files.
+    real_dir = os.path.realpath(path)
     for entry in entries:
         if entry.name.endswith(".info"):
             _scan_info(store, entry)
@@ -248,7 +251,11 @@ def _scan(path: Path) -> TrustStore:
         m = CA_FILE_RE.match(entry.name)
         if not m:
             continue
-        real = os.path.realpath(entry.path)
+        try:
+            link = entry.is_symlink()
+        except OSError:
+            link = True
+        real = os.path.realpath(entry.path) if link else os.path.join(real_dir, entry.name)
         if real not in parsed:  # messages name ``real``; each entry puts its own name in
             try:
                 data = read_bytes(Path(real))

@@ -13,7 +13,7 @@ import datetime as _dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from cryptography import x509
 
@@ -186,6 +186,21 @@ def openssl_view(store: TrustStore, chain: Sequence[x509.Certificate] = ()
     return certs, crls
 
 
+def _as_openssl(store: TrustStore, certs: Sequence[x509.Certificate]) -> list[Any]:
+    """pyOpenSSL's copies of the store's certificates, converted once per store: a run
+    verifies several chains against the same directory, which may hold all of IGTF."""
+    from OpenSSL import crypto
+
+    cache: dict[x509.Certificate, Any] = store.__dict__.setdefault("_openssl_x509", {})
+    out = []
+    for cert in certs:
+        converted = cache.get(cert)
+        if converted is None:
+            converted = cache[cert] = crypto.X509.from_cryptography(cert)
+        out.append(converted)
+    return out
+
+
 def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
                  ca_dir: Union[Path, TrustStore], *, crl_check: bool = True,
                  allow_proxy: bool = False, at: Optional[_dt.datetime] = None) -> ChainVerdict:
@@ -205,8 +220,8 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
     store = ca_dir if isinstance(ca_dir, TrustStore) else scan_trust_dir(Path(ca_dir))
     certs, crls = openssl_view(store, [leaf, *untrusted])
     x509_store = crypto.X509Store()
-    for cert in certs:
-        x509_store.add_cert(crypto.X509.from_cryptography(cert))
+    for x in _as_openssl(store, certs):
+        x509_store.add_cert(x)
     if crl_check:
         for crl in crls:
             x509_store.add_crl(crl)
