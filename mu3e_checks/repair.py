@@ -4,7 +4,7 @@ The diagnosis never writes a user's file; this module is the one place that does
 remedies that carry a machine-applicable :class:`~mu3e_checks.remedy.Action`.  Every repair is
 planned first from facts read now (mode, owner, link or not), shown to the user, confirmed
 once (a shell start-up file gets its own yes), verified again just before it is written, and
-logged.  Nothing is deleted: a file that is replaced is kept beside the new one under
+logged in the final diagnosis's reports (the "Repairs applied" section, the JSON ``repairs``).  Nothing is deleted: a file that is replaced is kept beside the new one under
 ``<name>.bak-<timestamp>``, which is never a CA hash name.  Files are created
 ``O_EXCL|O_NOFOLLOW`` (through :mod:`mu3e_checks.outputs`), a key with mode 600 from the start,
 and no key material is ever printed.
@@ -920,12 +920,16 @@ def apply_plan(steps: Sequence[Step], ctx: Context) -> list[str]:
 # ----------------------------------------------------------------------------- running
 
 class _Catch:
-    """Handed to ``pytest.main``: takes the run's own :class:`Diagnosis` and settings."""
+    """Handed to ``pytest.main``: takes the run's own :class:`Diagnosis` and settings, and
+    carries the repair log into the run, so its reports list the repairs (:func:`attach`; the
+    same way ``explain`` hands in its "Error explained" section)."""
 
-    def __init__(self) -> None:
+    def __init__(self, repairs: Sequence[str] = ()) -> None:
+        self.repairs = tuple(repairs)
         self.diagnosis: Optional[Diagnosis] = None
         self.settings: Any = None
         self.html_path: Optional[Path] = None
+        self.json_path: Optional[Path] = None
 
     def pytest_sessionfinish(self, session: Any) -> None:
         from mu3e_checks.plugin import active_run
@@ -933,46 +937,48 @@ class _Catch:
         run = active_run(session.config)
         if run is not None:
             self.diagnosis, self.settings = run.screen, run.settings
-            self.html_path = run.html_path
+            self.html_path, self.json_path = run.html_path, run.json_path
+
+
+def attach(config: object, d: Diagnosis) -> Diagnosis:
+    """``d`` with the repair log when this run is the one ``fix`` started after repairing.
+
+    Called by the run while it builds the model, before the key scrub and ``--mu3e-redact``,
+    so the lines are redacted and scrubbed like every other text of the report."""
+    from dataclasses import replace
+
+    manager = getattr(config, "pluginmanager", None)
+    plugins = manager.get_plugins() if manager is not None else ()
+    catch = next((p for p in plugins if isinstance(p, _Catch) and p.repairs), None)
+    if catch is None:
+        return d
+    return replace(d, repairs=tuple(visible(line) for line in catch.repairs))
 
 
 ArgsBuilder = Callable[[Sequence[str]], list[str]]
 
 
-def diagnose(extra: Sequence[str], pytest_args: ArgsBuilder) -> tuple[int, Optional[Diagnosis],
-                                                                         Any, str]:
+def diagnose(extra: Sequence[str], pytest_args: ArgsBuilder, repairs: Sequence[str] = (),
+             ) -> tuple[int, Optional[Diagnosis], Any, str, _Catch]:
     """Run the diagnosis in-process with the user's options; its terminal text is kept, not
-    shown (the plan and the before/after table say what matters)."""
+    shown (the plan and the before/after table say what matters).  ``repairs`` go into its
+    reports (the "Repairs applied" section, the JSON ``repairs``)."""
     import pytest
 
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    catch = _Catch()
+    catch = _Catch(repairs)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         rc = int(pytest.main(pytest_args(list(extra)), plugins=[catch]))
-    global _LAST_HTML
-    _LAST_HTML = catch.html_path
-    return rc, catch.diagnosis, catch.settings, out.getvalue()
+    return rc, catch.diagnosis, catch.settings, out.getvalue(), catch
 
 
-#: Where the last diagnosis put its HTML report: the repair log is written beside it.
-_LAST_HTML: Optional[Path] = None
-
-
-def write_log(lines: Sequence[str], first: Diagnosis, last: Diagnosis) -> Optional[Path]:
-    """The repair log beside the final HTML report (``<report>.repairs.txt``), for support:
-    what changed, old modes, backup names, and the verdict before and after."""
-    if not lines or _LAST_HTML is None:
-        return None
-    from mu3e_checks.redact import scrub_secrets
-
-    text = "\n".join([f"mu3e-checks fix, {_dt.datetime.now().astimezone():%Y-%m-%d %H:%M %z}",
-                      f"before: {first.verdict()}", *lines, f"after: {last.verdict()}"])
-    path = Path(_LAST_HTML).with_name(Path(_LAST_HTML).stem + ".repairs.txt")
-    try:
-        return outputs.write_file(path, (scrub_secrets(text) + "\n").encode(), 0o600)
-    except outputs.OutputError:
-        return None
+def repair_lines(log: Sequence[str], first: Diagnosis) -> list[str]:
+    """The report's repairs section: the verdict the repairs started from, then each change
+    (old mode, files written, backup names) or why a repair was not done."""
+    if not log:
+        return []
+    return [f"before the repairs: {first.verdict()}", *log]
 
 
 def before_after(before: Diagnosis, after: Diagnosis, ids: Sequence[str]) -> str:
@@ -1027,7 +1033,7 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
     if opts.yes and opts.dry_run:
         print("--yes and --dry-run exclude each other", file=sys.stderr)
         return 2
-    rc, first, settings, text = diagnose(extra, pytest_args)
+    rc, first, settings, text, _ = diagnose(extra, pytest_args)
     if first is None or settings is None:
         sys.stdout.write(text)
         return rc
@@ -1054,7 +1060,8 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
         all_log += log
         print("Repairs done:")
         print("\n".join(f"  {ln}" for ln in log) if log else "  none")
-        rc, after, _settings, text = diagnose(extra, pytest_args)
+        rc, after, _settings, text, catch = diagnose(extra, pytest_args,
+                                                     repair_lines(all_log, first))
         if after is None:
             sys.stdout.write(text)
             return rc
@@ -1064,7 +1071,8 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
         print(f"Diagnosis now: {current.verdict()}")
         for cid, fix in current.fixes_in_order():
             print(f"  {cid}: " + fix.replace("\n", "\n      "))
-        written = write_log(all_log, first, current)
-        if written:
-            print(f"Repair log (for a support ticket, beside the report): {written}")
+        reports = [p for p in (catch.html_path, catch.json_path) if p is not None]
+        if reports:
+            print("The repairs are listed in the report (for a support ticket): "
+                  + ", ".join(visible(p) for p in reports))
     return rc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ from typing import Optional
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 from mu3e_checks import repair
+from mu3e_checks.render.json import SHAPE, shape_errors
 from tests.support.runner import clean_env, run_checks, unprivileged_command
 
 
@@ -56,14 +58,24 @@ def tree_hash(root: Path) -> str:
 def test_key_644_is_repaired_then_passes_and_second_run_changes_nothing(grid, tmp_path):
     home = grid.home(tmp_path, key_mode=0o644)
     key = home / ".globus" / "userkey.pem"
-    r = run_fix(home, "--yes", "--mu3e-select", "CERT")
+    r = run_fix(home, "--yes", "--mu3e-select", "CERT", "--mu3e-json",
+                str(tmp_path / "report.json"))
     assert f"chmod {key}: mode 644 -> 600" in r.stdout, r.stdout + r.stderr
     assert changed(r.stdout, "CERT-003", "failed", "passed")
     assert r.returncode == 0, r.stdout + r.stderr
     assert oct(key.stat().st_mode & 0o777) == "0o600"
-    logs = list((home.parent / f"{home.name}-fix-cwd" / "reports").glob("*.repairs.txt"))
-    assert len(logs) == 1 and f"chmod {key}: mode 644 -> 600" in logs[0].read_text()
-    assert f"Repair log (for a support ticket, beside the report): {logs[0]}" in r.stdout
+    # The repairs are part of the final report (HTML and JSON); no separate log file.
+    reports = home.parent / f"{home.name}-fix-cwd" / "reports"
+    assert not list(reports.glob("*.repairs.txt"))
+    final = re.search(r"^The repairs are listed in the report \(for a support ticket\): "
+                      r"(\S+), (\S+)$", r.stdout, re.M)
+    assert final, r.stdout
+    page = Path(final.group(1)).read_text()
+    assert 'id="mu3e-repairs"' in page and f"CERT-003: chmod {key}: mode 644 -&gt; 600" in page
+    data = json.loads(Path(final.group(2)).read_text())
+    assert data["repairs"][0].startswith("before the repairs: NOT READY")
+    assert f"CERT-003: chmod {key}: mode 644 -> 600" in data["repairs"]
+    assert shape_errors(SHAPE, data) == []
     assert run_checks(home, "--mu3e-select", "CERT").outcome("CERT-003") == "passed"
     before = tree_hash(home)
     again = run_fix(home, "--yes", "--mu3e-select", "CERT")

@@ -355,3 +355,57 @@ def test_bundle_404_or_stall_installs_nothing(tmp_path, monkeypatch):
                 repair.apply_bundles(action, ctx)
         assert ("HTTP 404" if second is None else "timed out") in str(err.value)
         assert not ca_dir.exists()
+
+
+def test_repairs_reach_every_report_redacted_and_visible():
+    """The repair log is part of the final diagnosis: terminal, JSON (optional ``repairs``)
+    and HTML show it; redaction and the key scrub reach it like every other text."""
+    import json
+
+    from mu3e_checks.redact import scrub_secrets
+    from mu3e_checks.render import html
+    from mu3e_checks.render import json as render_json
+    from mu3e_checks.render.terminal import MARKS_ASCII, summary_lines
+
+    log = ["CERT-003: chmod /home/jane/.globus/userkey.pem: mode 644 -> 600",
+           "CERT-001: moved the existing /home/jane/.globus/usercert.pem aside to "
+           "/home/jane/.globus/usercert.pem.bak-20260101-000000",
+           "CA-004: linked evil\x1b[2J<script> -> x.pem"]
+    catch = repair._Catch(repair.repair_lines(log, _diagnosis()))
+
+    class Config:  # only the plugin manager's get_plugins() is read
+        class pluginmanager:  # noqa: N801
+            @staticmethod
+            def get_plugins():
+                return [object(), catch]
+
+    d = _diagnosis()
+    assert repair.attach(object(), d) is d  # an ordinary run: no section, no JSON key
+    plain = json.loads(render_json.dumps(d))
+    assert "repairs" not in plain and render_json.shape_errors(render_json.SHAPE, plain) == []
+    got = repair.attach(Config(), d).map_text(scrub_secrets)
+    assert got.repairs[0] == "before the repairs: NOT READY: 1 check(s) failed; start with " \
+                             "CERT-003 (CERT-003)."
+    assert "\x1b" not in "".join(got.repairs) and "evil\\x1b[2J<script>" in got.repairs[3]
+    data = json.loads(render_json.dumps(got))
+    assert render_json.shape_errors(render_json.SHAPE, data) == []
+    assert data["repairs"] == list(got.repairs)
+    page = "".join(html.html_summary(got))
+    assert page.index('id="mu3e-repairs"') < page.index("Guide chapters")
+    assert "Repairs applied" in page and "mode 644 -&gt; 600" in page
+    assert "<script>" not in page.split('id="mu3e-repairs"')[1].split("</pre>")[0]
+    lines = [t for t, _ in summary_lines(got, MARKS_ASCII)]
+    assert lines[0].startswith("Repairs applied")
+    assert f"  {log[0]}" in lines
+    redacted = got.map_text(lambda t: t.replace("/home/jane", "[home]"))
+    assert all("jane" not in line for line in redacted.repairs)
+    assert render_json.shape_errors(render_json.SHAPE, {**data, "repairs": "x"}) != []
+
+
+def _diagnosis():
+    import datetime as dt
+
+    from mu3e_checks.model import Diagnosis
+
+    return Diagnosis((_result("CERT-003", commands.chmod("600", "/k")),),
+                     started=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
