@@ -4,7 +4,8 @@ The diagnosis never writes a user's file; this module is the one place that does
 remedies that carry a machine-applicable :class:`~mu3e_checks.remedy.Action`.  Every repair is
 planned first from facts read now (mode, owner, link or not), shown to the user, confirmed
 once (a shell start-up file gets its own yes), verified again just before it is written, and
-logged in the final diagnosis's reports (the "Repairs applied" section, the JSON ``repairs``).  Nothing is deleted: a file that is replaced is kept beside the new one under
+logged in the final diagnosis's reports (the "Repairs applied" section, the JSON
+``repairs``).  Nothing is deleted: a file that is replaced is kept beside the new one under
 ``<name>.bak-<timestamp>``, which is never a CA hash name.  Files are created
 ``O_EXCL|O_NOFOLLOW`` (through :mod:`mu3e_checks.outputs`), a key with mode 600 from the start,
 and no key material is ever printed.
@@ -26,7 +27,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -40,8 +41,8 @@ from mu3e_checks.text import visible
 USAGE = """usage: mu3e-checks fix [--yes | --dry-run] [--unencrypted-key] [mu3e/pytest options]
 Runs the diagnosis, shows what it can repair itself (file modes, usercert.pem/userkey.pem
 from your .p12, CRLs, the guide's CA bundles, the X509_CERT_DIR export in ~/.bashrc) and
-what it cannot, asks once, applies,
-then runs the diagnosis again and shows before and after. Exit code: the final diagnosis's.
+what it cannot, asks once, applies, runs the affected checks again (before -> after), then
+one full final diagnosis: its report lists the repairs, and its exit code is fix's.
   --yes              apply without asking (the ~/.bashrc edit included)
   --dry-run          only show the plan; nothing is written
   --unencrypted-key  write userkey.pem without a pass phrase (default: encrypted with the
@@ -1022,9 +1023,90 @@ def parse(argv: Sequence[str]) -> tuple[Options, list[str], str]:
 #: thing (a .p12 extracted, then CA bundles installed, then their CRLs fetched).
 ROUNDS = 3
 
+#: The check that owns the fact a repair changes (the ``owner(...)`` declarations of
+#: checks/conftest.py): every check that requires it reads that fact, so it is affected too.
+#: A mode change affects only its own check and the checks that require it.
+FACT_OWNER = {ActionKind.PKCS12_EXTRACT: "CERT-001", ActionKind.INSTALL_CA_BUNDLES: "CA-001",
+              ActionKind.FETCH_CRLS: "CA-001", ActionKind.EXPORT_CERT_DIR: "CA-001"}
+
+
+def affected(repaired: Iterable[tuple[str, Optional[Action]]], checks: Mapping[str, Any],
+             ran: Sequence[str]) -> list[str]:
+    """The checks to run again after ``repaired`` (check ID, action) pairs, in ``ran``'s order.
+
+    The repaired checks and the owner of the fact each repair changed, everything that requires
+    one of them (transitively, through the registry's ``requires`` graph), and the prerequisites
+    of all these, so each check is gated as in a full run.  Only checks the first run ran: the
+    user's ``--mu3e-select``/``-k``/``-m`` still hold."""
+    roots: set[str] = set()
+    for cid, action in repaired:
+        roots.add(cid)
+        if action is not None and action.kind in FACT_OWNER:
+            roots.add(FACT_OWNER[action.kind])
+    dependants: dict[str, list[str]] = {}
+    for c in checks.values():
+        for req in c.requires:
+            dependants.setdefault(req, []).append(c.id)
+    out: set[str] = set()
+    todo = list(roots)
+    while todo:
+        cid = todo.pop()
+        if cid not in out:
+            out.add(cid)
+            todo.extend(dependants.get(cid, ()))
+    todo = list(out)
+    while todo:
+        cid = todo.pop()
+        for req in getattr(checks.get(cid), "requires", ()):
+            if req not in out:
+                out.add(req)
+                todo.append(req)
+    return [cid for cid in ran if cid in out]
+
+
+def merged(base: Diagnosis, rerun: Diagnosis) -> Diagnosis:
+    """``base`` with the results of the checks ``rerun`` ran again put in their place."""
+    from dataclasses import replace
+
+    new = {r.id: r for r in rerun.results}
+    return replace(base, results=tuple(new.get(r.id, r) for r in base.results))
+
+
+_SELECTION = ("--mu3e-select",)
+_REPORTS = ("--html", "--mu3e-json", "--junitxml", "--junit-xml")
+
+
+def rerun_args(extra: Sequence[str], select: Sequence[str], private: Path, n: int) -> list[str]:
+    """The user's options for a run of only ``select``: their own ``--mu3e-select`` replaced,
+    and the reports of this partial run kept in ``private`` (a temporary directory), so the
+    user's report paths get only the first and the final diagnosis."""
+    out: list[str] = []
+    skip = False
+    for a in extra:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in _SELECTION + _REPORTS:
+            skip = "=" not in a
+            continue
+        out.append(a)
+    return out + ["--mu3e-select", ",".join(select),
+                  "--html", str(private / f"affected-{n}.html"),
+                  "--mu3e-json", str(private / f"affected-{n}.json"),
+                  "--junitxml", str(private / f"affected-{n}.xml")]
+
 
 def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
-    """``mu3e-checks fix ...``: exit code of the final diagnosis (2 for a usage error)."""
+    """``mu3e-checks fix ...``: exit code of the final diagnosis (2 for a usage error).
+
+    After each round of repairs only the affected checks run again (:func:`affected`); they
+    give the before/after table and the next round's plan.  The exit code and the reports are
+    then those of one full final diagnosis with the user's own options: a repair can change a
+    fact that checks outside the ``requires`` graph read too, and a verdict must never rest on
+    a partial run."""
+    import tempfile
+
     argv = list(argv)
     if "-h" in argv or "--help" in argv:
         print(USAGE)
@@ -1043,36 +1125,55 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
                   ca_repository=repo, options=opts, ask=_ask_stdin)
     current, attempted, repaired = first, set(), []
     all_log: list[str] = []
-    for _round in range(ROUNDS):
-        steps = build_plan(current.results, ctx)
-        fresh = [s for s in steps if s.applicable and s.action not in attempted]
-        if _round == 0 or fresh:
-            print(render_plan([s for s in steps if s.action not in attempted or not
-                               s.applicable], opts.dry_run))
-        if opts.dry_run or not fresh:
-            break
-        if not opts.yes and not ctx.ask(f"Apply {len(fresh)} repair(s)? [y/N] "):
-            print("Nothing changed.")
-            break
-        attempted.update(s.action for s in fresh)
-        repaired += [s.check_id for s in fresh]
-        log = apply_plan(fresh, ctx)
-        all_log += log
-        print("Repairs done:")
-        print("\n".join(f"  {ln}" for ln in log) if log else "  none")
-        rc, after, _settings, text, catch = diagnose(extra, pytest_args,
-                                                     repair_lines(all_log, first))
-        if after is None:
-            sys.stdout.write(text)
-            return rc
-        current = after
-    if current is not first:
-        print(before_after(first, current, repaired))
-        print(f"Diagnosis now: {current.verdict()}")
-        for cid, fix in current.fixes_in_order():
-            print(f"  {cid}: " + fix.replace("\n", "\n      "))
-        reports = [p for p in (catch.html_path, catch.json_path) if p is not None]
-        if reports:
-            print("The repairs are listed in the report (for a support ticket): "
-                  + ", ".join(visible(p) for p in reports))
+    with tempfile.TemporaryDirectory(prefix="mu3e-fix-") as private:
+        for n in range(ROUNDS):
+            steps = build_plan(current.results, ctx)
+            fresh = [s for s in steps if s.applicable and s.action not in attempted]
+            if n == 0 or fresh:
+                print(render_plan([s for s in steps if s.action not in attempted or not
+                                   s.applicable], opts.dry_run))
+            if opts.dry_run or not fresh:
+                break
+            if not opts.yes and not ctx.ask(f"Apply {len(fresh)} repair(s)? [y/N] "):
+                print("Nothing changed.")
+                break
+            attempted.update(s.action for s in fresh)
+            repaired += [s.check_id for s in fresh]
+            log = apply_plan(fresh, ctx)
+            all_log += log
+            print("Repairs done:")
+            print("\n".join(f"  {ln}" for ln in log) if log else "  none")
+            from mu3e_checks import registry
+
+            select = affected([(s.check_id, s.action) for s in fresh], registry.load_all(),
+                              [r.id for r in current.results])
+            _rc, after, _settings, text, _ = diagnose(
+                rerun_args(extra, select, Path(private), n), pytest_args)
+            if after is None:
+                sys.stdout.write(text)
+                return _rc
+            current = merged(current, after)
+    if current is first:
+        return rc
+    print("Before -> after (the repaired checks and those that depend on them, run again):")
+    print(before_after(first, current, repaired).split("\n", 1)[1])
+    rc, final, _settings, text, catch = diagnose(extra, pytest_args,
+                                                 repair_lines(all_log, first))
+    if final is None:
+        sys.stdout.write(text)
+        return rc
+    old = {r.id: r.outcome for r in current.results}
+    beyond = [r for r in final.results if old.get(r.id, "not run") != r.outcome]
+    if beyond:
+        print("The final diagnosis differs beyond them:")
+        for r in beyond:
+            print(f"  {r.id:<10} {old.get(r.id, 'not run'):>8} -> {r.outcome}")
+    print("Final diagnosis (a full run of every check you selected; its exit code is ours):")
+    print(f"Diagnosis now: {final.verdict()}")
+    for cid, fix in final.fixes_in_order():
+        print(f"  {cid}: " + fix.replace("\n", "\n      "))
+    reports = [p for p in (catch.html_path, catch.json_path) if p is not None]
+    if reports:
+        print("The repairs are listed in the report (for a support ticket): "
+              + ", ".join(visible(p) for p in reports))
     return rc

@@ -76,6 +76,10 @@ def test_key_644_is_repaired_then_passes_and_second_run_changes_nothing(grid, tm
     assert data["repairs"][0].startswith("before the repairs: NOT READY")
     assert f"CERT-003: chmod {key}: mode 644 -> 600" in data["repairs"]
     assert shape_errors(SHAPE, data) == []
+    # The report is the full final diagnosis (every CERT check), not the re-run of the
+    # affected ones (CERT-001 and CERT-003), whose partial reports stay private.
+    assert [c["id"] for c in data["checks"]] == [f"CERT-00{n}" for n in range(1, 10)]
+    assert "Diagnosis now: READY" in r.stdout and "a full run of every check" in r.stdout
     assert run_checks(home, "--mu3e-select", "CERT").outcome("CERT-003") == "passed"
     before = tree_hash(home)
     again = run_fix(home, "--yes", "--mu3e-select", "CERT")

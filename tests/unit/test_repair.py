@@ -409,3 +409,32 @@ def _diagnosis():
 
     return Diagnosis((_result("CERT-003", commands.chmod("600", "/k")),),
                      started=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+
+
+def test_affected_follows_the_requires_graph_and_the_fact_owners():
+    from mu3e_checks import registry
+    from mu3e_checks.remedy import Action
+
+    checks = registry.load_all()
+    ran = [c.id for c in registry.ordered(checks.values())]
+    mode = commands.chmod("600", "/k").action
+    assert repair.affected([("CERT-003", mode)], checks, ran) == ["CERT-001", "CERT-003"]
+    bundles = Action(ActionKind.INSTALL_CA_BUNDLES, (("ca_dir", "/c"), ("aliases", ("A",))))
+    got = repair.affected([("CA-004", bundles)], checks, ran)
+    # the trust store's owner and all that read it: the CRLs of the new CAs are checked again
+    assert {"CA-001", "CA-004", "CA-006", "CRL-003", "CRL-004", "PROXY-006"} <= set(got)
+    assert {"CERT-005", "CERT-008"} <= set(got)  # prerequisites of CA-006: gated as usual
+    assert "CERT-003" not in got and "CFG-001" not in got and got == [c for c in ran if c in got]
+    # the user's own selection holds: a check the first run did not run is not run now
+    assert repair.affected([("CA-004", bundles)], checks, ["CA-001", "CA-004"]) == \
+        ["CA-001", "CA-004"]
+
+
+def test_rerun_args_replace_the_selection_and_keep_partial_reports_private(tmp_path):
+    extra = ["-v", "--mu3e-select", "CERT", "--html=r.html", "--mu3e-json", "r.json",
+             "--mu3e-offline", "--junitxml", "j.xml"]
+    got = repair.rerun_args(extra, ["CERT-001", "CERT-003"], tmp_path, 0)
+    assert got == ["-v", "--mu3e-offline", "--mu3e-select", "CERT-001,CERT-003",
+                   "--html", str(tmp_path / "affected-0.html"),
+                   "--mu3e-json", str(tmp_path / "affected-0.json"),
+                   "--junitxml", str(tmp_path / "affected-0.xml")]
