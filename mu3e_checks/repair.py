@@ -48,8 +48,11 @@ one full final diagnosis: its report lists the repairs, and its exit code is fix
   --unencrypted-key  write userkey.pem without a pass phrase (default: encrypted with the
                      .p12's pass phrase); pass phrase from MU3E_KEY_PASSPHRASE,
                      --mu3e-passphrase-file, or a prompt that does not echo
+Options of the diagnosis that fix uses (see mu3e-checks --help):
   --mu3e-ca-repository URL   where the CA tarballs come from (default: the guide's EGI
-                     repository; MU3E_CA_REPOSITORY in the environment)"""
+                     repository; MU3E_CA_REPOSITORY in the environment)
+  --mu3e-passphrase-file FILE  the .p12's pass phrase (MU3E_PASSPHRASE_FILE)
+  --mu3e-offline     no downloads: CRLs and CA bundles are left as they are"""
 
 #: The marks of the block we own in a shell start-up file; a second run finds and rewrites only
 #: what lies between them.
@@ -665,10 +668,11 @@ _MEMBER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
 def repository(ctx: Context) -> str:
-    """The base URL of the CA tarballs: ``--mu3e-ca-repository``, else the guide's EGI one."""
+    """The base URL of the CA tarballs: ``--mu3e-ca-repository`` (whose default, in the options
+    table, is the guide's EGI repository)."""
     from mu3e_checks import commands
 
-    base = ctx.ca_repository or ctx.environ.get("MU3E_CA_REPOSITORY") or commands.IGTF_TGZ_URL
+    base = ctx.ca_repository or commands.IGTF_TGZ_URL
     return base if base.endswith("/") else base + "/"
 
 
@@ -999,24 +1003,21 @@ def _ask_stdin(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def parse(argv: Sequence[str]) -> tuple[Options, list[str], str]:
-    """(our options, the diagnosis's own options, the CA repository URL or '')."""
+#: The flags only ``fix`` understands; they change what is written, not what is diagnosed, so
+#: they are not ``--mu3e-*`` options of the diagnosis (the USAGE and the README list them).
+FIX_FLAGS = ("--yes", "-y", "--dry-run", "--unencrypted-key")
+
+
+def parse(argv: Sequence[str]) -> tuple[Options, list[str]]:
+    """(our options, the diagnosis's own options).  Everything but :data:`FIX_FLAGS` goes to
+    the diagnosis, ``--mu3e-ca-repository`` and ``--mu3e-passphrase-file`` included: they are
+    options of the options table, typed there, and ``fix`` reads them from the run's
+    ``Settings``."""
     argv = list(argv)
-    repo = ""
-    rest = []
-    it = iter(range(len(argv)))
-    for i in it:
-        a = argv[i]
-        if a == "--mu3e-ca-repository" and i + 1 < len(argv):
-            repo = argv[i + 1]
-            next(it, None)
-        elif a.startswith("--mu3e-ca-repository="):
-            repo = a.split("=", 1)[1]
-        elif a not in ("--yes", "-y", "--dry-run", "--unencrypted-key"):
-            rest.append(a)
+    rest = [a for a in argv if a not in FIX_FLAGS]
     opts = Options(yes="--yes" in argv or "-y" in argv, dry_run="--dry-run" in argv,
                    unencrypted_key="--unencrypted-key" in argv)
-    return opts, rest, repo
+    return opts, rest
 
 
 #: How often the plan is made again: a repair can let a later check run and find the next
@@ -1111,7 +1112,7 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
     if "-h" in argv or "--help" in argv:
         print(USAGE)
         return 0
-    opts, extra, repo = parse(argv)
+    opts, extra = parse(argv)
     if opts.yes and opts.dry_run:
         print("--yes and --dry-run exclude each other", file=sys.stderr)
         return 2
@@ -1122,7 +1123,7 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
     print(f"Diagnosis: {first.verdict()}")
     ctx = Context(home=settings.home, environ=dict(os.environ),
                   passphrase_file=settings.passphrase_file, offline=settings.offline,
-                  ca_repository=repo, options=opts, ask=_ask_stdin)
+                  ca_repository=settings.ca_repository, options=opts, ask=_ask_stdin)
     current, attempted, repaired = first, set(), []
     all_log: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mu3e-fix-") as private:

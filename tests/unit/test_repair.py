@@ -438,3 +438,20 @@ def test_rerun_args_replace_the_selection_and_keep_partial_reports_private(tmp_p
                    "--html", str(tmp_path / "affected-0.html"),
                    "--mu3e-json", str(tmp_path / "affected-0.json"),
                    "--junitxml", str(tmp_path / "affected-0.xml")]
+
+
+def test_ca_repository_is_an_option_of_the_table_not_parsed_by_fix():
+    from mu3e_checks.settings import OPTIONS, Settings, resolve
+
+    opt = next(o for o in OPTIONS if o.flag == "--mu3e-ca-repository")
+    assert opt.default == commands.IGTF_TGZ_URL and opt.env == "MU3E_CA_REPOSITORY"
+    opts, rest = repair.parse(["--yes", "--mu3e-ca-repository", "http://m/", "--unencrypted-key",
+                               "--mu3e-passphrase-file=p", "-v"])
+    assert opts == repair.Options(yes=True, unencrypted_key=True)
+    assert rest == ["--mu3e-ca-repository", "http://m/", "--mu3e-passphrase-file=p", "-v"]
+    env = {"HOME": "/h", "MU3E_CA_REPOSITORY": "http://mirror/tgz"}
+    assert Settings.build(resolve({}, env), env).ca_repository == "http://mirror/tgz"
+    cli = {"mu3e_ca_repository": "http://cli/"}
+    assert Settings.build(resolve(cli, env), env).ca_repository == "http://cli/"
+    assert Settings.build(resolve({}, {}), {"HOME": "/h"}).ca_repository == commands.IGTF_TGZ_URL
+    assert repair.repository(_ctx(Path("/h"), ca_repository="http://m")) == "http://m/"
