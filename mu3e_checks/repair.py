@@ -509,6 +509,14 @@ def _download(session: Any, url: str, timeout: tuple[float, float]) -> bytes:
             return b"".join(chunks)
     except requests.Timeout:
         raise RepairError("timed out") from None
+    except requests.exceptions.SSLError as exc:
+        # requests verifies with certifi's bundle, or with REQUESTS_CA_BUNDLE when it is set
+        # (a site's own CA for its mirror); nothing from a server we cannot verify is used.
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            raise RepairError("its TLS certificate is not trusted (certificate verify failed); "
+                              "if this server is right, put its CA in the file "
+                              "REQUESTS_CA_BUNDLE names") from None
+        raise RepairError("the TLS handshake failed") from None
     except requests.RequestException as exc:
         raise RepairError(f"download failed ({type(exc).__name__})") from None
 

@@ -245,3 +245,62 @@ def test_unwritable_trust_dir_is_a_clear_finding(grid, tmp_path):
         assert tree_hash(ca_dir) == before
     finally:
         ca_dir.chmod(0o755)
+
+
+def test_https_repository_and_crls_verified_with_the_given_ca_and_untrusted_server_refused(
+        tmp_path):
+    """The repository and the CRL endpoints over TLS on loopback: requests verifies the server
+    with the CA REQUESTS_CA_BUNDLE names (never the system store); the same setup against a
+    server whose certificate another CA issued is a finding, and nothing is written."""
+    from tests.support.crl_server import serve, tls_context
+    from tests.support.diracos_trees import build_diracos
+    from tests.support.pki_factory import PKI, pem, subject_hash
+    from tests.support.worlds import UKGrid
+    from tests.unit.test_repair import igtf_tarball
+
+    uk = UKGrid()
+    web_pki = PKI()
+    web_ca, rogue_ca = web_pki.ca("Loopback Web CA"), web_pki.ca("Rogue Web CA")
+    bundle = tmp_path / "web-ca.pem"
+    bundle.write_bytes(pem(web_ca))
+
+    def broken_home(name: str) -> tuple[Path, dict]:
+        home = uk.home(tmp_path / name, cas=[uk.other])
+        tree = build_diracos(home)
+        env = dict(tree.env(), REQUESTS_CA_BUNDLE=str(bundle))
+        return home, env
+
+    def fill(server) -> None:
+        for ca, alias in ((uk.ca, "UKeScienceCA-2B"), (uk.root, "UKeScienceRoot-2007")):
+            h = subject_hash(ca.cert)
+            server.content[f"/tgz/ca_{alias}-1.138.tar.gz"] = igtf_tarball(
+                ca, alias, crl_url=f"{server.base}/crl/{h}.crl")
+            server.content[f"/crl/{h}.crl"] = pem(uk.pki.crl(ca))
+
+    (tmp_path / "good").mkdir()
+    (tmp_path / "rogue").mkdir()
+    home, env = broken_home("good")
+    with serve({}, tls=tls_context(web_ca, tmp_path)) as server:
+        assert server.base.startswith("https://")
+        fill(server)
+        r = run_fix(home, "--yes", "--mu3e-select", "CA,CRL", "--mu3e-ca-repository",
+                    f"{server.base}/tgz/", env=env, offline=False)
+    out = r.stdout + r.stderr
+    assert changed(r.stdout, "CA-004", "failed", "passed"), out
+    assert any(h.startswith("/crl/") for h in server.hits), server.hits  # CRLs over TLS too
+    assert "Diagnosis now: READY" in r.stdout and r.returncode == 0, out
+
+    home, env = broken_home("rogue")
+    ca_dir = uk.cadir(home)
+    before = tree_hash(ca_dir)
+    with serve({}, tls=tls_context(rogue_ca, tmp_path)) as server:
+        fill(server)
+        r = run_fix(home, "--yes", "--mu3e-select", "CA", "--mu3e-ca-repository",
+                    f"{server.base}/tgz/", env=env, offline=False)
+    out = r.stdout + r.stderr
+    assert "CA-004: NOT repaired" in r.stdout, out
+    assert "its TLS certificate is not trusted (certificate verify failed)" in r.stdout, out
+    assert "nothing installed" in r.stdout and "Traceback" not in out
+    assert not server.hits  # no request got through the refused handshake
+    assert tree_hash(ca_dir) == before
+    assert r.returncode == 1
