@@ -994,12 +994,14 @@ def repair_lines(log: Sequence[str], first: Diagnosis) -> list[str]:
     return [f"before the repairs: {first.verdict()}", *log]
 
 
-def before_after(before: Diagnosis, after: Diagnosis, ids: Sequence[str]) -> str:
+def before_after(before: Diagnosis, after: Diagnosis, ids: Sequence[str],
+                 title: str = "Before -> after:") -> str:
+    """The repaired checks and every check whose outcome changed, one line each."""
     old = {r.id: r.outcome for r in before.results}
     new = {r.id: r.outcome for r in after.results}
     changed = [i for i in new if old.get(i) != new[i]]
     show = list(dict.fromkeys([*ids, *changed]))
-    lines = ["Before -> after:"]
+    lines = [title]
     for i in show:
         lines.append(f"  {i:<10} {old.get(i, 'not run'):>8} -> {new.get(i, 'not run')}")
     return "\n".join(lines)
@@ -1164,8 +1166,8 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
             current = merged(current, after)
     if current is first:
         return rc
-    print("Before -> after (the repaired checks and those that depend on them, run again):")
-    print(before_after(first, current, repaired).split("\n", 1)[1])
+    print(before_after(first, current, repaired, "Before -> after (the repaired checks and "
+                       "those that depend on them, run again):"))
     rc, final, _settings, text, catch = diagnose(extra, pytest_args,
                                                  repair_lines(all_log, first))
     if final is None:
