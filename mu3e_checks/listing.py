@@ -174,6 +174,11 @@ FIELD_NOTES: dict[str, str] = {
                  "item (the messages recognised, harmless or harmful, the confirmed cause and "
                  "its fix, what was ruled out; for unknown text, the text itself). Empty in "
                  "an ordinary run.",
+    "repairs": "Optional: present only in the final report of `mu3e-checks fix` that applied "
+               "repairs. One line per change, prefixed with the check ID it repaired: the file "
+               "and its old and new mode, the files written, the backup names of files moved "
+               "aside, or why a repair was not done. The first line is the verdict before the "
+               "repairs.",
 }
 
 
@@ -186,6 +191,7 @@ def shape_paths(shape: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from _inner(shape["*"], path)
             return
         for key, spec in shape.items():
+            key = key.removesuffix("?")  # an optional key: its meaning says when it is there
             path = f"{prefix}.{key}" if prefix else key
             yield path, spec
             yield from _inner(spec, path)

@@ -165,6 +165,9 @@ class Diagnosis:
     redaction: str = ""  # the placeholders in use when redacted, else ""
     foreign_config: tuple[str, ...] = ()  # a pytest configuration that is not ours, named
     explained: tuple[str, ...] = ()  # mu3e-checks explain: the "Error explained" lines
+    #: mu3e-checks fix: what the repairs before this run changed (old modes, backup names), so
+    #: the report a support engineer reads says which files the tool touched.
+    repairs: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ views
 
@@ -247,7 +250,7 @@ class Diagnosis:
             self, results=tuple(r.map_text(f) for r in self.results), host=f(self.host),
             user=f(self.user), environment=tuple((k, f(v)) for k, v in self.environment),
             foreign_config=tuple(map(f, self.foreign_config)),
-            explained=tuple(map(f, self.explained)))
+            explained=tuple(map(f, self.explained)), repairs=tuple(map(f, self.repairs)))
 
 
 def freeze(results: Iterable[Result], **kw: Any) -> Diagnosis:

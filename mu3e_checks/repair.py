@@ -4,7 +4,8 @@ The diagnosis never writes a user's file; this module is the one place that does
 remedies that carry a machine-applicable :class:`~mu3e_checks.remedy.Action`.  Every repair is
 planned first from facts read now (mode, owner, link or not), shown to the user, confirmed
 once (a shell start-up file gets its own yes), verified again just before it is written, and
-logged.  Nothing is deleted: a file that is replaced is kept beside the new one under
+logged in the final diagnosis's reports (the "Repairs applied" section, the JSON
+``repairs``).  Nothing is deleted: a file that is replaced is kept beside the new one under
 ``<name>.bak-<timestamp>``, which is never a CA hash name.  Files are created
 ``O_EXCL|O_NOFOLLOW`` (through :mod:`mu3e_checks.outputs`), a key with mode 600 from the start,
 and no key material is ever printed.
@@ -26,7 +27,7 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -40,15 +41,18 @@ from mu3e_checks.text import visible
 USAGE = """usage: mu3e-checks fix [--yes | --dry-run] [--unencrypted-key] [mu3e/pytest options]
 Runs the diagnosis, shows what it can repair itself (file modes, usercert.pem/userkey.pem
 from your .p12, CRLs, the guide's CA bundles, the X509_CERT_DIR export in ~/.bashrc) and
-what it cannot, asks once, applies,
-then runs the diagnosis again and shows before and after. Exit code: the final diagnosis's.
+what it cannot, asks once, applies, runs the affected checks again (before -> after), then
+one full final diagnosis: its report lists the repairs, and its exit code is fix's.
   --yes              apply without asking (the ~/.bashrc edit included)
   --dry-run          only show the plan; nothing is written
   --unencrypted-key  write userkey.pem without a pass phrase (default: encrypted with the
                      .p12's pass phrase); pass phrase from MU3E_KEY_PASSPHRASE,
                      --mu3e-passphrase-file, or a prompt that does not echo
+Options of the diagnosis that fix uses (see mu3e-checks --help):
   --mu3e-ca-repository URL   where the CA tarballs come from (default: the guide's EGI
-                     repository; MU3E_CA_REPOSITORY in the environment)"""
+                     repository; MU3E_CA_REPOSITORY in the environment)
+  --mu3e-passphrase-file FILE  the .p12's pass phrase (MU3E_PASSPHRASE_FILE)
+  --mu3e-offline     no downloads: CRLs and CA bundles are left as they are"""
 
 #: The marks of the block we own in a shell start-up file; a second run finds and rewrites only
 #: what lies between them.
@@ -505,6 +509,14 @@ def _download(session: Any, url: str, timeout: tuple[float, float]) -> bytes:
             return b"".join(chunks)
     except requests.Timeout:
         raise RepairError("timed out") from None
+    except requests.exceptions.SSLError as exc:
+        # requests verifies with certifi's bundle, or with REQUESTS_CA_BUNDLE when it is set
+        # (a site's own CA for its mirror); nothing from a server we cannot verify is used.
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            raise RepairError("its TLS certificate is not trusted (certificate verify failed); "
+                              "if this server is right, put its CA in the file "
+                              "REQUESTS_CA_BUNDLE names") from None
+        raise RepairError("the TLS handshake failed") from None
     except requests.RequestException as exc:
         raise RepairError(f"download failed ({type(exc).__name__})") from None
 
@@ -664,10 +676,11 @@ _MEMBER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
 def repository(ctx: Context) -> str:
-    """The base URL of the CA tarballs: ``--mu3e-ca-repository``, else the guide's EGI one."""
+    """The base URL of the CA tarballs: ``--mu3e-ca-repository`` (whose default, in the options
+    table, is the guide's EGI repository)."""
     from mu3e_checks import commands
 
-    base = ctx.ca_repository or ctx.environ.get("MU3E_CA_REPOSITORY") or commands.IGTF_TGZ_URL
+    base = ctx.ca_repository or commands.IGTF_TGZ_URL
     return base if base.endswith("/") else base + "/"
 
 
@@ -920,12 +933,16 @@ def apply_plan(steps: Sequence[Step], ctx: Context) -> list[str]:
 # ----------------------------------------------------------------------------- running
 
 class _Catch:
-    """Handed to ``pytest.main``: takes the run's own :class:`Diagnosis` and settings."""
+    """Handed to ``pytest.main``: takes the run's own :class:`Diagnosis` and settings, and
+    carries the repair log into the run, so its reports list the repairs (:func:`attach`; the
+    same way ``explain`` hands in its "Error explained" section)."""
 
-    def __init__(self) -> None:
+    def __init__(self, repairs: Sequence[str] = ()) -> None:
+        self.repairs = tuple(repairs)
         self.diagnosis: Optional[Diagnosis] = None
         self.settings: Any = None
         self.html_path: Optional[Path] = None
+        self.json_path: Optional[Path] = None
 
     def pytest_sessionfinish(self, session: Any) -> None:
         from mu3e_checks.plugin import active_run
@@ -933,54 +950,58 @@ class _Catch:
         run = active_run(session.config)
         if run is not None:
             self.diagnosis, self.settings = run.screen, run.settings
-            self.html_path = run.html_path
+            self.html_path, self.json_path = run.html_path, run.json_path
+
+
+def attach(config: object, d: Diagnosis) -> Diagnosis:
+    """``d`` with the repair log when this run is the one ``fix`` started after repairing.
+
+    Called by the run while it builds the model, before the key scrub and ``--mu3e-redact``,
+    so the lines are redacted and scrubbed like every other text of the report."""
+    from dataclasses import replace
+
+    manager = getattr(config, "pluginmanager", None)
+    plugins = manager.get_plugins() if manager is not None else ()
+    catch = next((p for p in plugins if isinstance(p, _Catch) and p.repairs), None)
+    if catch is None:
+        return d
+    return replace(d, repairs=tuple(visible(line) for line in catch.repairs))
 
 
 ArgsBuilder = Callable[[Sequence[str]], list[str]]
 
 
-def diagnose(extra: Sequence[str], pytest_args: ArgsBuilder) -> tuple[int, Optional[Diagnosis],
-                                                                         Any, str]:
+def diagnose(extra: Sequence[str], pytest_args: ArgsBuilder, repairs: Sequence[str] = (),
+             ) -> tuple[int, Optional[Diagnosis], Any, str, _Catch]:
     """Run the diagnosis in-process with the user's options; its terminal text is kept, not
-    shown (the plan and the before/after table say what matters)."""
+    shown (the plan and the before/after table say what matters).  ``repairs`` go into its
+    reports (the "Repairs applied" section, the JSON ``repairs``)."""
     import pytest
 
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    catch = _Catch()
+    catch = _Catch(repairs)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         rc = int(pytest.main(pytest_args(list(extra)), plugins=[catch]))
-    global _LAST_HTML
-    _LAST_HTML = catch.html_path
-    return rc, catch.diagnosis, catch.settings, out.getvalue()
+    return rc, catch.diagnosis, catch.settings, out.getvalue(), catch
 
 
-#: Where the last diagnosis put its HTML report: the repair log is written beside it.
-_LAST_HTML: Optional[Path] = None
+def repair_lines(log: Sequence[str], first: Diagnosis) -> list[str]:
+    """The report's repairs section: the verdict the repairs started from, then each change
+    (old mode, files written, backup names) or why a repair was not done."""
+    if not log:
+        return []
+    return [f"before the repairs: {first.verdict()}", *log]
 
 
-def write_log(lines: Sequence[str], first: Diagnosis, last: Diagnosis) -> Optional[Path]:
-    """The repair log beside the final HTML report (``<report>.repairs.txt``), for support:
-    what changed, old modes, backup names, and the verdict before and after."""
-    if not lines or _LAST_HTML is None:
-        return None
-    from mu3e_checks.redact import scrub_secrets
-
-    text = "\n".join([f"mu3e-checks fix, {_dt.datetime.now().astimezone():%Y-%m-%d %H:%M %z}",
-                      f"before: {first.verdict()}", *lines, f"after: {last.verdict()}"])
-    path = Path(_LAST_HTML).with_name(Path(_LAST_HTML).stem + ".repairs.txt")
-    try:
-        return outputs.write_file(path, (scrub_secrets(text) + "\n").encode(), 0o600)
-    except outputs.OutputError:
-        return None
-
-
-def before_after(before: Diagnosis, after: Diagnosis, ids: Sequence[str]) -> str:
+def before_after(before: Diagnosis, after: Diagnosis, ids: Sequence[str],
+                 title: str = "Before -> after:") -> str:
+    """The repaired checks and every check whose outcome changed, one line each."""
     old = {r.id: r.outcome for r in before.results}
     new = {r.id: r.outcome for r in after.results}
     changed = [i for i in new if old.get(i) != new[i]]
     show = list(dict.fromkeys([*ids, *changed]))
-    lines = ["Before -> after:"]
+    lines = [title]
     for i in show:
         lines.append(f"  {i:<10} {old.get(i, 'not run'):>8} -> {new.get(i, 'not run')}")
     return "\n".join(lines)
@@ -992,79 +1013,178 @@ def _ask_stdin(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def parse(argv: Sequence[str]) -> tuple[Options, list[str], str]:
-    """(our options, the diagnosis's own options, the CA repository URL or '')."""
+#: The flags only ``fix`` understands; they change what is written, not what is diagnosed, so
+#: they are not ``--mu3e-*`` options of the diagnosis (the USAGE and the README list them).
+FIX_FLAGS = ("--yes", "-y", "--dry-run", "--unencrypted-key")
+
+
+def parse(argv: Sequence[str]) -> tuple[Options, list[str]]:
+    """(our options, the diagnosis's own options).  Everything but :data:`FIX_FLAGS` goes to
+    the diagnosis, ``--mu3e-ca-repository`` and ``--mu3e-passphrase-file`` included: they are
+    options of the options table, typed there, and ``fix`` reads them from the run's
+    ``Settings``."""
     argv = list(argv)
-    repo = ""
-    rest = []
-    it = iter(range(len(argv)))
-    for i in it:
-        a = argv[i]
-        if a == "--mu3e-ca-repository" and i + 1 < len(argv):
-            repo = argv[i + 1]
-            next(it, None)
-        elif a.startswith("--mu3e-ca-repository="):
-            repo = a.split("=", 1)[1]
-        elif a not in ("--yes", "-y", "--dry-run", "--unencrypted-key"):
-            rest.append(a)
+    rest = [a for a in argv if a not in FIX_FLAGS]
     opts = Options(yes="--yes" in argv or "-y" in argv, dry_run="--dry-run" in argv,
                    unencrypted_key="--unencrypted-key" in argv)
-    return opts, rest, repo
+    return opts, rest
 
 
 #: How often the plan is made again: a repair can let a later check run and find the next
 #: thing (a .p12 extracted, then CA bundles installed, then their CRLs fetched).
 ROUNDS = 3
 
+#: The check that owns the fact a repair changes (the ``owner(...)`` declarations of
+#: checks/conftest.py): every check that requires it reads that fact, so it is affected too.
+#: A mode change affects only its own check and the checks that require it.
+FACT_OWNER = {ActionKind.PKCS12_EXTRACT: "CERT-001", ActionKind.INSTALL_CA_BUNDLES: "CA-001",
+              ActionKind.FETCH_CRLS: "CA-001", ActionKind.EXPORT_CERT_DIR: "CA-001"}
+
+
+def affected(repaired: Iterable[tuple[str, Optional[Action]]], checks: Mapping[str, Any],
+             ran: Sequence[str]) -> list[str]:
+    """The checks to run again after ``repaired`` (check ID, action) pairs, in ``ran``'s order.
+
+    The repaired checks and the owner of the fact each repair changed, everything that requires
+    one of them (transitively, through the registry's ``requires`` graph), and the prerequisites
+    of all these, so each check is gated as in a full run.  Only checks the first run ran: the
+    user's ``--mu3e-select``/``-k``/``-m`` still hold."""
+    roots: set[str] = set()
+    for cid, action in repaired:
+        roots.add(cid)
+        if action is not None and action.kind in FACT_OWNER:
+            roots.add(FACT_OWNER[action.kind])
+    dependants: dict[str, list[str]] = {}
+    for c in checks.values():
+        for req in c.requires:
+            dependants.setdefault(req, []).append(c.id)
+    out: set[str] = set()
+    todo = list(roots)
+    while todo:
+        cid = todo.pop()
+        if cid not in out:
+            out.add(cid)
+            todo.extend(dependants.get(cid, ()))
+    todo = list(out)
+    while todo:
+        cid = todo.pop()
+        for req in getattr(checks.get(cid), "requires", ()):
+            if req not in out:
+                out.add(req)
+                todo.append(req)
+    return [cid for cid in ran if cid in out]
+
+
+def merged(base: Diagnosis, rerun: Diagnosis) -> Diagnosis:
+    """``base`` with the results of the checks ``rerun`` ran again put in their place."""
+    from dataclasses import replace
+
+    new = {r.id: r for r in rerun.results}
+    return replace(base, results=tuple(new.get(r.id, r) for r in base.results))
+
+
+_SELECTION = ("--mu3e-select",)
+_REPORTS = ("--html", "--mu3e-json", "--junitxml", "--junit-xml")
+
+
+def rerun_args(extra: Sequence[str], select: Sequence[str], private: Path, n: int) -> list[str]:
+    """The user's options for a run of only ``select``: their own ``--mu3e-select`` replaced,
+    and the reports of this partial run kept in ``private`` (a temporary directory), so the
+    user's report paths get only the first and the final diagnosis."""
+    out: list[str] = []
+    skip = False
+    for a in extra:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in _SELECTION + _REPORTS:
+            skip = "=" not in a
+            continue
+        out.append(a)
+    return out + ["--mu3e-select", ",".join(select),
+                  "--html", str(private / f"affected-{n}.html"),
+                  "--mu3e-json", str(private / f"affected-{n}.json"),
+                  "--junitxml", str(private / f"affected-{n}.xml")]
+
 
 def main(argv: Sequence[str], pytest_args: ArgsBuilder) -> int:
-    """``mu3e-checks fix ...``: exit code of the final diagnosis (2 for a usage error)."""
+    """``mu3e-checks fix ...``: exit code of the final diagnosis (2 for a usage error).
+
+    After each round of repairs only the affected checks run again (:func:`affected`); they
+    give the before/after table and the next round's plan.  The exit code and the reports are
+    then those of one full final diagnosis with the user's own options: a repair can change a
+    fact that checks outside the ``requires`` graph read too, and a verdict must never rest on
+    a partial run."""
+    import tempfile
+
     argv = list(argv)
     if "-h" in argv or "--help" in argv:
         print(USAGE)
         return 0
-    opts, extra, repo = parse(argv)
+    opts, extra = parse(argv)
     if opts.yes and opts.dry_run:
         print("--yes and --dry-run exclude each other", file=sys.stderr)
         return 2
-    rc, first, settings, text = diagnose(extra, pytest_args)
+    rc, first, settings, text, _ = diagnose(extra, pytest_args)
     if first is None or settings is None:
         sys.stdout.write(text)
         return rc
     print(f"Diagnosis: {first.verdict()}")
     ctx = Context(home=settings.home, environ=dict(os.environ),
                   passphrase_file=settings.passphrase_file, offline=settings.offline,
-                  ca_repository=repo, options=opts, ask=_ask_stdin)
+                  ca_repository=settings.ca_repository, options=opts, ask=_ask_stdin)
     current, attempted, repaired = first, set(), []
     all_log: list[str] = []
-    for _round in range(ROUNDS):
-        steps = build_plan(current.results, ctx)
-        fresh = [s for s in steps if s.applicable and s.action not in attempted]
-        if _round == 0 or fresh:
-            print(render_plan([s for s in steps if s.action not in attempted or not
-                               s.applicable], opts.dry_run))
-        if opts.dry_run or not fresh:
-            break
-        if not opts.yes and not ctx.ask(f"Apply {len(fresh)} repair(s)? [y/N] "):
-            print("Nothing changed.")
-            break
-        attempted.update(s.action for s in fresh)
-        repaired += [s.check_id for s in fresh]
-        log = apply_plan(fresh, ctx)
-        all_log += log
-        print("Repairs done:")
-        print("\n".join(f"  {ln}" for ln in log) if log else "  none")
-        rc, after, _settings, text = diagnose(extra, pytest_args)
-        if after is None:
-            sys.stdout.write(text)
-            return rc
-        current = after
-    if current is not first:
-        print(before_after(first, current, repaired))
-        print(f"Diagnosis now: {current.verdict()}")
-        for cid, fix in current.fixes_in_order():
-            print(f"  {cid}: " + fix.replace("\n", "\n      "))
-        written = write_log(all_log, first, current)
-        if written:
-            print(f"Repair log (for a support ticket, beside the report): {written}")
+    with tempfile.TemporaryDirectory(prefix="mu3e-fix-") as private:
+        for n in range(ROUNDS):
+            steps = build_plan(current.results, ctx)
+            fresh = [s for s in steps if s.applicable and s.action not in attempted]
+            if n == 0 or fresh:
+                print(render_plan([s for s in steps if s.action not in attempted or not
+                                   s.applicable], opts.dry_run))
+            if opts.dry_run or not fresh:
+                break
+            if not opts.yes and not ctx.ask(f"Apply {len(fresh)} repair(s)? [y/N] "):
+                print("Nothing changed.")
+                break
+            attempted.update(s.action for s in fresh)
+            repaired += [s.check_id for s in fresh]
+            log = apply_plan(fresh, ctx)
+            all_log += log
+            print("Repairs done:")
+            print("\n".join(f"  {ln}" for ln in log) if log else "  none")
+            from mu3e_checks import registry
+
+            select = affected([(s.check_id, s.action) for s in fresh], registry.load_all(),
+                              [r.id for r in current.results])
+            _rc, after, _settings, text, _ = diagnose(
+                rerun_args(extra, select, Path(private), n), pytest_args)
+            if after is None:
+                sys.stdout.write(text)
+                return _rc
+            current = merged(current, after)
+    if current is first:
+        return rc
+    print(before_after(first, current, repaired, "Before -> after (the repaired checks and "
+                       "those that depend on them, run again):"))
+    rc, final, _settings, text, catch = diagnose(extra, pytest_args,
+                                                 repair_lines(all_log, first))
+    if final is None:
+        sys.stdout.write(text)
+        return rc
+    old = {r.id: r.outcome for r in current.results}
+    beyond = [r for r in final.results if old.get(r.id, "not run") != r.outcome]
+    if beyond:
+        print("The final diagnosis differs beyond them:")
+        for r in beyond:
+            print(f"  {r.id:<10} {old.get(r.id, 'not run'):>8} -> {r.outcome}")
+    print("Final diagnosis (a full run of every check you selected; its exit code is ours):")
+    print(f"Diagnosis now: {final.verdict()}")
+    for cid, fix in final.fixes_in_order():
+        print(f"  {cid}: " + fix.replace("\n", "\n      "))
+    reports = [p for p in (catch.html_path, catch.json_path) if p is not None]
+    if reports:
+        print("The repairs are listed in the report (for a support ticket): "
+              + ", ".join(visible(p) for p in reports))
     return rc

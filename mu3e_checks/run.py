@@ -349,9 +349,12 @@ class DiagnosisRun:
                                        deselected=self.deselected),
                      exit_code=exit_code, finished=_dt.datetime.now().astimezone(),
                      foreign_config=(summary_line(self.foreign),) if self.foreign else ())
-        explain = sys.modules.get("mu3e_checks.explain")  # only an explain run registers its
-        if explain is not None:  # report plugin; an ordinary run never imports the module
-            raw = explain.attach(self.config, raw)
+        # explain and fix hand their sections in through a plugin object given to pytest.main;
+        # an ordinary run imports neither module, so there is nothing to attach.
+        for name in ("mu3e_checks.explain", "mu3e_checks.repair"):
+            module = sys.modules.get(name)
+            if module is not None:
+                raw = module.attach(self.config, raw)
         return raw.map_text(scrub_secrets)
 
     def for_reports(self, d: Diagnosis) -> Diagnosis:

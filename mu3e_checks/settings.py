@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from mu3e_checks.commands import IGTF_TGZ_URL
+
 DEFAULT_CS_URL = "dips://diracweb.grid.hep.ph.ic.ac.uk:9135/Configuration/Server"
 DEFAULT_GROUP = "mu3e.org_user"
 DEFAULT_VO = "mu3e.org"
@@ -102,6 +104,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("--mu3e-json", "MU3E_JSON",
            "Also write the report as JSON to this file (for scripts and ticket bots).",
            kind="path", metavar="FILE"),
+    Option("--mu3e-ca-repository", "MU3E_CA_REPOSITORY",
+           "Where 'mu3e-checks fix' downloads the guide's CA bundles from (a mirror, or a test "
+           "server); the diagnosis itself does not use it.", default=IGTF_TGZ_URL,
+           metavar="URL"),
     Option("--mu3e-nameserver", "MU3E_NAMESERVER",
            "DNS server (IP address, optional port) for every name the network checks resolve, "
            "after /etc/hosts; the system resolver is then never used.", metavar="HOST[:PORT]"),
@@ -190,6 +196,7 @@ class Settings:
     redact: bool = False
     json_path: Optional[Path] = None
     nameserver: Optional[str] = None
+    ca_repository: str = ""  # only `mu3e-checks fix` reads it; the default is in OPTIONS
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -219,7 +226,8 @@ class Settings:
             offline=bool(v["mu3e_offline"]), passphrase_file=v["mu3e_passphrase_file"],
             select=tuple(v["mu3e_select"] or ()), ignore=tuple(v["mu3e_ignore"] or ()),
             redact=bool(v["mu3e_redact"]), json_path=v["mu3e_json"],
-            nameserver=v["mu3e_nameserver"] or None, environ=env,
+            nameserver=v["mu3e_nameserver"] or None,
+            ca_repository=str(v["mu3e_ca_repository"] or ""), environ=env,
         )
 
     def option(self, dest: str) -> Any:

@@ -49,6 +49,10 @@ def html_summary(d: Diagnosis) -> list[str]:
                    f"{escape(d.redaction)}.</p>")
     for text in d.foreign_config:
         out.append(f'<p class="mu3e-warned" id="mu3e-foreign">{escape(text)}</p>')
+    if d.repairs:
+        out.append('<h3 id="mu3e-repairs">Repairs applied</h3>'
+                   "<p>mu3e-checks fix changed these files before this diagnosis ran:</p>"
+                   + _pre("\n".join(d.repairs)))
     if d.explained:
         out.append('<h3 id="mu3e-explained">Error explained</h3>'
                    + _pre("\n".join(d.explained)))

@@ -4,7 +4,9 @@ Its shape is :data:`SHAPE`, which the README prints (generated) and a test check
 against with :func:`shape_errors`.  A shape is written the way the README shows it: an object
 lists exactly its keys; ``{"*": spec}`` is a map with any keys; ``[spec]`` is a list of items;
 a string spec is a ``|``-separated list of alternatives, each a type name (``string``,
-``integer``, ``number``, ``boolean``, ``null``) or a literal value.
+``integer``, ``number``, ``boolean``, ``null``) or a literal value.  A key written with a
+trailing ``?`` (``"repairs?"``) is optional: the file has it only when it has something to say,
+so adding one keeps the schema's version (a reader of the version that lacks it loses nothing).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from mu3e_checks import __version__
 from mu3e_checks.model import Diagnosis
 from mu3e_checks.render import TITLE
 
-SCHEMA_ID = "mu3e-checks/report/2"  # 2: "explained" added
+SCHEMA_ID = "mu3e-checks/report/2"  # 2: "explained" added; later the optional "repairs"
 
 SHAPE: dict[str, Any] = {
     "schema": SCHEMA_ID,
@@ -58,6 +60,7 @@ SHAPE: dict[str, Any] = {
         "duration": "number",
     }],
     "explained": ["string"],
+    "repairs?": ["string"],
 }
 
 _TYPES = {
@@ -69,6 +72,11 @@ _TYPES = {
 }
 
 
+def optional_key(key: str) -> str:
+    """The key as it appears in a file: an optional key's ``?`` is only the shape's mark."""
+    return key[:-1] if key.endswith("?") else key
+
+
 def shape_errors(shape: Any, value: Any, where: str = "$") -> list[str]:
     """Every place where ``value`` does not have ``shape``; empty when it matches."""
     if isinstance(shape, dict):
@@ -77,11 +85,13 @@ def shape_errors(shape: Any, value: Any, where: str = "$") -> list[str]:
         if list(shape) == ["*"]:
             return [e for k, v in value.items() for e in shape_errors(shape["*"], v,
                                                                       f"{where}.{k}")]
-        errors = [f"{where}: missing key {k!r}" for k in shape if k not in value]
-        errors += [f"{where}: unexpected key {k!r}" for k in value if k not in shape]
+        keys = {optional_key(k): k for k in shape}
+        errors = [f"{where}: missing key {k!r}" for k in shape
+                  if not k.endswith("?") and k not in value]
+        errors += [f"{where}: unexpected key {k!r}" for k in value if k not in keys]
         for k, spec in shape.items():
-            if k in value:
-                errors += shape_errors(spec, value[k], f"{where}.{k}")
+            if optional_key(k) in value:
+                errors += shape_errors(spec, value[optional_key(k)], f"{where}.{optional_key(k)}")
         return errors
     if isinstance(shape, list):
         if not isinstance(value, list):
@@ -103,7 +113,7 @@ def shape_markdown() -> str:
 
 def build(d: Diagnosis) -> dict[str, Any]:
     """The report as data.  ``d`` is already redacted and scrubbed where that was asked for."""
-    return {
+    data: dict[str, Any] = {
         "schema": SCHEMA_ID,
         "tool": {"name": "mu3e-checks", "version": __version__},
         "title": d.title(TITLE),
@@ -135,6 +145,9 @@ def build(d: Diagnosis) -> dict[str, Any]:
         } for r in d.results],
         "explained": list(d.explained),
     }
+    if d.repairs:
+        data["repairs"] = list(d.repairs)
+    return data
 
 
 def dumps(d: Diagnosis) -> bytes:

@@ -50,6 +50,10 @@ def fit(text: str, encoding: str) -> str:
 def summary_lines(d: Diagnosis, marks: dict[str, str]) -> list[tuple[str, dict[str, bool]]]:
     """(line, markup) pairs of the closing summary; text in the model is already visible."""
     out: list[tuple[str, dict[str, bool]]] = []
+    if d.repairs:
+        out.append(("Repairs applied (mu3e-checks fix), before this diagnosis:", {"bold": True}))
+        out.extend((f"  {text}", {}) for text in d.repairs)
+        out.append(("", {}))
     colour = {"ok": {"green": True}, "failed": {"red": True}, "warned": {"yellow": True}}
     ran = [c for c in d.chapters() if c.results]
     for ch in ran:

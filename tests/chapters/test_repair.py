@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ from typing import Optional
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 from mu3e_checks import repair
+from mu3e_checks.render.json import SHAPE, shape_errors
 from tests.support.runner import clean_env, run_checks, unprivileged_command
 
 
@@ -56,14 +58,28 @@ def tree_hash(root: Path) -> str:
 def test_key_644_is_repaired_then_passes_and_second_run_changes_nothing(grid, tmp_path):
     home = grid.home(tmp_path, key_mode=0o644)
     key = home / ".globus" / "userkey.pem"
-    r = run_fix(home, "--yes", "--mu3e-select", "CERT")
+    r = run_fix(home, "--yes", "--mu3e-select", "CERT", "--mu3e-json",
+                str(tmp_path / "report.json"))
     assert f"chmod {key}: mode 644 -> 600" in r.stdout, r.stdout + r.stderr
     assert changed(r.stdout, "CERT-003", "failed", "passed")
     assert r.returncode == 0, r.stdout + r.stderr
     assert oct(key.stat().st_mode & 0o777) == "0o600"
-    logs = list((home.parent / f"{home.name}-fix-cwd" / "reports").glob("*.repairs.txt"))
-    assert len(logs) == 1 and f"chmod {key}: mode 644 -> 600" in logs[0].read_text()
-    assert f"Repair log (for a support ticket, beside the report): {logs[0]}" in r.stdout
+    # The repairs are part of the final report (HTML and JSON); no separate log file.
+    reports = home.parent / f"{home.name}-fix-cwd" / "reports"
+    assert not list(reports.glob("*.repairs.txt"))
+    final = re.search(r"^The repairs are listed in the report \(for a support ticket\): "
+                      r"(\S+), (\S+)$", r.stdout, re.M)
+    assert final, r.stdout
+    page = Path(final.group(1)).read_text()
+    assert 'id="mu3e-repairs"' in page and f"CERT-003: chmod {key}: mode 644 -&gt; 600" in page
+    data = json.loads(Path(final.group(2)).read_text())
+    assert data["repairs"][0].startswith("before the repairs: NOT READY")
+    assert f"CERT-003: chmod {key}: mode 644 -> 600" in data["repairs"]
+    assert shape_errors(SHAPE, data) == []
+    # The report is the full final diagnosis (every CERT check), not the re-run of the
+    # affected ones (CERT-001 and CERT-003), whose partial reports stay private.
+    assert [c["id"] for c in data["checks"]] == [f"CERT-00{n}" for n in range(1, 10)]
+    assert "Diagnosis now: READY" in r.stdout and "a full run of every check" in r.stdout
     assert run_checks(home, "--mu3e-select", "CERT").outcome("CERT-003") == "passed"
     before = tree_hash(home)
     again = run_fix(home, "--yes", "--mu3e-select", "CERT")
@@ -229,3 +245,62 @@ def test_unwritable_trust_dir_is_a_clear_finding(grid, tmp_path):
         assert tree_hash(ca_dir) == before
     finally:
         ca_dir.chmod(0o755)
+
+
+def test_https_repository_and_crls_verified_with_the_given_ca_and_untrusted_server_refused(
+        tmp_path):
+    """The repository and the CRL endpoints over TLS on loopback: requests verifies the server
+    with the CA REQUESTS_CA_BUNDLE names (never the system store); the same setup against a
+    server whose certificate another CA issued is a finding, and nothing is written."""
+    from tests.support.crl_server import serve, tls_context
+    from tests.support.diracos_trees import build_diracos
+    from tests.support.pki_factory import PKI, pem, subject_hash
+    from tests.support.worlds import UKGrid
+    from tests.unit.test_repair import igtf_tarball
+
+    uk = UKGrid()
+    web_pki = PKI()
+    web_ca, rogue_ca = web_pki.ca("Loopback Web CA"), web_pki.ca("Rogue Web CA")
+    bundle = tmp_path / "web-ca.pem"
+    bundle.write_bytes(pem(web_ca))
+
+    def broken_home(name: str) -> tuple[Path, dict]:
+        home = uk.home(tmp_path / name, cas=[uk.other])
+        tree = build_diracos(home)
+        env = dict(tree.env(), REQUESTS_CA_BUNDLE=str(bundle))
+        return home, env
+
+    def fill(server) -> None:
+        for ca, alias in ((uk.ca, "UKeScienceCA-2B"), (uk.root, "UKeScienceRoot-2007")):
+            h = subject_hash(ca.cert)
+            server.content[f"/tgz/ca_{alias}-1.138.tar.gz"] = igtf_tarball(
+                ca, alias, crl_url=f"{server.base}/crl/{h}.crl")
+            server.content[f"/crl/{h}.crl"] = pem(uk.pki.crl(ca))
+
+    (tmp_path / "good").mkdir()
+    (tmp_path / "rogue").mkdir()
+    home, env = broken_home("good")
+    with serve({}, tls=tls_context(web_ca, tmp_path)) as server:
+        assert server.base.startswith("https://")
+        fill(server)
+        r = run_fix(home, "--yes", "--mu3e-select", "CA,CRL", "--mu3e-ca-repository",
+                    f"{server.base}/tgz/", env=env, offline=False)
+    out = r.stdout + r.stderr
+    assert changed(r.stdout, "CA-004", "failed", "passed"), out
+    assert any(h.startswith("/crl/") for h in server.hits), server.hits  # CRLs over TLS too
+    assert "Diagnosis now: READY" in r.stdout and r.returncode == 0, out
+
+    home, env = broken_home("rogue")
+    ca_dir = uk.cadir(home)
+    before = tree_hash(ca_dir)
+    with serve({}, tls=tls_context(rogue_ca, tmp_path)) as server:
+        fill(server)
+        r = run_fix(home, "--yes", "--mu3e-select", "CA", "--mu3e-ca-repository",
+                    f"{server.base}/tgz/", env=env, offline=False)
+    out = r.stdout + r.stderr
+    assert "CA-004: NOT repaired" in r.stdout, out
+    assert "its TLS certificate is not trusted (certificate verify failed)" in r.stdout, out
+    assert "nothing installed" in r.stdout and "Traceback" not in out
+    assert not server.hits  # no request got through the refused handshake
+    assert tree_hash(ca_dir) == before
+    assert r.returncode == 1

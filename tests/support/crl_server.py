@@ -1,13 +1,18 @@
-"""A loopback HTTP server standing in for the CAs' CRL endpoints and the EGI repository."""
+"""A loopback HTTP(S) server standing in for the CAs' CRL endpoints and the EGI repository."""
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
+import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Union
+from pathlib import Path
+from typing import Any, Optional, Union
 
 #: What a path serves: bytes, or ``STALL`` (the server holds the connection without answering).
 STALL = "stall"
@@ -39,21 +44,67 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, tls: Optional[ssl.SSLContext] = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.content: dict[str, Content] = {}
         self.hits: list[str] = []
         self.stall_seconds = 5.0
+        self.tls = tls
+
+    def get_request(self) -> tuple[Any, Any]:
+        sock, addr = self.socket.accept()
+        if self.tls is not None:  # the handshake runs in the handler's thread, on first read
+            sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that refuses our certificate ends its handshake: expected, not noise
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.server_address[1]}"
+
+
+def tls_context(ca: Any, directory: Path) -> ssl.SSLContext:
+    """A server context whose certificate, for the IP address 127.0.0.1, is issued by ``ca``
+    (a :class:`tests.support.pki_factory.Entity`): the client trusts it exactly when it is
+    given ``ca``'s certificate (``REQUESTS_CA_BUNDLE``)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    from tests.support.pki_factory import new_key, pem
+
+    key = new_key(fresh=True)
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca.cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .sign(ca.key, hashes.SHA256()))
+    chain = Path(tempfile.mkstemp(suffix=".pem", dir=directory)[1])
+    chain.write_bytes(pem(cert) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(chain)
+    return ctx
 
 
 @contextmanager
-def serve(content: dict[str, Content], stall_seconds: float = 5.0) -> Iterator[_Server]:
-    """Serve ``content`` (path -> bytes or STALL) on 127.0.0.1 until the block ends."""
-    server = _Server()
+def serve(content: dict[str, Content], stall_seconds: float = 5.0,
+          tls: Optional[ssl.SSLContext] = None) -> Iterator[_Server]:
+    """Serve ``content`` (path -> bytes or STALL) on 127.0.0.1 until the block ends; over
+    HTTPS with ``tls`` (see :func:`tls_context`)."""
+    server = _Server(tls)
     server.content.update(content)
     server.stall_seconds = stall_seconds
     thread = threading.Thread(target=server.serve_forever, daemon=True)

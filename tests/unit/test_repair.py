@@ -355,3 +355,103 @@ def test_bundle_404_or_stall_installs_nothing(tmp_path, monkeypatch):
                 repair.apply_bundles(action, ctx)
         assert ("HTTP 404" if second is None else "timed out") in str(err.value)
         assert not ca_dir.exists()
+
+
+def test_repairs_reach_every_report_redacted_and_visible():
+    """The repair log is part of the final diagnosis: terminal, JSON (optional ``repairs``)
+    and HTML show it; redaction and the key scrub reach it like every other text."""
+    import json
+
+    from mu3e_checks.redact import scrub_secrets
+    from mu3e_checks.render import html
+    from mu3e_checks.render import json as render_json
+    from mu3e_checks.render.terminal import MARKS_ASCII, summary_lines
+
+    log = ["CERT-003: chmod /home/jane/.globus/userkey.pem: mode 644 -> 600",
+           "CERT-001: moved the existing /home/jane/.globus/usercert.pem aside to "
+           "/home/jane/.globus/usercert.pem.bak-20260101-000000",
+           "CA-004: linked evil\x1b[2J<script> -> x.pem"]
+    catch = repair._Catch(repair.repair_lines(log, _diagnosis()))
+
+    class Config:  # only the plugin manager's get_plugins() is read
+        class pluginmanager:  # noqa: N801
+            @staticmethod
+            def get_plugins():
+                return [object(), catch]
+
+    d = _diagnosis()
+    assert repair.attach(object(), d) is d  # an ordinary run: no section, no JSON key
+    plain = json.loads(render_json.dumps(d))
+    assert "repairs" not in plain and render_json.shape_errors(render_json.SHAPE, plain) == []
+    got = repair.attach(Config(), d).map_text(scrub_secrets)
+    assert got.repairs[0] == "before the repairs: NOT READY: 1 check(s) failed; start with " \
+                             "CERT-003 (CERT-003)."
+    assert "\x1b" not in "".join(got.repairs) and "evil\\x1b[2J<script>" in got.repairs[3]
+    data = json.loads(render_json.dumps(got))
+    assert render_json.shape_errors(render_json.SHAPE, data) == []
+    assert data["repairs"] == list(got.repairs)
+    page = "".join(html.html_summary(got))
+    assert page.index('id="mu3e-repairs"') < page.index("Guide chapters")
+    assert "Repairs applied" in page and "mode 644 -&gt; 600" in page
+    assert "<script>" not in page.split('id="mu3e-repairs"')[1].split("</pre>")[0]
+    lines = [t for t, _ in summary_lines(got, MARKS_ASCII)]
+    assert lines[0].startswith("Repairs applied")
+    assert f"  {log[0]}" in lines
+    redacted = got.map_text(lambda t: t.replace("/home/jane", "[home]"))
+    assert all("jane" not in line for line in redacted.repairs)
+    assert render_json.shape_errors(render_json.SHAPE, {**data, "repairs": "x"}) != []
+
+
+def _diagnosis():
+    import datetime as dt
+
+    from mu3e_checks.model import Diagnosis
+
+    return Diagnosis((_result("CERT-003", commands.chmod("600", "/k")),),
+                     started=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
+
+
+def test_affected_follows_the_requires_graph_and_the_fact_owners():
+    from mu3e_checks import registry
+    from mu3e_checks.remedy import Action
+
+    checks = registry.load_all()
+    ran = [c.id for c in registry.ordered(checks.values())]
+    mode = commands.chmod("600", "/k").action
+    assert repair.affected([("CERT-003", mode)], checks, ran) == ["CERT-001", "CERT-003"]
+    bundles = Action(ActionKind.INSTALL_CA_BUNDLES, (("ca_dir", "/c"), ("aliases", ("A",))))
+    got = repair.affected([("CA-004", bundles)], checks, ran)
+    # the trust store's owner and all that read it: the CRLs of the new CAs are checked again
+    assert {"CA-001", "CA-004", "CA-006", "CRL-003", "CRL-004", "PROXY-006"} <= set(got)
+    assert {"CERT-005", "CERT-008"} <= set(got)  # prerequisites of CA-006: gated as usual
+    assert "CERT-003" not in got and "CFG-001" not in got and got == [c for c in ran if c in got]
+    # the user's own selection holds: a check the first run did not run is not run now
+    assert repair.affected([("CA-004", bundles)], checks, ["CA-001", "CA-004"]) == \
+        ["CA-001", "CA-004"]
+
+
+def test_rerun_args_replace_the_selection_and_keep_partial_reports_private(tmp_path):
+    extra = ["-v", "--mu3e-select", "CERT", "--html=r.html", "--mu3e-json", "r.json",
+             "--mu3e-offline", "--junitxml", "j.xml"]
+    got = repair.rerun_args(extra, ["CERT-001", "CERT-003"], tmp_path, 0)
+    assert got == ["-v", "--mu3e-offline", "--mu3e-select", "CERT-001,CERT-003",
+                   "--html", str(tmp_path / "affected-0.html"),
+                   "--mu3e-json", str(tmp_path / "affected-0.json"),
+                   "--junitxml", str(tmp_path / "affected-0.xml")]
+
+
+def test_ca_repository_is_an_option_of_the_table_not_parsed_by_fix():
+    from mu3e_checks.settings import OPTIONS, Settings, resolve
+
+    opt = next(o for o in OPTIONS if o.flag == "--mu3e-ca-repository")
+    assert opt.default == commands.IGTF_TGZ_URL and opt.env == "MU3E_CA_REPOSITORY"
+    opts, rest = repair.parse(["--yes", "--mu3e-ca-repository", "http://m/", "--unencrypted-key",
+                               "--mu3e-passphrase-file=p", "-v"])
+    assert opts == repair.Options(yes=True, unencrypted_key=True)
+    assert rest == ["--mu3e-ca-repository", "http://m/", "--mu3e-passphrase-file=p", "-v"]
+    env = {"HOME": "/h", "MU3E_CA_REPOSITORY": "http://mirror/tgz"}
+    assert Settings.build(resolve({}, env), env).ca_repository == "http://mirror/tgz"
+    cli = {"mu3e_ca_repository": "http://cli/"}
+    assert Settings.build(resolve(cli, env), env).ca_repository == "http://cli/"
+    assert Settings.build(resolve({}, {}), {"HOME": "/h"}).ca_repository == commands.IGTF_TGZ_URL
+    assert repair.repository(_ctx(Path("/h"), ca_repository="http://m")) == "http://m/"
