@@ -10,9 +10,11 @@ Fails when DIRAC or MariaDB is not installed (CI installs them: .ci/install-peer
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,25 +52,37 @@ def responder(loopback_only):
         yield r
 
 
-@pytest.fixture(scope="module")
-def services(net_world, loopback_only):
-    """MariaDB, then the CS that names the ProxyManager, then the ProxyManager itself."""
+@contextlib.contextmanager
+def _services(net_world, name: str, *, host_registered: bool = True
+              ) -> Iterator[tuple[RealConfigurationServer, RealProxyManager]]:
+    """MariaDB, then the CS that names the ProxyManager, then the ProxyManager itself.
+
+    ``host_registered=False`` leaves the ProxyManager's host out of /Registry/Hosts: the CS
+    (Authorization/Default = authenticated) then refuses it its data, so the ProxyManager knows
+    no users, as one whose CS connection broke."""
     ca = dn_slash(net_world.grid.ca.cert.subject)
     users = {nick: (person_dn(cn), ca, [GROUP]) for nick, cn in PEOPLE.items()}
     pm_port = free_port()
     pm_url = f"dips://localhost:{pm_port}/Framework/ProxyManager"
     bundle_url = f"dips://localhost:{closed_port()}/Framework/BundleDelivery"
+    hosts = served_hosts(dn_slash(net_world.localhost.cert.subject)) if host_registered else ""
     cs = RealConfigurationServer(
-        net_world.base / "pm-cs-root", closed_port(), net_world.localhost, net_world.trust,
-        users, group_options={GROUP: {"VOMSRole": "/mu3e.org", "VOMSVO": "mu3e.org"}},
+        net_world.base / f"{name}-cs-root", closed_port(), net_world.localhost,
+        net_world.trust, users,
+        group_options={GROUP: {"VOMSRole": "/mu3e.org", "VOMSVO": "mu3e.org"}},
         authenticated=True, vo_cfg=VO_CFG, dirac_cfg=served_setups(),
-        systems_cfg=served_systems(pm_url, bundle_url),
-        registry_cfg=served_hosts(dn_slash(net_world.localhost.cert.subject)))
-    with PrivateMariaDB(net_world.base / "mariadb") as db, cs:
-        pm = RealProxyManager(net_world.base / "pm-root", pm_port, net_world.localhost,
+        systems_cfg=served_systems(pm_url, bundle_url), registry_cfg=hosts)
+    with PrivateMariaDB(net_world.base / f"{name}-mariadb") as db, cs:
+        pm = RealProxyManager(net_world.base / f"{name}-pm-root", pm_port, net_world.localhost,
                               net_world.trust, cs.url, db)
         with pm:
             yield cs, pm
+
+
+@pytest.fixture(scope="module")
+def services(net_world, loopback_only):
+    with _services(net_world, "pm") as both:
+        yield both
 
 
 class Person:
@@ -174,3 +188,22 @@ def test_upload_warn_hours_above_the_time_left_warns(net_world, tmp_path, respon
     assert "less than --mu3e-upload-warn-hours 100000 h" in case.message
     r = diagnose(who, net_world, responder, services)
     assert r.outcome("NET-013") == "passed", r["NET-013"].message
+
+
+def test_upload_to_a_proxymanager_without_registry_fails_silently_and_is_named(
+        net_world, tmp_path, responder):
+    # dirac-proxy-init (without -t) exits 0 although the ProxyManager refused the upload
+    # ("Path /Registry/Users does not exist"); the ProxyManager then refuses to list proxies.
+    with _services(net_world, "pm-noreg", host_registered=False) as (cs, pm):
+        who = Person(net_world, tmp_path / "person", cs.url, PEOPLE["ulla"])
+        out = who.proxy_init()
+        assert "Proxies uploaded" not in out.stdout
+        assert pm.stored() == ""
+        r = diagnose(who, net_world, responder, (cs, pm))
+        assert r.outcome("NET-012") == "passed", r["NET-012"].message
+        case = r["NET-013"]
+        assert case.outcome == "failed", case.message
+        assert "the ProxyManager (" + pm.url + ") refused to list your proxies" in case.message
+        assert "Unauthorized query" in case.message and who.dn in case.message
+        assert case.fix.splitlines() == [
+            f"# ask the Mu3e VO admin to register this DN in group {GROUP}:", f"# {who.dn}"]
