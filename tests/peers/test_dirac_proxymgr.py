@@ -205,5 +205,7 @@ def test_upload_to_a_proxymanager_without_registry_fails_silently_and_is_named(
         assert case.outcome == "failed", case.message
         assert "the ProxyManager (" + pm.url + ") refused to list your proxies" in case.message
         assert "Unauthorized query" in case.message and who.dn in case.message
+        assert "although the Configuration Server accepts your proxy" in case.message
         assert case.fix.splitlines() == [
-            f"# ask the Mu3e VO admin to register this DN in group {GROUP}:", f"# {who.dn}"]
+            f"# tell the Mu3e computing contacts: the ProxyManager {pm.url} refuses a DN the "
+            f"Configuration Server knows in group {GROUP}:", f"# {who.dn}"]

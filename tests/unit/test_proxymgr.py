@@ -102,10 +102,12 @@ def test_short_upload_warns_with_hours_and_renewal_advice():
 def test_refusal_is_told_apart_by_the_proxy_group():
     _, fix = proxymgr.explain_refusal("gridpp_user", ULLA, URL, ADVICE, "Unauthorized query")
     assert fix.render() == f"dirac-proxy-init -g {GROUP} -M -t"
+    # The CS accepted this proxy for the expected group before the ProxyManager was asked.
     message, fix = proxymgr.explain_refusal(GROUP, ULLA, URL, ADVICE, "Unauthorized query")
-    assert "Unauthorized query" in message and "VO admin" in message
+    assert "Unauthorized query" in message and "computing contacts" in message
     assert fix.render().splitlines() == [
-        f"# ask the Mu3e VO admin to register this DN in group {GROUP}:", f"# {ULLA}"]
+        f"# tell the Mu3e computing contacts: the ProxyManager {URL} refuses a DN the "
+        f"Configuration Server knows in group {GROUP}:", f"# {ULLA}"]
 
 
 def test_a_hostile_dn_stays_a_comment():

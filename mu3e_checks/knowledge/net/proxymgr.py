@@ -158,15 +158,22 @@ def explain(verdict: UploadVerdict, dn: str, url: str, advice: Advice, warn_hour
 
 def explain_refusal(proxy_group: Optional[str], dn: str, url: str, advice: Advice,
                     detail: str) -> tuple[str, Remedy]:
-    """``Unauthorized query`` from the ProxyManager: the same two causes as at the CS, told
-    apart as far as the proxy's own group allows (never by signing a new proxy)."""
+    """``Unauthorized query`` from the ProxyManager, told apart by the proxy's own group (never
+    by signing a new proxy).
+
+    The check asks only after the Configuration Server handed its data to this same proxy, so
+    with a proxy for the expected group the CS does know the DN in it: a ProxyManager that
+    still refuses reads another (or no) Registry, which only the service's admins can mend.
+    A proxy for another group, or none, is made again with ``-g``.
+    """
     group = advice.group
     if proxy_group and proxy_group == group:
-        return (f"the ProxyManager ({url}) refused to list your proxies ({detail}) for your "
-                f"proxy for group {group!r}: it does not know your DN {dn} in that group (the "
-                "Registry it reads is not the one the Configuration Server showed, or the "
-                "registration is new); send the DN to the Mu3e VO admin",
-                join(say("ask the Mu3e VO admin to register this DN in group {group}:",
+        return (f"the ProxyManager ({url}) refused to list your proxies ({detail}) although "
+                f"the Configuration Server accepts your proxy for group {group!r}: the "
+                "ProxyManager does not know your DN (its Registry is not the CS's, or it cannot "
+                "read the CS), so uploads to it fail too; tell the Mu3e computing contacts",
+                join(say("tell the Mu3e computing contacts: the ProxyManager {url} refuses "
+                         "a DN the Configuration Server knows in group {group}:", url=url,
                          group=group), say("{dn}", dn=dn)))
     asked = f"group {proxy_group!r}" if proxy_group else "no DIRAC group"
     return (f"the ProxyManager ({url}) refused to list your proxies ({detail}): your proxy "
