@@ -80,6 +80,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("--mu3e-proxy-warn-hours", "MU3E_PROXY_WARN_HOURS",
            "Warn when the proxy has less than this many hours left.", default=1.0,
            kind="float", metavar="HOURS"),
+    Option("--mu3e-upload-warn-hours", "MU3E_UPLOAD_WARN_HOURS",
+           "Warn when the proxy stored in the ProxyManager has less than this many hours left.",
+           default=24.0, kind="float", metavar="HOURS"),
     Option("--mu3e-timeout", "MU3E_TIMEOUT", "Timeout in seconds for each network step.",
            default=10.0, kind="float", metavar="SECONDS"),
     Option("--mu3e-strict", "MU3E_STRICT", "Count warnings as failures (exit code 1).",
@@ -187,6 +190,7 @@ class Settings:
     crl_warn_hours: float
     cert_warn_days: int
     proxy_warn_hours: float
+    upload_warn_hours: float
     timeout: float
     strict: bool
     offline: bool
@@ -222,6 +226,7 @@ class Settings:
             crl_warn_hours=float(v["mu3e_crl_warn_hours"]),
             cert_warn_days=int(v["mu3e_cert_warn_days"]),
             proxy_warn_hours=float(v["mu3e_proxy_warn_hours"]),
+            upload_warn_hours=float(v["mu3e_upload_warn_hours"]),
             timeout=float(v["mu3e_timeout"]), strict=bool(v["mu3e_strict"]),
             offline=bool(v["mu3e_offline"]), passphrase_file=v["mu3e_passphrase_file"],
             select=tuple(v["mu3e_select"] or ()), ignore=tuple(v["mu3e_ignore"] or ()),
@@ -267,7 +272,8 @@ _FIELD = {"mu3e_required_ca": "required_cas", "mu3e_json": "json_path",
           "mu3e_trust_dir": "trust_dir", "mu3e_passphrase_file": "passphrase_file",
           "mu3e_system_cert_dir": "system_cert_dir", "mu3e_cs_url": "cs_url",
           "mu3e_crl_warn_hours": "crl_warn_hours", "mu3e_cert_warn_days": "cert_warn_days",
-          "mu3e_proxy_warn_hours": "proxy_warn_hours"}
+          "mu3e_proxy_warn_hours": "proxy_warn_hours",
+          "mu3e_upload_warn_hours": "upload_warn_hours"}
 
 
 def id_matches(check_id: str, patterns: Sequence[str]) -> bool:

@@ -375,3 +375,75 @@ def test_setup_services(cs_data, cs_probe, settings, run):
         found.append(f"{service}: {shown}")
     if found:
         note("; ".join(found))
+
+
+# The guide's last step ("Create and upload a proxy") is where the upload happens, so the
+# check is reported in that chapter; it lives here, beside the CS data it reads.
+@check("NET-013", "Your proxy is uploaded to the ProxyManager with enough time left",
+       step="mu3e-proxy", network=True, requires=("NET-012",), fix=INIT_FIX)
+def test_proxy_uploaded(cs_data, cs_probe, settings, run):
+    """The guide's last step uploads a long-lived proxy to the ProxyManager, so the grid can
+    act for you while your jobs run; without ``-t`` a failed upload still exits 0, and the jobs
+    are later rescheduled with "Can not download proxy".  Asks the ProxyManager the CS names
+    (getUserProxiesInfo, as ``dirac-proxy-info -m``, with your proxy): fails when it holds none
+    for your DN (the fix uploads again with ``-t``), warns when it has less than
+    ``--mu3e-upload-warn-hours`` left, and passes showing the hours left.
+    """
+    proxymgr = net.proxymgr
+    _, credential, advice = _registry(cs_data, cs_probe, settings)
+    lookup = net.registry.service_urls(cs_data.cfg, settings.setup, proxymgr.SERVICE)
+    if lookup.problem:
+        skip(f"the Configuration Server names no ProxyManager for setup {settings.setup} "
+             f"({lookup.problem}); NET-012 reports it")
+    url = lookup.urls[0]
+    if proxymgr.scheme(url) != "dips":
+        skip(f"the ProxyManager URL {url} is not dips:// (an https/Tornado service): this "
+             "version does not ask it; check the upload with 'dirac-proxy-info -m'")
+    probe = proxymgr.probe_like(cs_probe, url)
+    try:
+        target = probe.target()
+    except net.UrlError as exc:
+        fail(f"the ProxyManager URL the Configuration Server names is unusable: {exc}",
+             fix=say("send this message to the Mu3e computing contacts"))
+    resolved = probe.resolution()
+    if resolved.problem:
+        message, fix = net.dns.explain(resolved, target, advice)
+        fail(f"ProxyManager: {message}", fix=fix)
+    attempts, verdict = probe.tcp()
+    if verdict.problem:
+        message, fix = net.tcp.explain(verdict, attempts, target, settings.timeout)
+        fail(f"ProxyManager: {message}", fix=fix)
+    call = probe.call(proxymgr.METHOD, limit=proxymgr.MAX_ANSWER)
+    if call.failure is not None:
+        message, fix = net.tls.explain(call.failure, target, advice)
+        fail(f"ProxyManager: {message}", fix=fix)
+    if call.error is not None:
+        if net.registry.is_unauthorized(call.error):
+            message, fix = proxymgr.explain_refusal(credential.group, credential.identity, url,
+                                                    advice, call.error.detail)
+            fail(message, fix=fix)
+        message, fix = net.diset.explain(call.error, target, proxymgr.METHOD, advice)
+        fail(f"ProxyManager: {message}", fix=fix)
+    try:
+        stored = proxymgr.read_proxies_info(call.value)
+    except proxymgr.ProxiesInfoError as exc:
+        fail(f"ProxyManager ({url}): {exc}",
+             fix=say("send this message to the Mu3e computing contacts"))
+    now = call.received or call.sent
+    assert now is not None
+    upload = proxymgr.judge_upload(stored, credential.identity, settings.group, now,
+                                     settings.upload_warn_hours)
+    if upload.ok:
+        best = upload.stored
+        assert best is not None and upload.hours_left is not None
+        facts = (f"{url} holds your proxy until {best.expires:%Y-%m-%d %H:%M} UTC "
+                 f"({upload.hours_left:.0f} h left)")
+        run.record_environment("ProxyManager upload", visible(facts))
+        note(facts)
+        return
+    message, fix = proxymgr.explain(upload, credential.identity, url, advice,
+                                    settings.upload_warn_hours)
+    if upload.level is proxymgr.UploadLevel.WARN:
+        warn(message, fix=fix)
+        return
+    fail(message, fix=fix)

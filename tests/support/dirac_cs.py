@@ -84,7 +84,13 @@ class RealConfigurationServer:
                  users: Mapping[str, tuple[str, str, Sequence[str]]], *,
                  group_options: Mapping[str, Mapping[str, str]] = {},
                  more_servers: Sequence[str] = (), authenticated: bool = False,
-                 vo_cfg: str = PLAIN_VO_CFG) -> None:
+                 vo_cfg: str = PLAIN_VO_CFG, dirac_cfg: str = "", systems_cfg: str = "",
+                 registry_cfg: str = "") -> None:
+        """``dirac_cfg`` goes inside the served ``DIRAC`` section (e.g. ``Setups``),
+        ``systems_cfg`` after it, at the top level (e.g. ``Systems``), and ``registry_cfg``
+        inside ``Registry`` (e.g. ``Hosts``): together they name a ProxyManager and let its
+        host read the CS (tests/support/proxy_manager.py).  By default the served data has no
+        /DIRAC/Setups, as a server too far from the client's version looks to it."""
         self.root = root
         self.port = port
         self.url = f"dips://localhost:{port}/Configuration/Server"
@@ -160,7 +166,9 @@ Systems
     Name = Test
 {servers_cfg}
   }}
+{dirac_cfg}
 }}
+{systems_cfg}
 Registry
 {{
   DefaultGroup = mu3e.org_user
@@ -176,6 +184,7 @@ Registry
   {{
 {vo_cfg}
   }}
+{registry_cfg}
 }}
 """)
         self.env = {k: v for k, v in os.environ.items()

@@ -30,6 +30,7 @@ def test_defaults_follow_the_guide():
     assert s.cs_url == DEFAULT_CS_URL and s.group == "mu3e.org_user"
     assert s.required_cas == DEFAULT_REQUIRED_CAS
     assert (s.cert_warn_days, s.proxy_warn_hours, s.timeout) == (30, 1.0, 10.0)
+    assert s.upload_warn_hours == 24.0 and s.option("mu3e_upload_warn_hours") == 24.0
     assert not s.strict and not s.offline
 
 
@@ -49,6 +50,14 @@ def test_environment_sets_options_and_command_line_wins():
 def test_bad_environment_value_is_a_usage_error():
     with pytest.raises(SettingsError, match="MU3E_TIMEOUT"):
         build(env={"MU3E_TIMEOUT": "soon"})
+    with pytest.raises(SettingsError, match="MU3E_UPLOAD_WARN_HOURS"):
+        build(env={"MU3E_UPLOAD_WARN_HOURS": "a day"})
+
+
+def test_upload_warn_hours_from_environment_and_command_line():
+    assert build(env={"MU3E_UPLOAD_WARN_HOURS": "48"}).upload_warn_hours == 48.0
+    assert build(cli={"mu3e_upload_warn_hours": 2.5},
+                 env={"MU3E_UPLOAD_WARN_HOURS": "48"}).upload_warn_hours == 2.5
 
 
 def test_passphrase_never_prompts(tmp_path):

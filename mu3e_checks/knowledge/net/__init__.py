@@ -166,8 +166,8 @@ def explain_url(exc: UrlError, advice: Advice) -> tuple[str, Remedy]:
 #: The layers, imported on first use (``net.dns``): an offline run collects the network
 #: chapter but never runs it, and importing every layer (ssl, thread pools, two dozen record
 #: classes) cost it a measurable part of its time.
-LAYERS = frozenset({"compat", "dencode", "diset", "dns", "probe", "registry", "servers", "tcp",
-                    "tls"})
+LAYERS = frozenset({"compat", "dencode", "diset", "dns", "probe", "proxymgr", "registry",
+                    "servers", "tcp", "tls"})
 
 
 def __getattr__(name: str) -> ModuleType:
