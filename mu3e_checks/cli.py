@@ -27,7 +27,7 @@ PYTEST_OPTIONS = (
     ("-m 'not network'", "deselect every check that talks to the network"),
     ("-v", "one line per check, with its ID and verdict, instead of one dot"),
     ("--html FILE", "write the HTML report for a support ticket here, not in ./reports"),
-    ("--junitxml FILE", "also write JUnit XML (each check's ID and fix as properties), for CI"),
+    ("--junitxml FILE", "also write JUnit XML (each check's ID and fix as properties)"),
 )
 
 
@@ -46,21 +46,21 @@ def short_help() -> str:
 
     lines = [
         f"mu3e-checks {__version__}: is this machine ready for the Mu3e DIRAC grid client?",
-        "Runs the checks in guide order (grid certificate, DIRACOS, DIRAC 8.0.74, CAs and CRLs,",
-        "dirac.cfg, proxy, Configuration Server), prints each failure with the command that fixes",
-        "it and writes an HTML report for a support ticket. Exit code 0: ready; 1: a check failed.",
+        "Checks the guide's steps in order (certificate, DIRACOS, DIRAC 8.0.74, CAs, CRLs,",
+        "dirac.cfg, proxy, servers), prints the fix of each failure, writes an HTML report for",
+        "a support ticket. Exit code 0: ready; 1: a check failed.",
         "usage: mu3e-checks [--list] [options]   |   mu3e-checks explain [--file F] [-- command]",
         "       mu3e-checks fix [--yes|--dry-run]: repair what is provably safe, check again",
         "Mu3e options (MU3E_<NAME> in the environment sets --mu3e-<name>; the command line wins):",
     ]
-    for opt in OPTIONS:
-        flag = f"{opt.flag} {opt.metavar}" if opt.metavar else opt.flag
-        lines.append(f"  {flag:<30}" + _clip(opt.help, WIDTH - 33))
-    lines.append("pytest options that pick checks, show each verdict and place the reports")
-    lines.append("(not -x: it hides every finding after the first; all: mu3e-checks "
+    flags = [f"{opt.flag} {opt.metavar}" if opt.metavar else opt.flag for opt in OPTIONS]
+    column = max(30, *(len(f) + 1 for f in flags))
+    for opt, flag in zip(OPTIONS, flags):
+        lines.append(f"  {flag:<{column}}" + _clip(opt.help, WIDTH - column - 3))
+    lines.append("pytest options (not -x: it hides every finding after the first; all of them: "
                  "--help-pytest):")
     for flag, why in PYTEST_OPTIONS:
-        lines.append(f"  {flag:<30}{why}")
+        lines.append(f"  {flag:<{column}}{why}")
     return "\n".join(lines)
 
 
