@@ -333,8 +333,8 @@ def dn_findings(verdicts: Sequence[VomsVerdict]) -> DnReport:
 
 # ----------------------------------------------------------------------------- explanations
 
-NOT_MEMBERSHIP = ("'dirac-proxy-init -M' then says \"Are you sure you are properly registered "
-                  "in the VO?\": that is a NETWORK problem, not a membership one")
+NOT_MEMBERSHIP = ("a NETWORK problem, not a membership one, although 'dirac-proxy-init -M' "
+                  "then asks \"Are you sure you are properly registered in the VO?\"")
 
 
 def explain_none(verdicts: Sequence[VomsVerdict], vo: str) -> tuple[str, Remedy]:
@@ -347,8 +347,8 @@ def explain_none(verdicts: Sequence[VomsVerdict], vo: str) -> tuple[str, Remedy]
                say("no VOMS server of {vo} can be reached from this machine: ask your network "
                    "admin to open outgoing TCP to them, or try from another network; if they "
                    "are down, tell the Mu3e computing contacts", vo=vo))
-    return (f"none of the {len(verdicts)} {vo} VOMS server(s) in your vomses answers: {named}. "
-            f"{NOT_MEMBERSHIP}", fix)
+    return (f"none of the {len(verdicts)} {vo} VOMS server(s) in your vomses answers, "
+            f"{NOT_MEMBERSHIP}: {named}", fix)
 
 
 def explain_some(dead: Sequence[VomsVerdict], total: int, vo: str) -> tuple[str, Remedy]:
