@@ -408,6 +408,9 @@ def test_voms_servers_answer(voms_survey, settings):
     answers, warns naming the dead ones when some do not.
     """
     verdicts = _voms_verdicts(voms_survey, settings)
+    if voms_survey.skipped:
+        note(f"{len(voms_survey.skipped)} more {settings.vo} lines in {voms_survey.vomses} were "
+             "not probed (more servers than any VO has)")
     level, dead = net_voms.summary(verdicts)
     if level == "fail":
         message, fix = net_voms.explain_none(verdicts, settings.vo)
