@@ -125,3 +125,19 @@ def test_probe_without_proxy_still_verifies_the_server(net_world):
     with VomsStandIn(net_world.localhost) as up:
         got = v.probe_server(v.VomsTarget("localhost", up.port), probe)
     assert got.answers and got.server is not None
+
+
+def test_unknown_server_ca_gets_the_network_chapters_explanation(net_world):
+    from dataclasses import replace
+
+    from mu3e_checks.knowledge.net.tls import proxy_credential
+
+    probe = v.Probe(timeout=1.5, capath=net_world.trust,
+                    credential=proxy_credential(net_world.proxy),
+                    advice=replace(ADVICE, trust_dir=net_world.trust))
+    with VomsStandIn(net_world.rogue) as rogue:
+        got = v.probe_server(v.VomsTarget("localhost", rogue.port), probe)
+    assert got.layer is v.VomsLayer.TLS
+    assert f"localhost:{rogue.port}: the server's certificate" in got.message
+    assert "Rogue Interception CA" in got.message and str(net_world.trust) in got.message
+    assert got.fix and "openssl s_client" not in got.fix.render()

@@ -28,7 +28,15 @@ from typing import Optional
 
 from mu3e_checks import commands
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
-from mu3e_checks.knowledge.net import Advice, Deadline, describe_address, dns, tcp, tls
+from mu3e_checks.knowledge.net import (
+    Advice,
+    Deadline,
+    ServiceUrl,
+    describe_address,
+    dns,
+    tcp,
+    tls,
+)
 from mu3e_checks.knowledge.voms_env import VomsesEntry, entries_for
 from mu3e_checks.remedy import Remedy, join, say
 
@@ -173,6 +181,25 @@ def _tls_fix(target: VomsTarget, probe: Probe) -> Remedy:
                                     note="see where it stops")
 
 
+#: TLS failures about the server's certificate: explained, with their fix, as for the CS.
+_CERT_FAILURES = (tls.TlsFailureKind.UNKNOWN_CA, tls.TlsFailureKind.EXPIRED,
+                  tls.TlsFailureKind.NOT_YET_VALID)
+
+
+def _explain_tls(failure: tls.TlsFailure, target: VomsTarget, probe: Probe
+                 ) -> tuple[str, Remedy]:
+    """A certificate problem gets the network chapter's explanation and fix (the CA bundle to
+    install, the clock to check); anything else the openssl test of this server."""
+    if failure.kind in _CERT_FAILURES and probe.advice is not None:
+        where = ServiceUrl(f"{target.host}:{target.port}", target.host, target.port, "VOMS")
+        message, fix = tls.explain(failure, where, probe.advice)
+        return f"{target.name}: {message}", fix
+    what = failure.detail
+    if failure.server is not None:
+        what += f" (server {failure.server.subject}, issued by {failure.server.issuer})"
+    return f"{target.name}: {what}", _tls_fix(target, probe)
+
+
 def probe_server(target: VomsTarget, probe: Probe) -> VomsVerdict:
     """DNS, TCP and TLS for one server, each within ``probe.timeout``; never raises."""
     start = time.monotonic()
@@ -220,11 +247,8 @@ def probe_server(target: VomsTarget, probe: Probe) -> VomsVerdict:
                                 tls.TlsFailureKind.NOT_YET_VALID):
                 server = tls.peek_server_cert(verdict.open_address, target.port, target.host,
                                               Deadline(probe.timeout))
-            what = failure.detail
-            if server is not None:
-                what += f" (server {server.subject}, issued by {server.issuer})"
-            return done(VomsLayer.TLS, f"{target.name}: {what}", _tls_fix(target, probe),
-                        server)
+            failure.server = server
+            return done(VomsLayer.TLS, *_explain_tls(failure, target, probe), server)
         try:
             der = sock.getpeercert(binary_form=True)
             version = sock.version() or "TLS"
