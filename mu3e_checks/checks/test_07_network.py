@@ -27,7 +27,7 @@ from mu3e_checks.knowledge.net import voms as net_voms
 from mu3e_checks.knowledge.net.diset import DisetError, explain, skew_level
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
-from mu3e_checks.remedy import say
+from mu3e_checks.remedy import join, say
 from mu3e_checks.text import visible
 
 STEP = "cs"
@@ -449,8 +449,8 @@ def test_voms_server_dns(voms_survey, settings):
         return
     texts = [net_voms.explain_mismatch(f, settings.vo, advice) for f in report.mismatches]
     if not report.matching:
-        message, fix = texts[0]
+        message = texts[0][0]
         also = "; ".join(m for m, _ in texts[1:])
-        fail(message + (f"; also: {also}" if also else ""), fix=fix)
+        fail(message + (f"; also: {also}" if also else ""), fix=join(*(f for _, f in texts)))
     for message, fix in texts:
         warn(message, fix=fix)

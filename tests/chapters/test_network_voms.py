@@ -13,6 +13,7 @@ import time
 import pytest
 
 from mu3e_checks.knowledge.pki import dn_slash
+from tests.chapters.test_network import HOSTILE, assert_harmless, no_pwned_left  # noqa: F401
 from tests.support.diset_server import StallServer, closed_port
 from tests.support.dns_responder import DnsResponder
 from tests.support.runner import run_checks
@@ -142,3 +143,21 @@ def test_dn_mismatch_with_the_vomses_line(net_world, responder, voms_certs, tmp_
 def test_no_vomses_line_skips_naming_env_002(net_world, responder, tmp_path):
     r = diagnose(tmp_path, net_world, responder, [])
     assert r.outcome("NET-014") == "skipped" and "ENV-002" in r["NET-014"].message
+
+
+@pytest.mark.usefixtures("no_pwned_left")
+def test_hostile_server_dn_stays_text_in_message_and_fix(net_world, responder, voms_certs,
+                                                         tmp_path):
+    """The DN comes from the server: it is shown escaped and quoted as one word in the .lsc
+    fix, which pasted into bash writes a file and runs nothing."""
+    liar = net_world.grid.pki.host(net_world.host_ca, "voms" + HOSTILE,
+                                   sans=["voms.liar.test"])
+    expected = subject(voms_certs[VOMS1])
+    with VomsStandIn(liar) as a:
+        r = diagnose(tmp_path, net_world, responder, [(VOMS1, a.port, expected)],
+                     lsc={VOMS1: expected})
+    case = r["NET-015"]
+    assert case.outcome == "failed", case.message
+    assert "printf '%s\\n%s\\n' $'/C=CH/O=Mu3e Test Grid/CN=voms\\x0a$(touch" in case.fix, \
+        case.fix
+    assert_harmless(r, tmp_path)
