@@ -348,12 +348,15 @@ class VomsSurvey:
 
 
 @pytest.fixture(scope="session")
-def voms_survey(settings: Settings, diracos, trust_choice, trust_store, proxy_location,
-                run: DiagnosisRun) -> VomsSurvey:
+def voms_survey(request: pytest.FixtureRequest, settings: Settings, diracos, trust_choice,
+                trust_store, proxy_location, run: DiagnosisRun) -> VomsSurvey:
     """Every VOMS server of --mu3e-vo that the vomses in use names, probed concurrently, so N
     dead servers cost about one timeout.  vomses and vomsdir are found as DIRAC finds them
     ($X509_VOMSES / $X509_VOMS_DIR, else DIRACOS's etc/grid-security); names go through
     --mu3e-nameserver when set; TLS presents only the proxy and verifies against the trust dir.
+
+    When this run has already read the Configuration Server's data (NET-009 passed), the VO's
+    VOMSServers listed there are probed too; the CS is never contacted for this alone.
     """
     from mu3e_checks.knowledge import voms_env
     from mu3e_checks.knowledge.net import Advice, UrlError
@@ -370,14 +373,13 @@ def voms_survey(settings: Settings, diracos, trust_choice, trust_store, proxy_lo
         return None, missing
 
     vomses, missing = located("X509_VOMSES", "vomses")
-    if vomses is None:
-        return VomsSurvey(problem=missing)
     vomsdir, _ = located("X509_VOMS_DIR", "vomsdir")
-    entries, _ = voms_env.read_vomses(vomses)
-    found = net_voms.targets(entries, settings.vo, vomsdir)
+    entries = voms_env.read_vomses(vomses)[0] if vomses is not None else []
+    found = net_voms.targets(entries, settings.vo, vomsdir, _cs_voms_servers(request, run,
+                                                                             settings, entries))
     if not found:
         return VomsSurvey(vomses=vomses, vomsdir=vomsdir,
-                          problem=f"{vomses} has no line for {settings.vo}")
+                          problem=missing or f"{vomses} has no line for {settings.vo}")
     nameserver, problem = None, ""
     try:
         nameserver = parse_nameserver(settings.nameserver) if settings.nameserver else None
@@ -392,3 +394,18 @@ def voms_survey(settings: Settings, diracos, trust_choice, trust_store, proxy_lo
     for v in verdicts:
         run.record_environment(f"VOMS {v.target.name}", v.line())
     return VomsSurvey(vomses=vomses, vomsdir=vomsdir, verdicts=verdicts, skipped=skipped)
+
+
+def _cs_voms_servers(request: pytest.FixtureRequest, run: DiagnosisRun, settings: Settings,
+                     entries: list) -> list[tuple[str, str, str]]:
+    """``(host, port, DN)`` of the VO's VOMS servers in the CS data this run already read."""
+    from mu3e_checks.knowledge.net import registry
+
+    done = run.results.get("NET-009")
+    if done is None or not done.ok:
+        return []
+    data = request.getfixturevalue("cs_data")  # cached: NET-009 computed it
+    if data.registry is None:
+        return []
+    view = registry.voms_view(data.registry, settings.group, settings.vo, entries)
+    return [(s.host, s.port, s.dn) for s in view.servers]

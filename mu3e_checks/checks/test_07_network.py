@@ -403,9 +403,10 @@ def _voms_verdicts(voms_survey, settings):
 def test_voms_servers_answer(voms_survey, settings):
     """``dirac-proxy-init -M`` asks the VO's VOMS servers (the mu3e.org lines of your vomses)
     for your attributes.  When none answers it says "Are you sure you are properly registered
-    in the VO?", which is a network problem, not a membership one.  Each server gets its own
-    DNS, TCP and TLS verdict against the trust dir, all probed at once.  Fails when none
-    answers, warns naming the dead ones when some do not.
+    in the VO?", which is a network problem, not a membership one.  Each server (and each one
+    the Configuration Server lists, once NET-009 has read its data) gets its own DNS, TCP and
+    TLS verdict against the trust dir, all probed at once.  Fails when none answers, warns
+    naming the dead ones when some do not.
     """
     verdicts = _voms_verdicts(voms_survey, settings)
     if voms_survey.skipped:

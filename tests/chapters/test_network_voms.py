@@ -14,8 +14,9 @@ import pytest
 
 from mu3e_checks.knowledge.pki import dn_slash
 from tests.chapters.test_network import HOSTILE, assert_harmless, no_pwned_left  # noqa: F401
-from tests.support.diset_server import StallServer, closed_port
+from tests.support.diset_server import DisetServer, StallServer, closed_port
 from tests.support.dns_responder import DnsResponder
+from tests.support.net_world import TEST_HOST
 from tests.support.runner import run_checks
 from tests.support.voms_standin import VomsStandIn, vomses_line, write_lsc
 
@@ -27,7 +28,8 @@ IDS = "NET-014,NET-015"
 
 @pytest.fixture(scope="module")
 def responder(loopback_only):
-    with DnsResponder({VOMS1: {"A": ["127.0.0.1"]}, VOMS2: {"A": ["127.0.0.1"]}}) as r:
+    with DnsResponder({VOMS1: {"A": ["127.0.0.1"]}, VOMS2: {"A": ["127.0.0.1"]},
+                       TEST_HOST: {"A": ["127.0.0.1"]}}) as r:
         yield r
 
 
@@ -38,10 +40,11 @@ def voms_certs(net_world):
             "impostor": pki.host(net_world.host_ca, "impostor.mu3e.test")}
 
 
-def diagnose(tmp_path, net_world, responder, servers, *, lsc=None, timeout="2"):
+def diagnose(tmp_path, net_world, responder, servers, *extra, lsc=None, timeout="2",
+             ids=IDS):
     """``servers``: (host, port, DN in the vomses line); ``lsc``: host -> DN of its .lsc."""
     home = tmp_path / "home"
-    home.mkdir(exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
     vomses = tmp_path / "vomses"
     vomses.write_text("".join(vomses_line(h, p, dn) for h, p, dn in servers))
     vomsdir = tmp_path / "vomsdir"
@@ -49,9 +52,9 @@ def diagnose(tmp_path, net_world, responder, servers, *, lsc=None, timeout="2"):
     for host, dn in (lsc or {}).items():
         write_lsc(vomsdir, host, dn, ca)
     vomsdir.mkdir(exist_ok=True)
-    return run_checks(home, "--mu3e-select", IDS, "--mu3e-nameserver", responder.address,
+    return run_checks(home, "--mu3e-select", ids, "--mu3e-nameserver", responder.address,
                       "--mu3e-timeout", timeout, "--mu3e-trust-dir", str(net_world.trust),
-                      "--mu3e-proxy", str(net_world.proxy), offline=False,
+                      "--mu3e-proxy", str(net_world.proxy), *extra, offline=False,
                       env={"X509_VOMSES": str(vomses), "X509_VOMS_DIR": str(vomsdir)})
 
 
@@ -161,3 +164,40 @@ def test_hostile_server_dn_stays_text_in_message_and_fix(net_world, responder, v
     assert "printf '%s\\n%s\\n' $'/C=CH/O=Mu3e Test Grid/CN=voms\\x0a$(touch" in case.fix, \
         case.fix
     assert_harmless(r, tmp_path)
+
+
+class VomsListingCs(DisetServer):
+    """Our DISET test CS whose Registry lists VOMSServers for mu3e.org (host -> port)."""
+
+    def __init__(self, *args, voms: dict, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.voms = voms
+
+    def cfg_text(self) -> str:
+        servers = "".join(f"        {h}\n        {{\n          DN = /CN={h}\n          Port = {p}\n"
+                          "        }\n" for h, p in self.voms.items())
+        return super().cfg_text().replace(
+            "      VOMSName = mu3e.org\n",
+            f"      VOMSName = mu3e.org\n      VOMSServers\n      {{\n{servers}      }}\n")
+
+
+def test_servers_the_cs_lists_are_probed_once_the_cs_was_read(net_world, responder,
+                                                              voms_certs, tmp_path):
+    one = voms_certs[VOMS1]
+    dead = closed_port()
+    with VomsStandIn(one) as a, VomsListingCs(net_world.named, net_world.client_cas,
+                                              registry=net_world.registry(),
+                                              voms={VOMS2: dead}) as cs:
+        cs_url = f"dips://{TEST_HOST}:{cs.port}/Configuration/Server"
+        r = diagnose(tmp_path, net_world, responder, [(VOMS1, a.port, subject(one))],
+                     "--mu3e-cs-url", cs_url, lsc={VOMS1: subject(one)},
+                     ids="NET-004,NET-009,NET-014,NET-015")
+        alone = diagnose(tmp_path / "alone", net_world, responder,
+                         [(VOMS1, a.port, subject(one))], "--mu3e-cs-url", cs_url,
+                         lsc={VOMS1: subject(one)})
+    assert r.outcome("NET-009") == "passed", r["NET-009"].message
+    case = r["NET-014"]
+    assert case.outcome == "warned", case.message
+    assert f"{VOMS2}:{dead} (dead at TCP" in case.message
+    # without NET-009 in the run, the CS is not asked for this alone: only vomses counts
+    assert alone.outcome("NET-014") == "passed", alone["NET-014"].message

@@ -33,13 +33,14 @@ def test_targets_take_the_vo_lines_once_and_read_the_lsc(tmp_path):
                               vomses_line("voms.gridpp.ac.uk", 15027, DN),
                               vomses_line("voms.other.org", 15000, DN, vo="other.org"),
                               vomses_line("voms02.gridpp.ac.uk", 15027, DN)),
-                      "mu3e.org", vomsdir, cs_servers=[("voms03.gridpp.ac.uk", 15027, DN)])
+                      "mu3e.org", vomsdir, cs_servers=[("voms03.gridpp.ac.uk", 15027, DN),
+                                                       ("VOMS.gridpp.ac.uk", "", DN)])
     assert [(t.host, t.port) for t in found] == [
         ("voms.gridpp.ac.uk", 15027), ("voms02.gridpp.ac.uk", 15027),
         ("voms03.gridpp.ac.uk", 15027)]
     assert found[0].lsc_dn == DN and found[0].where.endswith("vomses, line 1")
     assert found[1].lsc_dn == "" and "voms02.gridpp.ac.uk.lsc" in found[1].lsc_problem
-    assert found[2].where == "the Configuration Server" and found[2].vomses_dn == DN
+    assert found[2].where == "the Configuration Server" and found[2].vomses_dn == ""
 
 
 def test_lsc_first_line_must_be_a_dn(tmp_path):

@@ -86,16 +86,21 @@ def read_lsc(path: Path) -> tuple[str, str]:
 
 
 def targets(entries: Iterable[VomsesEntry], vo: str, vomsdir: Optional[Path],
-            cs_servers: Iterable[tuple[str, int, str]] = ()) -> list[VomsTarget]:
+            cs_servers: Iterable[tuple[str, object, str]] = ()) -> list[VomsTarget]:
     """The VO's servers from the vomses entries, then those only the CS lists, once each.
 
-    ``cs_servers`` are ``(host, port, dn)`` from the CS's Registry.  A vomses line whose port is
-    not a number keeps the VOMS default port: voms-proxy-init would fail on it, and ENV-002
-    reports the line itself.
+    ``cs_servers`` are ``(host, port, dn)`` from the CS's Registry (the port may be "", as
+    Registry entries often omit it).  A port that is not a number gives the VOMS default port:
+    voms-proxy-init would fail on such a vomses line, and ENV-002 reports the line itself.
     """
     found: dict[tuple[str, int], VomsTarget] = {}
-    rows = [(e.host, e.port, e.dn, f"{e.file}, line {e.line}") for e in entries_for(entries, vo)]
-    rows += [(h, str(p), dn, "the Configuration Server") for h, p, dn in cs_servers]
+    mine = entries_for(entries, vo)
+    local = {e.host.strip().lower() for e in mine}
+    rows = [(e.host, e.port, e.dn, f"{e.file}, line {e.line}") for e in mine]
+    # A server the CS lists and vomses names too is probed as vomses gives it; the CS's DN for
+    # it is NET-011's comparison, so a CS-only server is compared with its .lsc alone.
+    rows += [(h, str(p), "", "the Configuration Server") for h, p, dn in cs_servers
+             if h.strip().lower() not in local]
     for host, port_text, dn, where in rows:
         host = host.strip()
         if not host:
@@ -371,7 +376,7 @@ def explain_none(verdicts: Sequence[VomsVerdict], vo: str) -> tuple[str, Remedy]
                say("no VOMS server of {vo} can be reached from this machine: ask your network "
                    "admin to open outgoing TCP to them, or try from another network; if they "
                    "are down, tell the Mu3e computing contacts", vo=vo))
-    return (f"none of the {len(verdicts)} {vo} VOMS server(s) in your vomses answers, "
+    return (f"none of the {len(verdicts)} {vo} VOMS server(s) answers, "
             f"{NOT_MEMBERSHIP}: {named}", fix)
 
 
