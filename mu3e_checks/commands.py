@@ -261,3 +261,9 @@ def edit(path: Path) -> Remedy:
 def check_clock() -> Remedy:
     """``date -u``: a certificate or proxy "not yet valid" usually means this clock is wrong."""
     return utc_date(note="compare with the real UTC time; ask your admin to fix NTP")
+
+
+def write_lsc(path: Path, server_dn: str, ca_dn: str, *, note: str = "") -> Remedy:
+    """An .lsc file as dirac-configure writes it: the VOMS server's DN, then its CA's DN."""
+    return cmd("printf '%s\\n%s\\n' {dn} {ca} > {path}", note=note, dn=server_dn, ca=ca_dn,
+               path=path)

@@ -158,6 +158,8 @@ CATALOGUE: tuple[Entry, ...] = (
           (P("SSLTimeoutError"), P("timed out")),
           (Cause("a firewall drops outgoing connections to the server's port (9130-9200)",
                  ("NET-002",)),
+           Cause("the server accepts the connection but never completes TLS: the service "
+                 "hangs, or a firewall or proxy interferes", ("NET-003",)),
            Cause("the name resolves to an address that does not answer", ("NET-001",))),
           narrow=r"SSLTimeoutError|dips://|Configuration/Server"),
     Entry("tls-verify", "TLS: a certificate could not be verified",
@@ -208,8 +210,11 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("voms-unreachable", "No VOMS server returned attributes",
           (D("returning a valid AC"), V("returning a valid AC"),
            D("Are you sure you are properly registered in the VO?")),
-          (Cause("X509_VOMSES has no (or an outdated) entry for mu3e.org, or the VOMS server "
-                 "cannot be reached", ("ENV-002",)),
+          (Cause("the VOMS servers cannot be reached: a network problem, not a membership "
+                 "one", ("NET-014",)),
+           Cause("a VOMS server presents another DN than your vomses or .lsc file expects",
+                 ("NET-015",)),
+           Cause("X509_VOMSES has no (or an outdated) entry for mu3e.org", ("ENV-002",)),
            Cause("the proxy has no VOMS attributes: not a VO member, or membership/AUP "
                  "expired (the VO admins decide)", ("VOMS-001",)))),
     Entry("vomses-missing", "voms-proxy-init does not know the VOMS server",
@@ -236,6 +241,8 @@ CATALOGUE: tuple[Entry, ...] = (
           (D("Could not add VOMS extensions"), D("Failed adding VOMS attribute"),
            D("Failed to set VOMS attributes")),
           (Cause("voms-proxy-init is not available", ("DIRACOS-004",)),
+           Cause("the VOMS servers cannot be reached: a network problem, not a membership "
+                 "one", ("NET-014",)),
            Cause("X509_VOMSES has no entry for mu3e.org", ("ENV-002",)),
            Cause("X509_VOMS_DIR lacks the mu3e.org .lsc files", ("ENV-003",)),
            Cause("the proxy carries no VOMS attributes", ("VOMS-001",)))),

@@ -331,3 +331,81 @@ def dirac_config(dirac_facts, settings: Settings, run: DiagnosisRun):
     run.record_environment("dirac.cfg", "; ".join(str(f.path) for f in layered.found)
                            or "none found")
     return layered
+
+
+# ---------------------------------------------------------------- the VO's VOMS servers
+
+@dataclass
+class VomsSurvey:
+    """The VO's VOMS servers from the vomses in use, each probed (DNS, TCP, TLS) once per run:
+    ``verdicts`` in vomses order, or ``problem`` saying why there is nothing to probe."""
+
+    vomses: object = None  # the vomses location read (Path), None when there is none
+    vomsdir: object = None  # the vomsdir whose <vo>/<host>.lsc files were read
+    verdicts: list = None  # type: ignore[assignment]
+    skipped: list = None  # type: ignore[assignment]
+    problem: str = ""
+
+
+@pytest.fixture(scope="session")
+def voms_survey(request: pytest.FixtureRequest, settings: Settings, diracos, trust_choice,
+                trust_store, proxy_location, run: DiagnosisRun) -> VomsSurvey:
+    """Every VOMS server of --mu3e-vo that the vomses in use names, probed concurrently, so N
+    dead servers cost about one timeout.  vomses and vomsdir are found as DIRAC finds them
+    ($X509_VOMSES / $X509_VOMS_DIR, else DIRACOS's etc/grid-security); names go through
+    --mu3e-nameserver when set; TLS presents only the proxy and verifies against the trust dir.
+
+    When this run has already read the Configuration Server's data (NET-009 passed), the VO's
+    VOMSServers listed there are probed too; the CS is never contacted for this alone.
+    """
+    from mu3e_checks.knowledge import voms_env
+    from mu3e_checks.knowledge.net import Advice, UrlError
+    from mu3e_checks.knowledge.net import voms as net_voms
+    from mu3e_checks.knowledge.net.dns import parse_nameserver
+    from mu3e_checks.knowledge.net.tls import proxy_credential
+
+    def located(var: str, leaf: str):
+        path, default, missing = voms_env.location(settings.environ, var, diracos.prefix, leaf)
+        if not missing:
+            return path, ""
+        if os.path.exists(default):  # DIRAC falls back to its own etc/grid-security
+            return default, ""
+        return None, missing
+
+    vomses, missing = located("X509_VOMSES", "vomses")
+    vomsdir, _ = located("X509_VOMS_DIR", "vomsdir")
+    entries = voms_env.read_vomses(vomses)[0] if vomses is not None else []
+    found = net_voms.targets(entries, settings.vo, vomsdir, _cs_voms_servers(request, run,
+                                                                             settings, entries))
+    if not found:
+        return VomsSurvey(vomses=vomses, vomsdir=vomsdir,
+                          problem=missing or f"{vomses} has no line for {settings.vo}")
+    nameserver, problem = None, ""
+    try:
+        nameserver = parse_nameserver(settings.nameserver) if settings.nameserver else None
+    except UrlError as exc:
+        problem = f"--mu3e-nameserver: {exc}"
+    probe = net_voms.Probe(
+        timeout=settings.timeout, capath=trust_choice.path,
+        credential=proxy_credential(proxy_location.path if proxy_location.exists else None),
+        cadata=_ca_pem(trust_store.value), nameserver=nameserver, nameserver_problem=problem,
+        advice=Advice.from_settings(settings, trust_choice.path))
+    verdicts, skipped = net_voms.survey(found, probe)
+    for v in verdicts:
+        run.record_environment(f"VOMS {v.target.name}", v.line())
+    return VomsSurvey(vomses=vomses, vomsdir=vomsdir, verdicts=verdicts, skipped=skipped)
+
+
+def _cs_voms_servers(request: pytest.FixtureRequest, run: DiagnosisRun, settings: Settings,
+                     entries: list) -> list[tuple[str, str, str]]:
+    """``(host, port, DN)`` of the VO's VOMS servers in the CS data this run already read."""
+    from mu3e_checks.knowledge.net import registry
+
+    done = run.results.get("NET-009")
+    if done is None or not done.ok:
+        return []
+    data = request.getfixturevalue("cs_data")  # cached: NET-009 computed it
+    if data.registry is None:
+        return []
+    view = registry.voms_view(data.registry, settings.group, settings.vo, entries)
+    return [(s.host, s.port, s.dn) for s in view.servers]

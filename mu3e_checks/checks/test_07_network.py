@@ -14,7 +14,7 @@ from mu3e_checks import commands
 from mu3e_checks.knowledge import net, pki, voms_env  # net's layers load on first use
 from mu3e_checks.outcome import fail, note, skip, warn
 from mu3e_checks.registry import check
-from mu3e_checks.remedy import say
+from mu3e_checks.remedy import join, say
 from mu3e_checks.text import visible
 
 STEP = "cs"
@@ -447,3 +447,70 @@ def test_proxy_uploaded(cs_data, cs_probe, settings, run):
         warn(message, fix=fix)
         return
     fail(message, fix=fix)
+
+
+def _voms_verdicts(voms_survey, settings):
+    """The VOMS servers' verdicts, or skip naming the check that reports why there are none."""
+    if voms_survey.problem:
+        skip(f"no {settings.vo} VOMS server to probe: {voms_survey.problem}; ENV-002 reports it")
+    return voms_survey.verdicts
+
+
+@check("NET-014", "The mu3e.org VOMS servers answer (DNS, TCP, TLS)", step=STEP,
+       network=True, requires=("CA-001",),
+       fix="openssl s_client -connect {host}:{port} -CApath {capath} </dev/null")
+def test_voms_servers_answer(voms_survey, settings):
+    """``dirac-proxy-init -M`` asks the VO's VOMS servers (the mu3e.org lines of your vomses)
+    for your attributes.  When none answers it says "Are you sure you are properly registered
+    in the VO?", which is a network problem, not a membership one.  Each server (and each one
+    the Configuration Server lists, once NET-009 has read its data) gets its own DNS, TCP and
+    TLS verdict against the trust dir, all probed at once.  Fails when none answers, warns
+    naming the dead ones when some do not.
+    """
+    verdicts = _voms_verdicts(voms_survey, settings)
+    if voms_survey.skipped:
+        note(f"{len(voms_survey.skipped)} more {settings.vo} lines in {voms_survey.vomses} were "
+             "not probed (more servers than any VO has)")
+    level, dead = net.voms.summary(verdicts)
+    if level == "fail":
+        message, fix = net.voms.explain_none(verdicts, settings.vo)
+        fail(message, fix=fix)
+    if level == "warn":
+        message, fix = net.voms.explain_some(dead, len(verdicts), settings.vo)
+        warn(message, fix=fix)
+        return
+    alive = ", ".join(v.target.name for v in verdicts)
+    note(f"all {len(verdicts)} {settings.vo} VOMS server(s) answer: {alive}")
+
+
+@check("NET-015", "The mu3e.org VOMS servers present the DN your vomses and .lsc files expect",
+       step=STEP, network=True, requires=("NET-014",),
+       fix="dirac-configure -F -S {setup} -C {cs} -I   # rewrites vomses and vomsdir from the CS")
+def test_voms_server_dns(voms_survey, settings):
+    """voms-proxy-init contacts the server its vomses line names, and accepts the attributes
+    only when the server's DN matches ``vomsdir/mu3e.org/<host>.lsc`` (first line).  A server
+    that changed its certificate, or stale local files, break ``-M`` although the server
+    answers.  Compares each answering server's certificate with both files: fails when no
+    server matches, warns naming the others.
+    """
+    verdicts = _voms_verdicts(voms_survey, settings)
+    advice = net.Advice.from_settings(settings)
+    report = net.voms.dn_findings(verdicts)
+    answering = [v for v in verdicts if v.answers]
+    for finding in report.no_lsc:
+        t = finding.target
+        warn(f"no usable {t.lsc} for {t.name} ({finding.problem}): voms-proxy-init cannot "
+             f"check the {settings.vo} attributes this server returns",
+             fix=commands.write_lsc(t.lsc, finding.actual, finding.issuer,
+                                    note="once the Mu3e computing contacts confirm the DN"))
+    if not report.mismatches:
+        shown = ", ".join(t.name for t in report.matching) or "none with a certificate"
+        note(f"{len(answering)} answering server(s) present the DN your files expect: {shown}")
+        return
+    texts = [net.voms.explain_mismatch(f, settings.vo, advice) for f in report.mismatches]
+    if not report.matching:
+        message = texts[0][0]
+        also = "; ".join(m for m, _ in texts[1:])
+        fail(message + (f"; also: {also}" if also else ""), fix=join(*(f for _, f in texts)))
+    for message, fix in texts:
+        warn(message, fix=fix)

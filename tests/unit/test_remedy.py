@@ -78,3 +78,16 @@ def test_a_string_fix_is_refused_it_may_carry_outside_text_into_a_shell_line():
             outcome.fail("m", fix="rm -rf $(evil)")  # type: ignore[arg-type]
     finally:
         outcome._set_current(None)
+
+
+@pytest.mark.parametrize("value", [v for v in HOSTILE if "\x00" not in v])
+def test_write_lsc_writes_the_dns_exactly_and_runs_nothing(value, tmp_path):
+    """NET-015's fix: a server DN (sent by the server, so outside text) becomes an .lsc line."""
+    lsc = tmp_path / f"{value.replace('/', '_')}.lsc"
+    fix = commands.write_lsc(lsc, value, "/C=UK/CN=CA " + value, note="a note")
+    text = fix.render()
+    assert len(text.split("\n")) == 1
+    subprocess.run(["bash", "-c", text], cwd=tmp_path, capture_output=True, check=True)
+    assert not (tmp_path / "PWNED").exists()
+    raw = value.encode("utf-8", "surrogateescape")
+    assert lsc.read_bytes() == raw + b"\n/C=UK/CN=CA " + raw + b"\n"

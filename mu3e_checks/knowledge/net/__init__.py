@@ -167,7 +167,7 @@ def explain_url(exc: UrlError, advice: Advice) -> tuple[str, Remedy]:
 #: chapter but never runs it, and importing every layer (ssl, thread pools, two dozen record
 #: classes) cost it a measurable part of its time.
 LAYERS = frozenset({"compat", "dencode", "diset", "dns", "probe", "proxymgr", "registry",
-                    "servers", "tcp", "tls"})
+                    "servers", "tcp", "tls", "voms"})
 
 
 def __getattr__(name: str) -> ModuleType:

@@ -1,0 +1,410 @@
+"""The VO's VOMS servers: can this machine reach them (DNS, TCP, TLS), and are they who vomses says.
+
+When no VOMS server answers, ``voms-proxy-init`` prints "None of the contacted servers for
+mu3e.org were capable of returning a valid AC" and ``dirac-proxy-init -M`` adds "Are you sure you
+are properly registered in the VO?": a network problem that reads as a membership one.  Each
+server named by a mu3e.org line of the vomses in use (and by the Configuration Server's
+``/Registry/VO/<vo>/VOMSServers``, when known) is walked through DNS, TCP and TLS against the
+trust dir, all servers at once, so N dead servers cost about one timeout, not N.
+
+The TLS layer verifies the server's chain but not its host name: VOMS clients identify the
+server by the DN written in vomses, and check its answer against
+``vomsdir/<vo>/<host>.lsc`` (first line: the server's DN, second: its CA's DN).  Both are
+compared with the certificate the server presents.  Only the proxy is presented as client
+certificate, never the long-term key; no VOMS request is sent.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+from mu3e_checks import commands
+from mu3e_checks.knowledge.files import Unreadable, read_bytes
+from mu3e_checks.knowledge.net import (
+    Advice,
+    Deadline,
+    ServiceUrl,
+    describe_address,
+    dns,
+    tcp,
+    tls,
+)
+from mu3e_checks.knowledge.voms_env import VomsesEntry, entries_for
+from mu3e_checks.remedy import Remedy, join, say
+
+#: The port VOMS servers of the EGI/GridPP world listen on when nothing else is said.
+VOMS_DEFAULT_PORT = 15000
+MAX_SERVERS = 16  # more VOMS servers than any VO has are reported, not probed
+MAX_WORKERS = 8
+_LSC_LIMIT = 64 * 1024
+
+#: Spellings of the e-mail attribute that OpenSSL, VOMS and Globus use for the same DN part.
+_EMAIL_ALIASES = ("/emailAddress=", "/Email=", "/E=")
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+@dataclass(frozen=True)
+class VomsTarget:
+    """One VOMS server to probe, with the DNs the local files expect of it."""
+
+    host: str
+    port: int
+    vomses_dn: str = ""  # the DN the vomses line gives ("" when only the CS names it)
+    where: str = ""  # "<vomses file>, line N" or "the Configuration Server"
+    lsc: Optional[Path] = None  # vomsdir/<vo>/<host>.lsc
+    lsc_dn: str = ""  # its first line, "" when the file is missing or empty
+    lsc_problem: str = ""  # why lsc_dn is empty
+
+    @property
+    def name(self) -> str:
+        return describe_address(self.host, self.port) if ":" in self.host else \
+            f"{self.host}:{self.port}"
+
+
+def read_lsc(path: Path) -> tuple[str, str]:
+    """``(server DN, problem)`` from an .lsc file: its first non-empty line is the server's DN."""
+    try:
+        text = read_bytes(path, _LSC_LIMIT).decode("utf-8", "replace")
+    except Unreadable as exc:
+        return "", str(exc)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return "", f"{path} is empty"
+    if not lines[0].startswith("/"):
+        return "", f"the first line of {path} is not a DN in slash form"
+    return lines[0], ""
+
+
+def targets(entries: Iterable[VomsesEntry], vo: str, vomsdir: Optional[Path],
+            cs_servers: Iterable[tuple[str, object, str]] = ()) -> list[VomsTarget]:
+    """The VO's servers from the vomses entries, then those only the CS lists, once each.
+
+    ``cs_servers`` are ``(host, port, dn)`` from the CS's Registry (the port may be "", as
+    Registry entries often omit it).  A port that is not a number gives the VOMS default port:
+    voms-proxy-init would fail on such a vomses line, and ENV-002 reports the line itself.
+    """
+    found: dict[tuple[str, int], VomsTarget] = {}
+    mine = entries_for(entries, vo)
+    local = {e.host.strip().lower() for e in mine}
+    rows = [(e.host, e.port, e.dn, f"{e.file}, line {e.line}") for e in mine]
+    # A server the CS lists and vomses names too is probed as vomses gives it; the CS's DN for
+    # it is NET-011's comparison, so a CS-only server is compared with its .lsc alone.
+    rows += [(h, str(p), "", "the Configuration Server") for h, p, dn in cs_servers
+             if h.strip().lower() not in local]
+    for host, port_text, dn, where in rows:
+        host = host.strip()
+        if not host:
+            continue
+        port = int(port_text) if str(port_text).strip().isdigit() else VOMS_DEFAULT_PORT
+        if (host.lower(), port) in found:
+            continue
+        lsc, lsc_dn, problem = None, "", ""
+        if vomsdir is not None:
+            lsc = vomsdir / vo / f"{host}.lsc"
+            lsc_dn, problem = read_lsc(lsc)
+        found[(host.lower(), port)] = VomsTarget(host, port, dn.strip(), where, lsc, lsc_dn,
+                                                 problem)
+    return list(found.values())
+
+
+# ----------------------------------------------------------------------------- probing
+
+
+class VomsLayer(str, Enum):
+    """Where a server's probe stopped; ``OK`` means the TLS handshake completed."""
+
+    DNS = "dns"
+    TCP = "tcp"
+    TLS = "tls"
+    OK = "ok"
+
+
+@dataclass(frozen=True)
+class VomsVerdict:
+    """One VOMS server: the layer its probe stopped at, why, the fix, and its certificate."""
+
+    target: VomsTarget
+    layer: VomsLayer
+    message: str
+    fix: Optional[Remedy] = None
+    server: Optional[tls.ServerCert] = None
+    seconds: float = 0.0
+
+    @property
+    def answers(self) -> bool:
+        return self.layer is VomsLayer.OK
+
+    def line(self) -> str:
+        """One table line for the report."""
+        state = "answers" if self.answers else f"dead at {self.layer.value.upper()}"
+        return f"{state} ({self.seconds:.1f} s): {self.message}"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """How to reach the servers: the run's timeout, trust dir, proxy and name service."""
+
+    timeout: float
+    capath: Path
+    credential: tls.ClientCredential
+    cadata: Optional[str] = None
+    nameserver: Optional[dns.Nameserver] = None
+    hosts_path: Path = dns.HOSTS_FILE
+    nameserver_problem: str = ""  # --mu3e-nameserver is unusable: no name is looked up
+    advice: Optional[Advice] = None
+
+
+_DNS_WORDS = {
+    "nxdomain": "the name does not exist (NXDOMAIN: a typo, or a name only a VPN can see)",
+    "empty": "the name has no A/AAAA record",
+    "timeout": "the resolver did not answer in time",
+    "servfail": "the resolver answered with an error",
+    "no-resolver": "no nameserver is configured",
+}
+
+
+def _context(probe: Probe) -> ssl.SSLContext:
+    """The network checks' client context without the host name check (VOMS clients check the
+    server's DN instead, which :func:`dn_findings` compares)."""
+    ctx = tls.client_context(probe.capath, probe.credential, probe.cadata)
+    ctx.check_hostname = False
+    return ctx
+
+
+def _tls_fix(target: VomsTarget, probe: Probe) -> Remedy:
+    return commands.tls_client_test(target.host, target.port, probe.capath,
+                                    note="see where it stops")
+
+
+#: TLS failures about the server's certificate: explained, with their fix, as for the CS.
+_CERT_FAILURES = (tls.TlsFailureKind.UNKNOWN_CA, tls.TlsFailureKind.EXPIRED,
+                  tls.TlsFailureKind.NOT_YET_VALID)
+
+
+def _explain_tls(failure: tls.TlsFailure, target: VomsTarget, probe: Probe
+                 ) -> tuple[str, Remedy]:
+    """A certificate problem gets the network chapter's explanation and fix (the CA bundle to
+    install, the clock to check); anything else the openssl test of this server."""
+    if failure.kind in _CERT_FAILURES and probe.advice is not None:
+        where = ServiceUrl(f"{target.host}:{target.port}", target.host, target.port, "VOMS")
+        message, fix = tls.explain(failure, where, probe.advice)
+        return f"{target.name}: {message}", fix
+    what = failure.detail
+    if failure.server is not None:
+        what += f" (server {failure.server.subject}, issued by {failure.server.issuer})"
+    return f"{target.name}: {what}", _tls_fix(target, probe)
+
+
+def probe_server(target: VomsTarget, probe: Probe) -> VomsVerdict:
+    """DNS, TCP and TLS for one server, each within ``probe.timeout``; never raises."""
+    start = time.monotonic()
+
+    def done(layer: VomsLayer, message: str, fix: Optional[Remedy] = None,
+             server: Optional[tls.ServerCert] = None) -> VomsVerdict:
+        return VomsVerdict(target, layer, message, fix, server, time.monotonic() - start)
+
+    if probe.nameserver_problem:
+        return done(VomsLayer.DNS, probe.nameserver_problem)
+    try:
+        r = dns.resolve(target.host, timeout=probe.timeout, nameserver=probe.nameserver,
+                        hosts_path=probe.hosts_path)
+        if r.problem:
+            why = _DNS_WORDS.get(r.problem.value, r.problem.value)
+            return done(VomsLayer.DNS, f"{target.host} does not resolve: {why}"
+                        f"{' (' + r.detail + ')' if r.detail else ''}",
+                        commands.dig(target.host))
+        attempts = tcp.probe(r.addresses, target.port, probe.timeout)
+        verdict = tcp.judge(attempts)
+        if verdict.problem:
+            if verdict.problem is tcp.TcpProblem.TIMEOUT:
+                why = f"no answer within {probe.timeout:g} s (a firewall drops it)"
+            elif verdict.problem is tcp.TcpProblem.REFUSED:
+                why = "connection refused (nothing listens there, or a firewall rejects it)"
+            else:
+                why = verdict.message
+            return done(VomsLayer.TCP, f"{target.name}: {why}",
+                        commands.port_test(target.host, target.port))
+        deadline = Deadline(probe.timeout)
+        try:
+            ctx = _context(probe)
+        except (ssl.SSLError, OSError) as exc:
+            return done(VomsLayer.TLS, f"the TLS client cannot be set up: {exc}",
+                        _tls_fix(target, probe))
+        try:
+            sock = tls.connect(verdict.open_address, target.port, target.host, ctx, deadline)
+        except tls.TlsFailure as failure:
+            if failure.kind is tls.TlsFailureKind.CLIENT_CERT_REJECTED:
+                # The server was verified and answered; it only refused our client side.
+                return done(VomsLayer.OK, f"TLS answers ({failure.detail})")
+            server = None
+            if failure.kind in (tls.TlsFailureKind.UNKNOWN_CA, tls.TlsFailureKind.EXPIRED,
+                                tls.TlsFailureKind.VERIFY_FAILED,
+                                tls.TlsFailureKind.NOT_YET_VALID):
+                server = tls.peek_server_cert(verdict.open_address, target.port, target.host,
+                                              Deadline(probe.timeout))
+            failure.server = server
+            return done(VomsLayer.TLS, *_explain_tls(failure, target, probe), server)
+        try:
+            der = sock.getpeercert(binary_form=True)
+            version = sock.version() or "TLS"
+        finally:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        server = tls.ServerCert.from_der(der) if der else None
+        shown = f"server {server.subject}" if server else "no server certificate"
+        return done(VomsLayer.OK, f"{version}, {shown}", server=server)
+    except Exception as exc:  # noqa: BLE001 - one server's surprise must not hide the others
+        return done(VomsLayer.TLS, f"the probe broke unexpectedly: {type(exc).__name__}: {exc}")
+
+
+def survey(found: Sequence[VomsTarget], probe: Probe,
+           max_workers: int = MAX_WORKERS) -> tuple[list[VomsVerdict], list[VomsTarget]]:
+    """Every server probed at the same time: ``(verdicts in order, servers not probed)``."""
+    chosen, skipped = list(found[:MAX_SERVERS]), list(found[MAX_SERVERS:])
+    if not chosen:
+        return [], skipped
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(chosen))),
+                            thread_name_prefix="mu3e-voms-survey") as pool:
+        return list(pool.map(lambda t: probe_server(t, probe), chosen)), skipped
+
+
+def summary(verdicts: Sequence[VomsVerdict]) -> tuple[str, list[VomsVerdict]]:
+    """``("ok"|"warn"|"fail", dead servers)``: fail when none answers, warn when some do not."""
+    dead = [v for v in verdicts if not v.answers]
+    if not verdicts or len(dead) == len(verdicts):
+        return "fail", dead
+    return ("warn" if dead else "ok"), dead
+
+
+# ----------------------------------------------------------------------------- identity
+
+
+def same_dn(a: str, b: str) -> bool:
+    """Slash-form DNs equal up to the e-mail attribute's spelling and surrounding space."""
+    def norm(dn: str) -> str:
+        dn = dn.strip()
+        for alias in _EMAIL_ALIASES[1:]:
+            dn = dn.replace(alias, _EMAIL_ALIASES[0])
+        return dn
+    return bool(a) and bool(b) and norm(a) == norm(b)
+
+
+@dataclass(frozen=True)
+class DnFinding:
+    """What a local file says the server's DN is, against what the server presented."""
+
+    target: VomsTarget
+    source: str  # "vomses" | "lsc"
+    expected: str  # "" when the .lsc file is missing or unreadable
+    actual: str
+    problem: str = ""  # the .lsc file's own problem
+    issuer: str = ""  # the DN of the CA that issued the server's certificate
+
+    @property
+    def missing(self) -> bool:
+        return not self.expected
+
+
+@dataclass
+class DnReport:
+    """The answering servers' DNs compared with vomses and the .lsc files."""
+
+    mismatches: list[DnFinding] = field(default_factory=list)
+    no_lsc: list[DnFinding] = field(default_factory=list)
+    matching: list[VomsTarget] = field(default_factory=list)
+    unknown: list[VomsTarget] = field(default_factory=list)  # answered without a certificate
+
+
+def dn_findings(verdicts: Sequence[VomsVerdict]) -> DnReport:
+    """Compare each answering server's certificate with its vomses line and its .lsc file.
+
+    voms-proxy-init contacts the server named by the vomses line and accepts the attributes
+    only when the server's DN matches the .lsc file, so either difference breaks ``-M``.
+    """
+    report = DnReport()
+    for v in verdicts:
+        if not v.answers:
+            continue
+        t = v.target
+        if v.server is None:
+            report.unknown.append(t)
+            continue
+        actual = v.server.subject
+        bad = False
+        if t.vomses_dn and not same_dn(t.vomses_dn, actual):
+            report.mismatches.append(DnFinding(t, "vomses", t.vomses_dn, actual,
+                                              issuer=v.server.issuer))
+            bad = True
+        if t.lsc is not None and not t.lsc_dn:
+            report.no_lsc.append(DnFinding(t, "lsc", "", actual, t.lsc_problem,
+                                          v.server.issuer))
+        elif t.lsc_dn and not same_dn(t.lsc_dn, actual):
+            report.mismatches.append(DnFinding(t, "lsc", t.lsc_dn, actual,
+                                              issuer=v.server.issuer))
+            bad = True
+        if not bad:
+            report.matching.append(t)
+    return report
+
+
+# ----------------------------------------------------------------------------- explanations
+
+NOT_MEMBERSHIP = ("a NETWORK problem, not a membership one, although 'dirac-proxy-init -M' "
+                  "then asks \"Are you sure you are properly registered in the VO?\"")
+
+
+def explain_none(verdicts: Sequence[VomsVerdict], vo: str) -> tuple[str, Remedy]:
+    """No VOMS server of the VO answers: the message says it is the network, with the first
+    dead server's layer fix."""
+    named = "; ".join(f"{v.target.name} (dead at {v.layer.value.upper()}: {v.message})"
+                      for v in verdicts)
+    first = verdicts[0] if verdicts else None
+    fix = join(first.fix if first is not None else None,
+               say("no VOMS server of {vo} can be reached from this machine: ask your network "
+                   "admin to open outgoing TCP to them, or try from another network; if they "
+                   "are down, tell the Mu3e computing contacts", vo=vo))
+    return (f"none of the {len(verdicts)} {vo} VOMS server(s) answers, "
+            f"{NOT_MEMBERSHIP}: {named}", fix)
+
+
+def explain_some(dead: Sequence[VomsVerdict], total: int, vo: str) -> tuple[str, Remedy]:
+    """Some servers are dead: voms-proxy-init tries them in turn, so it is slower, not broken."""
+    named = "; ".join(f"{v.target.name} (dead at {v.layer.value.upper()}: {v.message})"
+                      for v in dead)
+    fix = join(*(v.fix for v in dead[:1]),
+               say("voms-proxy-init waits for each dead server before it tries the next; tell "
+                   "the Mu3e computing contacts if it stays down"))
+    return (f"{len(dead)} of {total} {vo} VOMS servers do not answer, so 'dirac-proxy-init -M' "
+            f"waits for them before it asks the others: {named}", fix)
+
+
+def explain_mismatch(finding: DnFinding, vo: str, advice: Advice) -> tuple[str, Remedy]:
+    """A vomses line or an .lsc file that names another DN than the server presents."""
+    t = finding.target
+    if finding.source == "vomses":
+        message = (f"{t.name} presents the DN {finding.actual}, but your vomses ({t.where}) "
+                   f"expects {finding.expected}: voms-proxy-init refuses the server")
+        manual = say("or correct the DN of that line in {where} to {dn}", where=t.where,
+                     dn=finding.actual)
+    else:
+        message = (f"{t.name} presents the DN {finding.actual}, but {t.lsc} says "
+                   f"{finding.expected}: voms-proxy-init rejects the {vo} attributes it "
+                   "returns")
+        manual = commands.write_lsc(t.lsc or Path(f"{t.host}.lsc"), finding.actual,
+                                    finding.issuer, note="or, once the Mu3e computing "
+                                    "contacts confirm the server's new DN")
+    return message, join(advice.configure(note="rewrites vomses and vomsdir from the CS"),
+                         manual)
