@@ -471,7 +471,7 @@ def test_voms_servers_answer(voms_survey, settings):
     if voms_survey.skipped:
         note(f"{len(voms_survey.skipped)} more {settings.vo} lines in {voms_survey.vomses} were "
              "not probed (more servers than any VO has)")
-    level, dead = net.voms.summary(verdicts)
+    level, dead = net.servers.summary(verdicts)
     if level == "fail":
         message, fix = net.voms.explain_none(verdicts, settings.vo)
         fail(message, fix=fix)

@@ -190,10 +190,19 @@ def parse_slash_dn(dn: str) -> list[tuple[str, str]]:
     return out
 
 
+#: Spellings of the e-mail attribute in slash DNs (OpenSSL, Globus, old VOMS files).
+_EMAIL_KEYS = {"EMAIL": "EMAILADDRESS", "E": "EMAILADDRESS"}
+
+
 def dn_key(slash: str) -> tuple[tuple[str, str], ...]:
     """A slash-form DN as a comparable key: what :func:`same_dn` compares (attribute names
-    case-insensitive, values exact), usable to index many DNs once."""
-    return tuple((k.upper(), v) for k, v in parse_slash_dn(slash))
+    case-insensitive, the e-mail attribute's spellings alike, values exact), usable to index
+    many DNs once."""
+    out = []
+    for k, v in parse_slash_dn(slash):
+        key = k.upper()
+        out.append((_EMAIL_KEYS.get(key, key), v))
+    return tuple(out)
 
 
 def same_dn(name: x509.Name, slash: str) -> bool:

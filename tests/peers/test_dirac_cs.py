@@ -11,9 +11,8 @@ from __future__ import annotations
 import pytest
 
 from mu3e_checks.knowledge.pki import dn_slash
-from tests.support.dirac_cs import VO_CFG, RealConfigurationServer
+from tests.support.dirac_cs import VO_CFG, RealConfigurationServer, person_dn
 from tests.support.diset_server import closed_port
-from tests.support.dns_responder import DnsResponder
 from tests.support.net_world import GROUP
 from tests.support.runner import run_checks
 
@@ -26,14 +25,6 @@ PEOPLE = {"dave": ("Dave Registered", [GROUP]), "carol": ("Carol Wronggroup", [G
           "bob": ("Bob Othergroup", ["gridpp_user"])}
 
 
-def person_dn(cn: str) -> str:
-    return f"/C=CH/O=Mu3e Test Grid/OU=Physics/CN={cn}"
-
-
-@pytest.fixture(scope="module")
-def responder(loopback_only):
-    with DnsResponder({}) as r:  # localhost comes from /etc/hosts; nothing else is asked
-        yield r
 
 
 @pytest.fixture(scope="module")

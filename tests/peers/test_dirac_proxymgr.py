@@ -20,9 +20,14 @@ from pathlib import Path
 import pytest
 
 from mu3e_checks.knowledge.pki import dn_slash
-from tests.support.dirac_cs import SETUP, VO_CFG, RealConfigurationServer, dirac_bin
+from tests.support.dirac_cs import (
+    SETUP,
+    VO_CFG,
+    RealConfigurationServer,
+    dirac_bin,
+    person_dn,
+)
 from tests.support.diset_server import closed_port
-from tests.support.dns_responder import DnsResponder
 from tests.support.net_world import GROUP
 from tests.support.pki_factory import write_credentials
 from tests.support.proxy_manager import (
@@ -42,14 +47,6 @@ PEOPLE = {"ulla": "Ulla Uploaded", "nora": "Nora Noupload", "sam": "Sam Soonexpi
           "hank": "Hank Highthreshold"}
 
 
-def person_dn(cn: str) -> str:
-    return f"/C=CH/O=Mu3e Test Grid/OU=Physics/CN={cn}"
-
-
-@pytest.fixture(scope="module")
-def responder(loopback_only):
-    with DnsResponder({}) as r:  # localhost comes from /etc/hosts; nothing else is asked
-        yield r
 
 
 @contextlib.contextmanager

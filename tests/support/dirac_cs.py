@@ -22,12 +22,90 @@ DIRAC_VENV = Path(os.environ.get("MU3E_TEST_DIRAC", "/opt/mu3e-dirac-8.0.74"))
 SETUP = "GridPP"
 
 
+def person_dn(cn: str) -> str:
+    """The DN of a test user the served Registry knows (tests/support/net_world.py's CA)."""
+    return f"/C=CH/O=Mu3e Test Grid/OU=Physics/CN={cn}"
+
+
 def dirac_bin(tool: str) -> Path:
     path = DIRAC_VENV / "bin" / tool
     if not path.is_file():
         raise AssertionError(f"real DIRAC 8.0.74 missing: {path} (install it with "
                              ".ci/install-dirac, or set MU3E_TEST_DIRAC)")
     return path
+
+
+def stop_group(proc: subprocess.Popen | None) -> None:
+    """SIGTERM the process group ``proc`` leads, then SIGKILL it if it lingers."""
+    if proc is None or proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def tail(path: Path, size: int = 3000) -> str:
+    try:
+        return path.read_text(errors="replace")[-size:]
+    except OSError:
+        return f"(no log at {path})"
+
+
+class DiracService:
+    """A real ``dirac-service <system>/<service>`` on ``port`` under ``root``: its host
+    credentials, its environment (nothing of the caller's grid variables), its log, and a
+    bounded start that waits for "Listening at".  Subclasses write ``root/etc/dirac.cfg``."""
+
+    SERVICE = ""
+
+    def __init__(self, root: Path, port: int, host_cert: Entity, trust_dir: Path) -> None:
+        self.root = root
+        self.port = port
+        self.url = f"dips://localhost:{port}/{self.SERVICE}"
+        self.etc = root / "etc"
+        self.etc.mkdir(parents=True, exist_ok=True)
+        self.cert, self.key = root / "hostcert.pem", root / "hostkey.pem"
+        self.cert.write_bytes(pem(host_cert))
+        self.key.write_bytes(host_cert.key_pem())
+        os.chmod(self.key, 0o600)
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("X509_", "DIRAC", "GRID_", "MU3E_"))}
+        self.env.update(DIRAC_ROOT_PATH=str(root), X509_CERT_DIR=str(trust_dir),
+                        HOME=str(root))
+        self.log = root / f"{self.SERVICE.replace('/', '-')}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, wait: float = 120) -> DiracService:
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen([str(dirac_bin("dirac-service")), self.SERVICE],
+                                         env=self.env, cwd=self.root, stdout=log,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True)
+        end = time.monotonic() + wait
+        while time.monotonic() < end:
+            if "Listening at" in tail(self.log, 1 << 20):
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.2)
+        self.stop()
+        raise AssertionError(f"DIRAC {self.SERVICE} did not start:\n{tail(self.log)}")
+
+    def stop(self) -> None:
+        stop_group(self.proc)
+
+    def __enter__(self):  # noqa: ANN204 - the subclass itself
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def _cfg_users(users: Mapping[str, tuple[str, str, Sequence[str]]],
@@ -77,8 +155,10 @@ VO_CFG = """    mu3e.org
     }"""
 
 
-class RealConfigurationServer:
-    """``dirac-service Configuration/Server`` on ``port``; stop it by its pid."""
+class RealConfigurationServer(DiracService):
+    """``dirac-service Configuration/Server`` on ``port``, serving ``etc/Test.cfg``."""
+
+    SERVICE = "Configuration/Server"
 
     def __init__(self, root: Path, port: int, host_cert: Entity, trust_dir: Path,
                  users: Mapping[str, tuple[str, str, Sequence[str]]], *,
@@ -91,15 +171,8 @@ class RealConfigurationServer:
         inside ``Registry`` (e.g. ``Hosts``): together they name a ProxyManager and let its
         host read the CS (tests/support/proxy_manager.py).  By default the served data has no
         /DIRAC/Setups, as a server too far from the client's version looks to it."""
-        self.root = root
-        self.port = port
-        self.url = f"dips://localhost:{port}/Configuration/Server"
-        etc = root / "etc"
-        etc.mkdir(parents=True, exist_ok=True)
-        cert, key = root / "hostcert.pem", root / "hostkey.pem"
-        cert.write_bytes(pem(host_cert))
-        key.write_bytes(host_cert.key_pem())
-        os.chmod(key, 0o600)
+        super().__init__(root, port, host_cert, trust_dir)
+        etc, cert, key = self.etc, self.cert, self.key
         users_cfg, groups_cfg = _cfg_users(users, group_options)
         # ``authenticated``: Authorization/Default = authenticated, as DIRAC's ConfigTemplate.cfg
         # installs the service (and GridPP runs it).  Without it every query is allowed, so an
@@ -187,43 +260,3 @@ Registry
 {registry_cfg}
 }}
 """)
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("X509_", "DIRAC", "GRID_", "MU3E_"))}
-        self.env.update(DIRAC_ROOT_PATH=str(root), X509_CERT_DIR=str(trust_dir),
-                        HOME=str(root))
-        self.log = root / "server.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, wait: float = 90) -> RealConfigurationServer:
-        service = dirac_bin("dirac-service")
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([str(service), "Configuration/Server"], env=self.env,
-                                         cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-        end = time.monotonic() + wait
-        while time.monotonic() < end:
-            text = self.log.read_text(errors="replace")
-            if "Listening at" in text:
-                return self
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"DIRAC Configuration Server did not start:\n"
-                             f"{self.log.read_text(errors='replace')[-3000:]}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
-
-    def __enter__(self) -> RealConfigurationServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Optional
 
-from tests.support.dirac_cs import SETUP, dirac_bin
-from tests.support.pki_factory import Entity, pem
+from tests.support.dirac_cs import SETUP, DiracService, stop_group, tail
+from tests.support.pki_factory import Entity
 
 INSTANCE = "Production"  # /DIRAC/Setups/GridPP/Framework in the served data
 DB_NAME = "ProxyDB"
@@ -41,29 +40,6 @@ def _tool(name: str) -> str:
         raise AssertionError(f"real peer {name} is missing: install mariadb-server-core "
                              "(.ci/install-peers)")
     return path
-
-
-def _stop_group(proc: Optional[subprocess.Popen]) -> None:
-    """SIGTERM the process group ``proc`` leads, then SIGKILL it if it lingers."""
-    if proc is None or proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def _tail(path: Path, size: int = 3000) -> str:
-    try:
-        return path.read_text(errors="replace")[-size:]
-    except OSError:
-        return f"(no log at {path})"
 
 
 def free_port() -> int:
@@ -106,14 +82,14 @@ class PrivateMariaDB:
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 break
-            if "ready for connections" in _tail(self.log, 100000) and self.socket.exists():
+            if "ready for connections" in tail(self.log, 100000) and self.socket.exists():
                 self.sql(f"CREATE DATABASE {DB_NAME};"
                          f"CREATE USER '{DB_USER}'@'127.0.0.1' IDENTIFIED BY '{DB_PASSWORD}';"
                          f"GRANT ALL PRIVILEGES ON {DB_NAME}.* TO '{DB_USER}'@'127.0.0.1';")
                 return self
             time.sleep(0.2)
         self.stop()
-        raise AssertionError(f"mariadbd did not start within {wait:g} s:\n{_tail(self.log)}")
+        raise AssertionError(f"mariadbd did not start within {wait:g} s:\n{tail(self.log)}")
 
     def sql(self, statements: str, database: str = "") -> str:
         """Run SQL as the database's root over the socket; the output, tab-separated."""
@@ -128,7 +104,7 @@ class PrivateMariaDB:
         return proc.stdout
 
     def stop(self) -> None:
-        _stop_group(self.proc)
+        stop_group(self.proc)
 
     def __enter__(self) -> PrivateMariaDB:
         return self.start()
@@ -184,21 +160,16 @@ def served_hosts(host_dn: str, name: str = "localhost") -> str:
   }}"""
 
 
-class RealProxyManager:
+class RealProxyManager(DiracService):
     """``dirac-service Framework/ProxyManager`` on ``port``, its ProxyDB in ``db``; it reads
     the Registry from the Configuration Server at ``cs_url``."""
 
+    SERVICE = "Framework/ProxyManager"
+
     def __init__(self, root: Path, port: int, host_cert: Entity, trust_dir: Path,
                  cs_url: str, db: PrivateMariaDB, instance: str = INSTANCE) -> None:
-        self.root = root
-        self.port = port
-        self.url = f"dips://localhost:{port}/Framework/ProxyManager"
-        etc = root / "etc"
-        etc.mkdir(parents=True, exist_ok=True)
-        cert, key = root / "hostcert.pem", root / "hostkey.pem"
-        cert.write_bytes(pem(host_cert))
-        key.write_bytes(host_cert.key_pem())
-        os.chmod(key, 0o600)
+        super().__init__(root, port, host_cert, trust_dir)
+        etc, cert, key = self.etc, self.cert, self.key
         # The database's password stays in the service's local dirac.cfg: the CS never serves
         # it.  Authorization is the handler's own (getUserProxiesInfo: authenticated).
         (etc / "dirac.cfg").write_text(f"""DIRAC
@@ -256,39 +227,8 @@ Systems
 }}
 """)
         self.db = db
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("X509_", "DIRAC", "GRID_", "MU3E_"))}
-        self.env.update(DIRAC_ROOT_PATH=str(root), X509_CERT_DIR=str(trust_dir),
-                        HOME=str(root))
-        self.log = root / "proxymanager.log"
-        self.proc: Optional[subprocess.Popen] = None
-
-    def start(self, wait: float = 120) -> RealProxyManager:
-        service = dirac_bin("dirac-service")
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([str(service), "Framework/ProxyManager"], env=self.env,
-                                         cwd=self.root, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
-        end = time.monotonic() + wait
-        while time.monotonic() < end:
-            if "Listening at" in _tail(self.log, 1 << 20):
-                return self
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        self.stop()
-        raise AssertionError(f"DIRAC ProxyManager did not start:\n{_tail(self.log)}")
 
     def stored(self) -> str:
         """ProxyDB's stored proxies (DN, expiry), as the database holds them: in v8 uploads go
         to ``ProxyDB_CleanProxies``, one row per DN, without a group."""
         return self.db.sql("SELECT UserDN, ExpirationTime FROM ProxyDB_CleanProxies;", DB_NAME)
-
-    def stop(self) -> None:
-        _stop_group(self.proc)
-
-    def __enter__(self) -> RealProxyManager:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

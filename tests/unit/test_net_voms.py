@@ -9,6 +9,7 @@ import pytest
 
 from mu3e_checks.knowledge.net import Advice
 from mu3e_checks.knowledge.net import voms as v
+from mu3e_checks.knowledge.net.servers import summary
 from mu3e_checks.knowledge.net.tls import ClientCredential, ServerCert
 from mu3e_checks.knowledge.voms_env import parse_vomses
 from tests.support.diset_server import StallServer, closed_port
@@ -63,17 +64,17 @@ def _verdict(layer, *, lsc_dn=DN, vomses_dn=DN, subject=DN, lsc=Path("/v/h.lsc")
     t = v.VomsTarget("h", 15000, vomses_dn, "vomses, line 1", lsc, lsc_dn)
     now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     server = ServerCert(subject, CA, now, now, ())
-    return v.VomsVerdict(t, layer, "m", server=server if layer is v.VomsLayer.OK else None)
+    return v.VomsVerdict(t, layer, "m", server=server if layer is v.Layer.OK else None)
 
 
 def test_summary_and_dn_findings():
-    ok, dead = _verdict(v.VomsLayer.OK), _verdict(v.VomsLayer.TCP)
-    assert v.summary([ok, ok]) == ("ok", [])
-    assert v.summary([ok, dead]) == ("warn", [dead])
-    assert v.summary([dead])[0] == "fail" and v.summary([])[0] == "fail"
+    ok, dead = _verdict(v.Layer.OK), _verdict(v.Layer.TCP)
+    assert summary([ok, ok]) == ("ok", [])
+    assert summary([ok, dead]) == ("warn", [dead])
+    assert summary([dead])[0] == "fail" and summary([])[0] == "fail"
     report = v.dn_findings([ok, dead])
     assert report.matching == [ok.target] and not report.mismatches
-    moved = _verdict(v.VomsLayer.OK, subject="/C=UK/CN=new-voms")
+    moved = _verdict(v.Layer.OK, subject="/C=UK/CN=new-voms")
     report = v.dn_findings([moved])
     assert {f.source for f in report.mismatches} == {"vomses", "lsc"}
     message, fix = v.explain_mismatch(report.mismatches[1], "mu3e.org", ADVICE)
@@ -81,12 +82,12 @@ def test_summary_and_dn_findings():
     text = fix.render()
     assert text.startswith("dirac-configure -F -S GridPP -C dips://cs.example:9135/")
     assert "printf '%s\\n%s\\n' /C=UK/CN=new-voms " in text and "> /v/h.lsc" in text
-    missing = v.dn_findings([_verdict(v.VomsLayer.OK, lsc_dn="")])
+    missing = v.dn_findings([_verdict(v.Layer.OK, lsc_dn="")])
     assert missing.no_lsc and missing.matching
 
 
 def test_none_answering_says_it_is_the_network_not_membership():
-    message, fix = v.explain_none([_verdict(v.VomsLayer.TCP)], "mu3e.org")
+    message, fix = v.explain_none([_verdict(v.Layer.TCP)], "mu3e.org")
     assert "Are you sure you are properly registered in the VO?" in message
     assert "NETWORK problem, not a membership one" in message
     assert "network admin" in fix.render()
@@ -110,8 +111,8 @@ def test_probe_up_refused_stall_and_wrong_ca(net_world, probe):
         verdicts, skipped = v.survey(found, probe)
         took = time.monotonic() - start
     assert not skipped
-    assert [x.layer for x in verdicts] == [v.VomsLayer.OK, v.VomsLayer.TCP, v.VomsLayer.TLS,
-                                           v.VomsLayer.TLS]
+    assert [x.layer for x in verdicts] == [v.Layer.OK, v.Layer.TCP, v.Layer.TLS,
+                                           v.Layer.TLS]
     assert verdicts[0].server.subject.endswith("CN=localhost")
     assert "connection refused" in verdicts[1].message
     assert "did not finish within 1.5 s" in verdicts[2].message
@@ -138,7 +139,7 @@ def test_unknown_server_ca_gets_the_network_chapters_explanation(net_world):
                     advice=replace(ADVICE, trust_dir=net_world.trust))
     with VomsStandIn(net_world.rogue) as rogue:
         got = v.probe_server(v.VomsTarget("localhost", rogue.port), probe)
-    assert got.layer is v.VomsLayer.TLS
+    assert got.layer is v.Layer.TLS
     assert f"localhost:{rogue.port}: the server's certificate" in got.message
     assert "Rogue Interception CA" in got.message and str(net_world.trust) in got.message
     assert got.fix and "openssl s_client" not in got.fix.render()

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
-from typing import Optional
+from typing import Optional, Protocol, TypeVar
 
 from mu3e_checks.knowledge.net import Advice, UrlError, diset, dns, explain_url, tcp, tls
 from mu3e_checks.knowledge.net.probe import CsProbe
@@ -126,8 +126,19 @@ class ServerSurvey:
         return [self._futures[u].result() for u in self.urls]
 
 
-def summary(verdicts: Sequence[ServerVerdict]) -> tuple[str, list[ServerVerdict]]:
-    """``("ok"|"warn"|"fail", dead servers)``: fail when none answers, warn when some do not."""
+class Answering(Protocol):
+    """A verdict on one server of several (a CS, a VOMS server)."""
+
+    @property
+    def answers(self) -> bool: ...
+
+
+V = TypeVar("V", bound=Answering)
+
+
+def summary(verdicts: Sequence[V]) -> tuple[str, list[V]]:
+    """``("ok"|"warn"|"fail", dead servers)``: fail when none answers, warn when some do not.
+    The one rule for every list of servers a client tries in turn (CS servers, VOMS servers)."""
     dead = [v for v in verdicts if not v.answers]
     if not verdicts or len(dead) == len(verdicts):
         return "fail", dead

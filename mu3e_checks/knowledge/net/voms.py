@@ -22,7 +22,6 @@ import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Optional
 
@@ -37,6 +36,8 @@ from mu3e_checks.knowledge.net import (
     tcp,
     tls,
 )
+from mu3e_checks.knowledge.net.servers import Layer
+from mu3e_checks.knowledge.pki import dn_key
 from mu3e_checks.knowledge.voms_env import VomsesEntry, entries_for
 from mu3e_checks.remedy import Remedy, join, say
 
@@ -47,7 +48,6 @@ MAX_WORKERS = 8
 _LSC_LIMIT = 64 * 1024
 
 #: Spellings of the e-mail attribute that OpenSSL, VOMS and Globus use for the same DN part.
-_EMAIL_ALIASES = ("/emailAddress=", "/Email=", "/E=")
 
 
 # ----------------------------------------------------------------------------- targets
@@ -120,21 +120,12 @@ def targets(entries: Iterable[VomsesEntry], vo: str, vomsdir: Optional[Path],
 # ----------------------------------------------------------------------------- probing
 
 
-class VomsLayer(str, Enum):
-    """Where a server's probe stopped; ``OK`` means the TLS handshake completed."""
-
-    DNS = "dns"
-    TCP = "tcp"
-    TLS = "tls"
-    OK = "ok"
-
-
 @dataclass(frozen=True)
 class VomsVerdict:
     """One VOMS server: the layer its probe stopped at, why, the fix, and its certificate."""
 
     target: VomsTarget
-    layer: VomsLayer
+    layer: Layer
     message: str
     fix: Optional[Remedy] = None
     server: Optional[tls.ServerCert] = None
@@ -142,7 +133,7 @@ class VomsVerdict:
 
     @property
     def answers(self) -> bool:
-        return self.layer is VomsLayer.OK
+        return self.layer is Layer.OK
 
     def line(self) -> str:
         """One table line for the report."""
@@ -209,18 +200,18 @@ def probe_server(target: VomsTarget, probe: Probe) -> VomsVerdict:
     """DNS, TCP and TLS for one server, each within ``probe.timeout``; never raises."""
     start = time.monotonic()
 
-    def done(layer: VomsLayer, message: str, fix: Optional[Remedy] = None,
+    def done(layer: Layer, message: str, fix: Optional[Remedy] = None,
              server: Optional[tls.ServerCert] = None) -> VomsVerdict:
         return VomsVerdict(target, layer, message, fix, server, time.monotonic() - start)
 
     if probe.nameserver_problem:
-        return done(VomsLayer.DNS, probe.nameserver_problem)
+        return done(Layer.DNS, probe.nameserver_problem)
     try:
         r = dns.resolve(target.host, timeout=probe.timeout, nameserver=probe.nameserver,
                         hosts_path=probe.hosts_path)
         if r.problem:
             why = _DNS_WORDS.get(r.problem.value, r.problem.value)
-            return done(VomsLayer.DNS, f"{target.host} does not resolve: {why}"
+            return done(Layer.DNS, f"{target.host} does not resolve: {why}"
                         f"{' (' + r.detail + ')' if r.detail else ''}",
                         commands.dig(target.host))
         attempts = tcp.probe(r.addresses, target.port, probe.timeout)
@@ -232,20 +223,20 @@ def probe_server(target: VomsTarget, probe: Probe) -> VomsVerdict:
                 why = "connection refused (nothing listens there, or a firewall rejects it)"
             else:
                 why = verdict.message
-            return done(VomsLayer.TCP, f"{target.name}: {why}",
+            return done(Layer.TCP, f"{target.name}: {why}",
                         commands.port_test(target.host, target.port))
         deadline = Deadline(probe.timeout)
         try:
             ctx = _context(probe)
         except (ssl.SSLError, OSError) as exc:
-            return done(VomsLayer.TLS, f"the TLS client cannot be set up: {exc}",
+            return done(Layer.TLS, f"the TLS client cannot be set up: {exc}",
                         _tls_fix(target, probe))
         try:
             sock = tls.connect(verdict.open_address, target.port, target.host, ctx, deadline)
         except tls.TlsFailure as failure:
             if failure.kind is tls.TlsFailureKind.CLIENT_CERT_REJECTED:
                 # The server was verified and answered; it only refused our client side.
-                return done(VomsLayer.OK, f"TLS answers ({failure.detail})")
+                return done(Layer.OK, f"TLS answers ({failure.detail})")
             server = None
             if failure.kind in (tls.TlsFailureKind.UNKNOWN_CA, tls.TlsFailureKind.EXPIRED,
                                 tls.TlsFailureKind.VERIFY_FAILED,
@@ -253,7 +244,7 @@ def probe_server(target: VomsTarget, probe: Probe) -> VomsVerdict:
                 server = tls.peek_server_cert(verdict.open_address, target.port, target.host,
                                               Deadline(probe.timeout))
             failure.server = server
-            return done(VomsLayer.TLS, *_explain_tls(failure, target, probe), server)
+            return done(Layer.TLS, *_explain_tls(failure, target, probe), server)
         try:
             der = sock.getpeercert(binary_form=True)
             version = sock.version() or "TLS"
@@ -265,9 +256,9 @@ def probe_server(target: VomsTarget, probe: Probe) -> VomsVerdict:
             sock.close()
         server = tls.ServerCert.from_der(der) if der else None
         shown = f"server {server.subject}" if server else "no server certificate"
-        return done(VomsLayer.OK, f"{version}, {shown}", server=server)
+        return done(Layer.OK, f"{version}, {shown}", server=server)
     except Exception as exc:  # noqa: BLE001 - one server's surprise must not hide the others
-        return done(VomsLayer.TLS, f"the probe broke unexpectedly: {type(exc).__name__}: {exc}")
+        return done(Layer.TLS, f"the probe broke unexpectedly: {type(exc).__name__}: {exc}")
 
 
 def survey(found: Sequence[VomsTarget], probe: Probe,
@@ -281,25 +272,12 @@ def survey(found: Sequence[VomsTarget], probe: Probe,
         return list(pool.map(lambda t: probe_server(t, probe), chosen)), skipped
 
 
-def summary(verdicts: Sequence[VomsVerdict]) -> tuple[str, list[VomsVerdict]]:
-    """``("ok"|"warn"|"fail", dead servers)``: fail when none answers, warn when some do not."""
-    dead = [v for v in verdicts if not v.answers]
-    if not verdicts or len(dead) == len(verdicts):
-        return "fail", dead
-    return ("warn" if dead else "ok"), dead
-
-
 # ----------------------------------------------------------------------------- identity
 
 
 def same_dn(a: str, b: str) -> bool:
-    """Slash-form DNs equal up to the e-mail attribute's spelling and surrounding space."""
-    def norm(dn: str) -> str:
-        dn = dn.strip()
-        for alias in _EMAIL_ALIASES[1:]:
-            dn = dn.replace(alias, _EMAIL_ALIASES[0])
-        return dn
-    return bool(a) and bool(b) and norm(a) == norm(b)
+    """Slash-form DNs equal as OpenSSL compares them, the e-mail attribute's spelling aside."""
+    return bool(a) and bool(b) and dn_key(a) == dn_key(b)
 
 
 @dataclass(frozen=True)
