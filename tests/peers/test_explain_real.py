@@ -245,14 +245,32 @@ def test_dirac_m_without_voms_proxy_init(grid, tmp_path, loopback_only):
 
 # -------------------------------------------------------------------------------- Python
 
-def test_python_without_setuptools_has_no_pkg_resources(grid, tmp_path):
-    """A Python environment without setuptools (as after setuptools >= 82 for this import)."""
-    venv = tmp_path / "venv"
+def test_dirac_8_under_setuptools_82_has_no_pkg_resources(grid, tmp_path):
+    """The real DIRAC 8.0.74 imported with the real setuptools 82 (which dropped
+    pkg_resources) in the user's DIRACOS site-packages.  DIRACOS's own python is a conda build
+    we do not have: a bare venv whose .pth adds that site-packages stands in for it."""
+    from tests.support.diracos_trees import FakeDiracos, install_release, pip_release
+
+    world = World(grid, tmp_path)
+    tree = FakeDiracos(world.home / "dirac_ui" / "diracos", "3.11.7")
+    for entry in pip_release("setuptools", "81.0.0").iterdir():  # as pip -U removes it
+        installed = tree.site / entry.name
+        if installed.is_symlink() or installed.is_file():
+            installed.unlink()
+        elif installed.is_dir():
+            shutil.rmtree(installed)
+    install_release(pip_release("setuptools", "82.0.0"), tree.site)
+    venv = tmp_path / "diracos-python"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
                    timeout=120)
-    proc = subprocess.run([str(venv / "bin" / "python"), "-c", "import pkg_resources"],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=60)
-    assert proc.returncode == 1
+    sites = list(venv.glob("lib/python3*/site-packages"))
+    assert len(sites) == 1
+    (sites[0] / "diracos.pth").write_text(f"{tree.site}\n")
+    argv = [str(venv / "bin" / "python"), "-c", "import DIRAC"]
+    proc = world.run(argv)
+    assert proc.returncode == 1, proc.stdout
+    assert "from pkg_resources import" in proc.stdout, proc.stdout  # DIRAC/__init__.py
     assert "No module named 'pkg_resources'" in proc.stdout, proc.stdout
     assert keys(proc.stdout) == ["pkg-resources"]
+    confirmed_by(world, "DIRAC-004", argv, 1,
+                 cause="setuptools >= 82 dropped pkg_resources, which DIRAC 8 needs")
