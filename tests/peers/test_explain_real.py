@@ -9,7 +9,9 @@ paths and variables pointing into tmp dirs (the :class:`World` of test_explain_d
 
 from __future__ import annotations
 
+import base64
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +22,7 @@ from mu3e_checks import explain
 from tests.peers.test_explain_dirac import DIRAC, GROUP, PROXY_INIT, World, keys, section
 from tests.peers.test_explain_voms import REGISTRY_CFG
 from tests.support.diset_server import closed_port
+from tests.support.voms_standin import VomsStandIn, vomses_line
 
 pytestmark = pytest.mark.peer
 
@@ -31,15 +34,15 @@ def tool(name: str) -> str:
 
 
 def confirmed_by(world: World, check_id: str, argv: list[str], returncode: int,
-                 *opts: str, cause: str = "", **env: str) -> str:
+                 *opts: str, cause: str = "", outcome: str = "failed", **env: str) -> str:
     """``mu3e-checks explain [opts] -- argv``: the command's exit code is passed through, and
-    ``check_id`` failed under the confirmed cause."""
+    ``check_id`` failed (or, for a warn-severity check, warned) under the confirmed cause."""
     r = world.explain("--mu3e-offline", *opts, "--", *argv, **env)
     text = section(r.stdout)
     assert r.returncode == returncode, r.stdout[-3000:]
     assert "confirmed cause: " + cause in text, text
     confirmed = text.split("confirmed cause", 1)[1].split("ruled out", 1)[0]
-    assert f"{check_id} failed" in confirmed, text
+    assert f"{check_id} {outcome}" in confirmed, text
     return text
 
 
@@ -274,3 +277,79 @@ def test_dirac_8_under_setuptools_82_has_no_pkg_resources(grid, tmp_path):
     assert keys(proc.stdout) == ["pkg-resources"]
     confirmed_by(world, "DIRAC-004", argv, 1,
                  cause="setuptools >= 82 dropped pkg_resources, which DIRAC 8 needs")
+
+
+# ---------------------------------------------------------------------------------- VOMS
+
+def _ac_der(proxy: Path) -> bytes:
+    """The one AC in the VOMS extension of ``proxy`` (SEQUENCE OF SEQUENCE OF AC), as DER."""
+    from cryptography import x509
+
+    from tests.support.pki_factory import VOMS_AC_OID
+
+    cert = x509.load_pem_x509_certificates(proxy.read_bytes())[0]
+    raw = cert.extensions.get_extension_for_oid(VOMS_AC_OID).value.value
+
+    def content(i: int) -> tuple[int, int]:
+        size, i = raw[i + 1], i + 2
+        if size & 0x80:
+            n = size & 0x7F
+            size, i = int.from_bytes(raw[i:i + n], "big"), i + n
+        return i, i + size
+
+    seqs, _ = content(0)
+    ac, _ = content(seqs)
+    return raw[ac:content(ac)[1]]
+
+
+class VomsAnswering(VomsStandIn):
+    """A VOMS server's legacy protocol on loopback: it reads the request and answers with the
+    given AC in VOMS's own reply format (voms src/common/xml.c, XMLEncodeAns).  A real
+    voms-server needs a VOMS database; the AC it would sign is made by the real
+    voms-proxy-fake instead."""
+
+    def __init__(self, host_cert, client_cas, ac: bytes) -> None:
+        super().__init__(host_cert, client_cas)
+        self.answer = ('<?xml version="1.0" encoding = "US-ASCII"?><vomsans><version>3'
+                       f'</version><ac>{base64.encodebytes(ac).decode()}</ac></vomsans>')
+
+    def handle(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
+        with self.ctx.wrap_socket(conn, server_side=True) as tls:
+            request = b""
+            while b"</voms>" not in request:
+                chunk = tls.recv(4096)
+                if not chunk:
+                    return
+                request += chunk
+            tls.sendall(self.answer.encode())
+
+
+def test_voms_proxy_init_cannot_verify_an_ac_without_its_lsc(grid, tmp_path, loopback_only):
+    """The AC's signer is not in X509_VOMS_DIR (no mu3e.org .lsc): the real voms-proxy-init
+    makes the proxy, then says "Cannot verify AC signature!" and exits 1."""
+    from mu3e_checks.knowledge.pki import dn_slash
+    from tests.peers.test_proxy_tools import signing_policies, voms_fake
+
+    world = World(grid, tmp_path)
+    signing_policies(Path(world.env["X509_CERT_DIR"]))
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    ac = _ac_der(voms_fake(dict(world.env), fake, grid))
+    server = grid.pki.host(grid.ca, "localhost", sans=["localhost", "127.0.0.1"])
+    vomsdir = tmp_path / "vomsdir"
+    (vomsdir / "mu3e.org").mkdir(parents=True)  # dirac-configure never wrote the .lsc
+    with VomsAnswering(server, grid.cas, ac) as voms:
+        vomses = tmp_path / "vomses"
+        vomses.write_text(vomses_line("localhost", voms.port, dn_slash(server.cert.subject)))
+        env = {"X509_VOMS_DIR": str(vomsdir), "X509_VOMSES": str(vomses)}
+        # voms-proxy-init waits out -timeout after the answer, so keep it short
+        argv = [tool("voms-proxy-init"), "-voms", "mu3e.org", "-vomses", str(vomses),
+                "-timeout", "2", "-out", world.env["X509_USER_PROXY"]]
+        proc = world.run(argv, **env)
+        assert proc.returncode == 1, proc.stdout
+        assert "Cannot verify AC signature!" in proc.stdout, proc.stdout
+        assert keys(proc.stdout) == ["voms-ac-unverifiable"], proc.stdout
+        confirmed_by(world, "ENV-003", argv, 1, outcome="warned",
+                     cause="X509_VOMS_DIR lacks the mu3e.org .lsc file", **env)
+
