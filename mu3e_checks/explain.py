@@ -274,7 +274,7 @@ CATALOGUE: tuple[Entry, ...] = (
           (Cause("userkey.pem is group- or world-readable", ("CERT-003",)),
            Cause("the proxy file is not private", ("PROXY-002",)))),
     Entry("key-mismatch", "The private key does not belong to the certificate",
-          (O("key values mismatch"), D("don't match")),
+          (O("key values mismatch"), V("key and certificate don't match")),
           (Cause("usercert.pem and userkey.pem come from different exports", ("CERT-007",)),),
           narrow=r"[Kk]ey"),
     Entry("bad-passphrase", "The private key could not be decrypted",

@@ -131,6 +131,20 @@ def test_pkcs12_export_of_a_foreign_key_is_the_mismatch(grid, tmp_path):
                  cause="usercert.pem and userkey.pem come from different exports")
 
 
+def test_voms_proxy_init_with_a_foreign_key_is_the_mismatch(grid, tmp_path):
+    """voms-proxy-init says it in words ("user key and certificate don't match"); DIRAC
+    8.0.74's dirac-proxy-init --nocs says nothing and signs a proxy that cannot work."""
+    world = World(grid, tmp_path)
+    _other_key(grid, world)
+    argv = [tool("voms-proxy-init"), "-out", str(tmp_path / "vp")]
+    proc = world.run(argv)
+    assert proc.returncode != 0, proc.stdout
+    assert "user key and certificate don't match" in proc.stdout, proc.stdout
+    assert keys(proc.stdout) == ["key-mismatch"]
+    confirmed_by(world, "CERT-007", argv, proc.returncode,
+                 cause="usercert.pem and userkey.pem come from different exports")
+
+
 def test_openssl_server_with_a_foreign_key_is_the_mismatch(grid, tmp_path, loopback_only):
     world = World(grid, tmp_path)
     key = _other_key(grid, world)
