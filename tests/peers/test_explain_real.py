@@ -109,6 +109,28 @@ def test_voms_proxy_init_debug_names_the_readable_key(grid, tmp_path):
     assert "key-permissions" in keys(proc.stdout)
 
 
+def test_voms_library_refuses_a_readable_key(grid, tmp_path):
+    """The VOMS client library's own words, as voms-proxy-fake prints them (voms-proxy-init
+    prints them only as "Wrong permissions on file" under --debug)."""
+    world = World(grid, tmp_path)
+    globus = world.home / ".globus"
+    (globus / "userkey.pem").chmod(0o644)
+    host = grid.pki.host(grid.ca, "voms.example.org")
+    (tmp_path / "voms.pem").write_bytes(host.cert_pem())
+    (tmp_path / "vomskey.pem").write_bytes(host.key_pem("pkcs1"))
+    (tmp_path / "vomskey.pem").chmod(0o600)
+    argv = [tool("voms-proxy-fake"), "-rfc", "-hostcert", str(tmp_path / "voms.pem"),
+            "-hostkey", str(tmp_path / "vomskey.pem"), "-voms", "mu3e.org",
+            "-uri", "voms.example.org:15000", "-fqan", "/mu3e.org/Role=NULL/Capability=NULL",
+            "-certdir", world.env["X509_CERT_DIR"], "-cert", str(globus / "usercert.pem"),
+            "-key", str(globus / "userkey.pem"), "-out", str(tmp_path / "fake")]
+    proc = world.run(argv)
+    assert "bad file system permissions on private key" in proc.stdout, proc.stdout
+    assert keys(proc.stdout) == ["key-permissions"]
+    confirmed_by(world, "CERT-003", argv, proc.returncode,
+                 cause="userkey.pem is group- or world-readable")
+
+
 def _other_key(grid, world: World) -> Path:
     """userkey.pem replaced by the key of another certificate (another export)."""
     key = world.home / ".globus" / "userkey.pem"
