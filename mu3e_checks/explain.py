@@ -278,7 +278,8 @@ CATALOGUE: tuple[Entry, ...] = (
           (Cause("usercert.pem and userkey.pem come from different exports", ("CERT-007",)),),
           narrow=r"[Kk]ey"),
     Entry("bad-passphrase", "The private key could not be decrypted",
-          (D("Bad passphrase"), O("bad decrypt"), O("Unable to decrypt private key")),
+          (D("Bad passphrase"), O("bad decrypt"), O("Unable to decrypt private key"),
+           Anchor("Couldn't read user key", GLOBUS)),
           (Cause("the pass phrase is wrong, or userkey.pem is damaged (CERT-006 decides "
                  "when the checks are given the pass phrase: MU3E_KEY_PASSPHRASE or "
                  "--mu3e-passphrase-file)", ("CERT-006",)),)),

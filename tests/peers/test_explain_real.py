@@ -194,6 +194,14 @@ def test_dirac_with_a_wrong_pass_phrase(grid, tmp_path, loopback_only):
     assert ossl.returncode != 0
     assert "bad decrypt" in ossl.stdout, ossl.stdout
     assert keys(ossl.stdout) == ["bad-passphrase"]
+    # and the Globus and VOMS tools, given the same wrong pass phrase on stdin
+    for name in ("grid-proxy-init", "voms-proxy-init"):
+        grid_tool = subprocess.run([tool(name), "-pwstdin", "-out", str(tmp_path / name)],
+                                   env=world.env, input="a wrong one\n", text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   timeout=120, cwd=tmp_path)
+        assert grid_tool.returncode != 0, grid_tool.stdout
+        assert "bad-passphrase" in keys(grid_tool.stdout), (name, grid_tool.stdout)
     log = tmp_path / "bad-pass.log"
     log.write_text(proc.stdout)
     r = world.explain("--mu3e-offline", "--file", str(log), MU3E_KEY_PASSPHRASE="a wrong one")
