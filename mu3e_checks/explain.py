@@ -34,8 +34,9 @@ from mu3e_checks.text import visible
 # Where an anchor's text comes from: the guard test greps DIRAC's installed sources for
 # "DIRAC" anchors; the others are printed by the peer programs and libraries named.
 DIRAC, VOMS, OPENSSL, PYTHON, SHELL = "DIRAC", "voms-proxy-init", "openssl", "python", "shell"
+GLOBUS = "grid-proxy-init"  # the Globus tools users also run by hand
 DIRAC_V9 = "DIRAC v9"  # printed by releases the guide forbids, so not in the 8.0.74 sources
-ORIGINS = (DIRAC, VOMS, OPENSSL, PYTHON, SHELL, DIRAC_V9)
+ORIGINS = (DIRAC, VOMS, OPENSSL, PYTHON, SHELL, GLOBUS, DIRAC_V9)
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,10 @@ CATALOGUE: tuple[Entry, ...] = (
            Cause("the VOMS attributes are expired or not signed by their server",
                  ("VOMS-003",)))),
     Entry("voms-binary", "No voms-proxy-init for the VOMS step",
-          (D("no standard grid interface available"),),
+          # DIRAC runs voms-proxy-init through /bin/sh, which says "not found" (DIRAC 8.0.74
+          # prints "no standard grid interface" only after a check it never calls).
+          (D("no standard grid interface available"),
+           Anchor("voms-proxy-init: not found", SHELL)),
           (Cause("voms-proxy-init is not on PATH (DIRACOS not active)",
                  ("DIRACOS-004", "DIRACOS-003")),)),
     Entry("voms-failed", "dirac-proxy-init could not add VOMS attributes",
@@ -265,16 +269,20 @@ CATALOGUE: tuple[Entry, ...] = (
                  ("PROXY-001",)),
            Cause("the proxy has expired", ("PROXY-008",)))),
     Entry("key-permissions", "A private key or proxy is readable by others",
-          (V("bad file system permissions on private key"),),
+          (V("bad file system permissions on private key"), V("Wrong permissions on file"),
+           Anchor("File has bad permissions", GLOBUS)),
           (Cause("userkey.pem is group- or world-readable", ("CERT-003",)),
            Cause("the proxy file is not private", ("PROXY-002",)))),
     Entry("key-mismatch", "The private key does not belong to the certificate",
-          (O("key values mismatch"), D("don't match")),
+          (O("key values mismatch"), V("key and certificate don't match")),
           (Cause("usercert.pem and userkey.pem come from different exports", ("CERT-007",)),),
           narrow=r"[Kk]ey"),
     Entry("bad-passphrase", "The private key could not be decrypted",
-          (D("Bad passphrase"), O("bad decrypt"), O("Unable to decrypt private key")),
-          (Cause("userkey.pem is corrupt or not a key", ("CERT-006",)),)),
+          (D("Bad passphrase"), O("bad decrypt"), O("Unable to decrypt private key"),
+           Anchor("Couldn't read user key", GLOBUS)),
+          (Cause("the pass phrase is wrong, or userkey.pem is damaged (CERT-006 decides "
+                 "when the checks are given the pass phrase: MU3E_KEY_PASSPHRASE or "
+                 "--mu3e-passphrase-file)", ("CERT-006",)),)),
     Entry("weak-key", "A key is too small for OpenSSL's security level",
           (O("ee key too small"), O("key too small")),
           (Cause("your certificate's key is weaker than 2048 bits", ("CERT-009",)),
