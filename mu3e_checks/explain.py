@@ -291,7 +291,10 @@ CATALOGUE: tuple[Entry, ...] = (
           (D("No valid CA dir found"), D("is not a valid directory"),
            P("Read-only file system")),
           (Cause("X509_CERT_DIR points at a missing or empty directory", ("ENV-001", "CA-001")),
-           Cause("diracosrc switches to a site-managed CA directory", ("CA-002",)))),
+           Cause("diracosrc switches to a site-managed CA directory", ("CA-002",))),
+          # "is not a valid directory" and "Read-only file system" are said of any path: only
+          # a line about the CA directory is this entry's.
+          narrow=r"\bCA\b|certificates|grid-security|X509_CERT_DIR"),
     Entry("pkg-resources", "DIRAC 8 cannot import pkg_resources",
           (P("No module named 'pkg_resources'"),),
           (Cause("setuptools >= 82 dropped pkg_resources, which DIRAC 8 needs",
@@ -511,8 +514,9 @@ def docs_page() -> str:
         "text (tagged with the program that prints it); the first entry that matches a line "
         "claims it, so specific entries come first. A cause is confirmed when one of its "
         "deciding checks fails (or, failing none, warns), and ruled out when all of them pass. "
-        "To add a message: add an `Entry` to `CATALOGUE`, a real program's output in "
-        "tests/peers/test_explain_dirac.py, and regenerate this page.",
+        "To add a message: add an `Entry` to `CATALOGUE`, a test that makes a real program "
+        "print it (tests/peers/test_explain_dirac.py, test_explain_voms.py, "
+        "test_explain_real.py), and regenerate this page.",
         catalogue_markdown(),
     ]) + "\n"
 

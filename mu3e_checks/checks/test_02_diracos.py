@@ -81,7 +81,7 @@ def test_voms_proxy_init(diracos, settings):
     found = dos.command_origin(dos.VOMS_PROXY_INIT, settings.environ, diracos.prefix)
     if found.path is None:
         fail(f"{found.describe()}: 'dirac-proxy-init -M' cannot add the mu3e.org VOMS "
-             f"attributes ('no standard grid interface available'); DIRACOS ships it in "
+             f"attributes (it says 'voms-proxy-init: not found'); DIRACOS ships it in "
              f"{diracos.bin}", fix=dos.diracosrc_line(diracos.prefix))
     if not found.in_prefix:
         note(f"{found.describe()}, not DIRACOS's: a system build can clash with DIRACOS's "

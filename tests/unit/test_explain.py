@@ -85,7 +85,9 @@ def test_unknown_text_is_not_forced_onto_a_cause():
     for line in ("ssh: Could not resolve hostname x: Name or service not known",
                  "curl: (7) Failed to connect to x port 80: Connection refused",
                  "wget: read error: Connection timed out",
-                 "Event foo is not registered", "Hashes don't match!"):
+                 "Event foo is not registered", "Hashes don't match!",
+                 "OSError: [Errno 30] Read-only file system: '/home/u/analysis/out.root'",
+                 "/data/run42 is not a valid directory"):
         assert explain.match(line) == [], line
 
 
