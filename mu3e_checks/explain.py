@@ -35,8 +35,7 @@ from mu3e_checks.text import visible
 # "DIRAC" anchors; the others are printed by the peer programs and libraries named.
 DIRAC, VOMS, OPENSSL, PYTHON, SHELL = "DIRAC", "voms-proxy-init", "openssl", "python", "shell"
 GLOBUS = "grid-proxy-init"  # the Globus tools users also run by hand
-DIRAC_V9 = "DIRAC v9"  # printed by releases the guide forbids, so not in the 8.0.74 sources
-ORIGINS = (DIRAC, VOMS, OPENSSL, PYTHON, SHELL, GLOBUS, DIRAC_V9)
+ORIGINS = (DIRAC, VOMS, OPENSSL, PYTHON, SHELL, GLOBUS)
 
 
 @dataclass(frozen=True)
@@ -236,9 +235,9 @@ CATALOGUE: tuple[Entry, ...] = (
                  ("VOMS-003",)))),
     Entry("voms-binary", "No voms-proxy-init for the VOMS step",
           # DIRAC runs voms-proxy-init through /bin/sh, which says "not found" (DIRAC 8.0.74
-          # prints "no standard grid interface" only after a check it never calls).
-          (D("no standard grid interface available"),
-           Anchor("voms-proxy-init: not found", SHELL)),
+          # has "no standard grid interface available" in its sources, but only behind a check
+          # it never calls, so that text is not an anchor: no real run prints it).
+          (Anchor("voms-proxy-init: not found", SHELL),),
           (Cause("voms-proxy-init is not on PATH (DIRACOS not active)",
                  ("DIRACOS-004", "DIRACOS-003")),)),
     Entry("voms-failed", "dirac-proxy-init could not add VOMS attributes",
@@ -278,7 +277,7 @@ CATALOGUE: tuple[Entry, ...] = (
           (Cause("usercert.pem and userkey.pem come from different exports", ("CERT-007",)),),
           narrow=r"[Kk]ey"),
     Entry("bad-passphrase", "The private key could not be decrypted",
-          (D("Bad passphrase"), O("bad decrypt"), O("Unable to decrypt private key"),
+          (D("Bad passphrase"), O("bad decrypt"),
            Anchor("Couldn't read user key", GLOBUS)),
           (Cause("the pass phrase is wrong, or userkey.pem is damaged (CERT-006 decides "
                  "when the checks are given the pass phrase: MU3E_KEY_PASSPHRASE or "
@@ -288,20 +287,16 @@ CATALOGUE: tuple[Entry, ...] = (
           (Cause("your certificate's key is weaker than 2048 bits", ("CERT-009",)),
            Cause("the proxy key is weaker than 2048 bits", ("PROXY-009",)))),
     Entry("ca-dir", "DIRAC finds no CA directory",
-          (D("No valid CA dir found"), D("is not a valid directory"),
-           P("Read-only file system")),
+          (D("No valid CA dir found"), D("is not a valid directory")),
           (Cause("X509_CERT_DIR points at a missing or empty directory", ("ENV-001", "CA-001")),
            Cause("diracosrc switches to a site-managed CA directory", ("CA-002",))),
-          # "is not a valid directory" and "Read-only file system" are said of any path: only
-          # a line about the CA directory is this entry's.
+          # "is not a valid directory" is said of any path: only a line about the CA
+          # directory is this entry's.
           narrow=r"\bCA\b|certificates|grid-security|X509_CERT_DIR"),
     Entry("pkg-resources", "DIRAC 8 cannot import pkg_resources",
           (P("No module named 'pkg_resources'"),),
           (Cause("setuptools >= 82 dropped pkg_resources, which DIRAC 8 needs",
                  ("DIRAC-004",)),)),
-    Entry("diracx", "A DIRAC v9 client",
-          (Anchor("No diracx token", DIRAC_V9), Anchor("Failed to access DiracX", DIRAC_V9)),
-          (Cause("DIRAC v9 is installed; the guide installs 8.0.74", ("DIRAC-002",)),)),
     Entry("command-not-found", "DIRAC's commands are not on PATH",
           (Anchor("command not found", SHELL),),
           (Cause("the DIRACOS environment is not active in this shell", ("DIRACOS-003",)),

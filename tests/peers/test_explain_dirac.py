@@ -446,10 +446,21 @@ def test_dirac_anchors_occur_in_the_installed_sources():
     assert others <= set(explain.ORIGINS)
 
 
+def test_every_entry_is_produced_by_a_real_program_in_a_test():
+    """Issue 12's rule: every message family is keyed from a real program's output in one of
+    the real-program test files, never only from typed-in text (tests/unit/test_explain.py).
+    A new entry without such a test fails here."""
+    here = Path(__file__).parent
+    text = "".join((here / name).read_text() for name in
+                   ("test_explain_dirac.py", "test_explain_voms.py", "test_explain_real.py"))
+    assert [e.key for e in explain.CATALOGUE if f'"{e.key}"' not in text] == []
+
+
 # ------------------------------------------------------------------- OpenSSL's own messages
 
 def _openssl_home(grid, base: Path, case: str) -> tuple[Path, Path]:
-    """A home whose trust dir or certificate is broken the way ``case`` says."""
+    """A home whose trust dir or certificate is broken the way ``case`` says (for
+    ``crl-missing``: the CAs without any CRL)."""
     from tests.support.pki_factory import DAY, crls_for, write_credentials, write_trust_dir
 
     pki = grid.pki
@@ -466,7 +477,7 @@ def _openssl_home(grid, base: Path, case: str) -> tuple[Path, Path]:
     home = base / case / "home"
     write_credentials(home / ".globus", user)
     cadir = home / "dirac_ui/diracos/etc/grid-security/certificates"
-    crls = crls_for(pki, cas, **crl_kw)
+    crls = {} if case == "crl-missing" else crls_for(pki, cas, **crl_kw)
     if revoked:
         crls[id(grid.ca)] = pki.crl(grid.ca, revoked)
     write_trust_dir(cadir, cas, crls)
@@ -475,7 +486,7 @@ def _openssl_home(grid, base: Path, case: str) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("case,confirmed", [
     ("crl-outdated", "CRL-003"), ("cert-revoked", "CRL-004"), ("unknown-ca", "CA-006"),
-    ("cert-expired", "CERT-008"),
+    ("cert-expired", "CERT-008"), ("crl-missing", "CRL-001"),
 ])
 def test_openssl_verify_messages_are_explained(grid, tmp_path, case, confirmed):
     import shutil

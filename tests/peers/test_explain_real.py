@@ -5,8 +5,7 @@ grid-proxy-init, voms-proxy-init, voms-proxy-fake, a real Python and DIRAC 8.0.7
 run on broken setups, their output is keyed, and where a check decides the cause,
 ``mu3e-checks explain -- <the same command>`` must confirm it with that check's failure.  Every
 program gets its inputs through explicit paths and variables pointing into tmp dirs (the
-:class:`World` of test_explain_dirac.py).  Not here: ``diracx``, whose text only DIRAC v9
-prints (the guide forbids v9, so it is not installed).
+:class:`World` of test_explain_dirac.py).
 """
 
 from __future__ import annotations

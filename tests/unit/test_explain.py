@@ -68,7 +68,6 @@ def test_narrowing_regexes_are_simple():
     ("bash: dirac-proxy-init: command not found", "command-not-found"),
     ("realpath: '': No such file or directory", "diracosrc-realpath"),
     ("Cannot verify AC signature!", "voms-ac-unverifiable"),
-    ("Failed to access DiracX: No diracx token in the proxy file", "diracx"),
 ])
 def test_line_lands_on_its_family(line, key):
     found = explain.match(f"some preamble\n{line}\n")
