@@ -399,40 +399,13 @@ def test_proxy_uploaded(cs_data, cs_probe, settings, run):
     if proxymgr.scheme(url) != "dips":
         skip(f"the ProxyManager URL {url} is not dips:// (an https/Tornado service): this "
              "version does not ask it; check the upload with 'dirac-proxy-info -m'")
-    probe = proxymgr.probe_like(cs_probe, url)
-    try:
-        target = probe.target()
-    except net.UrlError as exc:
-        fail(f"the ProxyManager URL the Configuration Server names is unusable: {exc}",
-             fix=say("send this message to the Mu3e computing contacts"))
-    resolved = probe.resolution()
-    if resolved.problem:
-        message, fix = net.dns.explain(resolved, target, advice)
-        fail(f"ProxyManager: {message}", fix=fix)
-    attempts, verdict = probe.tcp()
-    if verdict.problem:
-        message, fix = net.tcp.explain(verdict, attempts, target, settings.timeout)
-        fail(f"ProxyManager: {message}", fix=fix)
-    call = probe.call(proxymgr.METHOD, limit=proxymgr.MAX_ANSWER)
-    if call.failure is not None:
-        message, fix = net.tls.explain(call.failure, target, advice)
-        fail(f"ProxyManager: {message}", fix=fix)
-    if call.error is not None:
-        if net.registry.is_unauthorized(call.error):
-            message, fix = proxymgr.explain_refusal(credential.group, credential.identity, url,
-                                                    advice, call.error.detail)
-            fail(message, fix=fix)
-        message, fix = net.diset.explain(call.error, target, proxymgr.METHOD, advice)
-        fail(f"ProxyManager: {message}", fix=fix)
-    try:
-        stored = proxymgr.read_proxies_info(call.value)
-    except proxymgr.ProxiesInfoError as exc:
-        fail(f"ProxyManager ({url}): {exc}",
-             fix=say("send this message to the Mu3e computing contacts"))
-    now = call.received or call.sent
-    assert now is not None
-    upload = proxymgr.judge_upload(stored, credential.identity, settings.group, now,
-                                     settings.upload_warn_hours)
+    asked = proxymgr.ask(proxymgr.probe_like(cs_probe, url), advice, credential.group,
+                         credential.identity)
+    if asked.problem:
+        fail(asked.problem, fix=asked.fix)
+    assert asked.at is not None
+    upload = proxymgr.judge_upload(asked.stored, credential.identity, settings.group, asked.at,
+                                   settings.upload_warn_hours)
     if upload.ok:
         best = upload.stored
         assert best is not None and upload.hours_left is not None

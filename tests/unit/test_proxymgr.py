@@ -124,3 +124,29 @@ def test_a_hostile_dn_stays_a_comment():
     ("HTTPS://x/y", "https"), ("not a url", ""), ("http://[::1", "")])
 def test_scheme(url, scheme):
     assert proxymgr.scheme(url) == scheme
+
+
+def test_ask_names_the_layer_a_proxymanager_breaks_at(net_world, loopback_only):
+    """Each way the ProxyManager cannot be asked is a message naming it, with its layer's fix;
+    and a server that is not a ProxyManager (here: a TLS server that never answers DISET) is a
+    failure too, never an empty list of proxies that would read as 'nothing uploaded'."""
+    from mu3e_checks.knowledge.net.probe import CsProbe
+    from tests.support.diset_server import StallServer, closed_port
+
+    advice = Advice(setup="GridPP", cs_url="dips://cs.mu3e.test:9135/Configuration/Server",
+                    group="mu3e.org_user")
+
+    def ask(url: str) -> proxymgr.Asked:
+        probe = CsProbe(url, timeout=1.0, capath=net_world.trust, proxy=net_world.proxy,
+                        hosts_path=Path("/etc/hosts"))
+        return proxymgr.ask(probe, advice, "mu3e.org_user", "/C=CH/CN=Jane")
+
+    refused = ask(f"dips://127.0.0.1:{closed_port()}/Framework/ProxyManager")
+    assert refused.problem.startswith("ProxyManager: ") and "refused" in refused.problem
+    assert refused.stored == () and refused.fix is not None
+    bad = ask("http://pm.mu3e.test/Framework/ProxyManager")
+    assert bad.problem.startswith("the ProxyManager URL the Configuration Server names is "
+                                  "unusable")
+    with StallServer() as stall:
+        stalled = ask(f"dips://127.0.0.1:{stall.port}/Framework/ProxyManager")
+    assert stalled.problem.startswith("ProxyManager: ") and stalled.at is None

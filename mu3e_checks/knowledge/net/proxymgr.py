@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
-from mu3e_checks.knowledge.net import Advice
+from mu3e_checks.knowledge.net import Advice, UrlError, diset, dns, registry, tcp, tls
 from mu3e_checks.knowledge.net.probe import CsProbe
 from mu3e_checks.remedy import Remedy, join, say
 
@@ -197,3 +197,50 @@ def probe_like(cs_probe: CsProbe, url: str) -> CsProbe:
                    nameserver_problem=cs_probe.nameserver_problem,
                    hosts_path=cs_probe.hosts_path, setup=cs_probe.setup, vo=cs_probe.vo,
                    cadata=cs_probe.cadata)
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What the ProxyManager said: the stored proxies and when it said so, or why it could not
+    be asked (the message names the ProxyManager and the layer that broke, with its fix)."""
+
+    stored: tuple[StoredProxy, ...] = ()
+    at: Optional[_dt.datetime] = None
+    problem: str = ""
+    fix: Optional[Remedy] = None
+
+
+def ask(probe: CsProbe, advice: Advice, proxy_group: Optional[str], dn: str) -> Asked:
+    """``getUserProxiesInfo`` at ``probe``'s URL, walking DNS, TCP and TLS as the checks of the
+    Configuration Server do, so a ProxyManager that cannot be reached is named by its layer
+    (``proxy_group`` and ``dn`` are the local proxy's, for telling a refusal apart)."""
+    contacts = say("send this message to the Mu3e computing contacts")
+    try:
+        target = probe.target()
+    except UrlError as exc:
+        return Asked(problem=f"the ProxyManager URL the Configuration Server names is "
+                             f"unusable: {exc}", fix=contacts)
+
+    def failed(message: str, fix: Remedy) -> Asked:
+        return Asked(problem=f"ProxyManager: {message}", fix=fix)
+
+    resolved = probe.resolution()
+    if resolved.problem:
+        return failed(*dns.explain(resolved, target, advice))
+    attempts, verdict = probe.tcp()
+    if verdict.problem:
+        return failed(*tcp.explain(verdict, attempts, target, probe.timeout))
+    call = probe.call(METHOD, limit=MAX_ANSWER)
+    if call.failure is not None:
+        return failed(*tls.explain(call.failure, target, advice))
+    if call.error is not None:
+        if registry.is_unauthorized(call.error):
+            message, fix = explain_refusal(proxy_group, dn, probe.url, advice,
+                                           call.error.detail)
+            return Asked(problem=message, fix=fix)
+        return failed(*diset.explain(call.error, target, METHOD, advice))
+    try:
+        stored = read_proxies_info(call.value)
+    except ProxiesInfoError as exc:
+        return Asked(problem=f"ProxyManager ({probe.url}): {exc}", fix=contacts)
+    return Asked(stored=tuple(stored), at=call.received or call.sent)
