@@ -125,6 +125,23 @@ def write_file(path: Path, data: bytes, mode: int = 0o600) -> Path:
     return path
 
 
+def unused_name(directory: Path, stem: str, suffix: str, limit: int = 100) -> str:
+    """``stem + suffix``, or ``stem-2 + suffix``, ... : the first name not yet taken in
+    ``directory``.  Default report names carry the time to the second, and two runs within one
+    second (``mu3e-checks fix`` runs the diagnosis before and after) must not replace each
+    other's report.  Bounded: after ``limit`` tries the last name is used."""
+    name = f"{stem}{suffix}"
+    for n in range(2, limit + 1):
+        try:
+            os.lstat(directory / name)
+        except FileNotFoundError:
+            return name
+        except OSError:
+            return name  # cannot tell: publishing will say what is wrong with the directory
+        name = f"{stem}-{n}{suffix}"
+    return name
+
+
 def staging_directory(directory: Path) -> Path:
     """A fresh private directory (mode 700, ours) inside ``directory``, where another program
     (pytest-html) may write by name; :func:`publish` then moves its file into place."""

@@ -98,8 +98,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config, "workerinput"):
         return
     if getattr(config.option, "htmlpath", "missing") is None:
-        name = f"mu3e-diagnosis-{run.started.strftime('%Y%m%d-%H%M%S')}.html"
-        final = _default_report_dir() / name
+        directory = _default_report_dir()
+        stem = f"mu3e-diagnosis-{run.started.strftime('%Y%m%d-%H%M%S')}"
+        final = directory / outputs.unused_name(directory, stem, ".html")
     elif getattr(config.option, "htmlpath", None):
         final = outputs.absolute(config.option.htmlpath)
         try:

@@ -67,6 +67,8 @@ def test_key_644_is_repaired_then_passes_and_second_run_changes_nothing(grid, tm
     # The repairs are part of the final report (HTML and JSON); no separate log file.
     reports = home.parent / f"{home.name}-fix-cwd" / "reports"
     assert not list(reports.glob("*.repairs.txt"))
+    # The report from before the repairs is kept beside the final one, even within a second.
+    assert len(list(reports.glob("mu3e-diagnosis-*.html"))) == 2, list(reports.iterdir())
     final = re.search(r"^The repairs are listed in the report \(for a support ticket\): "
                       r"(\S+), (\S+)$", r.stdout, re.M)
     assert final, r.stdout

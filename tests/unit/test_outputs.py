@@ -57,3 +57,14 @@ def test_paths_are_made_absolute_without_resolving_links(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "l").symlink_to("/etc")
     assert outputs.absolute("l/x") == tmp_path / "l" / "x"
+
+
+def test_default_names_never_take_an_existing_report(tmp_path):
+    """Two runs in one second (fix: before and after) keep both reports; a planted link or a
+    directory under the name counts as taken too."""
+    assert outputs.unused_name(tmp_path, "mu3e-diagnosis-1", ".html") == "mu3e-diagnosis-1.html"
+    (tmp_path / "mu3e-diagnosis-1.html").write_text("first")
+    (tmp_path / "mu3e-diagnosis-1-2.html").symlink_to("/nonexistent")
+    (tmp_path / "mu3e-diagnosis-1-3.html").mkdir()
+    assert outputs.unused_name(tmp_path, "mu3e-diagnosis-1", ".html") == \
+        "mu3e-diagnosis-1-4.html"
