@@ -11,7 +11,7 @@ from mu3e_checks import registry
 from mu3e_checks.plugin import PACKAGE_DIR
 from mu3e_checks.prune import can_skip, declared_ids
 from mu3e_checks.settings import OPTIONS
-from tests.support.runner import clean_env, run_checks
+from tests.support.runner import audit_processes, clean_env, run_checks
 
 
 def _cli(tmp_path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -121,13 +121,7 @@ def test_a_whole_diagnosis_starts_no_process(grid, tmp_path):
     start (subprocess, exec, spawn, system) and a whole run, reports included, makes none."""
     home = grid.home(tmp_path)
     seen = tmp_path / "processes"
-    code = ("import sys\n"
-            f"seen = open({str(seen)!r}, 'w')\n"
-            "def hook(event, args):\n"
-            "    if event in ('subprocess.Popen', 'os.exec', 'os.posix_spawn', 'os.system',\n"
-            "                 'os.spawn', 'os.fork', 'os.forkpty'):\n"
-            "        seen.write(f'{event} {args[:2]!r}\\n'); seen.flush()\n"
-            "sys.addaudithook(hook)\n"
+    code = (audit_processes(seen) +
             "from mu3e_checks import cli\n"
             "sys.exit(cli.main(['--mu3e-offline', '-q', '--mu3e-json', 'r.json']))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=clean_env(home),

@@ -20,7 +20,7 @@ from tests.support.diset_server import (
 )
 from tests.support.dns_responder import DnsResponder
 from tests.support.net_world import GROUP, TEST_HOST
-from tests.support.runner import run_checks
+from tests.support.runner import audited_cli, run_checks
 
 SERVICE = "Configuration/Server"
 NET = [f"NET-00{n}" for n in range(1, 7)]
@@ -69,6 +69,22 @@ def test_healthy_server_passes_every_layer(net_world, responder, tmp_path):
     assert "v8r0p74-test" in html  # the server's DIRAC version is reported
     assert "CN=Mu3e Test Host CA" in html and "TLSv1.3" in html  # issuer and TLS version
     assert "jane in group mu3e.org_user" in html
+
+
+def test_the_network_chapter_starts_no_process(net_world, responder, tmp_path):
+    """The promise that the diagnosis only reads holds online too: DNS, TCP, TLS, DISET and
+    the per-server survey run in the diagnosing interpreter, which starts no program."""
+    home = tmp_path / "home"
+    home.mkdir()
+    seen = tmp_path / "processes"
+    with net_world.diset() as server:
+        r = run_checks(home, "--mu3e-select", "NET", "--mu3e-cs-url",
+                       url(TEST_HOST, server.port), "--mu3e-nameserver", responder.address,
+                       "--mu3e-timeout", "2", "--mu3e-trust-dir", str(net_world.trust),
+                       "--mu3e-proxy", str(net_world.proxy), offline=False,
+                       command=audited_cli(seen))
+    assert r.outcome("NET-004") == "passed", r.stdout[-2000:] + r.stderr[-2000:]
+    assert seen.read_text() == ""
 
 
 def test_name_from_hosts_file_is_not_asked_over_dns(net_world, responder, tmp_path):

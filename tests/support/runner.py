@@ -106,6 +106,28 @@ def unprivileged_command() -> list[str]:
     return ["setpriv", "--bounding-set", drop, "--inh-caps", drop, "--", *base]
 
 
+def audit_processes(seen: Path) -> str:
+    """Python lines that make the interpreter write every process start (subprocess, exec,
+    spawn, system, fork) to ``seen``: prepended to a diagnosis, they hold it to its promise that
+    it only reads and starts no program."""
+    return ("import sys\n"
+            f"seen = open({str(seen)!r}, 'w')\n"
+            "def hook(event, args):\n"
+            "    if event in ('subprocess.Popen', 'os.exec', 'os.posix_spawn', 'os.system',\n"
+            "                 'os.spawn', 'os.fork', 'os.forkpty'):\n"
+            "        seen.write(f'{event} {args[:2]!r}\\n'); seen.flush()\n"
+            "sys.addaudithook(hook)\n")
+
+
+def audited_cli(seen: Path) -> list[str]:
+    """``mu3e-checks`` under :func:`audit_processes`, as ``run_checks``'s ``command``.  The
+    hermetic command, not ``pytest --pyargs``: there, whatever third-party pytest plugins the
+    machine has load too (this one's pytest-benchmark runs git and hg), which is not the
+    diagnosis."""
+    return [sys.executable, "-c", audit_processes(seen) +
+            "from mu3e_checks import cli\nsys.exit(cli.main(sys.argv[1:]))\n"]
+
+
 def run_checks(home: Path, *args: str, env: Optional[Mapping[str, str]] = None,
                cwd: Optional[Path] = None, offline: bool = True, timeout: float = 180,
                command: Optional[Sequence[str]] = None,

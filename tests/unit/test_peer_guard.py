@@ -31,3 +31,29 @@ def test_peer_names_are_recognised_by_path_and_name():
     assert peer_guard.peer_program("fetch-crl")
     assert peer_guard.peer_program(str(peer_guard.DIRAC_VENV / "bin" / "python"))
     assert not peer_guard.peer_program("/usr/bin/bash")
+
+
+def test_a_peer_test_that_skips_fails_in_ci_and_only_skips_elsewhere(tmp_path):
+    """The promise behind .ci/run's ``CI=true``: a test marked ``peer`` that skips because its
+    real program is missing is a failure in CI, so a missing install step cannot pass as green;
+    on a developer's machine it stays a skip.  Runs the project's own conftest on a probe test."""
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "test_probe.py").write_text(
+        "import pytest\n\n\n@pytest.mark.peer\ndef test_needs_a_peer():\n"
+        "    pytest.skip('needs openssl')\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
+    env["PYTHONPATH"] = str(root)
+
+    def run(**extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pytest", "-p", "conftest", "-p",
+                               "no:cacheprovider", "-q", "-rs", "test_probe.py"], cwd=tmp_path,
+                              env={**env, **extra}, capture_output=True, text=True, timeout=120)
+
+    here = run()
+    assert here.returncode == 0 and "1 skipped" in here.stdout, here.stdout + here.stderr
+    ci = run(CI="true")
+    assert ci.returncode == 1, ci.stdout + ci.stderr
+    assert "a real peer this test needs is missing" in ci.stdout and "needs openssl" in ci.stdout
