@@ -59,11 +59,6 @@ Options of the diagnosis that fix uses (see mu3e-checks --help):
 BLOCK_BEGIN = "# >>> mu3e-checks: X509_CERT_DIR (added by 'mu3e-checks fix') >>>"
 BLOCK_END = "# <<< mu3e-checks: X509_CERT_DIR <<<"
 
-#: Repairs this version applies; other action kinds are shown with their printed fix.
-SUPPORTED = (ActionKind.CHMOD, ActionKind.PKCS12_EXTRACT, ActionKind.EXPORT_CERT_DIR,
-             ActionKind.FETCH_CRLS, ActionKind.INSTALL_CA_BUNDLES)
-
-
 class RepairError(Exception):
     """A repair cannot be done safely; the message says why, and nothing was written."""
 
@@ -135,14 +130,10 @@ def _chmod_facts(path: Path) -> tuple[int, int]:
     return stat.S_IMODE(st.st_mode), st.st_ino
 
 
-def plan_chmod(step: Step, action: Action) -> None:
+def plan_chmod(step: Step, action: Action, ctx: Context) -> None:
     path, spec = Path(action.param("path")), str(action.param("mode"))
-    try:
-        old, _ino = _chmod_facts(path)
-        new = _target_mode(spec, old)
-    except RepairError as exc:
-        step.blocked = str(exc)
-        return
+    old, _ino = _chmod_facts(path)
+    new = _target_mode(spec, old)
     if old == new:
         step.done = True
         step.changes.append(f"{visible(path)}: already mode {new:03o}")
@@ -190,8 +181,7 @@ def _backup_name(path: Path, stamp: str) -> Path:
 def plan_pkcs12(step: Step, action: Action, ctx: Context) -> None:
     p12, cert, key = (Path(action.param(n)) for n in ("p12", "cert", "key"))
     if not p12.is_file() or os.path.islink(p12):
-        step.blocked = f"{visible(p12)} is not a plain file"
-        return
+        raise RepairError(f"{visible(p12)} is not a plain file")
     step.changes.append(f"read {visible(p12)} (pass phrase asked for without echo, or from "
                         "MU3E_KEY_PASSPHRASE / --mu3e-passphrase-file)")
     step.changes.append(f"write {visible(cert)} (mode 644)")
@@ -370,12 +360,8 @@ def _read_rc(path: Path) -> str:
 
 def plan_export(step: Step, action: Action, ctx: Context) -> None:
     path = rc_file(ctx)
-    try:
-        text = _read_rc(path)
-        new = with_block(text, action.param("value"))
-    except RepairError as exc:
-        step.blocked = str(exc)
-        return
+    text = _read_rc(path)
+    new = with_block(text, action.param("value"))
     if new == text:
         step.done = True
         step.changes.append(f"{visible(path)}: the X509_CERT_DIR block is already there")
@@ -631,18 +617,15 @@ def crl_dir_problem(ca_dir: Path) -> str:
 def plan_crls(step: Step, action: Action, ctx: Context) -> None:
     ca_dir = Path(action.param("ca_dir"))
     if ctx.offline:
-        step.blocked = "--mu3e-offline: the CRL downloads are skipped"
-        return
+        raise RepairError("--mu3e-offline: the CRL downloads are skipped")
     problem = crl_dir_problem(ca_dir)
     if problem:
-        step.blocked = problem
-        return
+        raise RepairError(problem)
     sources = crl_sources(ca_dir)
     with_url = [s for s in sources if s.urls]
     if not with_url:
-        step.blocked = (f"no CA in {visible(ca_dir)} has a .crl_url file (the IGTF bundles "
-                        "bring them)")
-        return
+        raise RepairError(f"no CA in {visible(ca_dir)} has a .crl_url file (the IGTF bundles "
+                          "bring them)")
     step.changes.append(f"fetch {len(with_url)} CRL(s) into {visible(ca_dir)}, each verified "
                         "with its CA before it replaces <hash>.r0 (old files kept in "
                         f"{REPLACED_DIR}/)")
@@ -797,13 +780,11 @@ def plan_bundles(step: Step, action: Action, ctx: Context) -> None:
 
     ca_dir = Path(action.param("ca_dir"))
     if ctx.offline:
-        step.blocked = "--mu3e-offline: the CA bundle downloads are skipped"
-        return
+        raise RepairError("--mu3e-offline: the CA bundle downloads are skipped")
     if os.path.lexists(ca_dir):
         problem = crl_dir_problem(ca_dir)
         if problem:
-            step.blocked = problem
-            return
+            raise RepairError(problem)
     base = repository(ctx)
     for alias in action.param("aliases") or ():
         step.changes.append(f"fetch {visible(base + commands.tarball(alias))}, check it holds "
@@ -855,24 +836,24 @@ def build_plan(results: Sequence[CheckResult], ctx: Context) -> list[Step]:
                     fix=r.fix)
         if action is None:
             step.blocked = "needs a person"
-        elif action.kind not in SUPPORTED:
+        elif action.kind not in PLAN:
             step.blocked = f"'{action.kind.value}' is not applied by this version"
-        elif action.kind == ActionKind.CHMOD:
-            plan_chmod(step, action)
-        elif action.kind == ActionKind.PKCS12_EXTRACT:
-            plan_pkcs12(step, action, ctx)
-        elif action.kind == ActionKind.EXPORT_CERT_DIR:
-            plan_export(step, action, ctx)
-        elif action.kind == ActionKind.FETCH_CRLS:
-            plan_crls(step, action, ctx)
-        elif action.kind == ActionKind.INSTALL_CA_BUNDLES:
-            plan_bundles(step, action, ctx)
+        else:
+            try:
+                PLAN[action.kind](step, action, ctx)
+            except RepairError as exc:  # the facts do not allow it: say why, do nothing
+                step.blocked = str(exc)
         if action is not None:
             seen.add(action)
         steps.append(step)
     return steps
 
 
+#: How each repair is planned (filling the step, raising RepairError when the facts do not
+#: allow it) and applied; an action kind missing here is printed for a person.
+PLAN = {ActionKind.CHMOD: plan_chmod, ActionKind.PKCS12_EXTRACT: plan_pkcs12,
+        ActionKind.EXPORT_CERT_DIR: plan_export, ActionKind.FETCH_CRLS: plan_crls,
+        ActionKind.INSTALL_CA_BUNDLES: plan_bundles}
 APPLY = {ActionKind.CHMOD: apply_chmod, ActionKind.PKCS12_EXTRACT: apply_pkcs12,
          ActionKind.EXPORT_CERT_DIR: apply_export, ActionKind.FETCH_CRLS: apply_crls,
          ActionKind.INSTALL_CA_BUNDLES: apply_bundles}
