@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mu3e_checks import commands
-from mu3e_checks.model import Diagnosis
+from mu3e_checks.model import CheckResult, Diagnosis
 from mu3e_checks.redact import scrub_secrets
+from mu3e_checks.registry import with_prerequisites
 from mu3e_checks.text import visible
 
 # Where an anchor's text comes from: the guard test greps DIRAC's installed sources for
@@ -337,33 +338,9 @@ def entries(matches: Iterable[Match]) -> list[Entry]:
     return [e for e in CATALOGUE if e.key in keys]
 
 
-def with_prerequisites(ids: Iterable[str], registry: Mapping[str, object]) -> list[str]:
-    """``ids`` and everything they require, transitively (the selection a run needs)."""
-    out: dict[str, None] = {}
-    todo = list(ids)
-    while todo:
-        cid = todo.pop()
-        if cid in out or cid not in registry:
-            continue
-        out[cid] = None
-        todo.extend(getattr(registry[cid], "requires", ()))
-    return sorted(out)
-
-
 # ------------------------------------------------------------------------------------ judging
 
 CONFIRMED, RULED_OUT, UNDECIDED = "confirmed", "ruled out", "undecided"
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """What judging needs of a check's result (the model's ``CheckResult`` has these too)."""
-
-    id: str
-    title: str
-    outcome: str
-    message: str = ""
-    fix: str = ""
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,20 @@ def validate(checks: Mapping[str, Check], owners: Iterable[str] = ()) -> None:
         raise RegistryError(f"prerequisites form a cycle: {' -> '.join(exc.args[1])}") from None
 
 
+def with_prerequisites(ids: Iterable[str], checks: Mapping[str, object]) -> list[str]:
+    """``ids`` and everything they require, transitively (the selection a run needs): what
+    ``explain`` runs to decide a cause, and what ``fix`` runs again after a repair."""
+    out: dict[str, None] = {}
+    todo = list(ids)
+    while todo:
+        cid = todo.pop()
+        if cid in out or cid not in checks:
+            continue
+        out[cid] = None
+        todo.extend(getattr(checks[cid], "requires", ()))
+    return sorted(out)
+
+
 def ordered(checks: Iterable[Check]) -> list[Check]:
     """Guide order: by chapter, then by ID within a chapter."""
     return sorted(checks, key=lambda c: (STEP_ORDER[c.step], c.id))

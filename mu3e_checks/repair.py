@@ -34,6 +34,7 @@ from typing import Any, Optional
 
 from mu3e_checks import outputs
 from mu3e_checks.model import CheckResult, Diagnosis
+from mu3e_checks.registry import with_prerequisites
 from mu3e_checks.remedy import Action, ActionKind, Safety
 from mu3e_checks.shell import quote
 from mu3e_checks.text import visible
@@ -1046,13 +1047,7 @@ def affected(repaired: Iterable[tuple[str, Optional[Action]]], checks: Mapping[s
         if cid not in out:
             out.add(cid)
             todo.extend(dependants.get(cid, ()))
-    todo = list(out)
-    while todo:
-        cid = todo.pop()
-        for req in getattr(checks.get(cid), "requires", ()):
-            if req not in out:
-                out.add(req)
-                todo.append(req)
+    out.update(with_prerequisites(out, checks))
     return [cid for cid in ran if cid in out]
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from mu3e_checks import commands, explain, registry
-from mu3e_checks.explain import CATALOGUE, CONFIRMED, RULED_OUT, UNDECIDED, CheckResult
+from mu3e_checks.explain import CATALOGUE, CONFIRMED, RULED_OUT, UNDECIDED
+from mu3e_checks.model import CheckResult
 
 ALL = registry.load_all()
 
@@ -98,9 +99,10 @@ def test_with_prerequisites_follows_requires():
 
 
 def _results(**outcomes: str) -> dict[str, CheckResult]:
-    return {k.replace("_", "-"): CheckResult(k.replace("_", "-"), "t", v, f"{v} msg",
-                                             "fix-it" if v == "failed" else "")
-            for k, v in outcomes.items()}
+    return {k.replace("_", "-"): CheckResult(
+        id=k.replace("_", "-"), title="t", step="s", step_title="s", severity="fail",
+        requires=(), outcome=v, message=f"{v} msg", fix="fix-it" if v == "failed" else "")
+        for k, v in outcomes.items()}
 
 
 def test_judging_confirms_rules_out_and_leaves_undecided():
