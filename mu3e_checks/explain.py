@@ -504,22 +504,16 @@ class ReportPlugin:
         #: The run's results by check ID (key material scrubbed), for the terminal section.
         self.results: dict[str, Any] = {}
 
+    def mu3e_attach(self, d: Diagnosis) -> Diagnosis:
+        """The run's model with the "Error explained" lines (``run.attach_sections``)."""
+        return replace(d, explained=tuple(self.section(d)))
+
     def section(self, d: Diagnosis) -> list[str]:
         results = {r.id: r for r in d.map_text(scrub_secrets).results}
         self.results = results
         ex = Explanation(self.matches, judge(self.matches, results) if self.matches else [],
                          ran=True, offline=self.offline, text=self.text)
         return section(ex)
-
-
-def attach(config: object, d: Diagnosis) -> Diagnosis:
-    """``d`` with the "Error explained" lines when this run was started by ``explain``."""
-    manager = getattr(config, "pluginmanager", None)
-    plugins = manager.get_plugins() if manager is not None else ()
-    plugin = next((p for p in plugins if isinstance(p, ReportPlugin)), None)
-    if plugin is None:
-        return d
-    return replace(d, explained=tuple(plugin.section(d)))
 
 
 # ------------------------------------------------------------------------------------ running

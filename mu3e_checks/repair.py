@@ -919,6 +919,14 @@ class _Catch:
     carries the repair log into the run, so its reports list the repairs (:func:`attach`; the
     same way ``explain`` hands in its "Error explained" section)."""
 
+    def mu3e_attach(self, d: Diagnosis) -> Diagnosis:
+        """The run's model with the repair log, when this run is the one ``fix`` started after
+        repairing (``run.attach_sections``)."""
+        from dataclasses import replace
+
+        return replace(d, repairs=tuple(visible(line) for line in self.repairs)) \
+            if self.repairs else d
+
     def __init__(self, repairs: Sequence[str] = ()) -> None:
         self.repairs = tuple(repairs)
         self.diagnosis: Optional[Diagnosis] = None
@@ -933,21 +941,6 @@ class _Catch:
         if run is not None:
             self.diagnosis, self.settings = run.screen, run.settings
             self.html_path, self.json_path = run.html_path, run.json_path
-
-
-def attach(config: object, d: Diagnosis) -> Diagnosis:
-    """``d`` with the repair log when this run is the one ``fix`` started after repairing.
-
-    Called by the run while it builds the model, before the key scrub and ``--mu3e-redact``,
-    so the lines are redacted and scrubbed like every other text of the report."""
-    from dataclasses import replace
-
-    manager = getattr(config, "pluginmanager", None)
-    plugins = manager.get_plugins() if manager is not None else ()
-    catch = next((p for p in plugins if isinstance(p, _Catch) and p.repairs), None)
-    if catch is None:
-        return d
-    return replace(d, repairs=tuple(visible(line) for line in catch.repairs))
 
 
 ArgsBuilder = Callable[[Sequence[str]], list[str]]

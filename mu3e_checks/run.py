@@ -14,7 +14,6 @@ import datetime as _dt
 import gc
 import os
 import re
-import sys
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any, Optional
@@ -349,13 +348,7 @@ class DiagnosisRun:
                                        deselected=self.deselected),
                      exit_code=exit_code, finished=_dt.datetime.now().astimezone(),
                      foreign_config=(summary_line(self.foreign),) if self.foreign else ())
-        # explain and fix hand their sections in through a plugin object given to pytest.main;
-        # an ordinary run imports neither module, so there is nothing to attach.
-        for name in ("mu3e_checks.explain", "mu3e_checks.repair"):
-            module = sys.modules.get(name)
-            if module is not None:
-                raw = module.attach(self.config, raw)
-        return raw.map_text(scrub_secrets)
+        return attach_sections(self.config, raw).map_text(scrub_secrets)
 
     def for_reports(self, d: Diagnosis) -> Diagnosis:
         """The model as the files show it: redacted in the data when ``--mu3e-redact`` is on."""
@@ -477,6 +470,19 @@ class DiagnosisRun:
         if self._html_report is not None:
             self._html_report.title = d.title(TITLE)
         prefix.extend(html_summary(d))
+
+
+def attach_sections(config: object, d: Diagnosis) -> Diagnosis:
+    """``d`` with the sections a subcommand hands in (explain's "Error explained", fix's
+    repairs): a plugin object given to ``pytest.main`` adds its own through ``mu3e_attach(d)``.
+    Called before the key scrub and ``--mu3e-redact``, so those lines are treated like every
+    other text; an ordinary run has no such plugin."""
+    manager = getattr(config, "pluginmanager", None)
+    for plugin in manager.get_plugins() if manager is not None else ():
+        attach = getattr(plugin, "mu3e_attach", None)
+        if callable(attach):
+            d = attach(d)
+    return d
 
 
 def _short(report: pytest.TestReport) -> str:

@@ -11,6 +11,7 @@ import pytest
 from mu3e_checks import commands, explain, registry
 from mu3e_checks.explain import CATALOGUE, CONFIRMED, RULED_OUT, UNDECIDED
 from mu3e_checks.model import CheckResult
+from mu3e_checks.run import attach_sections
 
 ALL = registry.load_all()
 
@@ -216,8 +217,8 @@ def test_reports_get_the_section_judged_from_the_runs_own_results():
                    _model_result("NET-002", "failed", fix="timeout 10 bash -c 'x'"),
                    _model_result("CFG-004", "passed")),
                   started=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
-    assert explain.attach(object(), d) is d  # an ordinary run: no section
-    got = explain.attach(Config(), d)
+    assert attach_sections(object(), d) is d  # an ordinary run: no section
+    got = attach_sections(Config(), d)
     assert "confirmed cause: nothing accepts connections on the Configuration Server's port, "\
            "or a firewall rejects it" in got.explained
     data = json.loads(render_json.dumps(got))

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import (
 from mu3e_checks import commands, repair
 from mu3e_checks.model import CheckResult
 from mu3e_checks.remedy import ActionKind
+from mu3e_checks.run import attach_sections
 from tests.support.pki_factory import PKI
 
 
@@ -380,10 +381,10 @@ def test_repairs_reach_every_report_redacted_and_visible():
                 return [object(), catch]
 
     d = _diagnosis()
-    assert repair.attach(object(), d) is d  # an ordinary run: no section, no JSON key
+    assert attach_sections(object(), d) is d  # an ordinary run: no section, no JSON key
     plain = json.loads(render_json.dumps(d))
     assert "repairs" not in plain and render_json.shape_errors(render_json.SHAPE, plain) == []
-    got = repair.attach(Config(), d).map_text(scrub_secrets)
+    got = attach_sections(Config(), d).map_text(scrub_secrets)
     assert got.repairs[0] == "before the repairs: NOT READY: 1 check(s) failed; start with " \
                              "CERT-003 (CERT-003)."
     assert "\x1b" not in "".join(got.repairs) and "evil\\x1b[2J<script>" in got.repairs[3]
