@@ -9,13 +9,10 @@ arguments go to pytest unchanged.  ``--help`` shows what a physicist needs (pyte
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
-
-import pytest
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 WIDTH = 100
@@ -130,9 +127,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     if "--help-pytest" in argv:
         argv = [a if a != "--help-pytest" else "--help" for a in argv]
-    # Other installed pytest plugins must not change the diagnosis; load ours explicitly.
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    return int(pytest.main(pytest_args(argv)))
+    from mu3e_checks.plugin import run_in_process
+
+    return run_in_process(pytest_args(argv))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,6 @@ through ``pytest.main`` exactly as the hermetic ``mu3e-checks`` command runs the
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +27,7 @@ from typing import Any, Optional
 
 from mu3e_checks import commands
 from mu3e_checks.model import CheckResult, Diagnosis
+from mu3e_checks.plugin import ArgsBuilder, run_in_process
 from mu3e_checks.redact import scrub_secrets
 from mu3e_checks.registry import with_prerequisites
 from mu3e_checks.text import visible
@@ -527,7 +527,6 @@ diagnosis. With a command, its exit code is passed through."""
 
 #: How the checks' pytest command line is built: ``cli.pytest_args`` (passed in by the CLI,
 #: which imports this module, so that the two do not import each other).
-ArgsBuilder = Callable[[Sequence[str]], list[str]]
 
 
 def run_checks(select: Sequence[str], extra: Sequence[str], pytest_args: ArgsBuilder,
@@ -540,13 +539,10 @@ def run_checks(select: Sequence[str], extra: Sequence[str], pytest_args: ArgsBui
     would be announced on the terminal and then vanish) and a ``--mu3e-json`` or
     ``MU3E_JSON`` of the user's is left as it is.
     """
-    import pytest
-
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     args = list(extra)
     if select:
         args += ["--mu3e-select", ",".join(select)]
-    rc = int(pytest.main(pytest_args(args), plugins=[plugin]))
+    rc = run_in_process(pytest_args(args), [plugin])
     return rc, dict(plugin.results)
 
 

@@ -11,8 +11,9 @@ in every pytest run on the machine.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import pytest
 
@@ -144,3 +145,15 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optio
 
     return True if can_skip(collection_path, run.settings.select, run.settings.ignore) else None
 
+
+#: Builds the pytest command line of a diagnosis from the user's arguments (:func:`pytest_args`;
+#: the subcommands take it as a parameter, so tests can give their own).
+ArgsBuilder = Callable[[Sequence[str]], list[str]]
+
+
+def run_in_process(args: list[str], plugins: Sequence[object] = ()) -> int:
+    """Run a diagnosis in this process, as the hermetic command does: other installed pytest
+    plugins must not change it, so only the ones ``args`` names load.  ``plugins`` are handed
+    to pytest (explain's and fix's carriers of their report sections)."""
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    return int(pytest.main(args, plugins=list(plugins)))

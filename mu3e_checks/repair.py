@@ -34,6 +34,7 @@ from typing import Any, Optional
 
 from mu3e_checks import outputs
 from mu3e_checks.model import CheckResult, Diagnosis
+from mu3e_checks.plugin import ArgsBuilder, run_in_process
 from mu3e_checks.registry import with_prerequisites
 from mu3e_checks.remedy import Action, ActionKind, Safety
 from mu3e_checks.shell import quote
@@ -943,7 +944,6 @@ class _Catch:
             self.html_path, self.json_path = run.html_path, run.json_path
 
 
-ArgsBuilder = Callable[[Sequence[str]], list[str]]
 
 
 def diagnose(extra: Sequence[str], pytest_args: ArgsBuilder, repairs: Sequence[str] = (),
@@ -951,13 +951,10 @@ def diagnose(extra: Sequence[str], pytest_args: ArgsBuilder, repairs: Sequence[s
     """Run the diagnosis in-process with the user's options; its terminal text is kept, not
     shown (the plan and the before/after table say what matters).  ``repairs`` go into its
     reports (the "Repairs applied" section, the JSON ``repairs``)."""
-    import pytest
-
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     catch = _Catch(repairs)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        rc = int(pytest.main(pytest_args(list(extra)), plugins=[catch]))
+        rc = run_in_process(pytest_args(list(extra)), [catch])
     return rc, catch.diagnosis, catch.settings, out.getvalue(), catch
 
 
