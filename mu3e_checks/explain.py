@@ -619,10 +619,9 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder,
 
 
 if __name__ == "__main__":  # pragma: no cover - the docs generator
-    if sys.argv[1:2] == ["--write-docs"]:
-        DOCS_PATH.write_text(docs_page())
-    elif sys.argv[1:2] == ["--check-docs"]:
-        sys.exit(0 if DOCS_PATH.read_text() == docs_page() else 1)
-    else:
-        print(f"usage: {GENERATE} | --check-docs", file=sys.stderr)
-        sys.exit(2)
+    if sys.argv[1:2] in (["--write-docs"], ["--check-docs"]):
+        from mu3e_checks.listing import docs_command
+
+        sys.exit(docs_command(sys.argv[1:], DOCS_PATH, docs_page, GENERATE))
+    print(f"usage: {GENERATE} | --check-docs", file=sys.stderr)
+    sys.exit(2)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
@@ -277,22 +277,29 @@ def docs_markdown(checks: Optional[Iterable[Check]] = None) -> str:
     ]) + "\n"
 
 
+def docs_command(args: list[str], default: Path, make: Callable[[], str], generate: str) -> int:
+    """``--write-docs [PATH]`` rewrites a generated page, ``--check-docs [PATH]`` exits 1 when
+    it is stale (for CI): the one way every page generated from data (docs/checks.md,
+    docs/explain.md) is written and checked."""
+    path = Path(args[1]) if len(args) > 1 else default
+    text = make()
+    if args[0] == "--check-docs":
+        current = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if current != text:
+            print(f"{path} is out of date: run {generate}", file=sys.stderr)
+            return 1
+        return 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     """``--write-docs [PATH]`` rewrites the page, ``--check-docs [PATH]`` exits 1 when it is
     stale (for CI), ``--markdown`` prints it; with no argument, the check list."""
     args = sys.argv[1:] if argv is None else argv
     if args[:1] in (["--write-docs"], ["--check-docs"]):
-        path = Path(args[1]) if len(args) > 1 else DOCS_PATH
-        text = docs_markdown()
-        if args[0] == "--check-docs":
-            current = path.read_text(encoding="utf-8") if path.is_file() else ""
-            if current != text:
-                print(f"{path} is out of date: run {GENERATE}", file=sys.stderr)
-                return 1
-            return 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        return 0
+        return docs_command(args, DOCS_PATH, docs_markdown, GENERATE)
     if args[:1] == ["--markdown"]:
         print(docs_markdown(), end="")
         return 0
