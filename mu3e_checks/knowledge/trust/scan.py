@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -35,6 +35,15 @@ CRL_FILE_RE = re.compile(r"^([0-9a-f]{8})\.r(\d+)$")
 
 
 @functools.lru_cache(maxsize=4096)
+def openssl_x509(cert: x509.Certificate) -> Any:
+    """pyOpenSSL's copy of ``cert``, made once per certificate: the scan hashes each CA's
+    names with it, and every chain check hands the same CAs to OpenSSL again."""
+    from OpenSSL import crypto
+
+    return crypto.X509.from_cryptography(cert)
+
+
+@functools.lru_cache(maxsize=4096)
 def subject_hash(cert: x509.Certificate, *, issuer: bool = False) -> str:
     """OpenSSL's subject-name hash of ``cert`` (of its issuer with ``issuer=True``).
 
@@ -44,9 +53,7 @@ def subject_hash(cert: x509.Certificate, *, issuer: bool = False) -> str:
     """
     import warnings
 
-    from OpenSSL import crypto
-
-    x = crypto.X509.from_cryptography(cert)
+    x = openssl_x509(cert)
     if not issuer:
         return f"{x.subject_name_hash() & 0xffffffff:08x}"
     with warnings.catch_warnings():  # pyOpenSSL deprecates X509Name, but cryptography has
@@ -138,7 +145,7 @@ class TrustStore:
         if cached is None or cached[0] != len(self.cas):
             index: dict[tuple[tuple[str, str], ...], list[CA]] = {}
             for ca in self.cas:
-                index.setdefault(dn_key(dn_slash(ca.cert.subject)), []).append(ca)
+                index.setdefault(dn_key(ca.subject), []).append(ca)
             cached = (len(self.cas), index)
             self.__dict__["_by_subject"] = cached
         return list(cached[1].get(dn_key(dn), ()))
@@ -164,19 +171,7 @@ class TrustStore:
     def misnamed(self, dn: str) -> list[FileProblem]:
         """The CA-003 findings of a CA with this DN installed only under a wrong file name."""
         return [p for p in self.bad_files if p.misnamed_dn is not None and not p.harmless
-                and _same_slash(p.misnamed_dn, dn)]
-
-
-def _same_slash(a: str, b: str) -> bool:
-    from mu3e_checks.knowledge.pki import parse_slash_dn
-
-    def norm(dn: str) -> list[tuple[str, str]]:
-        return [(k.upper(), v) for k, v in parse_slash_dn(dn)]
-
-    try:
-        return norm(a) == norm(b)
-    except ValueError:
-        return a == b
+                and dn_key(p.misnamed_dn) == dn_key(dn)]
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

@@ -13,12 +13,17 @@ import datetime as _dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Optional, Union
 
 from cryptography import x509
 
 from mu3e_checks.knowledge.pki import dn_slash, is_ca
-from mu3e_checks.knowledge.trust.scan import TrustStore, scan_trust_dir, subject_hash
+from mu3e_checks.knowledge.trust.scan import (
+    TrustStore,
+    openssl_x509,
+    scan_trust_dir,
+    subject_hash,
+)
 
 #: OpenSSL X509_V_ERR codes the verdicts name (include/openssl/x509_vfy.h).
 X509_V_OK = 0
@@ -186,21 +191,6 @@ def openssl_view(store: TrustStore, chain: Sequence[x509.Certificate] = ()
     return certs, crls
 
 
-def _as_openssl(store: TrustStore, certs: Sequence[x509.Certificate]) -> list[Any]:
-    """pyOpenSSL's copies of the store's certificates, converted once per store: a run
-    verifies several chains against the same directory, which may hold all of IGTF."""
-    from OpenSSL import crypto
-
-    cache: dict[x509.Certificate, Any] = store.__dict__.setdefault("_openssl_x509", {})
-    out = []
-    for cert in certs:
-        converted = cache.get(cert)
-        if converted is None:
-            converted = cache[cert] = crypto.X509.from_cryptography(cert)
-        out.append(converted)
-    return out
-
-
 def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
                  ca_dir: Union[Path, TrustStore], *, crl_check: bool = True,
                  allow_proxy: bool = False, at: Optional[_dt.datetime] = None) -> ChainVerdict:
@@ -220,8 +210,8 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
     store = ca_dir if isinstance(ca_dir, TrustStore) else scan_trust_dir(Path(ca_dir))
     certs, crls = openssl_view(store, [leaf, *untrusted])
     x509_store = crypto.X509Store()
-    for x in _as_openssl(store, certs):
-        x509_store.add_cert(x)
+    for cert in certs:
+        x509_store.add_cert(openssl_x509(cert))
     if crl_check:
         for crl in crls:
             x509_store.add_crl(crl)
@@ -235,8 +225,8 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
     if at is not None:
         x509_store.set_time(at.astimezone(_dt.timezone.utc).replace(tzinfo=None)
                             if at.tzinfo else at)
-    ctx = crypto.X509StoreContext(x509_store, crypto.X509.from_cryptography(leaf),
-                                  [crypto.X509.from_cryptography(c) for c in untrusted])
+    ctx = crypto.X509StoreContext(x509_store, openssl_x509(leaf),
+                                  [openssl_x509(c) for c in untrusted])
     leaf_dn = dn_slash(leaf.subject)
     try:
         verified = ctx.get_verified_chain()
