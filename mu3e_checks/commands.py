@@ -21,7 +21,11 @@ IGTF_VERSION = "1.138"
 #: The release the guide installs; Mu3e's services speak DIRAC v8.
 GUIDE_DIRAC_VERSION = "8.0.74"
 GUIDE_PIN = f"DIRAC=={GUIDE_DIRAC_VERSION}"
-_INSTALLER = "DIRACOS-Linux-$(uname -m).sh"
+#: The guide's DIRACOS installer and where it comes from.
+INSTALLER = "DIRACOS-Linux-$(uname -m).sh"
+INSTALLER_URL = "https://github.com/DIRACGrid/DIRACOS2/releases/latest/download/" + INSTALLER
+#: The guide's setuptools pin for DIRAC 8 (``pkg_resources``), as the guide spells it.
+SETUPTOOLS_PIN = '"setuptools<82"'
 
 
 def tarball(alias: str, version: str = IGTF_VERSION) -> str:
@@ -53,10 +57,15 @@ def proxy_init_local(group: str, *, note: str = "") -> Remedy:
     return cmd(PROXY_INIT_LOCAL, note=note, group=group)
 
 
+#: The guide's configuration command, as a template (the registry's default fixes use it too).
+CONFIGURE = "dirac-configure -F -S {setup} -C {cs} -I"
+#: A TLS handshake with the server, verified against the CA directory.
+TLS_CLIENT_TEST = "openssl s_client -connect {host}:{port} -CApath {capath} </dev/null"
+
+
 def configure(setup: str, cs_url: str, *, note: str = "") -> Remedy:
     """The guide's ``dirac-configure -F -S <setup> -C <url> -I``."""
-    return cmd("dirac-configure -F -S {setup} -C {cs_url} -I", note=note, setup=setup,
-               cs_url=cs_url)
+    return cmd(CONFIGURE, note=note, setup=setup, cs=cs_url)
 
 
 def pip_install_dirac(*, force: bool = False, quoted: bool = False) -> Remedy:
@@ -69,7 +78,7 @@ def pip_install_dirac(*, force: bool = False, quoted: bool = False) -> Remedy:
 
 def pip_setuptools() -> Remedy:
     """The guide's setuptools pin for DIRAC 8 (``pkg_resources``), as the guide spells it."""
-    return cmd('pip install "setuptools<82"')
+    return cmd("pip install " + SETUPTOOLS_PIN)
 
 
 def source_diracosrc(prefix: Path) -> Remedy:
@@ -81,9 +90,8 @@ def install_diracos(prefix: Path) -> Remedy:
     """The guide's DIRACOS installation, run in the directory that should hold ``diracos``."""
     parent = Path(prefix).parent
     steps = join(cmd("mkdir -p {parent}", parent=parent), cmd("cd {parent}", parent=parent),
-                 cmd("curl -LO https://github.com/DIRACGrid/DIRACOS2/releases/latest/download/"
-                     + _INSTALLER),
-                 cmd(f"bash {_INSTALLER}"), cmd(f"rm {_INSTALLER}"))
+                 cmd("curl -LO " + INSTALLER_URL), cmd(f"bash {INSTALLER}"),
+                 cmd(f"rm {INSTALLER}"))
     if Path(prefix).name != "diracos":
         steps = steps + cmd("mv {made} {prefix}", note="the installer creates {made}",
                             made=parent / "diracos", prefix=prefix)
@@ -210,8 +218,7 @@ def port_test(host: str, port: int, *, note: str = "test the port again") -> Rem
 
 def tls_client_test(host: str, port: int, capath: Path, *, note: str = "") -> Remedy:
     """``openssl s_client`` against the server, verified against ``capath``."""
-    return cmd("openssl s_client -connect {host}:{port} -CApath {capath} </dev/null",
-               note=note, host=host, port=int(port), capath=capath)
+    return cmd(TLS_CLIENT_TEST, note=note, host=host, port=int(port), capath=capath)
 
 
 def utc_date(*, note: str = "") -> Remedy:

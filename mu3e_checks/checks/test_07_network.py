@@ -78,7 +78,7 @@ def test_cs_port_open(cs_probe, settings, run):
 
 @check("NET-003", "TLS: the server's certificate is trusted and your proxy is accepted",
        step=STEP, network=True, requires=("NET-002", "CA-001", "CA-004"),
-       fix="openssl s_client -connect {host}:{port} -CApath {capath} </dev/null")
+       fix=commands.TLS_CLIENT_TEST)
 def test_cs_tls(cs_probe, trust_choice, settings, run):
     """The server is verified against the trust dir DIRAC will use, with the host name check
     and without CRLs, as DIRAC's client does; the client side presents only the proxy, never
@@ -172,7 +172,7 @@ def test_cs_clock(cs_probe, run):
 
 @check("NET-007", "Every Configuration Server listed in dirac.cfg answers", step=STEP,
        network=True,
-       fix="dirac-configure -F -S {setup} -C {cs} -I   # rewrites the Servers list")
+       fix=commands.CONFIGURE + "   # rewrites the Servers list")
 def test_every_cs_answers(cs_survey, settings, run):
     """``dirac-configure -I`` writes several servers and DIRAC tries them in random order, so
     one dead server gives intermittent slowness, not a clear failure.  Each listed server gets
@@ -308,7 +308,7 @@ def test_group_lists_you(cs_data, cs_probe, settings, run):
 
 @check("NET-011", "The Registry gives the Mu3e group a VOMS role, and your vomses lists the "
        "VO's VOMS servers", step=STEP, network=True, severity="warn", requires=("NET-010",),
-       fix="dirac-configure -F -S {setup} -C {cs} -I   # rewrites vomses from the CS")
+       fix=commands.CONFIGURE + "   # rewrites vomses from the CS")
 def test_group_voms(cs_data, cs_probe, settings, diracos, run):
     """``dirac-proxy-init -M`` asks the VOMS servers for the group's VOMSRole: a group without
     one gets a proxy without VOMS attributes, and a vomses without the server the CS lists, or
@@ -352,7 +352,7 @@ def test_group_voms(cs_data, cs_probe, settings, diracos, run):
 
 @check("NET-012", "The Configuration Server names the ProxyManager and BundleDelivery for "
        "your setup", step=STEP, network=True, severity="warn", requires=("NET-009",),
-       fix="dirac-configure -F -S {setup} -C {cs} -I")
+       fix=commands.CONFIGURE)
 def test_setup_services(cs_data, cs_probe, settings, run):
     """The next steps need services the CS data names: the ProxyManager (proxy upload, via
     ``/DIRAC/Setups/<setup>/Framework`` and ``/Systems/Framework/<instance>/URLs``) and
@@ -431,7 +431,7 @@ def _voms_verdicts(voms_survey, settings):
 
 @check("NET-014", "The mu3e.org VOMS servers answer (DNS, TCP, TLS)", step=STEP,
        network=True, requires=("CA-001",),
-       fix="openssl s_client -connect {host}:{port} -CApath {capath} </dev/null")
+       fix=commands.TLS_CLIENT_TEST)
 def test_voms_servers_answer(voms_survey, settings):
     """``dirac-proxy-init -M`` asks the VO's VOMS servers (the mu3e.org lines of your vomses)
     for your attributes.  When none answers it says "Are you sure you are properly registered
@@ -458,7 +458,7 @@ def test_voms_servers_answer(voms_survey, settings):
 
 @check("NET-015", "The mu3e.org VOMS servers present the DN your vomses and .lsc files expect",
        step=STEP, network=True, requires=("NET-014",),
-       fix="dirac-configure -F -S {setup} -C {cs} -I   # rewrites vomses and vomsdir from the CS")
+       fix=commands.CONFIGURE + "   # rewrites vomses and vomsdir from the CS")
 def test_voms_server_dns(voms_survey, settings):
     """voms-proxy-init contacts the server its vomses line names, and accepts the attributes
     only when the server's DN matches ``vomsdir/mu3e.org/<host>.lsc`` (first line).  A server

@@ -134,8 +134,7 @@ def test_voms_validity(proxy_fact, settings):
     if state == "not-yet-valid":
         fail(f"the VOMS attributes are valid only from {pki.fmt_time(ac.not_before)}; check "
              "this machine's clock (date -u)",
-             fix=commands.utc_date(note="compare with the real UTC time; ask your admin to "
-                                        "fix NTP"))
+             fix=commands.check_clock())
     if ac.signature_ok is False:
         fail(f"the signature on the VOMS attributes does not verify against the VOMS server "
              f"certificate they carry ({ac.issuer}): the extension is damaged or forged",

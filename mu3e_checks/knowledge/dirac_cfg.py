@@ -43,7 +43,7 @@ def split_list(value: Optional[str]) -> list[str]:
 
 #: The guide's configuration command as the registry's default fix text (ours, for the check
 #: reference); ``{setup}`` and ``{cs}`` are filled with raw values and quoted when shown.
-CONFIGURE_TEMPLATE = "dirac-configure -F -S {setup} -C {cs} -I"
+CONFIGURE_TEMPLATE = commands.CONFIGURE
 
 
 def configure_command(setup: str, cs_url: str) -> Remedy:

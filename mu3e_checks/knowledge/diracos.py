@@ -36,21 +36,17 @@ DIRAC_COMMANDS = ("dirac-proxy-init", "dirac-configure", "dirac-proxy-info")
 #: ``dirac-proxy-init -M`` shells out to this one; DIRACOS ships it.
 VOMS_PROXY_INIT = "voms-proxy-init"
 
-_INSTALLER = "DIRACOS-Linux-$(uname -m).sh"
-
-
 # The registry's default fix texts (ours, for the check reference); ``{prefix}`` and ``{parent}``
 # are filled with the user's raw paths and quoted when shown.  The fixes a check prints are built
-# by the producers below, from :mod:`mu3e_checks.commands`.
+# by the producers below, from :mod:`mu3e_checks.commands`, whose constants these reuse.
 #: The guide's DIRACOS installation, run in the directory that should hold ``diracos``.
-INSTALL_TEMPLATE = ("mkdir -p {parent}\ncd {parent}\n"
-                    f"curl -LO https://github.com/DIRACGrid/DIRACOS2/releases/latest/download/"
-                    f"{_INSTALLER}\nbash {_INSTALLER}\nrm {_INSTALLER}")
+INSTALL_TEMPLATE = (f"mkdir -p {{parent}}\ncd {{parent}}\ncurl -LO {commands.INSTALLER_URL}\n"
+                    f"bash {commands.INSTALLER}\nrm {commands.INSTALLER}")
 #: Activation, as the guide writes it.
 ACTIVATE_TEMPLATE = "source {prefix}/diracosrc"
 #: The guide's client installation, inside DIRACOS.
-PIP_DIRAC_TEMPLATE = ACTIVATE_TEMPLATE + f"\npip install DIRAC=={GUIDE_DIRAC_VERSION}"
-PIP_SETUPTOOLS_TEMPLATE = ACTIVATE_TEMPLATE + '\npip install "setuptools<82"'
+PIP_DIRAC_TEMPLATE = ACTIVATE_TEMPLATE + f"\npip install {commands.GUIDE_PIN}"
+PIP_SETUPTOOLS_TEMPLATE = ACTIVATE_TEMPLATE + f"\npip install {commands.SETUPTOOLS_PIN}"
 
 
 def diracosrc_line(prefix: Path) -> Remedy:
