@@ -197,10 +197,11 @@ def plan_pkcs12(step: Step, action: Action, ctx: Context) -> None:
 
 def _passphrase(ctx: Context, p12: Path) -> bytes:
     if ctx.passphrase_file is not None:
-        from mu3e_checks.knowledge.files import Unreadable, read_bytes
+        from mu3e_checks.knowledge.files import Unreadable
+        from mu3e_checks.settings import read_passphrase_file
 
         try:
-            return read_bytes(ctx.passphrase_file, limit=64 * 1024).rstrip(b"\r\n")
+            return read_passphrase_file(ctx.passphrase_file)
         except Unreadable as exc:
             raise RepairError(f"the pass-phrase file cannot be used: {exc}") from None
     if "MU3E_KEY_PASSPHRASE" in ctx.environ:

@@ -7,6 +7,7 @@ wins over environment, environment over default.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -239,41 +240,42 @@ class Settings:
         """The value of one ``--mu3e-*`` option by its dest, as a typed field holds it."""
         return getattr(self, _FIELD.get(dest, dest.removeprefix("mu3e_")))
 
-    def passphrase(self) -> Optional[bytes]:
-        """The key pass phrase if the user supplied one; never prompted for.  Read through
-        the bounded, non-blocking read path: a FIFO there must not hang the run."""
-        if self.passphrase_file is not None:
-            # The one bounded read path: a FIFO or device given as the file must not hang the
-            # run, and a pass phrase is short.
-            from mu3e_checks.knowledge.files import Unreadable, read_bytes
+    @functools.cached_property
+    def _passphrase_read(self) -> tuple[Optional[bytes], str]:
+        """The pass-phrase file read once per run: (its pass phrase, why it cannot be read)."""
+        if self.passphrase_file is None:
+            return None, ""
+        from mu3e_checks.knowledge.files import Unreadable
 
-            try:
-                return read_bytes(self.passphrase_file, limit=64 * 1024).rstrip(b"\r\n")
-            except Unreadable:
-                return None
+        try:
+            return read_passphrase_file(self.passphrase_file), ""
+        except Unreadable as exc:
+            return None, str(exc)
+
+    def passphrase(self) -> Optional[bytes]:
+        """The key pass phrase if the user supplied one; never prompted for."""
+        if self.passphrase_file is not None:
+            return self._passphrase_read[0]
         raw = self.environ.get("MU3E_KEY_PASSPHRASE")
         return raw.encode("utf-8", "surrogateescape") if raw else None
 
     def passphrase_problem(self) -> str:
         """Why the given pass-phrase file cannot be read (a FIFO, a directory, ...), or ''."""
-        if self.passphrase_file is None:
-            return ""
-        from mu3e_checks.knowledge.files import Unreadable, read_bytes
+        return self._passphrase_read[1]
 
-        try:
-            read_bytes(self.passphrase_file, limit=64 * 1024)
-        except Unreadable as exc:
-            return str(exc)
-        return ""
+
+def read_passphrase_file(path: Path) -> bytes:
+    """A pass phrase from a file, through the one bounded, non-blocking read path (a FIFO or
+    device given as the file must not hang anything; a pass phrase is short).  Raises
+    :class:`~mu3e_checks.knowledge.files.Unreadable`."""
+    from mu3e_checks.knowledge.files import read_bytes
+
+    return read_bytes(path, limit=64 * 1024).rstrip(b"\r\n")
 
 
 _BY_DEST = {o.dest: o for o in OPTIONS}
-_FIELD = {"mu3e_required_ca": "required_cas", "mu3e_json": "json_path",
-          "mu3e_trust_dir": "trust_dir", "mu3e_passphrase_file": "passphrase_file",
-          "mu3e_system_cert_dir": "system_cert_dir", "mu3e_cs_url": "cs_url",
-          "mu3e_crl_warn_hours": "crl_warn_hours", "mu3e_cert_warn_days": "cert_warn_days",
-          "mu3e_proxy_warn_hours": "proxy_warn_hours",
-          "mu3e_upload_warn_hours": "upload_warn_hours"}
+#: Options whose field is not their dest without ``mu3e_`` (every other one is).
+_FIELD = {"mu3e_required_ca": "required_cas", "mu3e_json": "json_path"}
 
 
 def id_matches(check_id: str, patterns: Sequence[str]) -> bool:
