@@ -13,7 +13,6 @@ The same facts give the run's :class:`~mu3e_checks.redact.Identity` for ``--mu3e
 
 from __future__ import annotations
 
-import getpass
 import ipaddress
 import os
 import socket
@@ -60,11 +59,9 @@ class Account:
 
 def account() -> Account:
     """The machine and account the diagnosis runs on (no DNS lookup, no process)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry and no $USER: a bare container
-        user = str(os.getuid())
-    return Account(socket.gethostname(), user)
+    from mu3e_checks.knowledge.host import login_name
+
+    return Account(socket.gethostname(), login_name())
 
 
 def os_description() -> str:

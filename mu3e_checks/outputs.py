@@ -12,7 +12,6 @@ is written.
 
 from __future__ import annotations
 
-import getpass
 import os
 import stat
 import tempfile
@@ -170,11 +169,9 @@ def publish(staged: Path, final: Path) -> Path:
 def private_report_dir() -> Path:
     """``/tmp/mu3e-checks-<user>/reports``, ours and mode 700, or a fresh ``mkdtemp``: for when
     the current directory cannot take the report (a physicist may start from a shared dir)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid())
-    mine = Path(tempfile.gettempdir()) / f"mu3e-checks-{user}"
+    from mu3e_checks.knowledge.host import login_name
+
+    mine = Path(tempfile.gettempdir()) / f"mu3e-checks-{login_name()}"
     try:
         os.mkdir(mine, 0o700)
     except FileExistsError:

@@ -61,10 +61,6 @@ class Check:
     function: str = field(default="", compare=False)
     doc: str = field(default="", compare=False)
 
-    def fix_for(self, values: Mapping[str, object]) -> str:
-        """The default fix rendered with the user's values (quoted; holes stay comments)."""
-        return self.fix.render(values)
-
     @property
     def step_title(self) -> str:
         return STEP_TITLES[self.step]

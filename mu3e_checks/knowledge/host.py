@@ -87,3 +87,14 @@ def pin_platform_uname() -> None:
     result = platform.uname()  # os.uname() underneath; the processor is not computed yet
     if "processor" not in getattr(result, "__dict__", {"processor": ""}):
         result.__dict__["processor"] = os.uname().machine
+
+
+def login_name() -> str:
+    """This account's name, or its uid when there is neither a passwd entry nor ``$USER`` (a
+    bare container): for the report's header and the private report directory's name."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())

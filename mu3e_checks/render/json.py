@@ -135,7 +135,7 @@ def build(d: Diagnosis) -> dict[str, Any]:
             "step_title": r.step_title,
             "outcome": str(r.outcome),
             "severity": r.severity,
-            "message": r.problem_text if r.outcome == "warned" else r.message,
+            "message": r.problem_text,
             "warnings": list(r.warnings),
             "notes": list(r.notes),
             "fix": r.fix if r.problem else "",

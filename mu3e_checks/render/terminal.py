@@ -55,7 +55,8 @@ def summary_lines(d: Diagnosis, marks: dict[str, str]) -> list[tuple[str, dict[s
         out.extend((f"  {text}", {}) for text in d.repairs)
         out.append(("", {}))
     colour = {"ok": {"green": True}, "failed": {"red": True}, "warned": {"yellow": True}}
-    ran = [c for c in d.chapters() if c.results]
+    chapters = d.chapters()
+    ran = [c for c in chapters if c.results]
     for ch in ran:
         out.append((f"[{marks[ch.status]}] {ch.title} ({ch.counts()})", colour.get(ch.status, {})))
         for r in ch.results:
@@ -64,7 +65,7 @@ def summary_lines(d: Diagnosis, marks: dict[str, str]) -> list[tuple[str, dict[s
             mark = marks["warned"] if r.outcome == "warned" else marks["failed"]
             out.append((f"    {mark} {r.id} {r.title}", {}))
             out.extend((f"        {text}", {}) for text in r.problem_text.splitlines())
-    skipped_out = [c.title for c in d.chapters() if not c.results]
+    skipped_out = [c.title for c in chapters if not c.results]
     if ran and skipped_out:
         out.append((f"    (not checked in this run: {len(skipped_out)} of "
                     f"{len(registry.GUIDE_STEPS)} guide chapters)", {}))

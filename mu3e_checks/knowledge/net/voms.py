@@ -36,7 +36,7 @@ from mu3e_checks.knowledge.net import (
     tcp,
     tls,
 )
-from mu3e_checks.knowledge.net.servers import Layer
+from mu3e_checks.knowledge.net.servers import MAX_WORKERS, Layer
 from mu3e_checks.knowledge.pki import dn_key
 from mu3e_checks.knowledge.voms_env import VomsesEntry, entries_for
 from mu3e_checks.remedy import Remedy, join, say
@@ -44,11 +44,7 @@ from mu3e_checks.remedy import Remedy, join, say
 #: The port VOMS servers of the EGI/GridPP world listen on when nothing else is said.
 VOMS_DEFAULT_PORT = 15000
 MAX_SERVERS = 16  # more VOMS servers than any VO has are reported, not probed
-MAX_WORKERS = 8
 _LSC_LIMIT = 64 * 1024
-
-#: Spellings of the e-mail attribute that OpenSSL, VOMS and Globus use for the same DN part.
-
 
 # ----------------------------------------------------------------------------- targets
 
@@ -67,8 +63,7 @@ class VomsTarget:
 
     @property
     def name(self) -> str:
-        return describe_address(self.host, self.port) if ":" in self.host else \
-            f"{self.host}:{self.port}"
+        return describe_address(self.host, self.port)
 
 
 def read_lsc(path: Path) -> tuple[str, str]:
