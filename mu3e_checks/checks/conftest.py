@@ -197,19 +197,23 @@ def cs_servers(cs_url: str, dirac_config) -> list[str]:
     return list(dict.fromkeys([cs_url, *listed]))
 
 
-@pytest.fixture(scope="session")
-def cs_survey(cs_servers: list[str], settings: Settings, trust_choice, trust_store,
-              proxy_location, run: DiagnosisRun):
-    """Every server in ``cs_servers`` probed concurrently (:class:`ServerSurvey`), started
-    when first asked for, so N dead servers cost about one timeout.
+@dataclass(frozen=True)
+class NetReach:
+    """How every network check reaches a server: the resolver, the CAs the handshake trusts
+    (as PEM text), and the advice its fixes are written with; worked out once per run."""
 
-    Names go through --mu3e-nameserver when it is set (after /etc/hosts), else the system's
-    resolver configuration; TLS presents only the proxy, and verifies against the trust dir.
-    """
+    nameserver: Optional[object]
+    nameserver_problem: str
+    cadata: Optional[str]
+    advice: object
+
+
+@pytest.fixture(scope="session")
+def net_reach(settings: Settings, trust_choice, trust_store, run: DiagnosisRun) -> NetReach:
+    """``--mu3e-nameserver`` parsed (and recorded), the trust dir's CAs as PEM, the advice:
+    shared by the Configuration Server and VOMS surveys."""
     from mu3e_checks.knowledge.net import Advice, UrlError
     from mu3e_checks.knowledge.net.dns import parse_nameserver
-    from mu3e_checks.knowledge.net.probe import CsProbe
-    from mu3e_checks.knowledge.net.servers import ServerSurvey
 
     raw = settings.nameserver
     nameserver, problem = None, ""
@@ -219,15 +223,30 @@ def cs_survey(cs_servers: list[str], settings: Settings, trust_choice, trust_sto
         problem = f"--mu3e-nameserver: {exc}"
     if nameserver is not None:
         run.record_environment("Nameserver", f"{nameserver} (--mu3e-nameserver)")
-    cadata = _ca_pem(trust_store.value)
+    return NetReach(nameserver, problem, _ca_pem(trust_store.value),
+                    Advice.from_settings(settings, trust_choice.path))
+
+
+@pytest.fixture(scope="session")
+def cs_survey(cs_servers: list[str], settings: Settings, trust_choice, proxy_location,
+              net_reach: NetReach):
+    """Every server in ``cs_servers`` probed concurrently (:class:`ServerSurvey`), started
+    when first asked for, so N dead servers cost about one timeout.
+
+    Names go through --mu3e-nameserver when it is set (after /etc/hosts), else the system's
+    resolver configuration; TLS presents only the proxy, and verifies against the trust dir.
+    """
+    from mu3e_checks.knowledge.net.probe import CsProbe
+    from mu3e_checks.knowledge.net.servers import ServerSurvey
 
     def make(url: str) -> CsProbe:
         return CsProbe(url, timeout=settings.timeout, capath=trust_choice.path,
                        proxy=proxy_location.path if proxy_location.exists else None,
-                       nameserver=nameserver, nameserver_problem=problem,
-                       setup=settings.setup, cadata=cadata)
+                       nameserver=net_reach.nameserver,
+                       nameserver_problem=net_reach.nameserver_problem,
+                       setup=settings.setup, cadata=net_reach.cadata)
 
-    return ServerSurvey(cs_servers, make, Advice.from_settings(settings, trust_choice.path))
+    return ServerSurvey(cs_servers, make, net_reach.advice)
 
 
 @pytest.fixture(scope="session")
@@ -349,7 +368,7 @@ class VomsSurvey:
 
 @pytest.fixture(scope="session")
 def voms_survey(request: pytest.FixtureRequest, settings: Settings, diracos, trust_choice,
-                trust_store, proxy_location, run: DiagnosisRun) -> VomsSurvey:
+                proxy_location, net_reach: NetReach, run: DiagnosisRun) -> VomsSurvey:
     """Every VOMS server of --mu3e-vo that the vomses in use names, probed concurrently, so N
     dead servers cost about one timeout.  vomses and vomsdir are found as DIRAC finds them
     ($X509_VOMSES / $X509_VOMS_DIR, else DIRACOS's etc/grid-security); names go through
@@ -359,9 +378,7 @@ def voms_survey(request: pytest.FixtureRequest, settings: Settings, diracos, tru
     VOMSServers listed there are probed too; the CS is never contacted for this alone.
     """
     from mu3e_checks.knowledge import voms_env
-    from mu3e_checks.knowledge.net import Advice, UrlError
     from mu3e_checks.knowledge.net import voms as net_voms
-    from mu3e_checks.knowledge.net.dns import parse_nameserver
     from mu3e_checks.knowledge.net.tls import proxy_credential
 
     def located(var: str, leaf: str):
@@ -380,16 +397,11 @@ def voms_survey(request: pytest.FixtureRequest, settings: Settings, diracos, tru
     if not found:
         return VomsSurvey(vomses=vomses, vomsdir=vomsdir,
                           problem=missing or f"{vomses} has no line for {settings.vo}")
-    nameserver, problem = None, ""
-    try:
-        nameserver = parse_nameserver(settings.nameserver) if settings.nameserver else None
-    except UrlError as exc:
-        problem = f"--mu3e-nameserver: {exc}"
     probe = net_voms.Probe(
         timeout=settings.timeout, capath=trust_choice.path,
         credential=proxy_credential(proxy_location.path if proxy_location.exists else None),
-        cadata=_ca_pem(trust_store.value), nameserver=nameserver, nameserver_problem=problem,
-        advice=Advice.from_settings(settings, trust_choice.path))
+        cadata=net_reach.cadata, nameserver=net_reach.nameserver,
+        nameserver_problem=net_reach.nameserver_problem, advice=net_reach.advice)
     verdicts, skipped = net_voms.survey(found, probe)
     for v in verdicts:
         run.record_environment(f"VOMS {v.target.name}", v.line())
