@@ -413,6 +413,7 @@ class CrlSource:
     cert: Any
     urls: tuple[str, ...]
     names: tuple[str, ...]  # the .r0 names to write: <hash>.r0 (and the old hash's, if used)
+    installed: tuple[tuple[str, Any], ...] = ()  # (name, the CRL the scan read there)
 
 
 def _urls_in(path: Path) -> tuple[str, ...]:
@@ -455,7 +456,9 @@ def crl_sources(ca_dir: Path) -> list[CrlSource]:
         names = [f"{ca.hash}.r0"]
         if ca.hash_old != ca.hash and f"{ca.hash_old}.0" in store.names:
             names.append(f"{ca.hash_old}.r0")
-        out.append(CrlSource(ca.hash, ca.subject, ca.cert, urls, tuple(names)))
+        installed = tuple((n, store.crls[n].crl) for n in names
+                          if n in store.crls and store.crls[n].crl is not None)
+        out.append(CrlSource(ca.hash, ca.subject, ca.cert, urls, tuple(names), installed))
     return out
 
 
@@ -463,6 +466,9 @@ def verify_crl(data: bytes, source: CrlSource, now: Optional[_dt.datetime] = Non
     """The CRL in ``data`` when it is issued and signed by the source's CA and current;
     else :class:`RepairError` saying why (the old file then stays)."""
     from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from mu3e_checks.knowledge.trust.scan import crl_signed_by
 
     now = now or _dt.datetime.now(_dt.timezone.utc)
     try:
@@ -472,7 +478,8 @@ def verify_crl(data: bytes, source: CrlSource, now: Optional[_dt.datetime] = Non
         raise RepairError("not a CRL (neither PEM nor DER)") from None
     if crl.issuer != source.cert.subject:
         raise RepairError("issued by another CA")
-    if not crl.is_signature_valid(source.cert.public_key()):
+    der = crl.public_bytes(Encoding.DER) if b"-----BEGIN" in data else data
+    if not crl_signed_by(crl, der, source.cert):  # fast on a 100k-entry CRL too
         raise RepairError("its signature is not the CA's")
     last, nxt = crl.last_update_utc, crl.next_update_utc
     if last > now + _CLOCK_SKEW:
@@ -521,15 +528,8 @@ def _fetch_one(session: Any, source: CrlSource, timeout: tuple[float, float]) ->
     raise RepairError("; ".join(tried) or "no CRL URL")
 
 
-def _existing_newer(path: Path, crl: Any) -> bool:
-    from cryptography import x509
-
-    try:
-        data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
-        old = (x509.load_pem_x509_crl(data) if b"-----BEGIN" in data
-               else x509.load_der_x509_crl(data)) if data else None
-    except (ValueError, OSError):
-        return False
+def _existing_newer(old: Any, crl: Any) -> bool:
+    """The CRL already installed (as the scan read it) is the same CA's and newer."""
     return old is not None and old.issuer == crl.issuer and \
         old.last_update_utc > crl.last_update_utc
 
@@ -585,8 +585,9 @@ def refresh_crls(ca_dir: Path, *, workers: int = CRL_WORKERS,
             except RepairError as exc:
                 log.append(f"{s.ca_hash}.r0 kept ({visible(s.subject)}): {exc}")
                 continue
+            installed = dict(s.installed)
             for name in s.names:
-                if _existing_newer(ca_dir / name, crl):
+                if _existing_newer(installed.get(name), crl):
                     log.append(f"{name} kept: it is newer than the one at {visible(url)}")
                     continue
                 try:
