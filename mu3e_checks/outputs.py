@@ -109,9 +109,7 @@ def write_file(path: Path, data: bytes, mode: int = 0o600) -> Path:
             raise OutputError(f"cannot create a file in {path.parent}: "
                               f"{exc.strerror or exc}") from None
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            _write_all(fd, data)
         finally:
             os.close(fd)
         try:
@@ -121,6 +119,27 @@ def write_file(path: Path, data: bytes, mode: int = 0o600) -> Path:
             raise OutputError(f"cannot put the report at {path}: {exc.strerror or exc}") from None
     finally:
         os.close(dfd)
+    return path
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def create_new(path: Path, data: bytes, mode: int) -> Path:
+    """Create ``path`` new, for a file that must never replace anything (a key extracted by
+    ``fix``): ``O_EXCL``, never through a link, exactly ``mode`` from the first byte whatever
+    the umask, and synced.  Raises :class:`OSError` when it exists or cannot be made."""
+    path = absolute(path)
+    fd = os.open(path, _NEW_FLAGS, mode)
+    try:
+        os.fchmod(fd, mode)
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return path
 
 

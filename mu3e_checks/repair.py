@@ -299,23 +299,13 @@ def apply_pkcs12(action: Action, ctx: Context) -> list[str]:
 
 
 def _create_new(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` new (it must not exist): written into a fresh ``O_EXCL`` file with the
-    final mode from the first byte, then linked into place without replacing anything."""
-    path = outputs.absolute(path)
-    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-             | getattr(os, "O_CLOEXEC", 0))
+    """Create ``path`` new (it must not exist), ``mode`` from the first byte
+    (:func:`mu3e_checks.outputs.create_new`)."""
     try:
-        fd = os.open(path, flags, mode)
+        outputs.create_new(path, data, mode)
     except OSError as exc:
-        raise RepairError(f"cannot create {visible(path)}: {exc.strerror or exc}") from None
-    try:
-        os.fchmod(fd, mode)  # exactly this mode, whatever the umask
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        raise RepairError(f"cannot create {visible(outputs.absolute(path))}: "
+                          f"{exc.strerror or exc}") from None
 
 
 # ----------------------------------------------------------------------------- X509_CERT_DIR
@@ -534,18 +524,24 @@ def _existing_newer(old: Any, crl: Any) -> bool:
         old.last_update_utc > crl.last_update_utc
 
 
+def _replaced_slot(ca_dir: Path, name: str, stamp: str) -> Path:
+    """Where a replaced trust-dir file is kept: in :data:`REPLACED_DIR`, under a name OpenSSL
+    never reads and that is not taken yet."""
+    keep_dir = ca_dir / REPLACED_DIR
+    try:
+        os.mkdir(keep_dir, 0o755)
+    except FileExistsError:
+        pass
+    return _backup_name(keep_dir / name, stamp)
+
+
 def _install_crl(ca_dir: Path, name: str, pem: bytes, stamp: str) -> str:
     """Atomically put ``pem`` at ``ca_dir/name``; the old file is hard-linked into
     :data:`REPLACED_DIR` first, so it is never lost."""
     target = ca_dir / name
     kept = ""
     if os.path.lexists(target):
-        keep_dir = ca_dir / REPLACED_DIR
-        try:
-            os.mkdir(keep_dir, 0o755)
-        except FileExistsError:
-            pass
-        backup = _backup_name(keep_dir / name, stamp)
+        backup = _replaced_slot(ca_dir, name, stamp)
         os.link(target, backup, follow_symlinks=False)
         kept = f", the old one kept as {REPLACED_DIR}/{backup.name}"
     outputs.write_file(target, pem, 0o644)
@@ -769,12 +765,7 @@ def install_bundle(bundle: Bundle, ca_dir: Path, stamp: str) -> list[str]:
 
 
 def _keep_aside(ca_dir: Path, name: str, stamp: str, log: list[str]) -> None:
-    keep_dir = ca_dir / REPLACED_DIR
-    try:
-        os.mkdir(keep_dir, 0o755)
-    except FileExistsError:
-        pass
-    backup = _backup_name(keep_dir / name, stamp)
+    backup = _replaced_slot(ca_dir, name, stamp)
     os.rename(ca_dir / name, backup)
     log.append(f"kept the old {visible(name)} as {REPLACED_DIR}/{visible(backup.name)}")
 
