@@ -192,8 +192,7 @@ def test_every_cs_answers(cs_survey, settings, run):
         fail(f"none of the {len(verdicts)} listed Configuration Server(s) answers{also}",
              fix=(first.fix if first is not None and first.fix else advice.configure()))
     if level == "warn":
-        named = "; ".join(f"{v.url} (dead at {v.layer.value.upper()}: {v.message})"
-                          for v in dead)
+        named = "; ".join(v.dead(v.url) for v in dead)
         warn(f"{len(dead)} of {len(verdicts)} listed Configuration Servers do not answer, so "
              f"DIRAC, which picks them in random order, is slow or fails now and then: {named}",
              fix=advice.configure(note="rewrites the Servers list from the live CS"))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
-from typing import Optional, Protocol, TypeVar
+from typing import Optional, TypeVar
 
 from mu3e_checks.knowledge.net import Advice, UrlError, diset, dns, explain_url, tcp, tls
 from mu3e_checks.knowledge.net.probe import CsProbe
@@ -34,17 +34,13 @@ class Layer(str, Enum):
     OK = "ok"
 
 
-@dataclass(frozen=True)
-class ServerVerdict:
-    """One server's verdict: where its probe stopped, why, and the fix for that layer."""
+class LayerVerdict:
+    """What every verdict on one of several servers shares (a CS, a VOMS server): the layer
+    its probe stopped at, why, and how long it took; the report's wording of it."""
 
-    url: str
     layer: Layer
     message: str
-    fix: Optional[Remedy] = None
-    version: str = ""  # from the ping answer
-    seconds: float = 0.0
-    no_proxy: bool = False  # TLS answered but without a proxy no ping could be made
+    seconds: float
 
     @property
     def answers(self) -> bool:
@@ -54,6 +50,23 @@ class ServerVerdict:
         """One table line for the report."""
         state = "answers" if self.answers else f"dead at {self.layer.value.upper()}"
         return f"{state} ({self.seconds:.1f} s): {self.message}"
+
+    def dead(self, name: str) -> str:
+        """``name`` and where and why it is dead, for a message listing the dead servers."""
+        return f"{name} (dead at {self.layer.value.upper()}: {self.message})"
+
+
+@dataclass(frozen=True)
+class ServerVerdict(LayerVerdict):
+    """One server's verdict: where its probe stopped, why, and the fix for that layer."""
+
+    url: str
+    layer: Layer
+    message: str
+    fix: Optional[Remedy] = None
+    version: str = ""  # from the ping answer
+    seconds: float = 0.0
+    no_proxy: bool = False  # TLS answered but without a proxy no ping could be made
 
 
 def judge(probe: CsProbe, advice: Advice) -> ServerVerdict:
@@ -126,14 +139,7 @@ class ServerSurvey:
         return [self._futures[u].result() for u in self.urls]
 
 
-class Answering(Protocol):
-    """A verdict on one server of several (a CS, a VOMS server)."""
-
-    @property
-    def answers(self) -> bool: ...
-
-
-V = TypeVar("V", bound=Answering)
+V = TypeVar("V", bound=LayerVerdict)
 
 
 def summary(verdicts: Sequence[V]) -> tuple[str, list[V]]:

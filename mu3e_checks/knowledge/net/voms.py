@@ -36,7 +36,7 @@ from mu3e_checks.knowledge.net import (
     tcp,
     tls,
 )
-from mu3e_checks.knowledge.net.servers import MAX_WORKERS, Layer
+from mu3e_checks.knowledge.net.servers import MAX_WORKERS, Layer, LayerVerdict
 from mu3e_checks.knowledge.pki import dn_key
 from mu3e_checks.knowledge.voms_env import VomsesEntry, entries_for
 from mu3e_checks.remedy import Remedy, join, say
@@ -116,7 +116,7 @@ def targets(entries: Iterable[VomsesEntry], vo: str, vomsdir: Optional[Path],
 
 
 @dataclass(frozen=True)
-class VomsVerdict:
+class VomsVerdict(LayerVerdict):
     """One VOMS server: the layer its probe stopped at, why, the fix, and its certificate."""
 
     target: VomsTarget
@@ -125,15 +125,6 @@ class VomsVerdict:
     fix: Optional[Remedy] = None
     server: Optional[tls.ServerCert] = None
     seconds: float = 0.0
-
-    @property
-    def answers(self) -> bool:
-        return self.layer is Layer.OK
-
-    def line(self) -> str:
-        """One table line for the report."""
-        state = "answers" if self.answers else f"dead at {self.layer.value.upper()}"
-        return f"{state} ({self.seconds:.1f} s): {self.message}"
 
 
 @dataclass(frozen=True)
@@ -342,8 +333,7 @@ NOT_MEMBERSHIP = ("a NETWORK problem, not a membership one, although 'dirac-prox
 def explain_none(verdicts: Sequence[VomsVerdict], vo: str) -> tuple[str, Remedy]:
     """No VOMS server of the VO answers: the message says it is the network, with the first
     dead server's layer fix."""
-    named = "; ".join(f"{v.target.name} (dead at {v.layer.value.upper()}: {v.message})"
-                      for v in verdicts)
+    named = "; ".join(v.dead(v.target.name) for v in verdicts)
     first = verdicts[0] if verdicts else None
     fix = join(first.fix if first is not None else None,
                say("no VOMS server of {vo} can be reached from this machine: ask your network "
@@ -355,8 +345,7 @@ def explain_none(verdicts: Sequence[VomsVerdict], vo: str) -> tuple[str, Remedy]
 
 def explain_some(dead: Sequence[VomsVerdict], total: int, vo: str) -> tuple[str, Remedy]:
     """Some servers are dead: voms-proxy-init tries them in turn, so it is slower, not broken."""
-    named = "; ".join(f"{v.target.name} (dead at {v.layer.value.upper()}: {v.message})"
-                      for v in dead)
+    named = "; ".join(v.dead(v.target.name) for v in dead)
     fix = join(*(v.fix for v in dead[:1]),
                say("voms-proxy-init waits for each dead server before it tries the next; tell "
                    "the Mu3e computing contacts if it stays down"))
