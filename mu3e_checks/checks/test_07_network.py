@@ -163,9 +163,9 @@ def test_cs_clock(cs_probe, run):
     text = (f"this machine's clock is {abs(info.skew):.0f} s {side} the Configuration "
             f"Server's (server time {info.server_time:%Y-%m-%d %H:%M:%S} UTC)")
     sync = commands.clock_sync(note="or ask your admin to enable NTP")
-    if level == "fail":
+    if level is net.Level.FAIL:
         fail(f"{text}: fresh proxies look 'not yet valid' or expired to the server", fix=sync)
-    if level == "warn":
+    if level is net.Level.WARN:
         warn(f"{text}; above 5 minutes proxies start to fail", fix=sync)
     note(f"clocks agree within {abs(info.skew):.1f} s")
 
@@ -186,12 +186,12 @@ def test_every_cs_answers(cs_survey, settings, run):
         run.record_environment(f"CS {url}", "not probed (too many servers listed)")
     level, dead = net.servers.summary(verdicts)
     advice = net.Advice.from_settings(settings)
-    if level == "fail":
+    if level is net.Level.FAIL:
         first = dead[0] if dead else None
         also = f"; the first, {first.url}: {first.message}" if first else ""
         fail(f"none of the {len(verdicts)} listed Configuration Server(s) answers{also}",
              fix=(first.fix if first is not None and first.fix else advice.configure()))
-    if level == "warn":
+    if level is net.Level.WARN:
         named = "; ".join(v.dead(v.url) for v in dead)
         warn(f"{len(dead)} of {len(verdicts)} listed Configuration Servers do not answer, so "
              f"DIRAC, which picks them in random order, is slow or fails now and then: {named}",
@@ -444,10 +444,10 @@ def test_voms_servers_answer(voms_survey, settings):
         note(f"{len(voms_survey.skipped)} more {settings.vo} lines in {voms_survey.vomses} were "
              "not probed (more servers than any VO has)")
     level, dead = net.servers.summary(verdicts)
-    if level == "fail":
+    if level is net.Level.FAIL:
         message, fix = net.voms.explain_none(verdicts, settings.vo)
         fail(message, fix=fix)
-    if level == "warn":
+    if level is net.Level.WARN:
         message, fix = net.voms.explain_some(dead, len(verdicts), settings.vo)
         warn(message, fix=fix)
         return

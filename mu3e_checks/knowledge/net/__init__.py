@@ -12,6 +12,7 @@ import importlib
 import ipaddress
 import time
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Optional
@@ -161,6 +162,15 @@ class Advice:
 def explain_url(exc: UrlError, advice: Advice) -> tuple[str, Remedy]:
     """A service URL that cannot be used: configure the expected one."""
     return f"the Configuration Server URL is unusable: {exc}", advice.configure()
+
+
+class Level(str, Enum):
+    """How a network verdict counts: the one scale of the chapter (version compatibility, the
+    uploaded proxy, clock skew, a list of servers some of which are dead)."""
+
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
 
 
 #: The layers, imported on first use (``net.dns``): an offline run collects the network

@@ -14,11 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Optional
 
-
-class Level(str, Enum):
-    OK = "ok"
-    WARN = "warn"
-    FAIL = "fail"
+from mu3e_checks.knowledge.net import Level
 
 
 class Relation(str, Enum):

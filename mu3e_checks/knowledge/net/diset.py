@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
 
-from mu3e_checks.knowledge.net import Advice, Deadline, ServiceUrl, describe_address
+from mu3e_checks.knowledge.net import Advice, Deadline, Level, ServiceUrl, describe_address
 from mu3e_checks.knowledge.net.dencode import DecodeError, decode, encode
 from mu3e_checks.remedy import Remedy, join, say
 from mu3e_checks.settings import DEFAULT_SETUP
@@ -212,11 +212,11 @@ WARN_SKEW = 60.0
 FAIL_SKEW = 300.0
 
 
-def skew_level(skew: float, warn: float = WARN_SKEW, fail: float = FAIL_SKEW) -> str:
+def skew_level(skew: float, warn: float = WARN_SKEW, fail: float = FAIL_SKEW) -> Level:
     """``ok``, ``warn`` (above 60 s) or ``fail`` (above 5 min): a proxy made on a clock that is
     minutes ahead is "not yet valid" on the server."""
     size = abs(skew)
-    return "fail" if size > fail else "warn" if size > warn else "ok"
+    return Level.FAIL if size > fail else Level.WARN if size > warn else Level.OK
 
 
 # ----------------------------------------------------------------------------- whoami

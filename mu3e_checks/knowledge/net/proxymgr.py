@@ -22,7 +22,7 @@ from enum import Enum
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
-from mu3e_checks.knowledge.net import Advice, UrlError, diset, dns, registry, tcp, tls
+from mu3e_checks.knowledge.net import Advice, Level, UrlError, diset, dns, registry, tcp, tls
 from mu3e_checks.knowledge.net.probe import CsProbe
 from mu3e_checks.remedy import Remedy, join, say
 
@@ -78,10 +78,8 @@ def read_proxies_info(value: Any) -> list[StoredProxy]:
     return found
 
 
-class UploadLevel(str, Enum):
-    OK = "ok"
-    WARN = "warn"
-    FAIL = "fail"
+#: The upload's verdict, on the network chapter's one scale.
+UploadLevel = Level
 
 
 class UploadProblem(str, Enum):

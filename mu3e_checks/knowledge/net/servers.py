@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Optional, TypeVar
 
-from mu3e_checks.knowledge.net import Advice, UrlError, diset, dns, explain_url, tcp, tls
+from mu3e_checks.knowledge.net import (
+    Advice,
+    Level,
+    UrlError,
+    diset,
+    dns,
+    explain_url,
+    tcp,
+    tls,
+)
 from mu3e_checks.knowledge.net.probe import CsProbe
 from mu3e_checks.remedy import Remedy
 
@@ -142,10 +151,10 @@ class ServerSurvey:
 V = TypeVar("V", bound=LayerVerdict)
 
 
-def summary(verdicts: Sequence[V]) -> tuple[str, list[V]]:
+def summary(verdicts: Sequence[V]) -> tuple[Level, list[V]]:
     """``("ok"|"warn"|"fail", dead servers)``: fail when none answers, warn when some do not.
     The one rule for every list of servers a client tries in turn (CS servers, VOMS servers)."""
     dead = [v for v in verdicts if not v.answers]
     if not verdicts or len(dead) == len(verdicts):
-        return "fail", dead
-    return ("warn" if dead else "ok"), dead
+        return Level.FAIL, dead
+    return (Level.WARN if dead else Level.OK), dead
