@@ -88,6 +88,12 @@ def _venv_runner(tmp_path: Path) -> tuple[Path, list[str]]:
     venv = tmp_path / "checks-venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages",
                     str(venv)], check=True, timeout=120)
+    # --system-site-packages shows the *base* interpreter's packages; when this suite itself
+    # runs in a venv (CI's), its packages (diraccfg, cryptography, ...) are added by a .pth,
+    # as a user's venv would have them installed.
+    site = next((venv / "lib").glob("python*/site-packages"))
+    (site / "_suite_packages.pth").write_text(
+        "\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n")
     return venv / "bin", [str(venv / "bin" / "python"), "-m", "pytest", "--pyargs",
                           "mu3e_checks"]
 
