@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Optional
 
 from mu3e_checks.remedy import Action, ActionKind, Remedy, Safety, cmd, join, say
 
@@ -125,8 +126,9 @@ def install_ca_bundles(ca_dir: Path, aliases: Sequence[str]) -> Remedy:
 
 def find_ca_bundle(dn: str, ca_dir: Path) -> Remedy:
     """Advice for a CA whose IGTF bundle name we do not know: where to look for it."""
-    return say("{dn}: find its ca_<name>-{version}.tar.gz in {index} and untar it the same way "
-               "into {ca_dir}", dn=dn, version=IGTF_VERSION, index=IGTF_TGZ_URL, ca_dir=ca_dir)
+    return say("{dn}: find the IGTF bundle (ca_*-{version}.tar.gz) that holds this CA in "
+               "{index} and untar it the same way into {ca_dir}", dn=dn, version=IGTF_VERSION,
+               index=IGTF_TGZ_URL, ca_dir=ca_dir)
 
 
 def der_to_pem(kind: str, path: Path) -> Remedy:
@@ -152,10 +154,10 @@ def chmod(mode: str, path: Path, *, note: str = "") -> Remedy:
                path=path)
 
 
-def pkcs12_extract(p12: object, cert: Path, key: Path) -> Remedy:
-    """The guide's two ``openssl pkcs12`` commands plus the key's mode; ``p12`` may be a path
-    or our own placeholder text for "your export" (then it is shown, not quoted)."""
-    if isinstance(p12, Path):
+def pkcs12_extract(p12: Optional[Path], cert: Path, key: Path) -> Remedy:
+    """The guide's two ``openssl pkcs12`` commands plus the key's mode, for the export found on
+    disk; without one, what the user must do first (a fix never holds a hole to fill in)."""
+    if p12 is not None:
         dirs = sorted({Path(cert).parent, Path(key).parent})
         mk = cmd("mkdir -p " + " ".join(f"{{d{i}}}" for i in range(len(dirs))),
                  **{f"d{i}": d for i, d in enumerate(dirs)})
@@ -168,18 +170,14 @@ def pkcs12_extract(p12: object, cert: Path, key: Path) -> Remedy:
                         "-legacy to both openssl pkcs12 commands"))
         return Remedy(body.lines, safety=Safety.SAFE, action=Action(
             ActionKind.PKCS12_EXTRACT, (("p12", p12), ("cert", Path(cert)), ("key", Path(key)))))
-    return join(pkcs12_cert(cert), pkcs12_key(key))
+    return no_pkcs12_export(Path(cert).parent)
 
 
-def pkcs12_cert(cert: Path) -> Remedy:
-    """Extract only the certificate again from the user's own export."""
-    return cmd("openssl pkcs12 -in <your .p12> -clcerts -nokeys -out {cert}", cert=cert)
-
-
-def pkcs12_key(key: Path) -> Remedy:
-    """Extract only the key again from the user's own export, and make it private."""
-    return join(cmd("openssl pkcs12 -in <your .p12> -nocerts -nodes -out {key}", key=key),
-                chmod("600", key))
+def no_pkcs12_export(globus: Path) -> Remedy:
+    """No .p12 lies where the tool looks: the user must bring the export first."""
+    return say("copy your grid certificate export (.p12) into {globus} and run this "
+               "diagnosis again: it then prints the exact openssl pkcs12 commands for it",
+               globus=globus)
 
 
 def export(var: str, value: object, *, note: str = "", **note_values: object) -> Remedy:

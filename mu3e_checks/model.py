@@ -33,6 +33,21 @@ class Outcome(str, Enum):
         return self.value
 
 
+class SkipKind(str, Enum):
+    """The only two reasons a check may be skipped: a prerequisite that did not pass (named),
+    or the user's own selection (``--mu3e-offline``, a profile, no pass phrase given)."""
+
+    PREREQUISITE = "prerequisite"
+    SELECTION = "selection"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ModelError(ValueError):
+    """A result that breaks the model's rules (a skip without a reason it may give)."""
+
+
 @dataclass
 class Result:
     """What one check found, filled in while it runs (mutable until the run is frozen)."""
@@ -46,6 +61,7 @@ class Result:
     values: dict[str, Any] = field(default_factory=dict)
     duration: float = 0.0
     skipped_by: Optional[str] = None  # ID of the prerequisite that caused a skip
+    skip_kind: Optional[SkipKind] = None  # why a skipped check was skipped
 
     @property
     def ok(self) -> bool:
@@ -68,6 +84,7 @@ class Result:
             requires=c.requires, outcome=str(self.outcome), message=self.message,
             warnings=tuple(self.warnings), notes=tuple(self.notes),
             fix=self.fix if self.problem else "", skipped_by=self.skipped_by,
+            skip_kind=self.skip_kind if self.outcome == Outcome.SKIPPED else None,
             duration=float(self.duration),
             actions=(self.remedy.action,) if self.problem and self.remedy.action else ())
 
@@ -91,6 +108,19 @@ class CheckResult:
     duration: float = 0.0
     #: The machine-applicable form of the fix (``mu3e-checks fix``); data, never rendered.
     actions: tuple[Action, ...] = ()
+    #: Why a skipped check was skipped; ``skipped_by`` names the prerequisite for
+    #: ``SkipKind.PREREQUISITE``.  Set exactly when the outcome is ``skipped``.
+    skip_kind: Optional[SkipKind] = None
+
+    def __post_init__(self) -> None:
+        """A skip never hides a finding: it has one of the two reasons a skip may give."""
+        if self.outcome == Outcome.SKIPPED:
+            if self.skip_kind is None:
+                raise ModelError(f"{self.id} is skipped without a reason kind: {self.message!r}")
+            if self.skip_kind is SkipKind.PREREQUISITE and not self.skipped_by:
+                raise ModelError(f"{self.id} is skipped for a prerequisite it does not name")
+        elif self.skip_kind is not None:
+            raise ModelError(f"{self.id} is {self.outcome}, not skipped, but has a skip reason")
 
     @property
     def problem(self) -> bool:

@@ -1,4 +1,4 @@
-"""How a check body states its verdict: ``fail``, ``warn``, ``note``, ``skip``.
+"""How a check body states its verdict: ``fail``, ``warn``, ``note``, ``skip_for``.
 
 A check body reads like the guide: look at a fact, and if it is wrong say what is wrong and let
 the registry's fix template carry the user's paths.  The plugin turns these calls into pytest
@@ -12,11 +12,12 @@ from typing import Any, NoReturn, Optional
 
 import pytest
 
-from mu3e_checks.model import Result
+from mu3e_checks.model import Result, SkipKind
 from mu3e_checks.remedy import Remedy, join
 from mu3e_checks.text import visible
 
-__all__ = ["CheckFailed", "Result", "current", "fail", "note", "skip", "warn"]
+__all__ = ["CheckFailed", "CheckSkipped", "Result", "SkipKind", "current", "fail", "note",
+           "skip_for", "skip_selected", "warn"]
 
 
 class CheckFailed(pytest.fail.Exception):  # type: ignore[misc,name-defined]
@@ -72,6 +73,33 @@ def note(message: str, **values: Any) -> None:
     result.values.update(values)
 
 
-def skip(reason: str) -> NoReturn:
-    """Skip this check with a reason the user can read."""
-    pytest.skip(visible(reason))
+class CheckSkipped(pytest.skip.Exception):  # type: ignore[misc,name-defined]
+    """Raised by :func:`skip_for` and :func:`skip_selected`: a skip that says *why* as data.
+
+    A skip may give only two reasons: a prerequisite that did not pass (``owner``, a check
+    ID), or the user's own selection (``--mu3e-offline``, a profile, no pass phrase given).
+    Anything a check finds about the user's files, servers or environment is a fail or a warn,
+    never a skip; the run turns any other skip into an error, so none can hide a finding.
+    """
+
+    def __init__(self, reason: str, kind: SkipKind, owner: Optional[str] = None) -> None:
+        # The item's own location, never this module's path, is what pytest records.
+        super().__init__(msg=reason, _use_item_location=True)
+        self.reason = reason
+        self.kind = kind
+        self.owner = owner
+
+
+CheckSkipped.__module__ = "builtins"
+
+
+def skip_for(owner: str, reason: str) -> NoReturn:
+    """Skip because the fact this check needs is missing, and ``owner`` (a check ID) is the
+    check that reports why.  The reason reads "needs OWNER: ..." wherever it is shown."""
+    text = visible(reason)
+    raise CheckSkipped(f"needs {owner}: {text}", SkipKind.PREREQUISITE, owner)
+
+
+def skip_selected(reason: str) -> NoReturn:
+    """Skip because the user chose so (offline, a profile, a pass phrase not given)."""
+    raise CheckSkipped(visible(reason), SkipKind.SELECTION)

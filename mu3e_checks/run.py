@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as _dt
 import gc
 import os
-import re
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any, Optional
@@ -23,15 +22,14 @@ import pytest
 from mu3e_checks import outcome as _outcome
 from mu3e_checks import registry
 from mu3e_checks.foreign import ForeignConfig
-from mu3e_checks.model import Coverage, Diagnosis, Outcome, Result, freeze
-from mu3e_checks.outcome import CheckFailed
+from mu3e_checks.model import Coverage, Diagnosis, Outcome, Result, SkipKind, freeze
+from mu3e_checks.outcome import CheckFailed, CheckSkipped
 from mu3e_checks.outputs import OutputError
 from mu3e_checks.redact import Identity, Redactor, scrub_secrets
 from mu3e_checks.settings import Settings, id_matches
 from mu3e_checks.text import visible
 
 RESULT_KEY = pytest.StashKey[Result]()
-_ID_IN_TEXT = re.compile(r"\b[A-Z]+-\d{3}\b")
 
 
 def _entry(item: pytest.Item) -> Optional[registry.Check]:
@@ -201,19 +199,22 @@ class DiagnosisRun:
         entry = _entry(item)
         if entry is None:
             return
-        result = Result(check=entry)
+        # The user's own settings fill a fix's {group}, {vo} and {setup}: never a hole.
+        s = self.settings
+        result = Result(check=entry, values={"group": s.group, "vo": s.vo, "setup": s.setup})
         item.stash[RESULT_KEY] = result
         self.results[entry.id] = result
         item.user_properties.append(("check", entry.id))
         if entry.network and self.settings.offline:
-            pytest.skip("offline mode (--mu3e-offline): network checks are not run")
+            raise CheckSkipped("offline mode (--mu3e-offline): network checks are not run",
+                               SkipKind.SELECTION)
         for req in entry.requires:
             dep = self.results.get(req)
             if dep is not None and not dep.ok:
                 root = dep.skipped_by or req
-                result.skipped_by = root
                 why = "did not pass" if root == req else f"was skipped ({root} did not pass)"
-                pytest.skip(f"prerequisite {req} ({dep.check.title}) {why}; fix {root} first")
+                raise CheckSkipped(f"prerequisite {req} ({dep.check.title}) {why}; fix {root} "
+                                   "first", SkipKind.PREREQUISITE, req)
         _outcome._set_current(result)
 
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
@@ -235,35 +236,56 @@ class DiagnosisRun:
             return
         exc = call.excinfo.value if call.excinfo is not None else None
         downgraded = False
-        fixture_skip = ""
+        skipped: Optional[tuple[SkipKind, Optional[str], str]] = None  # kind, root, reason
+        broken = ""  # why the check itself broke: an ERROR, never a skip
         if isinstance(exc, CheckFailed) and result.check.severity == "warn":
             # An advisory check: a problem it finds is a warning by declaration.
             result.warnings.append(result.message)
             downgraded = True
-        elif exc is not None and not isinstance(exc, (CheckFailed, pytest.skip.Exception)):
+        elif isinstance(exc, CheckSkipped):
+            skipped, broken = self._skip_reason(result, exc)
+        elif isinstance(exc, pytest.skip.Exception):
+            broken = ("it skipped without naming a prerequisite or your selection: "
+                      f"{visible(_skip_text(exc))}")
+        elif exc is not None and not isinstance(exc, CheckFailed):
             broke = visible(f"{type(exc).__name__}: {exc}")
             first = self._fixture_breaks.get(broke) if call.when == "setup" else None
             if first is not None:  # one broken fact, one error: the others name it
-                fixture_skip = (f"needs {first}: a fact it shares broke there ({broke})")
+                skipped = (SkipKind.PREREQUISITE, first,
+                           f"needs {first}: a fact it shares broke there ({broke})")
             else:
                 if call.when == "setup":
                     self._fixture_breaks[broke] = result.check.id
-                result.message = (f"the check itself broke ({broke}); please report this with "
-                                  "the HTML file attached")
+                broken = broke
+        if broken:
+            result.message = (f"the check itself broke ({broken}); please report this with "
+                              "the HTML file attached")
         if call.when == "call":
             result.duration = call.duration
-        failing = exc is not None and not isinstance(exc, pytest.skip.Exception) \
-            and not fixture_skip
+        failing = bool(broken) or (exc is not None and skipped is None
+                                   and not isinstance(exc, pytest.skip.Exception))
         if call.when == "call" or failing:
             self._properties(item, result, failing)
+        if skipped is not None:
+            kind, root, _ = skipped
+            item.user_properties.append(("skip", str(kind)))
+            if root:
+                item.user_properties.append(("skipped_by", root))
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
         if downgraded:
             report.outcome = "passed"
             report.longrepr = None
-        if fixture_skip:
+        if skipped is not None:
+            kind, root, reason = skipped
             report.outcome = "skipped"
-            report.longrepr = (str(item.path), 0, f"Skipped: {fixture_skip}")
+            report.longrepr = (str(item.path), item.location[1] or 0,
+                               self._outside_text(f"Skipped: {reason}"))
+            result.outcome = Outcome.SKIPPED
+            result.skip_kind, result.skipped_by = kind, root
+            result.message = reason
+        elif broken:
+            report.outcome = "failed"
         if report.passed and call.when == "call":
             result.outcome = Outcome.WARNED if result.warnings else Outcome.PASSED
             if result.warnings and self.settings.strict:
@@ -271,7 +293,8 @@ class DiagnosisRun:
                 report.longrepr = self._outside_text(
                     "strict mode, warning counts as failure: " + "; ".join(result.warnings))
         elif report.failed:
-            result.outcome = Outcome.FAILED if isinstance(exc, CheckFailed) else Outcome.ERROR
+            result.outcome = (Outcome.FAILED if isinstance(exc, CheckFailed) and not broken
+                              else Outcome.ERROR)
             if not result.message:
                 result.message = visible(_short(report))
             # No traceback for the user: the check's sentence, and the fix to apply.
@@ -279,13 +302,6 @@ class DiagnosisRun:
             report.longrepr = self._outside_text(
                 f"{result.check.id} {result.check.title}\n  {result.message}"
                 + ("\n  fix: " + fix.replace("\n", "\n       ") if fix else ""))
-        elif report.skipped:
-            result.outcome = Outcome.SKIPPED
-            result.message = visible(_short(report))
-            self._trace_root_cause(result)
-            if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
-                report.longrepr = (*report.longrepr[:2],
-                                   self._outside_text(f"Skipped: {result.message}"))
         report.user_properties = [(k, self._outside_text(str(v)))
                                   for k, v in item.user_properties]
         report.mu3e = {  # type: ignore[attr-defined]
@@ -293,6 +309,30 @@ class DiagnosisRun:
             "fix": self._outside_text(result.fix) if result.problem else "",
             "outcome": str(result.outcome), "warnings": list(result.warnings),
         }
+
+    def _skip_reason(self, result: Result, exc: CheckSkipped
+                     ) -> tuple[Optional[tuple[SkipKind, Optional[str], str]], str]:
+        """The typed reason of a skip, or why it is not one a skip may give.
+
+        A prerequisite skip names the check that owns the missing fact; the root cause is that
+        check, or what it was itself skipped for.  A prerequisite that *passed* cannot explain a
+        missing fact: that skip would hide a finding, so it is reported as a broken check.  (One
+        that warned has reported the finding: its warning is the reason.)
+        """
+        reason = exc.reason
+        if exc.kind is SkipKind.SELECTION:
+            return (SkipKind.SELECTION, None, reason), ""
+        owner = exc.owner or ""
+        dep = self.results.get(owner)
+        if dep is None or dep is result or dep.outcome in (Outcome.FAILED, Outcome.ERROR,
+                                                           Outcome.WARNED):
+            return (SkipKind.PREREQUISITE, owner, reason), ""
+        if dep.outcome == Outcome.SKIPPED:
+            root = dep.skipped_by or owner
+            if root not in reason:
+                reason += f" (root cause: {root})"
+            return (SkipKind.PREREQUISITE, root, reason), ""
+        return None, f"it needs a fact {owner} reports, but {owner} passed: {reason}"
 
     def _properties(self, item: pytest.Item, result: Result, failing: bool) -> None:
         """JUnit properties of a check: its warnings, notes and fix (scrubbed on the way out)."""
@@ -304,25 +344,6 @@ class DiagnosisRun:
             result.remedy = result.check.fix
         if (result.warnings or failing) and result.fix:
             item.user_properties.append(("fix", result.fix))
-
-    def _trace_root_cause(self, result: Result) -> None:
-        """A check skipped by a fixture ("needs DIRAC-001: ...") names the check that owns the
-        missing fact; if that one was itself skipped, name the root cause too, so the user is
-        always pointed at the check that actually failed, and never at one that passed."""
-        if result.skipped_by:
-            return
-        for cid in _ID_IN_TEXT.findall(result.message):
-            dep = self.results.get(cid)
-            if dep is None or dep is result:
-                continue
-            if dep.outcome in (Outcome.FAILED, Outcome.ERROR):
-                result.skipped_by = cid
-            elif dep.skipped_by:
-                result.skipped_by = dep.skipped_by
-                result.message += f" (root cause: {dep.skipped_by})"
-            elif dep.ok:  # the named check passed: do not blame it
-                result.message = result.message.replace(f"needs {cid}: ", "", 1)
-            return
 
     def pytest_report_teststatus(
         self, report: pytest.TestReport, config: pytest.Config
@@ -483,6 +504,10 @@ def attach_sections(config: object, d: Diagnosis) -> Diagnosis:
         if callable(attach):
             d = attach(d)
     return d
+
+
+def _skip_text(exc: BaseException) -> str:
+    return str(getattr(exc, "msg", "") or exc)
 
 
 def _short(report: pytest.TestReport) -> str:

@@ -13,17 +13,17 @@ from typing import Optional
 
 import pytest
 
+from mu3e_checks.checks.owners import (
+    PROXY_FILE_OWNER,
+    PROXY_OWNER,
+    TRUST_STORE_OWNER,
+    USER_CERT_OWNER,
+    USER_KEY_OWNER,
+)
+from mu3e_checks.outcome import skip_for
 from mu3e_checks.plugin import active_run
-from mu3e_checks.registry import owner
 from mu3e_checks.run import DiagnosisRun
 from mu3e_checks.settings import Settings
-
-#: The checks that report why a shared fact could not be had (validated against the registry).
-USER_CERT_OWNER = owner("CERT-005")
-USER_KEY_OWNER = owner("CERT-006")
-PROXY_FILE_OWNER = owner("PROXY-001")
-PROXY_OWNER = owner("PROXY-003")
-TRUST_STORE_OWNER = owner("CA-001")
 
 
 @pytest.fixture(scope="session")
@@ -66,7 +66,7 @@ class Fact:
     def get(self):
         """The value, or skip the calling check naming the check that reports the problem."""
         if self.error:
-            pytest.skip(f"needs {self.owner}: {self.error}")
+            skip_for(self.owner, self.error)
         return self.value
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from mu3e_checks import commands
 from mu3e_checks.knowledge import files, pki
 from mu3e_checks.knowledge.credentials import find_pkcs12, pkcs12_fix
-from mu3e_checks.outcome import fail, note, skip, warn
+from mu3e_checks.outcome import fail, note, skip_for, skip_selected, warn
 from mu3e_checks.registry import check
 from mu3e_checks.remedy import cmd, join, say
 
@@ -52,7 +52,7 @@ def test_globus_dir_private(settings, uid):
     try:
         mode = files.file_mode(globus)
     except files.Unreadable as exc:
-        skip(f"{exc}; CERT-001 reports missing credentials")
+        skip_for("CERT-001", f"{exc}; CERT-001 reports missing credentials")
     if not mode.is_dir:
         fail(f"{globus} is not a directory",
              fix=cmd("mv {globus} {backup} && mkdir -m 700 {globus}", globus=globus,
@@ -88,15 +88,15 @@ def test_cert_permissions(credentials, uid):
 
 
 @check("CERT-005", "usercert.pem holds your user certificate (PEM)", step=STEP,
-       fix="openssl pkcs12 -in <your .p12> -clcerts -nokeys -out {cert}",
+       fix="openssl pkcs12 -in {p12} -clcerts -nokeys -out {cert}",
        requires=("CERT-001",))
-def test_cert_parses(user_cert_fact, credentials):
+def test_cert_parses(user_cert_fact, credentials, settings):
     """usercert.pem must be your user certificate in PEM, as openssl pkcs12 -clcerts writes
     it: DIRAC cannot load DER or a file without a certificate.  Fails when it does not parse;
     warns when it holds other certificates too (DIRAC uses the first one); notes your DN.
     """
     if user_cert_fact.error:
-        fail(user_cert_fact.error, cert=credentials.cert)
+        fail(user_cert_fact.error, fix=_extract_again(credentials, settings))
     found = user_cert_fact.value
     for text in found.notes:
         cert = credentials.cert
@@ -107,22 +107,22 @@ def test_cert_parses(user_cert_fact, credentials):
 
 
 @check("CERT-006", "userkey.pem holds a readable private key", step=STEP,
-       fix="openssl pkcs12 -in <your .p12> -nocerts -nodes -out {key}\nchmod 600 {key}",
+       fix="openssl pkcs12 -in {p12} -nocerts -nodes -out {key}\nchmod 600 {key}",
        requires=("CERT-001",))
-def test_key_parses(user_key_fact, credentials):
+def test_key_parses(user_key_fact, credentials, settings):
     """userkey.pem must hold a private key DIRAC can load (PKCS#8 or PKCS#1, encrypted or
     not), or no proxy can be signed.  Fails when it cannot be read or parsed, with the openssl
     pkcs12 command that extracts it again; notes the key's format.
     """
     if user_key_fact.error:
-        fail(user_key_fact.error, key=credentials.key)
+        fail(user_key_fact.error, fix=_extract_again(credentials, settings))
     note(f"{credentials.key}: {user_key_fact.value.describe()}")
 
 
 @check("CERT-007", "userkey.pem belongs to usercert.pem", step=STEP,
        fix="# extract both files again from the same .p12 export:\n"
-           "openssl pkcs12 -in <your .p12> -clcerts -nokeys -out {cert}\n"
-           "openssl pkcs12 -in <your .p12> -nocerts -nodes -out {key}",
+           "openssl pkcs12 -in {p12} -clcerts -nokeys -out {cert}\n"
+           "openssl pkcs12 -in {p12} -nocerts -nodes -out {key}",
        requires=("CERT-005", "CERT-006"))
 def test_key_matches(user_cert, user_key_fact, credentials, settings):
     """A key from another export makes every proxy unusable ("key does not match").
@@ -135,12 +135,13 @@ def test_key_matches(user_cert, user_key_fact, credentials, settings):
              fix=say("put the pass phrase in a plain file only you can read, and give it with "
                      "--mu3e-passphrase-file (or set MU3E_KEY_PASSPHRASE)"))
     if keyfile.key is None:
-        skip("userkey.pem is encrypted and no pass phrase was given (set MU3E_KEY_PASSPHRASE "
-             "or --mu3e-passphrase-file to compare it); the checks never prompt")
+        skip_selected("userkey.pem is encrypted and no pass phrase was given (set "
+                      "MU3E_KEY_PASSPHRASE or --mu3e-passphrase-file to compare it); the checks "
+                      "never prompt")
     if not pki.key_matches(user_cert.cert, keyfile.key):
         fail(f"{credentials.key} is not the private key of the certificate in "
              f"{credentials.cert} ({user_cert.subject_slash}); they come from different exports",
-             cert=credentials.cert, key=credentials.key)
+             fix=_extract_again(credentials, settings))
 
 
 @check("CERT-008", "The user certificate is valid now and not about to expire", step=STEP,
@@ -177,3 +178,10 @@ def test_cert_strength(user_cert):
     if problems:
         fail("; ".join(problems))
     note(pki.key_description(user_cert.cert))
+
+
+def _extract_again(credentials, settings):
+    """Both files again from one export: the one on disk, or what to do without one."""
+    exports = find_pkcs12(settings.globus, settings.home)
+    return commands.pkcs12_extract(exports[0] if exports else None, credentials.cert,
+                                   credentials.key)

@@ -12,7 +12,7 @@ from pathlib import Path
 from mu3e_checks import commands
 from mu3e_checks.knowledge import diracos as dos
 from mu3e_checks.knowledge.pydists import python_satisfies
-from mu3e_checks.outcome import fail, note, skip, warn
+from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
 from mu3e_checks.remedy import join, say
 
@@ -100,7 +100,7 @@ def test_dirac_installed(dirac_install, diracos):
     dist = dirac_install.in_use
     if dist is None:
         if not diracos.present:
-            skip("needs DIRACOS-001: install DIRACOS first, then DIRAC inside it")
+            skip_for("DIRACOS-001", "install DIRACOS first, then DIRAC inside it")
         where = ", ".join(str(d.path) for d in dirac_install.search_path) or "nowhere"
         fail(f"DIRAC is not installed for {dirac_install.python} (looked in {where})",
              fix=dos.pip_dirac(diracos))
@@ -179,24 +179,26 @@ def test_setuptools_pin(dirac_install, diracos):
 def test_python_version(dirac_install, diracos):
     """DIRAC's Requires-Python is compared with the Python DIRACOS ships, read from the tree
     (conda-meta, else lib/pythonX.Y) rather than by running a binary that may be broken.
-    Fails when DIRAC will not start under it (fix: a current DIRACOS2); skipped when the
-    version cannot be told.
+    Fails when DIRAC will not start under it (fix: a current DIRACOS2); warns when the
+    version cannot be told from the tree (a DIRACOS that lost its Python's metadata).
     """
     dist = dirac_install.in_use
     version = dirac_install.python_version
+    lines = [say("install a current DIRACOS2: it brings a Python that DIRAC supports")]
+    if diracos.is_dir:
+        lines.append(commands.rename(diracos.prefix, Path(f"{diracos.prefix}.old")))
+    lines += [dos.install_commands(diracos.prefix), dos.diracosrc_line(diracos.prefix),
+              commands.pip_install_dirac()]
     if version is None:
-        skip(f"cannot tell which Python version {dirac_install.python} has "
-             f"({diracos.python_source})")
+        warn(f"cannot tell which Python version {dirac_install.python} has "
+             f"({diracos.python_source}): the DIRACOS tree lacks its Python's metadata",
+             fix=join(*lines))
+        return
     ok = python_satisfies(dist.requires_python, version)
     if ok is None:
         note(f"cannot compare Python {version} with Requires-Python {dist.requires_python!r}")
         return
     if not ok:
-        lines = [say("install a current DIRACOS2: it brings a Python that DIRAC supports")]
-        if diracos.is_dir:
-            lines.append(commands.rename(diracos.prefix, Path(f"{diracos.prefix}.old")))
-        lines += [dos.install_commands(diracos.prefix), dos.diracosrc_line(diracos.prefix),
-                  commands.pip_install_dirac()]
         fail(f"DIRAC {dist.version} requires Python {dist.requires_python}, but "
              f"{dirac_install.python} has Python {version}: DIRAC will not start",
              fix=join(*lines))

@@ -9,7 +9,7 @@ from mu3e_checks import commands
 from mu3e_checks.knowledge import trust
 from mu3e_checks.knowledge.pki import same_dn
 from mu3e_checks.knowledge.trust import bundle_fix, diracos_cert_dir, has_ca_files
-from mu3e_checks.outcome import fail, note, skip, warn
+from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
 from mu3e_checks.remedy import join, say
 
@@ -161,13 +161,13 @@ def test_user_chain_present(trust_store, user_cert, user_ca_chain, settings):
         return
     if verdict.code in (trust.X509_V_ERR_CERT_HAS_EXPIRED, trust.X509_V_ERR_CERT_NOT_YET_VALID) \
             and verdict.depth:
-        skip(f"needs CA-005: {verdict.reason}")
+        skip_for("CA-005", verdict.reason)
     if verdict.missing_issuer_dn and store.misnamed(verdict.missing_issuer_dn):
         names = ", ".join(p.name for p in store.misnamed(verdict.missing_issuer_dn))
-        skip(f"needs CA-003: {verdict.missing_issuer_dn} is installed as {names}, under a name "
-             "OpenSSL never opens")  # one root cause, one failure (CA-003's)
+        skip_for("CA-003", f"{verdict.missing_issuer_dn} is installed as {names}, under a "
+                 "name OpenSSL never opens")  # one root cause, one failure (CA-003's)
     if verdict.missing_issuer_dn in trust.required_dns(settings.required_cas, user_ca_chain):
-        skip(f"needs CA-004: {verdict.reason}")  # one missing CA, one failure (CA-004's)
+        skip_for("CA-004", verdict.reason)  # one missing CA, one failure (CA-004's)
     if verdict.missing_issuer_dn:
         fail(verdict.reason, fix=bundle_fix(store.path, [verdict.missing_issuer_dn],
                                             store.aliases))

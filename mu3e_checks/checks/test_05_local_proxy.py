@@ -15,7 +15,7 @@ from mu3e_checks.knowledge.proxy import (
     proxy_file_problem,
     write_target,
 )
-from mu3e_checks.outcome import fail, note, skip, warn
+from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
 from mu3e_checks.remedy import join
 
@@ -209,7 +209,7 @@ def test_proxy_chain(proxy_fact, trust_choice, trust_store, settings):
     proxy = proxy_fact.get()
     ca_dir = trust_choice.path
     if not trust.non_empty_dir(ca_dir):
-        skip(f"the CA directory {ca_dir} is missing or empty; the CA checks report it")
+        skip_for("CA-001", f"the CA directory {ca_dir} is missing or empty")
     # The store the CA chapter already scanned: the directory is read once per run.
     where = trust_store.value if trust_store.value is not None else ca_dir
     verdict = trust.verify_chain(proxy.proxy, proxy.chain, where, crl_check=True,

@@ -11,7 +11,7 @@ from mu3e_checks.knowledge import dirac_cfg as dc
 from mu3e_checks.knowledge import diracos as dos
 from mu3e_checks.knowledge import voms_env
 from mu3e_checks.knowledge.trust import diracos_cert_dir
-from mu3e_checks.outcome import fail, note, skip, warn
+from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
 from mu3e_checks.remedy import Remedy, join, say
 
@@ -49,7 +49,7 @@ def test_cfg_present(dirac_config, diracos, dirac_install, settings):
     if dirac_config.found:
         return
     if dirac_install.in_use is None:
-        skip("needs DIRAC-001: dirac-configure comes with the DIRAC client, install it first")
+        skip_for("DIRAC-001", "dirac-configure comes with the DIRAC client, install it first")
     hint = ""
     diracos_cfg = diracos.prefix / "etc" / "dirac.cfg"
     if diracos_cfg.is_file() and not dos.same_path(diracos_cfg, dirac_config.default_file):

@@ -11,10 +11,11 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 from __future__ import annotations
 
 from mu3e_checks import commands
+from mu3e_checks.checks.owners import proxy_owner
 from mu3e_checks.knowledge import net, pki, voms_env  # net's layers load on first use
-from mu3e_checks.outcome import fail, note, skip, warn
+from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
-from mu3e_checks.remedy import join, say
+from mu3e_checks.remedy import cmd, join, say
 from mu3e_checks.text import visible
 
 STEP = "cs"
@@ -125,8 +126,8 @@ def test_cs_ping(cs_probe, settings, run):
     call = cs_probe.ping()
     if call.failure is not None:
         if not credential.usable:
-            skip(f"needs a valid proxy: the server requires a client certificate and "
-                 f"{credential.reason}; run {advice.proxy_init().render()}")
+            skip_for(proxy_owner(credential), "the server requires a client certificate and "
+                     f"{credential.reason}; run {advice.proxy_init().render()}")
         fail(f"the server rejected the connection: {call.failure.detail}",
              fix=advice.proxy_init())
     try:
@@ -154,9 +155,12 @@ def test_cs_clock(cs_probe, run):
     try:
         info = cs_probe.ping_info()
     except net.diset.DisetError as exc:
-        skip(f"the ping answer cannot be read ({exc.detail}); NET-004 reports it")
+        skip_for("NET-004", f"the ping answer cannot be read ({exc.detail})")
     if info.skew is None:
-        skip("the server did not report its time in the ping answer")
+        warn("the clocks cannot be compared: the server's ping answer has no time in it "
+             "(a DIRAC server always sends one)",
+             fix=say("send this message to the Mu3e computing contacts"))
+        return
     level = net.diset.skew_level(info.skew)
     run.record_environment("Clock offset to the CS", f"{info.skew:+.1f} s (server minus ours)")
     side = "behind" if info.skew > 0 else "ahead of"
@@ -211,11 +215,11 @@ def test_client_server_versions(cs_probe, dirac_install, run):
     """
     dist = dirac_install.in_use
     if dist is None:
-        skip("no DIRAC client is installed to compare; DIRAC-001 reports it")
+        skip_for("DIRAC-001", "no DIRAC client is installed to compare")
     try:
         info = cs_probe.ping_info()
     except net.diset.DisetError as exc:
-        skip(f"the ping answer cannot be read ({exc.detail}); NET-004 reports it")
+        skip_for("NET-004", f"the ping answer cannot be read ({exc.detail})")
     verdict = net.compat.judge(dist.version, info.version)
     facts = f"client {dist.version}, server {info.version}: {verdict.level.value}"
     run.record_environment("DIRAC client/server versions", facts)
@@ -239,7 +243,7 @@ def _registry(cs_data, cs_probe, settings):
     advice = net.Advice.from_settings(settings)
     credential = cs_probe.credential()
     if not credential.usable:
-        skip(f"needs a valid proxy: {credential.reason}")
+        skip_for(proxy_owner(credential), f"needs a valid proxy: {credential.reason}")
     if cs_data.problem:
         fail(f"the Configuration Server's data cannot be read: {cs_data.problem}",
              fix=say("send this message to the Mu3e computing contacts"))
@@ -289,7 +293,7 @@ def test_group_lists_you(cs_data, cs_probe, settings, run):
     dn = credential.identity
     nicks = found.nicks_for(dn)
     if not nicks:
-        skip("your DN is not in the Registry; NET-009 reports it")
+        skip_for("NET-009", "your DN is not in the Registry")
     nick, group = nicks[0], found.groups.get(settings.group)
     if group is None:
         message, fix = net.registry.explain(net.registry.RegistryProblem.NO_GROUP, dn, advice)
@@ -392,12 +396,14 @@ def test_proxy_uploaded(cs_data, cs_probe, settings, run):
     _, credential, advice = _registry(cs_data, cs_probe, settings)
     lookup = net.registry.service_urls(cs_data.cfg, settings.setup, proxymgr.SERVICE)
     if lookup.problem:
-        skip(f"the Configuration Server names no ProxyManager for setup {settings.setup} "
-             f"({lookup.problem}); NET-012 reports it")
+        skip_for("NET-012", f"the Configuration Server names no ProxyManager for setup "
+                 f"{settings.setup} ({lookup.problem})")
     url = lookup.urls[0]
     if proxymgr.scheme(url) != "dips":
-        skip(f"the ProxyManager URL {url} is not dips:// (an https/Tornado service): this "
-             "version does not ask it; check the upload with 'dirac-proxy-info -m'")
+        warn(f"the upload cannot be checked here: the ProxyManager URL {url} is not dips:// "
+             "(an https/Tornado service), which this version does not ask",
+             fix=cmd("dirac-proxy-info -m   # lists the proxies the ProxyManager holds"))
+        return
     asked = proxymgr.ask(proxymgr.probe_like(cs_probe, url), advice, credential.group,
                          credential.identity)
     if asked.problem:
@@ -424,7 +430,7 @@ def test_proxy_uploaded(cs_data, cs_probe, settings, run):
 def _voms_verdicts(voms_survey, settings):
     """The VOMS servers' verdicts, or skip naming the check that reports why there are none."""
     if voms_survey.problem:
-        skip(f"no {settings.vo} VOMS server to probe: {voms_survey.problem}; ENV-002 reports it")
+        skip_for("ENV-002", f"no {settings.vo} VOMS server to probe: {voms_survey.problem}")
     return voms_survey.verdicts
 
 

@@ -11,10 +11,11 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 from __future__ import annotations
 
 from mu3e_checks import commands
+from mu3e_checks.checks.owners import proxy_owner
 from mu3e_checks.knowledge import net, pki  # net's layers load on first use
 from mu3e_checks.knowledge.proxy import find_group
 from mu3e_checks.knowledge.voms import find_voms
-from mu3e_checks.outcome import fail, note, skip, warn
+from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
 from mu3e_checks.text import visible
 
@@ -56,7 +57,7 @@ def test_group_is_mu3e(proxy_fact, settings):
     proxy = proxy_fact.get()
     found = find_group(proxy.certs)
     if found.group is None:
-        skip("the proxy carries no DIRAC group; GROUP-001 reports it")
+        skip_for("GROUP-001", "the proxy carries no DIRAC group")
     if found.group != settings.group:
         fail(f"the proxy is for DIRAC group '{found.group}', not '{settings.group}': it was "
              f"made with the wrong -g", group=settings.group)
@@ -92,7 +93,7 @@ def _acs(proxy_fact):
     proxy = proxy_fact.get()
     found = find_voms(proxy.certs)
     if not found.acs:
-        skip("the proxy carries no VOMS attributes; VOMS-001 reports it")
+        skip_for("VOMS-001", "the proxy carries no VOMS attributes")
     return proxy, found.acs
 
 
@@ -157,7 +158,7 @@ def test_cs_whoami(cs_probe, settings, run):
     advice = net.Advice.from_settings(settings)
     credential = cs_probe.credential()
     if not credential.usable:
-        skip(f"needs a valid proxy: {credential.reason}")
+        skip_for(proxy_owner(credential), f"needs a valid proxy: {credential.reason}")
     call = cs_probe.whoami()
     if call.failure is not None:
         fail(f"the server rejected the whoami connection: {call.failure.detail}",

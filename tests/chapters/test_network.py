@@ -220,7 +220,8 @@ def test_without_proxy_only_the_server_is_verified(net_world, responder, tmp_pat
     assert case.outcome == "warned"
     assert "without a client certificate, only to verify the server" in case.message
     assert case.fix == f"dirac-proxy-init -g {GROUP} -M -t"
-    assert r.outcome("NET-004") == "skipped" and "needs a valid proxy" in r["NET-004"].message
+    assert r.outcome("NET-004") == "skipped" and "client certificate" in r["NET-004"].message
+    assert r["NET-004"].properties["skipped_by"] == "PROXY-001"
     assert r.outcome("NET-006") == "skipped"
     assert r.failed() == []
 

@@ -87,7 +87,8 @@ def test_real_dirac_without_proxy(net_world, responder, real_cs, tmp_path):
     r = diagnose(tmp_path, net_world, responder, real_cs, tmp_path / "no-proxy")
     assert r.outcome("NET-003") == "warned"
     assert "requires a client certificate" in r["NET-003"].message
-    assert r.outcome("NET-004") == "skipped" and "needs a valid proxy" in r["NET-004"].message
+    assert r.outcome("NET-004") == "skipped" and "client certificate" in r["NET-004"].message
+    assert r["NET-004"].properties["skipped_by"] == "PROXY-001"
     assert r.failed() == []
 
 

@@ -95,6 +95,50 @@ def parse_junit(path: Path) -> dict[str, Case]:
     return cases
 
 
+#: A fix is an exact command with the user's values filled in: never a hole to fill by hand.
+_PLACEHOLDER = re.compile(r"<[a-z][a-z0-9 _./-]*>|\bfill in\b", re.IGNORECASE)
+#: What only a crash prints.
+_CRASH_SIGNS = ("INTERNALERROR", "Traceback (most recent call last)")
+SKIP_KINDS = ("prerequisite", "selection")
+
+
+def invariant_violations(r: RunResult) -> list[str]:
+    """What a diagnosis run must never do, whatever the setup (issue 19's promises):
+
+    - no check breaks (outcome ``error``), and nothing crashes (no INTERNALERROR, traceback or
+      pytest internal-error exit code);
+    - a skip gives only a reason a skip may give: a prerequisite that did not pass, named (and
+      in this run failed, broke, was skipped itself, or did not run), or the user's selection;
+    - no fix holds a ``<placeholder>`` or "fill in".
+    """
+    out = []
+    text = r.stdout + r.stderr
+    for sign in _CRASH_SIGNS:
+        if sign in text:
+            out.append(f"the run printed {sign!r}")
+    if r.returncode == 3:
+        out.append("pytest reported an internal error (exit code 3)")
+    for c in r.cases.values():
+        if c.outcome == "error":
+            out.append(f"{c.id} broke: {c.message[:300]}")
+        if c.outcome == "skipped":
+            kind = c.properties.get("skip", "")
+            by = c.properties.get("skipped_by", "")
+            if kind not in SKIP_KINDS:
+                out.append(f"{c.id} skipped without a typed reason: {c.message[:300]}")
+            elif kind == "prerequisite":
+                dep = r.cases.get(by)
+                if not by:
+                    out.append(f"{c.id} skipped for a prerequisite it does not name")
+                elif dep is not None and dep.outcome == "passed":
+                    out.append(f"{c.id} skipped naming {by}, which {dep.outcome}: "
+                               f"{c.message[:300]}")
+        hole = _PLACEHOLDER.search(c.fix)
+        if hole:
+            out.append(f"{c.id}'s fix holds a placeholder {hole.group(0)!r}: {c.fix[:300]}")
+    return out
+
+
 def unprivileged_command() -> list[str]:
     """The diagnosis command, run so that file permissions bind even when the tests run as root
     (CI does): root keeps its uid but loses the capabilities that bypass permission bits."""
@@ -131,10 +175,12 @@ def audited_cli(seen: Path) -> list[str]:
 def run_checks(home: Path, *args: str, env: Optional[Mapping[str, str]] = None,
                cwd: Optional[Path] = None, offline: bool = True, timeout: float = 180,
                command: Optional[Sequence[str]] = None,
-               junit: Optional[Path] = None) -> RunResult:
+               junit: Optional[Path] = None, allow_errors: bool = False) -> RunResult:
     """``pytest --pyargs mu3e_checks`` as a user would type it, against ``home``.
 
     ``offline`` adds ``--mu3e-offline`` so no test reaches the real Configuration Server.
+    Every run is held to :func:`invariant_violations` (the test fails on any), unless
+    ``allow_errors`` says the test provokes a broken check on purpose.
     """
     cwd = cwd or home.parent / f"{home.name}-cwd"
     cwd.mkdir(parents=True, exist_ok=True)
@@ -154,5 +200,16 @@ def run_checks(home: Path, *args: str, env: Optional[Mapping[str, str]] = None,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     cases = parse_junit(junit) if junit.exists() else {}
     htmls = sorted((cwd / "reports").glob("*.html")) if (cwd / "reports").is_dir() else []
-    return RunResult(proc.returncode, proc.stdout, proc.stderr, cases, junit,
-                     htmls[-1] if htmls else None)
+    result = RunResult(proc.returncode, proc.stdout, proc.stderr, cases, junit,
+                       htmls[-1] if htmls else None)
+    broken = [] if allow_errors else invariant_violations(result)
+    survey = os.environ.get("MU3E_INVARIANTS_LOG")  # survey mode: list them all, fail none
+    if broken and survey:
+        with open(survey, "a", encoding="utf-8") as log:
+            test = os.environ.get("PYTEST_CURRENT_TEST", "?")
+            log.writelines(f"{test}\t{line}\n" for line in broken)
+    elif broken:
+        assert not broken, ("the diagnosis broke a promise:\n  " + "\n  ".join(broken)
+                            + f"\n--- stdout (end)\n{proc.stdout[-3000:]}"
+                            f"\n--- stderr (end)\n{proc.stderr[-2000:]}")
+    return result

@@ -10,7 +10,7 @@ import pytest
 
 from mu3e_checks import commands, explain, registry
 from mu3e_checks.explain import CATALOGUE, CONFIRMED, RULED_OUT, UNDECIDED
-from mu3e_checks.model import CheckResult
+from mu3e_checks.model import CheckResult, SkipKind
 from mu3e_checks.run import attach_sections
 
 ALL = registry.load_all()
@@ -102,7 +102,8 @@ def test_with_prerequisites_follows_requires():
 def _results(**outcomes: str) -> dict[str, CheckResult]:
     return {k.replace("_", "-"): CheckResult(
         id=k.replace("_", "-"), title="t", step="s", step_title="s", severity="fail",
-        requires=(), outcome=v, message=f"{v} msg", fix="fix-it" if v == "failed" else "")
+        requires=(), outcome=v, message=f"{v} msg", fix="fix-it" if v == "failed" else "",
+        skip_kind=SkipKind.SELECTION if v == "skipped" else None)
         for k, v in outcomes.items()}
 
 

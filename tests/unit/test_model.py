@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
-from mu3e_checks.model import CheckResult, Coverage, Diagnosis
+from mu3e_checks.model import CheckResult, Coverage, Diagnosis, SkipKind
 
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -14,7 +14,8 @@ def r(cid: str, step: str, outcome: str, *, fix: str = "", message: str = "",
       warnings: tuple[str, ...] = ()) -> CheckResult:
     return CheckResult(id=cid, title=f"title of {cid}", step=step, step_title=step,
                        severity="fail", requires=(), outcome=outcome, message=message,
-                       warnings=warnings, fix=fix)
+                       warnings=warnings, fix=fix,
+                       skip_kind=SkipKind.SELECTION if outcome == "skipped" else None)
 
 
 def test_chapters_follow_the_guide_and_say_what_happened():

@@ -127,7 +127,7 @@ def test_bundle_fix_known_and_unknown(tmp_path):
     text = trust.bundle_fix(tmp_path, dns, {"/C=XX/CN=Somebody CA": ""}).render()
     assert "wget https://repository.egi.eu/sw/production/cas/1/current/tgz/" \
            "ca_UKeScienceCA-2B-1.138.tar.gz" in text
-    assert "# /C=XX/CN=Somebody CA: find its ca_<name>-1.138.tar.gz" in text
+    assert "# /C=XX/CN=Somebody CA: find the IGTF bundle (ca_*-1.138.tar.gz)" in text
     aliased = trust.bundle_fix(tmp_path, ["/C=XX/CN=Somebody CA"],
                                {"/C=XX/CN=Somebody CA": "XX-Somebody"}).render()
     assert "ca_XX-Somebody-1.138.tar.gz" in aliased

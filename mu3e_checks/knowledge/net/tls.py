@@ -34,6 +34,16 @@ from mu3e_checks.remedy import Remedy, say
 # ----------------------------------------------------------------------------- our credential
 
 
+class CredentialProblem(str, Enum):
+    """Why the proxy cannot be presented: the kind, so a check can name the check that owns it."""
+
+    MISSING = "missing"
+    UNREADABLE = "unreadable"  # not a proxy file, or not parseable
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not-yet-valid"
+    KEY_MISMATCH = "key-mismatch"
+
+
 @dataclass(frozen=True)
 class ClientCredential:
     """The proxy the handshake will present, or why none will be presented."""
@@ -44,6 +54,7 @@ class ClientCredential:
     identity: str = ""  # the user DN (slash form) behind the proxy
     group: Optional[str] = None  # DIRAC group extension 1.2.42.42, if any
     not_after: Optional[_dt.datetime] = None
+    problem: Optional[CredentialProblem] = None  # set exactly when not usable
 
 
 def proxy_credential(path: Optional[Path], now: Optional[_dt.datetime] = None
@@ -55,26 +66,30 @@ def proxy_credential(path: Optional[Path], now: Optional[_dt.datetime] = None
     not a proxy is refused: that would be the long-term credential.
     """
     if path is None:
-        return ClientCredential(None, False, "no proxy file")
+        return ClientCredential(None, False, "no proxy file",
+                                problem=CredentialProblem.MISSING)
     try:
         found = read_proxy(path)
     except (Unreadable, pki.PemError) as exc:
         reason = str(exc)
         if "not a proxy certificate" in reason:
             reason += "; the checks never send a long-term key"
-        return ClientCredential(path, False, reason)
+        return ClientCredential(path, False, reason, problem=CredentialProblem.UNREADABLE)
     v = pki.validity(found.proxy, now)
     base = dict(identity=found.identity_dn or pki.dn_slash(found.proxy.issuer),
                 group=find_group(found.certs).group, not_after=v.not_after)
     if v.state == "expired":
         return ClientCredential(path, False, f"the proxy in {path} expired on "
-                                f"{pki.fmt_time(v.not_after)}", **base)
+                                f"{pki.fmt_time(v.not_after)}",
+                                problem=CredentialProblem.EXPIRED, **base)
     if v.state == "not-yet-valid":
         return ClientCredential(path, False, f"the proxy in {path} is valid only from "
-                                f"{pki.fmt_time(v.not_before)}", **base)
+                                f"{pki.fmt_time(v.not_before)}",
+                                problem=CredentialProblem.NOT_YET_VALID, **base)
     if not found.key_matches:
         return ClientCredential(path, False, f"the private key in {path} does not belong to "
-                                "the proxy certificate", **base)
+                                "the proxy certificate", problem=CredentialProblem.KEY_MISMATCH,
+                                **base)
     return ClientCredential(path, True, f"proxy {path} (valid until "
                             f"{pki.fmt_time(v.not_after)})", **base)
 
