@@ -43,7 +43,9 @@ def test_a_peer_test_that_skips_fails_in_ci_and_only_skips_elsewhere(tmp_path):
     root = Path(__file__).resolve().parents[2]
     (tmp_path / "test_probe.py").write_text(
         "import pytest\n\n\n@pytest.mark.peer\ndef test_needs_a_peer():\n"
-        "    pytest.skip('needs openssl')\n")
+        "    pytest.skip('needs openssl')\n\n\n"
+        "@pytest.mark.peer\n@pytest.mark.xfail(strict=True, reason='a known bug')\n"
+        "def test_known_bug():\n    assert False\n")
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
     env["PYTHONPATH"] = str(root)
 
@@ -57,3 +59,5 @@ def test_a_peer_test_that_skips_fails_in_ci_and_only_skips_elsewhere(tmp_path):
     ci = run(CI="true")
     assert ci.returncode == 1, ci.stdout + ci.stderr
     assert "a real peer this test needs is missing" in ci.stdout and "needs openssl" in ci.stdout
+    # An expected failure of a peer test is no missing peer: it stays xfailed in CI too.
+    assert "1 failed, 1 xfailed" in ci.stdout, ci.stdout

@@ -5,9 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from mu3e_checks.knowledge import trust
 from mu3e_checks.knowledge.pki import dn_slash
 from tests.support.pki_factory import DAY, HOUR, crls_for, write_trust_dir
+
+_PEM = Encoding.PEM
 
 
 def test_two_dirs_problem_only_when_the_verdicts_differ(grid, tmp_path):
@@ -209,3 +213,25 @@ def test_ca_under_its_old_hash_name_only_is_a_file_problem(grid, tmp_path):
     assert store.misnamed(dn) == [problem]
     verdict = trust.verify_chain(grid.user.cert, [], store)
     assert verdict.code == 20 and verdict.missing_issuer_dn == dn
+
+
+def test_crl_of_a_rekeyed_ca_is_judged_against_the_copy_that_signed_it(grid, tmp_path):
+    """A CA re-keyed under the same DN sits twice in the directory (<hash>.0 the old key,
+    <hash>.1 the new one); its CRL is signed by the new key.  OpenSSL takes it (the oracle
+    corpus, tests/peers/test_oracle_corpus.py), so the scan must not call it an impostor's;
+    a CRL that neither copy signed still is one."""
+    old = grid.pki.ca(subject=grid.ca.subject, parent=grid.root)  # same DN, another key
+    d = write_trust_dir(tmp_path / "ca", [grid.root], crls_for(grid.pki, [grid.root]))
+    h = trust.subject_hash(grid.ca.cert)
+    (d / f"{h}.0").write_bytes(old.cert_pem())
+    (d / f"{h}.1").write_bytes(grid.ca.cert_pem())
+    crl = grid.pki.crl(grid.ca)
+    (d / f"{h}.r0").write_bytes(crl.public_bytes(_PEM))
+    (good,) = [c for c in trust.scan_trust_dir(d).crls.values() if c.name == f"{h}.r0"]
+    assert good.problem == "" and good.ca is not None and good.ca.cert == grid.ca.cert
+    assert trust.bad_crls(trust.scan_trust_dir(d)) == []
+    assert trust.verify_chain(grid.user.cert, [], d).ok  # and OpenSSL agrees
+    foreign = grid.pki.crl(grid.ca, signer=grid.pki.ca("Somebody Else"))
+    (d / f"{h}.r0").write_bytes(foreign.public_bytes(_PEM))
+    (bad,) = trust.bad_crls(trust.scan_trust_dir(d))
+    assert "not signed by that CA's key" in bad.problem

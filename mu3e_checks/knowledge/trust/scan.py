@@ -449,7 +449,9 @@ def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]]) -> Optional[CRLF
         owner = cas[0].subject if cas else "no CA in this directory"
         return CRLFile(name, crl, enc, f"{name} is the CRL of {dn_slash(crl.issuer)}, but its "
                        f"name belongs to {owner}", None, nxt, last)
-    ca = named[0]
+    # A CA re-keyed under the same DN leaves two CAs with this name (<hash>.0, <hash>.1):
+    # OpenSSL takes the CRL for whichever of them signed it.
+    ca = next((c for c in named if crl_signed_by(crl, der, c.cert)), named[0])
     if not crl_signed_by(crl, der, ca.cert):
         return CRLFile(name, crl, enc, f"{name} claims to be the CRL of {ca.subject} but is "
                        "not signed by that CA's key (damaged, or from an impostor)", ca, nxt,
