@@ -436,6 +436,8 @@ def plan_bundles(step: Step, action: Action, ctx: Context) -> None:
             raise RepairError(problem)
     base = repository(ctx)
     for alias in _aliases(action):
+        if not _MEMBER_NAME.fullmatch(alias):  # it may come from a .info file in the CA dir
+            raise RepairError(f"{clip(alias)} is not an IGTF bundle name")
         download.check_url(base + commands.tarball(alias), https_only=not ctx.options.allow_http)
     keys = _keys_for(ctx)
     if base.startswith("http://"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -153,7 +154,8 @@ def refresh_crls(ca_dir: Path, *, seconds: float = DEFAULT_TIMEOUT,
     log: list[str] = []
 
     def one(s: CrlSource) -> tuple[Any, str]:
-        step.left()  # a download not begun when the step's time is up is not begun at all
+        if step.at <= time.monotonic():  # the step's time is up: not begun at all
+            raise RepairError(f"not tried: the refresh's {step.seconds:g} s were used up")
         return _fetch_one(s, step, seconds, environ)
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

@@ -25,6 +25,7 @@ nothing from that download.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import io
 import os
@@ -117,21 +118,24 @@ def tls_context(environ: Mapping[str, str]) -> ssl.SSLContext:
     """The context every HTTPS download verifies with: ``REQUESTS_CA_BUNDLE`` (a file or a
     directory), else certifi's bundle, else the system's store; host names are checked."""
     bundle = environ.get("REQUESTS_CA_BUNDLE", "")
-    cafile: Optional[str] = None
-    capath: Optional[str] = None
     if bundle:
-        cafile, capath = (None, bundle) if os.path.isdir(bundle) else (bundle, None)
-    else:
-        try:
-            import certifi
+        return _context(*((None, bundle) if os.path.isdir(bundle) else (bundle, None)))
+    try:
+        import certifi
 
-            cafile = certifi.where()
-        except ImportError:  # pragma: no cover - requests brings certifi
-            pass
+        return _context(certifi.where(), None)
+    except ImportError:  # pragma: no cover - requests brings certifi
+        return _context(None, None)
+
+
+@functools.lru_cache(maxsize=8)
+def _context(cafile: Optional[str], capath: Optional[str]) -> ssl.SSLContext:
+    """One context per CA location, shared by every download (a CRL refresh may make a
+    hundred): loading a CA bundle costs more than a handshake."""
     try:
         return ssl.create_default_context(cafile=cafile, capath=capath)
     except (OSError, ssl.SSLError, ValueError) as exc:
-        raise DownloadError(f"the CA bundle for HTTPS ({clip(bundle or str(cafile), 120)}) "
+        raise DownloadError(f"the CA bundle for HTTPS ({clip(str(cafile or capath), 120)}) "
                             f"cannot be used: {getattr(exc, 'strerror', '') or exc}") from None
 
 

@@ -217,9 +217,16 @@ def test_independently_broken_setup_is_repaired_to_passing(tmp_path):
     other_crl = (uk.cadir(home) / f"{subject_hash(uk.other.cert)}.r0").read_bytes()
     with serve({}) as server:
         serve_uk_bundles(server, uk)
-        r = run_fix(home, "--yes", "--mu3e-select", "CERT,CA,CRL,ENV-001", "--mu3e-ca-repository",
-                    f"{server.base}/tgz/", "--allow-http-repository", *uk_keys(uk, tmp_path),
-                    env=env, offline=False)
+        args = ("--yes", "--mu3e-select", "CERT,CA,CRL,ENV-001", "--mu3e-ca-repository",
+                f"{server.base}/tgz/", "--allow-http-repository", *uk_keys(uk, tmp_path))
+        r = run_fix(home, *args, env=env, offline=False)
+        # A second fix (the shell has not sourced ~/.bashrc yet) plans, changes nothing.
+        before = tree_hash(home)
+        hits = len(server.hits)
+        again = run_fix(home, *args, env=env, offline=False)
+        assert "Repairs done" not in again.stdout, again.stdout
+        assert "block is already there" in again.stdout and again.returncode == 0
+        assert tree_hash(home) == before and len(server.hits) == hits
     out = r.stdout + r.stderr
     assert "WARNING: the CA repository" in r.stdout and "is plain http" in r.stdout, out
     assert changed(r.stdout, "CERT-003", "failed", "passed"), out
@@ -508,3 +515,15 @@ def test_the_block_lands_before_debians_guard_and_fix_says_where(tmp_path):
     text = bashrc.read_text()
     again = run_fix(home, "--yes", "--mu3e-select", "ENV-001", env=env)
     assert "block is already there" in again.stdout and bashrc.read_text() == text
+
+
+def test_fix_on_a_complete_setup_changes_nothing(tmp_path):
+    """The whole diagnosis on a setup done as the guide says: nothing to repair, not a byte
+    changed in the home, and the exit code is the diagnosis's."""
+    from tests.support.worlds import UKGrid, complete_setup
+
+    home, env = complete_setup(UKGrid(), tmp_path)
+    before = tree_hash(home)
+    r = run_fix(home, "--yes", env=env, timeout=120)
+    assert "Nothing to repair." in r.stdout and r.returncode == 0, r.stdout + r.stderr
+    assert tree_hash(home) == before
