@@ -57,6 +57,9 @@ TGZ_MAX_MEMBERS = 64
 _MEMBER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 _HASH_NAME = re.compile(r"([0-9a-f]{8})\.([A-Za-z0-9_]+)")
 _SUFFIX = re.compile(r"[A-Za-z0-9_]+")
+#: Hash names a bundle never carries: a second CA slot (``.1``...) or a CRL (``.r0``...), which
+#: would be installed unverified.
+_NOT_IN_BUNDLES = re.compile(r"[1-9][0-9]*|r[0-9]+")
 #: The packaged known keys; ``MU3E_CA_FINGERPRINTS`` or ``--ca-fingerprints`` replace it.
 FINGERPRINTS_ENV = "MU3E_CA_FINGERPRINTS"
 
@@ -225,7 +228,7 @@ def check_members(files: dict[str, bytes], links: dict[str, str], alias: str,
                                "plain files)")
             continue
         m = _HASH_NAME.fullmatch(name)
-        if m and m.group(1) in hashes_:
+        if m and m.group(1) in hashes_ and not _NOT_IN_BUNDLES.fullmatch(m.group(2)):
             twin = f"{alias}.pem" if m.group(2) == "0" else f"{alias}.{m.group(2)}"
             if twin not in files:
                 foreign.append(f"{name} (no {twin} it could stand for)")

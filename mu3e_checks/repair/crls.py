@@ -32,11 +32,13 @@ from mu3e_checks.repair.base import (
     ca_dir_problem,
     replaced_slot,
 )
-from mu3e_checks.text import visible
+from mu3e_checks.text import clip, visible
 
 #: How many CRLs are fetched at once, and the largest one accepted (big IGTF CRLs are a few MB).
 CRL_WORKERS = 16
 CRL_MAX_BYTES = 64 * 1024 * 1024
+#: The most URLs of one ``.crl_url`` tried in turn (IGTF lists one or two).
+MAX_URLS = 4
 _CLOCK_SKEW = _dt.timedelta(minutes=5)
 
 
@@ -85,13 +87,16 @@ def _fetch_one(source: CrlSource, step: download.Deadline, seconds: float,
                environ: Mapping[str, str]) -> tuple[Any, str]:
     """(verified CRL, URL) from the first URL that gives one; RepairError naming each try."""
     tried = []
-    for url in source.urls:
+    for url in source.urls[:MAX_URLS]:
+        if step.at <= time.monotonic():
+            tried.append(f"the refresh's {step.seconds:g} s were used up")
+            break
         try:
             data = download.fetch(url, deadline=download.Deadline(seconds, step),
                                   max_bytes=CRL_MAX_BYTES, https_only=False, environ=environ)
             return verify_crl(data, source), url
         except RepairError as exc:
-            tried.append(f"{visible(url)}: {exc}")
+            tried.append(f"{clip(url, 120)}: {exc}")
     raise RepairError("; ".join(tried) or "no CRL URL")
 
 
@@ -173,7 +178,7 @@ def refresh_crls(ca_dir: Path, *, seconds: float = DEFAULT_TIMEOUT,
             installed = dict(s.installed)
             for name in s.names:
                 if _existing_newer(installed.get(name), crl):
-                    log.append(f"{name} kept: it is newer than the one at {visible(url)}")
+                    log.append(f"{name} kept: it is newer than the one at {clip(url, 120)}")
                     continue
                 try:
                     kept = _install_crl(ca_dir, name, crl.public_bytes(Encoding.PEM), stamp)
@@ -182,10 +187,10 @@ def refresh_crls(ca_dir: Path, *, seconds: float = DEFAULT_TIMEOUT,
                     log.append(f"{name} NOT repaired: {visible(why)}")
                     continue
                 if kept is None:
-                    log.append(f"{name} unchanged: {visible(url)} still serves the installed "
+                    log.append(f"{name} unchanged: {clip(url, 120)} still serves the installed "
                                "CRL")
                     continue
-                log.append(f"{name} <- {visible(url)} (next update "
+                log.append(f"{name} <- {clip(url, 120)} (next update "
                            f"{crl.next_update_utc:%Y-%m-%d %H:%M} UTC{kept})")
     return sorted(log)
 
@@ -218,7 +223,7 @@ def plan_crls(step: Step, action: Action, ctx: Context) -> None:
                         "stay as they are. Each is verified with its CA before it replaces "
                         f"<hash>.r0 (old files kept in {REPLACED_DIR}/)")
     for s in fetch[:10]:
-        step.changes.append(f"  {s.ca_hash}.r0 <- {visible(s.urls[0])}")
+        step.changes.append(f"  {s.ca_hash}.r0 <- {clip(s.urls[0], 120)}")
     if len(fetch) > 10:
         step.changes.append(f"  ... and {len(fetch) - 10} more")
     if no_url:

@@ -181,7 +181,8 @@ def serve(content: dict[str, Content], stall_seconds: float = 5.0,
     server = _Server(tls)
     server.content.update(content)
     server.stall_seconds = stall_seconds
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         yield server

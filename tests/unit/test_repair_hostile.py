@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import subprocess
 import tarfile
 from pathlib import Path
@@ -141,6 +142,7 @@ def test_an_installed_anchor_is_never_replaced_by_another_key_and_both_fingerpri
     ("info-other-alias", "its .info is for Other"),
     ("unknown-key", "not a known key of UKeScienceCA-2B"),
     ("alias-link", "a link to"),
+    ("crl-in-bundle", "{h}.r0 (a link to UKeScienceCA-2B.r0)"),
 ])
 def test_bundle_content_rules(uk, case, expect):
     h = subject_hash(uk.ca.cert)
@@ -167,7 +169,9 @@ def test_bundle_content_rules(uk, case, expect):
         keys = _keys((UK2B, other))
     elif case == "alias-link":
         kw = {"extra": [(f"{UK2B}.namespaces", None, f"{UK2B}.pem")]}
-    with pytest.raises(repair.RepairError, match=expect.format(h=h).replace(".", r"\.")):
+    elif case == "crl-in-bundle":  # a CRL would go in unverified: not a bundle's file
+        kw = {"extra": [(f"{UK2B}.r0", b"any CRL", None), (f"{h}.r0", None, f"{UK2B}.r0")]}
+    with pytest.raises(repair.RepairError, match=re.escape(expect.format(h=h))):
         repair.check_bundle(igtf_tarball(uk.ca, UK2B, **kw), UK2B, keys)
 
 
@@ -376,6 +380,18 @@ def test_crls_over_http_are_verified_and_hostile_endpoints_end_in_time(tmp_path)
     assert f"{hashes[3]}.r0 NOT repaired" in log and "larger than 64 MiB" in log
     for h in hashes[1:]:
         assert (ca_dir / f"{h}.r0").read_bytes() == pem(stale[id(cas[hashes.index(h)])])
+
+
+def test_a_crl_url_file_of_countless_long_urls_costs_a_few_tries(tmp_path):
+    pki = PKI()
+    ca = pki.ca("Many URLs CA")
+    stale = {id(ca): pki.crl(ca, last_update=NOW - 10 * DAY, next_update=NOW - DAY)}
+    ca_dir = write_trust_dir(tmp_path / "certificates", [ca], stale)
+    with serve({}) as server:
+        urls = [f"{server.base}/{n}/{'x' * 500}.crl" for n in range(100)]
+        (ca_dir / f"{subject_hash(ca.cert)}.crl_url").write_text("\n".join(urls) + "\n")
+        (line,) = repair.refresh_crls(ca_dir, seconds=2.0)
+    assert len(server.hits) == 4 and "HTTP 404" in line and len(line) < 1200
 
 
 def test_a_step_deadline_bounds_many_slow_endpoints(tmp_path):
