@@ -419,6 +419,18 @@ def test_affected_follows_the_requires_graph_and_the_fact_owners():
         ["CA-001", "CA-004"]
 
 
+def test_the_registry_walks_its_requires_graph_both_ways():
+    from mu3e_checks import registry
+
+    checks = registry.load_all()
+    assert {"CA-001", "CERT-005", "CRL-001"} <= set(registry.prerequisites(["CRL-004"], checks))
+    assert "CRL-004" in registry.dependants(["CA-001"], checks)
+    assert "CERT-003" not in registry.dependants(["CA-001"], checks)
+    assert registry.prerequisites(["NOPE-001"], checks) == []
+    assert registry.with_prerequisites(["CRL-004"], checks) == sorted(
+        registry.prerequisites(["CRL-004"], checks))
+
+
 def test_rerun_args_replace_the_selection_and_keep_partial_reports_private(tmp_path):
     extra = ["-v", "--mu3e-select", "CERT", "--html=r.html", "--mu3e-json", "r.json",
              "--mu3e-offline", "--junitxml", "j.xml"]
