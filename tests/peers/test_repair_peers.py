@@ -212,3 +212,28 @@ def test_a_real_bundle_installs_as_tar_strip_components_does_and_openssl_agrees(
     ok = subprocess.run(["openssl", "verify", "-CApath", str(ours),
                          str(ours / "UKeScienceCA-2B.pem")], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+@pytest.mark.skipif(not shutil.which("fetch-crl"), reason="needs fetch-crl")
+def test_a_minimal_refresh_ends_where_fetch_crl_ends(tmp_path):
+    """Two CAs with current CRLs, two stale: fetch-crl rewrites all four, ours only the two
+    stale ones; the CRLs OpenSSL then reads are the same in both directories."""
+    from tests.support.crl_server import serve
+    from tests.support.pki_factory import DAY, NOW, PKI, pem, subject_hash
+
+    pki = PKI()
+    cas = [pki.ca(f"Minimal CA {n}") for n in range(4)]
+    current = [pki.crl(ca) for ca in cas[:2]]
+    stale = [pki.crl(ca, last_update=NOW - 10 * DAY, next_update=NOW - DAY) for ca in cas[2:]]
+    served = {f"/{subject_hash(ca.cert)}.crl": pem(crl) for ca, crl in zip(cas[:2], current)}
+    served.update({f"/{subject_hash(ca.cert)}.crl": pem(pki.crl(ca)) for ca in cas[2:]})
+    with serve(served) as server:
+        ours = igtf_dir(tmp_path / "ours", cas, current + stale, server.base)
+        theirs = igtf_dir(tmp_path / "theirs", cas, current + stale, server.base)
+        log = repair.refresh_crls(ours, seconds=5.0)
+        assert sorted(server.hits) == sorted(f"/{subject_hash(ca.cert)}.crl" for ca in cas[2:])
+        peer = subprocess.run(["fetch-crl", "-l", str(theirs), "-o", str(theirs)],
+                              capture_output=True, text=True, timeout=120)
+    assert peer.returncode == 0, peer.stderr
+    assert len([ln for ln in log if " <- " in ln]) == 2, log
+    assert _crl_facts(ours) == _crl_facts(theirs) and len(_crl_facts(ours)) == 4
