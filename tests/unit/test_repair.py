@@ -450,6 +450,13 @@ def test_ca_repository_is_an_option_of_the_table_not_parsed_by_fix():
                                "--mu3e-passphrase-file=p", "-v"])
     assert opts == repair.Options(yes=True, unencrypted_key=True)
     assert rest == ["--mu3e-ca-repository", "http://m/", "--mu3e-passphrase-file=p", "-v"]
+    for argv in (["--ca-fingerprints", "k.json", "--allow-http-repository", "-v"],
+                 ["--ca-fingerprints=k.json", "-v", "--allow-http-repository"]):
+        opts, rest = repair.parse(argv)
+        assert opts == repair.Options(allow_http=True, ca_fingerprints=Path("k.json"))
+        assert rest == ["-v"]
+    with pytest.raises(ValueError, match="needs a value"):
+        repair.parse(["--ca-fingerprints"])
     env = {"HOME": "/h", "MU3E_CA_REPOSITORY": "http://mirror/tgz"}
     assert Settings.build(resolve({}, env), env).ca_repository == "http://mirror/tgz"
     cli = {"mu3e_ca_repository": "http://cli/"}
