@@ -161,18 +161,42 @@ def validate(checks: Mapping[str, Check], owners: Iterable[str] = ()) -> None:
         raise RegistryError(f"prerequisites form a cycle: {' -> '.join(exc.args[1])}") from None
 
 
-def with_prerequisites(ids: Iterable[str], checks: Mapping[str, object]) -> list[str]:
-    """``ids`` and everything they require, transitively (the selection a run needs): what
-    ``explain`` runs to decide a cause, and what ``fix`` runs again after a repair."""
+def closure(ids: Iterable[str], neighbours: Callable[[str], Iterable[str]],
+            known: Mapping[str, object]) -> list[str]:
+    """``ids`` and everything reachable from them through ``neighbours``, in the order first
+    reached: the registry's one walk over the ``requires`` graph (either direction).  IDs the
+    registry does not know are left out; a cycle cannot loop (``validate`` refuses one anyway).
+    """
     out: dict[str, None] = {}
     todo = list(ids)
     while todo:
         cid = todo.pop()
-        if cid in out or cid not in checks:
+        if cid in out or cid not in known:
             continue
         out[cid] = None
-        todo.extend(getattr(checks[cid], "requires", ()))
-    return sorted(out)
+        todo.extend(neighbours(cid))
+    return list(out)
+
+
+def prerequisites(ids: Iterable[str], checks: Mapping[str, object]) -> list[str]:
+    """``ids`` and every check they require, transitively."""
+    return closure(ids, lambda cid: getattr(checks[cid], "requires", ()), checks)
+
+
+def dependants(ids: Iterable[str], checks: Mapping[str, object]) -> list[str]:
+    """``ids`` and every check that requires one of them, transitively (the checks whose
+    verdict can change when theirs does)."""
+    reverse: dict[str, list[str]] = {}
+    for cid, entry in checks.items():
+        for req in getattr(entry, "requires", ()):
+            reverse.setdefault(req, []).append(cid)
+    return closure(ids, lambda cid: reverse.get(cid, ()), checks)
+
+
+def with_prerequisites(ids: Iterable[str], checks: Mapping[str, object]) -> list[str]:
+    """``ids`` and everything they require, transitively (the selection a run needs): what
+    ``explain`` runs to decide a cause, and what ``fix`` runs again after a repair."""
+    return sorted(prerequisites(ids, checks))
 
 
 def ordered(checks: Iterable[Check]) -> list[Check]:

@@ -11,11 +11,17 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import pytest
 from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
 
 from mu3e_checks import repair
 from mu3e_checks.render.json import SHAPE, shape_errors
+from tests.support.igtf_bundles import igtf_tarball, known_keys_file
 from tests.support.runner import clean_env, run_checks, unprivileged_command
+
+# fix talks to loopback repositories and CRL endpoints: the module runs in a loopback-only
+# network namespace (conftest.py's ``loopback_only``), and so do the fix subprocesses.
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 def fix_command() -> list[str]:
@@ -26,14 +32,36 @@ def fix_command() -> list[str]:
 
 
 def run_fix(home: Path, *args: str, env: Optional[dict] = None, stdin: str = "",
-            offline: bool = True) -> subprocess.CompletedProcess:
+            offline: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``mu3e-checks fix`` as the user runs it; ``timeout`` is the test's own bound (the
+    attack tests give 60 s: every run must end within a minute)."""
     cwd = home.parent / f"{home.name}-fix-cwd"
     cwd.mkdir(exist_ok=True)
     run_env = clean_env(home, env)
     run_env.setdefault("MU3E_SYSTEM_CERT_DIR", str(cwd / "no-system-cert-dir"))
     argv = fix_command() + (["--mu3e-offline"] if offline else []) + list(args)
     return subprocess.run(argv, cwd=cwd, env=run_env, input=stdin, capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=timeout)
+
+
+def uk_keys(uk, directory: Path) -> list[str]:
+    """``--ca-fingerprints`` for the UK test doubles: their keys are the known ones here, as a
+    site mirror's own file would list them."""
+    path = known_keys_file(directory / "uk-keys.json",
+                           [("UKeScienceCA-2B", uk.ca), ("UKeScienceRoot-2007", uk.root)])
+    return ["--ca-fingerprints", str(path)]
+
+
+def serve_uk_bundles(server, uk, **overrides) -> None:
+    """The UK pair's honest bundles (and their CRLs) on ``server``, under /tgz/ and /crl/;
+    ``overrides`` replace a bundle's content by alias."""
+    from tests.support.pki_factory import pem, subject_hash
+
+    for ca, alias in ((uk.ca, "UKeScienceCA-2B"), (uk.root, "UKeScienceRoot-2007")):
+        h = subject_hash(ca.cert)
+        server.content[f"/tgz/ca_{alias}-1.138.tar.gz"] = overrides.get(alias) or igtf_tarball(
+            ca, alias, crl_url=f"{server.base}/crl/{h}.crl")
+        server.content[f"/crl/{h}.crl"] = pem(uk.pki.crl(ca))
 
 
 def changed(stdout: str, check_id: str, old: str, new: str) -> bool:
@@ -153,7 +181,7 @@ def test_x509_cert_dir_block_after_yes_and_recognised_next_time(tmp_path):
 
 
 def test_stale_crls_are_refreshed_from_loopback_and_offline_says_it_skips(grid, tmp_path):
-    from tests.support.crl_server import serve
+    from tests.support.crl_server import point_crl_urls, serve
     from tests.support.pki_factory import DAY, NOW, crls_for, pem, subject_hash
 
     stale = crls_for(grid.pki, grid.cas, last_update=NOW - 10 * DAY, next_update=NOW - DAY)
@@ -161,9 +189,7 @@ def test_stale_crls_are_refreshed_from_loopback_and_offline_says_it_skips(grid, 
     ca_dir = grid.cadir(home)
     fresh = {f"/{subject_hash(ca.cert)}.crl": pem(grid.pki.crl(ca)) for ca in grid.cas}
     with serve(fresh) as server:
-        for ca in grid.cas:
-            h = subject_hash(ca.cert)
-            (ca_dir / f"{h}.crl_url").write_text(f"{server.base}/{h}.crl\n")
+        point_crl_urls(ca_dir, grid.cas, server.base)
         offline = run_fix(home, "--yes", "--mu3e-select", "CRL")
         assert "--mu3e-offline: the CRL downloads are skipped" in offline.stdout, offline.stdout
         assert not server.hits
@@ -179,9 +205,8 @@ def test_independently_broken_setup_is_repaired_to_passing(tmp_path):
     installs the bundles, then fetches their CRLs, and the user's other files stay as they were."""
     from tests.support.crl_server import serve
     from tests.support.diracos_trees import build_diracos
-    from tests.support.pki_factory import pem, subject_hash
+    from tests.support.pki_factory import subject_hash
     from tests.support.worlds import UKGrid
-    from tests.unit.test_repair import igtf_tarball
 
     uk = UKGrid()
     home = uk.home(tmp_path, cas=[uk.other], key_mode=0o644)
@@ -189,15 +214,21 @@ def test_independently_broken_setup_is_repaired_to_passing(tmp_path):
     env = {k: v for k, v in tree.env().items() if k != "X509_CERT_DIR"}
     (home / "analysis.C").write_text("void analysis() {}\n")
     mine = tree_hash(home / "dirac_ui" / "diracos" / "bin")
+    other_crl = (uk.cadir(home) / f"{subject_hash(uk.other.cert)}.r0").read_bytes()
     with serve({}) as server:
-        for ca, alias in ((uk.ca, "UKeScienceCA-2B"), (uk.root, "UKeScienceRoot-2007")):
-            h = subject_hash(ca.cert)
-            server.content[f"/tgz/ca_{alias}-1.138.tar.gz"] = igtf_tarball(
-                ca, alias, crl_url=f"{server.base}/crl/{h}.crl")
-            server.content[f"/crl/{h}.crl"] = pem(uk.pki.crl(ca))
-        r = run_fix(home, "--yes", "--mu3e-select", "CERT,CA,CRL,ENV-001", "--mu3e-ca-repository",
-                    f"{server.base}/tgz/", env=env, offline=False)
+        serve_uk_bundles(server, uk)
+        args = ("--yes", "--mu3e-select", "CERT,CA,CRL,ENV-001", "--mu3e-ca-repository",
+                f"{server.base}/tgz/", "--allow-http-repository", *uk_keys(uk, tmp_path))
+        r = run_fix(home, *args, env=env, offline=False)
+        # A second fix (the shell has not sourced ~/.bashrc yet) plans, changes nothing.
+        before = tree_hash(home)
+        hits = len(server.hits)
+        again = run_fix(home, *args, env=env, offline=False)
+        assert "Repairs done" not in again.stdout, again.stdout
+        assert "block is already there" in again.stdout and again.returncode == 0
+        assert tree_hash(home) == before and len(server.hits) == hits
     out = r.stdout + r.stderr
+    assert "WARNING: the CA repository" in r.stdout and "is plain http" in r.stdout, out
     assert changed(r.stdout, "CERT-003", "failed", "passed"), out
     assert changed(r.stdout, "CA-004", "failed", "passed"), out
     assert changed(r.stdout, "ENV-001", "warned", "passed"), out
@@ -206,12 +237,13 @@ def test_independently_broken_setup_is_repaired_to_passing(tmp_path):
     assert (home / "analysis.C").read_text() == "void analysis() {}\n"
     assert tree_hash(home / "dirac_ui" / "diracos" / "bin") == mine
     assert (uk.cadir(home) / f"{subject_hash(uk.other.cert)}.0").exists()  # nothing deleted
+    # Minimal: the other CA's CRL was current, so it was left alone.
+    assert (uk.cadir(home) / f"{subject_hash(uk.other.cert)}.r0").read_bytes() == other_crl
 
 
 def test_corrupt_or_foreign_tarball_installs_nothing(tmp_path):
     from tests.support.crl_server import serve
     from tests.support.worlds import UKGrid
-    from tests.unit.test_repair import igtf_tarball
 
     uk = UKGrid()
     home = uk.home(tmp_path, cas=[uk.other])
@@ -221,7 +253,7 @@ def test_corrupt_or_foreign_tarball_installs_nothing(tmp_path):
                "/ca_UKeScienceRoot-2007-1.138.tar.gz": b"\x1f\x8b garbage"}
     with serve(content) as server:
         r = run_fix(home, "--yes", "--mu3e-select", "CA", "--mu3e-ca-repository", server.base,
-                    offline=False)
+                    "--allow-http-repository", *uk_keys(uk, tmp_path), offline=False)
     assert "NOT repaired" in r.stdout and "nothing installed" in r.stdout, r.stdout + r.stderr
     assert "holds another CA" in r.stdout
     assert tree_hash(ca_dir) == before
@@ -256,9 +288,8 @@ def test_https_repository_and_crls_verified_with_the_given_ca_and_untrusted_serv
     server whose certificate another CA issued is a finding, and nothing is written."""
     from tests.support.crl_server import serve, tls_context
     from tests.support.diracos_trees import build_diracos
-    from tests.support.pki_factory import PKI, pem, subject_hash
+    from tests.support.pki_factory import PKI, pem
     from tests.support.worlds import UKGrid
-    from tests.unit.test_repair import igtf_tarball
 
     uk = UKGrid()
     web_pki = PKI()
@@ -272,21 +303,14 @@ def test_https_repository_and_crls_verified_with_the_given_ca_and_untrusted_serv
         env = dict(tree.env(), REQUESTS_CA_BUNDLE=str(bundle))
         return home, env
 
-    def fill(server) -> None:
-        for ca, alias in ((uk.ca, "UKeScienceCA-2B"), (uk.root, "UKeScienceRoot-2007")):
-            h = subject_hash(ca.cert)
-            server.content[f"/tgz/ca_{alias}-1.138.tar.gz"] = igtf_tarball(
-                ca, alias, crl_url=f"{server.base}/crl/{h}.crl")
-            server.content[f"/crl/{h}.crl"] = pem(uk.pki.crl(ca))
-
     (tmp_path / "good").mkdir()
     (tmp_path / "rogue").mkdir()
     home, env = broken_home("good")
     with serve({}, tls=tls_context(web_ca, tmp_path)) as server:
         assert server.base.startswith("https://")
-        fill(server)
+        serve_uk_bundles(server, uk)
         r = run_fix(home, "--yes", "--mu3e-select", "CA,CRL", "--mu3e-ca-repository",
-                    f"{server.base}/tgz/", env=env, offline=False)
+                    f"{server.base}/tgz/", *uk_keys(uk, tmp_path), env=env, offline=False)
     out = r.stdout + r.stderr
     assert changed(r.stdout, "CA-004", "failed", "passed"), out
     assert any(h.startswith("/crl/") for h in server.hits), server.hits  # CRLs over TLS too
@@ -296,9 +320,9 @@ def test_https_repository_and_crls_verified_with_the_given_ca_and_untrusted_serv
     ca_dir = uk.cadir(home)
     before = tree_hash(ca_dir)
     with serve({}, tls=tls_context(rogue_ca, tmp_path)) as server:
-        fill(server)
+        serve_uk_bundles(server, uk)
         r = run_fix(home, "--yes", "--mu3e-select", "CA", "--mu3e-ca-repository",
-                    f"{server.base}/tgz/", env=env, offline=False)
+                    f"{server.base}/tgz/", *uk_keys(uk, tmp_path), env=env, offline=False)
     out = r.stdout + r.stderr
     assert "CA-004: NOT repaired" in r.stdout, out
     assert "its TLS certificate is not trusted (certificate verify failed)" in r.stdout, out
@@ -306,3 +330,200 @@ def test_https_repository_and_crls_verified_with_the_given_ca_and_untrusted_serv
     assert not server.hits  # no request got through the refused handshake
     assert tree_hash(ca_dir) == before
     assert r.returncode == 1
+
+
+# ------------------------------------------------------------------ issue 20: as an attacker
+
+def _uk_home(tmp_path: Path, name: str, *, extra_cas=()):
+    """A UK user's home missing both UK CAs (CA-004 fails), with DIRACOS; (home, env)."""
+    from tests.support.diracos_trees import build_diracos
+    from tests.support.worlds import UKGrid
+
+    uk = UKGrid()
+    (tmp_path / name).mkdir()
+    home = uk.home(tmp_path / name, cas=[uk.other, *extra_cas])
+    return uk, home, build_diracos(home).env()
+
+
+def test_a_poisoned_bundle_installs_nothing_and_the_verdict_stays_not_ready(tmp_path):
+    """The issue's poisoned CA 2B tarball: an unrequested CA as a regular <hash>.0 with its
+    .signing_policy and .crl_url, and a look-alike of the installed CERN root under the genuine
+    file's hash name.  fix refuses it whole, names the strangers, changes nothing in the CA
+    directory, and the final diagnosis is not READY."""
+    from tests.support.crl_server import serve
+    from tests.support.pki_factory import PKI, dn, subject_hash
+
+    cern_dn = "/C=ch/O=CERN/CN=CERN Root Certification Authority 2"
+    pki = PKI()
+    genuine_cern, fake_cern = pki.ca(subject=dn(cern_dn)), pki.ca(subject=dn(cern_dn))
+    evil = pki.ca("Unrequested Evil CA")
+    uk, home, env = _uk_home(tmp_path, "poisoned", extra_cas=[genuine_cern])
+    ca_dir = uk.cadir(home)
+    before = tree_hash(ca_dir)
+    he, hc = subject_hash(evil.cert), subject_hash(genuine_cern.cert)
+    poisoned = igtf_tarball(uk.ca, "UKeScienceCA-2B", extra=[
+        (f"{he}.0", evil.cert_pem(), None), (f"{he}.signing_policy", b"x\n", None),
+        (f"{he}.crl_url", b"http://127.0.0.1:9/e.crl\n", None),
+        (f"{hc}.0", fake_cern.cert_pem(), None)])
+    with serve({}) as server:
+        serve_uk_bundles(server, uk, **{"UKeScienceCA-2B": poisoned})
+        r = run_fix(home, "--yes", "--mu3e-select", "CA,CRL", "--mu3e-ca-repository",
+                    f"{server.base}/tgz/", "--allow-http-repository", *uk_keys(uk, tmp_path),
+                    env=env, offline=False, timeout=60)
+    out = r.stdout + r.stderr
+    assert "CA-004: NOT repaired" in r.stdout and "nothing installed" in r.stdout, out
+    assert f"{he}.0 (holds /C=CH/O=Mu3e Test Grid/CN=Unrequested Evil CA)" in r.stdout
+    assert f"{hc}.0 (holds {cern_dn})" in r.stdout
+    assert tree_hash(ca_dir) == before
+    assert "Diagnosis now: NOT READY" in r.stdout and r.returncode == 1, out
+
+
+def test_a_downgrade_redirect_and_a_plain_http_repository_are_refused(tmp_path):
+    """An HTTPS repository that answers 302 to http:// is refused (the plain server is never
+    asked); a plain-http repository is refused in the plan without --allow-http-repository."""
+    from tests.support.crl_server import Redirect, serve, tls_context
+    from tests.support.pki_factory import PKI, pem
+
+    web_ca = PKI().ca("Loopback Web CA")
+    (tmp_path / "web-ca.pem").write_bytes(pem(web_ca))
+    uk, home, env = _uk_home(tmp_path, "downgrade")
+    env["REQUESTS_CA_BUNDLE"] = str(tmp_path / "web-ca.pem")
+    ca_dir = uk.cadir(home)
+    before = tree_hash(ca_dir)
+    with serve({}) as plain, serve({}, tls=tls_context(web_ca, tmp_path)) as secure:
+        serve_uk_bundles(plain, uk)
+        for alias in ("UKeScienceCA-2B", "UKeScienceRoot-2007"):
+            path = f"/tgz/ca_{alias}-1.138.tar.gz"
+            secure.content[path] = Redirect(plain.base + path)
+        r = run_fix(home, "--yes", "--mu3e-select", "CA", "--mu3e-ca-repository",
+                    f"{secure.base}/tgz/", *uk_keys(uk, tmp_path), env=env, offline=False,
+                    timeout=60)
+        assert "may not change the scheme (https -> http)" in r.stdout, r.stdout + r.stderr
+        assert plain.hits == []
+        r = run_fix(home, "--yes", "--mu3e-select", "CA", "--mu3e-ca-repository",
+                    f"{plain.base}/tgz/", *uk_keys(uk, tmp_path), env=env, offline=False,
+                    timeout=60)
+        assert "Cannot repair (do it yourself)" in r.stdout
+        assert "CA bundles are fetched over HTTPS only" in r.stdout, r.stdout + r.stderr
+        assert plain.hits == []
+    assert tree_hash(ca_dir) == before and r.returncode == 1
+
+
+def test_slow_and_huge_endpoints_end_within_a_minute_with_the_default_deadlines(tmp_path):
+    """One fix run, default --mu3e-timeout: the CA repository drips one byte a second, one CRL
+    endpoint drips, another never ends.  Both steps end at their deadlines as 'NOT repaired',
+    nothing is written, and the whole run ends within a minute (the test's own bound)."""
+    from tests.support.crl_server import Drip, Endless, serve
+    from tests.support.pki_factory import DAY, NOW, crls_for, subject_hash
+    from tests.support.worlds import UKGrid
+
+    uk = UKGrid()
+    stale_ca = uk.pki.ca("Stale CRL CA")
+    cas = [uk.other, stale_ca]
+    stale = crls_for(uk.pki, cas, last_update=NOW - 10 * DAY, next_update=NOW - DAY)
+    (tmp_path / "slow").mkdir()
+    home = uk.home(tmp_path / "slow", cas=cas, crls=stale)
+    from tests.support.diracos_trees import build_diracos
+
+    env = build_diracos(home).env()
+    ca_dir = uk.cadir(home)
+    with serve({}) as server:
+        serve_uk_bundles(server, uk)
+        for path in list(server.content):
+            if path.startswith("/tgz/"):
+                server.content[path] = Drip(server.content[path], every=1.0)
+        for ca, body in ((uk.other, Endless()), (stale_ca, Drip(b"x" * 5000, every=1.0))):
+            h = subject_hash(ca.cert)
+            server.content[f"/crl/{h}.crl"] = body
+            (ca_dir / f"{h}.crl_url").write_text(f"{server.base}/crl/{h}.crl\n")
+        before = tree_hash(ca_dir)
+        r = run_fix(home, "--yes", "--mu3e-select", "CA,CRL", "--mu3e-ca-repository",
+                    f"{server.base}/tgz/", "--allow-http-repository", *uk_keys(uk, tmp_path),
+                    env=env, offline=False, timeout=60)
+    out = r.stdout + r.stderr
+    assert "CA-004: NOT repaired" in r.stdout and "timed out" in r.stdout, out
+    assert f"{subject_hash(stale_ca.cert)}.r0 NOT repaired" in r.stdout, out
+    assert f"{subject_hash(uk.other.cert)}.r0 NOT repaired" in r.stdout, out
+    assert "larger than 64 MiB" in r.stdout or "timed out" in r.stdout
+    assert tree_hash(ca_dir) == before and "Traceback" not in out
+
+
+def test_fix_changes_only_the_stale_crl_and_a_second_fix_changes_nothing(grid, tmp_path):
+    """Minimal repair on a good setup with one stale CRL: that CRL (and its kept copy) is the
+    only change in the whole home; the next fix has nothing to do and writes nothing."""
+    from tests.support.crl_server import point_crl_urls, serve
+    from tests.support.pki_factory import DAY, NOW, crls_for, pem, subject_hash
+
+    crls = crls_for(grid.pki, grid.cas)
+    user_ca = grid.ca
+    crls[id(user_ca)] = grid.pki.crl(user_ca, last_update=NOW - 10 * DAY, next_update=NOW - DAY)
+    home = grid.home(tmp_path, crls=crls)
+    ca_dir = grid.cadir(home)
+    fresh = {f"/{subject_hash(ca.cert)}.crl": pem(grid.pki.crl(ca)) for ca in grid.cas}
+    with serve(fresh) as server:
+        point_crl_urls(ca_dir, grid.cas, server.base)
+        snapshot = {p: p.read_bytes() for p in ca_dir.iterdir() if p.is_file()}
+        outside = tree_hash(home / ".globus")
+        r = run_fix(home, "--yes", "--mu3e-select", "CRL", offline=False, timeout=60)
+        assert changed(r.stdout, "CRL-003", "failed", "passed"), r.stdout + r.stderr
+        assert server.hits == [f"/{subject_hash(user_ca.cert)}.crl"]
+        changed_files = sorted(p.name for p, data in snapshot.items() if p.read_bytes() != data)
+        assert changed_files == [f"{subject_hash(user_ca.cert)}.r0"]
+        assert sorted(os.listdir(ca_dir)) == sorted([p.name for p in snapshot]
+                                                    + [repair.REPLACED_DIR])
+        assert tree_hash(home / ".globus") == outside
+        before = tree_hash(home)
+        again = run_fix(home, "--yes", "--mu3e-select", "CRL", offline=False, timeout=60)
+    assert "Nothing to repair." in again.stdout and again.returncode == 0, again.stdout
+    assert tree_hash(home) == before and len(server.hits) == 1
+
+
+def test_a_p12_asking_for_2e9_mac_iterations_is_refused_at_once(grid, tmp_path):
+    from tests.unit.test_repair_hostile import costly_p12
+
+    home = grid.home(tmp_path)
+    globus = home / ".globus"
+    for name in ("usercert.pem", "userkey.pem"):
+        (globus / name).unlink()
+    good = pkcs12.serialize_key_and_certificates(
+        b"jane", grid.user.key, grid.user.cert, None, BestAvailableEncryption(b"pw"))
+    (globus / "usercred.p12").write_bytes(costly_p12(good, 2_000_000_000))
+    before = tree_hash(home)
+    r = run_fix(home, "--yes", "--mu3e-select", "CERT", env={"MU3E_KEY_PASSPHRASE": "pw"},
+                timeout=60)
+    assert "the MAC asks for 2,000,000,000 iterations" in r.stdout, r.stdout + r.stderr
+    assert "Cannot repair (do it yourself)" in r.stdout and r.returncode == 1
+    assert tree_hash(home) == before
+
+
+def test_the_block_lands_before_debians_guard_and_fix_says_where(tmp_path):
+    from tests.support.diracos_trees import build_diracos
+    from tests.support.worlds import World
+
+    world = World()
+    home = world.home(tmp_path)
+    env = {k: v for k, v in build_diracos(home).env().items() if k != "X509_CERT_DIR"}
+    bashrc = home / ".bashrc"
+    bashrc.write_text("# ~/.bashrc\n\n# If not running interactively, don't do anything\n"
+                      "case $- in\n    *i*) ;;\n      *) return;;\nesac\n\nalias ll='ls -l'\n")
+    r = run_fix(home, "--yes", "--mu3e-select", "ENV-001", env=env)
+    assert "before the interactive-only guard (case $- in)" in r.stdout, r.stdout + r.stderr
+    assert changed(r.stdout, "ENV-001", "warned", "passed")
+    out = subprocess.run(["bash", "-c", f"source {bashrc}; printf %s \"$X509_CERT_DIR\""],
+                         capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+    assert out.stdout == str(world.cadir(home))
+    text = bashrc.read_text()
+    again = run_fix(home, "--yes", "--mu3e-select", "ENV-001", env=env)
+    assert "block is already there" in again.stdout and bashrc.read_text() == text
+
+
+def test_fix_on_a_complete_setup_changes_nothing(tmp_path):
+    """The whole diagnosis on a setup done as the guide says: nothing to repair, not a byte
+    changed in the home, and the exit code is the diagnosis's."""
+    from tests.support.worlds import UKGrid, complete_setup
+
+    home, env = complete_setup(UKGrid(), tmp_path)
+    before = tree_hash(home)
+    r = run_fix(home, "--yes", env=env, timeout=120)
+    assert "Nothing to repair." in r.stdout and r.returncode == 0, r.stdout + r.stderr
+    assert tree_hash(home) == before

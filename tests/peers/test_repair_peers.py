@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,7 +14,8 @@ from mu3e_checks import commands, repair
 from tests.chapters.test_repair import run_fix, tree_hash
 from tests.support.pki_factory import pem
 
-pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl")
+pytestmark = [pytest.mark.skipif(not shutil.which("openssl"), reason="needs openssl"),
+              pytest.mark.usefixtures("loopback_only")]
 
 
 def _legacy_available() -> bool:
@@ -138,7 +140,7 @@ def test_our_refresh_and_fetch_crl_leave_the_same_crls(tmp_path):
     with serve(fresh) as server:
         ours = igtf_dir(tmp_path / "ours", cas, stale, server.base)
         theirs = igtf_dir(tmp_path / "theirs", cas, stale, server.base)
-        log = repair.refresh_crls(ours, timeout=(2.0, 5.0))
+        log = repair.refresh_crls(ours, seconds=5.0)
         peer = subprocess.run(["fetch-crl", "-l", str(theirs), "-o", str(theirs)],
                               capture_output=True, text=True, timeout=120)
     assert peer.returncode == 0, peer.stderr
@@ -146,3 +148,92 @@ def test_our_refresh_and_fetch_crl_leave_the_same_crls(tmp_path):
     facts = _crl_facts(ours)
     assert len(facts) == len(cas)
     assert facts == _crl_facts(theirs)
+
+
+# ------------------------------------------------------------------ the real IGTF bundles
+
+IGTF = Path("/usr/share/igtf-policy/classic")
+GUIDE_CAS = ("UKeScienceCA-2B", "UKeScienceRoot-2007", "CERN-Root-2", "CERN-GridCA")
+
+
+def real_bundle(alias: str) -> bytes:
+    """``ca_<alias>-1.133.tar.gz`` as the EGI repository lays it out, built from Debian's
+    igtf-policy-classic files: the alias's files, and both hash names linking to them."""
+    from cryptography import x509
+
+    from tests.support.igtf_bundles import tar_gz
+    from tests.support.pki_factory import subject_hash, subject_hash_old
+
+    files = sorted(IGTF.glob(f"{alias}.*"))
+    cert = x509.load_pem_x509_certificate((IGTF / f"{alias}.pem").read_bytes())
+    members = [(f.name, f.read_bytes(), None) for f in files]
+    for h in dict.fromkeys((subject_hash(cert), subject_hash_old(cert))):
+        for f in files:
+            ext = f.name[len(alias) + 1:]
+            if ext in ("pem", "signing_policy", "namespaces"):
+                members.append((f"{h}.{'0' if ext == 'pem' else ext}", None, f.name))
+    return tar_gz(members, f"ca_{alias}-1.133")
+
+
+@pytest.fixture(scope="module")
+def igtf_present() -> None:
+    assert IGTF.is_dir(), "igtf-policy-classic is missing (apt-get install igtf-policy-classic)"
+
+
+@pytest.mark.parametrize("alias", GUIDE_CAS)
+def test_the_real_bundles_pass_every_rule_with_the_packaged_keys(igtf_present, alias):
+    """The packaged known keys are the real CAs' (read from the IGTF package, not copied by
+    hand), and a bundle with the real layout (.info with sha1fp.0, both hash names,
+    .signing_policy, .namespaces) passes every content rule."""
+    bundle = repair.check_bundle(real_bundle(alias), alias)
+    assert bundle.notes == ()
+    from mu3e_checks.repair.bundles import key_digest
+
+    assert key_digest(bundle.cert) in repair.known_keys().keys[alias]
+
+
+def test_a_real_bundle_installs_as_tar_strip_components_does_and_openssl_agrees(
+        igtf_present, tmp_path):
+    """fix's install of the real UK pair leaves what ``tar xzf --strip-components=1`` leaves,
+    and openssl verifies CA 2B against the directory (the hash links work)."""
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    theirs.mkdir()
+    for alias in ("UKeScienceRoot-2007", "UKeScienceCA-2B"):
+        data = real_bundle(alias)
+        repair.install_bundle(repair.check_bundle(data, alias), ours, "s")
+        tgz = tmp_path / f"{alias}.tgz"
+        tgz.write_bytes(data)
+        subprocess.run(["tar", "xzf", str(tgz), "--strip-components=1", "-C", str(theirs)],
+                       check=True)
+    listing = {p.name: (os.readlink(p) if p.is_symlink() else p.read_bytes())
+               for p in sorted(ours.iterdir())}
+    assert listing == {p.name: (os.readlink(p) if p.is_symlink() else p.read_bytes())
+                       for p in sorted(theirs.iterdir())}
+    ok = subprocess.run(["openssl", "verify", "-CApath", str(ours),
+                         str(ours / "UKeScienceCA-2B.pem")], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+@pytest.mark.skipif(not shutil.which("fetch-crl"), reason="needs fetch-crl")
+def test_a_minimal_refresh_ends_where_fetch_crl_ends(tmp_path):
+    """Two CAs with current CRLs, two stale: fetch-crl rewrites all four, ours only the two
+    stale ones; the CRLs OpenSSL then reads are the same in both directories."""
+    from tests.support.crl_server import serve
+    from tests.support.pki_factory import DAY, NOW, PKI, pem, subject_hash
+
+    pki = PKI()
+    cas = [pki.ca(f"Minimal CA {n}") for n in range(4)]
+    current = [pki.crl(ca) for ca in cas[:2]]
+    stale = [pki.crl(ca, last_update=NOW - 10 * DAY, next_update=NOW - DAY) for ca in cas[2:]]
+    served = {f"/{subject_hash(ca.cert)}.crl": pem(crl) for ca, crl in zip(cas[:2], current)}
+    served.update({f"/{subject_hash(ca.cert)}.crl": pem(pki.crl(ca)) for ca in cas[2:]})
+    with serve(served) as server:
+        ours = igtf_dir(tmp_path / "ours", cas, current + stale, server.base)
+        theirs = igtf_dir(tmp_path / "theirs", cas, current + stale, server.base)
+        log = repair.refresh_crls(ours, seconds=5.0)
+        assert sorted(server.hits) == sorted(f"/{subject_hash(ca.cert)}.crl" for ca in cas[2:])
+        peer = subprocess.run(["fetch-crl", "-l", str(theirs), "-o", str(theirs)],
+                              capture_output=True, text=True, timeout=120)
+    assert peer.returncode == 0, peer.stderr
+    assert len([ln for ln in log if " <- " in ln]) == 2, log
+    assert _crl_facts(ours) == _crl_facts(theirs) and len(_crl_facts(ours)) == 4

@@ -1,4 +1,5 @@
-"""A loopback HTTP(S) server standing in for the CAs' CRL endpoints and the EGI repository."""
+"""A loopback HTTP(S) server standing in for the CAs' CRL endpoints and the EGI repository,
+honest or hostile: besides bytes, a path may stall, drip, redirect or never end."""
 
 from __future__ import annotations
 
@@ -10,13 +11,42 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Optional, Union
 
 #: What a path serves: bytes, or ``STALL`` (the server holds the connection without answering).
 STALL = "stall"
-Content = Union[bytes, str]
+
+
+@dataclass(frozen=True)
+class Drip:
+    """Headers at once (with the full ``Content-Length``), then the body one byte every
+    ``every`` seconds: alive for any per-read timeout, never done."""
+
+    body: bytes
+    every: float = 1.0
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """A redirect to ``location`` (absolute, or relative to this server)."""
+
+    location: str
+    status: int = 302
+
+
+@dataclass(frozen=True)
+class Endless:
+    """A 200 whose body never ends (``chunk`` again and again), with ``announce`` as its
+    Content-Length when given: the huge endpoint."""
+
+    chunk: bytes = b"\0" * 65536
+    announce: Optional[int] = None
+
+
+Content = Union[bytes, str, Drip, Redirect, Endless]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -25,17 +55,58 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         self.server.hits.append(self.path)
         body = self.server.content.get(self.path)
+        try:
+            self._answer(body)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            self.server.aborted.append(self.path)  # the client hung up before the end
+
+    def _answer(self, body: Optional[Content]) -> None:
         if body == STALL:
             time.sleep(self.server.stall_seconds)
             return
         if body is None:
             self.send_error(404)
             return
+        if isinstance(body, Redirect):
+            self.send_response(body.status)
+            location = body.location
+            if location.startswith("/"):
+                location = self.server.base + location
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if isinstance(body, Drip):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body.body)))
+            self.end_headers()
+            self.wfile.flush()
+            for i in range(len(body.body)):
+                if self.server.stopping.is_set():
+                    return
+                self.wfile.write(body.body[i:i + 1])
+                self.wfile.flush()
+                self._count(1)
+                time.sleep(body.every)
+            return
+        if isinstance(body, Endless):
+            self.send_response(200)
+            if body.announce is not None:
+                self.send_header("Content-Length", str(body.announce))
+            self.end_headers()
+            while not self.server.stopping.is_set():
+                self.wfile.write(body.chunk)
+                self._count(len(body.chunk))
+            return
         assert isinstance(body, bytes)
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+        self._count(len(body))
+
+    def _count(self, n: int) -> None:
+        self.server.sent[self.path] = self.server.sent.get(self.path, 0) + n
 
     def log_message(self, *args: object) -> None:
         pass
@@ -48,6 +119,9 @@ class _Server(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.content: dict[str, Content] = {}
         self.hits: list[str] = []
+        self.aborted: list[str] = []  # paths whose client hung up before the end
+        self.sent: dict[str, int] = {}  # body bytes written, by path
+        self.stopping = threading.Event()
         self.stall_seconds = 5.0
         self.tls = tls
 
@@ -107,10 +181,23 @@ def serve(content: dict[str, Content], stall_seconds: float = 5.0,
     server = _Server(tls)
     server.content.update(content)
     server.stall_seconds = stall_seconds
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         yield server
     finally:
+        server.stopping.set()
         server.shutdown()
         server.server_close()
+
+
+def point_crl_urls(ca_dir: Path, cas: Any, base: str) -> list[str]:
+    """Write ``<hash>.crl_url`` for each CA (test :class:`~tests.support.pki_factory.Entity`)
+    in ``ca_dir``, pointing at ``<base>/<hash>.crl``; the hashes, in the order of ``cas``."""
+    from tests.support.pki_factory import subject_hash
+
+    hashes = [subject_hash(ca.cert) for ca in cas]
+    for h in hashes:
+        (ca_dir / f"{h}.crl_url").write_text(f"{base}/{h}.crl\n")
+    return hashes

@@ -17,11 +17,17 @@ from mu3e_checks import commands, repair
 from mu3e_checks.model import CheckResult
 from mu3e_checks.remedy import ActionKind
 from mu3e_checks.run import attach_sections
+from tests.support.igtf_bundles import igtf_tarball
 from tests.support.pki_factory import PKI
+
+# The CRL and bundle tests talk to loopback servers: the module runs in a loopback-only
+# network namespace (conftest.py's ``loopback_only``).
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 def _ctx(home: Path, **kw) -> repair.Context:
-    opts = repair.Options(**{k: kw.pop(k) for k in ("yes", "dry_run", "unencrypted_key")
+    opts = repair.Options(**{k: kw.pop(k) for k in ("yes", "dry_run", "unencrypted_key",
+                                                     "allow_http", "ca_fingerprints")
                              if k in kw})
     return repair.Context(home=home, environ=kw.pop("environ", {}), options=opts,
                           stamp="20260101-000000", **kw)
@@ -235,16 +241,16 @@ def test_crl_refresh_good_404_stall_wrong_key_expired(tmp_path):
             else:
                 (ca_dir / f"{h}.crl_url").write_text(url)
         before = {id(ca): (ca_dir / f"{subject_hash(ca.cert)}.r0").read_bytes() for ca in cas}
-        log = repair.refresh_crls(ca_dir, timeout=(1.0, 1.0), stamp="s1")
+        log = repair.refresh_crls(ca_dir, seconds=1.0, stamp="s1")
     text = "\n".join(log)
     h = {id(ca): subject_hash(ca.cert) for ca in cas}
     assert _next_update(ca_dir / f"{h[id(good)]}.r0") == fresh.next_update_utc
     kept = ca_dir / repair.REPLACED_DIR / f"{h[id(good)]}.r0.bak-s1"
     assert kept.read_bytes() == before[id(good)]
-    assert f"{h[id(missing)]}.r0 kept" in text and "HTTP 404" in text
-    assert f"{h[id(stall)]}.r0 kept" in text and "timed out" in text
-    assert f"{h[id(forged)]}.r0 kept" in text and "signature is not the CA's" in text
-    assert f"{h[id(expired)]}.r0 kept" in text and "expired on" in text
+    assert f"{h[id(missing)]}.r0 NOT repaired" in text and "HTTP 404" in text
+    assert f"{h[id(stall)]}.r0 NOT repaired" in text and "timed out" in text
+    assert f"{h[id(forged)]}.r0 NOT repaired" in text and "signature is not the CA's" in text
+    assert f"{h[id(expired)]}.r0 NOT repaired" in text and "expired on" in text
     for ca in (missing, stall, forged, expired):
         assert (ca_dir / f"{h[id(ca)]}.r0").read_bytes() == before[id(ca)]
     assert dt.datetime.now(dt.timezone.utc) < _next_update(ca_dir / f"{h[id(good)]}.r0")
@@ -271,54 +277,33 @@ def test_crl_offline_is_skipped_and_said(tmp_path):
 
 # ------------------------------------------------------------------ CA bundles
 
-def igtf_tarball(ca, alias: str, *, crl_url: str = "", top: str = "", extra=()) -> bytes:
-    """An IGTF-layout ``ca_<alias>-1.138.tar.gz`` holding ``ca`` (as the EGI repository's)."""
-    import io
-    import tarfile
+def _uk_keys(uk) -> repair.KnownKeys:
+    """The known keys of the UK test doubles (a test points fix at these, as a mirror would)."""
+    from mu3e_checks.repair.bundles import key_digest
 
-    from tests.support.pki_factory import subject_hash
-
-    top = top or f"ca_{alias}-1.138"
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        def add(name, data=None, link=None):
-            info = tarfile.TarInfo(f"{top}/{name}")
-            if link is not None:
-                info.type, info.linkname = tarfile.SYMTYPE, link
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        dir_info = tarfile.TarInfo(top)
-        dir_info.type = tarfile.DIRTYPE
-        tar.addfile(dir_info)
-        add(f"{alias}.pem", ca.cert_pem())
-        add(f"{alias}.info", f"alias = {alias}\nsubjectdn = {ca.cert.subject}\n".encode())
-        if crl_url:
-            add(f"{alias}.crl_url", crl_url.encode() + b"\n")
-        add(f"{subject_hash(ca.cert)}.0", link=f"{alias}.pem")
-        for name, data, link in extra:
-            add(name, data, link)
-    return buf.getvalue()
+    return repair.KnownKeys("test keys", {"UKeScienceCA-2B": frozenset({key_digest(uk.ca.cert)}),
+                                          "UKeScienceRoot-2007": frozenset(
+                                              {key_digest(uk.root.cert)})})
 
 
 def test_bundle_content_checks():
     from tests.support.worlds import UKGrid
 
     uk = UKGrid()
+    keys = _uk_keys(uk)
     good = igtf_tarball(uk.ca, "UKeScienceCA-2B")
-    bundle = repair.check_bundle(good, "UKeScienceCA-2B")
+    bundle = repair.check_bundle(good, "UKeScienceCA-2B", keys)
     assert "UKeScienceCA-2B.pem" in bundle.files and any(
         t == "UKeScienceCA-2B.pem" for t in bundle.links.values())
-    with pytest.raises(repair.RepairError, match="not a readable"):
-        repair.check_bundle(good[: len(good) // 2], "UKeScienceCA-2B")
+    with pytest.raises(repair.RepairError, match="truncated"):
+        repair.check_bundle(good[: len(good) // 2], "UKeScienceCA-2B", keys)
     with pytest.raises(repair.RepairError, match="holds another CA"):
-        repair.check_bundle(igtf_tarball(uk.other, "UKeScienceCA-2B"), "UKeScienceCA-2B")
+        repair.check_bundle(igtf_tarball(uk.other, "UKeScienceCA-2B"), "UKeScienceCA-2B", keys)
     with pytest.raises(repair.RepairError, match="links outside"):
         repair.check_bundle(igtf_tarball(uk.ca, "UKeScienceCA-2B", extra=[
-            ("evil.0", None, "../../../etc/passwd")]), "UKeScienceCA-2B")
+            ("evil.0", None, "../../../etc/passwd")]), "UKeScienceCA-2B", keys)
     with pytest.raises(repair.RepairError, match="no UKeScienceRoot-2007.pem"):
-        repair.check_bundle(good, "UKeScienceRoot-2007")
+        repair.check_bundle(good, "UKeScienceRoot-2007", keys)
 
 
 def test_bundle_install_strips_the_top_dir_and_keeps_what_it_replaces(tmp_path):
@@ -328,7 +313,8 @@ def test_bundle_install_strips_the_top_dir_and_keeps_what_it_replaces(tmp_path):
     ca_dir = tmp_path / "certificates"
     ca_dir.mkdir()
     (ca_dir / "UKeScienceCA-2B.info").write_text("old\n")
-    bundle = repair.check_bundle(igtf_tarball(uk.ca, "UKeScienceCA-2B"), "UKeScienceCA-2B")
+    bundle = repair.check_bundle(igtf_tarball(uk.ca, "UKeScienceCA-2B"), "UKeScienceCA-2B",
+                                 _uk_keys(uk))
     log = repair.install_bundle(bundle, ca_dir, "s")
     assert (ca_dir / "UKeScienceCA-2B.pem").read_bytes() == uk.ca.cert_pem()
     assert (ca_dir / repair.REPLACED_DIR / "UKeScienceCA-2B.info.bak-s").read_text() == "old\n"
@@ -336,7 +322,7 @@ def test_bundle_install_strips_the_top_dir_and_keeps_what_it_replaces(tmp_path):
     assert repair.install_bundle(bundle, ca_dir, "t") == []  # the second time: nothing
 
 
-def test_bundle_404_or_stall_installs_nothing(tmp_path, monkeypatch):
+def test_bundle_404_or_stall_installs_nothing(tmp_path):
     from tests.support.crl_server import STALL, serve
     from tests.support.worlds import UKGrid
 
@@ -345,13 +331,15 @@ def test_bundle_404_or_stall_installs_nothing(tmp_path, monkeypatch):
     action = commands.install_ca_bundles(ca_dir, ["UKeScienceCA-2B", "UKeScienceRoot-2007"]
                                          ).action
     good = igtf_tarball(uk.ca, "UKeScienceCA-2B")
-    monkeypatch.setattr(repair, "CRL_TIMEOUT", (1.0, 1.0))  # a stall ends in a second
+    keys = tmp_path / "keys.json"
+    keys.write_text('{"spki_sha256": {}}')
     for second in (None, STALL):
         content = {"/ca_UKeScienceCA-2B-1.138.tar.gz": good}
         if second is not None:
             content["/ca_UKeScienceRoot-2007-1.138.tar.gz"] = second
         with serve(content, stall_seconds=3) as server:
-            ctx = _ctx(tmp_path, ca_repository=server.base)
+            ctx = _ctx(tmp_path, ca_repository=server.base, allow_http=True, timeout=1.0,
+                       ca_fingerprints=keys)
             with pytest.raises(repair.RepairError, match="nothing installed") as err:
                 repair.apply_bundles(action, ctx)
         assert ("HTTP 404" if second is None else "timed out") in str(err.value)
@@ -431,6 +419,18 @@ def test_affected_follows_the_requires_graph_and_the_fact_owners():
         ["CA-001", "CA-004"]
 
 
+def test_the_registry_walks_its_requires_graph_both_ways():
+    from mu3e_checks import registry
+
+    checks = registry.load_all()
+    assert {"CA-001", "CERT-005", "CRL-001"} <= set(registry.prerequisites(["CRL-004"], checks))
+    assert "CRL-004" in registry.dependants(["CA-001"], checks)
+    assert "CERT-003" not in registry.dependants(["CA-001"], checks)
+    assert registry.prerequisites(["NOPE-001"], checks) == []
+    assert registry.with_prerequisites(["CRL-004"], checks) == sorted(
+        registry.prerequisites(["CRL-004"], checks))
+
+
 def test_rerun_args_replace_the_selection_and_keep_partial_reports_private(tmp_path):
     extra = ["-v", "--mu3e-select", "CERT", "--html=r.html", "--mu3e-json", "r.json",
              "--mu3e-offline", "--junitxml", "j.xml"]
@@ -450,6 +450,13 @@ def test_ca_repository_is_an_option_of_the_table_not_parsed_by_fix():
                                "--mu3e-passphrase-file=p", "-v"])
     assert opts == repair.Options(yes=True, unencrypted_key=True)
     assert rest == ["--mu3e-ca-repository", "http://m/", "--mu3e-passphrase-file=p", "-v"]
+    for argv in (["--ca-fingerprints", "k.json", "--allow-http-repository", "-v"],
+                 ["--ca-fingerprints=k.json", "-v", "--allow-http-repository"]):
+        opts, rest = repair.parse(argv)
+        assert opts == repair.Options(allow_http=True, ca_fingerprints=Path("k.json"))
+        assert rest == ["-v"]
+    with pytest.raises(ValueError, match="needs a value"):
+        repair.parse(["--ca-fingerprints"])
     env = {"HOME": "/h", "MU3E_CA_REPOSITORY": "http://mirror/tgz"}
     assert Settings.build(resolve({}, env), env).ca_repository == "http://mirror/tgz"
     cli = {"mu3e_ca_repository": "http://cli/"}

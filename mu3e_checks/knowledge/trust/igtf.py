@@ -24,23 +24,32 @@ KNOWN_BUNDLES: dict[str, str] = {
 }
 
 
+def _info_fields(data: bytes) -> dict[str, str]:
+    """``key = value`` pairs of an IGTF ``.info`` file (values unquoted; the last one wins)."""
+    out = {}
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            out[key.strip()] = value.strip().strip('"')
+    return out
+
+
 def read_info(data: bytes) -> tuple[Optional[str], Optional[str]]:
     """(subjectdn, alias) from the bytes of an IGTF ``.info`` file (None where absent).
 
     The caller reads the file through ``files.read_bytes`` with a small limit: a FIFO or
     ``/dev/zero`` under a ``.info`` name must never reach this parser.
     """
-    dn = alias = None
-    for line in data.decode("utf-8", errors="replace").splitlines():
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        key, value = key.strip(), value.strip().strip('"')
-        if key == "subjectdn":
-            dn = value
-        elif key == "alias":
-            alias = value
-    return dn, alias
+    fields = _info_fields(data)
+    return fields.get("subjectdn"), fields.get("alias")
+
+
+def info_sha1fp(data: bytes) -> Optional[str]:
+    """The ``sha1fp.0`` an IGTF ``.info`` file gives for its certificate, as upper-case hex
+    without colons (None when absent): the bundle's own statement of which certificate it
+    carries."""
+    value = _info_fields(data).get("sha1fp.0")
+    return value.replace(":", "").strip().upper() if value else None
 
 
 def bundle_fix(ca_dir: Path, dns: Sequence[str], aliases: Mapping[str, str]) -> Remedy:
