@@ -21,7 +21,7 @@ from typing import Any, Optional
 import pytest
 
 from mu3e_checks import outcome as _outcome
-from mu3e_checks import registry
+from mu3e_checks import profile, registry
 from mu3e_checks.foreign import ForeignConfig
 from mu3e_checks.model import Coverage, Diagnosis, Outcome, Result, freeze
 from mu3e_checks.outcome import CheckFailed
@@ -205,6 +205,9 @@ class DiagnosisRun:
         item.stash[RESULT_KEY] = result
         self.results[entry.id] = result
         item.user_properties.append(("check", entry.id))
+        not_in_profile = profile.skip_reason(self.settings.profile, entry.id)
+        if not_in_profile:  # the user's selection, like offline: never a prerequisite's fault
+            pytest.skip(not_in_profile)
         if entry.network and self.settings.offline:
             pytest.skip("offline mode (--mu3e-offline): network checks are not run")
         for req in entry.requires:

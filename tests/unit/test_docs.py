@@ -60,8 +60,8 @@ def test_a_check_section_carries_docstring_fix_and_prerequisites():
 def test_a_check_without_docstring_or_fix_renders_cleanly():
     text = listing.check_markdown(_check(network=True))
     assert text == ("### CERT-099\n\n**A title**\n\nSeverity: **fail** · Requires: — · needs the "
-                    "network (skipped offline)\n\nNo fix template: a failure brings its own fix "
-                    "or says what to do.")
+                    "network (skipped offline) · not part of a site check (--mu3e-profile site)"
+                    "\n\nNo fix template: a failure brings its own fix or says what to do.")
 
 
 def test_checks_md_documents_the_json_shape_from_the_data():

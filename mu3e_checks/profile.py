@@ -1,0 +1,53 @@
+"""Profiles: whose setup a run judges, a physicist's (``user``) or a site image's (``site``).
+
+A site image (a container, a cluster module) provides DIRACOS, DIRAC, the CAs, a CRL updater
+and dirac.cfg, but no person's certificate or proxy.  Under ``--mu3e-profile site`` the checks
+of a person's credentials are not run: each is skipped with :data:`NOT_A_SITE_CHECK`, one
+reason, worded once, naming the selection that caused it (never a failure, and never a skip that
+could hide a finding about the site).  The checks that only make sense for a site (the CRL
+updater) are skipped in the ``user`` profile with :data:`SITE_CHECK_ONLY`.  Both skips are
+*selection* skips, like ``--mu3e-offline``: :func:`skip_reason` is the one place that decides
+them, so a typed skip reason can map it.
+"""
+
+from __future__ import annotations
+
+from mu3e_checks.settings import PROFILES, id_matches
+
+USER, SITE = PROFILES
+
+#: The checks that judge a person's credentials or need them to ask a server anything: the
+#: certificate and key, the proxy and its group and VOMS attributes, the user's CA chain and its
+#: revocation check, and every Configuration Server call after the TLS handshake.  A real DIRAC
+#: 8.0.74 service requires a client certificate (its TLS context sets verify_peer |
+#: verify_fail_if_no_peer_cert), so without a proxy it answers no DISET call at all, not even
+#: ping: the site profile stops the CS at TLS (NET-003) and every listed server at TLS (NET-007).
+USER_CREDENTIAL_CHECKS = (
+    "CERT", "PROXY", "GROUP", "VOMS", "CA-006", "CRL-004",
+    "NET-004", "NET-005", "NET-006", "NET-008", "NET-009", "NET-010", "NET-011", "NET-012",
+    "NET-013",
+)
+#: Checks of what only a site provides (a CRL updater that keeps the CA directory fresh).
+SITE_ONLY_CHECKS = ("CRL-005",)
+
+#: The skip reason of every user-credential check in a site run: the same words everywhere.
+NOT_A_SITE_CHECK = ("not part of a site check (--mu3e-profile site): it needs a person's "
+                    "certificate or proxy, which a site image does not hold")
+#: The skip reason of a site-only check in a user's run.
+SITE_CHECK_ONLY = ("only part of a site check (--mu3e-profile site): a person's own CA "
+                   "directory is kept fresh by running fetch-crl, as the guide shows")
+
+
+def skip_reason(profile: str, check_id: str) -> str:
+    """Why ``check_id`` is not run in ``profile`` (the user's selection), or '' to run it."""
+    if profile == SITE and id_matches(check_id, USER_CREDENTIAL_CHECKS):
+        return NOT_A_SITE_CHECK
+    if profile != SITE and id_matches(check_id, SITE_ONLY_CHECKS):
+        return SITE_CHECK_ONLY
+    return ""
+
+
+def uses_credentials(profile: str) -> bool:
+    """Whether network probes may present the proxy: never in a site run, where a proxy lying
+    around (a robot's, a builder's) is not the site's and must not decide its verdict."""
+    return profile != SITE
