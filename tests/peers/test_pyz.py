@@ -25,25 +25,11 @@ import pytest
 
 from tests.support.pki_factory import DAY, crls_for
 from tests.support.pythons import claimed_versions, find_python, missing_message
-from tests.support.runner import ROOT, parse_junit
+from tests.support.runner import parse_junit
 from tests.support.worlds import UKGrid, complete_setup
 
 DIRAC_VENV = Path(os.environ.get("MU3E_TEST_DIRAC", "/opt/mu3e-dirac-8.0.74"))
 SYSTEM_PYTHON = Path("/usr/bin/python3")
-
-
-@pytest.fixture(scope="session")
-def pyz(tmp_path_factory) -> Path:
-    """The .pyz of this checkout: $MU3E_TEST_PYZ when set, else built now (needs PyPI)."""
-    given = os.environ.get("MU3E_TEST_PYZ")
-    if given:
-        assert Path(given).is_file(), f"MU3E_TEST_PYZ={given} is not a file"
-        return Path(given)
-    out = tmp_path_factory.mktemp("pyz") / "mu3e-checks.pyz"
-    build = subprocess.run([str(ROOT / ".ci" / "build-pyz"), str(out)], capture_output=True,
-                           text=True, timeout=900)
-    assert build.returncode == 0, build.stdout + build.stderr
-    return out
 
 
 @pytest.fixture(scope="session")

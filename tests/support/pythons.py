@@ -5,8 +5,9 @@ mu3e-checks claims; .ci/run tests the oldest in a venv of its own and the .pyz t
 each.  An interpreter is taken from ``$MU3E_PYTHON_3_X`` (a path), else the newest pyenv build of
 that version (``$PYENV_ROOT``, default ~/.pyenv), else ``python3.X`` on PATH.
 
-``python -m tests.support.pythons 3.9`` prints the path, or says what is missing and exits 1
-(.ci/run calls it, so CI and the tests agree on the interpreter and CI fails loudly).
+``python -m tests.support.pythons 3.9`` (or ``oldest``: the oldest claimed) prints the path, or
+says what is missing and exits 1 (.ci/run calls it, so CI and the tests agree on the
+interpreter and CI fails loudly).
 """
 
 from __future__ import annotations
@@ -62,8 +63,11 @@ def missing_message(version: str) -> str:
 
 
 if __name__ == "__main__":
-    found = find_python(sys.argv[1])
+    wanted = sys.argv[1] if len(sys.argv) > 1 else "oldest"
+    if wanted == "oldest":
+        wanted = claimed_versions()[0]
+    found = find_python(wanted)
     if found is None:
-        print(missing_message(sys.argv[1]), file=sys.stderr)
+        print(missing_message(wanted), file=sys.stderr)
         sys.exit(1)
     print(found)
