@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.peers.test_install_into_dirac import _freeze  # pip freeze --all, by name
 from tests.support.pki_factory import DAY, crls_for
 from tests.support.pythons import claimed_versions, find_python, missing_message
 from tests.support.runner import parse_junit
@@ -104,12 +105,6 @@ def assert_verdicts(python: list[str], pyz: Path, setups, tmp_path: Path, pex_ro
     assert cases["CRL-003"].outcome == "failed"
 
 
-def _freeze(python: Path) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PIP_"))}
-    return subprocess.run([str(python), "-m", "pip", "freeze", "--all"], capture_output=True,
-                          text=True, check=True, timeout=120, env=env).stdout
-
-
 def _tree(site: Path) -> list[tuple[str, int]]:
     return sorted((str(p.relative_to(site)), p.stat().st_mtime_ns) for p in site.rglob("*")
                   if "__pycache__" not in p.parts)
@@ -124,7 +119,7 @@ def test_the_pyz_runs_with_diracos_python_and_leaves_its_packages_alone(pyz, set
                                 capture_output=True, text=True, check=True).stdout.split()
     site = Path(site)
     freeze, tree = _freeze(python), _tree(site)
-    assert "DIRAC==8.0.74" in freeze
+    assert freeze.get("dirac") == "DIRAC==8.0.74"
 
     assert_verdicts([str(python)], pyz, setups, tmp_path, pex_root)
 

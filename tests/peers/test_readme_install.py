@@ -41,6 +41,7 @@ from typing import Optional
 
 import pytest
 
+from tests.peers.test_install_into_dirac import _source_copy  # the sources alone
 from tests.support.pythons import find_python, missing_message
 from tests.support.runner import ROOT
 
@@ -189,11 +190,7 @@ def test_the_readme_installs_the_pyz_and_runs_a_first_diagnosis(fresh, pyz, shel
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     """This checkout's wheel, built from a copy of its sources."""
-    src = tmp_path_factory.mktemp("src")
-    shutil.copytree(ROOT / "mu3e_checks", src / "mu3e_checks",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, src / name)
+    src = _source_copy(tmp_path_factory.mktemp("src"))
     out = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "build", "-q", "--wheel", "--outdir", str(out),
                     str(src)], check=True, capture_output=True, timeout=600)
