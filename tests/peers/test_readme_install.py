@@ -1,4 +1,5 @@
-"""README.md's install and run commands, pasted as written on a fresh account with no root.
+"""README.md's install and run commands (and docs/install.md's pip route), pasted as written on
+a fresh account with no root.
 
 Each case makes a new unprivileged account (useradd; a home that holds nothing, not even the
 skeleton files), puts the release files where the README says they come from
@@ -48,14 +49,15 @@ from tests.support.runner import ROOT
 pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="needs root (useradd, unshare)")
 
 README = ROOT / "README.md"
+INSTALL_MD = ROOT / "docs" / "install.md"  # the README's "other ways" (the pip route)
 DIRAC_VENV = Path(os.environ.get("MU3E_TEST_DIRAC", "/opt/mu3e-dirac-8.0.74"))
 PYENV = Path(os.environ.get("PYENV_ROOT") or "/root/.pyenv")
 
 
-def bash_blocks(section: str) -> list[str]:
-    """The ```bash blocks of README.md's ``section`` (a heading line), in order, up to the
+def bash_blocks(section: str, page: Path = README) -> list[str]:
+    """The ```bash blocks of ``page``'s ``section`` (a heading line), in order, up to the
     next heading of the same or a higher level."""
-    text = README.read_text(encoding="utf-8")
+    text = page.read_text(encoding="utf-8")
     level = section.split(" ", 1)[0]
     start = text.index(section + "\n")
     rest = text[start + len(section) + 1:]
@@ -201,8 +203,7 @@ def wheel(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("shell", ["debian", "rhel9"])
 def test_the_readme_installs_the_wheel_in_a_venv_and_its_pytest_runs_the_checks(fresh, wheel,
                                                                                 shell):
-    install, run = bash_blocks("### With pip, in a venv of its own (for `pytest --pyargs "
-                               "mu3e_checks`)")[:2]
+    install, run = bash_blocks("## With pip, in a venv of its own", INSTALL_MD)[:2]
     assert "pytest --pyargs mu3e_checks" in run
     give(fresh, wheel, wheel.name)
     first, version = python_dir(fresh, shell)
