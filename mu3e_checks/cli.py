@@ -9,6 +9,7 @@ arguments go to pytest unchanged.  ``--help`` shows what a physicist needs (pyte
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,11 +44,12 @@ def short_help() -> str:
 
     lines = [
         f"mu3e-checks {__version__}: is this machine ready for the Mu3e DIRAC grid client?",
-        "Checks the guide's steps in order (certificate, DIRACOS, DIRAC 8.0.74, CAs, CRLs,",
-        "dirac.cfg, proxy, servers), prints the fix of each failure, writes an HTML report for",
-        "a support ticket. Exit code 0: ready; 1: a check failed.",
-        "usage: mu3e-checks [--list] [options]   |   mu3e-checks explain [--file F] [-- command]",
-        "       mu3e-checks fix [--yes|--dry-run]: repair what is provably safe, check again",
+        "Checks the guide's steps in order (certificate, DIRACOS, DIRAC 8.0.74, CAs, CRLs, "
+        "dirac.cfg,",
+        "proxy, servers), prints each failure's fix, writes an HTML report. Exit code 0: ready; "
+        "1: not.",
+        "usage: mu3e-checks [--list] [options] | explain [--file F] [-- command] | fix "
+        "[--yes|--dry-run]",
         "Mu3e options (MU3E_<NAME> in the environment sets --mu3e-<name>; the command line wins):",
     ]
     flags = [f"{opt.flag} {opt.metavar}" if opt.metavar else opt.flag for opt in OPTIONS]
@@ -67,6 +69,19 @@ def short_help() -> str:
 #: cleanup runs two full garbage collections at exit to find __del__ errors of a test suite.
 UNUSED_BUILTINS = ("doctest", "legacypath", "pastebin", "setuponly", "setupplan", "subtests",
                    "unittest", "stepwise", "unraisableexception", "threadexception")
+
+
+#: How a diagnosis prints unless the user picks a verbosity (-q, -v): the progress as one line
+#: of marks, without file names (from the .pyz they are 150 characters of cache path), no
+#: FAILURES block (each failure is in the summary below it, with its fix), and pytest's short
+#: summary only for errors (a check module that could not load).  Later arguments override.
+COMPACT = ("-q", "--tb=no", "-rE")
+_VERBOSITY = re.compile(r"-[qv]+|--(quiet|verbose|verbosity(=.*)?)")
+
+
+def output_args(argv: Sequence[str]) -> list[str]:
+    """:data:`COMPACT`, unless ``argv`` sets the verbosity itself."""
+    return [] if any(_VERBOSITY.fullmatch(a) for a in argv) else list(COMPACT)
 
 
 def pytest_args(argv: Sequence[str]) -> list[str]:
@@ -129,7 +144,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         argv = [a if a != "--help-pytest" else "--help" for a in argv]
     from mu3e_checks.plugin import run_in_process
 
-    return run_in_process(pytest_args(argv))
+    return run_in_process(pytest_args([*output_args(argv), *argv]))
 
 
 if __name__ == "__main__":  # pragma: no cover

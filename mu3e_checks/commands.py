@@ -110,6 +110,31 @@ def fetch_crl(ca_dir: Path, *, merlin7: bool = True) -> Remedy:
                         ca_dir=ca_dir)
 
 
+#: A site's fetch-crl cron line, with the packaged entry's options: quiet, and a random wait
+#: of up to 6 minutes so a cluster's nodes do not all ask the CAs at once.
+FETCH_CRL_CRON = "42 */6 * * * root fetch-crl -q -r 360 -l {ca_dir}"
+
+
+def crl_updater(ca_dir: Path, *, switch: Optional[Path] = None,
+                source: Optional[Path] = None) -> Remedy:
+    """What a site does so that fetch-crl keeps ``ca_dir`` fresh: turn on the packaged cron
+    entry (its ``switch`` file), point an updater at ``ca_dir`` (the one in ``source``), or
+    schedule one (a cron line or the package's timer)."""
+    if switch is not None:
+        return cmd("touch {switch}", note="the packaged cron entry's switch; it must exist after "
+                   "every boot: systemctl enable fetch-crl-cron where that unit exists",
+                   switch=switch)
+    if source is not None:
+        return say("as root, make {source} run fetch-crl for {ca_dir}: add -l {ca_dir} to its "
+                   "fetch-crl command, or set infodir = {ca_dir} in the fetch-crl.conf it reads",
+                   source=source, ca_dir=ca_dir)
+    return join(say("as root, run fetch-crl for {ca_dir} every 6 hours, with a line in "
+                    "/etc/cron.d/fetch-crl:", ca_dir=ca_dir),
+                say(FETCH_CRL_CRON, ca_dir=ca_dir),
+                say("or with the package's timer: systemctl enable --now fetch-crl.timer (it "
+                    "reads infodir = {ca_dir} from /etc/fetch-crl.conf)", ca_dir=ca_dir))
+
+
 def install_ca_bundles(ca_dir: Path, aliases: Sequence[str]) -> Remedy:
     """The guide's download-and-untar commands for these IGTF bundles, aimed at ``ca_dir``."""
     if not aliases:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Optional
 
-from mu3e_checks import registry
+from mu3e_checks import profile, registry
 from mu3e_checks.registry import Check
 
 #: Where the page lives in a checkout, and the one command that rewrites it.
@@ -76,6 +76,9 @@ def check_markdown(c: Check) -> str:
     facts = f"Severity: **{c.severity}** · Requires: {requires}"
     if c.network:
         facts += " · needs the network (skipped offline)"
+    in_profile = profile.scope(c.id)
+    if in_profile:
+        facts += f" · {in_profile}"
     parts = [f"### {c.id}", f"**{prose(c.title)}**", facts]
     if c.doc.strip():
         parts.append(prose(c.doc.strip()))

@@ -20,7 +20,7 @@ from typing import Any, Optional
 import pytest
 
 from mu3e_checks import outcome as _outcome
-from mu3e_checks import registry
+from mu3e_checks import profile, registry
 from mu3e_checks.foreign import ForeignConfig
 from mu3e_checks.model import Coverage, Diagnosis, Outcome, Result, SkipKind, freeze
 from mu3e_checks.outcome import CheckFailed, CheckSkipped
@@ -150,7 +150,8 @@ class DiagnosisRun:
             if entry.network:
                 item.add_marker(pytest.mark.network)
             selected = not self.settings.select or id_matches(entry.id, self.settings.select)
-            if selected and not id_matches(entry.id, self.settings.ignore):
+            if selected and not id_matches(entry.id, self.settings.ignore) \
+                    and not profile.excluded(self.settings.profile, entry.id):
                 keep.append(item)
             else:
                 drop.append(item)
@@ -205,6 +206,9 @@ class DiagnosisRun:
         item.stash[RESULT_KEY] = result
         self.results[entry.id] = result
         item.user_properties.append(("check", entry.id))
+        not_in_profile = profile.skip_reason(self.settings.profile, entry.id)
+        if not_in_profile:  # the user's selection, like offline: never a prerequisite's fault
+            raise CheckSkipped(not_in_profile, SkipKind.SELECTION)
         if entry.network and self.settings.offline:
             raise CheckSkipped("offline mode (--mu3e-offline): network checks are not run",
                                SkipKind.SELECTION)

@@ -24,6 +24,8 @@ DEFAULT_REQUIRED_CAS = (
     "/C=UK/O=eScienceCA/OU=Authority/CN=UK e-Science CA 2B",
     "/C=UK/O=eScienceRoot/OU=Authority/CN=UK e-Science Root",
 )
+#: --mu3e-profile's values, the default first (what each means: mu3e_checks.profile).
+PROFILES = ("user", "site")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Option:
     default: Any = None
     kind: str = "str"  # str | path | int | float | bool | list
     metavar: Optional[str] = None
+    choices: tuple[str, ...] = ()  # the only values allowed, when there is such a list
 
     @property
     def dest(self) -> str:
@@ -115,6 +118,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("--mu3e-nameserver", "MU3E_NAMESERVER",
            "DNS server (IP address, optional port) for every name the network checks resolve, "
            "after /etc/hosts; the system resolver is then never used.", metavar="HOST[:PORT]"),
+    Option("--mu3e-profile", "MU3E_PROFILE",
+           "Whose setup: user (the default), or site for a site image. A site check covers "
+           "DIRACOS, DIRAC, the CAs, the CRLs and their updater, dirac.cfg, and the CS up to "
+           "TLS; a person's certificate and proxy are not part of it.", default=PROFILES[0],
+           metavar="|".join(PROFILES), choices=PROFILES),
+    Option("--mu3e-crl-updater", "MU3E_CRL_UPDATER",
+           "The file that runs fetch-crl, when CRL-005 cannot find it in cron or systemd: a "
+           "cron file, crontab, systemd timer or service, or script.",
+           kind="path", metavar="FILE"),
 )
 
 
@@ -153,6 +165,9 @@ def resolve(cli: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
             value = tuple(items)
         if opt.kind == "path" and value:
             value = Path(os.path.expanduser(str(value)))
+        if opt.choices and value not in opt.choices:
+            raise SettingsError(f"{opt.flag} (or {opt.env}) must be one of "
+                                f"{', '.join(opt.choices)}, not {value!r}")
         out[opt.dest] = value
     return out
 
@@ -202,6 +217,8 @@ class Settings:
     json_path: Optional[Path] = None
     nameserver: Optional[str] = None
     ca_repository: str = ""  # only `mu3e-checks fix` reads it; the default is in OPTIONS
+    profile: str = PROFILES[0]
+    crl_updater: Optional[Path] = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -233,7 +250,8 @@ class Settings:
             select=tuple(v["mu3e_select"] or ()), ignore=tuple(v["mu3e_ignore"] or ()),
             redact=bool(v["mu3e_redact"]), json_path=v["mu3e_json"],
             nameserver=v["mu3e_nameserver"] or None,
-            ca_repository=str(v["mu3e_ca_repository"] or ""), environ=env,
+            ca_repository=str(v["mu3e_ca_repository"] or ""), profile=str(v["mu3e_profile"]),
+            crl_updater=v["mu3e_crl_updater"], environ=env,
         )
 
     def option(self, dest: str) -> Any:

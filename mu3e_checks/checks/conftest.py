@@ -227,6 +227,16 @@ def net_reach(settings: Settings, trust_choice, trust_store, run: DiagnosisRun) 
                     Advice.from_settings(settings, trust_choice.path))
 
 
+def _client_proxy(settings: Settings, proxy_location):
+    """The proxy a handshake presents: the one DIRAC would read, but none in a site run (a
+    proxy lying around a site image is nobody's credential the site provides)."""
+    from mu3e_checks.profile import uses_credentials
+
+    if proxy_location.exists and uses_credentials(settings.profile):
+        return proxy_location.path
+    return None
+
+
 @pytest.fixture(scope="session")
 def cs_survey(cs_servers: list[str], settings: Settings, trust_choice, proxy_location,
               net_reach: NetReach):
@@ -241,7 +251,7 @@ def cs_survey(cs_servers: list[str], settings: Settings, trust_choice, proxy_loc
 
     def make(url: str) -> CsProbe:
         return CsProbe(url, timeout=settings.timeout, capath=trust_choice.path,
-                       proxy=proxy_location.path if proxy_location.exists else None,
+                       proxy=_client_proxy(settings, proxy_location),
                        nameserver=net_reach.nameserver,
                        nameserver_problem=net_reach.nameserver_problem,
                        setup=settings.setup, cadata=net_reach.cadata)
@@ -399,7 +409,7 @@ def voms_survey(request: pytest.FixtureRequest, settings: Settings, diracos, tru
                           problem=missing or f"{vomses} has no line for {settings.vo}")
     probe = net_voms.Probe(
         timeout=settings.timeout, capath=trust_choice.path,
-        credential=proxy_credential(proxy_location.path if proxy_location.exists else None),
+        credential=proxy_credential(_client_proxy(settings, proxy_location)),
         cadata=net_reach.cadata, nameserver=net_reach.nameserver,
         nameserver_problem=net_reach.nameserver_problem, advice=net_reach.advice)
     verdicts, skipped = net_voms.survey(found, probe)

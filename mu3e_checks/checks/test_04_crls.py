@@ -12,6 +12,7 @@ from mu3e_checks.knowledge import trust
 from mu3e_checks.outcome import fail, note, warn
 from mu3e_checks.registry import check
 from mu3e_checks.remedy import join, say
+from mu3e_checks.text import visible
 
 STEP = "crls"
 #: The registry's default fix, the template form of :func:`commands.fetch_crl` (the check
@@ -122,3 +123,44 @@ def test_user_cert_verifies(trust_store, user_cert):
                                      "~/.globus again"))
     fail(f"{verdict.reason} (OpenSSL error {verdict.code}: {verdict.openssl_message})",
          fix=commands.fetch_crl(store.path))
+
+
+@check("CRL-005", "A CRL updater keeps the CRLs fresh (fetch-crl from cron or a systemd timer)",
+       step=STEP, fix="# as root, run fetch-crl for {dir} every 6 hours (cron or its timer)",
+       requires=("CA-001",))
+def test_crl_updater(trust_choice, settings, run):
+    """A site check (``--mu3e-profile site``): fresh CRLs today expire in days to weeks, so a
+    site image must also run fetch-crl for the CA directory DIRAC uses.  Looks for fetch-crl
+    in the cron tables (/etc/crontab, /etc/cron.d, users' crontabs, /etc/cron.daily & co.) and
+    in the services of enabled systemd timers, or only in the file ``--mu3e-crl-updater``
+    names, and works out from its options, fetch-crl.conf and environment files where it
+    writes.  Fails when none is scheduled, when the packaged cron entry is switched off (its
+    ``/var/lock/fetch-crl-cron`` is missing), or when it refreshes another directory.  Checks
+    what is configured, not that cron or systemd runs in the image.
+    """
+    from mu3e_checks.knowledge import crl_updater as updater
+
+    directory = trust_choice.path
+    found = updater.survey(named=settings.crl_updater)
+    if found.problem:
+        fail(found.problem, fix=commands.crl_updater(directory))
+    serving = found.serving(directory)
+    if serving:
+        facts = updater.describe(serving)
+        run.record_environment("CRL updater", visible(facts))
+        note(facts)
+        return
+    if not found.runs:
+        idle = f"; {'; '.join(found.idle)}" if found.idle else ""
+        fail(f"no fetch-crl run is scheduled (looked in {', '.join(found.looked_in)}){idle}: "
+             f"the CRLs in {directory} will expire, and then DIRAC refuses every certificate "
+             "of their CAs ('CRL has expired')", fix=commands.crl_updater(directory))
+    off = [r for r in found.runs if r.off and updater.same_dir(r.output, directory)]
+    if off:
+        fail(f"the fetch-crl run in {off[0].source} never starts: {off[0].off}",
+             fix=commands.crl_updater(directory, switch=off[0].switch))
+    other = next((r for r in found.runs if not r.off), found.runs[0])
+    also = f" (and it never starts: {other.off})" if other.off else ""
+    fail(f"fetch-crl in {other.source} refreshes {other.output} ({other.output_from}), not "
+         f"{directory}, the CA directory DIRAC uses ({trust_choice.describe()}){also}",
+         fix=commands.crl_updater(directory, source=other.source))

@@ -10,7 +10,7 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 
 from __future__ import annotations
 
-from mu3e_checks import commands
+from mu3e_checks import commands, profile
 from mu3e_checks.checks.owners import proxy_owner
 from mu3e_checks.knowledge import net, pki, voms_env  # net's layers load on first use
 from mu3e_checks.outcome import fail, note, skip_for, warn
@@ -86,7 +86,8 @@ def test_cs_tls(cs_probe, trust_choice, settings, run):
     the long-term key.  Fails with the cause: a CA missing from the trust dir (named, with the
     commands to install it), a host name mismatch, an expired certificate, a server that
     stalls or does not speak TLS, or a server that rejects your proxy.  Without a usable proxy
-    only the server is verified, and the check warns.
+    only the server is verified, and the check warns; in a site check (``--mu3e-profile
+    site``) no proxy is ever presented, and verifying the server is the whole check.
     """
     advice = net.Advice.from_settings(settings, trust_choice.path)
     target = _target(cs_probe, advice)
@@ -104,7 +105,12 @@ def test_cs_tls(cs_probe, trust_choice, settings, run):
                  f"{pki.fmt_time(s.not_after)}; {session.version}, {session.cipher}")
         run.record_environment("CS certificate and TLS", visible(facts))
         note(facts)
-    if not credential.usable:
+    if not credential.usable and not profile.uses_credentials(settings.profile):
+        note("site check: the handshake presented no client certificate"
+             + ("; the server then refused the connection, as every DIRAC service does "
+                "without one, so its DISET calls are part of a person's check, not a site's"
+                if failure is not None else ""))
+    elif not credential.usable:
         also = (" The server requires a client certificate, so ping and whoami need a proxy."
                 if failure is not None else "")
         warn(f"no usable proxy ({credential.reason}): the handshake was made without a client "

@@ -129,3 +129,21 @@ def test_a_whole_diagnosis_starts_no_process(grid, tmp_path):
     assert "passed" in out.stdout, out.stdout + out.stderr
     assert (tmp_path / "r.json").is_file()
     assert seen.read_text() == ""
+
+
+def test_the_default_output_is_the_summary_without_pytests_paths_and_tracebacks(tmp_path):
+    """What the README shows: one line of progress marks, then the summary; no header, no
+    site-packages paths, no FAILURES block.  -v brings pytest's full output back."""
+    home = tmp_path / "home"
+    home.mkdir()
+    out = _cli(tmp_path, "--mu3e-offline", "--mu3e-home", str(home))
+    assert out.returncode == 1, out.stderr
+    first, second = out.stdout.splitlines()[:2]
+    assert set(first.split()[0]) <= set("FsW.E") and first.endswith("[100%]"), first
+    assert "Mu3e DIRAC client diagnosis" in second
+    for noise in ("test session starts", "FAILURES", "checks/test_", "short test summary"):
+        assert noise not in out.stdout, noise
+    assert "NOT READY: " in out.stdout and "CERT-001" in out.stdout
+    verbose = _cli(tmp_path, "--mu3e-offline", "--mu3e-home", str(home), "-v")
+    assert "test session starts" in verbose.stdout and "test_credentials_present FAILED" \
+        in verbose.stdout

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
+
 import pytest
 
 
@@ -19,3 +23,20 @@ def responder(loopback_only):
 
     with DnsResponder({}) as r:
         yield r
+
+
+@pytest.fixture(scope="session")
+def pyz(tmp_path_factory) -> Path:
+    """mu3e-checks.pyz of this checkout: $MU3E_TEST_PYZ (.ci/run builds it once and sets it),
+    else built now with .ci/build-pyz (needs PyPI)."""
+    from tests.support.runner import ROOT
+
+    given = os.environ.get("MU3E_TEST_PYZ")
+    if given:
+        assert Path(given).is_file(), f"MU3E_TEST_PYZ={given} is not a file"
+        return Path(given)
+    out = tmp_path_factory.mktemp("pyz") / "mu3e-checks.pyz"
+    build = subprocess.run([str(ROOT / ".ci" / "build-pyz"), str(out)], capture_output=True,
+                           text=True, timeout=900)
+    assert build.returncode == 0, build.stdout + build.stderr
+    return out

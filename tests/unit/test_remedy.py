@@ -91,3 +91,19 @@ def test_write_lsc_writes_the_dns_exactly_and_runs_nothing(value, tmp_path):
     assert not (tmp_path / "PWNED").exists()
     raw = value.encode("utf-8", "surrogateescape")
     assert lsc.read_bytes() == raw + b"\n/C=UK/CN=CA " + raw + b"\n"
+
+
+@pytest.mark.parametrize("value", [v for v in HOSTILE if "\x00" not in v and v])
+def test_crl_updater_fixes_touch_only_the_switch_and_run_nothing_else(value, tmp_path):
+    """CRL-005's fixes carry paths from cron files and fetch-crl.conf: the switch's ``touch``
+    creates exactly that file, and the advice lines are comments."""
+    name = value.replace("/", "_")
+    switch = commands.crl_updater(tmp_path / "certs", switch=Path(tmp_path) / name)
+    advice = join(commands.crl_updater(tmp_path / value, source=Path("/etc/cron.d") / value),
+                  commands.crl_updater(tmp_path / value))
+    assert all(line.startswith("#") for line in advice.render().split("\n"))
+    for fix in (switch, advice):
+        text = fix.render()
+        assert all(visible(line) == line for line in text.split("\n"))
+        subprocess.run(["bash", "-c", text], cwd=tmp_path, capture_output=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
