@@ -5,7 +5,8 @@ Run from the checkout root:  python -m benchmarks.bench_network [--timeout 2] [-
 Every case runs inside a loopback-only network namespace where the kernel allows it, against
 the loopback servers of the test suite.  The point: a stalled peer costs about one timeout per
 layer, never more, and a healthy server answers in milliseconds; the survey of every listed
-server (NET-007) costs about one timeout for 1, 3 or 6 dead servers.
+server (NET-007) costs about one timeout for 1, 3 or 6 dead servers, and so does finding the
+server the layer checks judge when the dead ones are listed first.
 """
 
 from __future__ import annotations
@@ -99,6 +100,14 @@ def main() -> None:
                     survey = ServerSurvey(urls, probe_url, advice)
                     times.append(timed(survey.verdicts))
                 rows.append((f"survey: 1 healthy + {n} dead servers", times))
+                # The server the layer checks judge, with the dead ones listed first: DIRAC
+                # falls over to the healthy one; finding it must cost about one timeout too.
+                first_dead = urls[1:] + [good]
+                times = []
+                for _ in range(args.repeat):
+                    survey = ServerSurvey(first_dead, probe_url, advice)
+                    times.append(timed(survey.serving))
+                rows.append((f"serving: {n} dead servers, then healthy", times))
     print(f"timeout {t:g} s, {args.repeat} runs each, loopback-only namespace: {isolated}")
     print(f"{'case':40} {'median s':>9} {'max s':>7}")
     for name, times in rows:

@@ -260,45 +260,57 @@ def cs_survey(cs_servers: list[str], settings: Settings, trust_choice, proxy_loc
 
 
 @pytest.fixture(scope="session")
-def cs_probe(cs_url: str, cs_survey):
-    """The Configuration Server probed layer by layer (:class:`CsProbe`), each layer once.
+def cs_serving(cs_survey):
+    """The Configuration Server the checks judge (:class:`Serving`), as DIRAC ends up using
+    one: the first listed server that passes every layer, else the one that got furthest."""
+    return cs_survey.serving()
 
-    It is the survey's probe of the same URL: the other listed servers are probed meanwhile,
-    in the background, and this one is never probed twice.
+
+@pytest.fixture(scope="session")
+def cs_probe(cs_serving):
+    """That Configuration Server probed layer by layer (:class:`CsProbe`), each layer once.
+
+    It is the survey's own probe: every listed server is probed at the same time, and none
+    is probed twice.
     """
-    return cs_survey.probe_for(cs_url)
+    return cs_serving.probe
 
 
 @dataclass
 class CsData:
     """The CS's own configuration as getCompressedData gave it, held in memory only: ``cfg``
     and ``registry``, or the refusal (``error``, a DisetError) or the unreadable answer
-    (``problem``) that stands instead."""
+    (``problem``, of the kind ``kind``, a CsDataProblem) that stands instead."""
 
     cfg: object = None
     registry: object = None
     error: object = None
     problem: str = ""
     size: int = 0
+    kind: object = None
 
 
 @pytest.fixture(scope="session")
 def cs_data(cs_probe, run: DiagnosisRun) -> CsData:
     """The Configuration Server's whole configuration, fetched as DIRAC's client fetches it
-    (DISET getCompressedData, the proxy as TLS client credential), parsed with diraccfg."""
-    from mu3e_checks.knowledge.net import registry
+    (DISET getCompressedData, the proxy as TLS client credential), parsed with diraccfg.
+    The answer is capped and its parse bounded, so this ends within about a timeout."""
+    from mu3e_checks.knowledge.net import diset, registry
 
-    call = cs_probe.call(registry.METHOD, limit=registry.MAX_COMPRESSED)
+    call = cs_probe.call(registry.METHOD)
     if call.failure is not None:
         return CsData(problem=f"the server rejected the connection: {call.failure.detail}")
     if call.error is not None:
+        if call.error.kind is diset.DisetErrorKind.TOO_BIG:
+            return CsData(problem=str(registry.too_big("is larger as sent")),
+                          kind=registry.CsDataProblem.TOO_BIG)
         return CsData(error=call.error)
     value = call.value
     size = len(value) if isinstance(value, (str, bytes)) else 0
     try:
         cfg = registry.parse_cs_data(value)
     except registry.CsDataError as exc:
-        return CsData(problem=str(exc), size=size)
+        return CsData(problem=str(exc), size=size, kind=exc.problem)
     found = registry.read_registry(cfg)
     run.record_environment("CS data", f"{size} bytes compressed; /Registry: "
                            f"{len(found.users)} users, {len(found.groups)} groups, "

@@ -10,6 +10,8 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from mu3e_checks import commands, profile
 from mu3e_checks.checks.owners import proxy_owner
 from mu3e_checks.knowledge import net, pki, voms_env  # net's layers load on first use
@@ -22,45 +24,77 @@ STEP = "cs"
 INIT_FIX = commands.PROXY_INIT
 
 
-def _target(cs_probe, advice: net.Advice):
+#: The layer check that fails when no listed server gets past a layer.
+LAYER_CHECK = {"url": "NET-001", "dns": "NET-001", "tcp": "NET-002", "tls": "NET-003",
+               "ping": "NET-004"}
+
+
+def _fail_layer(cs_serving, message: str, fix) -> NoReturn:
+    """Fail a layer check for the server that got furthest; with several listed, no server
+    passed every layer (else it would be judged), so the message says how far each got."""
+    if len(cs_serving.verdicts) > 1:
+        message = f"{message}. {cs_serving.reached()}"
+    fail(message, fix=fix)
+
+
+def _which(cs_serving) -> str:
+    """Which listed server the layer checks judge, when it is not simply the only one."""
+    if len(cs_serving.verdicts) <= 1:
+        return ""
+    url = cs_serving.probe.url
+    if cs_serving.works:
+        return (f" [{url}: the first listed server that passes every layer; DIRAC falls over "
+                "to it, NET-007 names the ones before it]")
+    return f" [{url}: the listed server that gets furthest]"
+
+
+def _target(cs_probe, advice: net.Advice, cs_serving=None):
     try:
         return cs_probe.target()
     except net.UrlError as exc:
         message, fix = net.explain_url(exc, advice)
+        if cs_serving is not None:
+            _fail_layer(cs_serving, message, fix)
         fail(message, fix=fix)
 
 
 @check("NET-001", "The Configuration Server's host name resolves (DNS)", step=STEP,
        network=True, fix="dig {host}   # then see the message for what the answer means")
-def test_cs_name_resolves(cs_probe, settings, run):
+def test_cs_name_resolves(cs_serving, cs_probe, settings, run):
     """The Configuration Server's name must give an address.  Like getaddrinfo, ``/etc/hosts``
     answers first (reported, never asked over DNS); otherwise DNS is asked for A and AAAA.
     The failure tells apart a name that does not exist (NXDOMAIN: a typo or a VPN), a name
-    without A/AAAA records, and a resolver that does not answer or answers with an error.
+    without A/AAAA records, a resolver that does not answer in time, one that cannot be
+    reached, and one that answers with an error (SERVFAIL, REFUSED...).
+
+    dirac.cfg may list several servers and DIRAC falls over from one to the next, so the
+    layer checks (NET-001 to NET-004) judge the first listed server that passes every layer;
+    when none does, the one that got furthest, and the failing check says how far each got.
     """
     advice = net.Advice.from_settings(settings)
-    target = _target(cs_probe, advice)
+    target = _target(cs_probe, advice, cs_serving)
     host = target.host
     r = cs_probe.resolution()
     if r.problem:
         message, fix = net.dns.explain(r, target, advice)
-        fail(message, fix=fix)
+        _fail_layer(cs_serving, message, fix)
     shown = ", ".join(r.addresses)
     run.record_environment("CS addresses", visible(f"{host} → {shown} ({r.resolver})"))
+    which = _which(cs_serving)
     if r.source == "hosts":
         note(f"{host} is answered by {r.resolver} ({shown}), as getaddrinfo would; it was not "
-             "looked up in DNS")
+             f"looked up in DNS{which}")
     elif r.source == "literal":
-        note(f"{host} is an IP address; nothing to resolve")
+        note(f"{host} is an IP address; nothing to resolve{which}")
     else:
-        note(f"{host} → {shown} ({r.resolver})")
+        note(f"{host} → {shown} ({r.resolver}){which}")
 
 
 @check("NET-002", "The Configuration Server's port accepts TCP connections", step=STEP,
        network=True, requires=("NET-001",),
        fix="timeout 10 bash -c 'cat </dev/null >/dev/tcp/{host}/{port}' && echo open"
            "   # test the port again")
-def test_cs_port_open(cs_probe, settings, run):
+def test_cs_port_open(cs_serving, cs_probe, settings, run):
     """The port must accept TCP.  Refused (nothing listens, or the port is wrong) is told
     apart from timed out (a firewall drops it: outgoing TCP 9130-9200 must be open for
     DIRAC).  IPv6 broken while IPv4 works is a warning: clients that try IPv6 first stall.
@@ -69,7 +103,7 @@ def test_cs_port_open(cs_probe, settings, run):
     attempts, verdict = cs_probe.tcp()
     if verdict.problem:
         message, fix = net.tcp.explain(verdict, attempts, target, settings.timeout)
-        fail(message, fix=fix)
+        _fail_layer(cs_serving, message, fix)
     if verdict.ipv6_broken:
         message, fix = net.tcp.explain_ipv6(attempts, target)
         warn(message, fix=fix)
@@ -80,12 +114,16 @@ def test_cs_port_open(cs_probe, settings, run):
 @check("NET-003", "TLS: the server's certificate is trusted and your proxy is accepted",
        step=STEP, network=True, requires=("NET-002", "CA-001", "CA-004"),
        fix=commands.TLS_CLIENT_TEST)
-def test_cs_tls(cs_probe, trust_choice, settings, run):
+def test_cs_tls(cs_serving, cs_probe, trust_choice, settings, run):
     """The server is verified against the trust dir DIRAC will use, with the host name check
     and without CRLs, as DIRAC's client does; the client side presents only the proxy, never
-    the long-term key.  Fails with the cause: a CA missing from the trust dir (named, with the
-    commands to install it), a host name mismatch, an expired certificate, a server that
-    stalls or does not speak TLS, or a server that rejects your proxy.  Without a usable proxy
+    the long-term key.  In TLS 1.3 the server judges the proxy only after the handshake, so
+    the check waits (within the timeout) for that verdict: DISET's first exchange, the
+    server's session ticket, or an alert; a server that closes right after the handshake does
+    not accept your certificate.  Fails with the cause: a CA missing from the trust dir
+    (named, with the commands to install it), a host name mismatch, an expired certificate, a
+    server that stalls or does not speak TLS, or a server that does not accept your
+    certificate (naming its issuer, and what to ask the VO admins).  Without a usable proxy
     only the server is verified, and the check warns; in a site check (``--mu3e-profile
     site``) no proxy is ever presented, and verifying the server is the whole check.
     """
@@ -97,7 +135,7 @@ def test_cs_tls(cs_probe, trust_choice, settings, run):
     if failure is not None and not (failure.kind is net.tls.TlsFailureKind.CLIENT_CERT_REJECTED
                                     and not credential.usable):
         message, fix = net.tls.explain(failure, target, advice)
-        fail(message, fix=fix)
+        _fail_layer(cs_serving, message, fix)
     session = layer.session
     if session is not None and session.server is not None:
         s = session.server
@@ -116,12 +154,14 @@ def test_cs_tls(cs_probe, trust_choice, settings, run):
         warn(f"no usable proxy ({credential.reason}): the handshake was made without a client "
              f"certificate, only to verify the server.{also}", fix=advice.proxy_init())
     else:
-        note(f"client certificate: {credential.reason} — the long-term key is never used")
+        shown = f", accepted by the server ({layer.proof})" if layer.proof else ""
+        note(f"client certificate: {credential.reason}{shown} — the long-term key is never "
+             "used")
 
 
 @check("NET-004", "The Configuration Server answers a DISET ping", step=STEP, network=True,
        requires=("NET-003",))
-def test_cs_ping(cs_probe, settings, run):
+def test_cs_ping(cs_serving, cs_probe, settings, run):
     """A DISET ping proves a DIRAC service answers behind TLS, and gives the server's DIRAC
     version.  Fails on a server that stalls, sends garbage or does not run the service the
     URL names; skips when there is no proxy to authenticate with.
@@ -134,19 +174,19 @@ def test_cs_ping(cs_probe, settings, run):
         if not credential.usable:
             skip_for(proxy_owner(credential), "the server requires a client certificate and "
                      f"{credential.reason}; run {advice.proxy_init().render()}")
-        fail(f"the server rejected the connection: {call.failure.detail}",
-             fix=advice.proxy_init())
+        message, fix = net.tls.explain(call.failure, target, advice)
+        _fail_layer(cs_serving, message, fix)
     try:
         if call.error is not None:
             raise call.error
         info = cs_probe.ping_info()
     except net.diset.DisetError as exc:
         message, fix = net.diset.explain(exc, target, "ping", advice)
-        fail(message, fix=fix)
+        _fail_layer(cs_serving, message, fix)
     facts = (f"{info.name or target.service} runs DIRAC {info.version}; round trip "
              f"{info.round_trip:.2f} s")
     run.record_environment("CS DIRAC version", visible(facts))
-    note(facts)
+    note(facts + _which(cs_serving))
 
 
 @check("NET-005", "This machine's clock agrees with the Configuration Server's", step=STEP,
@@ -184,10 +224,12 @@ def test_cs_clock(cs_probe, run):
        network=True,
        fix=commands.CONFIGURE + "   # rewrites the Servers list")
 def test_every_cs_answers(cs_survey, settings, run):
-    """``dirac-configure -I`` writes several servers and DIRAC tries them in random order, so
-    one dead server gives intermittent slowness, not a clear failure.  Each listed server gets
-    its own DNS, TCP, TLS and ping verdict, probed at the same time; the report shows the
-    table.  Fails when none answers, warns naming the dead ones when some do not.
+    """``dirac-configure -I`` writes several servers and DIRAC tries them in random order,
+    falling over to the next, so one dead server gives intermittent slowness, not a clear
+    failure.  Each listed server gets its own DNS, TCP, TLS and ping verdict, probed at the
+    same time; the report shows the table.  Warns naming the dead ones when some do not
+    answer.  When none answers, the layer check none got past (NET-001 to NET-004) fails
+    saying how far each got; this check fails on its own only when that one is not run.
     """
     verdicts = cs_survey.verdicts()
     for v in verdicts:
@@ -197,6 +239,13 @@ def test_every_cs_answers(cs_survey, settings, run):
     level, dead = net.servers.summary(verdicts)
     advice = net.Advice.from_settings(settings)
     if level is net.Level.FAIL:
+        # One cause, one failure: the layer check no server got past already says how far
+        # each one got.
+        owner = LAYER_CHECK.get(cs_survey.serving().verdict.layer.value, "")
+        reported = run.results.get(owner)
+        if reported is not None and not reported.ok:
+            skip_for(owner, f"none of the {len(verdicts)} listed Configuration Server(s) "
+                     f"answers; {owner} says how far each got")
         first = dead[0] if dead else None
         also = f"; the first, {first.url}: {first.message}" if first else ""
         fail(f"none of the {len(verdicts)} listed Configuration Server(s) answers{also}",
@@ -244,12 +293,23 @@ def test_client_server_versions(cs_probe, dirac_install, run):
     warn(text, fix=fix)
 
 
-def _registry(cs_data, cs_probe, settings):
-    """The CS's Registry, or end the check with what the server's refusal tells."""
+def _registry(cs_data, cs_probe, settings, *, judge: bool = False):
+    """The CS's Registry, or end the check with what the server's refusal tells.
+
+    Data over the size cap is not read: DIRAC itself would load it (slowly), so that is
+    NET-009's warning (``judge``: it returns None), and the checks that need the data skip
+    naming it."""
     advice = net.Advice.from_settings(settings)
     credential = cs_probe.credential()
     if not credential.usable:
         skip_for(proxy_owner(credential), f"needs a valid proxy: {credential.reason}")
+    if cs_data.kind is net.registry.CsDataProblem.TOO_BIG:
+        text = f"the Configuration Server's data was not read: {cs_data.problem}"
+        if not judge:
+            skip_for("NET-009", text)
+        warn(f"{text}. DIRAC itself loads it, slowly; the Registry checks (NET-010 to NET-013) "
+             "are not made", fix=say("send this message to the Mu3e computing contacts"))
+        return None
     if cs_data.problem:
         fail(f"the Configuration Server's data cannot be read: {cs_data.problem}",
              fix=say("send this message to the Mu3e computing contacts"))
@@ -273,9 +333,13 @@ def test_dn_registered(cs_data, cs_probe, settings, run):
     proxy, never the long-term key) and looks your DN up in /Registry/Users.  A refusal
     (``Unauthorized query``) is told apart as far as the server's answers allow: an
     unregistered DN (send it to the VO admin) or a proxy for a group you are not in (make it
-    again with ``-g``).  Passes naming your nick.
+    again with ``-g``).  Passes naming your nick.  The data is capped like a local dirac.cfg
+    (2 MiB) and its parse bounded; larger data is not read, and the check warns.
     """
-    found, credential, advice = _registry(cs_data, cs_probe, settings)
+    read = _registry(cs_data, cs_probe, settings, judge=True)
+    if read is None:
+        return
+    found, credential, advice = read
     dn = credential.identity
     nicks = found.nicks_for(dn)
     if not nicks:

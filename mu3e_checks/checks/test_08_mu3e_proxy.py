@@ -17,6 +17,7 @@ from mu3e_checks.knowledge.proxy import find_group
 from mu3e_checks.knowledge.voms import find_voms
 from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
+from mu3e_checks.remedy import say
 from mu3e_checks.text import visible
 
 STEP = "mu3e-proxy"
@@ -161,14 +162,16 @@ def test_cs_whoami(cs_probe, settings, run):
         skip_for(proxy_owner(credential), f"needs a valid proxy: {credential.reason}")
     call = cs_probe.whoami()
     if call.failure is not None:
-        fail(f"the server rejected the whoami connection: {call.failure.detail}",
-             fix=advice.proxy_init())
+        message, fix = net.tls.explain(call.failure, cs_probe.target(), advice)
+        fail(f"whoami: {message}", fix=fix)
     if call.error is not None:
-        fail(f"whoami failed: {call.error.detail}", fix=advice.proxy_init())
+        message, fix = net.diset.explain(call.error, cs_probe.target(), "whoami", advice)
+        fail(message, fix=fix)
     try:
         who = net.diset.whoami_info(call.value)
     except net.diset.DisetError as exc:
-        fail(f"the whoami answer cannot be read: {exc.detail}", fix=advice.proxy_init())
+        fail(f"the whoami answer cannot be read: {exc.detail}",
+             fix=say("send this message to the Mu3e computing contacts"))
     problem = net.diset.identity_problem(who, settings.group, credential.group, credential.identity)
     dn = who.dn or credential.identity
     run.learn_identity(dn=who.dn or "", dirac_user=who.username or "")

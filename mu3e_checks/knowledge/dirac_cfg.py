@@ -135,6 +135,10 @@ MAX_DEPTH = 64
 #: dirac-configure writes about 2 KB.  diraccfg costs a few microseconds per line in Python,
 #: so a bigger hostile file of tiny lines would cost its parse (and ours) tens of seconds.
 MAX_CFG_BYTES = 2 * 1024 * 1024
+#: diraccfg looks each new name up in its section's list of names, so a section of n entries
+#: costs n²/2 comparisons (20,000 entries: seconds).  The sum over all sections is bounded;
+#: it allows one section of about 11,000 entries (a large Registry/Users), about a second.
+MAX_NAME_SCAN = 64 * 1024 * 1024
 #: Files up to this size get the failing line located by re-parsing prefixes.
 LOCATE_LIMIT = 256 * 1024
 #: What diraccfg acts on in a line, in its order: section open/close, '=', '+='.
@@ -142,22 +146,32 @@ _TOKEN_RE = re.compile(r"[{}=]|\+=")
 _BRACE_RE = re.compile(r"[{}]")
 
 
-def _cost_problem(lines: list[str]) -> Optional[CfgSyntaxError]:
+def _cost_problem(lines: list[str], max_entries: Optional[int] = MAX_SECTION_ENTRIES
+                  ) -> Optional[CfgSyntaxError]:
     """A shape on which diraccfg would take minutes (and DIRAC too), located; else None.
 
-    A linear pass mirroring diraccfg's scan: sections by name, the entries each gets, and
-    how many bytes ``+=`` would copy.
+    A linear pass mirroring diraccfg's scan: sections by name, the entries each gets (at
+    most ``max_entries`` each, None for no per-section limit), the name comparisons that
+    costs in all, and how many bytes ``+=`` would copy.
     """
     root: dict[str, object] = {}
     stack: list[dict[str, object]] = []
     level = root
     pending = ""
     copied = 0
+    scanned = 0
 
-    def crowded(number: int) -> CfgSyntaxError:
-        return CfgSyntaxError(f"a section holds more than {MAX_SECTION_ENTRIES} entries; a "
-                              "dirac.cfg holds a few dozen, and DIRAC's parser slows to minutes "
-                              "on such a file", number)
+    def charge(number: int) -> Optional[CfgSyntaxError]:
+        nonlocal scanned
+        scanned += len(level)
+        if max_entries is not None and len(level) > max_entries:
+            return CfgSyntaxError(f"a section holds more than {max_entries} entries; a "
+                                  "dirac.cfg holds a few dozen, and DIRAC's parser slows to "
+                                  "minutes on such a file", number)
+        if scanned > MAX_NAME_SCAN:
+            return CfgSyntaxError("its sections hold so many entries that DIRAC's parser "
+                                  "would spend minutes comparing their names", number)
+        return None
 
     for number, raw in enumerate(lines, 1):
         line = raw.strip()
@@ -173,8 +187,9 @@ def _cost_problem(lines: list[str]) -> Optional[CfgSyntaxError]:
                 child = level.get(name)
                 if not isinstance(child, dict):
                     child = level[name] = {}
-                    if len(level) > MAX_SECTION_ENTRIES:
-                        return crowded(number)
+                    problem = charge(number)
+                    if problem:
+                        return problem
                 stack.append(level)
                 level = child
                 pending = ""
@@ -191,8 +206,9 @@ def _cost_problem(lines: list[str]) -> Optional[CfgSyntaxError]:
                     value += current if isinstance(current, int) else 0
                     copied += value
                 level[name] = value
-                if len(level) > MAX_SECTION_ENTRIES:
-                    return crowded(number)
+                problem = charge(number)  # diraccfg scans the names on every assignment
+                if problem:
+                    return problem
                 pending = ""
                 break
         else:
@@ -214,10 +230,14 @@ def _load(text: str):
     return CFG().loadFromBuffer(text)
 
 
-def parse_cfg(text: str):
-    """Parse cfg text with diraccfg; :class:`CfgSyntaxError` names the offending line."""
+def parse_cfg(text: str, *, max_entries: Optional[int] = MAX_SECTION_ENTRIES):
+    """Parse cfg text with diraccfg; :class:`CfgSyntaxError` names the offending line.
+
+    ``max_entries`` bounds a section's entries (a local dirac.cfg has a few dozen; None for a
+    Configuration Server's data, whose Registry lists every user); the total cost is bounded
+    either way."""
     lines = text.split("\n")
-    problem = _brace_problem(lines) or _cost_problem(lines)
+    problem = _brace_problem(lines) or _cost_problem(lines, max_entries)
     if problem:
         raise problem
     try:

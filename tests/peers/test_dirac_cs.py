@@ -83,6 +83,32 @@ def test_real_dirac_wrong_group(net_world, responder, real_cs, tmp_path):
     assert case.fix == f"dirac-proxy-init -g {GROUP} -M -t"
 
 
+def test_real_dirac_that_does_not_trust_your_ca(net_world, responder, tmp_path):
+    """A real DIRAC 8.0.74 CS whose CA dir lacks the user's CA.  With TLS 1.3 our handshake
+    completes; the server's refusal reaches a client whose proposal is in flight as a bare
+    close (DIRAC's own client says "Peer closed connection").  NET-003 must wait for that
+    verdict and name the cause, not call the proxy accepted and leave NET-004 to advise
+    dirac-proxy-init."""
+    from tests.support.pki_factory import write_trust_dir
+
+    ca = dn_slash(net_world.grid.ca.cert.subject)
+    strangers_only = write_trust_dir(tmp_path / "server-trust", [net_world.rogue_ca])
+    server = RealConfigurationServer(tmp_path / "dirac-root", closed_port(),
+                                     net_world.localhost, strangers_only,
+                                     {"jane": (net_world.user_dn, ca, [GROUP])})
+    with server:
+        r = diagnose(tmp_path, net_world, responder, server, net_world.proxy)
+    case = r["NET-003"]
+    assert case.outcome == "failed", (case.message, server.log.read_text()[-2000:])
+    assert "the server does not accept your certificate" in case.message
+    assert f"issued by '{ca}'" in case.message
+    assert case.fix.splitlines()[0].startswith("# ask the Mu3e VO admins whether localhost "
+                                               f"accepts certificates issued by {ca}")
+    assert "dirac-proxy-init" not in case.fix
+    assert r.outcome("NET-004") == "skipped" and "NET-003" in r["NET-004"].message
+    assert r.returncode == 1
+
+
 def test_real_dirac_without_proxy(net_world, responder, real_cs, tmp_path):
     r = diagnose(tmp_path, net_world, responder, real_cs, tmp_path / "no-proxy")
     assert r.outcome("NET-003") == "warned"
@@ -125,6 +151,28 @@ def test_real_cs_registry_knows_you_and_one_listed_server_is_dead(net_world, res
     assert "[mu3e.org_user:dave] RPC/getCompressedData" in real_cs.log.read_text()
     assert not list(home.rglob("*.cfg.*")) and sorted(p.name for p in home.iterdir()) == [
         ".dirac.cfg"]  # the CS's data stays in memory
+
+
+def test_real_cs_after_a_dead_first_server_is_ready_with_a_warning(net_world, responder,
+                                                                   real_cs, tmp_path):
+    # Issue 19's acceptance, against real DIRAC: dirac.cfg lists a dead server first and the
+    # live CS after it.  DIRAC falls over to the live one, so the setup works.
+    home = tmp_path / "home"
+    home.mkdir()
+    dead, live = real_cs.servers[1], real_cs.servers[0]
+    (home / ".dirac.cfg").write_text("DIRAC\n{\n  Setup = GridPP\n  Configuration\n  {\n"
+                                     f"    Servers = {dead}\n    Servers += {live}\n  }}\n}}\n")
+    proxy = person_proxy(net_world, "Dave Registered", GROUP)
+    r = run_checks(home, "--mu3e-select", "NET-001,NET-002,NET-003,NET-004,NET-005,NET-006,"
+                   "NET-007,NET-009,NET-010", "--mu3e-nameserver", responder.address,
+                   "--mu3e-timeout", "5", "--mu3e-trust-dir", str(net_world.trust),
+                   "--mu3e-proxy", str(proxy), offline=False)
+    for cid in ("NET-001", "NET-002", "NET-003", "NET-004", "NET-005", "NET-006", "NET-009",
+                "NET-010"):
+        assert r.outcome(cid) == "passed", (cid, r[cid].message)
+    case = r["NET-007"]
+    assert case.outcome == "warned" and dead in case.message and "dead at TCP" in case.message
+    assert r.returncode == 0
 
 
 def test_real_cs_refuses_an_unregistered_dn(net_world, responder, real_cs, tmp_path):

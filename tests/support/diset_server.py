@@ -207,7 +207,15 @@ class DisetServer(_Base):
     ``registry`` maps an identity DN (slash form) to (username, groups); the first group is the
     DN's default group.  ``time_offset`` seconds are added to the clock ``ping`` reports.
     ``mode``: ``ok``, ``stall`` (after the handshake), ``garbage`` (after the handshake).
-    ``whoami_dn``: the DN whoami reports instead of the caller's (a hostile server's choice).
+    ``whoami_dn``: the DN whoami reports instead of the caller's (a hostile server's choice);
+    ``whoami_extra``: fields that replace whoami's own (``secondsLeft``...).
+    ``replies``: method → the result's Value to send instead of the method's own, or ``bytes``
+    sent as they are in place of the framed result (a lying length, a bomb).
+    ``refuse_by``: how a client certificate the server does not trust is turned down:
+    ``alert`` (the alert reaches the client) or ``close`` (the connection is closed right after
+    the handshake without a word, as a real DIRAC 8.0.74 server's refusal reaches a client whose
+    first request is already in flight: "Peer closed connection").
+    ``tickets``: TLS 1.3 session tickets sent once the client is accepted (0: none).
     """
 
     def __init__(self, host_cert: Entity, client_cas: Sequence[Entity], *,
@@ -215,7 +223,9 @@ class DisetServer(_Base):
                  services: Iterable[str] = ("Configuration/Server",),
                  version: str = "v8r0p74-test", time_offset: float = 0.0, mode: str = "ok",
                  host: str = "127.0.0.1", family: int = socket.AF_INET,
-                 whoami_dn: Optional[str] = None) -> None:
+                 whoami_dn: Optional[str] = None, whoami_extra: Optional[dict] = None,
+                 replies: Optional[Mapping[str, object]] = None, refuse_by: str = "alert",
+                 tickets: int = 2) -> None:
         super().__init__(host, family)
         self.registry = {dn: (user, list(groups)) for dn, (user, groups) in
                          (registry or {}).items()}
@@ -224,6 +234,9 @@ class DisetServer(_Base):
         self.time_offset = time_offset
         self.mode = mode
         self.whoami_dn = whoami_dn
+        self.whoami_extra = dict(whoami_extra or {})
+        self.replies = dict(replies or {})
+        self.refuse_by = refuse_by
         self.calls: list[tuple[str, str]] = []
         self._dir = tempfile.TemporaryDirectory(prefix="diset-server-")
         cert, key, cas = (Path(self._dir.name) / n for n in ("host.pem", "host.key", "ca.pem"))
@@ -235,6 +248,7 @@ class DisetServer(_Base):
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(cafile=str(cas))
         ctx.verify_flags |= ALLOW_PROXY_CERTS
+        ctx.num_tickets = tickets
         self.ctx = ctx
 
     def stop(self) -> None:
@@ -270,15 +284,40 @@ class DisetServer(_Base):
             dn = self.whoami_dn
         return {"DN": dn, "CN": dn.rsplit("CN=", 1)[-1], "group": group, "username": user,
                 "properties": props, "isProxy": is_proxy, "isLimitedProxy": False,
-                "secondsLeft": 3600}
+                "secondsLeft": 3600, **self.whoami_extra}
+
+    def _close_after_handshake(self, conn: socket.socket) -> None:
+        """The handshake over memory BIOs, so the server's own last words (an alert, or its
+        session tickets) are never sent: the client's side of the handshake completes, then
+        the connection closes.  Deterministic, where a socket server's alert races the
+        client's first request."""
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.ctx.wrap_bio(incoming, outgoing, server_side=True)
+        try:
+            for _ in range(64):  # bounded: a TLS 1.3 handshake takes two round trips
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    conn.sendall(outgoing.read())
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    incoming.write(data)
+        except (ssl.SSLError, OSError):
+            pass
+        conn.close()
 
     def handle(self, conn: socket.socket) -> None:
         conn.settimeout(5)
+        if self.refuse_by == "close":
+            self._close_after_handshake(conn)
+            return
         tls = self.ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         try:
             tls.do_handshake()
         except (ssl.SSLError, OSError):
-            # The alert must reach the client, as real DIRAC servers' alerts do.
+            # The alert must reach the client, as real DIRAC servers' alerts can.
             _linger(tls)
             return
         with tls:
@@ -305,6 +344,11 @@ class DisetServer(_Base):
                 return
             tls.sendall(_frame({"OK": True, "Value": None}))
             self._recv_message(tls, 1 << 20)
+            if method in self.replies:
+                reply = self.replies[method]
+                tls.sendall(reply if isinstance(reply, bytes) else
+                            _frame({"OK": True, "Value": reply}))
+                return
             if method == "ping":
                 now = (dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
                        + dt.timedelta(seconds=self.time_offset))

@@ -3,8 +3,8 @@
 The diagnosis runs with ``--mu3e-nameserver 127.0.0.1:<port>`` pointing here, so no test ever
 queries the machine's configured resolver.  It answers UDP and TCP; names it does not know get
 NXDOMAIN, names mapped to no records get an empty NOERROR answer, names in ``stall`` never get an
-answer (the resolver-timeout case), names in ``servfail`` get SERVFAIL.  Every query is logged so
-tests can assert what was (not) asked.
+answer (the resolver-timeout case), names in ``servfail`` get SERVFAIL, names in ``refused`` get
+REFUSED.  Every query is logged so tests can assert what was (not) asked.
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ import dns.rrset
 class DnsResponder:
     def __init__(self, records: Mapping[str, Mapping[str, Iterable[str]]], *,
                  stall: Iterable[str] = (), servfail: Iterable[str] = (),
-                 host: str = "127.0.0.1") -> None:
+                 refused: Iterable[str] = (), host: str = "127.0.0.1") -> None:
         self.records = {self._key(k): {t.upper(): list(v) for t, v in rr.items()}
                         for k, rr in records.items()}
         self.stall = {self._key(n) for n in stall}
         self.servfail = {self._key(n) for n in servfail}
+        self.refused = {self._key(n) for n in refused}
         self.queries: list[tuple[str, str]] = []
         self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.udp.bind((host, 0))
@@ -59,6 +60,8 @@ class DnsResponder:
         response.flags |= dns.flags.AA
         if name in self.servfail:
             response.set_rcode(dns.rcode.SERVFAIL)
+        elif name in self.refused:
+            response.set_rcode(dns.rcode.REFUSED)
         elif name not in self.records:
             response.set_rcode(dns.rcode.NXDOMAIN)
         else:

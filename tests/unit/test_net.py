@@ -51,10 +51,26 @@ def test_dencode_reads_dirac_forms():
 
 
 @pytest.mark.parametrize("garbage", [b"l" * 5000, b"s999999:abc", b"x", b"i12", b"d", b"b7",
-                                     b"s3:abcEXTRA", b"zaze", b"dli1eei2ee", b"\xff\x00"])
+                                     b"s3:abcEXTRA", b"zaze", b"dli1eei2ee", b"\xff\x00",
+                                     b"f1_0e", b"f 1e", b"f0x1p3e", b"1" * 5000])
 def test_dencode_garbage_is_a_decode_error(garbage):
     with pytest.raises(DecodeError):
         decode(garbage)
+
+
+@pytest.mark.parametrize("wire", [b"finfe", b"f-infe", b"fnane", b"fInfinitye", b"f1e+400e",
+                                  encode({"secondsLeft": float("inf")}),
+                                  encode([float("nan")]), b"[1e999]", b'{"a": NaN}',
+                                  b"[-Infinity]"])
+def test_a_number_that_is_not_finite_is_named(wire):
+    # float() takes all of these; a check that does arithmetic with them breaks.
+    with pytest.raises(DecodeError, match="not finite"):
+        decode(wire)
+
+
+def test_dencode_reads_every_finite_float_repr_writes():
+    for value in (0.0, -0.0, 1.5, 1e-05, 2e20, 1.7976931348623157e308, 5e-324, -3.25):
+        assert decode(encode(value)) == value
 
 
 # ----------------------------------------------------------------------------- URLs
@@ -91,7 +107,7 @@ def responder(loopback_only):
                "v4only.mu3e.test": {"A": ["127.0.0.2"]},
                "norecords.mu3e.test": {}}
     with DnsResponder(records, stall=["stall.mu3e.test"],
-                      servfail=["broken.mu3e.test"]) as r:
+                      servfail=["broken.mu3e.test"], refused=["private.mu3e.test"]) as r:
         yield r
 
 
@@ -107,14 +123,45 @@ def test_resolve_gives_a_and_aaaa(responder, tmp_path):
     assert "--mu3e-nameserver" in r.resolver
 
 
-@pytest.mark.parametrize("name, problem", [("nowhere.mu3e.test", "nxdomain"),
-                                           ("norecords.mu3e.test", "empty"),
-                                           ("stall.mu3e.test", "timeout"),
-                                           ("broken.mu3e.test", "servfail")])
-def test_resolve_names_each_failure(responder, tmp_path, name, problem):
+@pytest.mark.parametrize("name, problem, words", [
+    ("nowhere.mu3e.test", "nxdomain", "NXDOMAIN"),
+    ("norecords.mu3e.test", "empty", "no A or AAAA record"),
+    ("stall.mu3e.test", "timeout", "no answer within 1 s"),
+    ("broken.mu3e.test", "servfail", "answered SERVFAIL"),
+    ("private.mu3e.test", "refused", "answered REFUSED"),
+])
+def test_resolve_names_each_failure(responder, tmp_path, name, problem, words):
     r = dns.resolve(name, timeout=1, nameserver=_ns(responder), hosts_path=tmp_path / "none")
     assert r.problem == problem, r
-    assert r.addresses == ()
+    assert words in r.detail and r.addresses == ()
+
+
+def test_unreachable_nameserver_is_no_answer(loopback_only, tmp_path):
+    # In the loopback-only namespace there is no route to 192.0.2.53 (TEST-NET-1): the query
+    # cannot even be sent.  Before, that read "the nameserver answered with an error".
+    if not loopback_only:
+        pytest.skip("needs the loopback-only namespace: outside it this would send a packet")
+    r = dns.resolve(TEST_HOST, timeout=1, nameserver=dns.Nameserver("192.0.2.53", 53),
+                    hosts_path=tmp_path / "none")
+    assert r.problem == "unreachable" and "could not be sent" in r.detail, r
+    message, _ = dns.explain(r, _TARGET, _advice(tmp_path))
+    assert message.startswith("no DNS server could be reached") and "answered" not in message
+
+
+@pytest.mark.parametrize("problem, words", [
+    ("timeout", "no DNS server answered in time"),
+    ("unreachable", "no DNS server could be reached"),
+    ("servfail", "the DNS server failed to resolve the name (SERVFAIL)"),
+    ("refused", "the DNS server refused to answer (REFUSED)"),
+    ("error", "the DNS server answered with an error"),
+])
+def test_dns_explanations_say_whether_a_server_answered(problem, words, tmp_path):
+    r = dns.Resolution("cs.mu3e.test", "dns", "nameserver 127.0.0.1:53",
+                       problem=dns.DnsProblem(problem), detail="why")
+    message, _ = dns.explain(r, _TARGET, _advice(tmp_path))
+    assert message.startswith(words), message
+    if problem in ("timeout", "unreachable"):
+        assert "the DNS server" not in message and "error" not in message  # no answer came
 
 
 def test_dead_nameserver_is_a_timeout(tmp_path):
@@ -245,6 +292,63 @@ def test_tls13_rejection_shows_on_first_read(net_world):
     assert failure.kind == "client-cert-rejected" and "CA" in failure.detail
 
 
+def _refused_by(net_world, server, host="localhost"):
+    """Open a session to ``server``, send the ping proposal, and read its verdict on our
+    proxy as the TLS layer does (probe.refusal)."""
+    from mu3e_checks.knowledge.net.probe import refusal
+
+    cred = tls.proxy_credential(net_world.proxy)
+    s = tls.open_session("127.0.0.1", server.port, host, net_world.trust, cred, Deadline(1))
+    try:
+        diset.propose(diset.Channel(s.sock, Deadline(1)), "Configuration/Server", "ping")
+    except diset.DisetError as exc:
+        return refusal(exc, s, cred)
+    finally:
+        s.sock.close()
+    return None
+
+
+def test_a_close_right_after_the_handshake_is_a_refused_certificate(net_world):
+    # The server does not trust our CA and closes without a word (the alert never reaches
+    # us, as with a real DIRAC server): TLS 1.3 let our handshake finish, so only the missing
+    # session ticket and the close tell that the certificate was turned down.
+    with DisetServer(net_world.localhost, [net_world.rogue_ca], refuse_by="close") as server:
+        failure = _refused_by(net_world, server)
+    assert failure is not None and failure.kind == "client-cert-rejected"
+    assert failure.refusal is tls.Refusal.CLOSED
+    assert failure.credential.issuer == "/C=CH/O=Mu3e Test Grid/CN=Mu3e Test User CA"
+
+
+def test_an_accepted_certificate_is_proven_by_the_session_ticket(net_world):
+    # A server that accepts the proxy, then stalls or talks garbage: its ticket proves the
+    # acceptance, so the failure is DISET's (NET-004), not the certificate's.
+    for mode in ("stall", "garbage"):
+        with DisetServer(net_world.localhost, net_world.client_cas, mode=mode) as server:
+            assert _refused_by(net_world, server) is None, mode
+
+
+def test_silence_without_a_ticket_is_no_verdict(net_world):
+    with DisetServer(net_world.localhost, net_world.client_cas, mode="stall",
+                     tickets=0) as server:
+        failure = _refused_by(net_world, server)
+    assert failure is not None and failure.kind == "no-verdict"
+
+
+@pytest.mark.parametrize("refusal", [tls.Refusal.UNKNOWN_CA, tls.Refusal.CLOSED])
+def test_a_refused_certificate_names_its_issuer_and_asks_the_vo_admins(net_world, refusal,
+                                                                     tmp_path):
+    cred = tls.proxy_credential(net_world.proxy)
+    failure = tls.TlsFailure(tls.TlsFailureKind.CLIENT_CERT_REJECTED, "why", refusal=refusal,
+                             credential=cred)
+    message, fix = tls.explain(failure, _TARGET, _advice(tmp_path))
+    assert message.startswith("the server does not accept your certificate")
+    assert "'/C=CH/O=Mu3e Test Grid/CN=Mu3e Test User CA'" in message
+    text = fix.render()
+    assert "ask the Mu3e VO admins whether cs.mu3e.test accepts certificates issued by" in text
+    assert text.splitlines()[-1] == "# " + net_world.user_dn
+    assert "dirac-proxy-init" not in text  # a new proxy does not help
+
+
 # ----------------------------------------------------------------------------- DISET
 
 
@@ -261,6 +365,15 @@ def test_channel_rejects_garbage_and_bounds_reads(sent, kind):
         with pytest.raises(diset.DisetError) as info:
             diset.Channel(a, Deadline(0.5)).receive()
     assert info.value.kind == kind
+
+
+@pytest.mark.parametrize("left", [float("inf"), float("-inf"), float("nan")])
+def test_whoami_with_a_non_finite_seconds_left_is_named(left):
+    # What a JSON or DEncode reader that let them through would hand over: int() raises on it.
+    with pytest.raises(diset.DisetError, match="not a finite number") as info:
+        diset.whoami_info({"username": "jane", "group": GROUP, "secondsLeft": left})
+    assert info.value.kind == "garbage"
+    assert diset.whoami_info({"secondsLeft": 12.5}).seconds_left == 12
 
 
 def test_unwrap_s_error():

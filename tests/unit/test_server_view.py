@@ -58,6 +58,50 @@ def test_survey_keeps_order_dedups_and_answers(net_world, loopback_only):
     assert "answers" in verdicts[1].line() and "dead at TCP" in verdicts[0].line()
 
 
+@pytest.mark.parametrize("dead_first", ["refused", "stalled"])
+def test_the_first_server_that_works_is_judged(net_world, loopback_only, dead_first):
+    # DIRAC falls over to the next listed server: the checks judge the first that passes every
+    # layer, waiting only for the ones listed before it (probed at the same time).
+    with StallServer() as stall, net_world.diset(net_world.localhost) as server:
+        dead = (f"dips://localhost:{closed_port()}/Configuration/Server"
+                if dead_first == "refused" else
+                f"dips://localhost:{stall.port}/Configuration/Server")
+        good = f"dips://localhost:{server.port}/Configuration/Server"
+        start = time.monotonic()
+        serving = _survey([dead, dead.replace("localhost", "127.0.0.1"), good], net_world,
+                          timeout=1.0).serving()
+        took = time.monotonic() - start
+    assert serving.works and serving.probe.url == good
+    assert [v.url for v in serving.verdicts][-1] == good and len(serving.verdicts) == 3
+    assert took < 2.5, took  # about one timeout, however many dead ones come first
+
+
+def test_when_none_works_the_furthest_stands_for_all(net_world, loopback_only):
+    with StallServer() as stall:
+        urls = [f"dips://127.0.0.1:{closed_port()}/Configuration/Server",
+                "http://not-dips/Configuration/Server",
+                f"dips://localhost:{stall.port}/Configuration/Server",
+                f"dips://127.0.0.1:{stall.port}/Configuration/Server"]
+        serving = _survey(urls, net_world).serving()
+    assert not serving.works
+    assert serving.probe.url == urls[2] and serving.verdict.layer is Layer.TLS  # first furthest
+    assert [v.layer for v in serving.verdicts] == [Layer.TCP, Layer.URL, Layer.TLS, Layer.TLS]
+    text = serving.reached()
+    assert text.startswith("none of the 4 listed Configuration Servers passes every layer")
+    assert f"{urls[0]} (dead at TCP" in text and f"{urls[1]} (dead at URL" in text
+    assert text.count("dead at TLS") == 2
+
+
+def test_no_url_at_all_is_judged_as_an_unusable_url(net_world):
+    serving = _survey([""], net_world).serving()
+    assert not serving.works and serving.verdict.layer is Layer.URL
+
+
+def test_layers_are_ranked_bottom_up():
+    assert [layer.rank for layer in Layer] == list(range(len(Layer)))
+    assert Layer.URL.rank < Layer.DNS.rank < Layer.TLS.rank < Layer.OK.rank
+
+
 def test_summary_without_servers_fails():
     assert summary([]) == ("fail", [])
 
@@ -140,11 +184,74 @@ def test_cs_data_that_is_not_configuration_is_named():
     with pytest.raises(registry.CsDataError, match="not data"):
         registry.parse_cs_data(42)
     bomb = zlib.compress(b"A" * (registry.MAX_CFG + 10), 9)
-    with pytest.raises(registry.CsDataError, match="inflates to more than"):
+    with pytest.raises(registry.CsDataError, match="inflates to more than") as info:
         registry.decompress(bomb)
+    assert info.value.problem is registry.CsDataProblem.TOO_BIG
+    with pytest.raises(registry.CsDataError, match="cut short"):
+        registry.decompress(zlib.compress(b"Registry\n{\n}\n" * 100, 9)[:-6])
     with pytest.raises(registry.CsDataError, match="does not parse"):
         registry.parse_cs_data(zlib.compress(b"Registry\n{\n  Users\n  {\n", 9))
     assert registry.read_registry(registry.parse_cs_data(zlib.compress(b"", 9))).users == {}
+
+
+def test_cs_data_is_capped_like_a_local_dirac_cfg():
+    from mu3e_checks.knowledge import dirac_cfg
+    from mu3e_checks.knowledge.net import diset
+
+    # One cap: the inflated configuration, and every DISET answer as sent.
+    assert registry.MAX_CFG == dirac_cfg.MAX_CFG_BYTES == diset.MAX_MESSAGE
+
+
+def test_a_cs_data_bomb_stops_at_the_cap_in_memory_and_time():
+    import tracemalloc
+    import zlib
+
+    # The bomb: a few hundred KiB that inflate to 63 MiB of configuration.
+    bomb = zlib.compress(b"Registry\n{\n" + b"  A = 1\n" * (63 * (1 << 20) // 8), 9)
+    assert len(bomb) < 480 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(registry.CsDataError) as info:
+            registry.parse_cs_data(decode(encode(bomb)))  # as our DISET client gets it
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.problem is registry.CsDataProblem.TOO_BIG
+    assert peak < 4 * registry.MAX_CFG + len(bomb) * 3  # never the 63 MiB it inflates to
+
+
+def _registry_text(users: int) -> bytes:
+    lines = ["Registry", "{", "  Users", "  {"]
+    for i in range(users):
+        lines += [f"    user{i}", "    {", f"      DN = /C=UK/O=eScience/CN=User {i}", "    }"]
+    lines += ["  }", "  Groups", "  {", "    mu3e.org_user", "    {",
+              "      Users = " + ", ".join(f"user{i}" for i in range(0, users, 97)),
+              "    }", "  }", "}"]
+    return "\n".join(lines).encode()
+
+
+def test_a_real_sized_registry_parses_though_a_local_cfg_could_not_hold_it():
+    import zlib
+
+    # A server's Registry lists every user: far more entries than a local dirac.cfg section
+    # may hold (256), which would make the Registry checks fail on any big VO's server.
+    reg = registry.read_registry(registry.parse_cs_data(zlib.compress(_registry_text(3000))))
+    assert len(reg.users) == 3000 and reg.nicks_for("/C=UK/O=eScience/CN=User 2999") == \
+        ["user2999"]
+
+
+def test_a_section_costing_minutes_to_parse_is_refused_before_diraccfg_starts():
+    import zlib
+
+    # Under the size cap, but one section of 160,000 names: diraccfg would compare names for
+    # minutes (n²/2); the linear pre-scan refuses it, at the line where the cost passes the
+    # bound (about a second of diraccfg's time).
+    text = b"A\n{\n" + b"".join(b"o%d=1\n" % i for i in range(160_000)) + b"}\n"
+    assert len(text) < registry.MAX_CFG
+    with pytest.raises(registry.CsDataError, match="comparing their names") as info:
+        registry.parse_cs_data(zlib.compress(text))
+    assert info.value.problem is registry.CsDataProblem.NOT_CFG
+    assert "line 11587:" in str(info.value)  # where n²/2 passes the bound: nothing parsed
 
 
 @pytest.mark.parametrize("proxy_group, problem, words", [

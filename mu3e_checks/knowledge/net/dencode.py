@@ -6,17 +6,25 @@ DIRAC v8 encodes every message with DEncode: ``i<int>e``, ``I<int>e``, ``f<float
 
 This module is ours (DIRAC's is GPL and pulls in DIRAC): a client that must not trust the peer,
 so the decoder is strict and bounded: nesting depth, item count and string sizes are limited,
-and anything malformed raises :class:`DecodeError` instead of looping or recursing forever.
+numbers are finite and of a sane length (in DEncode and in the JSON fallback alike), and
+anything malformed raises :class:`DecodeError` instead of looping, recursing forever, or
+handing ``inf``/``nan`` to a check that does arithmetic with it.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
+import re
 from typing import Any
 
 MAX_DEPTH = 64
 MAX_ITEMS = 100_000
+MAX_DIGITS = 64  # a number's text: DEncode's terminator window; far beyond any real value
+#: What ``repr(float)`` writes for a finite float (DIRAC encodes floats with repr); Python's
+#: float() also takes "inf", "nan", "1_0" and spaces, which no DIRAC server sends.
+_FLOAT = re.compile(rb"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
 
 class DecodeError(ValueError):
@@ -83,9 +91,35 @@ def decode(data: bytes) -> Any:
         return value
     except DecodeError as first:
         try:
-            return json.loads(bytes(data).decode("utf-8"))
+            return json.loads(bytes(data).decode("utf-8"), parse_constant=_json_constant,
+                              parse_int=_json_int, parse_float=_json_float)
+        except DecodeError:
+            raise
         except (ValueError, UnicodeDecodeError, RecursionError):
             raise first from None
+
+
+def finite(number: float, text: object, at: str) -> float:
+    """``number``, or :class:`DecodeError` naming a value that is not finite (inf, nan)."""
+    if not math.isfinite(number):
+        raise DecodeError(f"a number that is not finite ({text!r}) {at}")
+    return number
+
+
+def _json_constant(name: str) -> float:
+    raise DecodeError(f"a number that is not finite ({name!r}) in the JSON answer")
+
+
+def _json_int(text: str) -> int:
+    if len(text) > MAX_DIGITS:
+        raise DecodeError(f"a number of {len(text)} digits in the JSON answer")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    if len(text) > MAX_DIGITS:
+        raise DecodeError(f"a number of {len(text)} characters in the JSON answer")
+    return finite(float(text), text, "in the JSON answer")
 
 
 class _Decoder:
@@ -125,10 +159,12 @@ class _Decoder:
             if end < len(self.data) and self.data[end:end + 1] in (b"+", b"-"):
                 exp, end = self._until(end, b"e")  # DIRAC's '1e+20' form: mantissa e exponent
                 raw = raw + b"e" + exp
-            try:
-                return float(raw), end
-            except ValueError:
-                raise DecodeError(f"bad float {raw[:20]!r} at byte {i}") from None
+            if not _FLOAT.fullmatch(raw):
+                if raw.strip().lstrip(b"+-").lower() in (b"inf", b"infinity", b"nan"):
+                    raise DecodeError(f"a number that is not finite ({raw.decode()!r}) at "
+                                      f"byte {i}")
+                raise DecodeError(f"bad float {raw[:20]!r} at byte {i}")
+            return finite(float(raw), raw.decode(), f"at byte {i}"), end
         if tag == "b":
             flag = self._byte(i + 1)
             if flag not in (0x30, 0x31):

@@ -9,24 +9,28 @@ user is not in comes back as username ``anonymous``, group ``visitor``.
 
 No DIRAC import: this is our own client.  Reads are bounded by the layer's deadline and by
 :data:`MAX_MESSAGE`, so a server that trickles, lies about lengths or sends garbage gets a named
-verdict, never a hang.
+verdict, never a hang; a number that is not finite is garbage too (DEncode refuses it).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import socket
 import ssl
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
 
+from mu3e_checks.knowledge.dirac_cfg import MAX_CFG_BYTES
 from mu3e_checks.knowledge.net import Advice, Deadline, Level, ServiceUrl, describe_address
 from mu3e_checks.knowledge.net.dencode import DecodeError, decode, encode
 from mu3e_checks.remedy import Remedy, join, say
 from mu3e_checks.settings import DEFAULT_SETUP
 
-MAX_MESSAGE = 1 << 20
+#: Every answer a server sends is capped like a local dirac.cfg: the largest one, the CS's
+#: compressed configuration, is a fraction of it, and decoding stays well within a timeout.
+MAX_MESSAGE = MAX_CFG_BYTES
 MAX_PROPOSAL = 1024
 KEEPALIVE = b"dka"
 CLIENT_VERSION = "8.0.74"  # the version the guide installs; servers may log or check it
@@ -94,13 +98,13 @@ class Channel:
     def _fill(self, what: str) -> None:
         if self.deadline.expired:
             raise DisetError(DisetErrorKind.TIMEOUT,
-                             f"no {what} within {self.deadline.seconds:g} s")
+                             f"{what} did not come within {self.deadline.seconds:g} s")
         try:
             self.sock.settimeout(max(0.05, self.deadline.remaining()))
             chunk = self.sock.recv(65536)
         except (socket.timeout, TimeoutError):
             raise DisetError(DisetErrorKind.TIMEOUT,
-                             f"no {what} within {self.deadline.seconds:g} s") from None
+                             f"{what} did not come within {self.deadline.seconds:g} s") from None
         except ssl.SSLError as exc:
             raise DisetError(DisetErrorKind.TLS, str(exc), exc) from None
         except OSError as exc:
@@ -239,11 +243,15 @@ def whoami_info(value: Any) -> WhoAmI:
                          f"whoami returned {type(value).__name__}, not a dict")
     props = value.get("properties") or ()
     left = value.get("secondsLeft")
+    if isinstance(left, float) and not math.isfinite(left):
+        raise DisetError(DisetErrorKind.GARBAGE, f"whoami's secondsLeft is {left!r}, not a "
+                         "finite number of seconds")
     return WhoAmI(str(value.get("username", "")), str(value.get("group", "")),
                   str(value.get("DN", "")), tuple(str(p) for p in props)
                   if isinstance(props, (list, tuple)) else (),
                   value.get("isProxy") if isinstance(value.get("isProxy"), bool) else None,
-                  int(left) if isinstance(left, (int, float)) else None, dict(value))
+                  int(left) if isinstance(left, (int, float)) and not isinstance(left, bool)
+                  else None, dict(value))
 
 
 class IdentityKind(str, Enum):
@@ -308,9 +316,10 @@ def explain(exc: DisetError, target: ServiceUrl, what: str, advice: Advice
                     '"Can\'t connect"'))
     if exc.kind in (DisetErrorKind.GARBAGE, DisetErrorKind.TOO_BIG):
         return f"{where} does not answer like a DIRAC service: {exc.detail}", advice.configure()
-    return (f"the {what} to {where} failed: {exc.detail}",
-            say("a server that drops the connection after TLS may not accept your proxy: "
-                "run dirac-proxy-init again, then this check"))
+    return (f"the {what} to {where} failed: {exc.detail}; the server had accepted your "
+            "certificate, so the service itself broke off",
+            say("send this message to the Mu3e computing contacts; DIRAC itself would say "
+                "only \"Can't connect\""))
 
 
 def explain_identity(problem: IdentityProblem, dn: str, advice: Advice

@@ -71,15 +71,57 @@ def hosts_lookup(name: str, hosts_path: Path = HOSTS_FILE) -> list[str]:
 
 
 class DnsProblem(str, Enum):
-    """Why a name gave no address; each has its own fix (see :func:`explain`)."""
+    """Why a name gave no address; each has its own fix (see :func:`explain`).
+
+    Whether a nameserver *answered* matters: silence (no network, a VPN down, a firewall) and
+    an answer that is an error (the server is there but will not or cannot resolve) need
+    different fixes, and a message must never claim an answer that never came.
+    """
 
     NXDOMAIN = "nxdomain"  # the name does not exist: a typo, or a name only a VPN can see
     EMPTY = "empty"  # it exists but has no A/AAAA record
-    TIMEOUT = "timeout"  # the resolver did not answer in time
-    SERVFAIL = "servfail"  # the resolver answered with an error
+    TIMEOUT = "timeout"  # no nameserver answered in time
+    UNREACHABLE = "unreachable"  # no nameserver could even be sent the query (no route...)
+    SERVFAIL = "servfail"  # a nameserver answered SERVFAIL: it could not resolve the name
+    REFUSED = "refused"  # a nameserver answered REFUSED: it does not answer this machine
+    ERROR = "error"  # another error code, or an answer that is not valid DNS
     NO_RESOLVER = "no-resolver"  # no nameserver configured
     BAD_NAME = "bad-name"  # not a valid host name at all
     BAD_NAMESERVER = "bad-nameserver"  # --mu3e-nameserver cannot be used
+
+
+#: What answered nameservers meant, most telling first; silence comes after any answer.
+_ORDER = (DnsProblem.NXDOMAIN, DnsProblem.SERVFAIL, DnsProblem.REFUSED, DnsProblem.ERROR,
+          DnsProblem.UNREACHABLE, DnsProblem.TIMEOUT, DnsProblem.EMPTY)
+
+
+def _tried(errors: object, timeout: float) -> tuple[DnsProblem, str]:
+    """What dnspython's per-server error list (``(server, tcp, port, error, response)``, the
+    error an exception or the rcode's name) says happened, most telling first."""
+    import dns.exception
+
+    found: dict[DnsProblem, str] = {}
+    for entry in errors if isinstance(errors, list) else []:
+        error = entry[3] if isinstance(entry, tuple) and len(entry) > 3 else None
+        if isinstance(error, str):  # the server answered with this rcode
+            kind = {"SERVFAIL": DnsProblem.SERVFAIL, "REFUSED": DnsProblem.REFUSED}.get(
+                error, DnsProblem.ERROR)
+            text = {DnsProblem.SERVFAIL: "it answered SERVFAIL: it could not resolve the name",
+                    DnsProblem.REFUSED: "it answered REFUSED: it does not answer queries from "
+                                        "this machine"}.get(kind, f"it answered {error}")
+        elif isinstance(error, dns.exception.Timeout):
+            kind, text = DnsProblem.TIMEOUT, f"no answer within {timeout:g} s"
+        elif isinstance(error, OSError):
+            kind = DnsProblem.UNREACHABLE
+            text = f"the query could not be sent ({error.strerror or error})"
+        else:
+            kind = DnsProblem.ERROR
+            text = f"its answer is not valid DNS ({type(error).__name__}: {error})"
+        found.setdefault(kind, text)
+    for kind in _ORDER:
+        if kind in found:
+            return kind, found[kind]
+    return DnsProblem.TIMEOUT, f"no answer within {timeout:g} s"
 
 
 @dataclass(frozen=True)
@@ -160,17 +202,15 @@ def resolve(name: str, *, timeout: float, nameserver: Optional[Nameserver] = Non
             return DnsProblem.NXDOMAIN, [], "the name does not exist (NXDOMAIN)"
         except dns.resolver.NoAnswer:
             return DnsProblem.EMPTY, [], f"no {rdtype} record"
-        except dns.resolver.LifetimeTimeout:
-            return DnsProblem.TIMEOUT, [], f"no answer within {timeout:g} s"
-        except dns.exception.Timeout:
-            return DnsProblem.TIMEOUT, [], f"no answer within {timeout:g} s"
-        except dns.resolver.NoNameservers as exc:
-            return DnsProblem.SERVFAIL, [], f"the nameserver answered with an error ({exc})"
+        except (dns.resolver.NoNameservers, dns.exception.Timeout) as exc:
+            # Every server failed, each in its own way: say which way, from the typed list.
+            kind, text = _tried(getattr(exc, "kwargs", {}).get("errors"), timeout)
+            return kind, [], text
         except dns.exception.DNSException as exc:
-            return DnsProblem.SERVFAIL, [], f"{type(exc).__name__}: {exc}"
-        except OSError as exc:  # e.g. the nameserver's port is closed (ICMP unreachable)
-            return (DnsProblem.TIMEOUT, [],
-                    f"the nameserver cannot be reached ({exc.strerror or exc})")
+            return DnsProblem.ERROR, [], f"{type(exc).__name__}: {exc}"
+        except OSError as exc:  # the query could not even be sent
+            return (DnsProblem.UNREACHABLE, [],
+                    f"the query could not be sent ({exc.strerror or exc})")
 
     # dnspython checks its lifetime between tries, so a query can overrun it a little; the
     # wait below is the hard bound, and a query still running then counts as a timeout.
@@ -186,18 +226,26 @@ def resolve(name: str, *, timeout: float, nameserver: Optional[Nameserver] = Non
     kinds = {o[0] for o in outcomes.values()}
     if v4 or v6:
         return Resolution(name, "dns", where, v4, v6, per_type=per_type)
-    for kind in (DnsProblem.NXDOMAIN, DnsProblem.TIMEOUT, DnsProblem.SERVFAIL, DnsProblem.EMPTY):
+    for kind in _ORDER:
         if kind in kinds:
             detail = next(o[2] for o in outcomes.values() if o[0] == kind)
             if kind is DnsProblem.EMPTY:
                 detail = "the name exists but has no A or AAAA record"
             return Resolution(name, "dns", where, problem=kind, detail=detail,
                               per_type=per_type)
-    return Resolution(name, "dns", where, problem=DnsProblem.SERVFAIL,
+    return Resolution(name, "dns", where, problem=DnsProblem.ERROR,
                       detail="no usable answer", per_type=per_type)
 
 
 # ----------------------------------------------------------------------------- explanations
+
+#: No nameserver answered: what happened instead.
+_SILENT = {DnsProblem.TIMEOUT: "no DNS server answered in time",
+           DnsProblem.UNREACHABLE: "no DNS server could be reached"}
+#: A nameserver answered, with an error.
+_ANSWERED = {DnsProblem.SERVFAIL: "the DNS server failed to resolve the name (SERVFAIL)",
+             DnsProblem.REFUSED: "the DNS server refused to answer (REFUSED)",
+             DnsProblem.ERROR: "the DNS server answered with an error"}
 
 
 def explain(r: Resolution, target: ServiceUrl, advice: Advice) -> tuple[str, Remedy]:
@@ -219,11 +267,12 @@ def explain(r: Resolution, target: ServiceUrl, advice: Advice) -> tuple[str, Rem
                 join(commands.dig(host, "A"),
                      commands.dig(host, "AAAA", note="compare from another network; if both "
                                   "are empty everywhere, tell the Mu3e computing contacts")))
-    if problem in (DnsProblem.TIMEOUT, DnsProblem.SERVFAIL):
-        what = ("did not answer in time" if problem is DnsProblem.TIMEOUT
-                else "answered with an error")
-        return (f"the DNS server {what} for {host} ({r.detail}; {r.resolver}): no network, a "
-                "VPN that must be connected, or broken DNS settings",
+    if problem in _SILENT or problem in _ANSWERED:
+        what = _SILENT.get(problem) or _ANSWERED[problem]
+        why = ("no network, a VPN that must be connected, or broken DNS settings"
+               if problem in _SILENT else "broken DNS settings (a nameserver that does not "
+               "serve this machine), or a VPN whose DNS must be used")
+        return (f"{what} for {host} ({r.detail}; {r.resolver}): {why}",
                 join(commands.show_resolv_conf(note="check the 'nameserver' lines"),
                      commands.dig(host, note="works once the network/VPN is up")))
     if problem is DnsProblem.NO_RESOLVER:

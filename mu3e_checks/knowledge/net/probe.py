@@ -3,8 +3,9 @@
 The checks ask for one layer each; a layer uses the layer below (the TCP layer connects to the
 addresses DNS gave, TLS to the first address that accepted TCP, and so on) and each gets its
 own deadline of ``timeout`` seconds.  The TLS layer also sends the DISET proposal for ``ping``
-and reads the first answer, because with TLS 1.3 that read is where a rejected proxy shows up;
-the ping layer then finishes that same call.
+and reads the first answer, because with TLS 1.3 that read is where the server's verdict on our
+proxy shows up (an alert, a bare close, or its session ticket and answer: :func:`refusal`); the
+ping layer then finishes that same call.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class TlsLayer:
     failure: Optional[tls.TlsFailure] = None
     channel: Optional[diset.Channel] = None  # proposal accepted, waiting for the arguments
     proposal_error: Optional[diset.DisetError] = None
+    proof: str = ""  # what showed the server accepted our certificate ("" when not shown)
 
 
 @dataclass
@@ -43,6 +45,59 @@ class CallLayer:
     failure: Optional[tls.TlsFailure] = None  # a TLS problem on this call's own connection
     sent: Optional[_dt.datetime] = None
     received: Optional[_dt.datetime] = None
+
+
+def refusal(exc: diset.DisetError, session: tls.TlsSession,
+            credential: tls.ClientCredential) -> Optional[tls.TlsFailure]:
+    """The server's verdict on our certificate, read from how its first DISET exchange failed:
+    a :class:`~tls.TlsFailure` when it refused the certificate (or never judged it), else None
+    (the failure is DISET's, after the certificate was accepted).
+
+    In TLS 1.3 the handshake ends on our side before the server has checked the proxy, so the
+    verdict arrives with the first read: an alert (``unknown_ca``, ``bad_certificate``...),
+    or, when our proposal was already on its way, often only a close (the alert is lost in the
+    reset).  The server's session tickets, or any DISET answer, show it accepted; a close
+    without either is its refusal, and silence without either is no verdict at all.  Ask this
+    before the socket is closed.
+    """
+    rejected = tls.TlsFailureKind.CLIENT_CERT_REJECTED
+    kinds = (diset.DisetErrorKind.TLS, diset.DisetErrorKind.CLOSED)
+    if exc.kind in kinds and exc.cause is not None:
+        failure = tls.classify(exc.cause)
+        if failure.kind is rejected:
+            failure.credential = credential
+            return failure
+    if exc.kind not in (*kinds, diset.DisetErrorKind.TIMEOUT):
+        return None  # an answer came (garbage, too big, an S_ERROR): the server got this far
+    if not session.client_cert_sent:
+        if exc.kind is diset.DisetErrorKind.TIMEOUT:
+            return None
+        return tls.TlsFailure(rejected, "the server closed the connection right after the "
+                              f"handshake; it requires a client certificate ({exc.detail})",
+                              refusal=tls.Refusal.CERTIFICATE_REQUIRED, credential=credential)
+    if session.certificate_accepted():
+        return None
+    if exc.kind is diset.DisetErrorKind.TIMEOUT:
+        return tls.TlsFailure(tls.TlsFailureKind.NO_VERDICT, "the server completed the TLS "
+                              "handshake but gave no verdict on your proxy (neither an answer "
+                              f"nor an alert): {exc.detail}", credential=credential)
+    return tls.TlsFailure(rejected, "the server closed the connection right after the TLS "
+                          f"handshake ({exc.detail})", refusal=tls.Refusal.CLOSED,
+                          credential=credential)
+
+
+def proof(session: tls.TlsSession, *, answered: bool) -> str:
+    """What showed that the server accepted our certificate, for the report; "" when nothing
+    did (no certificate was sent, or no verdict came)."""
+    if not session.client_cert_sent:
+        return ""
+    if answered:
+        return "it answered DISET's first exchange"
+    if not session.certificate_accepted():
+        return ""
+    if session.version != "TLSv1.3":
+        return f"the {session.version} handshake, in which the server checks it"
+    return "its TLS 1.3 session ticket"
 
 
 class CsProbe:
@@ -125,24 +180,19 @@ class CsProbe:
             return TlsLayer(failure=failure)
         layer = TlsLayer(session=session)
         channel = diset.Channel(session.sock, deadline)
+        answered = (diset.DisetErrorKind.REFUSED, diset.DisetErrorKind.GARBAGE,
+                    diset.DisetErrorKind.TOO_BIG)
         try:
             diset.propose(channel, target.service, "ping", setup=self.setup, vo=self.vo)
             layer.channel = channel
+            layer.proof = proof(session, answered=True)
         except diset.DisetError as exc:
+            refused = refusal(exc, session, self.credential())
+            layer.proof = proof(session, answered=exc.kind in answered)
             session.sock.close()
-            failure = None
-            if exc.kind is diset.DisetErrorKind.TLS and exc.cause is not None:
-                failure = tls.classify(exc.cause)
-            rejected = tls.TlsFailureKind.CLIENT_CERT_REJECTED
-            if (failure is None or failure.kind is not rejected) and \
-                    not session.client_cert_sent and exc.kind in (diset.DisetErrorKind.TLS,
-                                                                  diset.DisetErrorKind.CLOSED):
-                failure = tls.TlsFailure(rejected, "the server closed the "
-                                         "connection right after the handshake; it requires a "
-                                         f"client certificate ({exc.detail})")
-            if failure is not None and failure.kind is rejected:
-                failure.server = session.server
-                layer.failure = failure
+            if refused is not None:
+                refused.server = session.server
+                layer.failure = refused
                 return layer
             layer.proposal_error = exc
         return layer
@@ -196,7 +246,9 @@ class CsProbe:
             diset.propose(channel, target.service, method, setup=self.setup, vo=self.vo)
             result.value = diset.finish_call(channel, list(args or []), limit)
         except diset.DisetError as exc:
-            if exc.kind is diset.DisetErrorKind.TLS and exc.cause is not None:
+            result.failure = refusal(exc, session, self.credential())
+            if result.failure is None and exc.kind is diset.DisetErrorKind.TLS and \
+                    exc.cause is not None:
                 result.failure = tls.classify(exc.cause)
             result.error = exc
         finally:

@@ -28,7 +28,6 @@ from mu3e_checks.remedy import Remedy, join, say
 
 SERVICE = "Framework/ProxyManager"
 METHOD = "getUserProxiesInfo"
-MAX_ANSWER = 1 << 20  # a user's own DNs and groups: a few hundred bytes in practice
 ANY_GROUP = ""  # v8: one stored proxy per DN, good for every group
 
 
@@ -228,7 +227,7 @@ def ask(probe: CsProbe, advice: Advice, proxy_group: Optional[str], dn: str) -> 
     attempts, verdict = probe.tcp()
     if verdict.problem:
         return failed(*tcp.explain(verdict, attempts, target, probe.timeout))
-    call = probe.call(METHOD, limit=MAX_ANSWER)
+    call = probe.call(METHOD)
     if call.failure is not None:
         return failed(*tls.explain(call.failure, target, advice))
     if call.error is not None:

@@ -18,50 +18,98 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
 
-from mu3e_checks.knowledge.dirac_cfg import CfgSyntaxError, parse_cfg, split_list
+from mu3e_checks.knowledge.dirac_cfg import (
+    MAX_CFG_BYTES,
+    CfgSyntaxError,
+    parse_cfg,
+    split_list,
+)
 from mu3e_checks.knowledge.net import Advice
 from mu3e_checks.knowledge.net.diset import DisetError, DisetErrorKind
 from mu3e_checks.remedy import Remedy, join, say
 
 METHOD = "getCompressedData"
-MAX_COMPRESSED = 16 << 20  # the answer as sent; GridPP's whole CS is a small fraction of this
-MAX_CFG = 64 << 20  # decompressed; a zip bomb stops here
+#: The configuration text is capped like a local dirac.cfg (and so is every DISET answer, the
+#: compressed data included): diraccfg's parse costs about a second per MiB, so this keeps the
+#: parse within a network check's timeout; a 480 KiB answer inflating to 63 MiB stops here.
+MAX_CFG = MAX_CFG_BYTES
+_CHUNK = 64 * 1024  # inflated per step, so a bomb never holds more than the cap in memory
 UNAUTHORIZED = "Unauthorized query"
+
+
+class CsDataProblem(str, Enum):
+    """Why the CS's answer to getCompressedData is not configuration this check can read."""
+
+    NOT_DATA = "not-data"  # not a string of bytes at all
+    NOT_ZLIB = "not-zlib"
+    TOO_BIG = "too-big"  # more than MAX_CFG once inflated (or as sent): not read, not judged
+    NOT_TEXT = "not-text"  # not UTF-8
+    NOT_CFG = "not-cfg"  # not CFG syntax, or a shape diraccfg would take minutes on
 
 
 class CsDataError(ValueError):
     """The CS's answer to getCompressedData cannot be read as configuration."""
 
+    def __init__(self, problem: CsDataProblem, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+def too_big(what: str) -> CsDataError:
+    """Data over the cap (``what``: "inflates to more", "is larger as sent"): named, never
+    read further."""
+    return CsDataError(CsDataProblem.TOO_BIG, f"the configuration data {what} than the "
+                       f"{MAX_CFG >> 20} MiB this check reads (the cap of a local dirac.cfg)")
+
 
 def decompress(value: Any) -> str:
-    """The CFG text from the RPC's value (a surrogateescape str or bytes), bounded in size."""
+    """The CFG text from the RPC's value (a surrogateescape str or bytes), inflated step by step
+    and stopped as soon as it exceeds :data:`MAX_CFG`."""
     if isinstance(value, str):
         raw = value.encode("utf-8", "surrogateescape")
     elif isinstance(value, (bytes, bytearray)):
         raw = bytes(value)
     else:
-        raise CsDataError(f"getCompressedData returned {type(value).__name__}, not data")
+        raise CsDataError(CsDataProblem.NOT_DATA,
+                          f"getCompressedData returned {type(value).__name__}, not data")
     inflater = zlib.decompressobj()
+    out = bytearray()
+    pending = raw
     try:
-        text = inflater.decompress(raw, MAX_CFG)
+        while not inflater.eof:
+            chunk = inflater.decompress(pending, _CHUNK)
+            pending = inflater.unconsumed_tail
+            if not chunk and not pending:
+                break  # the input is used up and the stream has not ended
+            out += chunk
+            if len(out) > MAX_CFG:
+                raise too_big("inflates to more")
     except zlib.error as exc:
-        raise CsDataError(f"the configuration data is not zlib-compressed ({exc})") from None
-    if inflater.unconsumed_tail:
-        raise CsDataError(f"the configuration data inflates to more than {MAX_CFG >> 20} MiB")
+        raise CsDataError(CsDataProblem.NOT_ZLIB, "the configuration data is not "
+                          f"zlib-compressed ({exc})") from None
+    if not inflater.eof:
+        raise CsDataError(CsDataProblem.NOT_ZLIB, "the configuration data is cut short (the "
+                          "zlib stream does not end)")
     try:
-        return text.decode("utf-8")
+        return out.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CsDataError(f"the configuration data is not UTF-8 text ({exc.reason} at byte "
-                          f"{exc.start})") from None
+        raise CsDataError(CsDataProblem.NOT_TEXT, "the configuration data is not UTF-8 text "
+                          f"({exc.reason} at byte {exc.start})") from None
 
 
 def parse_cs_data(value: Any):
-    """The diraccfg CFG of the server's data; :class:`CsDataError` says why not."""
+    """The diraccfg CFG of the server's data; :class:`CsDataError` says why not.
+
+    Its cost is bounded before diraccfg starts (the size cap, and the name comparisons its
+    sections would cost, :func:`parse_cfg`), so it ends within about a second: a server's
+    Registry lists every user, so no per-section cap applies as for a local dirac.cfg.
+    """
     text = decompress(value)
     try:
-        return parse_cfg(text)
+        return parse_cfg(text, max_entries=None)
     except CfgSyntaxError as exc:
-        raise CsDataError(f"the configuration data does not parse: {exc}") from None
+        raise CsDataError(CsDataProblem.NOT_CFG,
+                          f"the configuration data does not parse: {exc}") from None
 
 
 # ----------------------------------------------------------------------------- Registry

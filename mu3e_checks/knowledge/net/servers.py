@@ -1,9 +1,12 @@
 """Every Configuration Server dirac.cfg lists, probed at once: one verdict per server.
 
-``dirac-configure -I`` writes several servers and DIRAC tries them in random order, so one dead
-server shows up as intermittent slowness, never as a clear failure.  Each server is walked
-through the same layers as the main checks (DNS, TCP, TLS, DISET ping) by its own
-:class:`CsProbe`, in a bounded pool of threads: N dead servers cost about one timeout, not N.
+``dirac-configure -I`` writes several servers and DIRAC tries them in random order, falling
+over to the next when one fails, so one dead server shows up as intermittent slowness, never as
+a clear failure.  Each server is walked through the same layers as the main checks (DNS, TCP,
+TLS, DISET ping) by its own :class:`CsProbe`, all at once: N dead servers cost about one
+timeout, not N.  The checks then judge the server DIRAC would end up using
+(:meth:`ServerSurvey.serving`): the first listed one that passes every layer, or, when none
+does, the one that got furthest.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from mu3e_checks.knowledge.net import (
 from mu3e_checks.knowledge.net.probe import CsProbe
 from mu3e_checks.remedy import Remedy
 
-MAX_WORKERS = 8  # enough for any real Servers list; bounded so a hostile cfg cannot fork 1000s
 MAX_SERVERS = 32  # more entries than any real dirac.cfg holds are reported, not probed
+#: One thread per server, so every server is probed at the same time and N stalled servers
+#: cost one timeout; bounded by MAX_SERVERS, so a hostile cfg cannot start thousands.
+MAX_WORKERS = MAX_SERVERS
 
 
 class Layer(str, Enum):
@@ -41,6 +46,11 @@ class Layer(str, Enum):
     TLS = "tls"
     PING = "ping"
     OK = "ok"
+
+    @property
+    def rank(self) -> int:
+        """How far up the layers a probe got: URL is 0, OK is the top."""
+        return list(Layer).index(self)
 
 
 class LayerVerdict:
@@ -130,6 +140,7 @@ class ServerSurvey:
     def __init__(self, urls: Sequence[str], make_probe: Callable[[str], CsProbe],
                  advice: Advice, max_workers: int = MAX_WORKERS) -> None:
         unique = list(dict.fromkeys(u for u in urls if u))
+        self._make, self._advice = make_probe, advice
         self.skipped = unique[MAX_SERVERS:]
         self.urls = unique[:MAX_SERVERS]
         self.probes = {u: make_probe(u) for u in self.urls}
@@ -146,6 +157,46 @@ class ServerSurvey:
         """Every server's verdict, in the order dirac.cfg lists them (waits for the workers;
         each finishes within its layers' timeouts)."""
         return [self._futures[u].result() for u in self.urls]
+
+    def serving(self) -> Serving:
+        """The server DIRAC would end up using, for the layer checks to judge.
+
+        DIRAC falls over to the next server when one fails, so the setup works when any
+        listed server passes every layer: the first such one in dirac.cfg's order is chosen,
+        and only the servers before it are waited for (they are probed at the same time, so
+        that costs about one timeout).  When none works, the one that got furthest up the
+        layers stands for all, and every server's verdict comes along for the message.
+        """
+        seen: list[ServerVerdict] = []
+        for url in self.urls:
+            verdict = self._futures[url].result()
+            seen.append(verdict)
+            if verdict.answers:
+                return Serving(self.probes[url], verdict, tuple(seen))
+        if not seen:  # no URL at all (an empty --mu3e-cs-url): judged as the unusable URL
+            probe = self._make("")
+            verdict = judge(probe, self._advice)
+            return Serving(probe, verdict, (verdict,))
+        best = max(seen, key=lambda v: v.layer.rank)  # the first of the furthest
+        return Serving(self.probes[best.url], best, tuple(seen))
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The server the layer checks judge, its verdict, and every listed server's verdict."""
+
+    probe: CsProbe
+    verdict: ServerVerdict
+    verdicts: tuple[ServerVerdict, ...]  # those up to the chosen one; all when none works
+
+    @property
+    def works(self) -> bool:
+        return self.verdict.answers
+
+    def reached(self) -> str:
+        """How far each listed server got, for the message of a layer check none passed."""
+        return (f"none of the {len(self.verdicts)} listed Configuration Servers passes every "
+                "layer: " + "; ".join(v.dead(v.url) for v in self.verdicts))
 
 
 V = TypeVar("V", bound=LayerVerdict)

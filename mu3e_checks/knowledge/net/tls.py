@@ -29,7 +29,7 @@ from mu3e_checks.knowledge.files import Unreadable
 from mu3e_checks.knowledge.net import Advice, Deadline, ServiceUrl
 from mu3e_checks.knowledge.proxy import find_group, read_proxy
 from mu3e_checks.knowledge.trust import bundle_fix
-from mu3e_checks.remedy import Remedy, say
+from mu3e_checks.remedy import Remedy, join, say
 
 # ----------------------------------------------------------------------------- our credential
 
@@ -52,6 +52,7 @@ class ClientCredential:
     usable: bool
     reason: str  # why it is not usable, or a description of it
     identity: str = ""  # the user DN (slash form) behind the proxy
+    issuer: str = ""  # the DN of the CA that issued the user certificate (slash form)
     group: Optional[str] = None  # DIRAC group extension 1.2.42.42, if any
     not_after: Optional[_dt.datetime] = None
     problem: Optional[CredentialProblem] = None  # set exactly when not usable
@@ -76,7 +77,9 @@ def proxy_credential(path: Optional[Path], now: Optional[_dt.datetime] = None
             reason += "; the checks never send a long-term key"
         return ClientCredential(path, False, reason, problem=CredentialProblem.UNREADABLE)
     v = pki.validity(found.proxy, now)
+    user = found.identity
     base = dict(identity=found.identity_dn or pki.dn_slash(found.proxy.issuer),
+                issuer=pki.dn_slash(user.issuer) if user is not None else "",
                 group=find_group(found.certs).group, not_after=v.not_after)
     if v.state == "expired":
         return ClientCredential(path, False, f"the proxy in {path} expired on "
@@ -166,12 +169,31 @@ class TlsFailureKind(str, Enum):
     NOT_YET_VALID = "not-yet-valid"  # this machine's clock is probably wrong
     VERIFY_FAILED = "verify-failed"  # any other verification error
     CLIENT_CERT_REJECTED = "client-cert-rejected"  # the server does not accept our proxy
+    NO_VERDICT = "no-verdict"  # TLS 1.3 finished, but the server never judged our proxy
     TIMEOUT = "timeout"  # TCP accepted, TLS never finished
     NOT_TLS = "not-tls"  # something else listens there
     CLOSED = "closed"  # the server closed or reset the connection during TLS
     ERROR = "error"  # another TLS or network error
     BAD_PROXY = "bad-proxy"  # OpenSSL cannot use our proxy file
     NO_TRUST_DIR = "no-trust-dir"  # the trust dir cannot be used
+
+
+class Refusal(str, Enum):
+    """How a server turned our client certificate down: the TLS alert it sent (OpenSSL's
+    reason name), or ``CLOSED`` when it closed the connection right after the handshake
+    without a word, which is how a TLS 1.3 server's alert often reaches the client (the alert
+    is lost when the client has already sent its first request)."""
+
+    CERTIFICATE_REQUIRED = "CERTIFICATE_REQUIRED"
+    UNKNOWN_CA = "UNKNOWN_CA"
+    CERTIFICATE_EXPIRED = "CERTIFICATE_EXPIRED"
+    CERTIFICATE_REVOKED = "CERTIFICATE_REVOKED"
+    BAD_CERTIFICATE = "BAD_CERTIFICATE"
+    UNSUPPORTED_CERTIFICATE = "UNSUPPORTED_CERTIFICATE"
+    CERTIFICATE_UNKNOWN = "CERTIFICATE_UNKNOWN"
+    ACCESS_DENIED = "ACCESS_DENIED"
+    HANDSHAKE_FAILURE = "HANDSHAKE_FAILURE"
+    CLOSED = "CLOSED"
 
 
 #: OpenSSL verify codes (X509_V_ERR_*) → our kinds.
@@ -184,15 +206,16 @@ _VERIFY_KINDS = {
 
 #: Alerts a server sends when it does not accept the client certificate.
 _CLIENT_REJECTIONS = {
-    "CERTIFICATE_REQUIRED": "the server requires a client certificate and none was sent",
-    "UNKNOWN_CA": "the server does not trust the CA that issued your certificate",
-    "CERTIFICATE_EXPIRED": "the server says your proxy or certificate has expired",
-    "CERTIFICATE_REVOKED": "the server says your certificate is revoked",
-    "BAD_CERTIFICATE": "the server rejected your proxy certificate (bad certificate)",
-    "UNSUPPORTED_CERTIFICATE": "the server rejected your proxy certificate (unsupported)",
-    "CERTIFICATE_UNKNOWN": "the server could not validate your proxy certificate",
-    "ACCESS_DENIED": "the server denied access to your certificate",
-    "HANDSHAKE_FAILURE": "the server aborted the handshake (it may not accept your proxy)",
+    Refusal.CERTIFICATE_REQUIRED: "the server requires a client certificate and none was sent",
+    Refusal.UNKNOWN_CA: "the server does not trust the CA that issued your certificate",
+    Refusal.CERTIFICATE_EXPIRED: "the server says your proxy or certificate has expired",
+    Refusal.CERTIFICATE_REVOKED: "the server says your certificate is revoked",
+    Refusal.BAD_CERTIFICATE: "the server rejected your proxy certificate (bad certificate)",
+    Refusal.UNSUPPORTED_CERTIFICATE: "the server rejected your proxy certificate (unsupported)",
+    Refusal.CERTIFICATE_UNKNOWN: "the server could not validate your proxy certificate",
+    Refusal.ACCESS_DENIED: "the server denied access to your certificate",
+    Refusal.HANDSHAKE_FAILURE: "the server aborted the handshake (it may not accept your "
+                               "proxy)",
 }
 
 #: The kinds that come from verifying the server: explained with its certificate.
@@ -206,14 +229,22 @@ _NOT_TLS = ("WRONG_VERSION_NUMBER", "PACKET_LENGTH_TOO_LONG", "UNEXPECTED_MESSAG
 
 
 class TlsFailure(Exception):
-    """Why the TLS layer failed: ``kind`` picks the fix, ``detail`` is for the user."""
+    """Why the TLS layer failed: ``kind`` picks the fix, ``detail`` is for the user.
+
+    A refused client certificate carries how it was refused (``refusal``) and the credential
+    that was presented (``credential``), so the explanation can name the CA behind it.
+    """
 
     def __init__(self, kind: TlsFailureKind, detail: str,
-                 server: Optional[ServerCert] = None) -> None:
+                 server: Optional[ServerCert] = None, *,
+                 refusal: Optional[Refusal] = None,
+                 credential: Optional[ClientCredential] = None) -> None:
         super().__init__(detail)
         self.kind = TlsFailureKind(kind)
         self.detail = detail
         self.server = server
+        self.refusal = refusal
+        self.credential = credential
 
 
 def classify(exc: BaseException) -> TlsFailure:
@@ -232,9 +263,9 @@ def classify(exc: BaseException) -> TlsFailure:
         reason = (getattr(exc, "reason", "") or "").upper()
         text = str(exc)
         for key, sentence in _CLIENT_REJECTIONS.items():
-            if key in reason:
+            if key.value in reason:
                 return TlsFailure(TlsFailureKind.CLIENT_CERT_REJECTED,
-                                  f"{sentence} ({reason.lower()})")
+                                  f"{sentence} ({reason.lower()})", refusal=key)
         if any(k in reason for k in _NOT_TLS):
             return TlsFailure(TlsFailureKind.NOT_TLS,
                               f"the server does not speak TLS ({reason.lower()})")
@@ -338,6 +369,25 @@ class TlsSession:
     client_cert_sent: bool
     notes: list[str] = field(default_factory=list)
 
+    def certificate_accepted(self) -> bool:
+        """Whether the server has been seen to accept our certificate at the TLS level.
+
+        In TLS 1.2 the server judges the client certificate inside the handshake, so a finished
+        handshake says it.  In TLS 1.3 the client finishes first and the server's verdict comes
+        after: an alert, a close, or (once it has accepted) its session tickets, which OpenSSL
+        takes in on the first read.  Without a ticket only the server's first DISET answer
+        proves it.  Ask after a read and before the socket is closed.
+        """
+        if not self.client_cert_sent:
+            return False
+        if self.version != "TLSv1.3":
+            return True
+        try:
+            session = self.sock.session
+        except (ValueError, OSError):
+            return False
+        return bool(session is not None and session.has_ticket)
+
 
 def open_session(address: str, port: int, hostname: str, capath: Path,
                  credential: ClientCredential, deadline: Deadline,
@@ -406,9 +456,14 @@ def explain(failure: TlsFailure, target: ServiceUrl, advice: Advice,
                 commands.utc_date(note="compare with the real UTC time; sudo timedatectl "
                                   "set-ntp true"))
     if kind is TlsFailureKind.CLIENT_CERT_REJECTED:
-        return (f"the server verified fine but rejected your proxy: {failure.detail}",
-                advice.proxy_init(note="a fresh proxy; if the server still rejects it, send "
-                                  "your DN and this message to the Mu3e VO admin"))
+        return explain_refusal(failure, target, advice)
+    if kind is TlsFailureKind.NO_VERDICT:
+        return (f"{failure.detail}: the service hangs after the handshake, or something that "
+                "is not DIRAC holds the port",
+                join(commands.tls_client_test(target.host, target.port, trust_dir,
+                                              note="see whether the server says anything"),
+                     say('tell the Mu3e computing contacts; DIRAC itself would say only '
+                         '"Can\'t connect"')))
     if kind is TlsFailureKind.TIMEOUT:
         return (f"{failure.detail}: the server accepts TCP but does not talk TLS in time — an "
                 "interfering firewall or proxy, or the service hangs",
@@ -423,3 +478,39 @@ def explain(failure: TlsFailure, target: ServiceUrl, advice: Advice,
         return failure.detail, bundle_fix(trust_dir, advice.required_cas, {})
     return (f"TLS with {target.host}:{target.port} failed: {failure.detail}",
             commands.tls_client_test(target.host, target.port, trust_dir))
+
+
+def explain_refusal(failure: TlsFailure, target: ServiceUrl, advice: Advice
+                    ) -> tuple[str, Remedy]:
+    """The server does not accept the certificate we presented: who can change that.
+
+    A server that does not trust the CA behind the user's certificate (an ``unknown_ca``
+    alert, or a close right after the handshake, DIRAC's "Peer closed connection") is not
+    helped by a new proxy: only its admins can add the CA, so the VO admins are asked, with the
+    issuer named.  A revoked certificate needs a new certificate; an expired one, or one the
+    server cannot use, a fresh proxy.
+    """
+    cred = failure.credential
+    issuer = (cred.issuer if cred is not None else "") or "an unknown CA"
+    dn = cred.identity if cred is not None else ""
+    where = f"{target.host}:{target.port}"
+    refusal = failure.refusal
+    if refusal in (Refusal.UNKNOWN_CA, Refusal.CLOSED):
+        how = ("it answered with the alert unknown_ca" if refusal is Refusal.UNKNOWN_CA else
+               "it closed the connection right after the TLS handshake, without a DISET answer "
+               "(DIRAC shows 'Peer closed connection'); in TLS 1.3 that is how a server turns "
+               "down a client certificate")
+        ask = say("ask the Mu3e VO admins whether {host} accepts certificates issued by "
+                  "{issuer} (a new proxy does not help); send them your DN:", host=target.host,
+                  issuer=issuer)
+        return (f"the server does not accept your certificate: {how}. Your certificate is "
+                f"issued by '{issuer}', a CA the server at {where} does not trust (or cannot "
+                "verify your chain up to)", join(ask, say("{dn}", dn=dn) if dn else None))
+    if refusal is Refusal.CERTIFICATE_REVOKED:
+        return (f"the server does not accept your certificate: {failure.detail}; a new proxy "
+                "does not help",
+                say("request a new certificate from the CA that issued yours ({issuer}), then "
+                    "follow the guide's certificate steps again", issuer=issuer))
+    return (f"the server verified fine but rejected your proxy: {failure.detail}",
+            advice.proxy_init(note="a fresh proxy; if the server still rejects it, send "
+                              "your DN and this message to the Mu3e VO admin"))

@@ -142,11 +142,15 @@ class Probe:
 
 
 _DNS_WORDS = {
-    "nxdomain": "the name does not exist (NXDOMAIN: a typo, or a name only a VPN can see)",
-    "empty": "the name has no A/AAAA record",
-    "timeout": "the resolver did not answer in time",
-    "servfail": "the resolver answered with an error",
-    "no-resolver": "no nameserver is configured",
+    dns.DnsProblem.NXDOMAIN: "the name does not exist (NXDOMAIN: a typo, or a name only a VPN "
+                             "can see)",
+    dns.DnsProblem.EMPTY: "the name has no A/AAAA record",
+    dns.DnsProblem.TIMEOUT: "no DNS server answered in time",
+    dns.DnsProblem.UNREACHABLE: "no DNS server could be reached",
+    dns.DnsProblem.SERVFAIL: "the DNS server failed to resolve it (SERVFAIL)",
+    dns.DnsProblem.REFUSED: "the DNS server refused to answer (REFUSED)",
+    dns.DnsProblem.ERROR: "the DNS server answered with an error",
+    dns.DnsProblem.NO_RESOLVER: "no nameserver is configured",
 }
 
 
@@ -196,7 +200,7 @@ def probe_server(target: VomsTarget, probe: Probe) -> VomsVerdict:
         r = dns.resolve(target.host, timeout=probe.timeout, nameserver=probe.nameserver,
                         hosts_path=probe.hosts_path)
         if r.problem:
-            why = _DNS_WORDS.get(r.problem.value, r.problem.value)
+            why = _DNS_WORDS.get(r.problem, r.problem.value)
             return done(Layer.DNS, f"{target.host} does not resolve: {why}"
                         f"{' (' + r.detail + ')' if r.detail else ''}",
                         commands.dig(target.host))
