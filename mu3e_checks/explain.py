@@ -238,7 +238,8 @@ _PROGRESS, _PROGRESS_AT = starting(
     "Proxy will be written to", "DIRAC Group will be set to", "No DIRAC Group will be set",
     "Proxy strength will be", "Default discovered group is", "Cert file ", "Key file ",
     "Creating dir ", "Synchronizing dir with remote bundle", "Dir has been synchronized",
-    "Created vomsdir file", "Created vomses file", "Configuration is not completed")
+    "Created vomsdir file", "Created vomses file", "Configuration is not completed",
+    "Enter Certificate password:", "Proxy uploaded", "== Proxies uploaded ==")
 _FIELDS, _FIELDS_AT = starting(
     lambda t: Anchor(t, PRINTED), "subject      : ", "issuer       : ", "identity     : ",
     "subproxyUser : ", "timeleft     : ", "DIRAC group  : ", "rfc          : ",
@@ -247,7 +248,7 @@ _FIELDS, _FIELDS_AT = starting(
 _VOMS_PROGRESS, _VOMS_PROGRESS_AT = starting(
     V, "Your identity:", "Your proxy is valid until", "Contacting ",
     "Remote VOMS server contacted succesfully", "Created proxy in",
-    "Use --debug for further information")
+    "Use --debug for further information", "Enter GRID pass phrase")
 
 #: The catalogue, most specific first: the first entry that matches a line claims it.
 CATALOGUE: tuple[Entry, ...] = (
@@ -332,6 +333,17 @@ CATALOGUE: tuple[Entry, ...] = (
            Cause("your certificate has expired or is revoked", ("CERT-008", "CRL-004"))),
           when=(Context(text=("Peer closed connection", "Transport endpoint is not connected"),
                         not_text=("Unauthorized query",)),)),
+    Entry("proxymanager-unreachable", "The ProxyManager did not take the upload",
+          (P("Connection refused"), P("timed out"), P("Transport endpoint is not connected"),
+           D("Non-responding URL temporarily banned")),
+          (Cause("the ProxyManager the Configuration Server names does not answer: the proxy "
+                 "was made but not uploaded, so jobs cannot get it", ("NET-013",)),
+           Cause("the Configuration Server names no (or another) ProxyManager for your setup",
+                 ("NET-012",))),
+          # the service's own lines, and the upload's last word once the upload had begun
+          when=(Context(line=("Framework/ProxyManager",)),
+                Context(text=("proxy to ProxyManager...",),
+                        line=("ConnectionRefusedError", "SSLTimeoutError", "OSError(107")))),
     Entry("no-proxy", "No proxy where DIRAC looks",
           (D("No proxy found"), D("no user proxy is available"),
            D("Create one using dirac-proxy-init")),
@@ -378,7 +390,8 @@ CATALOGUE: tuple[Entry, ...] = (
     Entry("cert-expired", "A certificate or proxy has expired",
           (O("certificate has expired"), D("Proxy is expired"), V("proxy is expired"),
            V("Credentials have expired"), D("PEM file has expired"),
-           D("has expired, not valid after"), Anchor("timeleft     : 00:00:00", PRINTED)),
+           D("has expired, not valid after"), O("alert certificate expired"),
+           Anchor("timeleft     : 00:00:00", PRINTED)),
           (Cause("your proxy has expired", ("PROXY-008",)),
            Cause("your user certificate has expired", ("CERT-008",)),
            Cause("a CA certificate in the trust directory has expired", ("CA-005",)))),
@@ -549,12 +562,16 @@ CATALOGUE: tuple[Entry, ...] = (
     # ------------------------------------------------------------- ordinary output, last
     Entry("dirac-progress", "DIRAC's progress lines",
           _PROGRESS + (D("proxy to ProxyManager..."), D("before retry all service(s)"),
-                       D("Executing: ")),
+                       D("Executing: "), D("was already in sync"), D(" | ")),
           harmful=False, ordinary=True, why="what DIRAC is doing; nothing wrong",
           when=(_PROGRESS_AT,
                 Context(starts=("Uploading ",), line=("proxy to ProxyManager...",)),
                 Context(starts=("Waiting ",), line=("before retry all service(s)",)),
-                Context(starts=("Executing: ",), line=("dirac-",)))),
+                Context(starts=("Executing: ",), line=("dirac-",)),
+                Context(starts=("Dir ",), line=("was already in sync",)),
+                # the uploaded proxies' table: its head, and one row per DN
+                Context(starts=("DN ",), line=("| Until (GMT)",)),
+                Context(starts=("/",), line=(" | ",)))),
     Entry("proxy-fields", "The proxy's fields, as DIRAC prints them", _FIELDS,
           harmful=False, ordinary=True, why="the proxy DIRAC made or found",
           when=(_FIELDS_AT,)),

@@ -373,31 +373,36 @@ def real_cs(net_world, loopback_only):
 
 
 
-def _cs_client(grid, net_world, real_cs, base: Path, user=None) -> World:
+def cs_client(grid, net_world, cs, base: Path, user=None) -> World:
+    """A home whose trust dir (with fresh CRLs) also holds the CS's host CA, and whose
+    dirac.cfg names ``cs``."""
+    from tests.support.pki_factory import crls_for, write_trust_dir
+
     client = World(grid, base, user=user)
-    client.cfg(real_cs.url)
-    client.env["X509_CERT_DIR"] = str(net_world.trust)
+    host_ca = [net_world.host_ca]
+    write_trust_dir(Path(client.env["X509_CERT_DIR"]), host_ca, crls_for(grid.pki, host_ca))
+    client.cfg(cs.url)
     return client
 
 
-def _cs_options(grid, net_world, real_cs, responder) -> list[str]:
-    from mu3e_checks.knowledge.pki import dn_slash
-
+def cs_options(grid, net_world, cs, responder) -> list[str]:
+    """The diagnosis options for a test CS: its URL, the test DNS, and the test CAs as the
+    required ones."""
     required = [a for ca in (grid.root, grid.ca, net_world.host_ca)
-                for a in ("--mu3e-required-ca", dn_slash(ca.subject))]
-    return ["--mu3e-cs-url", real_cs.url, "--mu3e-nameserver", responder.address,
-            "--mu3e-trust-dir", str(net_world.trust), "--mu3e-timeout", "10", *required]
+                for a in ("--mu3e-required-ca", _slash(ca))]
+    return ["--mu3e-cs-url", cs.url, "--mu3e-nameserver", responder.address,
+            "--mu3e-timeout", "10", *required]
 
 
 def test_unregistered_dn_is_confirmed_by_net_006(grid, net_world, real_cs, responder,
                                                   tmp_path):
     stranger = grid.pki.user(grid.ca, "Unknown Stranger")
-    client = _cs_client(grid, net_world, real_cs, tmp_path, user=stranger)
+    client = cs_client(grid, net_world, real_cs, tmp_path, user=stranger)
     proc = client.proxy_init("-g", GROUP)
     assert proc.returncode == 1, proc.stdout
     assert "is not registered" in proc.stdout, proc.stdout
     assert "dn-unregistered" in keys(proc.stdout)
-    r = client.explain(*_cs_options(grid, net_world, real_cs, responder), "--",
+    r = client.explain(*cs_options(grid, net_world, real_cs, responder), "--",
                        str(PROXY_INIT), "-g", GROUP)
     text = section(r.stdout)
     assert r.returncode == 1
@@ -406,12 +411,12 @@ def test_unregistered_dn_is_confirmed_by_net_006(grid, net_world, real_cs, respo
 
 
 def test_wrong_group_is_confirmed_by_group_002(grid, net_world, real_cs, responder, tmp_path):
-    client = _cs_client(grid, net_world, real_cs, tmp_path)
+    client = cs_client(grid, net_world, real_cs, tmp_path)
     proc = client.proxy_init("-g", "mu3e.org_admin")
     assert proc.returncode == 1, proc.stdout
     assert "Requested group mu3e.org_admin is not valid for DN" in proc.stdout, proc.stdout
     assert keys(proc.stdout)[0] == "wrong-group"
-    r = client.explain(*_cs_options(grid, net_world, real_cs, responder), "--",
+    r = client.explain(*cs_options(grid, net_world, real_cs, responder), "--",
                        str(PROXY_INIT), "-g", "mu3e.org_admin")
     text = section(r.stdout)
     assert r.returncode == 1
@@ -436,24 +441,6 @@ def _guarded_cs(net_world, base: Path, trust: Path | None = None):
                                    trust or net_world.trust, users, authenticated=True)
 
 
-def _client(grid, net_world, cs, base: Path, user=None) -> World:
-    """A home whose trust dir (with fresh CRLs) also holds the CS's host CA."""
-    from tests.support.pki_factory import crls_for, write_trust_dir
-
-    client = World(grid, base, user=user)
-    host_ca = [net_world.host_ca]
-    write_trust_dir(Path(client.env["X509_CERT_DIR"]), host_ca, crls_for(grid.pki, host_ca))
-    client.cfg(cs.url)
-    return client
-
-
-def _options(grid, net_world, cs, responder) -> list[str]:
-    required = [a for ca in (grid.root, grid.ca, net_world.host_ca)
-                for a in ("--mu3e-required-ca", _slash(ca))]
-    return ["--mu3e-cs-url", cs.url, "--mu3e-nameserver", responder.address,
-            "--mu3e-timeout", "10", *required]
-
-
 def test_nocs_after_dirac_configure_is_harmless_and_the_same_lines_after_the_cs_are_not(
         grid, net_world, responder, tmp_path):
     """The guide's order: ``--nocs``, ``dirac-configure``, then ``--nocs`` again prints the
@@ -462,7 +449,7 @@ def test_nocs_after_dirac_configure_is_harmless_and_the_same_lines_after_the_cs_
     (the upload failed), and the checks decide why: this server names no ProxyManager for
     the setup (NET-012)."""
     with _guarded_cs(net_world, tmp_path) as cs:
-        client = _client(grid, net_world, cs, tmp_path / "c")
+        client = cs_client(grid, net_world, cs, tmp_path / "c")
         client.cfg(None)
         assert client.proxy_init("--nocs").returncode == 0
         configure = client.run([str(DIRAC / "bin" / "dirac-configure"), "-F", "-S", "GridPP",
@@ -478,7 +465,7 @@ def test_nocs_after_dirac_configure_is_harmless_and_the_same_lines_after_the_cs_
         # pasted with the prompt line it was typed at, the command line says --nocs
         typed = f"[jane@merlin-l-001 ~]$ dirac-proxy-init --nocs\n{nocs.stdout}"
         assert "command-line" in all_keys(typed) and keys(typed) == ["nocs-upload"]
-        r = client.explain(*_options(grid, net_world, cs, responder), "--", str(PROXY_INIT),
+        r = client.explain(*cs_options(grid, net_world, cs, responder), "--", str(PROXY_INIT),
                            "--nocs")
         assert r.returncode == 0, r.stdout[-3000:]
         text = section(r.stdout)
@@ -494,7 +481,7 @@ def test_nocs_after_dirac_configure_is_harmless_and_the_same_lines_after_the_cs_
         full = client.run(argv)
         assert "Contacting CS..." in full.stdout and "in setup GridPP" in full.stdout
         assert "setup-mismatch" in keys(full.stdout), full.stdout
-        r = client.explain(*_options(grid, net_world, cs, responder), "--", *argv)
+        r = client.explain(*cs_options(grid, net_world, cs, responder), "--", *argv)
         text = section(r.stdout)
         assert r.returncode == 0  # dirac-proxy-init's own: it does not stop on the upload
         confirmed = text.split("ruled out")[0]
@@ -511,12 +498,12 @@ def test_unauthorized_query_is_the_server_refusing_the_dn_or_group(grid, net_wor
     to get user list".  Not an unreachable server: NET-009 (and NET-006) confirm the refusal."""
     with _guarded_cs(net_world, tmp_path) as cs:
         if case == "unregistered":
-            client = _client(grid, net_world, cs, tmp_path / "c",
+            client = cs_client(grid, net_world, cs, tmp_path / "c",
                              user=grid.pki.user(grid.ca, "Unknown Stranger"))
             made = client.run([str(PROXY_INIT), "--nocs", "-N"])
             assert made.returncode == 0, made.stdout
         else:
-            client = _client(grid, net_world, cs, tmp_path / "c")
+            client = cs_client(grid, net_world, cs, tmp_path / "c")
             proxy = Path(client.env["X509_USER_PROXY"])
             proxy.write_bytes(grid.pki.proxy(grid.user, group="mu3e.org_admin").proxy_file())
             proxy.chmod(0o600)
@@ -527,7 +514,7 @@ def test_unauthorized_query_is_the_server_refusing_the_dn_or_group(grid, net_wor
         reading = explain.read(proc.stdout)
         assert keys(proc.stdout) == ["cs-refused-dn"] and not reading.unexplained, proc.stdout
         report = tmp_path / "refused.json"
-        r = client.explain(*_options(grid, net_world, cs, responder), "--mu3e-json",
+        r = client.explain(*cs_options(grid, net_world, cs, responder), "--mu3e-json",
                            str(report), "--", *argv)
     text = section(r.stdout)
     assert r.returncode == proc.returncode
@@ -550,7 +537,7 @@ def _server_distrusting_the_user_ca(grid, net_world, base: Path):
 
 def _peer_closed_explained(grid, net_world, responder, base: Path):
     with _server_distrusting_the_user_ca(grid, net_world, base) as cs:
-        client = _client(grid, net_world, cs, base / "c")
+        client = cs_client(grid, net_world, cs, base / "c")
         argv = [str(PROXY_INIT), "-g", GROUP]
         proc = client.run(argv)
         assert proc.returncode == 1, proc.stdout
@@ -560,7 +547,7 @@ def _peer_closed_explained(grid, net_world, responder, base: Path):
         reading = explain.read(proc.stdout)
         assert keys(proc.stdout) == ["peer-closed"] and not reading.unexplained, proc.stdout
         report = base / "closed.json"
-        r = client.explain(*_options(grid, net_world, cs, responder), "--mu3e-json",
+        r = client.explain(*cs_options(grid, net_world, cs, responder), "--mu3e-json",
                            str(report), "--", *argv)
     return section(r.stdout), json.loads(report.read_text())["explained"]
 

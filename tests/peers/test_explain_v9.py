@@ -18,7 +18,7 @@ import pytest
 
 from mu3e_checks import explain
 from mu3e_checks.explain import DIRAC9 as FROM_DIRAC9
-from tests.peers.test_explain_dirac import GROUP, World, keys, section
+from tests.peers.test_explain_dirac import GROUP, World, cs_client, cs_options, keys, section
 from tests.support.diracos_trees import FakeDiracos
 from tests.support.diset_server import closed_port
 
@@ -55,23 +55,12 @@ def gridpp_like_cs(net_world, loopback_only):
 
 def v9_world(grid, net_world, cs, base: Path) -> World:
     """A home whose DIRACOS holds DIRAC 9.1.22, dirac.cfg naming the CS, the v9 tools on PATH."""
-    world = World(grid, base)
+    world = cs_client(grid, net_world, cs, base)
     tree = FakeDiracos(world.home / "dirac_ui" / "diracos", "3.11.7")
     tree.remove("DIRAC")
     tree.install("DIRAC", RELEASE)
-    world.cfg(cs.url)
-    world.env["X509_CERT_DIR"] = str(net_world.trust)
     world.env["PATH"] = f"{DIRAC9 / 'bin'}{os.pathsep}/usr/bin:/bin"
     return world
-
-
-def cs_options(grid, net_world, cs, responder) -> list[str]:
-    from mu3e_checks.knowledge.pki import dn_slash
-
-    required = [a for ca in (grid.root, grid.ca, net_world.host_ca)
-                for a in ("--mu3e-required-ca", dn_slash(ca.subject))]
-    return ["--mu3e-cs-url", cs.url, "--mu3e-nameserver", responder.address,
-            "--mu3e-trust-dir", str(net_world.trust), "--mu3e-timeout", "10", *required]
 
 
 def test_dirac_9_finds_no_proxymanager_and_the_client_is_the_cause(grid, net_world,
@@ -132,6 +121,28 @@ def test_dirac_9_messages_after_a_first_proxy_name_the_client(grid, net_world, g
         assert "DIRAC-002 failed" in confirmed, text
         # a DIRAC 8 reading of "is not registered" is not confirmed: CFG-001 passes
         assert "confirmed cause: DIRAC read no dirac.cfg" not in text
+
+
+def test_the_guides_client_reaches_the_same_server_and_only_the_upload_fails(
+        grid, net_world, gridpp_like_cs, responder, tmp_path):
+    """The same server with the guide's DIRAC 8.0.74: it finds the ProxyManager under the
+    setup, whose port is closed, and the upload fails (exit 0 without -t).  NET-013 decides."""
+    from tests.peers.test_explain_dirac import PROXY_INIT
+
+    world = cs_client(grid, net_world, gridpp_like_cs, tmp_path)
+    argv = [str(PROXY_INIT), "-g", GROUP]
+    proc = world.run(argv)
+    assert "Framework/ProxyManager') : [Errno 111] Connection refused" in proc.stdout, \
+        proc.stdout
+    assert keys(proc.stdout)[0] == "proxymanager-unreachable", proc.stdout
+    assert "cs-refused" not in keys(proc.stdout)  # the CS answered; its port is not the one
+    r = world.explain(*cs_options(grid, net_world, gridpp_like_cs, responder), "--", *argv)
+    text = section(r.stdout)
+    assert r.returncode == proc.returncode
+    confirmed = text.split("ruled out")[0]
+    assert "confirmed cause: the ProxyManager the Configuration Server names does not " \
+           "answer" in confirmed, text
+    assert "NET-013 failed" in confirmed, text
 
 
 def test_dirac_9_anchors_occur_in_its_installed_sources():

@@ -138,6 +138,8 @@ def test_the_issue_line_is_dirac_commands_missing_not_a_command_line():
     ("Fail to create directory: /usr/etc/grid-security/certificates", "configure-mkdir"),
     ("jane does not have the permissions to update /etc/grid-security/certificates",
      "configure-permissions"),
+    ("Non-responding URL temporarily banned dips://pm:9152/Framework/ProxyManager",
+     "proxymanager-unreachable"),
 ])
 def test_line_lands_on_its_family(line, key):
     found = [m for m in explain.match(f"some preamble\n{line}\n") if not m.entry.ordinary]
@@ -174,6 +176,32 @@ def test_a_harmless_line_does_not_make_unknown_text_harmless():
 
 
 # ---------------------------------------------------------------------------- context decides
+
+@pytest.mark.parametrize("line,words", [
+    ("dirac-proxy-init --nocs", ["dirac-proxy-init", "--nocs"]),
+    ("[jane@merlin-l-001 ~]$ dirac-proxy-init -g mu3e.org_user -M",
+     ["dirac-proxy-init", "-g", "mu3e.org_user", "-M"]),
+    ("(diracos) jane@host:~$ /opt/x/bin/dirac-proxy-info", ["/opt/x/bin/dirac-proxy-info"]),
+    ("$ fetch-crl -l dir", ["fetch-crl", "-l", "dir"]),
+    # output, not something typed
+    ("bash: dirac-proxy-init: command not found", None),
+    ("Executing: /opt/dirac/bin/dirac-configure -F -S GridPP", None),
+    ("    dirac-admin-debug-user --ca '/C=CH/CN=CA' '/C=CH/CN=Jane'", None),
+    ("dirac-" * 100 + " command not found", None),
+    ("module: command not found", None),
+])
+def test_command_lines_are_what_the_user_typed(line, words):
+    assert explain.command_words(line) == words
+
+
+@pytest.mark.parametrize("words,nocs", [
+    (["dirac-proxy-init", "--nocs"], True), (["dirac-proxy-init", "-xN"], True),
+    (["dirac-proxy-info", "-x"], True), (["dirac-proxy-init", "-g", "mu3e.org_user"], False),
+    (["bash", "-x", "-c", "dirac-proxy-init", "-g", "g"], False), (["fetch-crl", "-x"], None),
+])
+def test_a_nocs_run_is_read_from_dirac_proxy_init_s_own_options(words, nocs):
+    assert explain.nocs_of(words) is nocs
+
 
 _UPLOAD = ("Uploading proxy..\n"
            "Could not select DISET or Tornado client RuntimeError('Option "
