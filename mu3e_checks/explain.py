@@ -126,8 +126,8 @@ class Context:
     def describe(self) -> str:
         parts = []
         if self.role:
-            parts.append({"command": "the user's command line (after a prompt)",
-                          "frame": "a Python traceback's frames"}[self.role])
+            parts.append({"command": "the line is the user's command (typed after a prompt)",
+                          "frame": "the line is part of a Python traceback"}[self.role])
         if self.run:
             parts.append("printed by a --nocs run (the command says --nocs, or the text shows a "
                          "proxy made without contacting the CS)")
@@ -549,7 +549,8 @@ CATALOGUE: tuple[Entry, ...] = (
                  "fetch-crl' exists only on Merlin7; elsewhere install fetch-crl, or let "
                  "mu3e-checks fix fetch the CRLs), so the CRLs were never fetched",
                  ("CRL-001",)),
-           Cause("... so the CRLs are out of date", ("CRL-003",)))),
+           Cause("fetch-crl is not available in this shell, so the CRLs are out of date",
+                 ("CRL-003",)))),
     Entry("command-not-found", "DIRAC's commands are not on PATH",
           (S("command not found"), S(": not found")),
           (Cause("the DIRACOS environment is not active in this shell", ("DIRACOS-003",)),
