@@ -600,3 +600,27 @@ def test_dirac_configure_cannot_update_a_site_managed_ca_dir(grid, tmp_path, loo
     confirmed_by(world, "ENV-001", argv, proc.returncode, "--mu3e-cs-url", url,
                  outcome="warned", cause="the CA directory DIRAC uses is not yours to write",
                  X509_CERT_DIR=str(site))
+
+
+# ------------------------------------------------------------------------ hostile input
+
+def test_hostile_text_through_the_real_command(grid, tmp_path):
+    """Issue 20's input through ``mu3e-checks explain`` as a user runs it: the quadratic line is
+    read at once and named, the line it echoes is clipped; more than the bound is refused
+    unread, on stdin as in a file."""
+    world = World(grid, tmp_path)
+    log = tmp_path / "hostile.log"
+    log.write_text("dirac-" * 45000 + " command not found\n")
+    r = world.explain("--mu3e-offline", "--file", str(log))
+    text = section(r.stdout)
+    assert r.returncode == 1 and "[command-not-found]" in text, text[-2000:]
+    quoted = [line for line in text.splitlines() if line.startswith("  | ")]
+    assert quoted and all(len(line) <= 4 + explain.LINE_CHARS + 1 for line in quoted)
+    log.write_bytes(b"x" * (explain.MAX_TEXT + 1))
+    r = world.explain("--file", str(log))
+    assert r.returncode == 2 and "at most" in r.stdout and "Error explained" not in r.stdout
+    r = subprocess.run([sys.executable, "-m", "mu3e_checks.cli", "explain"],
+                       input=b"y" * (explain.MAX_TEXT * 3), env=world.env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 2 and b"at most" in r.stdout
