@@ -173,10 +173,38 @@ FIELD_NOTES: dict[str, str] = {
     "checks[].requires": "The IDs of its prerequisites.",
     "checks[].skipped_by": "The prerequisite whose problem caused the skip, else null.",
     "checks[].duration": "Seconds the check took.",
-    "explained": "Set by `mu3e-checks explain`: the \"Error explained\" section, one line per "
-                 "item (the messages recognised, harmless or harmful, the confirmed cause and "
-                 "its fix, what was ruled out; for unknown text, the text itself). Empty in "
-                 "an ordinary run.",
+    "explained": "Optional: present only in a run of `mu3e-checks explain`: its \"Error "
+                 "explained\" section as data (docs/explain.md).",
+    "explained.verdict": "`harmful`: a harmful message matched; `harmless`: every line is a "
+                         "harmless message or ordinary output; `not recognised`: the full "
+                         "diagnosis ran.",
+    "explained.summary": "The verdict as the terminal says it.",
+    "explained.entries": "The catalogue entries that matched, in catalogue order.",
+    "explained.entries[].id": "The entry's stable key (docs/explain.md).",
+    "explained.entries[].title": "What the message is.",
+    "explained.entries[].harmful": "Whether the message means something is wrong.",
+    "explained.entries[].ordinary": "The programs' ordinary output (progress, proxy fields, "
+                                    "the command line), not a message.",
+    "explained.entries[].why": "Why a harmless message is harmless; empty for a harmful one.",
+    "explained.entries[].lines": "The lines it matched (visible, clipped; at most 20).",
+    "explained.causes": "The confirmed causes, the root cause first (its fix is the one to "
+                        "apply first); empty when none was confirmed.",
+    "explained.causes[].cause": "The cause, in the catalogue's words.",
+    "explained.causes[].checks": "The checks whose problem confirms it.",
+    "explained.causes[].checks[].id": "The check ID.",
+    "explained.causes[].checks[].outcome": "How that check ended.",
+    "explained.causes[].checks[].message": "What the check found.",
+    "explained.causes[].checks[].fix": "The check's fix, with your values.",
+    "explained.ruled_out": "Candidate causes whose deciding checks all passed.",
+    "explained.ruled_out[].cause": "The cause, in the catalogue's words.",
+    "explained.ruled_out[].checks": "The IDs of the checks that passed.",
+    "explained.undecided": "When nothing was confirmed: the candidate causes whose checks "
+                           "did not decide (skipped, or not run).",
+    "explained.undecided[].cause": "The cause, in the catalogue's words.",
+    "explained.undecided[].checks": "The IDs of its deciding checks.",
+    "explained.not_explained": "The lines no entry matched (the last 40, visible, clipped): "
+                               "for support.",
+    "explained.not_explained_count": "How many lines no entry matched.",
     "repairs": "Optional: present only in the final report of `mu3e-checks fix` that applied "
                "repairs. One line per change, prefixed with the check ID it repaired: the file "
                "and its old and new mode, the files written, the backup names of files moved "

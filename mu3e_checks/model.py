@@ -180,6 +180,42 @@ class Coverage:
 
 
 @dataclass(frozen=True)
+class Explained:
+    """One item of ``mu3e-checks explain``'s "Error explained" section, as data: the section is
+    the tuple of them on :attr:`Diagnosis.explained`, in the order it reads, and the terminal,
+    the HTML and the JSON render from it.  ``kind`` says what the item is and which fields
+    it fills:
+
+    - ``entry``: a catalogue entry that matched (``key``, ``title``, ``harmful``, ``why`` for a
+      harmless one, ``lines``: the lines it claimed); ``ordinary`` is the same for a program's
+      ordinary output (progress, proxy fields, the command line), which says nothing is wrong;
+    - ``verdict``: ``key`` is ``harmful``, ``harmless`` or ``not recognised``, ``title`` the
+      sentence;
+    - ``cause``: a confirmed cause, the root cause first (``title``, ``checks``: its deciding
+      checks, ``results``: those whose problem confirms it, with message and fix);
+    - ``ruled out`` / ``undecided``: a candidate cause whose deciding checks all passed / did
+      not decide (``title``, ``checks``, ``results``: those that ran);
+    - ``unexplained``: the lines no entry matched (``lines``; ``key``: how many there were).
+
+    Lines are outside text, already made visible and clipped; :meth:`map_text` reaches them
+    and the results (redaction, the key scrub), not the catalogue's own words.
+    """
+
+    kind: str
+    key: str = ""
+    title: str = ""
+    harmful: bool = False
+    why: str = ""
+    lines: tuple[str, ...] = ()
+    checks: tuple[str, ...] = ()
+    results: tuple[CheckResult, ...] = ()
+
+    def map_text(self, f: Callable[[str], str]) -> Explained:
+        return replace(self, lines=tuple(map(f, self.lines)),
+                       results=tuple(r.map_text(f) for r in self.results))
+
+
+@dataclass(frozen=True)
 class Diagnosis:
     """A finished (or finishing) diagnosis run, ready to render."""
 
@@ -194,7 +230,7 @@ class Diagnosis:
     finished: Optional[_dt.datetime] = None
     redaction: str = ""  # the placeholders in use when redacted, else ""
     foreign_config: tuple[str, ...] = ()  # a pytest configuration that is not ours, named
-    explained: tuple[str, ...] = ()  # mu3e-checks explain: the "Error explained" lines
+    explained: tuple[Explained, ...] = ()  # mu3e-checks explain: its section, as data
     #: mu3e-checks fix: what the repairs before this run changed (old modes, backup names), so
     #: the report a support engineer reads says which files the tool touched.
     repairs: tuple[str, ...] = ()
@@ -280,7 +316,8 @@ class Diagnosis:
             self, results=tuple(r.map_text(f) for r in self.results), host=f(self.host),
             user=f(self.user), environment=tuple((k, f(v)) for k, v in self.environment),
             foreign_config=tuple(map(f, self.foreign_config)),
-            explained=tuple(map(f, self.explained)), repairs=tuple(map(f, self.repairs)))
+            explained=tuple(e.map_text(f) for e in self.explained),
+            repairs=tuple(map(f, self.repairs)))
 
 
 def freeze(results: Iterable[Result], **kw: Any) -> Diagnosis:

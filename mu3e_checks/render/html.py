@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from mu3e_checks.model import Diagnosis
+from mu3e_checks.render import explained
 from mu3e_checks.render.terminal import MARKS_UNICODE
 
 _STYLE = """<style>
@@ -55,7 +56,7 @@ def html_summary(d: Diagnosis) -> list[str]:
                    + _pre("\n".join(d.repairs)))
     if d.explained:
         out.append('<h3 id="mu3e-explained">Error explained</h3>'
-                   + _pre("\n".join(d.explained)))
+                   + _pre("\n".join(explained.section_lines(d.explained))))
 
     out.append("<h3>Guide chapters</h3><ul>")
     chapters = d.chapters()

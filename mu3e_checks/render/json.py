@@ -12,13 +12,15 @@ so adding one keeps the schema's version (a reader of the version that lacks it 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from mu3e_checks import __version__
-from mu3e_checks.model import Diagnosis
+from mu3e_checks.model import Diagnosis, Explained
 from mu3e_checks.render import TITLE
 
-SCHEMA_ID = "mu3e-checks/report/2"  # 2: "explained" added; later the optional "repairs"
+SCHEMA_ID = "mu3e-checks/report/3"  # 2: "explained" added; later the optional "repairs"; 3:
+#: "explained" is data (an object, only in explain's runs) instead of the terminal's lines
 
 SHAPE: dict[str, Any] = {
     "schema": SCHEMA_ID,
@@ -59,7 +61,19 @@ SHAPE: dict[str, Any] = {
         "skipped_by": "string | null",
         "duration": "number",
     }],
-    "explained": ["string"],
+    "explained?": {
+        "verdict": "harmful | harmless | not recognised",
+        "summary": "string",
+        "entries": [{"id": "string", "title": "string", "harmful": "boolean",
+                     "ordinary": "boolean", "why": "string", "lines": ["string"]}],
+        "causes": [{"cause": "string", "checks": [{
+            "id": "string", "outcome": "failed | warned | error", "message": "string",
+            "fix": "string"}]}],
+        "ruled_out": [{"cause": "string", "checks": ["string"]}],
+        "undecided": [{"cause": "string", "checks": ["string"]}],
+        "not_explained": ["string"],
+        "not_explained_count": "integer",
+    },
     "repairs?": ["string"],
 }
 
@@ -143,11 +157,36 @@ def build(d: Diagnosis) -> dict[str, Any]:
             "skipped_by": r.skipped_by,
             "duration": round(float(r.duration), 6),
         } for r in d.results],
-        "explained": list(d.explained),
     }
+    if d.explained:
+        data["explained"] = explained(d.explained)
     if d.repairs:
         data["repairs"] = list(d.repairs)
     return data
+
+
+def explained(items: Sequence[Explained]) -> dict[str, Any]:
+    """explain's section as data: the messages matched, the confirmed causes (root cause
+    first) with the checks that confirm them, what was ruled out, and the lines that matched
+    nothing."""
+    verdict = next((e for e in items if e.kind == "verdict"), Explained("verdict"))
+    unexplained = next((e for e in items if e.kind == "unexplained"), Explained("unexplained"))
+    return {
+        "verdict": verdict.key or "not recognised",
+        "summary": verdict.title,
+        "entries": [{"id": e.key, "title": e.title, "harmful": e.harmful,
+                     "ordinary": e.kind == "ordinary", "why": e.why, "lines": list(e.lines)}
+                    for e in items if e.kind in ("entry", "ordinary")],
+        "causes": [{"cause": e.title, "checks": [
+            {"id": r.id, "outcome": str(r.outcome), "message": r.problem_text, "fix": r.fix}
+            for r in e.results]} for e in items if e.kind == "cause"],
+        "ruled_out": [{"cause": e.title, "checks": list(e.checks)}
+                      for e in items if e.kind == "ruled out"],
+        "undecided": [{"cause": e.title, "checks": list(e.checks)}
+                      for e in items if e.kind == "undecided"],
+        "not_explained": list(unexplained.lines),
+        "not_explained_count": int(unexplained.key or len(unexplained.lines)),
+    }
 
 
 def dumps(d: Diagnosis) -> bytes:

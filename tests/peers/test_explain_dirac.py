@@ -88,6 +88,11 @@ def keys(text: str) -> list[str]:
     return [e.key for e in explain.entries(explain.match(text))]
 
 
+def all_keys(text: str) -> set[str]:
+    """The entries that matched, the programs' ordinary output included."""
+    return {e.key for e in explain.entries(explain.read(text), ordinary=True)}
+
+
 def candidates(text: str) -> set[str]:
     return {c for e in explain.entries(explain.match(text)) if e.harmful for c in e.check_ids}
 
@@ -103,7 +108,7 @@ def test_nocs_messages_are_harmless(world):
     assert proc.returncode == 0, proc.stdout
     assert "Cannot get URL for Framework/ProxyManager" in proc.stdout
     assert "nocs-upload" in keys(proc.stdout)
-    ex = explain.Explanation(explain.match(proc.stdout))
+    ex = explain.Explanation(explain.read(proc.stdout))
     assert ex.harmless_only
     # -N (no upload) removes the alarming lines; then nothing harmful is left either.
     quiet = world.proxy_init("--nocs", "-N", "-g", GROUP)
@@ -206,10 +211,13 @@ def test_no_dirac_cfg_is_confirmed_by_cfg_001(world):
     assert "confirmed cause: no dirac.cfg where DIRAC reads it" in text
     assert "CFG-001 failed" in text
     assert r.returncode == 1
-    # the same section, from the same run, at the top of the JSON and HTML reports
+    # the same section, from the same run, as data in the JSON and at the top of the HTML
     explained = json.loads(report.read_text())["explained"]
-    assert "confirmed cause: no dirac.cfg where DIRAC reads it (dirac-configure never ran, " \
-           "or ran with another Python)" in explained
+    assert explained["verdict"] == "harmful"
+    assert {"no-cfg", "dn-unregistered"} <= {e["id"] for e in explained["entries"]}
+    assert explained["causes"][0]["cause"] == "no dirac.cfg where DIRAC reads it " \
+        "(dirac-configure never ran, or ran with another Python)"
+    assert explained["causes"][0]["checks"][0]["id"] == "CFG-001"
     page = html.read_text()
     assert page.index('id="mu3e-explained"') < page.index("Guide chapters")
     assert "DIRAC read no dirac.cfg" in page
@@ -365,31 +373,36 @@ def real_cs(net_world, loopback_only):
 
 
 
-def _cs_client(grid, net_world, real_cs, base: Path, user=None) -> World:
+def cs_client(grid, net_world, cs, base: Path, user=None) -> World:
+    """A home whose trust dir (with fresh CRLs) also holds the CS's host CA, and whose
+    dirac.cfg names ``cs``."""
+    from tests.support.pki_factory import crls_for, write_trust_dir
+
     client = World(grid, base, user=user)
-    client.cfg(real_cs.url)
-    client.env["X509_CERT_DIR"] = str(net_world.trust)
+    host_ca = [net_world.host_ca]
+    write_trust_dir(Path(client.env["X509_CERT_DIR"]), host_ca, crls_for(grid.pki, host_ca))
+    client.cfg(cs.url)
     return client
 
 
-def _cs_options(grid, net_world, real_cs, responder) -> list[str]:
-    from mu3e_checks.knowledge.pki import dn_slash
-
+def cs_options(grid, net_world, cs, responder) -> list[str]:
+    """The diagnosis options for a test CS: its URL, the test DNS, and the test CAs as the
+    required ones."""
     required = [a for ca in (grid.root, grid.ca, net_world.host_ca)
-                for a in ("--mu3e-required-ca", dn_slash(ca.subject))]
-    return ["--mu3e-cs-url", real_cs.url, "--mu3e-nameserver", responder.address,
-            "--mu3e-trust-dir", str(net_world.trust), "--mu3e-timeout", "10", *required]
+                for a in ("--mu3e-required-ca", _slash(ca))]
+    return ["--mu3e-cs-url", cs.url, "--mu3e-nameserver", responder.address,
+            "--mu3e-timeout", "10", *required]
 
 
 def test_unregistered_dn_is_confirmed_by_net_006(grid, net_world, real_cs, responder,
                                                   tmp_path):
     stranger = grid.pki.user(grid.ca, "Unknown Stranger")
-    client = _cs_client(grid, net_world, real_cs, tmp_path, user=stranger)
+    client = cs_client(grid, net_world, real_cs, tmp_path, user=stranger)
     proc = client.proxy_init("-g", GROUP)
     assert proc.returncode == 1, proc.stdout
     assert "is not registered" in proc.stdout, proc.stdout
     assert "dn-unregistered" in keys(proc.stdout)
-    r = client.explain(*_cs_options(grid, net_world, real_cs, responder), "--",
+    r = client.explain(*cs_options(grid, net_world, real_cs, responder), "--",
                        str(PROXY_INIT), "-g", GROUP)
     text = section(r.stdout)
     assert r.returncode == 1
@@ -398,12 +411,12 @@ def test_unregistered_dn_is_confirmed_by_net_006(grid, net_world, real_cs, respo
 
 
 def test_wrong_group_is_confirmed_by_group_002(grid, net_world, real_cs, responder, tmp_path):
-    client = _cs_client(grid, net_world, real_cs, tmp_path)
+    client = cs_client(grid, net_world, real_cs, tmp_path)
     proc = client.proxy_init("-g", "mu3e.org_admin")
     assert proc.returncode == 1, proc.stdout
     assert "Requested group mu3e.org_admin is not valid for DN" in proc.stdout, proc.stdout
     assert keys(proc.stdout)[0] == "wrong-group"
-    r = client.explain(*_cs_options(grid, net_world, real_cs, responder), "--",
+    r = client.explain(*cs_options(grid, net_world, real_cs, responder), "--",
                        str(PROXY_INIT), "-g", "mu3e.org_admin")
     text = section(r.stdout)
     assert r.returncode == 1
@@ -413,6 +426,148 @@ def test_wrong_group_is_confirmed_by_group_002(grid, net_world, real_cs, respond
     # DIRAC 8.0.74 leaves a proxy without any group: GROUP-001 decides, and gives the command
     assert "GROUP-001 failed" in confirmed
     assert "dirac-proxy-init -g mu3e.org_user -M -t" in confirmed
+
+
+# ------------------------------------- issue 22: context decides, with the real CS's answers
+
+def _guarded_cs(net_world, base: Path, trust: Path | None = None):
+    """A real 8.0.74 CS as GridPP runs it (Authorization/Default = authenticated), knowing only
+    jane; one per test, as the server caches each DN's verdict for 60 s."""
+    from mu3e_checks.knowledge.pki import dn_slash
+    from tests.support.dirac_cs import RealConfigurationServer
+
+    users = {"jane": (net_world.user_dn, dn_slash(net_world.grid.ca.cert.subject), [GROUP])}
+    return RealConfigurationServer(base / "cs-root", closed_port(), net_world.localhost,
+                                   trust or net_world.trust, users, authenticated=True)
+
+
+def test_nocs_after_dirac_configure_is_harmless_and_the_same_lines_after_the_cs_are_not(
+        grid, net_world, responder, tmp_path):
+    """The guide's order: ``--nocs``, ``dirac-configure``, then ``--nocs`` again prints the
+    upload lines with setup GridPP and "Proxy generated": harmless, exit 0, no check run,
+    nothing left unexplained.  The same lines from a run that contacted the CS are harmful
+    (the upload failed), and the checks decide why: this server names no ProxyManager for
+    the setup (NET-012)."""
+    with _guarded_cs(net_world, tmp_path) as cs:
+        client = cs_client(grid, net_world, cs, tmp_path / "c")
+        client.cfg(None)
+        assert client.proxy_init("--nocs").returncode == 0
+        configure = client.run([str(DIRAC / "bin" / "dirac-configure"), "-F", "-S", "GridPP",
+                                "-C", cs.url, "-I"])
+        assert configure.returncode == 0, configure.stdout
+        nocs = client.proxy_init("--nocs")
+        assert nocs.returncode == 0, nocs.stdout
+        assert "Cannot get URL for Framework/ProxyManager in setup GridPP" in nocs.stdout
+        assert "Proxy generated:" in nocs.stdout, nocs.stdout
+        reading = explain.read(nocs.stdout)
+        assert keys(nocs.stdout) == ["nocs-upload"] and not reading.unexplained, nocs.stdout
+        assert {"dirac-progress", "proxy-fields"} <= all_keys(nocs.stdout)
+        # pasted with the prompt line it was typed at, the command line says --nocs
+        typed = f"[jane@merlin-l-001 ~]$ dirac-proxy-init --nocs\n{nocs.stdout}"
+        assert "command-line" in all_keys(typed) and keys(typed) == ["nocs-upload"]
+        r = client.explain(*cs_options(grid, net_world, cs, responder), "--", str(PROXY_INIT),
+                           "--nocs")
+        assert r.returncode == 0, r.stdout[-3000:]
+        text = section(r.stdout)
+        assert "verdict: harmless" in text and "(harmful)" not in text, text
+        assert "Mu3e DIRAC client diagnosis" not in r.stdout  # no check ran
+        assert "not explained" not in text
+        log = tmp_path / "nocs.log"
+        log.write_text(nocs.stdout)
+        pasted = client.explain("--file", str(log))
+        assert pasted.returncode == 0 and "verdict: harmless" in section(pasted.stdout)
+        # the same lines once dirac-proxy-init did contact the CS
+        argv = [str(PROXY_INIT), "-g", GROUP]
+        full = client.run(argv)
+        assert "Contacting CS..." in full.stdout and "in setup GridPP" in full.stdout
+        assert "setup-mismatch" in keys(full.stdout), full.stdout
+        r = client.explain(*cs_options(grid, net_world, cs, responder), "--", *argv)
+        text = section(r.stdout)
+        assert r.returncode == 0  # dirac-proxy-init's own: it does not stop on the upload
+        confirmed = text.split("ruled out")[0]
+        assert "confirmed cause: the Configuration Server does not name this service for " \
+               "your setup" in confirmed, text
+        assert "NET-012 warned" in confirmed, text
+
+
+@pytest.mark.parametrize("case", ["unregistered", "wrong-group"])
+def test_unauthorized_query_is_the_server_refusing_the_dn_or_group(grid, net_world, responder,
+                                                                   tmp_path, case):
+    """``dirac-proxy-info`` with a DN the server does not know, or a proxy for a group the
+    user is not in: "Can't update from server ... Unauthorized query" then "Cannot contact CS
+    to get user list".  Not an unreachable server: NET-009 (and NET-006) confirm the refusal."""
+    with _guarded_cs(net_world, tmp_path) as cs:
+        if case == "unregistered":
+            client = cs_client(grid, net_world, cs, tmp_path / "c",
+                             user=grid.pki.user(grid.ca, "Unknown Stranger"))
+            made = client.run([str(PROXY_INIT), "--nocs", "-N"])
+            assert made.returncode == 0, made.stdout
+        else:
+            client = cs_client(grid, net_world, cs, tmp_path / "c")
+            proxy = Path(client.env["X509_USER_PROXY"])
+            proxy.write_bytes(grid.pki.proxy(grid.user, group="mu3e.org_admin").proxy_file())
+            proxy.chmod(0o600)
+        argv = [str(DIRAC / "bin" / "dirac-proxy-info")]
+        proc = client.run(argv)
+        assert "Unauthorized query" in proc.stdout, proc.stdout
+        assert "Cannot contact CS to get user list" in proc.stdout, proc.stdout
+        reading = explain.read(proc.stdout)
+        assert keys(proc.stdout) == ["cs-refused-dn"] and not reading.unexplained, proc.stdout
+        report = tmp_path / "refused.json"
+        r = client.explain(*cs_options(grid, net_world, cs, responder), "--mu3e-json",
+                           str(report), "--", *argv)
+    text = section(r.stdout)
+    assert r.returncode == proc.returncode
+    confirmed = text.split("ruled out")[0]
+    assert "confirmed cause: the Configuration Server refuses your proxy" in confirmed, text
+    assert "NET-009 failed" in confirmed and "could not reach" not in text, text
+    ids = [c["id"] for cause in json.loads(report.read_text())["explained"]["causes"]
+           for c in cause["checks"]]
+    assert ids[0] == "NET-009" and "NET-006" in ids
+    if case == "wrong-group":
+        assert "GROUP-002" in ids
+
+
+def _server_distrusting_the_user_ca(grid, net_world, base: Path):
+    from tests.support.pki_factory import write_trust_dir
+
+    trust = write_trust_dir(base / "server-trust", [grid.root, net_world.host_ca])
+    return _guarded_cs(net_world, base, trust)
+
+
+def _peer_closed_explained(grid, net_world, responder, base: Path):
+    with _server_distrusting_the_user_ca(grid, net_world, base) as cs:
+        client = cs_client(grid, net_world, cs, base / "c")
+        argv = [str(PROXY_INIT), "-g", GROUP]
+        proc = client.run(argv)
+        assert proc.returncode == 1, proc.stdout
+        # DIRAC says either, depending on when the server's close arrives
+        assert "Peer closed connection" in proc.stdout or \
+            "Transport endpoint is not connected" in proc.stdout, proc.stdout
+        reading = explain.read(proc.stdout)
+        assert keys(proc.stdout) == ["peer-closed"] and not reading.unexplained, proc.stdout
+        report = base / "closed.json"
+        r = client.explain(*cs_options(grid, net_world, cs, responder), "--mu3e-json",
+                           str(report), "--", *argv)
+    return section(r.stdout), json.loads(report.read_text())["explained"]
+
+
+def test_a_server_that_does_not_trust_the_users_ca_is_not_a_ping_problem(
+        grid, net_world, responder, tmp_path):
+    """The real CS trusts another CA for clients and drops the connection after TLS: "Peer
+    closed connection".  Every line is the certificate's story, decided by NET-003, and never
+    "run dirac-proxy-init again" (NET-004's advice)."""
+    text, data = _peer_closed_explained(grid, net_world, responder, tmp_path)
+    assert [e["id"] for e in data["entries"] if not e["ordinary"]] == ["peer-closed"]
+    # NET-003 waits for the server's verdict after the handshake, fails on the close, and so
+    # confirms the certificate cause: the headline, never a ping problem
+    confirmed = {c["cause"]: [k["id"] for k in c["checks"]] for c in data["causes"]}
+    (certificate,) = [c for c in confirmed if c.startswith("the server does not accept your")]
+    assert confirmed[certificate] == ["NET-003"], data
+    assert data["causes"][0]["cause"] == certificate, data
+    decided = {**confirmed, **{r["cause"]: r["checks"] for r in data["ruled_out"]}}
+    named = {c for checks in decided.values() for c in checks}
+    assert "NET-004" not in named and "run dirac-proxy-init again" not in text, text
 
 
 def test_unknown_text_is_not_recognised_and_runs_the_full_diagnosis(world):
@@ -427,7 +582,8 @@ def test_unknown_text_is_not_recognised_and_runs_the_full_diagnosis(world):
     # the full diagnosis ran (every check has a result) and the user's own JSON report stays
     data = json.loads(report.read_text())
     assert {c["id"] for c in data["checks"]} == set(registry.load_all())
-    assert "  | Segmentation fault (core dumped)" in data["explained"]  # for support
+    assert data["explained"]["verdict"] == "not recognised"
+    assert data["explained"]["not_explained"] == ["Segmentation fault (core dumped)"]
 
 
 def _dirac_sources() -> str:
@@ -452,7 +608,8 @@ def test_every_entry_is_produced_by_a_real_program_in_a_test():
     A new entry without such a test fails here."""
     here = Path(__file__).parent
     text = "".join((here / name).read_text() for name in
-                   ("test_explain_dirac.py", "test_explain_voms.py", "test_explain_real.py"))
+                   ("test_explain_dirac.py", "test_explain_voms.py", "test_explain_real.py",
+                    "test_explain_v9.py"))
     assert [e.key for e in explain.CATALOGUE if f'"{e.key}"' not in text] == []
 
 

@@ -11,6 +11,8 @@ program gets its inputs through explicit paths and variables pointing into tmp d
 from __future__ import annotations
 
 import base64
+import json
+import os
 import shutil
 import socket
 import subprocess
@@ -20,7 +22,15 @@ from pathlib import Path
 import pytest
 
 from mu3e_checks import explain
-from tests.peers.test_explain_dirac import DIRAC, GROUP, PROXY_INIT, World, keys, section
+from tests.peers.test_explain_dirac import (
+    DIRAC,
+    GROUP,
+    PROXY_INIT,
+    World,
+    all_keys,
+    keys,
+    section,
+)
 from tests.peers.test_explain_voms import REGISTRY_CFG
 from tests.support.diset_server import closed_port
 from tests.support.voms_standin import VomsStandIn, vomses_line
@@ -78,7 +88,7 @@ def test_realpath_of_an_empty_variable_is_harmless(grid, tmp_path):
     proc = world.run(argv)
     assert proc.stdout.strip() == "realpath: '': No such file or directory", proc.stdout
     assert keys(proc.stdout) == ["diracosrc-realpath"]
-    assert explain.Explanation(explain.match(proc.stdout)).harmless_only
+    assert explain.Explanation(explain.read(proc.stdout)).harmless_only
     r = world.explain("--mu3e-offline", "--", *argv)
     assert r.returncode == 0
     assert "verdict: harmless" in section(r.stdout)
@@ -154,16 +164,22 @@ def test_pkcs12_export_of_a_foreign_key_is_the_mismatch(grid, tmp_path):
                  cause="usercert.pem and userkey.pem come from different exports")
 
 
-def test_voms_proxy_init_with_a_foreign_key_is_the_mismatch(grid, tmp_path):
-    """voms-proxy-init says it in words ("user key and certificate don't match"); DIRAC
-    8.0.74's dirac-proxy-init --nocs says nothing and signs a proxy that cannot work."""
+@pytest.mark.parametrize("program,says", [
+    ("voms-proxy-init", "user key and certificate don't match"),
+    ("grid-proxy-init", "non-matching user key and cert"),
+])
+def test_the_grid_tools_with_a_foreign_key_say_it_is_the_mismatch(grid, tmp_path, program,
+                                                                  says):
+    """voms-proxy-init and grid-proxy-init say it in words (DIRAC 8.0.74's dirac-proxy-init
+    --nocs says nothing and signs a proxy that cannot work, see below)."""
     world = World(grid, tmp_path)
     _other_key(grid, world)
-    argv = [tool("voms-proxy-init"), "-out", str(tmp_path / "vp")]
+    argv = [tool(program), "-out", str(tmp_path / "proxy-out")]
     proc = world.run(argv)
     assert proc.returncode != 0, proc.stdout
-    assert "user key and certificate don't match" in proc.stdout, proc.stdout
-    assert keys(proc.stdout) == ["key-mismatch"]
+    assert says in proc.stdout, proc.stdout
+    reading = explain.read(proc.stdout)
+    assert keys(proc.stdout) == ["key-mismatch"] and not reading.unexplained, proc.stdout
     confirmed_by(world, "CERT-007", argv, proc.returncode,
                  cause="usercert.pem and userkey.pem come from different exports")
 
@@ -398,3 +414,213 @@ def test_voms_proxy_init_cannot_verify_an_ac_without_its_lsc(grid, tmp_path, loo
         confirmed_by(world, "ENV-003", argv, 1, outcome="warned",
                      cause="X509_VOMS_DIR lacks the mu3e.org .lsc file", **env)
 
+
+
+# ------------------------------------------------------------- issue 22: what users paste
+
+def test_voms_proxy_init_without_debug_hides_the_readable_key(grid, tmp_path):
+    """Without --debug, voms-proxy-init only says it found no valid credentials (the key was
+    mode 644); CERT-003 names the key.  A missing key is the same message family, CERT-001."""
+    world = World(grid, tmp_path)
+    key = world.home / ".globus" / "userkey.pem"
+    key.chmod(0o644)
+    argv = [tool("voms-proxy-init"), "-out", str(tmp_path / "vp")]
+    proc = world.run(argv)
+    assert proc.returncode == 1, proc.stdout
+    assert "Couldn't find valid credentials to generate a proxy" in proc.stdout, proc.stdout
+    reading = explain.read(proc.stdout)
+    assert keys(proc.stdout) == ["voms-credentials"] and not reading.unexplained
+    confirmed_by(world, "CERT-003", argv, 1,
+                 cause="userkey.pem can be read by others: voms-proxy-init ignores such a key")
+    key.unlink()
+    missing = world.run(argv)
+    assert "Unable to find user certificate or key" in missing.stdout, missing.stdout
+    assert keys(missing.stdout) == ["voms-credentials"]
+    confirmed_by(world, "CERT-001", argv, missing.returncode,
+                 cause="usercert.pem or userkey.pem is missing where the grid tools look")
+
+
+def _expired_world(grid, tmp_path) -> World:
+    return World(grid, tmp_path, user=grid.pki.user(grid.ca, "Expired Physicist",
+                                                     expired=True))
+
+
+@pytest.mark.parametrize("program", ["voms-proxy-init", "grid-proxy-init"])
+def test_the_grid_tools_refuse_an_expired_certificate(grid, tmp_path, program):
+    world = _expired_world(grid, tmp_path)
+    argv = [tool(program), "-out", str(tmp_path / "p")]
+    proc = world.run(argv)
+    assert proc.returncode != 0, proc.stdout
+    assert "ERROR: Your certificate" in proc.stdout and "expired" in proc.stdout, proc.stdout
+    reading = explain.read(proc.stdout)
+    assert keys(proc.stdout) == ["cert-expiring"] and not reading.unexplained, proc.stdout
+    assert "grid-progress" in all_keys(proc.stdout)  # "Your identity:", "Creating proxy ..."
+    confirmed_by(world, "CERT-008", argv, proc.returncode,
+                 cause="your user certificate has expired or expires soon")
+
+
+def test_an_expired_certificate_is_the_root_cause_not_the_proxy(grid, tmp_path):
+    """dirac-proxy-init --nocs with an expired certificate: "Your certificate will expire in
+    less than 0 days", then a proxy that "has expired".  CERT-008 and PROXY-008 both fail;
+    the certificate is the root cause and its fix the headline, the proxy only follows."""
+    world = _expired_world(grid, tmp_path)
+    world.cfg(None)
+    argv = [str(PROXY_INIT), "--nocs"]
+    proc = world.run(argv)
+    assert proc.returncode == 0, proc.stdout  # DIRAC says it made a proxy
+    assert "Your certificate will expire in less than 0 days" in proc.stdout, proc.stdout
+    reading = explain.read(proc.stdout, argv)
+    assert {"cert-expiring", "upload-expired"} <= set(keys(proc.stdout)), proc.stdout
+    assert not reading.unexplained, reading.unexplained
+    assert "separator" in all_keys(proc.stdout)  # the banner's rows of =
+    report = tmp_path / "expired.json"
+    text = confirmed_by(world, "CERT-008", argv, 0, "--mu3e-json", str(report),
+                        cause="your user certificate has expired or expires soon")
+    headline = text.split("confirmed cause", 1)[1].split("also confirmed", 1)[0]
+    assert "CERT-008 failed" in headline and "PROXY-008" not in headline, text
+    assert "dirac-proxy-init" not in headline, text  # renewing is the fix, not a new proxy
+    assert "PROXY-008 failed" in text.split("also confirmed", 1)[1], text
+    causes = json.loads(report.read_text())["explained"]["causes"]
+    assert [c["checks"][0]["id"] for c in causes][:2] == ["CERT-008", "PROXY-008"]
+
+
+def test_the_crl_step_off_merlin7_has_no_module_and_no_fetch_crl(grid, tmp_path):
+    """The guide's CRL step where there are no environment modules and no fetch-crl."""
+    world = World(grid, tmp_path)
+    cadir = Path(world.env["X509_CERT_DIR"])
+    for crl in cadir.glob("*.r0"):
+        crl.unlink()
+    script = ("module use unstable\nmodule load fetch-crl\n"
+              f"fetch-crl -l {cadir}/\n")
+    path = "/usr/local/bin:/usr/bin:/bin"
+    assert shutil.which("module", path=path) is None
+    env = {"PATH": no_path("fetch-crl") + os.pathsep + path}
+    argv = [tool("bash"), "-i", "-c", script]  # typed in an interactive shell
+    proc = world.run(argv, **env)
+    assert proc.returncode == 127, proc.stdout
+    assert "module: command not found" in proc.stdout, proc.stdout
+    assert "fetch-crl: command not found" in proc.stdout, proc.stdout
+    reading = explain.read(proc.stdout)
+    assert keys(proc.stdout) == ["crl-tools"] and not reading.unexplained, proc.stdout
+    assert "shell-noise" in all_keys(proc.stdout)  # bash -i without a terminal says so
+    confirmed_by(world, "CRL-001", argv, 127, cause="fetch-crl is not available", **env)
+
+
+def _dirac_cfg_with_a_closed_server(world: World) -> str:
+    url = f"dips://127.0.0.1:{closed_port()}/Configuration/Server"
+    world.cfg(url)
+    return url
+
+
+def test_dirac_proxy_info_stops_on_a_voms_proxy_without_group(grid, tmp_path, loopback_only):
+    """A VOMS proxy made without DIRAC (the real voms-proxy-fake, no group extension):
+    ``dirac-proxy-info -v`` ends in ``KeyError: 'group'``; GROUP-001 says why."""
+    from tests.peers.test_proxy_tools import signing_policies, voms_fake
+
+    world = World(grid, tmp_path)
+    signing_policies(Path(world.env["X509_CERT_DIR"]))
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    made = voms_fake(dict(world.env), fake, grid, extension=False)
+    proxy = Path(world.env["X509_USER_PROXY"])
+    proxy.write_bytes(made.read_bytes())
+    proxy.chmod(0o600)
+    url = _dirac_cfg_with_a_closed_server(world)
+    argv = [str(DIRAC / "bin" / "dirac-proxy-info"), "-v"]
+    proc = world.run(argv)
+    assert proc.returncode == 1, proc.stdout
+    assert "KeyError: 'group'" in proc.stdout and "Traceback" in proc.stdout, proc.stdout
+    reading = explain.read(proc.stdout)
+    assert "proxy-no-group" in keys(proc.stdout), proc.stdout
+    assert not reading.unexplained, reading.unexplained  # the traceback is its frames
+    assert "traceback" in all_keys(proc.stdout)
+    confirmed_by(world, "GROUP-001", argv, 1, "--mu3e-cs-url", url,
+                 cause="the proxy carries no DIRAC group")
+
+
+def test_a_proxy_signed_with_another_key_is_not_valid(grid, tmp_path, loopback_only):
+    """dirac-proxy-init --nocs signs with whatever userkey.pem holds and says nothing;
+    dirac-proxy-info then says "!!! The proxy is not valid !!!".  CERT-007 is the root."""
+    world = World(grid, tmp_path)
+    _other_key(grid, world)
+    world.cfg(None)
+    made = world.run([str(PROXY_INIT), "--nocs", "-N"])
+    assert made.returncode == 0, made.stdout
+    url = _dirac_cfg_with_a_closed_server(world)
+    argv = [str(DIRAC / "bin" / "dirac-proxy-info")]
+    proc = world.run(argv)
+    assert "!!! The proxy is not valid !!!" in proc.stdout, proc.stdout
+    reading = explain.read(proc.stdout)
+    assert "proxy-invalid" in keys(proc.stdout) and not reading.unexplained, proc.stdout
+    confirmed_by(world, "CERT-007", argv, proc.returncode, "--mu3e-cs-url", url,
+                 cause="the proxy was signed with a key that does not belong to usercert.pem")
+
+
+def test_dirac_configure_cannot_write_dirac_s_root(grid, tmp_path, loopback_only):
+    """dirac-configure from another DIRAC than DIRACOS's, whose root it may not write (as a
+    plain venv's DIRAC, rooted at its base Python's prefix): "Fail to create directory".
+    Run without root's file capabilities so the directory's mode binds."""
+    from tests.support.runner import without_file_capabilities
+
+    world = World(grid, tmp_path)
+    world.cfg(None)
+    url = f"dips://127.0.0.1:{closed_port()}/Configuration/Server"
+    for d in (world.root / "etc", world.root):
+        d.chmod(0o555)
+    argv = without_file_capabilities(
+        [str(DIRAC / "bin" / "dirac-configure"), "-F", "-S", "GridPP", "-C", url, "-I"])
+    proc = world.run(argv)
+    assert proc.returncode != 0, proc.stdout
+    assert "Fail to create directory" in proc.stdout, proc.stdout
+    assert "configure-mkdir" in keys(proc.stdout), proc.stdout
+    # DIRACOS is not active here and dirac-configure is /opt's: that is the root cause;
+    # DIRAC's root holds no dirac.cfg either (CFG-001 follows)
+    text = confirmed_by(world, "DIRACOS-003", argv, proc.returncode, "--mu3e-cs-url", url,
+                        cause="dirac-configure is not DIRACOS's")
+    assert "CFG-001 failed" in text.split("also confirmed", 1)[1], text
+
+
+def test_dirac_configure_cannot_update_a_site_managed_ca_dir(grid, tmp_path, loopback_only):
+    """X509_CERT_DIR at a CA directory the user may not write (a site-managed one):
+    dirac-configure's CA sync says the user "does not have the permissions to update" it."""
+    from tests.support.runner import without_file_capabilities
+
+    world = World(grid, tmp_path)
+    world.cfg(None)
+    assert world.proxy_init("--nocs", "-N").returncode == 0
+    site = tmp_path / "site-certificates"
+    shutil.copytree(world.env["X509_CERT_DIR"], site)
+    site.chmod(0o555)
+    url = f"dips://127.0.0.1:{closed_port()}/Configuration/Server"
+    argv = without_file_capabilities(
+        [str(DIRAC / "bin" / "dirac-configure"), "-F", "-S", "GridPP", "-C", url, "-I"])
+    proc = world.run(argv, X509_CERT_DIR=str(site))
+    assert "does not have the permissions to update" in proc.stdout, proc.stdout
+    assert "configure-permissions" in keys(proc.stdout), proc.stdout
+    confirmed_by(world, "ENV-001", argv, proc.returncode, "--mu3e-cs-url", url,
+                 outcome="warned", cause="the CA directory DIRAC uses is not yours to write",
+                 X509_CERT_DIR=str(site))
+
+
+# ------------------------------------------------------------------------ hostile input
+
+def test_hostile_text_through_the_real_command(grid, tmp_path):
+    """Issue 20's input through ``mu3e-checks explain`` as a user runs it: the quadratic line is
+    read at once and named, the line it echoes is clipped; more than the bound is refused
+    unread, on stdin as in a file."""
+    world = World(grid, tmp_path)
+    log = tmp_path / "hostile.log"
+    log.write_text("dirac-" * 45000 + " command not found\n")
+    r = world.explain("--mu3e-offline", "--file", str(log))
+    text = section(r.stdout)
+    assert r.returncode == 1 and "[command-not-found]" in text, text[-2000:]
+    quoted = [line for line in text.splitlines() if line.startswith("  | ")]
+    assert quoted and all(len(line) <= 4 + explain.LINE_CHARS + 1 for line in quoted)
+    log.write_bytes(b"x" * (explain.MAX_TEXT + 1))
+    r = world.explain("--file", str(log))
+    assert r.returncode == 2 and "at most" in r.stdout and "Error explained" not in r.stdout
+    r = subprocess.run([sys.executable, "-m", "mu3e_checks.cli", "explain"],
+                       input=b"y" * (explain.MAX_TEXT * 3), env=world.env,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
+                       cwd=tmp_path)
+    assert r.returncode == 2 and b"at most" in r.stdout

@@ -139,15 +139,19 @@ def invariant_violations(r: RunResult) -> list[str]:
     return out
 
 
-def unprivileged_command() -> list[str]:
-    """The diagnosis command, run so that file permissions bind even when the tests run as root
-    (CI does): root keeps its uid but loses the capabilities that bypass permission bits."""
-    base = [sys.executable, "-m", "pytest", "--pyargs", "mu3e_checks"]
+def without_file_capabilities(argv: list[str]) -> list[str]:
+    """``argv`` run so that file permissions bind even when the tests run as root (CI does):
+    root keeps its uid but loses the capabilities that bypass permission bits."""
     if os.getuid() != 0:
-        return base
+        return argv
     assert shutil.which("setpriv"), "setpriv (util-linux) is needed to drop root's file access"
     drop = "-dac_override,-dac_read_search"
-    return ["setpriv", "--bounding-set", drop, "--inh-caps", drop, "--", *base]
+    return ["setpriv", "--bounding-set", drop, "--inh-caps", drop, "--", *argv]
+
+
+def unprivileged_command() -> list[str]:
+    """The diagnosis command, with file permissions binding (:func:`without_file_capabilities`)."""
+    return without_file_capabilities([sys.executable, "-m", "pytest", "--pyargs", "mu3e_checks"])
 
 
 def audit_processes(seen: Path) -> str:
