@@ -272,3 +272,12 @@ def write_lsc(path: Path, server_dn: str, ca_dn: str, *, note: str = "") -> Reme
     """An .lsc file as dirac-configure writes it: the VOMS server's DN, then its CA's DN."""
     return cmd("printf '%s\\n%s\\n' {dn} {ca} > {path}", note=note, dn=server_dn, ca=ca_dn,
                path=path)
+
+
+def export_into(var: str, value: object, script: Path, *, note: str = "",
+                **note_values: object) -> Remedy:
+    """Append ``export VAR=<value>`` to a script every new shell sources (a venv's
+    ``bin/activate``); bash's ``printf %q`` quotes the value for the shell that reads it later.
+    ``var`` is ours, never outside text."""
+    return cmd(f"printf 'export {var}=%q\\n' {{value}} >> {{script}}", note=note, value=value,
+               script=script, **note_values)

@@ -93,9 +93,11 @@ def test_voms_proxy_init(diracos, settings):
 @check("DIRAC-001", "The DIRAC Python client is installed", step="dirac",
        fix=dos.PIP_DIRAC_TEMPLATE)
 def test_dirac_installed(dirac_install, diracos):
-    """DIRAC versions are read from *.dist-info/METADATA in the order DIRACOS's Python imports:
-    $PYTHONPATH, the user site, then DIRACOS's site-packages.  Fails when none holds DIRAC
-    (fix: pip install DIRAC==8.0.74 inside DIRACOS); warns when its metadata is unreadable.
+    """DIRAC versions are read from *.dist-info/METADATA in the order the Python that runs
+    DIRAC imports: $PYTHONPATH, the user site, then its site-packages.  That Python is the one
+    on the #! line of the dirac-* commands on PATH (a plain venv), else DIRACOS's.  Fails when
+    none holds DIRAC (fix: pip install DIRAC==8.0.74 inside DIRACOS); warns when its metadata
+    is unreadable.
     """
     dist = dirac_install.in_use
     if dist is None:
@@ -121,7 +123,8 @@ def test_dirac_version(dirac_install, diracos):
     level, sentence = dos.version_verdict(dist.version)
     pip = dos.pip_dirac(diracos)
     label = dirac_install.label(dist)
-    if level != "ok" and diracos.present and label != "DIRACOS":
+    if level != "ok" and diracos.present and label != "DIRACOS" \
+            and dirac_install.outside_diracos is None:
         # A copy outside DIRACOS shadows DIRACOS's own: remove it, then install the pin.
         pip = join(dos.diracosrc_line(diracos.prefix), dos.uninstall_command(dist, label),
                    commands.pip_install_dirac())
