@@ -281,3 +281,14 @@ def export_into(var: str, value: object, script: Path, *, note: str = "",
     ``var`` is ours, never outside text."""
     return cmd(f"printf 'export {var}=%q\\n' {{value}} >> {{script}}", note=note, value=value,
                script=script, **note_values)
+
+
+def recreate_venv(venv: Path) -> Remedy:
+    """Make a venv again in place, from the ``python3`` on PATH (its packages are gone after)."""
+    return cmd("python3 -m venv --clear {venv}", venv=venv,
+               note="its old Python is gone; this empties the venv")
+
+
+def python_pip_install_dirac(python: Path) -> Remedy:
+    """The guide's pinned client install with a given Python's pip (a plain venv's)."""
+    return cmd("{python} -m pip install {pin}", python=python, pin=GUIDE_PIN)

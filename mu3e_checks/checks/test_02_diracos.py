@@ -96,9 +96,12 @@ def test_dirac_installed(dirac_install, diracos):
     """DIRAC versions are read from *.dist-info/METADATA in the order the Python that runs
     DIRAC imports: $PYTHONPATH, the user site, then its site-packages.  That Python is the one
     on the #! line of the dirac-* commands on PATH (a plain venv), else DIRACOS's.  Fails when
-    none holds DIRAC (fix: pip install DIRAC==8.0.74 inside DIRACOS); warns when its metadata
-    is unreadable.
+    none holds DIRAC (fix: pip install DIRAC==8.0.74 inside DIRACOS), or when that Python is
+    gone; warns when its metadata is unreadable.
     """
+    gone = dos.runner_cannot_start(dirac_install)
+    if gone:
+        fail(gone, fix=dos.restart_runner(dirac_install, diracos))
     dist = dirac_install.in_use
     if dist is None:
         if not diracos.present:

@@ -1,7 +1,8 @@
 """dirac.cfg the way DIRAC v8 reads it: which files, in which order, and what each overrides.
 
 DIRAC's local configuration is not one file.  ``rootPath`` is ``sys.base_prefix`` of the Python
-DIRAC runs under (the DIRACOS prefix) unless ``$DIRAC_ROOT_PATH`` overrides it; DIRAC loads
+DIRAC runs under (the DIRACOS prefix; for a plain venv the Python it was made from, not the venv)
+unless ``$DIRAC_ROOT_PATH`` overrides it; DIRAC loads
 ``<rootPath>/etc/dirac.cfg``, then every file in ``$DIRACSYSCONFIG`` (a comma list, loaded from
 the last to the first, so the first listed wins), then ``~/.dirac.cfg``; a later file overrides
 an earlier one option by option.  So a stale ``~/.dirac.cfg`` silently beats what

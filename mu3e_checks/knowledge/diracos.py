@@ -646,3 +646,25 @@ def own_root(install: DiracInstall, tree: DiracosTree, environ: Mapping[str, str
     if value and os.path.isabs(value):
         return Path(value)
     return interp.prefix if interp.venv else computed_root(interp.base_prefix)
+
+
+def runner_cannot_start(install: DiracInstall) -> Optional[str]:
+    """Why the dirac-* commands on PATH cannot start at all, or None: the Python their ``#!``
+    line names is gone (a venv whose base Python was removed or upgraded away)."""
+    runner = install.runner
+    interp = runner.interpreter if runner is not None else None
+    if runner is None or interp is None or not interp.missing:
+        return None
+    return (f"{runner.command} runs under {runner.shebang.interpreter} (its #! line), and "
+            f"{interp.problem}: every dirac-* command there stops with 'bad interpreter: No "
+            "such file or directory'")
+
+
+def restart_runner(install: DiracInstall, tree: DiracosTree) -> Remedy:
+    """Make the commands startable again: a venv made anew (from a Python that exists) with
+    DIRAC installed into it; otherwise the guide's DIRAC inside DIRACOS."""
+    interp = install.outside_diracos
+    if interp is not None and interp.venv:
+        return join(commands.recreate_venv(interp.prefix),
+                    commands.python_pip_install_dirac(interp.prefix / "bin" / "python"))
+    return pip_dirac(tree)

@@ -108,6 +108,11 @@ class Interpreter:
     problem: Optional[str] = None  # why base_prefix is a guess, or the interpreter is missing
 
     @property
+    def missing(self) -> bool:
+        """The interpreter itself is gone: nothing that names it can start."""
+        return not _fs.exists(self.executable)
+
+    @property
     def minor(self) -> Optional[str]:
         return ".".join(self.version.split(".")[:2]) if self.version else None
 
@@ -118,13 +123,14 @@ class Interpreter:
 
 
 def _read_pyvenv_cfg(path: Path) -> Optional[dict[str, str]]:
-    """The keys of a pyvenv.cfg, lowercased, as CPython reads them; None when absent."""
+    """The keys of a pyvenv.cfg, lowercased, as CPython reads them; None when absent (not a
+    regular file, as ``site.py`` tests it); no keys when it cannot be read here."""
     if not _fs.is_file(path):
         return None
     try:
         text = read_bytes(path, limit=MAX_PYVENV_CFG).decode("utf-8", "replace")
     except Unreadable:
-        return None
+        return {}
     out: dict[str, str] = {}
     for line in text.splitlines():
         key, had_equ, value = line.partition("=")
@@ -171,6 +177,23 @@ def _name_minor(executable: Path) -> Optional[str]:
     return m.group(1) if m else None
 
 
+#: getpath's realpath follows at most this many links, as the kernel does.
+MAX_LINKS = 40
+
+
+def resolve_file_links(path: Path) -> Path:
+    """The file a chain of symbolic links ends at, as CPython's getpath resolves its executable:
+    only the last component is followed, not links among the folders above it (a DIRACOS
+    reached through a linked folder keeps the linked path as its prefix)."""
+    for _ in range(MAX_LINKS):
+        try:
+            target = os.readlink(path)
+        except (OSError, ValueError):
+            return path
+        path = path.parent / target
+    return path
+
+
 def inspect_interpreter(executable: Path, environ: Mapping[str, str],
                         ignore_environment: bool = False) -> Interpreter:
     """``sys.prefix`` and ``sys.base_prefix`` of the Python at ``executable``; never raises.
@@ -179,9 +202,6 @@ def inspect_interpreter(executable: Path, environ: Mapping[str, str],
     not read.
     """
     executable = Path(os.path.abspath(executable))
-    if not _fs.exists(executable):
-        return Interpreter(executable, executable.parent.parent, executable.parent.parent, False,
-                           how="", problem=f"{executable} does not exist")
     pythonhome = "" if ignore_environment else environ.get("PYTHONHOME", "")
     if pythonhome:
         home = Path(pythonhome.split(":", 1)[0])
@@ -199,7 +219,7 @@ def inspect_interpreter(executable: Path, environ: Mapping[str, str],
         start = Path(home)
         how = f"home = {home} in {cfg_path}"
     else:
-        real = Path(os.path.realpath(executable))
+        real = resolve_file_links(executable)
         start = real.parent
         how = f"from {real}" if real != executable else f"from {executable}"
         version = version or _name_minor(real) or _name_minor(executable)
@@ -212,6 +232,10 @@ def inspect_interpreter(executable: Path, environ: Mapping[str, str],
         problem = (f"no lib/python3.*/os.py in {start} or above it: Python falls back to the "
                    f"prefix it was built with, which cannot be read from disk; {base} is a guess")
     version = version or minor
+    if not _fs.exists(executable):
+        gone = resolve_file_links(executable)
+        problem = f"{executable} does not exist" + (
+            f" (it links to {gone}, which is gone)" if gone != executable else "")
     if cfg is not None:
         system = (cfg.get("include-system-site-packages") or "true").lower() == "true"
         return Interpreter(executable, exe_dir.parent, base, True, home, version, system,

@@ -331,3 +331,29 @@ def test_venv_ca_dir_and_vomses_are_under_diracs_root(home, grid, tmp_path):
     vomses = base / "etc" / "grid-security" / "vomses"
     assert r.outcome("ENV-002") == "warned"
     assert str(vomses) in r["ENV-002"].fix
+
+
+def test_hostile_dirac_commands_on_path_are_named_not_crashes(home, tmp_path):
+    """A FIFO, a binary and a #! line naming a link loop where dirac-proxy-init should be:
+    each is a sentence in the report, and the run keeps its promises (no error, no hang)."""
+    tree = build_diracos(home)
+    hostile = tmp_path / "hostile-bin"
+    hostile.mkdir()
+    os.mkfifo(hostile / "dirac-proxy-init")
+    (hostile / "dirac-configure").write_bytes(b"\x7fELF" + bytes(100))
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    (hostile / "dirac-proxy-info").write_text(f"#!{loop}\n")
+    for f in hostile.iterdir():
+        f.chmod(0o755)
+    r = run_checks(home, "--mu3e-select", "DIRAC,CFG",
+                   env=tree.env(PATH=f"{hostile}:{tree.bin}:/usr/bin:/bin"))
+    assert "named pipe" in r["CFG-001"].properties["note"]
+    assert r.outcome("CFG-001") == "passed"  # DIRACOS's DIRAC and cfg, as before
+    (hostile / "dirac-proxy-init").unlink()
+    (hostile / "dirac-proxy-info").rename(hostile / "dirac-proxy-init")
+    r = run_checks(home, "--mu3e-select", "DIRAC-001",
+                   env=tree.env(PATH=f"{hostile}:{tree.bin}:/usr/bin:/bin"))
+    case = r["DIRAC-001"]
+    assert case.outcome == "failed" and "bad interpreter" in case.message
+    assert f"{loop} does not exist" in case.message

@@ -162,12 +162,18 @@ class FakeDiracos:
     def sourced_env(self, home: Path, commands: str = "") -> dict[str, str]:
         """The environment a real ``bash`` has after sourcing this tree's diracosrc (then
         ``commands``), starting from the test runner's clean environment."""
-        script = f"source {self.prefix}/diracosrc\n{commands}\nenv -0"
-        base = clean_env(home, {"PATH": "/usr/local/bin:/usr/bin:/bin"})
-        out = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], env=base,
-                             capture_output=True, check=True, timeout=30).stdout
-        env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
-        return {k: v for k, v in env.items() if k not in ("SHLVL", "_", "PWD", "OLDPWD")}
+        return sourced_env(self.prefix / "diracosrc", home, commands)
+
+
+def sourced_env(rc: Path, home: Path, commands: str = "") -> dict[str, str]:
+    """The environment a real ``bash`` has after ``source <rc>`` (then ``commands``), starting
+    from the test runner's clean environment."""
+    script = f"source {rc}\n{commands}\nenv -0"
+    base = clean_env(home, {"PATH": "/usr/local/bin:/usr/bin:/bin"})
+    out = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], env=base,
+                         capture_output=True, check=True, timeout=30).stdout
+    env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+    return {k: v for k, v in env.items() if k not in ("SHLVL", "_", "PWD", "OLDPWD")}
 
 
 def build_diracos(home: Path, grid=None, *, dirac: Optional[str] = "8.0.74",
@@ -291,12 +297,7 @@ class PlainVenv:
 
     def sourced_env(self, home: Path, commands: str = "") -> dict[str, str]:
         """The environment a real ``bash`` has after sourcing this venv's activate script."""
-        script = f"source {self.activate}\n{commands}\nenv -0"
-        base = clean_env(home, {"PATH": "/usr/local/bin:/usr/bin:/bin"})
-        out = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], env=base,
-                             capture_output=True, check=True, timeout=30).stdout
-        env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
-        return {k: v for k, v in env.items() if k not in ("SHLVL", "_", "PWD", "OLDPWD")}
+        return sourced_env(self.activate, home, commands)
 
 
 def fake_base_python(prefix: Path, minor: str = "3.11") -> Path:
@@ -307,7 +308,8 @@ def fake_base_python(prefix: Path, minor: str = "3.11") -> Path:
     (prefix / "lib" / f"python{minor}" / "os.py").write_text("# landmark\n")
     exe = prefix / "bin" / f"python{minor}"
     if not exe.exists():
-        exe.symlink_to(sys.executable)
+        exe.write_text("#!/bin/false\n")  # a placeholder: a symbolic link would be followed
+        exe.chmod(0o755)
     return exe
 
 
