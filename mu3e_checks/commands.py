@@ -289,6 +289,12 @@ def recreate_venv(venv: Path) -> Remedy:
                note="its old Python is gone; this empties the venv")
 
 
-def python_pip_install_dirac(python: Path) -> Remedy:
+def python_pip_install_dirac(python: Path, *, force: bool = False) -> Remedy:
     """The guide's pinned client install with a given Python's pip (a plain venv's)."""
-    return cmd("{python} -m pip install {pin}", python=python, pin=GUIDE_PIN)
+    flags = "--force-reinstall --no-deps " if force else ""
+    return cmd(f"{{python}} -m pip install {flags}{{pin}}", python=python, pin=GUIDE_PIN)
+
+
+def python_pip_setuptools(python: Path) -> Remedy:
+    """The setuptools pin for DIRAC 8 with a given Python's pip (a plain venv's)."""
+    return cmd("{python} -m pip install " + SETUPTOOLS_PIN, python=python)

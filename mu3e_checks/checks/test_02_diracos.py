@@ -108,10 +108,10 @@ def test_dirac_installed(dirac_install, diracos):
             skip_for("DIRACOS-001", "install DIRACOS first, then DIRAC inside it")
         where = ", ".join(str(d.path) for d in dirac_install.search_path) or "nowhere"
         fail(f"DIRAC is not installed for {dirac_install.python} (looked in {where})",
-             fix=dos.pip_dirac(diracos))
+             fix=dos.pip_dirac(diracos, install=dirac_install))
     if dist.problem:
         warn(f"{dist.problem}: the installation may be broken",
-             fix=dos.pip_dirac(diracos, force=True))
+             fix=dos.pip_dirac(diracos, force=True, install=dirac_install))
     note(f"{dist.name} {dist.version} from {dirac_install.where(dist)}")
 
 
@@ -124,7 +124,7 @@ def test_dirac_version(dirac_install, diracos):
     """
     dist = dirac_install.in_use
     level, sentence = dos.version_verdict(dist.version)
-    pip = dos.pip_dirac(diracos)
+    pip = dos.pip_dirac(diracos, install=dirac_install)
     label = dirac_install.label(dist)
     if level != "ok" and diracos.present and label != "DIRACOS" \
             and dirac_install.outside_diracos is None:
@@ -173,7 +173,7 @@ def test_setuptools_pin(dirac_install, diracos):
     dist = dirac_install.in_use
     problem = dos.setuptools_problem(dist, dirac_install.setuptools)
     if problem:
-        fail(problem, fix=dos.pip_setuptools(diracos))
+        fail(problem, fix=dos.pip_setuptools(diracos, dirac_install))
     tools = dirac_install.setuptools
     if tools is not None:
         note(f"setuptools {tools.version} ({tools.site})")

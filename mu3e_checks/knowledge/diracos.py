@@ -74,13 +74,22 @@ def inside(tree: DiracosTree, remedy: Remedy) -> Remedy:
     return join(diracosrc_line(tree.prefix), remedy) if tree.present else remedy
 
 
-def pip_dirac(tree: DiracosTree, *, force: bool = False) -> Remedy:
-    """The guide's pinned ``pip install DIRAC==8.0.74``, inside DIRACOS when there is one."""
+def pip_dirac(tree: DiracosTree, *, force: bool = False,
+              install: Optional[DiracInstall] = None) -> Remedy:
+    """The guide's pinned ``pip install DIRAC==8.0.74``, inside DIRACOS when there is one; with
+    the pip of the Python that runs DIRAC when that is not DIRACOS's (``install``)."""
+    interp = install.outside_diracos if install is not None else None
+    if interp is not None:
+        return commands.python_pip_install_dirac(interp.executable, force=force)
     return inside(tree, commands.pip_install_dirac(force=force))
 
 
-def pip_setuptools(tree: DiracosTree) -> Remedy:
-    """The setuptools pin DIRAC 8 needs, inside DIRACOS when there is one."""
+def pip_setuptools(tree: DiracosTree, install: Optional[DiracInstall] = None) -> Remedy:
+    """The setuptools pin DIRAC 8 needs, inside DIRACOS when there is one; with the pip of the
+    Python that runs DIRAC when that is not DIRACOS's (``install``)."""
+    interp = install.outside_diracos if install is not None else None
+    if interp is not None:
+        return commands.python_pip_setuptools(interp.executable)
     return inside(tree, commands.pip_setuptools())
 
 

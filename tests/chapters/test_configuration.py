@@ -357,3 +357,18 @@ def test_hostile_dirac_commands_on_path_are_named_not_crashes(home, tmp_path):
     case = r["DIRAC-001"]
     assert case.outcome == "failed" and "bad interpreter" in case.message
     assert f"{loop} does not exist" in case.message
+
+
+def test_venv_cert_dir_export_names_the_venvs_own_directory(home, grid, tmp_path):
+    """ENV-001's export for DIRAC in a venv: the directory under the root CFG-001's fix gives
+    it (the venv), where dirac-configure puts the CAs, not ~/dirac_ui/diracos's."""
+    _, venv = _venv(tmp_path)
+    r = run_checks(home, "--mu3e-select", "ENV-001", env=venv.env())
+    case = r["ENV-001"]
+    own = venv.path / "etc" / "grid-security" / "certificates"
+    assert case.outcome == "warned"
+    assert case.fix == f"export X509_CERT_DIR={own}"
+    grid.trust_dir(own)
+    fixed = venv.env(X509_CERT_DIR=str(own), DIRAC_ROOT_PATH=str(venv.path))
+    assert run_checks(home, "--mu3e-select", "ENV-001",
+                      env=fixed).outcome("ENV-001") == "passed"

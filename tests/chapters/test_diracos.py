@@ -262,7 +262,18 @@ def test_dirac_in_a_plain_venv_is_judged_under_the_venvs_python(home, tmp_path):
         r["DIRAC-001"].properties["note"]
     case = r["DIRAC-002"]
     assert case.outcome == "failed" and "DIRAC 9.1.22" in case.message
+    assert case.fix == f"{venv.python} -m pip install DIRAC==8.0.74"  # that venv's pip
     assert "Python 3.11.7 satisfies" in r["DIRAC-005"].properties["note"]
+    # What that pip leaves behind (no index is reachable here): 8.0.74 in place of 9.1.22.
+    for entry in pip_release("DIRAC", "9.1.22").iterdir():
+        installed = venv.site / entry.name
+        if installed.is_symlink():
+            installed.unlink()
+        elif installed.is_dir():
+            shutil.rmtree(installed)
+    install_release(pip_release("DIRAC", "8.0.74"), venv.site)
+    r = run_checks(home, "--mu3e-select", "DIRAC", env=venv.env())
+    assert r.failed() == [], {c.id: c.message for c in r.cases.values()}
 
 
 def test_venv_whose_base_python_is_gone_fails_and_a_new_venv_passes(home, tmp_path):
