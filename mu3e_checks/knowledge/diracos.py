@@ -383,7 +383,7 @@ class DiracInstall:
     search_path: tuple[SiteDir, ...]
     setuptools: Optional[Dist]
     labels: Mapping[str, str] = field(default_factory=dict)
-    #: The Python of the dirac-* commands on PATH, when it is not DIRACOS's (a plain venv).
+    #: The first dirac-* command on PATH and the Python it names; None when none is on PATH.
     runner: Optional[DiracRunner] = None
     #: Why python_prefix is DIRAC's root, in a sentence for the report.
     root_reason: str = "sys.base_prefix of DIRAC's Python"

@@ -170,3 +170,41 @@ def test_runner_is_the_python_of_the_first_dirac_command_on_path(tmp_path):
     assert runner.interpreter is None and "named pipe" in runner.problem
     install = dos.find_dirac(tree, {"PATH": str(bin_dir)}, tmp_path)
     assert install.outside_diracos is None  # falls back to the usual notion
+
+
+def _install_for(tmp_path: Path, venv: bool) -> tuple[dos.DiracInstall, dos.DiracosTree]:
+    base = tmp_path / "base"
+    exe = fake_base_python(base)
+    bin_dir = tmp_path / "venv" / "bin"
+    if venv:
+        bin_dir.mkdir(parents=True)
+        (bin_dir / "python").symlink_to(exe)
+        (tmp_path / "venv" / "pyvenv.cfg").write_text(f"home = {exe.parent}\n")
+    _script(bin_dir / "dirac-proxy-init", f"#!{bin_dir / 'python' if venv else exe}\n")
+    tree = dos.inspect_diracos(tmp_path / "diracos", "test")
+    return dos.find_dirac(tree, {"PATH": str(bin_dir)}, tmp_path), tree
+
+
+def test_configure_where_read_for_each_python(tmp_path, monkeypatch):
+    from mu3e_checks import commands
+
+    configure = commands.configure("GridPP", "dips://cs:9135/Configuration/Server")
+    install, tree = _install_for(tmp_path / "v", venv=True)
+    venv = tmp_path / "v" / "venv"
+    lines = dos.configure_where_read(install, tree, {}, configure).render().splitlines()
+    assert lines[0].startswith(f"export DIRAC_ROOT_PATH={venv}   # DIRAC's root for this venv")
+    assert lines[1].startswith(f"printf 'export DIRAC_ROOT_PATH=%q\\n' {venv} >> {venv}/bin/")
+    assert lines[2] == configure.render()
+    assert dos.configure_where_read(install, tree, {"DIRAC_ROOT_PATH": "/x"},
+                                    configure) == configure
+    assert dos.own_root(install, tree, {}) == venv
+    # A Python that is not a venv: dirac-configure writes under its own prefix when it may...
+    install, tree = _install_for(tmp_path / "p", venv=False)
+    assert dos.configure_where_read(install, tree, {}, configure) == configure
+    assert dos.configure_where_read(install, tree, {"DIRAC_ROOT_PATH": ""}, configure).render() \
+        .splitlines()[0].startswith("unset DIRAC_ROOT_PATH")
+    # ... and the guide's DIRACOS when it may not (root bypasses file modes: decided here).
+    monkeypatch.setattr(dos, "_writable", lambda path: False)
+    text = dos.configure_where_read(install, tree, {}, configure).render()
+    assert "you cannot write: install DIRAC into DIRACOS" in text
+    assert text.splitlines()[-1] == configure.render()
