@@ -297,3 +297,29 @@ def write_lsc(path: Path, server_dn: str, ca_dn: str, *, note: str = "") -> Reme
     """An .lsc file as dirac-configure writes it: the VOMS server's DN, then its CA's DN."""
     return cmd("printf '%s\\n%s\\n' {dn} {ca} > {path}", note=note, dn=server_dn, ca=ca_dn,
                path=path)
+
+
+def export_into(var: str, value: object, script: Path, *, note: str = "",
+                **note_values: object) -> Remedy:
+    """Append ``export VAR=<value>`` to a script every new shell sources (a venv's
+    ``bin/activate``); bash's ``printf %q`` quotes the value for the shell that reads it later.
+    ``var`` is ours, never outside text."""
+    return cmd(f"printf 'export {var}=%q\\n' {{value}} >> {{script}}", note=note, value=value,
+               script=script, **note_values)
+
+
+def recreate_venv(venv: Path) -> Remedy:
+    """Make a venv again in place, from the ``python3`` on PATH (its packages are gone after)."""
+    return cmd("python3 -m venv --clear {venv}", venv=venv,
+               note="its old Python is gone; this empties the venv")
+
+
+def python_pip_install_dirac(python: Path, *, force: bool = False) -> Remedy:
+    """The guide's pinned client install with a given Python's pip (a plain venv's)."""
+    flags = "--force-reinstall --no-deps " if force else ""
+    return cmd(f"{{python}} -m pip install {flags}{{pin}}", python=python, pin=GUIDE_PIN)
+
+
+def python_pip_setuptools(python: Path) -> Remedy:
+    """The setuptools pin for DIRAC 8 with a given Python's pip (a plain venv's)."""
+    return cmd("{python} -m pip install " + SETUPTOOLS_PIN, python=python)

@@ -104,12 +104,14 @@ def user_key_fact(credentials, settings: Settings) -> Fact:
 
 
 @pytest.fixture(scope="session")
-def trust_choice(settings: Settings, run: DiagnosisRun, system_cert_dir):
-    """Which CA directory DIRAC will use (:class:`TrustDirChoice`), and why."""
+def trust_choice(settings: Settings, run: DiagnosisRun, system_cert_dir, dirac_facts):
+    """Which CA directory DIRAC will use (:class:`TrustDirChoice`), and why (its rootPath
+    fallback is that of the Python that runs DIRAC)."""
+    from mu3e_checks.knowledge.dirac_cfg import computed_root
     from mu3e_checks.knowledge.trust import resolve_trust_dir
 
     choice = resolve_trust_dir(settings.environ, settings.diracos, settings.trust_dir,
-                               system_cert_dir)
+                               system_cert_dir, root=computed_root(dirac_facts[1].python_prefix))
     run.record_environment("Trust dir", choice.describe())
     return choice
 
@@ -339,7 +341,8 @@ def dirac_facts(settings: Settings):
 
     tree = inspect_diracos(settings.diracos, settings.diracos_source)
     install = find_dirac(tree, settings.environ, settings.home)
-    return tree, install, load_layered(settings.environ, install.python_prefix, settings.home)
+    return tree, install, load_layered(settings.environ, install.python_prefix, settings.home,
+                                       install.root_reason)
 
 
 @pytest.fixture(scope="session")
@@ -389,11 +392,11 @@ class VomsSurvey:
 
 
 @pytest.fixture(scope="session")
-def voms_survey(request: pytest.FixtureRequest, settings: Settings, diracos, trust_choice,
+def voms_survey(request: pytest.FixtureRequest, settings: Settings, dirac_config, trust_choice,
                 proxy_location, net_reach: NetReach, run: DiagnosisRun) -> VomsSurvey:
     """Every VOMS server of --mu3e-vo that the vomses in use names, probed concurrently, so N
     dead servers cost about one timeout.  vomses and vomsdir are found as DIRAC finds them
-    ($X509_VOMSES / $X509_VOMS_DIR, else DIRACOS's etc/grid-security); names go through
+    ($X509_VOMSES / $X509_VOMS_DIR, else <rootPath>/etc/grid-security); names go through
     --mu3e-nameserver when set; TLS presents only the proxy and verifies against the trust dir.
 
     When this run has already read the Configuration Server's data (NET-009 passed), the VO's
@@ -404,7 +407,8 @@ def voms_survey(request: pytest.FixtureRequest, settings: Settings, diracos, tru
     from mu3e_checks.knowledge.net.tls import proxy_credential
 
     def located(var: str, leaf: str):
-        path, default, missing = voms_env.location(settings.environ, var, diracos.prefix, leaf)
+        path, default, missing = voms_env.location(settings.environ, var, dirac_config.root,
+                                                   leaf)
         if not missing:
             return path, ""
         if os.path.exists(default):  # DIRAC falls back to its own etc/grid-security

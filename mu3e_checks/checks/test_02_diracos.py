@@ -93,20 +93,25 @@ def test_voms_proxy_init(diracos, settings):
 @check("DIRAC-001", "The DIRAC Python client is installed", step="dirac",
        fix=dos.PIP_DIRAC_TEMPLATE)
 def test_dirac_installed(dirac_install, diracos):
-    """DIRAC versions are read from *.dist-info/METADATA in the order DIRACOS's Python imports:
-    $PYTHONPATH, the user site, then DIRACOS's site-packages.  Fails when none holds DIRAC
-    (fix: pip install DIRAC==8.0.74 inside DIRACOS); warns when its metadata is unreadable.
+    """DIRAC versions are read from *.dist-info/METADATA in the order the Python that runs
+    DIRAC imports: $PYTHONPATH, the user site, then its site-packages.  That Python is the one
+    on the #! line of the dirac-* commands on PATH (a plain venv), else DIRACOS's.  Fails when
+    none holds DIRAC (fix: pip install DIRAC==8.0.74 inside DIRACOS), or when that Python is
+    gone; warns when its metadata is unreadable.
     """
+    gone = dos.runner_cannot_start(dirac_install)
+    if gone:
+        fail(gone, fix=dos.restart_runner(dirac_install, diracos))
     dist = dirac_install.in_use
     if dist is None:
         if not diracos.present:
             skip_for("DIRACOS-001", "install DIRACOS first, then DIRAC inside it")
         where = ", ".join(str(d.path) for d in dirac_install.search_path) or "nowhere"
         fail(f"DIRAC is not installed for {dirac_install.python} (looked in {where})",
-             fix=dos.pip_dirac(diracos))
+             fix=dos.pip_dirac(diracos, install=dirac_install))
     if dist.problem:
         warn(f"{dist.problem}: the installation may be broken",
-             fix=dos.pip_dirac(diracos, force=True))
+             fix=dos.pip_dirac(diracos, force=True, install=dirac_install))
     note(f"{dist.name} {dist.version} from {dirac_install.where(dist)}")
 
 
@@ -119,9 +124,10 @@ def test_dirac_version(dirac_install, diracos):
     """
     dist = dirac_install.in_use
     level, sentence = dos.version_verdict(dist.version)
-    pip = dos.pip_dirac(diracos)
+    pip = dos.pip_dirac(diracos, install=dirac_install)
     label = dirac_install.label(dist)
-    if level != "ok" and diracos.present and label != "DIRACOS":
+    if level != "ok" and diracos.present and label != "DIRACOS" \
+            and dirac_install.outside_diracos is None:
         # A copy outside DIRACOS shadows DIRACOS's own: remove it, then install the pin.
         pip = join(dos.diracosrc_line(diracos.prefix), dos.uninstall_command(dist, label),
                    commands.pip_install_dirac())
@@ -167,7 +173,7 @@ def test_setuptools_pin(dirac_install, diracos):
     dist = dirac_install.in_use
     problem = dos.setuptools_problem(dist, dirac_install.setuptools)
     if problem:
-        fail(problem, fix=dos.pip_setuptools(diracos))
+        fail(problem, fix=dos.pip_setuptools(diracos, dirac_install))
     tools = dirac_install.setuptools
     if tools is not None:
         note(f"setuptools {tools.version} ({tools.site})")

@@ -39,26 +39,38 @@ def _fix_where(layered, option: str, value: str, settings, diracos) -> Remedy:
 
 @check("CFG-001", "A dirac.cfg is where DIRAC reads it", step=STEP, fix=CONFIGURE_FIX)
 def test_cfg_present(dirac_config, diracos, dirac_install, settings):
-    """DIRAC loads <rootPath>/etc/dirac.cfg, then $DIRACSYSCONFIG, then ~/.dirac.cfg; without
-    any, every command stops with 'Missing mandatory local configuration option
-    /DIRAC/Setup'.  Fails when none exists (fix: the guide's dirac-configure), naming a cfg
-    DIRAC does not read because its rootPath is elsewhere; notes each file it tries.
+    """DIRAC loads <rootPath>/etc/dirac.cfg, $DIRACSYSCONFIG, then ~/.dirac.cfg; rootPath is
+    $DIRAC_ROOT_PATH, else sys.base_prefix of the Python on the #! line of the dirac-* commands:
+    DIRACOS, or for a plain venv the Python it was made from (/usr), not the venv.  Fails when
+    none exists ('Missing mandatory local configuration option /DIRAC/Setup'), naming a cfg DIRAC
+    does not read; the fix makes dirac-configure write where DIRAC reads (a venv: DIRAC_ROOT_PATH
+    first).  Warns on an empty or relative $DIRAC_ROOT_PATH; notes each file DIRAC tries.
     """
+    note(f"DIRAC's rootPath is {dirac_config.root} ({dirac_config.root_source})")
+    runner = dirac_install.runner
+    if runner is not None and runner.problem:
+        note(f"{runner.command}: {runner.problem}")
     for line in dirac_config.describe():
         note(line)
     if dirac_config.found:
+        if dc.root_is_unstable(dirac_config.root_source):
+            venv = dirac_install.outside_diracos
+            warn(f"DIRAC's rootPath comes from {dirac_config.root_source}: a dirac-* command "
+                 "started elsewhere finds another etc/dirac.cfg, or none",
+                 fix=commands.export("DIRAC_ROOT_PATH", venv.prefix) if venv and venv.venv
+                 else commands.unset("DIRAC_ROOT_PATH"))
         return
     if dirac_install.in_use is None:
         skip_for("DIRAC-001", "dirac-configure comes with the DIRAC client, install it first")
-    hint = ""
-    diracos_cfg = diracos.prefix / "etc" / "dirac.cfg"
-    if diracos_cfg.is_file() and not dos.same_path(diracos_cfg, dirac_config.default_file):
-        hint = (f"; there is one at {diracos_cfg}, but DIRAC's rootPath is {dirac_config.root} "
-                f"({dirac_config.root_source}), so DIRAC does not read it")
+    unread = dos.unread_cfgs(dirac_install, diracos, dirac_config.default_file)
+    hint = (f"; there is one at {', '.join(map(str, unread))}, but DIRAC does not read it"
+            if unread else "")
     fail(f"no dirac.cfg: DIRAC reads {dirac_config.default_file} (rootPath from "
-         f"{dirac_config.root_source}), $DIRACSYSCONFIG and ~/.dirac.cfg, and none exists{hint}; "
-         "dirac-proxy-info would fail with 'Missing mandatory local configuration option "
-         "/DIRAC/Setup'", fix=_configure(settings, diracos))
+         f"{dirac_config.root_source}), $DIRACSYSCONFIG and ~/.dirac.cfg, and none "
+         f"exists{hint}; dirac-proxy-info would fail with "
+         "'Missing mandatory local configuration option /DIRAC/Setup'",
+         fix=dos.configure_where_read(dirac_install, diracos, settings.environ,
+                                      dc.configure_command(settings.setup, settings.cs_url)))
 
 
 @check("CFG-002", "Every dirac.cfg DIRAC loads can be parsed", step=STEP,
@@ -153,14 +165,14 @@ def test_cfg_server_certificate(dirac_config):
 
 @check("ENV-001", "X509_CERT_DIR is exported and is the CA directory in use", step="cert-dir",
        fix="export X509_CERT_DIR={dir}", requires=("DIRACOS-001",))
-def test_cert_dir_exported(trust_choice, diracos, settings):
+def test_cert_dir_exported(trust_choice, diracos, dirac_install, settings):
     """The guide sets ``X509_CERT_DIR`` explicitly, so that DIRAC, diracosrc and the grid tools
     all use one CA directory.  Unset, it warns and names the directory DIRAC 8.0.74 picks on
     its own (``<rootPath>/etc/grid-security/certificates`` when it is a directory, else
     ``/etc/grid-security/certificates``), the same one CA-002 and the CA checks judge.
     Exported but not the directory being checked fails; another directory than DIRACOS's warns.
     """
-    guide_dir = diracos_cert_dir(diracos.prefix)
+    guide_dir = diracos_cert_dir(dos.own_root(dirac_install, diracos, settings.environ))
     exported = trust_choice.exported
     if exported is None and settings.environ.get("X509_CERT_DIR") == "":
         fail("X509_CERT_DIR is set but empty: DIRAC's getCAsLocation returns the empty value "
@@ -186,14 +198,14 @@ def test_cert_dir_exported(trust_choice, diracos, settings):
 
 @check("ENV-002", "X509_VOMSES points at vomses with an entry for mu3e.org", step=STEP,
        severity="warn", fix="export X509_VOMSES={vomses}", requires=("DIRACOS-001",))
-def test_vomses(settings, diracos):
+def test_vomses(settings, diracos, dirac_config):
     """dirac-proxy-init -M finds the VOMS server of --mu3e-vo (mu3e.org) in $X509_VOMSES
-    (else DIRACOS's etc/grid-security/vomses), which dirac-configure fills from the CS.
+    (else <rootPath>/etc/grid-security/vomses), which dirac-configure fills from the CS.
     Warns when the directory is missing or has no entry for the VO, and on unreadable lines.
     """
     vo = settings.vo
-    path, default, missing = voms_env.location(settings.environ, "X509_VOMSES", diracos.prefix,
-                                               "vomses")
+    path, default, missing = voms_env.location(settings.environ, "X509_VOMSES",
+                                               dirac_config.root, "vomses")
     if missing:
         fail(f"{missing}: 'dirac-proxy-init -M' cannot find the {vo} VOMS server ('VOMS Server "
              f"for {vo} not known')", vomses=default)
@@ -211,14 +223,14 @@ def test_vomses(settings, diracos):
 
 @check("ENV-003", "X509_VOMS_DIR holds the mu3e.org .lsc files", step=STEP, severity="warn",
        fix="export X509_VOMS_DIR={vomsdir}", requires=("DIRACOS-001",))
-def test_vomsdir(settings, diracos):
+def test_vomsdir(settings, diracos, dirac_config):
     """voms-proxy-init checks the VOMS server's answer against <VO>/*.lsc files in
-    $X509_VOMS_DIR (else DIRACOS's etc/grid-security/vomsdir), which dirac-configure writes.
+    $X509_VOMS_DIR (else <rootPath>/etc/grid-security/vomsdir), which dirac-configure writes.
     Warns when the directory or the VO's .lsc files are missing: the attributes are rejected.
     """
     vo = settings.vo
     path, default, missing = voms_env.location(settings.environ, "X509_VOMS_DIR",
-                                               diracos.prefix, "vomsdir")
+                                               dirac_config.root, "vomsdir")
     if missing:
         fail(f"{missing}: voms-proxy-init cannot verify the {vo} VOMS server's answer",
              vomsdir=default)

@@ -1,7 +1,8 @@
 """dirac.cfg the way DIRAC v8 reads it: which files, in which order, and what each overrides.
 
 DIRAC's local configuration is not one file.  ``rootPath`` is ``sys.base_prefix`` of the Python
-DIRAC runs under (the DIRACOS prefix) unless ``$DIRAC_ROOT_PATH`` overrides it; DIRAC loads
+DIRAC runs under (the DIRACOS prefix; for a plain venv the Python it was made from, not the venv)
+unless ``$DIRAC_ROOT_PATH`` overrides it; DIRAC loads
 ``<rootPath>/etc/dirac.cfg``, then every file in ``$DIRACSYSCONFIG`` (a comma list, loaded from
 the last to the first, so the first listed wins), then ``~/.dirac.cfg``; a later file overrides
 an earlier one option by option.  So a stale ``~/.dirac.cfg`` silently beats what
@@ -55,12 +56,47 @@ def configure_command(setup: str, cs_url: str) -> Remedy:
 # ---------------------------------------------------------------------------------- locating
 
 
-def root_path(environ: Mapping[str, str], python_prefix: Path) -> tuple[Path, str]:
-    """DIRAC's ``rootPath`` and why: ``$DIRAC_ROOT_PATH``, else the base prefix of its Python."""
-    value = environ.get("DIRAC_ROOT_PATH")
-    if value:
+#: DIRAC's server layout, ``<root>/versions/v<X.Y.Z>-<timestamp>/<OS>-<arch>``
+#: (``DIRAC._computeRootPath``): the root is then the folder holding ``versions``.
+_VERSION_DIR = re.compile(r"v(\d+\.\d+\.\d+[^\-]*)\-(\d+)")
+_PLATFORM_DIR = re.compile(r"([^\-]+)-([^\-]+)")
+
+
+def computed_root(base_prefix: Path) -> Path:
+    """``DIRAC._computeRootPath(sys.base_prefix)`` of DIRAC 8.0.74: the prefix with symbolic
+    links resolved, or, for a server-style ``versions/v8.0.74-<ts>/Linux-x86_64`` layout, the
+    folder that holds ``versions``."""
+    try:
+        real = Path(os.path.realpath(base_prefix))
+    except (OSError, ValueError):
+        return Path(base_prefix)
+    versions = real.parent
+    if versions.parent.name == "versions" and _VERSION_DIR.fullmatch(versions.name) \
+            and _PLATFORM_DIR.fullmatch(real.name):
+        return versions.parent.parent
+    return real
+
+
+def root_path(environ: Mapping[str, str], python_prefix: Path,
+              reason: str = "sys.base_prefix of DIRAC's Python") -> tuple[Path, str]:
+    """DIRAC's ``rootPath`` and why: ``$DIRAC_ROOT_PATH`` whenever it is set (DIRAC takes it
+    as it is, even empty or relative), else :func:`computed_root` of its Python's base prefix.
+    """
+    if "DIRAC_ROOT_PATH" in environ:
+        value = environ["DIRAC_ROOT_PATH"]
+        if not value:
+            return Path(""), ("$DIRAC_ROOT_PATH, set but empty: DIRAC reads etc/dirac.cfg in "
+                              "whatever directory a command is started from")
+        if not os.path.isabs(value):
+            return Path(value), ("$DIRAC_ROOT_PATH, a relative path: DIRAC reads it from "
+                                 "whatever directory a command is started from")
         return Path(value), "$DIRAC_ROOT_PATH"
-    return python_prefix, "sys.base_prefix of DIRAC's Python"
+    return computed_root(python_prefix), reason
+
+
+def root_is_unstable(source: str) -> bool:
+    """Whether the rootPath depends on the directory a DIRAC command starts in."""
+    return source.startswith("$DIRAC_ROOT_PATH, ")
 
 
 def candidate_files(environ: Mapping[str, str], root: Path, home: Path) -> list[tuple[Path, str]]:
@@ -416,9 +452,11 @@ def read_cfg_file(path: Path, role: str) -> CfgFile:
     return entry
 
 
-def load_layered(environ: Mapping[str, str], python_prefix: Path, home: Path) -> LayeredConfig:
-    """Locate, parse and layer the files as DIRAC does; records every override."""
-    root, source = root_path(environ, python_prefix)
+def load_layered(environ: Mapping[str, str], python_prefix: Path, home: Path,
+                 reason: str = "sys.base_prefix of DIRAC's Python") -> LayeredConfig:
+    """Locate, parse and layer the files as DIRAC does; records every override.  ``reason``
+    says why ``python_prefix`` is DIRAC's root (for the report)."""
+    root, source = root_path(environ, python_prefix, reason)
     files = [read_cfg_file(p, role) for p, role in candidate_files(environ, root, home)]
     layered = LayeredConfig(root, source, files)
     for f in files:

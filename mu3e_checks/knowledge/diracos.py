@@ -23,7 +23,16 @@ from packaging.version import Version
 
 from mu3e_checks import commands
 from mu3e_checks.knowledge import files as _fs
+from mu3e_checks.knowledge.dirac_cfg import computed_root
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
+from mu3e_checks.knowledge.interpreter import (
+    Interpreter,
+    Shebang,
+    inspect_interpreter,
+    read_shebang,
+    site_packages,
+    user_site_enabled,
+)
 from mu3e_checks.knowledge.pydists import Dist, dedupe_dirs, find_dists
 from mu3e_checks.remedy import Remedy, join, say
 
@@ -65,13 +74,22 @@ def inside(tree: DiracosTree, remedy: Remedy) -> Remedy:
     return join(diracosrc_line(tree.prefix), remedy) if tree.present else remedy
 
 
-def pip_dirac(tree: DiracosTree, *, force: bool = False) -> Remedy:
-    """The guide's pinned ``pip install DIRAC==8.0.74``, inside DIRACOS when there is one."""
+def pip_dirac(tree: DiracosTree, *, force: bool = False,
+              install: Optional[DiracInstall] = None) -> Remedy:
+    """The guide's pinned ``pip install DIRAC==8.0.74``, inside DIRACOS when there is one; with
+    the pip of the Python that runs DIRAC when that is not DIRACOS's (``install``)."""
+    interp = install.outside_diracos if install is not None else None
+    if interp is not None:
+        return commands.python_pip_install_dirac(interp.executable, force=force)
     return inside(tree, commands.pip_install_dirac(force=force))
 
 
-def pip_setuptools(tree: DiracosTree) -> Remedy:
-    """The setuptools pin DIRAC 8 needs, inside DIRACOS when there is one."""
+def pip_setuptools(tree: DiracosTree, install: Optional[DiracInstall] = None) -> Remedy:
+    """The setuptools pin DIRAC 8 needs, inside DIRACOS when there is one; with the pip of the
+    Python that runs DIRAC when that is not DIRACOS's (``install``)."""
+    interp = install.outside_diracos if install is not None else None
+    if interp is not None:
+        return commands.python_pip_setuptools(interp.executable)
     return inside(tree, commands.pip_setuptools())
 
 
@@ -311,21 +329,73 @@ class SiteDir:
 
 
 @dataclass(frozen=True)
+class DiracRunner:
+    """The Python the user's ``dirac-*`` commands run under, read from the first one on PATH.
+
+    pip writes the interpreter of the environment it installs into on each console script's
+    ``#!`` line, so the script says which Python, hence which ``sys.base_prefix`` and which
+    DIRAC root, every command of that installation uses.
+    """
+
+    command: Path  # the dirac-* command PATH finds (not resolved)
+    shebang: Shebang
+    interpreter: Optional[Interpreter]  # None when the #! line names no usable Python
+    in_diracos: bool  # the command or its interpreter lies in the DIRACOS tree
+
+    @property
+    def problem(self) -> Optional[str]:
+        """Why the command cannot start, or why its Python's prefix is a guess."""
+        if self.shebang.problem:
+            return self.shebang.problem
+        return self.interpreter.problem if self.interpreter is not None else None
+
+
+def dirac_runner(tree: DiracosTree, environ: Mapping[str, str]) -> Optional[DiracRunner]:
+    """Which Python runs DIRAC in this shell: that of the first of :data:`DIRAC_COMMANDS` on
+    the run's PATH; None when none is on PATH.  Reads the script, runs nothing."""
+    for name in DIRAC_COMMANDS:
+        path = which(name, environ)
+        if path is not None:
+            break
+    else:
+        return None
+    if tree.is_dir and _inside(str(path.parent), tree.prefix):
+        return DiracRunner(path, Shebang(None), None, True)
+    shebang = read_shebang(path, environ)
+    if shebang.interpreter is None:
+        return DiracRunner(path, shebang, None, False)
+    if tree.is_dir and _inside(str(shebang.interpreter.parent), tree.prefix):
+        return DiracRunner(path, shebang, None, True)
+    interp = inspect_interpreter(shebang.interpreter, environ,
+                                 ignore_environment=shebang.flag("E") or shebang.flag("I"))
+    return DiracRunner(path, shebang, interp, False)
+
+
+@dataclass(frozen=True)
 class DiracInstall:
     """The DIRAC distributions DIRAC's Python would see, the first being the one it imports."""
 
     visible: tuple[Dist, ...]
     elsewhere: tuple[Dist, ...]  # DIRAC dists of the checker's own Python, not on DIRAC's path
-    python: str  # which interpreter: "DIRACOS" or the running one
+    python: str  # which interpreter: "DIRACOS", a venv or Python named, or the running one
     python_version: Optional[str]
     python_prefix: Path  # its sys.base_prefix: DIRAC's default rootPath
     search_path: tuple[SiteDir, ...]
     setuptools: Optional[Dist]
     labels: Mapping[str, str] = field(default_factory=dict)
+    #: The first dirac-* command on PATH and the Python it names; None when none is on PATH.
+    runner: Optional[DiracRunner] = None
+    #: Why python_prefix is DIRAC's root, in a sentence for the report.
+    root_reason: str = "sys.base_prefix of DIRAC's Python"
 
     @property
     def in_use(self) -> Optional[Dist]:
         return self.visible[0] if self.visible else None
+
+    @property
+    def outside_diracos(self) -> Optional[Interpreter]:
+        """The Python that runs DIRAC when it is not DIRACOS's (read from a command on PATH)."""
+        return self.runner.interpreter if self.runner is not None else None
 
     def label(self, dist: Dist) -> str:
         return self.labels.get(os.path.realpath(dist.site), "the Python running these checks")
@@ -375,36 +445,76 @@ def _unique(dirs: Sequence[SiteDir]) -> list[SiteDir]:
     return out
 
 
+def runner_search_path(runner: DiracRunner, environ: Mapping[str, str],
+                       home: Path) -> list[SiteDir]:
+    """Where the Python of a ``dirac-*`` command outside DIRACOS looks for DIRAC, in import
+    order: ``$PYTHONPATH`` (unless ``-E``), the user site (not in a venv of its own), then its
+    site directories."""
+    interp = runner.interpreter
+    assert interp is not None
+    ignore_env = runner.shebang.flag("E") or runner.shebang.flag("I")
+    label = f"venv at {interp.prefix}" if interp.venv else f"Python at {interp.prefix}"
+    dirs = [] if ignore_env else [SiteDir(Path(p), "$PYTHONPATH")
+                                  for p in environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if user_site_enabled(interp, environ, runner.shebang):
+        dirs += [SiteDir(p, "user site") for p in user_site(home, environ, interp.minor)]
+    dirs += [SiteDir(p, label) for p in site_packages(interp)]
+    return dirs
+
+
+def _runner_reason(runner: DiracRunner) -> str:
+    interp = runner.interpreter
+    assert interp is not None
+    if interp.venv:
+        return (f"sys.base_prefix of {interp.executable}, the Python {runner.command.name} runs "
+                f"under: a venv, whose base prefix is the Python it was made from "
+                f"({interp.how}), not the venv {interp.prefix}")
+    return (f"sys.base_prefix of {interp.executable}, the Python {runner.command.name} runs "
+            f"under ({interp.how})")
+
+
 def find_dirac(tree: DiracosTree, environ: Mapping[str, str], home: Path,
                running: Optional[Sequence[SiteDir]] = None,
                running_version: Optional[str] = None,
                running_prefix: Optional[Path] = None) -> DiracInstall:
-    """The DIRAC installations that matter for this user.
+    """The DIRAC installations that matter for this user, under the Python that runs DIRAC.
 
-    With a DIRACOS tree, DIRAC runs under DIRACOS's Python, so its search path decides; DIRAC
-    dists of the checker's own Python are listed separately.  Without DIRACOS, DIRAC can only run
-    under the checker's Python (a plain venv).
+    That Python is the one the ``dirac-*`` commands on PATH name on their ``#!`` line: when it
+    is not DIRACOS's (a plain venv), its search path decides, and its ``sys.base_prefix`` is
+    DIRAC's root.  Without such a command: with a DIRACOS tree, DIRACOS's Python; without one,
+    the checker's Python.  DIRAC dists of the checker's own Python are listed separately.
     """
     running = list(running if running is not None else running_search_path())
     running_version = running_version or ".".join(str(v) for v in sys.version_info[:3])
     running_prefix = running_prefix or Path(sys.base_prefix)
-    if tree.is_dir:
+    runner = dirac_runner(tree, environ)
+    outside = runner if runner is not None and runner.interpreter is not None \
+        and not runner.in_diracos else None
+    if outside is not None:
+        interp = outside.interpreter
+        path = _unique(runner_search_path(outside, environ, home))
+        python = f"{interp.executable} ({interp.describe()})"
+        version, prefix, reason = interp.version, interp.base_prefix, _runner_reason(outside)
+    elif tree.is_dir:
         path = _unique(diracos_search_path(tree, environ, home))
         python, version, prefix = "DIRACOS", tree.python_version, tree.prefix
+        reason = "sys.base_prefix of DIRACOS's Python: the DIRACOS folder"
     else:
         path = _unique(running)
         python, version, prefix = "the Python running these checks", running_version, \
             running_prefix
+        reason = "sys.base_prefix of the Python running these checks"
     labels = {os.path.realpath(d.path): d.label for d in path}
     visible = find_dists([d.path for d in path], "DIRAC")
-    if not tree.is_dir and not visible:
+    if outside is None and not tree.is_dir and not visible:
         prefix = tree.prefix  # nothing installed yet: DIRAC will live in the guide's DIRACOS
+        reason = "the guide's DIRACOS folder (no DIRAC is installed yet)"
     metas = {os.path.realpath(d.meta) for d in visible}
     elsewhere = [d for d in find_dists([d.path for d in _unique(running)], "DIRAC")
                  if os.path.realpath(d.meta) not in metas]
     tools = find_dists([d.path for d in path], "setuptools")
     return DiracInstall(tuple(visible), tuple(elsewhere), python, version, prefix, tuple(path),
-                        tools[0] if tools else None, labels)
+                        tools[0] if tools else None, labels, runner, reason)
 
 
 def uninstall_command(dist: Dist, label: str) -> Remedy:
@@ -466,3 +576,104 @@ def setuptools_problem(dirac: Dist, setuptools: Optional[Dist]) -> Optional[str]
                 f"more (removed in 82), and DIRAC {dirac.version} imports it: every dirac-* "
                 "command fails with ImportError")
     return None
+
+
+# ---------------------------------------------------------------------------------- DIRAC's root
+
+
+def _writable(path: Path) -> bool:
+    """Whether this user could create ``path`` (its nearest existing ancestor is writable)."""
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            return os.access(candidate, os.W_OK | os.X_OK)
+    return False
+
+
+def configure_where_read(install: DiracInstall, tree: DiracosTree, environ: Mapping[str, str],
+                         configure: Remedy) -> Remedy:
+    """The fix that makes ``dirac-configure`` write the dirac.cfg where DIRAC reads it.
+
+    ``dirac-configure`` writes ``<rootPath>/etc/dirac.cfg`` and the CAs and vomses under
+    ``<rootPath>/etc/grid-security``, with the same rootPath as every other command.  In DIRACOS
+    that is the DIRACOS folder.  In a plain venv it is the *base* Python's prefix: ``/usr`` for
+    a venv of the system Python, where a user cannot write (dirac-configure stops with
+    "Fail to create directory: /usr/etc/grid-security/certificates"), and a folder other venvs
+    share otherwise.  So a venv gets ``DIRAC_ROOT_PATH`` pointing at itself, in this shell and
+    in its ``bin/activate`` (every shell that activates it), before dirac-configure.  A plain
+    Python whose root this user cannot write gets the guide's DIRACOS instead.
+    """
+    interp = install.outside_diracos
+    if interp is None:
+        return inside(tree, configure)
+    value = environ.get("DIRAC_ROOT_PATH")
+    if value and os.path.isabs(value):
+        return configure
+    if interp.venv:
+        return join(
+            commands.export("DIRAC_ROOT_PATH", interp.prefix,
+                            note="DIRAC's root for this venv, instead of {base}",
+                            base=computed_root(interp.base_prefix)),
+            commands.export_into("DIRAC_ROOT_PATH", interp.prefix,
+                                 interp.prefix / "bin" / "activate",
+                                 note="every shell that activates the venv gets it"),
+            configure)
+    root = computed_root(interp.base_prefix)
+    unset = (commands.unset("DIRAC_ROOT_PATH", note="DIRAC then uses {root}", root=root)
+             if value is not None else None)
+    if _writable(root / "etc"):
+        return join(unset, configure)
+    return join(say("DIRAC runs under {python}, whose root {root} you cannot write: install "
+                    "DIRAC into DIRACOS, as the guide does", python=interp.executable, root=root),
+                install_commands(tree.prefix), diracosrc_line(tree.prefix),
+                commands.pip_install_dirac(), configure)
+
+
+def unread_cfgs(install: DiracInstall, tree: DiracosTree, read: Path) -> list[Path]:
+    """dirac.cfg files a user may believe DIRAC reads, that exist and are not ``read`` (DIRAC's
+    own): DIRACOS's, and the venv's ``etc/dirac.cfg`` when DIRAC runs from a venv (whose
+    rootPath is the base Python's, not the venv)."""
+    out = [tree.prefix / "etc" / "dirac.cfg"] if tree.is_dir else []
+    interp = install.outside_diracos
+    if interp is not None:
+        out.append(interp.prefix / "etc" / "dirac.cfg")
+    kept: list[Path] = []
+    for p in out:
+        if _fs.is_file(p) and not same_path(p, read) and not any(same_path(p, k) for k in kept):
+            kept.append(p)
+    return kept
+
+
+def own_root(install: DiracInstall, tree: DiracosTree, environ: Mapping[str, str]) -> Path:
+    """The root the guide's files belong under (CAs, vomses, dirac.cfg): the DIRACOS folder when
+    DIRAC runs in DIRACOS; for DIRAC in a plain venv, the root :func:`configure_where_read` gives
+    it (an absolute ``$DIRAC_ROOT_PATH``, else the venv itself), where dirac-configure puts
+    them; for another Python, its own root."""
+    interp = install.outside_diracos
+    if interp is None:
+        return tree.prefix
+    value = environ.get("DIRAC_ROOT_PATH")
+    if value and os.path.isabs(value):
+        return Path(value)
+    return interp.prefix if interp.venv else computed_root(interp.base_prefix)
+
+
+def runner_cannot_start(install: DiracInstall) -> Optional[str]:
+    """Why the dirac-* commands on PATH cannot start at all, or None: the Python their ``#!``
+    line names is gone (a venv whose base Python was removed or upgraded away)."""
+    runner = install.runner
+    interp = runner.interpreter if runner is not None else None
+    if runner is None or interp is None or not interp.missing:
+        return None
+    return (f"{runner.command} runs under {runner.shebang.interpreter} (its #! line), and "
+            f"{interp.problem}: every dirac-* command there stops with 'bad interpreter: No "
+            "such file or directory'")
+
+
+def restart_runner(install: DiracInstall, tree: DiracosTree) -> Remedy:
+    """Make the commands startable again: a venv made anew (from a Python that exists) with
+    DIRAC installed into it; otherwise the guide's DIRAC inside DIRACOS."""
+    interp = install.outside_diracos
+    if interp is not None and interp.venv:
+        return join(commands.recreate_venv(interp.prefix),
+                    commands.python_pip_install_dirac(interp.prefix / "bin" / "python"))
+    return pip_dirac(tree)

@@ -4,7 +4,8 @@
 directory of files, one server per line) and checks the server's answer against
 ``$X509_VOMS_DIR/<vo>/<host>.lsc``.  Without them it prints "VOMS Server for mu3e.org not known",
 ``dirac-proxy-init`` says "Could not add VOMS extensions to the proxy" and still exits 0.
-``dirac-configure`` writes both under ``<rootPath>/etc/grid-security/``; diracosrc exports them.
+``dirac-configure`` writes both under ``<rootPath>/etc/grid-security/`` (DIRAC's root, the DIRACOS
+folder in DIRACOS); diracosrc exports them.
 """
 
 from __future__ import annotations
@@ -134,9 +135,9 @@ def location(environ: Mapping[str, str], var: str, prefix: Path,
              leaf: str) -> tuple[Path, Path, Optional[str]]:
     """``(path, default, problem)`` for ``$X509_VOMSES`` / ``$X509_VOMS_DIR``.
 
-    ``default`` is where dirac-configure writes and diracosrc points
-    (``<prefix>/etc/grid-security/<leaf>``); ``problem`` says why the variable does not name an
-    existing entry, or is None.
+    ``default`` is where dirac-configure writes (``<prefix>/etc/grid-security/<leaf>``, prefix
+    being DIRAC's rootPath; in DIRACOS, where diracosrc points too); ``problem`` says why the
+    variable does not name an existing entry, or is None.
     """
     default = grid_security(prefix) / leaf
     value = environ.get(var)

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from mu3e_checks.shell import quote
-from tests.support.diracos_trees import GUIDE_CS, OTHER_GRIDPP_CS, build_diracos, dirac_cfg_text
+from tests.support.diracos_trees import (
+    GUIDE_CS,
+    OTHER_GRIDPP_CS,
+    build_diracos,
+    dirac_cfg_text,
+    fake_base_python,
+    layout_venv,
+)
 from tests.support.runner import run_checks
 
 REAL_DIRAC = Path(os.environ.get("MU3E_TEST_DIRAC", "/opt/mu3e-dirac-8.0.74"))
@@ -224,3 +231,144 @@ def test_fixes_for_a_hostile_prefix_cfg_and_cs_url_run_nothing_when_pasted(home,
                        env={"PATH": "/usr/bin:/bin", "EDITOR": "true"}, timeout=30)
         assert not (tmp_path / "PWNED").exists(), (cid, text)
     assert f"{user_cfg} overrides /DIRAC/Setup" in fixes["CFG-003"]
+
+
+# ------------------------------------------------- DIRAC's root, from the Python that runs DIRAC
+# A plain venv's DIRAC takes sys.base_prefix (the Python the venv was made from) as its root,
+# not the venv: tests/peers/test_dirac_root.py proves each computation below with DIRAC itself.
+
+#: dirac-configure as a bash function, for fixes pasted here: it writes what the real one writes
+#: (tests/peers/test_dirac_root.py runs the real one) where the real one writes it.
+CONFIGURE_STUB = ('dirac-configure() { mkdir -p "${DIRAC_ROOT_PATH:?}/etc" && printf %s "$CFG" '
+                  '> "$DIRAC_ROOT_PATH/etc/dirac.cfg"; }\n')
+
+
+def _venv(tmp_path):
+    base = tmp_path / "base-python"
+    return base, layout_venv(tmp_path / "venv", fake_base_python(base))
+
+
+def test_dirac_in_a_plain_venv_reads_its_base_pythons_cfg_and_the_fix_moves_its_root(home,
+                                                                                    tmp_path):
+    """The issue's case: a DIRACOS tree with a good dirac.cfg, but the dirac-* commands on PATH
+    come from a plain venv.  DIRAC reads <base>/etc/dirac.cfg, which does not exist."""
+    tree = build_diracos(home)
+    base, venv = _venv(tmp_path)
+    r = run_checks(home, "--mu3e-select", "CFG", env=venv.env())
+    case = r["CFG-001"]
+    assert case.outcome == "failed"
+    assert (f"DIRAC reads {base}/etc/dirac.cfg (rootPath from sys.base_prefix of {venv.python}, "
+            "the Python dirac-proxy-init runs under: a venv") in case.message
+    assert f"home = {base}/bin in {venv.path}/pyvenv.cfg), not the venv {venv.path}" \
+        in case.message
+    assert f"there is one at {tree.cfg}, but DIRAC does not read it" in case.message
+    assert case.fix == (
+        f"export DIRAC_ROOT_PATH={venv.path}   # DIRAC's root for this venv, instead of {base}\n"
+        f"printf 'export DIRAC_ROOT_PATH=%q\\n' {venv.path} >> {venv.activate}   "
+        "# every shell that activates the venv gets it\n"
+        f"dirac-configure -F -S GridPP -C {GUIDE_CS} -I")
+    assert r.failed() == ["CFG-001"]
+    # The fix, pasted into the shell that activated the venv; then a new shell activates it.
+    subprocess.run(["bash", "--noprofile", "--norc", "-c",
+                    f"source {venv.activate}\n{CONFIGURE_STUB}{case.fix}"], check=True,
+                   env={"PATH": "/usr/bin:/bin", "CFG": dirac_cfg_text()}, timeout=30)
+    assert (venv.path / "etc" / "dirac.cfg").is_file()
+    fixed = venv.sourced_env(home)
+    assert fixed["DIRAC_ROOT_PATH"] == str(venv.path)
+    r = run_checks(home, "--mu3e-select", "CFG", env=fixed)
+    assert {c.id: c.outcome for c in r.cases.values()} == {
+        f"CFG-00{n}": "passed" for n in range(1, 6)}
+    assert f"DIRAC's rootPath is {venv.path} ($DIRAC_ROOT_PATH)" in \
+        r["CFG-001"].properties["note"]
+
+
+def test_dirac_in_a_venv_whose_base_python_holds_the_cfg_passes(home, tmp_path):
+    base, venv = _venv(tmp_path)
+    (venv.path / "etc").mkdir()
+    (venv.path / "etc" / "dirac.cfg").write_text(dirac_cfg_text())
+    r = run_checks(home, "--mu3e-select", "CFG-001", env=venv.env())
+    assert r.outcome("CFG-001") == "failed"
+    assert f"there is one at {venv.path}/etc/dirac.cfg, but DIRAC does not read it" in \
+        r["CFG-001"].message
+    (base / "etc").mkdir()
+    (venv.path / "etc" / "dirac.cfg").rename(base / "etc" / "dirac.cfg")
+    r = run_checks(home, "--mu3e-select", "CFG", env=venv.env())
+    assert r.failed() == [], {c.id: c.message for c in r.cases.values()}
+    note = r["CFG-001"].properties["note"]
+    assert f"DIRAC's rootPath is {base} (sys.base_prefix of {venv.python}" in note
+    assert f"<rootPath>/etc/dirac.cfg: {base}/etc/dirac.cfg (" in note
+
+
+def test_empty_dirac_root_path_warns(home, tmp_path):
+    """DIRAC takes an empty DIRAC_ROOT_PATH as set: it reads etc/dirac.cfg relative to
+    wherever a command starts."""
+    tree = build_diracos(home, cfg="")
+    (home / ".dirac.cfg").write_text(dirac_cfg_text())
+    r = run_checks(home, "--mu3e-select", "CFG", env=tree.env(DIRAC_ROOT_PATH=""))
+    case = r["CFG-001"]
+    assert case.outcome == "warned"
+    assert "set but empty" in case.message
+    assert case.fix == "unset DIRAC_ROOT_PATH"
+    assert run_checks(home, "--mu3e-select", "CFG", env=tree.env()).outcome("CFG-001") == \
+        "passed"
+
+
+def test_venv_ca_dir_and_vomses_are_under_diracs_root(home, grid, tmp_path):
+    """With X509_CERT_DIR unset, DIRAC looks for CAs under its rootPath: the base Python's
+    prefix for a venv; dirac-configure's vomses are there too."""
+    base, venv = _venv(tmp_path)
+    (base / "etc").mkdir()
+    (base / "etc" / "dirac.cfg").write_text(dirac_cfg_text())
+    env = venv.env()
+    r = run_checks(home, "--mu3e-select", "CA-001", env=env)
+    assert r.outcome("CA-001") == "failed"
+    certs = base / "etc" / "grid-security" / "certificates"
+    assert f"CA directory: {certs} (under DIRAC's rootPath" in r["CA-001"].properties["note"]
+    grid.trust_dir(certs)
+    r = run_checks(home, "--mu3e-select", "CA-001,ENV-002", env=env)
+    assert r.outcome("CA-001") == "passed"
+    assert f"CA directory: {certs} (under DIRAC's rootPath" in r["CA-001"].properties["note"]
+    vomses = base / "etc" / "grid-security" / "vomses"
+    assert r.outcome("ENV-002") == "warned"
+    assert str(vomses) in r["ENV-002"].fix
+
+
+def test_hostile_dirac_commands_on_path_are_named_not_crashes(home, tmp_path):
+    """A FIFO, a binary and a #! line naming a link loop where dirac-proxy-init should be:
+    each is a sentence in the report, and the run keeps its promises (no error, no hang)."""
+    tree = build_diracos(home)
+    hostile = tmp_path / "hostile-bin"
+    hostile.mkdir()
+    os.mkfifo(hostile / "dirac-proxy-init")
+    (hostile / "dirac-configure").write_bytes(b"\x7fELF" + bytes(100))
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    (hostile / "dirac-proxy-info").write_text(f"#!{loop}\n")
+    for f in hostile.iterdir():
+        f.chmod(0o755)
+    r = run_checks(home, "--mu3e-select", "DIRAC,CFG",
+                   env=tree.env(PATH=f"{hostile}:{tree.bin}:/usr/bin:/bin"))
+    assert "named pipe" in r["CFG-001"].properties["note"]
+    assert r.outcome("CFG-001") == "passed"  # DIRACOS's DIRAC and cfg, as before
+    (hostile / "dirac-proxy-init").unlink()
+    (hostile / "dirac-proxy-info").rename(hostile / "dirac-proxy-init")
+    r = run_checks(home, "--mu3e-select", "DIRAC-001",
+                   env=tree.env(PATH=f"{hostile}:{tree.bin}:/usr/bin:/bin"))
+    case = r["DIRAC-001"]
+    assert case.outcome == "failed" and "bad interpreter" in case.message
+    assert f"{loop} does not exist" in case.message
+
+
+def test_venv_cert_dir_export_names_the_venvs_own_directory(home, grid, tmp_path):
+    """ENV-001's export for DIRAC in a venv: the directory under the root CFG-001's fix gives
+    it (the venv), where dirac-configure puts the CAs, not ~/dirac_ui/diracos's."""
+    _, venv = _venv(tmp_path)
+    r = run_checks(home, "--mu3e-select", "ENV-001", env=venv.env())
+    case = r["ENV-001"]
+    own = venv.path / "etc" / "grid-security" / "certificates"
+    assert case.outcome == "warned"
+    assert case.fix == f"export X509_CERT_DIR={own}"
+    grid.trust_dir(own)
+    fixed = venv.env(X509_CERT_DIR=str(own), DIRAC_ROOT_PATH=str(venv.path))
+    assert run_checks(home, "--mu3e-select", "ENV-001",
+                      env=fixed).outcome("ENV-001") == "passed"

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.diracos_trees import build_diracos, install_release, pip_release
+from tests.support.diracos_trees import (
+    DIRAC_SCRIPTS,
+    build_diracos,
+    fake_base_python,
+    install_release,
+    layout_venv,
+    pip_release,
+    set_shebang,
+)
 from tests.support.runner import run_checks
 
 REAL_DIRAC = Path(__import__("os").environ.get("MU3E_TEST_DIRAC", "/opt/mu3e-dirac-8.0.74"))
@@ -242,3 +250,53 @@ def test_prefix_that_is_a_file_and_unreadable_metadata(home, tmp_path):
     assert r.outcome("DIRAC-001") == "warned"
     assert "symbolic link loop" in r["DIRAC-001"].message
     assert "Traceback" not in r.stdout
+
+
+def test_dirac_in_a_plain_venv_is_judged_under_the_venvs_python(home, tmp_path):
+    """The dirac-* commands on PATH name the venv's Python: its site-packages hold the DIRAC
+    that runs, and its pyvenv.cfg the Python version DIRAC-005 judges."""
+    venv = layout_venv(tmp_path / "venv", fake_base_python(tmp_path / "base"), dirac="9.1.22")
+    r = run_checks(home, "--mu3e-select", "DIRAC", env=venv.env())
+    assert r.outcome("DIRAC-001") == "passed"
+    assert f"from {venv.site}/dirac-9.1.22.dist-info (venv at {venv.path})" in \
+        r["DIRAC-001"].properties["note"]
+    case = r["DIRAC-002"]
+    assert case.outcome == "failed" and "DIRAC 9.1.22" in case.message
+    assert case.fix == f"{venv.python} -m pip install DIRAC==8.0.74"  # that venv's pip
+    assert "Python 3.11.7 satisfies" in r["DIRAC-005"].properties["note"]
+    # What that pip leaves behind (no index is reachable here): 8.0.74 in place of 9.1.22.
+    for entry in pip_release("DIRAC", "9.1.22").iterdir():
+        installed = venv.site / entry.name
+        if installed.is_symlink():
+            installed.unlink()
+        elif installed.is_dir():
+            shutil.rmtree(installed)
+    install_release(pip_release("DIRAC", "8.0.74"), venv.site)
+    r = run_checks(home, "--mu3e-select", "DIRAC", env=venv.env())
+    assert r.failed() == [], {c.id: c.message for c in r.cases.values()}
+
+
+def test_venv_whose_base_python_is_gone_fails_and_a_new_venv_passes(home, tmp_path):
+    """A venv outlives the Python it was made from (a pyenv version removed): its dirac-*
+    commands cannot start.  DIRAC-001 says so; its fix makes the venv again."""
+    base = tmp_path / "base"
+    venv = layout_venv(tmp_path / "venv", fake_base_python(base))
+    (base / "bin" / "python3.11").unlink()
+    r = run_checks(home, "--mu3e-select", "DIRAC-001", env=venv.env())
+    case = r["DIRAC-001"]
+    assert case.outcome == "failed"
+    assert (f"{venv.bin}/dirac-proxy-init runs under {venv.python} (its #! line), and "
+            f"{venv.python} does not exist (it links to {base}/bin/python3.11, which is gone)"
+            ) in case.message
+    assert "bad interpreter" in case.message
+    assert case.fix.splitlines() == [
+        f"python3 -m venv --clear {venv.path}   # its old Python is gone; this empties the venv",
+        f"{venv.python} -m pip install DIRAC==8.0.74"]
+    # The first line for real; the second as pip would leave it (no index reachable here).
+    subprocess.run(["bash", "-c", case.fix.splitlines()[0]], check=True, timeout=300,
+                   env={"PATH": "/usr/bin:/bin"}, capture_output=True)
+    install_release(pip_release("DIRAC", "8.0.74"), venv.site, venv.bin)
+    for name in DIRAC_SCRIPTS:
+        set_shebang(venv.bin / name, venv.python)
+    r = run_checks(home, "--mu3e-select", "DIRAC-001,DIRAC-002", env=venv.env())
+    assert r.failed() == [], {c.id: c.message for c in r.cases.values()}

@@ -162,12 +162,18 @@ class FakeDiracos:
     def sourced_env(self, home: Path, commands: str = "") -> dict[str, str]:
         """The environment a real ``bash`` has after sourcing this tree's diracosrc (then
         ``commands``), starting from the test runner's clean environment."""
-        script = f"source {self.prefix}/diracosrc\n{commands}\nenv -0"
-        base = clean_env(home, {"PATH": "/usr/local/bin:/usr/bin:/bin"})
-        out = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], env=base,
-                             capture_output=True, check=True, timeout=30).stdout
-        env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
-        return {k: v for k, v in env.items() if k not in ("SHLVL", "_", "PWD", "OLDPWD")}
+        return sourced_env(self.prefix / "diracosrc", home, commands)
+
+
+def sourced_env(rc: Path, home: Path, commands: str = "") -> dict[str, str]:
+    """The environment a real ``bash`` has after ``source <rc>`` (then ``commands``), starting
+    from the test runner's clean environment."""
+    script = f"source {rc}\n{commands}\nenv -0"
+    base = clean_env(home, {"PATH": "/usr/local/bin:/usr/bin:/bin"})
+    out = subprocess.run(["bash", "--noprofile", "--norc", "-c", script], env=base,
+                         capture_output=True, check=True, timeout=30).stdout
+    env = dict(item.split("=", 1) for item in out.decode().split("\0") if "=" in item)
+    return {k: v for k, v in env.items() if k not in ("SHLVL", "_", "PWD", "OLDPWD")}
 
 
 def build_diracos(home: Path, grid=None, *, dirac: Optional[str] = "8.0.74",
@@ -212,3 +218,159 @@ def build_diracos(home: Path, grid=None, *, dirac: Optional[str] = "8.0.74",
     if grid is not None:
         grid.trust_dir(tree.cert_dir)
     return tree
+
+
+# ---------------------------------------------------------------------- DIRAC outside DIRACOS
+
+#: The real DIRAC 8.0.74 client CI installs (a venv of pyenv's Python 3.11.7).
+REAL_DIRAC = Path(os.environ.get("MU3E_TEST_DIRAC", "/opt/mu3e-dirac-8.0.74"))
+#: The operating system's own Python: a venv of it takes /usr as DIRAC's root.
+SYSTEM_PYTHON = Path("/usr/bin/python3.11")
+#: DIRAC's console scripts the trees carry (the guide's three).
+DIRAC_SCRIPTS = ("dirac-proxy-init", "dirac-configure", "dirac-proxy-info")
+
+
+def real_dirac_site() -> Path:
+    sites = sorted((REAL_DIRAC / "lib").glob("python3.*/site-packages"))
+    assert sites, f"the real DIRAC peer is missing: {REAL_DIRAC} (run .ci/install-dirac)"
+    return sites[0]
+
+
+def set_shebang(script: Path, python: Path) -> None:
+    """Point a console script at ``python``, as pip writes it when it installs there."""
+    lines = script.read_bytes().split(b"\n", 1)
+    script.write_bytes(b"#!" + os.fsencode(python) + b"\n" + (lines[1] if len(lines) > 1 else b""))
+    script.chmod(0o755)
+
+
+def link_real_dirac(site: Path, bin_dir: Path, python: Path) -> None:
+    """The real DIRAC 8.0.74 and its dependencies in ``site`` (each entry linked to the real
+    venv's, as a pip install would have put them there), and its console scripts in
+    ``bin_dir`` naming ``python``, as pip writes them."""
+    site.mkdir(parents=True, exist_ok=True)
+    for entry in real_dirac_site().iterdir():
+        if not (site / entry.name).exists():
+            (site / entry.name).symlink_to(entry)
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    for name in DIRAC_SCRIPTS:
+        shutil.copy2(REAL_DIRAC / "bin" / name, bin_dir / name)
+        set_shebang(bin_dir / name, python)
+
+
+ACTIVATE = """\
+# bin/activate as 'python -m venv' writes it, reduced to what a shell keeps
+VIRTUAL_ENV={venv}
+export VIRTUAL_ENV
+PATH="$VIRTUAL_ENV/bin:$PATH"
+export PATH
+"""
+
+
+@dataclass
+class PlainVenv:
+    """A plain venv holding DIRAC: ``python -m venv`` and ``pip install DIRAC==8.0.74``."""
+
+    path: Path
+    minor: str
+
+    @property
+    def bin(self) -> Path:
+        return self.path / "bin"
+
+    @property
+    def python(self) -> Path:
+        return self.bin / "python"
+
+    @property
+    def site(self) -> Path:
+        return self.path / "lib" / f"python{self.minor}" / "site-packages"
+
+    @property
+    def activate(self) -> Path:
+        return self.bin / "activate"
+
+    def env(self, **extra: Optional[str]) -> dict[str, str]:
+        """What the shell holds after ``source <venv>/bin/activate``."""
+        env = {"VIRTUAL_ENV": str(self.path), "PATH": f"{self.bin}:/usr/local/bin:/usr/bin:/bin"}
+        env.update(extra)
+        return {k: v for k, v in env.items() if v is not None}
+
+    def sourced_env(self, home: Path, commands: str = "") -> dict[str, str]:
+        """The environment a real ``bash`` has after sourcing this venv's activate script."""
+        return sourced_env(self.activate, home, commands)
+
+
+def fake_base_python(prefix: Path, minor: str = "3.11") -> Path:
+    """A Python installation's layout at ``prefix`` as CPython recognises one (its
+    ``lib/pythonX.Y/os.py`` landmark), for the diagnosis only: nothing here is ever run."""
+    (prefix / "bin").mkdir(parents=True, exist_ok=True)
+    (prefix / "lib" / f"python{minor}").mkdir(parents=True, exist_ok=True)
+    (prefix / "lib" / f"python{minor}" / "os.py").write_text("# landmark\n")
+    exe = prefix / "bin" / f"python{minor}"
+    if not exe.exists():
+        exe.write_text("#!/bin/false\n")  # a placeholder: a symbolic link would be followed
+        exe.chmod(0o755)
+    return exe
+
+
+def layout_venv(path: Path, base_python: Path, *, dirac: Optional[str] = "8.0.74",
+                minor: str = "3.11", version: str = "3.11.7") -> PlainVenv:
+    """A venv laid out as ``<base_python> -m venv <path>`` makes it (pyvenv.cfg naming the base
+    Python's folder as ``home``), with DIRAC pip-installed from the release cache: for the
+    diagnosis, which only reads it."""
+    venv = PlainVenv(path, minor)
+    venv.bin.mkdir(parents=True, exist_ok=True)
+    venv.site.mkdir(parents=True, exist_ok=True)
+    (path / "pyvenv.cfg").write_text(
+        f"home = {base_python.parent}\ninclude-system-site-packages = false\n"
+        f"version = {version}\nexecutable = {base_python}\n")
+    for name in ("python", "python3", f"python{minor}"):
+        (venv.bin / name).symlink_to(base_python)
+    venv.activate.write_text(ACTIVATE.format(venv=path))
+    if dirac:
+        install_release(pip_release("DIRAC", dirac), venv.site, venv.bin)
+        install_release(pip_release("setuptools", "81.0.0"), venv.site)
+        for name in DIRAC_SCRIPTS:
+            set_shebang(venv.bin / name, venv.python)
+    return venv
+
+
+def real_venv(path: Path, base_python: Path = SYSTEM_PYTHON) -> PlainVenv:
+    """A real venv made by ``<base_python> -m venv``, holding the real DIRAC 8.0.74."""
+    assert base_python.exists(), f"{base_python} is needed as the venv's base Python"
+    subprocess.run([str(base_python), "-m", "venv", "--without-pip", str(path)], check=True,
+                   timeout=120, env={"PATH": "/usr/bin:/bin"})
+    minor = next((path / "lib").glob("python3.*")).name[len("python"):]
+    venv = PlainVenv(path, minor)
+    link_real_dirac(venv.site, venv.bin, venv.python)
+    return venv
+
+
+def own_python_prefix(prefix: Path) -> Path:
+    """A Python installation of its own at ``prefix``, as DIRACOS (conda) has one: the real
+    DIRAC venv's base interpreter copied to ``<prefix>/bin``, its standard library linked
+    into ``<prefix>/lib/python3.Y`` (a real folder, so ``site-packages`` is the tree's own).
+    Its ``sys.base_prefix`` is ``prefix``."""
+    home = Path(_pyvenv_home(REAL_DIRAC))
+    real = Path(os.path.realpath(home / "python3"))
+    minor = real.name[len("python"):]
+    stdlib = real.parent.parent / "lib" / f"python{minor}"
+    (prefix / "bin").mkdir(parents=True, exist_ok=True)
+    lib = prefix / "lib" / f"python{minor}"
+    lib.mkdir(parents=True, exist_ok=True)
+    for entry in stdlib.iterdir():
+        if entry.name != "site-packages" and not (lib / entry.name).exists():
+            (lib / entry.name).symlink_to(entry)
+    exe = prefix / "bin" / f"python{minor}"
+    if exe.is_symlink():
+        exe.unlink()
+    shutil.copy2(real, exe)
+    return exe
+
+
+def _pyvenv_home(venv: Path) -> str:
+    for line in (venv / "pyvenv.cfg").read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "home":
+            return value.strip()
+    raise AssertionError(f"{venv}/pyvenv.cfg names no home")

@@ -2,7 +2,8 @@
 
 DIRAC's ``getCAsLocation`` returns ``$X509_CERT_DIR`` even when it does not exist; without it,
 ``<rootPath>/etc/grid-security/certificates`` when that is a directory (rootPath is
-``$DIRAC_ROOT_PATH``, else the DIRACOS prefix), then ``/etc/grid-security/certificates``.
+``$DIRAC_ROOT_PATH``, else ``sys.base_prefix`` of the Python that runs DIRAC: the DIRACOS prefix
+in DIRACOS, the base Python's prefix for a plain venv), then ``/etc/grid-security/certificates``.
 diracosrc, when sourced, exports X509_CERT_DIR itself and prefers a *populated* system
 directory.  The first thing a user needs to know is which directory is in play, and why.
 """
@@ -53,7 +54,8 @@ class TrustDirChoice:
     """The CA directory DIRAC will use and the reason, as the report states it."""
 
     path: Path
-    #: "--mu3e-trust-dir" | "$X509_CERT_DIR" | "DIRACOS" | "$DIRAC_ROOT_PATH" | "system"
+    #: "--mu3e-trust-dir" | "$X509_CERT_DIR" | "DIRACOS" | "$DIRAC_ROOT_PATH" | "rootPath" |
+    #: "system"
     source: str
     exported: Optional[str]  # the value of $X509_CERT_DIR, or None when it is not set
 
@@ -63,35 +65,46 @@ class TrustDirChoice:
             "$X509_CERT_DIR": "from $X509_CERT_DIR",
             "DIRACOS": "DIRACOS default (X509_CERT_DIR is not set)",
             "$DIRAC_ROOT_PATH": "under $DIRAC_ROOT_PATH (X509_CERT_DIR is not set)",
+            "rootPath": "under DIRAC's rootPath, the base prefix of the Python that runs DIRAC "
+                        "(X509_CERT_DIR is not set)",
             "system": "system directory (X509_CERT_DIR is not set)",
         }[self.source]
         return f"{self.path} ({why})"
 
 
-def dirac_root_cert_dir(environ: Mapping[str, str], diracos: Path) -> tuple[Path, str]:
-    """``<rootPath>/etc/grid-security/certificates`` as DIRAC spells it, and its source."""
-    root = environ.get("DIRAC_ROOT_PATH")
-    if root is not None:  # DIRAC takes it as set even when empty ("" + "/etc/...")
-        return Path(f"{root}/etc/grid-security/certificates"), "$DIRAC_ROOT_PATH"
+def dirac_root_cert_dir(environ: Mapping[str, str], diracos: Path,
+                        root: Optional[Path] = None) -> tuple[Path, str]:
+    """``<rootPath>/etc/grid-security/certificates`` as DIRAC spells it, and its source.
+
+    ``root`` is DIRAC's rootPath without ``$DIRAC_ROOT_PATH`` (``dirac_cfg.computed_root`` of its
+    Python's base prefix); None or the DIRACOS prefix itself means DIRAC runs in DIRACOS.
+    """
+    value = environ.get("DIRAC_ROOT_PATH")
+    if value is not None:  # DIRAC takes it as set even when empty ("" + "/etc/...")
+        return Path(f"{value}/etc/grid-security/certificates"), "$DIRAC_ROOT_PATH"
+    if root is not None and not _same(root, diracos):
+        return diracos_cert_dir(root), "rootPath"
     return diracos_cert_dir(diracos), "DIRACOS"
 
 
 def resolve_trust_dir(environ: Mapping[str, str], diracos: Path,
                       override: Optional[Path] = None,
-                      system_dir: Path = SYSTEM_CERT_DIR) -> TrustDirChoice:
+                      system_dir: Path = SYSTEM_CERT_DIR, *,
+                      root: Optional[Path] = None) -> TrustDirChoice:
     """The CA directory in play, in DIRAC 8.0.74's order (``Locations.getCAsLocation``).
 
     ``$X509_CERT_DIR`` wins even when it is missing or empty (DIRAC returns it unchecked);
     without it DIRAC uses ``<rootPath>/etc/grid-security/certificates`` when it is a directory,
     even an empty one, then ``/etc/grid-security/certificates``.  When neither exists DIRAC
     finds none; the report names the rootPath one, where the guide installs the CAs.
+    ``root``: see :func:`dirac_root_cert_dir`.
     """
     exported = environ.get("X509_CERT_DIR") or None
     if override is not None:
         return TrustDirChoice(Path(override), "--mu3e-trust-dir", exported)
     if exported:
         return TrustDirChoice(Path(exported), "$X509_CERT_DIR", exported)
-    own, source = dirac_root_cert_dir(environ, diracos)
+    own, source = dirac_root_cert_dir(environ, diracos, root)
     if os.path.isdir(own) or not os.path.isdir(system_dir):
         return TrustDirChoice(own, source, None)
     return TrustDirChoice(Path(system_dir), "system", None)
