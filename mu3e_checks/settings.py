@@ -20,6 +20,8 @@ DEFAULT_CS_URL = "dips://diracweb.grid.hep.ph.ic.ac.uk:9135/Configuration/Server
 DEFAULT_GROUP = "mu3e.org_user"
 DEFAULT_VO = "mu3e.org"
 DEFAULT_SETUP = "GridPP"
+#: Where the guide installs DIRACOS, under the home directory (when $DIRACOS is not set).
+DEFAULT_DIRACOS = "dirac_ui/diracos"
 DEFAULT_REQUIRED_CAS = (
     "/C=UK/O=eScienceCA/OU=Authority/CN=UK e-Science CA 2B",
     "/C=UK/O=eScienceRoot/OU=Authority/CN=UK e-Science Root",
@@ -36,6 +38,9 @@ class Option:
     default: Any = None
     kind: str = "str"  # str | path | int | float | bool | list
     metavar: Optional[str] = None
+    #: False for an option that asks for something to be done instead of setting how the
+    #: diagnosis runs (``--mu3e-list``): no field of :class:`Settings` holds it.
+    setting: bool = True
 
     @property
     def dest(self) -> str:
@@ -48,7 +53,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--mu3e-globus", "MU3E_GLOBUS", "The .globus directory (default: HOME/.globus).",
            kind="path", metavar="DIR"),
     Option("--mu3e-diracos", "MU3E_DIRACOS",
-           "DIRACOS prefix (default: $DIRACOS, else HOME/dirac_ui/diracos).", kind="path",
+           f"DIRACOS prefix (default: $DIRACOS, else HOME/{DEFAULT_DIRACOS}).", kind="path",
            metavar="DIR"),
     Option("--mu3e-trust-dir", "MU3E_TRUST_DIR",
            "CA directory to check instead of the one DIRAC would use.", kind="path",
@@ -101,7 +106,7 @@ OPTIONS: tuple[Option, ...] = (
            "Do not run these check IDs (comma-separated; prefixes like NET- work).", default=(),
            kind="list", metavar="IDS"),
     Option("--mu3e-list", "", "List every check (ID, step, title, fix) and exit.",
-           default=False, kind="bool"),
+           default=False, kind="bool", setting=False),
     Option("--mu3e-redact", "MU3E_REDACT",
            "Replace your user name, home path, DN and host name in the HTML and JSON reports "
            "(for public tickets).", default=False, kind="bool"),
@@ -203,6 +208,9 @@ class Settings:
     nameserver: Optional[str] = None
     ca_repository: str = ""  # only `mu3e-checks fix` reads it; the default is in OPTIONS
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: The settings given on the command line or in the environment that differ from their
+    #: defaults, by dest (for the report's "Run options").
+    given: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, values: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
@@ -216,8 +224,7 @@ class Settings:
         elif env.get("DIRACOS"):
             diracos, source = Path(env["DIRACOS"]), "$DIRACOS"
         else:
-            diracos, source = Path(home) / "dirac_ui" / "diracos", \
-                "guide default ~/dirac_ui/diracos"
+            diracos, source = Path(home) / DEFAULT_DIRACOS, f"guide default ~/{DEFAULT_DIRACOS}"
         return cls(
             home=Path(home), globus=Path(globus), diracos=Path(diracos), diracos_source=source,
             trust_dir=v["mu3e_trust_dir"], proxy=v["mu3e_proxy"], cs_url=str(v["mu3e_cs_url"]),
@@ -234,11 +241,21 @@ class Settings:
             redact=bool(v["mu3e_redact"]), json_path=v["mu3e_json"],
             nameserver=v["mu3e_nameserver"] or None,
             ca_repository=str(v["mu3e_ca_repository"] or ""), environ=env,
+            given={o.dest: v[o.dest] for o in OPTIONS if o.setting
+                   and v[o.dest] not in (None, False, (), "") and v[o.dest] != o.default},
         )
 
     def option(self, dest: str) -> Any:
-        """The value of one ``--mu3e-*`` option by its dest, as a typed field holds it."""
+        """The value of one ``--mu3e-*`` option by its dest, as a typed field holds it.  An
+        option that is not a setting (:attr:`Option.setting`) has none: :class:`KeyError`."""
+        if not _BY_DEST[dest].setting:
+            raise KeyError(f"{_BY_DEST[dest].flag} is not a setting of the run")
         return getattr(self, _FIELD.get(dest, dest.removeprefix("mu3e_")))
+
+    def changed(self) -> tuple[tuple[Option, Any], ...]:
+        """The settings this run was given that differ from their defaults, in table order,
+        as given (a field such as ``home`` holds the resolved value even when none was)."""
+        return tuple((o, self.given[o.dest]) for o in OPTIONS if o.dest in self.given)
 
     @functools.cached_property
     def _passphrase_read(self) -> tuple[Optional[bytes], str]:
