@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -504,9 +504,9 @@ class ReportPlugin:
         #: The run's results by check ID (key material scrubbed), for the terminal section.
         self.results: dict[str, Any] = {}
 
-    def mu3e_attach(self, d: Diagnosis) -> Diagnosis:
-        """The run's model with the "Error explained" lines (``run.attach_sections``)."""
-        return replace(d, explained=tuple(self.section(d)))
+    def pytest_mu3e_report_sections(self, diagnosis: Diagnosis) -> dict[str, Any]:
+        """The "Error explained" lines for the run's model (:mod:`mu3e_checks.hooks`)."""
+        return {"explained": tuple(self.section(diagnosis))}
 
     def section(self, d: Diagnosis) -> list[str]:
         results = {r.id: r for r in d.map_text(scrub_secrets).results}

@@ -98,35 +98,63 @@ def pytest_configure(config: pytest.Config) -> None:
     run.note_foreign()
     if hasattr(config, "workerinput"):
         return
+    _stage_html(config, run)
+    _stage_junit(config, run)
+
+
+def _staging(final: Path, what: str) -> Path:
+    """Where another program (pytest-html, pytest's junitxml) writes a report of ours by name:
+    a fresh private directory beside ``final``; the finished file is then published into place
+    (:func:`mu3e_checks.outputs.publish`), so no program of ours ever opens ``final`` itself."""
+    try:
+        return outputs.staging_directory(final.parent) / final.name
+    except OSError as exc:
+        raise pytest.UsageError(f"{what}: cannot write into {final.parent}: "
+                                f"{exc.strerror or exc}") from None
+
+
+def _safe_directory(final: Path, what: str) -> None:
+    try:
+        outputs.ensure_directory(final.parent)
+    except outputs.OutputError as exc:
+        raise pytest.UsageError(f"{what}: cannot write the report safely: {exc}") from None
+
+
+def _stage_html(config: pytest.Config, run: DiagnosisRun) -> None:
+    """The HTML report: ``--html``'s path, or ./reports (a private dir when that is unsafe)."""
     if getattr(config.option, "htmlpath", "missing") is None:
         directory = _default_report_dir()
         stem = f"mu3e-diagnosis-{run.started.strftime('%Y%m%d-%H%M%S')}"
         final = directory / outputs.unused_name(directory, stem, ".html")
     elif getattr(config.option, "htmlpath", None):
         final = outputs.absolute(config.option.htmlpath)
-        try:
-            outputs.ensure_directory(final.parent)
-        except outputs.OutputError as exc:
-            raise pytest.UsageError(f"--html: cannot write the report safely: {exc}") from None
+        _safe_directory(final, "--html")
     else:
         return
-    # pytest-html writes by name, so it writes into a fresh private directory of ours; the
-    # finished file is then renamed into place (mu3e_checks.outputs.publish).
-    try:
-        staging = outputs.staging_directory(final.parent)
-    except OSError as exc:
-        raise pytest.UsageError(f"--html: cannot write into {final.parent}: "
-                                f"{exc.strerror or exc}") from None
-    run.html_path = final
-    run.html_staging = staging / final.name
+    run.html_path, run.html_staging = final, _staging(final, "--html")
     config.option.htmlpath = str(run.html_staging)
     config.option.self_contained_html = True
+
+
+def _stage_junit(config: pytest.Config, run: DiagnosisRun) -> None:
+    """``--junitxml``: pytest writes it by name, following any link there, so it writes into
+    our staging directory and the run publishes the file (redacted, mode 600) at the end.
+    Runs before junitxml's own ``pytest_configure`` reads the option (this hook is tryfirst)."""
+    given = getattr(config.option, "xmlpath", None)
+    if not given:
+        return
+    final = outputs.absolute(os.path.expanduser(os.path.expandvars(str(given))))
+    _safe_directory(final, "--junitxml")
+    run.junit_path, run.junit_staging = final, _staging(final, "--junitxml")
+    config.option.xmlpath = str(run.junit_staging)
 
 
 def _default_report_dir() -> Path:
     """``./reports``, or a private temp dir when the current directory cannot take it safely
     (read-only, a link, or writable by other accounts: a physicist may start anywhere)."""
-    for candidate in (Path.cwd() / "reports", outputs.private_report_dir()):
+    from mu3e_checks.knowledge.host import login_name
+
+    for candidate in (Path.cwd() / "reports", outputs.private_report_dir(login_name())):
         try:
             return outputs.ensure_directory(candidate)
         except outputs.OutputError:
@@ -134,6 +162,22 @@ def _default_report_dir() -> Path:
     import tempfile
 
     return Path(tempfile.mkdtemp(prefix="mu3e-checks-"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_metadata(metadata: dict, config: pytest.Config) -> None:
+    """pytest-metadata's table (packages, plugins, CI variables) is not what support needs,
+    and a diagnosis report has its own environment table, rendered from the run's facts:
+    left empty for a diagnosis, through pytest-metadata's own hook for changing it."""
+    if _targets_us(config):
+        metadata.clear()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """The hooks a subcommand implements to add its section to a run's report."""
+    from mu3e_checks import hooks
+
+    pluginmanager.add_hookspecs(hooks)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:

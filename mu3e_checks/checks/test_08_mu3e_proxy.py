@@ -10,14 +10,13 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 
 from __future__ import annotations
 
-from mu3e_checks import commands
+from mu3e_checks import commands, facts
 from mu3e_checks.checks.owners import proxy_owner
 from mu3e_checks.knowledge import net, pki  # net's layers load on first use
 from mu3e_checks.knowledge.proxy import find_group
 from mu3e_checks.knowledge.voms import find_voms
 from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
-from mu3e_checks.text import visible
 
 STEP = "mu3e-proxy"
 INIT = commands.PROXY_INIT
@@ -171,12 +170,10 @@ def test_cs_whoami(cs_probe, settings, run):
         fail(f"the whoami answer cannot be read: {exc.detail}", fix=advice.proxy_init())
     problem = net.diset.identity_problem(who, settings.group, credential.group, credential.identity)
     dn = who.dn or credential.identity
-    run.learn_identity(dn=who.dn or "", dirac_user=who.username or "")
+    run.record(whoami=facts.WhoAmI(who.username, who.group, who.dn, tuple(who.properties)))
     if problem is not None:
         message, fix = net.diset.explain_identity(problem, dn, advice)
         fail(message, fix=fix)
     props = ", ".join(who.properties) or "none"
-    run.record_environment("CS sees you as", visible(f"{who.username} in group {who.group} "
-                                                     f"({dn})"))
     note(f"the server sees you as {who.username!r} in group {who.group!r} "
          f"(DN {dn}; properties {props})")
