@@ -393,7 +393,6 @@ class DiagnosisRun:
         if staged is None or final is None:
             return None
         from mu3e_checks import outputs
-        from mu3e_checks.knowledge.files import Unreadable, read_bytes
 
         try:
             if not staged.exists():
@@ -401,9 +400,9 @@ class DiagnosisRun:
                 return None
             data = None
             if rewrite is not None:
-                try:
-                    data = rewrite(read_bytes(staged, 256 << 20))
-                except (Unreadable, ValueError) as exc:
+                try:  # our own file, in our own private directory
+                    data = rewrite(staged.read_bytes())
+                except (OSError, ValueError, SyntaxError) as exc:  # ParseError is one
                     staged.unlink()  # never publish what could not be redacted
                     self.report_problems.append(f"the {what} report was not written: {exc}")
                     return None

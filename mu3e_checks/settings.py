@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from mu3e_checks.commands import IGTF_TGZ_URL
-
 DEFAULT_CS_URL = "dips://diracweb.grid.hep.ph.ic.ac.uk:9135/Configuration/Server"
 DEFAULT_GROUP = "mu3e.org_user"
 DEFAULT_VO = "mu3e.org"
 DEFAULT_SETUP = "GridPP"
+#: Where the guide downloads the IGTF CA tarballs from.
+DEFAULT_CA_REPOSITORY = "https://repository.egi.eu/sw/production/cas/1/current/tgz/"
 #: Where the guide installs DIRACOS, under the home directory (when $DIRACOS is not set).
 DEFAULT_DIRACOS = "dirac_ui/diracos"
 DEFAULT_REQUIRED_CAS = (
@@ -115,7 +115,7 @@ OPTIONS: tuple[Option, ...] = (
            kind="path", metavar="FILE"),
     Option("--mu3e-ca-repository", "MU3E_CA_REPOSITORY",
            "Where 'mu3e-checks fix' downloads the guide's CA bundles from (a mirror, or a test "
-           "server); the diagnosis itself does not use it.", default=IGTF_TGZ_URL,
+           "server); the diagnosis itself does not use it.", default=DEFAULT_CA_REPOSITORY,
            metavar="URL"),
     Option("--mu3e-nameserver", "MU3E_NAMESERVER",
            "DNS server (IP address, optional port) for every name the network checks resolve, "

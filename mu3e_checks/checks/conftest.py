@@ -161,9 +161,7 @@ def proxy_fact(proxy_location, run: DiagnosisRun) -> Fact:
 @pytest.fixture(scope="session")
 def system_cert_dir(settings: Settings):
     """The host CA directory diracosrc looks at (``--mu3e-system-cert-dir``; tests use tmp)."""
-    from mu3e_checks.knowledge.trust import SYSTEM_CERT_DIR
-
-    return settings.system_cert_dir or SYSTEM_CERT_DIR
+    return settings.system_cert_dir
 
 
 @pytest.fixture(scope="session")
@@ -230,22 +228,26 @@ def net_reach(settings: Settings, trust_choice, trust_store, run: DiagnosisRun) 
 
 @pytest.fixture(scope="session")
 def cs_survey(cs_servers: list[str], settings: Settings, trust_choice, proxy_location,
-              net_reach: NetReach):
+              net_reach: NetReach, dirac_config):
     """Every server in ``cs_servers`` probed concurrently (:class:`ServerSurvey`), started
     when first asked for, so N dead servers cost about one timeout.
 
     Names go through --mu3e-nameserver when it is set (after /etc/hosts), else the system's
     resolver configuration; TLS presents only the proxy, and verifies against the trust dir.
     """
+    from mu3e_checks.knowledge.net.diset import NO_VO
     from mu3e_checks.knowledge.net.probe import CsProbe
     from mu3e_checks.knowledge.net.servers import ServerSurvey
+
+    # The setup and VO the user's DIRAC client names in its requests.
+    vo = dirac_config.get("/DIRAC/VirtualOrganization") or NO_VO
 
     def make(url: str) -> CsProbe:
         return CsProbe(url, timeout=settings.timeout, capath=trust_choice.path,
                        proxy=proxy_location.path if proxy_location.exists else None,
                        nameserver=net_reach.nameserver,
                        nameserver_problem=net_reach.nameserver_problem,
-                       setup=settings.setup, cadata=net_reach.cadata)
+                       setup=settings.setup, vo=vo, cadata=net_reach.cadata)
 
     return ServerSurvey(cs_servers, make, net_reach.advice)
 

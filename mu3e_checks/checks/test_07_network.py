@@ -293,7 +293,7 @@ def test_dn_registered(cs_data, cs_probe, settings, run):
 @check("NET-010", "The Mu3e group exists in the Registry and lists your nick", step=STEP,
        network=True, requires=("NET-009",), fix=INIT_FIX)
 def test_group_lists_you(cs_data, cs_probe, settings, run):
-    """The group your proxy must carry (``--mu3e-group``, mu3e.org_user) must exist in the
+    """The group your proxy must carry (``--mu3e-group``) must exist in the
     server's /Registry/Groups and list your nick, or every DIRAC command treats you as a
     visitor.  Fails naming what is missing, with the message to send to the VO admin.
     """

@@ -46,10 +46,10 @@ def test_group_present(proxy_fact, settings):
          f"{len(proxy.certs)})")
 
 
-@check("GROUP-002", "The DIRAC group is the Mu3e group (mu3e.org_user)", step=STEP, fix=INIT,
+@check("GROUP-002", "The DIRAC group is the Mu3e group (--mu3e-group)", step=STEP, fix=INIT,
        requires=("GROUP-001",))
 def test_group_is_mu3e(proxy_fact, settings):
-    """The group must be ``--mu3e-group`` (mu3e.org_user): a proxy made with another ``-g``
+    """The group must be ``--mu3e-group``: a proxy made with another ``-g``
     fails, with the dirac-proxy-init command that asks for the right one.  Other groups further
     up the chain warn; DIRAC uses the one nearest the proxy.
     """
@@ -96,10 +96,10 @@ def _acs(proxy_fact):
     return proxy, found.acs
 
 
-@check("VOMS-002", "The VOMS attributes are for the Mu3e VO (mu3e.org)", step=STEP, fix=INIT,
+@check("VOMS-002", "The VOMS attributes are for the Mu3e VO (--mu3e-vo)", step=STEP, fix=INIT,
        requires=("VOMS-001",))
 def test_voms_vo(proxy_fact, settings):
-    """The attributes must be for ``--mu3e-vo`` (mu3e.org): another VO fails; FQANs outside
+    """The attributes must be for ``--mu3e-vo``: another VO fails; FQANs outside
     ``/<vo>`` warn.  Reports the FQANs and the VOMS server.
     """
     proxy, acs = _acs(proxy_fact)

@@ -2,10 +2,10 @@
 JavaScript on.
 
 pytest-html draws its tables with ``innerHTML`` (the run leaves them empty), and the page runs
-its scripts; the report's own tables hold DNs, paths and what the server said.  Markup planted in each of those places (the
-user certificate's CN, the proxy's CN, the home directory's name, the Configuration Server's
-ping version) must stay text: the page title never changes, no element our markup would create
-exists, and the markup is shown literally.
+its scripts; the report's own tables hold DNs, paths and what the server said.  Markup planted
+in each of those places (the user certificate's CN, the proxy's CN, the home directory's name,
+the Configuration Server's ping version) must stay text: the page title never changes, no
+element our markup would create exists, and the markup is shown literally.
 """
 
 from __future__ import annotations

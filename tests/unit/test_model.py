@@ -102,8 +102,9 @@ def test_a_fix_is_redacted_in_its_values_before_it_is_quoted():
 def test_the_model_imports_no_pytest():
     import subprocess
 
-    code = ("import sys, mu3e_checks.model, mu3e_checks.render.json, "
-            "mu3e_checks.render.html, mu3e_checks.render.terminal, mu3e_checks.redact; "
+    code = ("import sys, mu3e_checks.model, mu3e_checks.facts, mu3e_checks.render.json, "
+            "mu3e_checks.render.html, mu3e_checks.render.terminal, mu3e_checks.render.junit, "
+            "mu3e_checks.render.environment, mu3e_checks.redact; "
             "print('pytest' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
