@@ -303,7 +303,6 @@ class Written:
 
     html: Optional[str] = None
     json: Optional[str] = None
-    junit: Optional[str] = None
     redacted: bool = False
     problems: tuple[str, ...] = ()
 

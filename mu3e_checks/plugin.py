@@ -98,14 +98,23 @@ def pytest_configure(config: pytest.Config) -> None:
     run.note_foreign()
     if hasattr(config, "workerinput"):
         return
-    _stage_html(config, run)
-    _stage_junit(config, run)
+    # Every report's directory is judged before anything is created in any of them.
+    junit, html = _junit_target(config), _html_target(config, run)
+    if html is not None:
+        run.html_path, run.html_staging = html, _staging(html, "--html")
+        config.option.htmlpath = str(run.html_staging)
+        config.option.self_contained_html = True
+    if junit is not None:
+        # pytest's junitxml reads the option in its own pytest_configure, after this one
+        # (tryfirst): it writes into our staging directory, and the run publishes the file.
+        run.junit_path, run.junit_staging = junit, _staging(junit, "--junitxml")
+        config.option.xmlpath = str(run.junit_staging)
 
 
 def _staging(final: Path, what: str) -> Path:
-    """Where another program (pytest-html, pytest's junitxml) writes a report of ours by name:
-    a fresh private directory beside ``final``; the finished file is then published into place
-    (:func:`mu3e_checks.outputs.publish`), so no program of ours ever opens ``final`` itself."""
+    """Where another program (pytest-html, pytest's junitxml) writes a report of ours by name,
+    following any link there: a fresh private directory beside ``final``.  The finished file
+    is then published into place (:func:`mu3e_checks.outputs.publish`), mode 600."""
     try:
         return outputs.staging_directory(final.parent) / final.name
     except OSError as exc:
@@ -113,40 +122,33 @@ def _staging(final: Path, what: str) -> Path:
                                 f"{exc.strerror or exc}") from None
 
 
-def _safe_directory(final: Path, what: str) -> None:
+def _safe_directory(final: Path, what: str) -> Path:
     try:
         outputs.ensure_directory(final.parent)
     except outputs.OutputError as exc:
         raise pytest.UsageError(f"{what}: cannot write the report safely: {exc}") from None
+    return final
 
 
-def _stage_html(config: pytest.Config, run: DiagnosisRun) -> None:
+def _html_target(config: pytest.Config, run: DiagnosisRun) -> Optional[Path]:
     """The HTML report: ``--html``'s path, or ./reports (a private dir when that is unsafe)."""
     if getattr(config.option, "htmlpath", "missing") is None:
         directory = _default_report_dir()
         stem = f"mu3e-diagnosis-{run.started.strftime('%Y%m%d-%H%M%S')}"
-        final = directory / outputs.unused_name(directory, stem, ".html")
-    elif getattr(config.option, "htmlpath", None):
-        final = outputs.absolute(config.option.htmlpath)
-        _safe_directory(final, "--html")
-    else:
-        return
-    run.html_path, run.html_staging = final, _staging(final, "--html")
-    config.option.htmlpath = str(run.html_staging)
-    config.option.self_contained_html = True
+        return directory / outputs.unused_name(directory, stem, ".html")
+    if getattr(config.option, "htmlpath", None):
+        return _safe_directory(outputs.absolute(config.option.htmlpath), "--html")
+    return None
 
 
-def _stage_junit(config: pytest.Config, run: DiagnosisRun) -> None:
-    """``--junitxml``: pytest writes it by name, following any link there, so it writes into
-    our staging directory and the run publishes the file (redacted, mode 600) at the end.
-    Runs before junitxml's own ``pytest_configure`` reads the option (this hook is tryfirst)."""
+def _junit_target(config: pytest.Config) -> Optional[Path]:
+    """``--junitxml``'s path (as pytest expands it), in a directory no other account can
+    plant a link in."""
     given = getattr(config.option, "xmlpath", None)
     if not given:
-        return
+        return None
     final = outputs.absolute(os.path.expanduser(os.path.expandvars(str(given))))
-    _safe_directory(final, "--junitxml")
-    run.junit_path, run.junit_staging = final, _staging(final, "--junitxml")
-    config.option.xmlpath = str(run.junit_staging)
+    return _safe_directory(final, "--junitxml")
 
 
 def _default_report_dir() -> Path:
