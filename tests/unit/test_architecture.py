@@ -86,6 +86,22 @@ STATED = {
 }
 
 
+def test_the_document_states_the_layers_this_test_checks():
+    """docs/architecture.md's table of layers is ALLOWED, row for row."""
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    table = doc[doc.index("| layer | modules | may import |"):]
+    table = table[:table.index("\n\n")]
+    stated = {}
+    for row in table.splitlines()[2:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        imports = cells[2].replace("`", "")
+        stated[cells[0]] = set() if imports == "nothing" else {x.strip()
+                                                               for x in imports.split(",")}
+    assert stated == ALLOWED
+    for (module, target), reason in STATED.items():
+        assert f"`{module}" in doc and reason.split()[1] in doc, (module, target)
+
+
 def layer_of(module: str) -> str:
     name = module.removeprefix("mu3e_checks").lstrip(".")
     if name == "text":
