@@ -136,6 +136,20 @@ def _diagnose(who: Account, python: Path, home: Path, cwd: Path, *args: str,
 # --------------------------------------------------------------------------- a planted link
 
 
+def _planted(base: Path, name: str, owner: Account, gid: int, mode: int,
+             target: Path) -> Path:
+    """A directory ``base/name`` of ``owner``'s, in which ``owner`` (the real account) plants
+    ``ci.xml -> target``."""
+    shared = base / name
+    shared.mkdir()
+    os.chown(shared, owner.uid, gid)
+    os.chmod(shared, mode)
+    planted = owner.run(["ln", "-s", str(target), "ci.xml"], cwd=shared, env={})
+    assert planted.returncode == 0, planted.stderr
+    assert os.stat(shared / "ci.xml", follow_symlinks=False).st_uid == owner.uid
+    return shared
+
+
 @pytest.mark.parametrize("mode", [0o2770, 0o777], ids=["group-checkout-2770", "world-0777"])
 @pytest.mark.parametrize("fix", [False, True], ids=["diagnosis", "fix"])
 def test_a_planted_junit_link_in_a_shared_checkout_is_refused(grid, base, accounts, mode, fix):
@@ -143,14 +157,8 @@ def test_a_planted_junit_link_in_a_shared_checkout_is_refused(grid, base, accoun
     home, python = _victim_home(grid, base, victim)
     bashrc = home / ".bashrc"
     before = bashrc.read_bytes()
-    checkout = base / "ci-checkout"
-    checkout.mkdir()
-    os.chown(checkout, planter.uid, grp.getgrnam(GROUP).gr_gid if mode == 0o2770 else
-             planter.gid)
-    os.chmod(checkout, mode)
-    planted = planter.run(["ln", "-s", str(bashrc), "ci.xml"], cwd=checkout, env={})
-    assert planted.returncode == 0 and os.stat(checkout / "ci.xml", follow_symlinks=False)\
-        .st_uid == planter.uid, planted.stderr
+    group = grp.getgrnam(GROUP).gr_gid if mode == 0o2770 else planter.gid
+    checkout = _planted(base, "ci-checkout", planter, group, mode, bashrc)
     r = _diagnose(victim, python, home, checkout, "--mu3e-select", "CERT",
                   "--junitxml=ci.xml", fix=fix)
     said = r.stdout + r.stderr
@@ -170,10 +178,8 @@ def test_in_a_sticky_directory_a_planted_link_is_never_written_through(grid, bas
     home, python = _victim_home(grid, base, victim)
     bashrc = home / ".bashrc"
     before = bashrc.read_bytes()
-    shared = base / "scratch"
-    shared.mkdir()
-    os.chmod(shared, 0o1777)  # like /tmp: others may add files, never replace ours
-    assert planter.run(["ln", "-s", str(bashrc), "ci.xml"], cwd=shared, env={}).returncode == 0
+    # like /tmp: others may add files, never replace ours
+    shared = _planted(base, "scratch", planter, planter.gid, 0o1777, bashrc)
     r = _diagnose(victim, python, home, shared, "--mu3e-select", "CERT", "--junitxml=ci.xml")
     said = r.stdout + r.stderr
     assert r.returncode == 1, said[-3000:]  # the diagnosis itself ran (key mode 644)
