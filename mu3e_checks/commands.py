@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Optional
 
 from mu3e_checks.remedy import Action, ActionKind, Remedy, Safety, cmd, join, say
+from mu3e_checks.settings import DEFAULT_CA_REPOSITORY
 
-#: Where the guide downloads the IGTF CA tarballs from, and the bundle version it names.
-IGTF_TGZ_URL = "https://repository.egi.eu/sw/production/cas/1/current/tgz/"
+#: Where the guide downloads the IGTF CA tarballs from (--mu3e-ca-repository's default), and
+#: the bundle version it names.
+IGTF_TGZ_URL = DEFAULT_CA_REPOSITORY
 IGTF_VERSION = "1.138"
 #: The release the guide installs; Mu3e's services speak DIRAC v8.
 GUIDE_DIRAC_VERSION = "8.0.74"

@@ -1,14 +1,12 @@
-"""The report's environment facts and the run's identity: what support asks first, nothing secret.
+"""The run's own facts (account, software, settings) and the ones no check of this run read.
 
-Versions (OS, Python, DIRAC, DIRACOS, OpenSSL, mu3e-checks), the resolved paths (home, trust
-dir, proxy, dirac.cfg), the user's DN, a proxy summary and the CS URL.  Check fixtures record
-what they found with ``run.record_environment(key, value, fact=...)``: the display text, and the
-typed value where later code needs it (never parsed back out of the text).  Where no check of
-this run recorded a fact, it is worked out here read-only, or said to be "not checked in this
-run".  Never included: key material, pass phrases, an environment dump.  Nothing here starts a
-process: the OS comes from ``os.uname()`` and ``/etc/os-release``.
-
-The same facts give the run's :class:`~mu3e_checks.redact.Identity` for ``--mu3e-redact``.
+Check fixtures record the typed facts they found (:mod:`mu3e_checks.facts`).  Before the run
+freezes its model, :func:`complete` adds what the report always shows: the account the run
+runs as (every spelling of the user, home and host, for ``--mu3e-redact``), the software
+versions, the settings, and, read-only, the user's DN, the proxy's certificates and the trust
+dir when no check of this run read them.  Never included: key material, pass phrases, an
+environment dump.  Nothing here starts a process: the OS comes from ``os.uname()`` and
+``/etc/os-release``, the host's addresses from ``/proc``.
 """
 
 from __future__ import annotations
@@ -18,27 +16,24 @@ import os
 import socket
 import ssl
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from mu3e_checks import __version__
-from mu3e_checks.redact import Identity
-from mu3e_checks.settings import OPTIONS, Settings
-from mu3e_checks.text import visible
-
-NOT_CHECKED = "not checked in this run"
-
-#: Display order of the environment table; keys recorded by checks that are not listed here
-#: follow in the order they were recorded.
-ORDER = (
-    "OS", "Python", "mu3e-checks", "DIRAC version", "DIRACOS version", "OpenSSL",
-    "Home", ".globus", "User certificate", "User key",
-    "User DN (slash form)", "User DN (RFC 2253)", "User certificate issuer", "User DN read from",
-    "DIRACOS", "dirac.cfg", "Trust dir", "Proxy", "Proxy summary",
-    "CS URL", "DIRAC group (expected)", "Grid variables", "Run options",
+from mu3e_checks.facts import (
+    Account,
+    Expected,
+    Facts,
+    Located,
+    Paths,
+    Proxy,
+    ProxyChain,
+    Software,
+    UserCertificate,
 )
+from mu3e_checks.settings import Settings
 
 #: The variables DIRAC reads to find credentials, CAs and its installation (paths only).
 GRID_VARIABLES = ("X509_USER_CERT", "X509_USER_KEY", "X509_USER_PROXY", "GRID_PROXY_FILE",
@@ -49,29 +44,45 @@ GRID_VARIABLES = ("X509_USER_CERT", "X509_USER_KEY", "X509_USER_PROXY", "GRID_PR
 _SECRET_OPTIONS = ("mu3e_passphrase_file",)
 
 
-@dataclass(frozen=True)
-class Account:
-    """Who and where the diagnosis ran: host name and user name."""
-
-    host: str
-    user: str
-
-
-def account() -> Account:
-    """The machine and account the diagnosis runs on (no DNS lookup, no process)."""
+def account(settings: Settings) -> Account:
+    """The machine and account the diagnosis runs on, in every spelling a report may hold them
+    (no DNS lookup, no process)."""
     from mu3e_checks.knowledge.host import login_name
 
-    return Account(socket.gethostname(), login_name())
+    environ = settings.environ
+    user = login_name()
+    users = {user, environ.get("USER", ""), environ.get("LOGNAME", "")}
+    try:
+        import pwd
+
+        users.add(pwd.getpwuid(os.getuid()).pw_name)
+    except (ImportError, KeyError):
+        pass
+    homes: set[str] = set()
+    for home in (str(settings.home), environ.get("HOME", "")):
+        if home:
+            homes |= {home, os.path.realpath(home)}
+    host = socket.gethostname()
+    return Account(host=host, host_names=tuple(sorted({host.split(".", 1)[0],
+                                                       os.uname().nodename} - {""})),
+                   addresses=tuple(sorted(_local_addresses())), user=user,
+                   user_names=tuple(sorted(users - {""})), uid=os.getuid(),
+                   homes=tuple(sorted(homes)))
 
 
-def os_description() -> str:
-    """The OS and kernel, from ``/etc/os-release`` and ``os.uname()`` (no process started)."""
+def software() -> Software:
+    """The OS, Python, this tool and the OpenSSL builds in use."""
     from mu3e_checks.knowledge.host import host_facts
 
-    return host_facts().describe()
+    try:
+        system = host_facts().describe()
+    except Exception as exc:  # the table must never break a run
+        system = f"unknown: {_first_line(exc)}"
+    return Software(os=system, python=sys.version.split()[0], python_executable=sys.executable,
+                    tool=__version__, openssl=openssl_versions())
 
 
-def openssl_versions() -> str:
+def openssl_versions() -> tuple[str, ...]:
     """The OpenSSL Python's ssl module uses, and the one cryptography (and so pyOpenSSL, which
     uses cryptography's bindings) uses: asked of cryptography, because importing pyOpenSSL
     only to read a version string would cost an offline run a visible part of its time."""
@@ -82,7 +93,7 @@ def openssl_versions() -> str:
         parts.append(f"{backend.openssl_version_text()} (cryptography, pyOpenSSL)")
     except Exception:  # pragma: no cover - cryptography is a dependency; never fail the report
         pass
-    return "; ".join(parts)
+    return tuple(parts)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -90,135 +101,102 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _proxy_location(settings: Settings, facts: Mapping[str, Any]):
-    loc = facts.get("proxy_location")
-    if loc is None:
+def chain_of(certs: Sequence[Any]) -> ProxyChain:
+    """The facts of a proxy file's certificates (never its key): every subject, the user DN
+    it derives from, and the first certificate's kind and lifetime."""
+    from mu3e_checks.knowledge.pki import dn_slash, not_after, not_before, proxy_kind
+
+    first = certs[0]
+    identity = next((c for c in certs if proxy_kind(c) is None), None)
+    return ProxyChain(subjects=tuple(dn_slash(c.subject) for c in certs),
+                      identity=dn_slash(identity.subject) if identity is not None else "",
+                      kind=proxy_kind(first) or "not a proxy",
+                      not_before=not_before(first), not_after=not_after(first))
+
+
+def read_chain(path: Path) -> tuple[ProxyChain | None, str]:
+    """The certificates of the proxy file at ``path`` (the key in it is never parsed), or why
+    they cannot be read."""
+    from mu3e_checks.knowledge.files import read_bytes
+    from mu3e_checks.knowledge.pki import load_certificates
+
+    try:
+        return chain_of(load_certificates(read_bytes(path), str(path))), ""
+    except Exception as exc:  # any broken file: the proxy checks say why
+        return None, _first_line(exc)
+
+
+def run_options(settings: Settings) -> tuple[tuple[str, str | None], ...]:
+    """The ``--mu3e-*`` settings that differ from the defaults: (flag, value); a boolean's
+    value is '', a secret's is None (shown only as given)."""
+    out: list[tuple[str, str | None]] = []
+    for o, value in settings.changed():
+        if o.dest in _SECRET_OPTIONS:
+            out.append((o.flag, None))
+        elif o.kind == "bool":
+            out.append((o.flag, ""))
+        elif isinstance(value, tuple):
+            out.append((o.flag, ",".join(map(str, value))))
+        else:
+            out.append((o.flag, str(value)))
+    return tuple(out)
+
+
+def complete(facts: Facts, settings: Settings) -> Facts:
+    """``facts`` with the account, software and settings, and, read-only, the user's DN, the
+    proxy's certificates and the trust dir where no check of this run read them."""
+    s = settings
+    paths = Paths(home=s.home, globus=s.globus, diracos=Located(s.diracos, s.diracos_source))
+    out = replace(facts, account=account(s), software=software(), paths=paths,
+                  expected=Expected(cs_url=s.cs_url, group=s.group, vo=s.vo, setup=s.setup),
+                  grid_variables=tuple((k, s.environ[k]) for k in GRID_VARIABLES
+                                       if s.environ.get(k)),
+                  options=run_options(s))
+    proxy = out.proxy
+    if proxy is None:
         from mu3e_checks.knowledge.proxy import locate_proxy
 
-        loc = locate_proxy(settings.environ, os.getuid(), settings.proxy)
-    return loc
+        loc = locate_proxy(s.environ, os.getuid(), s.proxy)
+        proxy = Proxy(Located(loc.path, loc.source, loc.exists))
+    if proxy.chain is None and not proxy.problem and proxy.location.exists:
+        chain, problem = read_chain(Path(proxy.location.path))
+        proxy = replace(proxy, chain=chain, problem=problem)
+    out = replace(out, proxy=proxy)
+    if out.user_cert is None:
+        out = replace(out, **_user_cert(s, out))
+    if out.trust_dir is None:
+        try:
+            from mu3e_checks.knowledge.trust import resolve_trust_dir
+
+            choice = resolve_trust_dir(s.environ, s.diracos, s.trust_dir, s.system_cert_dir)
+            out = replace(out, trust_dir=Located(choice.path, choice.why))
+        except Exception:  # pragma: no cover - resolving only looks at paths
+            pass
+    return out
 
 
-def user_dn(settings: Settings, recorded: Mapping[str, str],
-            facts: Mapping[str, Any]) -> dict[str, str]:
-    """The DN lines, as recorded by the certificate fixtures or read from usercert.pem (or,
-    when that is unreadable, from the user certificate in the proxy's chain)."""
-    keys = ("User DN (slash form)", "User DN (RFC 2253)", "User certificate issuer")
-    if all(k in recorded for k in keys[:2]):
-        return {k: recorded[k] for k in keys if k in recorded}
+def _user_cert(settings: Settings, facts: Facts) -> dict[str, Any]:
+    """The user certificate's DN from usercert.pem (unless a check of this run already found it
+    unreadable) or, failing that, from the user certificate in the proxy's chain."""
     from mu3e_checks.knowledge.credentials import locate_credentials
     from mu3e_checks.knowledge.files import read_bytes
     from mu3e_checks.knowledge.pki import pick_user_certificate
 
-    creds = locate_credentials(settings.environ, settings.globus)
-    why = ""
-    for n, path in enumerate((creds.cert, _proxy_location(settings, facts).path)):
+    why = facts.user_cert_problem
+    candidates = [] if why else [locate_credentials(settings.environ, settings.globus).cert]
+    if facts.proxy is not None and facts.proxy.location.exists:
+        candidates.append(Path(facts.proxy.location.path))
+    for n, path in enumerate(candidates):
         try:
             found = pick_user_certificate(read_bytes(path), str(path))
         except Exception as exc:  # any broken file: the certificate checks say why
             why = why or _first_line(exc)
             continue
-        out = {keys[0]: found.subject_slash, keys[1]: found.subject_rfc2253,
-               keys[2]: found.issuer_slash}
-        if n:
-            out["User DN read from"] = f"the proxy {path} ({why})"
-        return out
-    return {keys[0]: f"unknown: {why}"}
-
-
-def proxy_summary(path: Path) -> str:
-    """Identity and lifetime of the proxy at ``path``, from its certificates only (the key in
-    the same file is never parsed into the report)."""
-    from mu3e_checks.knowledge.files import read_bytes
-    from mu3e_checks.knowledge.pki import load_certificates
-    from mu3e_checks.knowledge.proxy import summarize_proxy
-
-    try:
-        certs = load_certificates(read_bytes(path), str(path))
-    except Exception as exc:
-        return f"unreadable: {_first_line(exc)}"
-    return summarize_proxy(certs)
-
-
-def _grid_variables(environ: Mapping[str, str]) -> str:
-    found = [f"{k}={environ[k]}" for k in GRID_VARIABLES if environ.get(k)]
-    return "; ".join(found) if found else "none set"
-
-
-def run_options(settings: Settings) -> str:
-    """The ``--mu3e-*`` settings that differ from the defaults (values of secrets hidden)."""
-    out = []
-    for o in OPTIONS:
-        value = settings.option(o.dest)
-        if value in (None, False, (), "") or value == o.default:
-            continue
-        if o.dest in _SECRET_OPTIONS:
-            out.append(f"{o.flag} (given)")
-        elif o.kind == "bool":
-            out.append(o.flag)
-        elif isinstance(value, tuple):
-            out.append(f"{o.flag} {','.join(map(str, value))}")
-        else:
-            out.append(f"{o.flag} {value}")
-    return " ".join(out) if out else "defaults"
-
-
-def _safe(func: Callable[[], object]) -> str:
-    """``str(func())``, or what went wrong: the environment table must never break a run."""
-    try:
-        return str(func())
-    except Exception as exc:
-        return f"unknown: {_first_line(exc)}"
-
-
-def collect(settings: Settings, recorded: Mapping[str, str],
-            facts: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The environment table, in :data:`ORDER`, then whatever else checks recorded; every
-    value made visible (it may hold outside text)."""
-    env: dict[str, str] = {
-        "OS": _safe(os_description),
-        "Python": f"{sys.version.split()[0]} ({sys.executable})",
-        "mu3e-checks": __version__,
-        "DIRAC version": recorded.get("DIRAC version", NOT_CHECKED),
-        "DIRACOS version": recorded.get("DIRACOS version", NOT_CHECKED),
-        "OpenSSL": openssl_versions(),
-        "Home": str(settings.home),
-        ".globus": str(settings.globus),
-        "DIRACOS": f"{settings.diracos} ({settings.diracos_source})",
-        "dirac.cfg": recorded.get("dirac.cfg", NOT_CHECKED),
-        "CS URL": recorded.get("CS URL", f"{settings.cs_url} (expected)"),
-        "DIRAC group (expected)": settings.group,
-        "Grid variables": _grid_variables(settings.environ),
-        "Run options": _safe(lambda: run_options(settings)),
-    }
-    try:
-        env.update(user_dn(settings, recorded, facts))
-    except Exception as exc:  # never break the report
-        env["User DN (slash form)"] = f"unknown: {_first_line(exc)}"
-    if "Trust dir" in recorded:
-        env["Trust dir"] = recorded["Trust dir"]
-    else:
-        def trust() -> str:
-            from mu3e_checks.knowledge.trust import resolve_trust_dir
-
-            return resolve_trust_dir(settings.environ, settings.diracos,
-                                     settings.trust_dir).describe()
-        env["Trust dir"] = _safe(trust)
-    loc = None
-    try:
-        loc = _proxy_location(settings, facts)
-    except Exception as exc:  # pragma: no cover - locate_proxy does not raise
-        env["Proxy"] = f"unknown: {_first_line(exc)}"
-    if loc is not None:
-        env["Proxy"] = recorded.get("Proxy") or (
-            f"{loc.path} ({loc.source}{'' if loc.exists else ', missing'})")
-        env["Proxy summary"] = recorded.get("Proxy summary") or (
-            proxy_summary(loc.path) if loc.exists else "no proxy file")
-    merged = {**recorded, **env}
-    ordered = {k: merged[k] for k in ORDER if k in merged}
-    for k, v in recorded.items():
-        ordered.setdefault(k, v)
-    return [(visible(k), visible(v)) for k, v in ordered.items()]
+        from_proxy = n > 0 or bool(facts.user_cert_problem)
+        return {"user_cert": UserCertificate(
+            found.subject_slash, found.subject_rfc2253, found.issuer_slash,
+            read_from=path if from_proxy else None, usercert_problem=why if from_proxy else "")}
+    return {"user_cert_problem": why or "no user certificate found"}
 
 
 def _local_addresses() -> set[str]:
@@ -246,53 +224,3 @@ def _local_addresses() -> set[str]:
     except (Unreadable, ValueError):
         pass
     return found
-
-
-def identity(settings: Settings, facts: Mapping[str, Any],
-             recorded: Mapping[str, str]) -> Identity:
-    """Every value that identifies the person or machine, as far as this run knows them."""
-    acct = account()
-    ident = Identity(uid=os.getuid())
-    environ = settings.environ
-    ident.users |= {u for u in (acct.user, environ.get("USER", ""), environ.get("LOGNAME", ""))
-                    if u}
-    try:
-        import pwd
-
-        ident.users.add(pwd.getpwuid(os.getuid()).pw_name)
-    except (ImportError, KeyError):
-        pass
-    for home in (str(settings.home), environ.get("HOME", "")):
-        if home:
-            ident.homes |= {home, os.path.realpath(home)}
-    uname = os.uname().nodename
-    ident.hosts |= {h for h in (acct.host, acct.host.split(".", 1)[0], uname) if h}
-    ident.addresses |= _local_addresses()
-    try:
-        dn = user_dn(settings, recorded, facts)
-    except Exception:  # never break the report
-        dn = {}
-    for key in ("User DN (slash form)", "User DN (RFC 2253)"):
-        value = dn.get(key, "")
-        if value and not value.startswith("unknown"):
-            ident.add_dn(value)
-    for value in facts.get("proxy_dns", ()):
-        ident.add_dn(value)
-    ident.dirac_users |= set(facts.get("dirac_users", ()))
-    for value in facts.get("server_dns", ()):
-        ident.add_dn(value)
-    return ident
-
-
-def proxy_identity(path: Optional[Path]) -> list[str]:
-    """Every subject DN in a proxy chain (serial CNs included), certificates only."""
-    if path is None:
-        return []
-    from mu3e_checks.knowledge.files import read_bytes
-    from mu3e_checks.knowledge.pki import dn_slash, load_certificates
-
-    try:
-        certs = load_certificates(read_bytes(path), str(path))
-    except Exception:
-        return []
-    return [dn_slash(c.subject) for c in certs]

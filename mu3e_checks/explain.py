@@ -31,7 +31,7 @@ import heapq
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -1029,11 +1029,11 @@ class ReportPlugin:
         self.results: dict[str, Any] = {}
         self.items: tuple[Explained, ...] = ()
 
-    def mu3e_attach(self, d: Diagnosis) -> Diagnosis:
-        """The run's model with the "Error explained" items (``run.attach_sections``)."""
-        self.results = {r.id: r for r in d.map_text(scrub_secrets).results}
+    def pytest_mu3e_report_sections(self, diagnosis: Diagnosis) -> dict[str, Any]:
+        """The "Error explained" items for the run's model (:mod:`mu3e_checks.hooks`)."""
+        self.results = {r.id: r for r in diagnosis.map_text(scrub_secrets).results}
         self.items = self.explanation().items()
-        return replace(d, explained=self.items)
+        return {"explained": self.items}
 
     def explanation(self) -> Explanation:
         return Explanation(self.reading, judge(self.reading, self.results), ran=True,

@@ -145,9 +145,10 @@ FIELD_NOTES: dict[str, str] = {
     "verdict.counts.error": "Checks that crashed instead of giving a verdict (please report "
                              "it).",
     "verdict.counts.skipped": "Checks that were skipped (prerequisite not passed, or offline).",
-    "environment": "The facts the HTML report lists: versions, resolved paths, DN, proxy "
-                   "summary, CS URL, grid variables, options. Never key material.",
-    "environment.*": "One fact, as display text.",
+    "environment": "The environment table of the HTML report, rendered from the run's typed "
+                   "facts: versions, resolved paths, DN, proxy summary, CS URL, what the "
+                   "servers said, grid variables, options. Never key material.",
+    "environment.*": "One fact, as display text (redacted with `--mu3e-redact`).",
     "steps": "One entry per guide chapter, in guide order.",
     "steps[].key": "The chapter's stable key (e.g. `certificate`).",
     "steps[].title": "The chapter's heading in the guide.",

@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any, Callable, Optional
 
 from mu3e_checks import registry
+from mu3e_checks.facts import Facts
 from mu3e_checks.registry import Check
 from mu3e_checks.remedy import Action, Remedy
 
@@ -79,14 +80,16 @@ class Result:
 
     def freeze(self) -> CheckResult:
         c = self.check
+        remedy = self.remedy.with_values(**self.values) if self.problem else None
         return CheckResult(
             id=c.id, title=c.title, step=c.step, step_title=c.step_title, severity=c.severity,
             requires=c.requires, outcome=str(self.outcome), message=self.message,
             warnings=tuple(self.warnings), notes=tuple(self.notes),
-            fix=self.fix if self.problem else "", skipped_by=self.skipped_by,
+            fix=remedy.render() if remedy else "", skipped_by=self.skipped_by,
             skip_kind=self.skip_kind if self.outcome == Outcome.SKIPPED else None,
             duration=float(self.duration),
-            actions=(self.remedy.action,) if self.problem and self.remedy.action else ())
+            actions=(self.remedy.action,) if self.problem and self.remedy.action else (),
+            remedy=remedy or None)
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,9 @@ class CheckResult:
     #: Why a skipped check was skipped; ``skipped_by`` names the prerequisite for
     #: ``SkipKind.PREREQUISITE``.  Set exactly when the outcome is ``skipped``.
     skip_kind: Optional[SkipKind] = None
+    #: The fix as data (its outside values bound, not yet quoted), from which ``fix`` is
+    #: rendered: redaction replaces the values here, before quoting (:meth:`map_text`).
+    remedy: Optional[Remedy] = None
 
     def __post_init__(self) -> None:
         """A skip never hides a finding: it has one of the two reasons a skip may give."""
@@ -132,8 +138,12 @@ class CheckResult:
         return "; ".join(self.warnings) if self.outcome == Outcome.WARNED else self.message
 
     def map_text(self, f: Callable[[str], str]) -> CheckResult:
+        """``f`` applied to every free text; to the fix's outside values before they are
+        quoted, then to the fix as rendered (our templates hold nothing ``f`` looks for)."""
+        remedy = self.remedy.map_values(f) if self.remedy else self.remedy
+        fix = remedy.render() if remedy else self.fix
         return replace(self, message=f(self.message), warnings=tuple(map(f, self.warnings)),
-                       notes=tuple(map(f, self.notes)), fix=f(self.fix))
+                       notes=tuple(map(f, self.notes)), fix=f(fix), remedy=remedy)
 
 
 @dataclass(frozen=True)
@@ -225,7 +235,9 @@ class Diagnosis:
     user: str = ""
     strict: bool = False
     coverage: Coverage = field(default_factory=Coverage)
-    environment: tuple[tuple[str, str], ...] = ()
+    #: What the run learned about the machine, typed; the environment table is rendered from
+    #: it and ``--mu3e-redact`` takes every personal value from it.
+    facts: Facts = field(default_factory=Facts)
     exit_code: Optional[int] = None
     finished: Optional[_dt.datetime] = None
     redaction: str = ""  # the placeholders in use when redacted, else ""
@@ -245,7 +257,8 @@ class Diagnosis:
         return [Chapter(key, title, tuple(grouped[key])) for key, title in registry.GUIDE_STEPS]
 
     def counts(self) -> dict[str, int]:
-        """How many checks ended in each outcome."""
+        """How many checks ended in each outcome: the one count the terminal, the HTML and the
+        JSON report all give."""
         out = {o.value: 0 for o in Outcome}
         for r in self.results:
             out[r.outcome] = out.get(r.outcome, 0) + 1
@@ -314,10 +327,21 @@ class Diagnosis:
         outcomes or chapter titles): how redaction and the key scrub reach every renderer."""
         return replace(
             self, results=tuple(r.map_text(f) for r in self.results), host=f(self.host),
-            user=f(self.user), environment=tuple((k, f(v)) for k, v in self.environment),
+            user=f(self.user), facts=self.facts.map_text(f),
             foreign_config=tuple(map(f, self.foreign_config)),
             explained=tuple(e.map_text(f) for e in self.explained),
             repairs=tuple(map(f, self.repairs)))
+
+
+@dataclass(frozen=True)
+class Written:
+    """The report files a run wrote (paths as the user gave them) and why any was not, for
+    the terminal summary: written after the model was rendered into them."""
+
+    html: Optional[str] = None
+    json: Optional[str] = None
+    redacted: bool = False
+    problems: tuple[str, ...] = ()
 
 
 def freeze(results: Iterable[Result], **kw: Any) -> Diagnosis:

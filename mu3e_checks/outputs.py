@@ -16,6 +16,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 _NEW_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -37,13 +38,41 @@ def directory_problem(st: os.stat_result, directory: Path) -> str:
         return f"{directory} is a symbolic link; the report is never written through a link"
     if not stat.S_ISDIR(st.st_mode):
         return f"{directory} is not a directory"
-    sticky = bool(st.st_mode & stat.S_ISVTX)
-    others = st.st_mode & stat.S_IWOTH
-    foreign_group = st.st_mode & stat.S_IWGRP and st.st_gid != os.getegid()
-    if (others or foreign_group) and not sticky:
-        return (f"{directory} can be written by other accounts (mode "
-                f"{stat.S_IMODE(st.st_mode):03o}, not sticky): someone could plant links there")
-    return ""
+    if st.st_mode & stat.S_ISVTX:  # sticky: others may add files, never replace ours
+        return ""
+    mode = f"mode {stat.S_IMODE(st.st_mode):03o}, not sticky"
+    if st.st_mode & stat.S_IWOTH:
+        who = "every account"
+    elif st.st_mode & stat.S_IWGRP and not group_is_only_you(st.st_gid):
+        who = f"the members of group {_group_name(st.st_gid)}"
+    else:
+        return ""
+    return (f"{directory} can be written by other accounts ({who}; {mode}): one of them could "
+            "plant a link there for a report to be written through")
+
+
+def _group_name(gid: int) -> str:
+    try:
+        import grp
+
+        return grp.getgrgid(gid).gr_name
+    except (ImportError, KeyError):
+        return str(gid)
+
+
+def group_is_only_you(gid: int) -> bool:
+    """True when no other account can be in group ``gid``: your own user-private group (your
+    primary group, named as you, listing nobody else).  A CI or project group, or one the group
+    database does not know, may have other members."""
+    try:
+        import grp
+        import pwd
+
+        group = grp.getgrgid(gid)
+        me = pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):
+        return False
+    return gid == os.getgid() and group.gr_name == me and set(group.gr_mem) <= {me}
 
 
 def ensure_directory(directory: Path) -> Path:
@@ -166,31 +195,51 @@ def staging_directory(directory: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=".mu3e-report-", dir=directory))
 
 
-def publish(staged: Path, final: Path) -> Path:
-    """Move a file written into a staging directory to ``final`` (same directory tree) and
-    remove the staging directory.  The rename replaces a planted link at ``final``; it never
-    writes through one."""
+def publish(staged: Path, final: Path, data: Optional[bytes] = None) -> Path:
+    """Put a report another program wrote into a staging directory at ``final`` (same
+    directory tree), mode 600, and remove the staging directory.  With ``data`` (the report
+    rewritten), that is written as a new file instead of the staged one.  The rename replaces a
+    planted link at ``final``; it never writes through one."""
     final = absolute(final)
-    dfd = _open_dir(final.parent)
     try:
-        os.replace(staged, final.name, dst_dir_fd=dfd)
-    except OSError as exc:
-        raise OutputError(f"cannot put the report at {final}: {exc.strerror or exc}") from None
-    finally:
-        os.close(dfd)
+        if data is not None:
+            return write_file(final, data)
+        _make_private(staged)
+        dfd = _open_dir(final.parent)
         try:
-            staged.parent.rmdir()
-        except OSError:
-            pass
-    return final
+            os.replace(staged, final.name, dst_dir_fd=dfd)
+        except OSError as exc:
+            raise OutputError(f"cannot put the report at {final}: "
+                              f"{exc.strerror or exc}") from None
+        finally:
+            os.close(dfd)
+        return final
+    finally:
+        for leftover in (staged, staged.parent):
+            try:
+                (os.rmdir if leftover == staged.parent else os.unlink)(leftover)
+            except OSError:
+                pass
 
 
-def private_report_dir() -> Path:
+def _make_private(path: Path) -> None:
+    """Mode 600 for a file in our own staging directory (the program that wrote it used the
+    umask's mode, 644 as a rule); never through a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise OutputError(f"the report at {path} cannot be opened: "
+                          f"{exc.strerror or exc}") from None
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def private_report_dir(user: str) -> Path:
     """``/tmp/mu3e-checks-<user>/reports``, ours and mode 700, or a fresh ``mkdtemp``: for when
     the current directory cannot take the report (a physicist may start from a shared dir)."""
-    from mu3e_checks.knowledge.host import login_name
-
-    mine = Path(tempfile.gettempdir()) / f"mu3e-checks-{login_name()}"
+    mine = Path(tempfile.gettempdir()) / f"mu3e-checks-{user}"
     try:
         os.mkdir(mine, 0o700)
     except FileExistsError:

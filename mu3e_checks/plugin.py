@@ -98,35 +98,65 @@ def pytest_configure(config: pytest.Config) -> None:
     run.note_foreign()
     if hasattr(config, "workerinput"):
         return
+    # Every report's directory is judged before anything is created in any of them.
+    junit, html = _junit_target(config), _html_target(config, run)
+    if html is not None:
+        run.html_path, run.html_staging = html, _staging(html, "--html")
+        config.option.htmlpath = str(run.html_staging)
+        config.option.self_contained_html = True
+    if junit is not None:
+        # pytest's junitxml reads the option in its own pytest_configure, after this one
+        # (tryfirst): it writes into our staging directory, and the run publishes the file.
+        run.junit_path, run.junit_staging = junit, _staging(junit, "--junitxml")
+        config.option.xmlpath = str(run.junit_staging)
+
+
+def _staging(final: Path, what: str) -> Path:
+    """Where another program (pytest-html, pytest's junitxml) writes a report of ours by name,
+    following any link there: a fresh private directory beside ``final``.  The finished file
+    is then published into place (:func:`mu3e_checks.outputs.publish`), mode 600."""
+    try:
+        return outputs.staging_directory(final.parent) / final.name
+    except OSError as exc:
+        raise pytest.UsageError(f"{what}: cannot write into {final.parent}: "
+                                f"{exc.strerror or exc}") from None
+
+
+def _safe_directory(final: Path, what: str) -> Path:
+    try:
+        outputs.ensure_directory(final.parent)
+    except outputs.OutputError as exc:
+        raise pytest.UsageError(f"{what}: cannot write the report safely: {exc}") from None
+    return final
+
+
+def _html_target(config: pytest.Config, run: DiagnosisRun) -> Optional[Path]:
+    """The HTML report: ``--html``'s path, or ./reports (a private dir when that is unsafe)."""
     if getattr(config.option, "htmlpath", "missing") is None:
         directory = _default_report_dir()
         stem = f"mu3e-diagnosis-{run.started.strftime('%Y%m%d-%H%M%S')}"
-        final = directory / outputs.unused_name(directory, stem, ".html")
-    elif getattr(config.option, "htmlpath", None):
-        final = outputs.absolute(config.option.htmlpath)
-        try:
-            outputs.ensure_directory(final.parent)
-        except outputs.OutputError as exc:
-            raise pytest.UsageError(f"--html: cannot write the report safely: {exc}") from None
-    else:
-        return
-    # pytest-html writes by name, so it writes into a fresh private directory of ours; the
-    # finished file is then renamed into place (mu3e_checks.outputs.publish).
-    try:
-        staging = outputs.staging_directory(final.parent)
-    except OSError as exc:
-        raise pytest.UsageError(f"--html: cannot write into {final.parent}: "
-                                f"{exc.strerror or exc}") from None
-    run.html_path = final
-    run.html_staging = staging / final.name
-    config.option.htmlpath = str(run.html_staging)
-    config.option.self_contained_html = True
+        return directory / outputs.unused_name(directory, stem, ".html")
+    if getattr(config.option, "htmlpath", None):
+        return _safe_directory(outputs.absolute(config.option.htmlpath), "--html")
+    return None
+
+
+def _junit_target(config: pytest.Config) -> Optional[Path]:
+    """``--junitxml``'s path (as pytest expands it), in a directory no other account can
+    plant a link in."""
+    given = getattr(config.option, "xmlpath", None)
+    if not given:
+        return None
+    final = outputs.absolute(os.path.expanduser(os.path.expandvars(str(given))))
+    return _safe_directory(final, "--junitxml")
 
 
 def _default_report_dir() -> Path:
     """``./reports``, or a private temp dir when the current directory cannot take it safely
     (read-only, a link, or writable by other accounts: a physicist may start anywhere)."""
-    for candidate in (Path.cwd() / "reports", outputs.private_report_dir()):
+    from mu3e_checks.knowledge.host import login_name
+
+    for candidate in (Path.cwd() / "reports", outputs.private_report_dir(login_name())):
         try:
             return outputs.ensure_directory(candidate)
         except outputs.OutputError:
@@ -134,6 +164,22 @@ def _default_report_dir() -> Path:
     import tempfile
 
     return Path(tempfile.mkdtemp(prefix="mu3e-checks-"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_metadata(metadata: dict, config: pytest.Config) -> None:
+    """pytest-metadata's table (packages, plugins, CI variables) is not what support needs,
+    and a diagnosis report has its own environment table, rendered from the run's facts:
+    left empty for a diagnosis, through pytest-metadata's own hook for changing it."""
+    if _targets_us(config):
+        metadata.clear()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """The hooks a subcommand implements to add its section to a run's report."""
+    from mu3e_checks import hooks
+
+    pluginmanager.add_hookspecs(hooks)
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> Optional[bool]:

@@ -1,13 +1,15 @@
 """Keeping reports shareable: structured ``--mu3e-redact`` and the always-on secret scrub.
 
 Users attach reports to public tickets.  The values that identify a person are collected as
-an :class:`Identity` where the run learns them (the account, its uid and home, the host's names
-and addresses, every DN in every spelling, the proxy's serial CNs, the server's view of the
-user) and a :class:`Redactor` replaces them *in the data* — the
-:class:`~mu3e_checks.model.Diagnosis` and the JUnit properties — before anything is
-rendered.  Markup, schema strings, check IDs and the VO name are therefore never touched: a
-user called ``li`` cannot turn ``<li>`` into ``<[user]>``, and one called ``mu3e`` leaves
-``mu3e.org`` and the JSON ``schema`` alone.
+an :class:`Identity` from the run's typed :class:`~mu3e_checks.facts.Facts` (the account, its
+uid and home, the host's names and addresses, every DN in every spelling, the proxy's serial
+CNs, the server's view of the user, the DIRAC nick), whichever checks ran, and a
+:class:`Redactor` replaces them *in the data* — the :class:`~mu3e_checks.model.Diagnosis`,
+and in a fix the outside values before they are shell-quoted — before anything is rendered.
+Markup, schema strings, check IDs and the VO name are therefore never touched: a user called
+``li`` cannot turn ``<li>`` into ``<[user]>``, and one called ``mu3e`` leaves ``mu3e.org`` and
+the JSON ``schema`` alone.  The JUnit XML is redacted once, at the end of the run, from the
+final identity (:func:`mu3e_checks.render.junit.rewrite`).
 
 Independently of ``--mu3e-redact``, :func:`scrub_secrets` runs over every output channel as the
 last line of defence: it removes PEM private-key blocks (also truncated ones, across lines) and
@@ -19,6 +21,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from mu3e_checks.text import visible
+
+if TYPE_CHECKING:
+    from mu3e_checks.facts import Facts
 
 #: The placeholders, one per kind of personal value.  Plain text: safe in HTML, JSON and shells.
 HOME = "[home]"
@@ -107,11 +115,38 @@ class Identity:
     serials: set[str] = field(default_factory=set)
     dirac_users: set[str] = field(default_factory=set)
 
+    @classmethod
+    def of(cls, facts: Facts) -> Identity:
+        """Every personal value the run's facts hold: the account, the user certificate's and
+        the proxy chain's DNs, the server's spelling of the DN and the DIRAC nick(s)."""
+        a = facts.account
+        ident = cls(users={u for u in (a.user, *a.user_names) if u}, uid=a.uid,
+                    homes={h for h in a.homes if h},
+                    hosts={h for h in (a.host, *a.host_names) if h},
+                    addresses=set(a.addresses))
+        dns: list[str] = []
+        if facts.user_cert is not None:
+            dns += [facts.user_cert.subject, facts.user_cert.subject_rfc2253]
+        if facts.proxy is not None and facts.proxy.chain is not None:
+            dns += [*facts.proxy.chain.subjects, facts.proxy.chain.identity]
+        if facts.whoami is not None:
+            dns.append(facts.whoami.dn)
+            ident.dirac_users.add(facts.whoami.username)
+        if facts.registry is not None:
+            dns += facts.registry.dns
+            ident.dirac_users |= set(facts.registry.nicks)
+        for dn in dns:
+            ident.add_dn(dn)
+        ident.dirac_users.discard("")
+        return ident
+
     def add_dn(self, dn: str) -> None:
-        """A DN seen anywhere (the user's, the proxy's, the server's rendering of it)."""
+        """A DN seen anywhere (the user's, the proxy's, the server's rendering of it), also as
+        messages show it (made visible: a control character in a DN is written escaped)."""
         if not dn or len(dn) <= 3:
             return
-        self.dns |= dn_spellings(dn)
+        spellings = dn_spellings(dn)
+        self.dns |= spellings | {visible(x) for x in spellings}
         for k, v in _pairs_from_dn(dn):
             key = k.lower()
             if key in ("cn", "commonname", "2.5.4.3"):

@@ -12,11 +12,12 @@ it can work.  Renderers (terminal, HTML, JSON, JUnit) call :meth:`Remedy.render`
 
 from __future__ import annotations
 
+import os
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from mu3e_checks.shell import comment, quote
 from mu3e_checks.text import visible
@@ -125,6 +126,14 @@ class Remedy:
     def fields(self) -> list[str]:
         return [n for ln in self.lines for n in ln.fields()]
 
+    def map_values(self, f: Callable[[str], str]) -> Remedy:
+        """The same remedy with ``f`` applied to every outside value before any is quoted:
+        how redaction reaches a fix.  A home ``/home/o'brien`` is one value here; in the
+        rendered text it is ``'/home/o'"'"'brien'``, which no pattern for the value matches."""
+        return replace(self, lines=tuple(
+            replace(ln, values=tuple((k, _map_value(v, f)) for k, v in ln.values))
+            for ln in self.lines))
+
     def render(self, values: Optional[Mapping[str, Any]] = None) -> str:
         """The text a user pastes: one line per :class:`Line`, values quoted or made visible."""
         return "\n".join(ln.render(values or {}) for ln in self.lines)
@@ -153,6 +162,15 @@ class Remedy:
             elif raw.strip():
                 lines.append(Line(raw))
         return cls(tuple(lines))
+
+
+def _map_value(value: Any, f: Callable[[str], str]) -> Any:
+    """``f`` applied to a text value (a path or bytes read as text); numbers stay."""
+    if isinstance(value, bytes):
+        return f(value.decode("utf-8", "surrogateescape"))
+    if isinstance(value, (str, os.PathLike)):
+        return f(os.fsdecode(value) if isinstance(value, os.PathLike) else value)
+    return value
 
 
 def cmd(template: str, *, note: str = "", safety: Safety = Safety.MANUAL,

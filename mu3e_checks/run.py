@@ -2,34 +2,51 @@
 
 Keeping them on an object that :mod:`mu3e_checks.plugin` registers on demand is what keeps the
 installed plugin inert in other projects: none of these hooks exists in their sessions.  The
-hooks do three things: order and gate the checks (prerequisites by the dependency graph), turn
-``fail``/``warn``/``note`` into pytest outcomes and JUnit properties, and at the end freeze the
-results into a :class:`~mu3e_checks.model.Diagnosis` that the renderers draw.  Redaction and the
-secret scrub are applied to that data (and to each report's JUnit text) before anything renders.
+hooks map; they do not render.  They order and gate the checks (prerequisites by the dependency
+graph), turn how each check ended into its :class:`~mu3e_checks.model.Result` (typed skips, a
+broken check as an error), keep the typed facts fixtures record, and at the end freeze all of it
+into a :class:`~mu3e_checks.model.Diagnosis`.  Every text pytest shows or writes (failure lines,
+JUnit properties) and every report is rendered from that model (:mod:`mu3e_checks.render`);
+redaction and the secret scrub are applied to the model's data before anything renders.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import gc
-import os
+import sys
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pytest
 
 from mu3e_checks import outcome as _outcome
 from mu3e_checks import profile, registry
+from mu3e_checks.facts import Facts
 from mu3e_checks.foreign import ForeignConfig
-from mu3e_checks.model import Coverage, Diagnosis, Outcome, Result, SkipKind, freeze
+from mu3e_checks.model import (
+    CheckResult,
+    Coverage,
+    Diagnosis,
+    Outcome,
+    Result,
+    SkipKind,
+    Written,
+    freeze,
+)
 from mu3e_checks.outcome import CheckFailed, CheckSkipped
 from mu3e_checks.outputs import OutputError
 from mu3e_checks.redact import Identity, Redactor, scrub_secrets
+from mu3e_checks.render import junit
 from mu3e_checks.settings import Settings, id_matches
 from mu3e_checks.text import visible
 
 RESULT_KEY = pytest.StashKey[Result]()
+#: The directory that holds the package: the skip location pytest records is relative to it
+#: (``mu3e_checks/checks/test_01_certificate.py``), never a path under the user's home.
+_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
 
 
 def _entry(item: pytest.Item) -> Optional[registry.Check]:
@@ -71,66 +88,36 @@ class DiagnosisRun:
         self.config = config
         self.settings = settings
         self.results: dict[str, Result] = {}
-        self.environment: dict[str, str] = {}
-        self.facts: dict[str, Any] = {"proxy_dns": [], "server_dns": [], "dirac_users": []}
+        #: Each check's result, frozen when it ended (scrubbed): what pytest is told about it.
+        self.ended: dict[str, CheckResult] = {}
+        self.facts = Facts()
         self.started = _dt.datetime.now().astimezone()
         self.html_path: Optional[Path] = None  # where the report ends up
         self.html_staging: Optional[Path] = None  # where pytest-html writes it first
+        self.junit_path: Optional[Path] = None  # --junitxml, where it ends up
+        self.junit_staging: Optional[Path] = None  # where pytest's junitxml writes it first
         self.json_path: Optional[Path] = None
         self.report_problems: list[str] = []
         self.foreign: list[ForeignConfig] = []  # pytest configuration that is not ours
         self.deselected = 0
         self.network_deselected = False
-        self.identity = Identity()
         self.redactor = Redactor()
         self.diagnosis: Optional[Diagnosis] = None  # as the report files show it
         self.screen: Optional[Diagnosis] = None  # as the terminal shows it
+        #: The encoding of the stream pytest's terminal reporter writes to: it is made from
+        #: ``sys.stdout`` in pytest_configure, as this object is (pytest has no public getter).
+        self.encoding = getattr(sys.stdout, "encoding", None) or "ascii"
         self._fixture_breaks: dict[str, str] = {}
+        self._checks_by_node: dict[str, str] = {}
         self._html_report: Any = None  # pytest-html's report data, whose title we set at the end
 
     # ------------------------------------------------------------------ recording
 
-    def record_environment(self, key: str, value: object, *, fact: object = None) -> None:
-        """Add a line to the report's environment (paths, versions, DN; no secrets).  ``fact``
-        keeps the typed value for later code, so nothing parses the display text back."""
-        if value not in (None, ""):
-            self.environment[key] = visible(value)
-        if fact is not None:
-            self.facts[key] = fact
-
-    def learn_identity(self, *, dn: str = "", dirac_user: str = "") -> None:
-        """A personal value a check met (the server's spelling of the DN, the DIRAC user name):
-        redacted from everything that follows and from the finished reports."""
-        if dn:
-            self.facts["server_dns"].append(dn)
-            self.identity.add_dn(dn)
-        if dirac_user:
-            self.facts["dirac_users"].append(dirac_user)
-            self.identity.dirac_users.add(dirac_user)
-        if self.settings.redact:
-            self.redactor = Redactor(self.identity)
-
-    def _outside_text(self, text: str) -> str:
-        """The last step before text leaves the run: scrub, and redact when asked to."""
-        return self.redactor.text(scrub_secrets(text))
-
-    # ------------------------------------------------------------------ session
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionstart(self, session: pytest.Session) -> None:
-        if self.settings.redact:  # known up front, so JUnit can be redacted as it is written
-            from mu3e_checks.environment import identity, proxy_identity
-
-            try:
-                from mu3e_checks.knowledge.proxy import locate_proxy
-
-                loc = locate_proxy(self.settings.environ, os.getuid(),
-                                   self.settings.proxy)
-                self.facts["proxy_dns"] = proxy_identity(loc.path if loc.exists else None)
-            except Exception:  # never break the run for the redactor's sake
-                pass
-            self.identity = identity(self.settings, self.facts, self.environment)
-            self.redactor = Redactor(self.identity)
+    def record(self, **facts: Any) -> None:
+        """Keep typed facts a fixture or check learned (fields of
+        :class:`~mu3e_checks.facts.Facts`): the environment table is rendered from them, and
+        ``--mu3e-redact`` takes every personal value from them."""
+        self.facts = replace(self.facts, **facts)
 
     # ------------------------------------------------------------------ collection
 
@@ -167,9 +154,7 @@ class DiagnosisRun:
         from mu3e_checks.foreign import foreign_of
 
         self.foreign = foreign_of(self.config, self.settings.environ)
-        if self.foreign:
-            self.record_environment("Foreign pytest configuration",
-                                    "; ".join(f.describe() for f in self.foreign))
+        self.record(foreign=tuple(f.describe() for f in self.foreign))
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """Every prerequisite and fixture owner names a real check, and there is no cycle.
@@ -205,7 +190,7 @@ class DiagnosisRun:
         result = Result(check=entry, values={"group": s.group, "vo": s.vo, "setup": s.setup})
         item.stash[RESULT_KEY] = result
         self.results[entry.id] = result
-        item.user_properties.append(("check", entry.id))
+        self._checks_by_node[item.nodeid] = entry.id
         not_in_profile = profile.skip_reason(self.settings.profile, entry.id)
         if not_in_profile:  # the user's selection, like offline: never a prerequisite's fault
             raise CheckSkipped(not_in_profile, SkipKind.SELECTION)
@@ -228,95 +213,74 @@ class DiagnosisRun:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, Any, None]:
+        """Map how a check's phase ended into its Result, then tell pytest what the frozen
+        result says (outcome, text, JUnit properties), rendered by :mod:`render.junit`."""
+        made = yield
         result = item.stash.get(RESULT_KEY, None)
-        if result is None:
-            yield
-            return
+        if result is None or (call.when == "setup" and call.excinfo is None):
+            return  # not a check, or its setup passed: the check itself comes next
+        report: pytest.TestReport = made.get_result()
         if call.when == "teardown":  # JUnit writes the properties from the teardown report
-            outcome = yield
-            report = outcome.get_result()
-            report.user_properties = [(k, self._outside_text(str(v)))
-                                      for k, v in item.user_properties]
+            done = self.ended.get(result.check.id)
+            report.user_properties = junit.properties(done) if done else [("check",
+                                                                           result.check.id)]
             return
+        self._conclude(result, call)
+        done = self.ended[result.check.id] = result.freeze().map_text(scrub_secrets)
+        report.outcome = junit.pytest_outcome(done, self.settings.strict)  # type: ignore
+        if report.outcome == "skipped":
+            report.longrepr = (self._location(item), item.location[1] or 0,
+                               junit.SKIPPED_PREFIX + done.message)
+        elif report.outcome == "failed":
+            report.longrepr = junit.failure_text(done)
+        else:
+            report.longrepr = None
+
+    def _conclude(self, result: Result, call: pytest.CallInfo[None]) -> None:
+        """The check's outcome, message and skip reason as data, from how its phase ended."""
         exc = call.excinfo.value if call.excinfo is not None else None
-        downgraded = False
-        skipped: Optional[tuple[SkipKind, Optional[str], str]] = None  # kind, root, reason
-        broken = ""  # why the check itself broke: an ERROR, never a skip
-        if isinstance(exc, CheckFailed) and result.check.severity == "warn":
-            # An advisory check: a problem it finds is a warning by declaration.
-            result.warnings.append(result.message)
-            downgraded = True
+        if call.when == "call":
+            result.duration = call.duration
+        if exc is None:
+            result.outcome = Outcome.WARNED if result.warnings else Outcome.PASSED
+        elif isinstance(exc, CheckFailed):
+            if result.check.severity == "warn":  # advisory: a problem is a warning
+                result.warnings.append(result.message)
+                result.outcome = Outcome.WARNED
+            else:
+                result.outcome = Outcome.FAILED
+                result.message = result.message or visible(str(exc))
         elif isinstance(exc, CheckSkipped):
-            skipped, broken = self._skip_reason(result, exc)
+            self._skip(result, exc)
         elif isinstance(exc, pytest.skip.Exception):
-            broken = ("it skipped without naming a prerequisite or your selection: "
-                      f"{visible(_skip_text(exc))}")
-        elif exc is not None and not isinstance(exc, CheckFailed):
+            self._broke(result, "it skipped without naming a prerequisite or your selection: "
+                                f"{visible(getattr(exc, 'msg', '') or exc)}")
+        else:
             broke = visible(f"{type(exc).__name__}: {exc}")
             first = self._fixture_breaks.get(broke) if call.when == "setup" else None
             if first is not None:  # one broken fact, one error: the others name it
-                skipped = (SkipKind.PREREQUISITE, first,
-                           f"needs {first}: a fact it shares broke there ({broke})")
+                self._skipped(result, SkipKind.PREREQUISITE, first,
+                              f"needs {first}: a fact it shares broke there ({broke})")
             else:
                 if call.when == "setup":
                     self._fixture_breaks[broke] = result.check.id
-                broken = broke
-        if broken:
-            result.message = (f"the check itself broke ({broken}); please report this with "
-                              "the HTML file attached")
-        if call.when == "call":
-            result.duration = call.duration
-        failing = bool(broken) or (exc is not None and skipped is None
-                                   and not isinstance(exc, pytest.skip.Exception))
-        if call.when == "call" or failing:
-            self._properties(item, result, failing)
-        if skipped is not None:
-            kind, root, _ = skipped
-            item.user_properties.append(("skip", str(kind)))
-            if root:
-                item.user_properties.append(("skipped_by", root))
-        outcome = yield
-        report: pytest.TestReport = outcome.get_result()
-        if downgraded:
-            report.outcome = "passed"
-            report.longrepr = None
-        if skipped is not None:
-            kind, root, reason = skipped
-            report.outcome = "skipped"
-            report.longrepr = (str(item.path), item.location[1] or 0,
-                               self._outside_text(f"Skipped: {reason}"))
-            result.outcome = Outcome.SKIPPED
-            result.skip_kind, result.skipped_by = kind, root
-            result.message = reason
-        elif broken:
-            report.outcome = "failed"
-        if report.passed and call.when == "call":
-            result.outcome = Outcome.WARNED if result.warnings else Outcome.PASSED
-            if result.warnings and self.settings.strict:
-                report.outcome = "failed"
-                report.longrepr = self._outside_text(
-                    "strict mode, warning counts as failure: " + "; ".join(result.warnings))
-        elif report.failed:
-            result.outcome = (Outcome.FAILED if isinstance(exc, CheckFailed) and not broken
-                              else Outcome.ERROR)
-            if not result.message:
-                result.message = visible(_short(report))
-            # No traceback for the user: the check's sentence, and the fix to apply.
-            fix = result.fix
-            report.longrepr = self._outside_text(
-                f"{result.check.id} {result.check.title}\n  {result.message}"
-                + ("\n  fix: " + fix.replace("\n", "\n       ") if fix else ""))
-        report.user_properties = [(k, self._outside_text(str(v)))
-                                  for k, v in item.user_properties]
-        report.mu3e = {  # type: ignore[attr-defined]
-            "id": result.check.id, "title": result.check.title,
-            "fix": self._outside_text(result.fix) if result.problem else "",
-            "outcome": str(result.outcome), "warnings": list(result.warnings),
-        }
+                self._broke(result, broke)
+        if result.problem and not result.remedy and result.check.fix:
+            result.remedy = result.check.fix
 
-    def _skip_reason(self, result: Result, exc: CheckSkipped
-                     ) -> tuple[Optional[tuple[SkipKind, Optional[str], str]], str]:
-        """The typed reason of a skip, or why it is not one a skip may give.
+    @staticmethod
+    def _broke(result: Result, why: str) -> None:
+        result.outcome = Outcome.ERROR
+        result.message = (f"the check itself broke ({why}); please report this with the HTML "
+                          "file attached")
+
+    @staticmethod
+    def _skipped(result: Result, kind: SkipKind, by: Optional[str], reason: str) -> None:
+        result.outcome = Outcome.SKIPPED
+        result.skip_kind, result.skipped_by, result.message = kind, by, reason
+
+    def _skip(self, result: Result, exc: CheckSkipped) -> None:
+        """A typed skip, or why it is not one a skip may give.
 
         A prerequisite skip names the check that owns the missing fact; the root cause is that
         check, or what it was itself skipped for.  A prerequisite that *passed* cannot explain a
@@ -325,66 +289,63 @@ class DiagnosisRun:
         """
         reason = exc.reason
         if exc.kind is SkipKind.SELECTION:
-            return (SkipKind.SELECTION, None, reason), ""
+            return self._skipped(result, SkipKind.SELECTION, None, reason)
         owner = exc.owner or ""
         dep = self.results.get(owner)
         if dep is None or dep is result or dep.outcome in (Outcome.FAILED, Outcome.ERROR,
                                                            Outcome.WARNED):
-            return (SkipKind.PREREQUISITE, owner, reason), ""
+            return self._skipped(result, SkipKind.PREREQUISITE, owner, reason)
         if dep.outcome == Outcome.SKIPPED:
             root = dep.skipped_by or owner
             if root not in reason:
                 reason += f" (root cause: {root})"
-            return (SkipKind.PREREQUISITE, root, reason), ""
-        return None, f"it needs a fact {owner} reports, but {owner} passed: {reason}"
+            return self._skipped(result, SkipKind.PREREQUISITE, root, reason)
+        return self._broke(result, f"it needs a fact {owner} reports, but {owner} passed: "
+                                   f"{reason}")
 
-    def _properties(self, item: pytest.Item, result: Result, failing: bool) -> None:
-        """JUnit properties of a check: its warnings, notes and fix (scrubbed on the way out)."""
-        if result.warnings:
-            item.user_properties.append(("warning", "\n".join(result.warnings)))
-        if result.notes:
-            item.user_properties.append(("note", "\n".join(result.notes)))
-        if (result.warnings or failing) and not result.remedy and result.check.fix:
-            result.remedy = result.check.fix
-        if (result.warnings or failing) and result.fix:
-            item.user_properties.append(("fix", result.fix))
+    @staticmethod
+    def _location(item: pytest.Item) -> str:
+        """The check module as the package names it, for a skip's location: never the path it
+        is installed at (under the user's home, for a venv in ~/.local)."""
+        path = Path(str(item.path))
+        try:
+            return str(path.relative_to(_PACKAGE_PARENT))
+        except ValueError:
+            return path.name
 
     def pytest_report_teststatus(
         self, report: pytest.TestReport, config: pytest.Config
     ) -> Optional[tuple[str, str, tuple[str, dict[str, bool]]]]:
-        info = getattr(report, "mu3e", None)
-        if info and report.when == "call" and report.passed and info["warnings"]:
+        done = self.ended.get(self._checks_by_node.get(report.nodeid, ""))
+        if done is not None and report.when == "call" and report.passed \
+                and done.outcome == Outcome.WARNED:
             return "warned", "W", ("WARN", {"yellow": True})
         return None
 
     # ------------------------------------------------------------------ the model
 
     def build_diagnosis(self, exit_code: Optional[int] = None) -> Diagnosis:
-        """Freeze the results into the model every renderer reads (scrubbed, not redacted)."""
+        """Freeze the results into the model every renderer reads (scrubbed, not redacted);
+        the facts completed with what the report always shows."""
         from mu3e_checks import environment
         from mu3e_checks.foreign import summary_line
 
-        acct = environment.account()
-        env = environment.collect(self.settings, self.environment, self.facts)
-        raw = freeze(self.results.values(), started=self.started, host=acct.host,
-                     user=acct.user, strict=self.settings.strict, environment=tuple(env),
+        facts = environment.complete(self.facts, self.settings)
+        # Who the user is, from every fact the run has, before anything is scrubbed or shown.
+        self.redactor = Redactor(Identity.of(facts)) if self.settings.redact else Redactor()
+        raw = freeze(self.results.values(), started=self.started, host=facts.account.host,
+                     user=facts.account.user, strict=self.settings.strict, facts=facts,
                      coverage=Coverage(offline=self.settings.offline,
                                        network_deselected=self.network_deselected,
                                        deselected=self.deselected),
                      exit_code=exit_code, finished=_dt.datetime.now().astimezone(),
                      foreign_config=(summary_line(self.foreign),) if self.foreign else ())
-        return attach_sections(self.config, raw).map_text(scrub_secrets)
+        return attach_sections(self.config.hook, raw).map_text(scrub_secrets)
 
     def for_reports(self, d: Diagnosis) -> Diagnosis:
         """The model as the files show it: redacted in the data when ``--mu3e-redact`` is on."""
         if not self.settings.redact:
             return d
-        from dataclasses import replace
-
-        from mu3e_checks import environment
-
-        self.identity = environment.identity(self.settings, self.facts, self.environment)
-        self.redactor = Redactor(self.identity)
         return replace(d.map_text(self.redactor.text),
                        redaction=self.redactor.describe() or "nothing personal found")
 
@@ -399,56 +360,86 @@ class DiagnosisRun:
         worker = hasattr(self.config, "workerinput")
         self.screen = self.build_diagnosis(int(exitstatus))
         self.diagnosis = self.for_reports(self.screen)
-        self._fill_metadata(self.diagnosis)
         if self.settings.json_path and not worker:
-            from mu3e_checks import outputs
-            from mu3e_checks.render import json as render_json
+            self._write_json(self.diagnosis)
+        yield  # pytest-html and junitxml write their files here (into our staging dirs)
+        if worker:
+            return
+        self.html_path = self._publish(self.html_staging, self.html_path, "HTML", None)
+        if self.html_path is not None:
+            self._forget_pytest_html()
+        self.junit_path = self._publish(self.junit_staging, self.junit_path, "JUnit",
+                                        self._junit_text)
+        if self.junit_path is not None:
+            self._point_junitxml_at(self.junit_path)
 
-            path = outputs.absolute(self.settings.json_path)
-            try:
-                outputs.ensure_directory(path.parent)
-                self.json_path = outputs.write_file(path, render_json.dumps(self.diagnosis))
-            except OutputError as exc:
-                self.report_problems.append(f"the JSON report was not written: {exc}")
-        yield  # pytest-html writes its file here (into our private staging directory)
-        if self.html_staging is not None and self.html_path is not None and not worker:
-            from mu3e_checks import outputs
+    def _write_json(self, d: Diagnosis) -> None:
+        from mu3e_checks import outputs
+        from mu3e_checks.render import json as render_json
 
-            try:
-                if self.html_staging.exists():
-                    outputs.publish(self.html_staging, self.html_path)
-                    self._point_pytest_html_at(self.html_path)
-                else:
-                    self.report_problems.append("the HTML report was not written")
-                    self.html_path = None
-            except OutputError as exc:
-                self.report_problems.append(f"the HTML report was not put in place: {exc}")
-                self.html_path = None
+        path = outputs.absolute(self.settings.json_path)  # type: ignore[arg-type]
+        try:
+            outputs.ensure_directory(path.parent)
+            self.json_path = outputs.write_file(path, render_json.dumps(d))
+        except OutputError as exc:
+            self.report_problems.append(f"the JSON report was not written: {exc}")
 
-    def _point_pytest_html_at(self, final: Path) -> None:
-        """pytest-html closes with "Generated html report: <its path>", which is our staging
-        file; point that line at the published report (its only attribute for it)."""
+    def _junit_text(self, staged: bytes) -> bytes:
+        """The JUnit file pytest wrote, each check's part rendered from the final model and
+        everything else passed through the final redactor: redacted once, at the end."""
+        assert self.diagnosis is not None
+        return junit.rewrite(staged, self.diagnosis, self.redactor.text)
+
+    def _publish(self, staged: Optional[Path], final: Optional[Path], what: str,
+                 rewrite: Optional[Callable[[bytes], bytes]]) -> Optional[Path]:
+        """Put a report another program wrote into our staging directory in place (mode
+        600), rewritten first when ``rewrite`` is given; None and a report problem when not."""
+        if staged is None or final is None:
+            return None
+        from mu3e_checks import outputs
+
+        try:
+            if not staged.exists():
+                self.report_problems.append(f"the {what} report was not written")
+                return None
+            data = None
+            if rewrite is not None:
+                try:  # our own file, in our own private directory
+                    data = rewrite(staged.read_bytes())
+                except (OSError, ValueError, SyntaxError) as exc:  # ParseError is one
+                    staged.unlink()  # never publish what could not be redacted
+                    self.report_problems.append(f"the {what} report was not written: {exc}")
+                    return None
+            return outputs.publish(staged, final, data)
+        except OutputError as exc:
+            self.report_problems.append(f"the {what} report was not put in place: {exc}")
+            return None
+
+    def _forget_pytest_html(self) -> None:
+        """pytest-html would close with "Generated html report: <its path>", our staging file,
+        now gone: its report object has done its work, so it leaves the session (public
+        pluggy API; pytest-html has no hook for that line)."""
         try:
             from pytest_html.basereport import BaseReport
         except ImportError:  # pragma: no cover
             return
         for plugin in self.config.pluginmanager.get_plugins():
-            if isinstance(plugin, BaseReport) and hasattr(plugin, "_report_path"):
-                plugin._report_path = final
+            if isinstance(plugin, BaseReport):
+                self.config.pluginmanager.unregister(plugin)
 
-    def _fill_metadata(self, d: Diagnosis) -> None:
-        """pytest-html's environment table is pytest-metadata's dict: cleared and refilled with
-        our escaped table (it lists packages and CI variables support does not need)."""
-        try:
-            from pytest_metadata.plugin import metadata_key
-        except ImportError:  # pragma: no cover - pytest-html always brings pytest-metadata
-            return
-        from mu3e_checks.render.html import environment_cells
+    def _point_junitxml_at(self, final: Path) -> None:
+        """pytest's junitxml closes with "generated xml file: <its path>": point that line at
+        the published file.  Its plugin cannot leave the session (pytest unregisters it at
+        the end) and has no hook for the line: its ``logfile`` attribute is set."""
+        for plugin in self.config.pluginmanager.get_plugins():
+            if getattr(plugin, "logfile", None) == str(self.junit_staging):
+                plugin.logfile = str(final)
 
-        metadata = self.config.stash.get(metadata_key, None)
-        if metadata is not None:
-            metadata.clear()  # the same dict pytest-html holds: clear and refill, never rebind
-            metadata.update(environment_cells(d))
+    def written(self) -> Written:
+        """What the terminal says about the report files."""
+        return Written(html=visible(self.html_path) if self.html_path else None,
+                       json=visible(self.json_path) if self.json_path else None,
+                       redacted=self.settings.redact, problems=tuple(self.report_problems))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         from mu3e_checks.render.terminal import terminal_summary
@@ -456,10 +447,7 @@ class DiagnosisRun:
         if self.screen is None:
             return
         # The terminal is the user's own screen: scrubbed, never redacted.
-        terminal_summary(terminalreporter, self.screen,
-                         html_path=visible(self.html_path) if self.html_path else None,
-                         json_path=visible(self.json_path) if self.json_path else None,
-                         redacted=self.settings.redact, problems=self.report_problems)
+        terminal_summary(terminalreporter, self.screen, self.written(), self.encoding)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
@@ -474,16 +462,10 @@ class DiagnosisRun:
         report.title = TITLE  # pytest-html's template escapes the title itself
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_html_results_table_header(self, cells: list[str]) -> None:
-        from mu3e_checks.render.html import table_header
-
-        table_header(cells)
-
-    @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
-        from mu3e_checks.render.html import table_row
-
-        table_row(getattr(report, "mu3e", None) or {}, cells)
+        """The report has one results table, ours (server-rendered, in the summary): pytest-html
+        leaves out a row whose cells are removed, and counts nothing for it."""
+        cells.clear()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
@@ -497,29 +479,12 @@ class DiagnosisRun:
         prefix.extend(html_summary(d))
 
 
-def attach_sections(config: object, d: Diagnosis) -> Diagnosis:
+def attach_sections(hook: Any, d: Diagnosis) -> Diagnosis:
     """``d`` with the sections a subcommand hands in (explain's "Error explained", fix's
-    repairs): a plugin object given to ``pytest.main`` adds its own through ``mu3e_attach(d)``.
-    Called before the key scrub and ``--mu3e-redact``, so those lines are treated like every
-    other text; an ordinary run has no such plugin."""
-    manager = getattr(config, "pluginmanager", None)
-    for plugin in manager.get_plugins() if manager is not None else ():
-        attach = getattr(plugin, "mu3e_attach", None)
-        if callable(attach):
-            d = attach(d)
+    repairs) through :func:`mu3e_checks.hooks.pytest_mu3e_report_sections`.  Called before
+    the key scrub and ``--mu3e-redact``, so those sections are treated like every other text;
+    an ordinary run has no such plugin."""
+    for fields in hook.pytest_mu3e_report_sections(diagnosis=d):
+        if fields:
+            d = replace(d, **fields)
     return d
-
-
-def _skip_text(exc: BaseException) -> str:
-    return str(getattr(exc, "msg", "") or exc)
-
-
-def _short(report: pytest.TestReport) -> str:
-    """The one-line reason pytest recorded, without 'Skipped: ' or a traceback."""
-    longrepr = report.longrepr
-    if isinstance(longrepr, tuple) and len(longrepr) == 3:
-        msg = str(longrepr[2])
-        return msg[len("Skipped: "):] if msg.startswith("Skipped: ") else msg
-    crash = getattr(longrepr, "reprcrash", None)
-    text = str(crash.message if crash is not None else (longrepr or ""))
-    return text.strip().splitlines()[-1] if text.strip() else ""

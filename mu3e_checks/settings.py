@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from mu3e_checks.commands import IGTF_TGZ_URL
-
 DEFAULT_CS_URL = "dips://diracweb.grid.hep.ph.ic.ac.uk:9135/Configuration/Server"
 DEFAULT_GROUP = "mu3e.org_user"
 DEFAULT_VO = "mu3e.org"
 DEFAULT_SETUP = "GridPP"
+#: Where the guide downloads the IGTF CA tarballs from.
+DEFAULT_CA_REPOSITORY = "https://repository.egi.eu/sw/production/cas/1/current/tgz/"
+#: Where the guide installs DIRACOS, under the home directory (when $DIRACOS is not set).
+DEFAULT_DIRACOS = "dirac_ui/diracos"
 DEFAULT_REQUIRED_CAS = (
     "/C=UK/O=eScienceCA/OU=Authority/CN=UK e-Science CA 2B",
     "/C=UK/O=eScienceRoot/OU=Authority/CN=UK e-Science Root",
@@ -39,6 +41,9 @@ class Option:
     kind: str = "str"  # str | path | int | float | bool | list
     metavar: Optional[str] = None
     choices: tuple[str, ...] = ()  # the only values allowed, when there is such a list
+    #: False for an option that asks for something to be done instead of setting how the
+    #: diagnosis runs (``--mu3e-list``): no field of :class:`Settings` holds it.
+    setting: bool = True
 
     @property
     def dest(self) -> str:
@@ -51,7 +56,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("--mu3e-globus", "MU3E_GLOBUS", "The .globus directory (default: HOME/.globus).",
            kind="path", metavar="DIR"),
     Option("--mu3e-diracos", "MU3E_DIRACOS",
-           "DIRACOS prefix (default: $DIRACOS, else HOME/dirac_ui/diracos).", kind="path",
+           f"DIRACOS prefix (default: $DIRACOS, else HOME/{DEFAULT_DIRACOS}).", kind="path",
            metavar="DIR"),
     Option("--mu3e-trust-dir", "MU3E_TRUST_DIR",
            "CA directory to check instead of the one DIRAC would use.", kind="path",
@@ -104,7 +109,7 @@ OPTIONS: tuple[Option, ...] = (
            "Do not run these check IDs (comma-separated; prefixes like NET- work).", default=(),
            kind="list", metavar="IDS"),
     Option("--mu3e-list", "", "List every check (ID, step, title, fix) and exit.",
-           default=False, kind="bool"),
+           default=False, kind="bool", setting=False),
     Option("--mu3e-redact", "MU3E_REDACT",
            "Replace your user name, home path, DN and host name in the HTML and JSON reports "
            "(for public tickets).", default=False, kind="bool"),
@@ -113,7 +118,7 @@ OPTIONS: tuple[Option, ...] = (
            kind="path", metavar="FILE"),
     Option("--mu3e-ca-repository", "MU3E_CA_REPOSITORY",
            "Where 'mu3e-checks fix' downloads the guide's CA bundles from (a mirror, or a test "
-           "server); the diagnosis itself does not use it.", default=IGTF_TGZ_URL,
+           "server); the diagnosis itself does not use it.", default=DEFAULT_CA_REPOSITORY,
            metavar="URL"),
     Option("--mu3e-nameserver", "MU3E_NAMESERVER",
            "DNS server (IP address, optional port) for every name the network checks resolve, "
@@ -220,6 +225,9 @@ class Settings:
     profile: str = PROFILES[0]
     crl_updater: Optional[Path] = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+    #: The settings given on the command line or in the environment that differ from their
+    #: defaults, by dest (for the report's "Run options").
+    given: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, values: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
@@ -233,8 +241,7 @@ class Settings:
         elif env.get("DIRACOS"):
             diracos, source = Path(env["DIRACOS"]), "$DIRACOS"
         else:
-            diracos, source = Path(home) / "dirac_ui" / "diracos", \
-                "guide default ~/dirac_ui/diracos"
+            diracos, source = Path(home) / DEFAULT_DIRACOS, f"guide default ~/{DEFAULT_DIRACOS}"
         return cls(
             home=Path(home), globus=Path(globus), diracos=Path(diracos), diracos_source=source,
             trust_dir=v["mu3e_trust_dir"], proxy=v["mu3e_proxy"], cs_url=str(v["mu3e_cs_url"]),
@@ -252,11 +259,21 @@ class Settings:
             nameserver=v["mu3e_nameserver"] or None,
             ca_repository=str(v["mu3e_ca_repository"] or ""), profile=str(v["mu3e_profile"]),
             crl_updater=v["mu3e_crl_updater"], environ=env,
+            given={o.dest: v[o.dest] for o in OPTIONS if o.setting
+                   and v[o.dest] not in (None, False, (), "") and v[o.dest] != o.default},
         )
 
     def option(self, dest: str) -> Any:
-        """The value of one ``--mu3e-*`` option by its dest, as a typed field holds it."""
+        """The value of one ``--mu3e-*`` option by its dest, as a typed field holds it.  An
+        option that is not a setting (:attr:`Option.setting`) has none: :class:`KeyError`."""
+        if not _BY_DEST[dest].setting:
+            raise KeyError(f"{_BY_DEST[dest].flag} is not a setting of the run")
         return getattr(self, _FIELD.get(dest, dest.removeprefix("mu3e_")))
+
+    def changed(self) -> tuple[tuple[Option, Any], ...]:
+        """The settings this run was given that differ from their defaults, in table order,
+        as given (a field such as ``home`` holds the resolved value even when none was)."""
+        return tuple((o, self.given[o.dest]) for o in OPTIONS if o.dest in self.given)
 
     @functools.cached_property
     def _passphrase_read(self) -> tuple[Optional[bytes], str]:

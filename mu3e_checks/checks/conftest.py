@@ -13,6 +13,7 @@ from typing import Optional
 
 import pytest
 
+from mu3e_checks import facts
 from mu3e_checks.checks.owners import (
     PROXY_FILE_OWNER,
     PROXY_OWNER,
@@ -50,8 +51,8 @@ def credentials(settings: Settings, run: DiagnosisRun):
     from mu3e_checks.knowledge.credentials import locate_credentials
 
     creds = locate_credentials(settings.environ, settings.globus)
-    run.record_environment("User certificate", f"{creds.cert} ({creds.cert_source})")
-    run.record_environment("User key", f"{creds.key} ({creds.key_source})")
+    run.record(credentials=facts.Credentials(facts.Located(creds.cert, creds.cert_source),
+                                             facts.Located(creds.key, creds.key_source)))
     return creds
 
 
@@ -78,10 +79,10 @@ def user_cert_fact(credentials, run: DiagnosisRun) -> Fact:
     try:
         found = pick_user_certificate(read_bytes(credentials.cert), str(credentials.cert))
     except (Unreadable, PemError) as exc:
+        run.record(user_cert_problem=str(exc))
         return Fact(error=str(exc), owner=USER_CERT_OWNER)
-    run.record_environment("User DN (slash form)", found.subject_slash)
-    run.record_environment("User DN (RFC 2253)", found.subject_rfc2253)
-    run.record_environment("User certificate issuer", found.issuer_slash)
+    run.record(user_cert=facts.UserCertificate(found.subject_slash, found.subject_rfc2253,
+                                               found.issuer_slash))
     return Fact(found)
 
 
@@ -112,7 +113,7 @@ def trust_choice(settings: Settings, run: DiagnosisRun, system_cert_dir, dirac_f
 
     choice = resolve_trust_dir(settings.environ, settings.diracos, settings.trust_dir,
                                system_cert_dir, root=computed_root(dirac_facts[1].python_prefix))
-    run.record_environment("Trust dir", choice.describe())
+    run.record(trust_dir=facts.Located(choice.path, choice.why))
     return choice
 
 
@@ -122,8 +123,7 @@ def proxy_location(settings: Settings, uid: int, run: DiagnosisRun):
     from mu3e_checks.knowledge.proxy import locate_proxy
 
     loc = locate_proxy(settings.environ, uid, settings.proxy)
-    run.record_environment("Proxy", f"{loc.path} ({loc.source}"
-                           f"{'' if loc.exists else ', missing'})")
+    run.record(proxy=facts.Proxy(facts.Located(loc.path, loc.source, loc.exists)))
     return loc
 
 
@@ -142,28 +142,28 @@ def proxy_fact(proxy_location, run: DiagnosisRun) -> Fact:
 
     The network checks use ``proxy_fact.get().path`` for TLS client authentication.
     """
+    from mu3e_checks.environment import chain_of
     from mu3e_checks.knowledge.files import Unreadable
     from mu3e_checks.knowledge.pki import PemError
-    from mu3e_checks.knowledge.proxy import read_proxy, summarize_proxy
+    from mu3e_checks.knowledge.proxy import read_proxy
 
     if not proxy_location.exists:
         return Fact(error=f"there is no proxy file at {proxy_location.path}",
                     owner=PROXY_FILE_OWNER)
+    located = facts.Located(proxy_location.path, proxy_location.source, True)
     try:
         found = read_proxy(proxy_location.path)
     except (Unreadable, PemError) as exc:
+        run.record(proxy=facts.Proxy(located, problem=str(exc)))
         return Fact(error=str(exc), owner=PROXY_OWNER)
-    run.record_environment("Proxy identity", found.identity_dn)
-    run.record_environment("Proxy summary", summarize_proxy(found.certs))
+    run.record(proxy=facts.Proxy(located, chain_of(found.certs)))
     return Fact(found)
 
 
 @pytest.fixture(scope="session")
 def system_cert_dir(settings: Settings):
     """The host CA directory diracosrc looks at (``--mu3e-system-cert-dir``; tests use tmp)."""
-    from mu3e_checks.knowledge.trust import SYSTEM_CERT_DIR
-
-    return settings.system_cert_dir or SYSTEM_CERT_DIR
+    return settings.system_cert_dir
 
 
 @pytest.fixture(scope="session")
@@ -175,8 +175,7 @@ def trust_store(trust_choice, run: DiagnosisRun) -> Fact:
     if problem:
         return Fact(error=problem, owner=TRUST_STORE_OWNER)
     store = scan_trust_dir(trust_choice.path)
-    run.record_environment("CA certificates", f"{len(store.cas)} CAs, {len(store.crls)} CRL "
-                           "files")
+    run.record(trust_store=facts.TrustStore(len(store.cas), len(store.crls)))
     return Fact(store)
 
 
@@ -224,7 +223,7 @@ def net_reach(settings: Settings, trust_choice, trust_store, run: DiagnosisRun) 
     except UrlError as exc:
         problem = f"--mu3e-nameserver: {exc}"
     if nameserver is not None:
-        run.record_environment("Nameserver", f"{nameserver} (--mu3e-nameserver)")
+        run.record(nameserver=str(nameserver))
     return NetReach(nameserver, problem, _ca_pem(trust_store.value),
                     Advice.from_settings(settings, trust_choice.path))
 
@@ -241,22 +240,26 @@ def _client_proxy(settings: Settings, proxy_location):
 
 @pytest.fixture(scope="session")
 def cs_survey(cs_servers: list[str], settings: Settings, trust_choice, proxy_location,
-              net_reach: NetReach):
+              net_reach: NetReach, dirac_config):
     """Every server in ``cs_servers`` probed concurrently (:class:`ServerSurvey`), started
     when first asked for, so N dead servers cost about one timeout.
 
     Names go through --mu3e-nameserver when it is set (after /etc/hosts), else the system's
     resolver configuration; TLS presents only the proxy, and verifies against the trust dir.
     """
+    from mu3e_checks.knowledge.net.diset import NO_VO
     from mu3e_checks.knowledge.net.probe import CsProbe
     from mu3e_checks.knowledge.net.servers import ServerSurvey
+
+    # The setup and VO the user's DIRAC client names in its requests.
+    vo = dirac_config.get("/DIRAC/VirtualOrganization") or NO_VO
 
     def make(url: str) -> CsProbe:
         return CsProbe(url, timeout=settings.timeout, capath=trust_choice.path,
                        proxy=_client_proxy(settings, proxy_location),
                        nameserver=net_reach.nameserver,
                        nameserver_problem=net_reach.nameserver_problem,
-                       setup=settings.setup, cadata=net_reach.cadata)
+                       setup=settings.setup, vo=vo, cadata=net_reach.cadata)
 
     return ServerSurvey(cs_servers, make, net_reach.advice)
 
@@ -293,7 +296,7 @@ class CsData:
 
 
 @pytest.fixture(scope="session")
-def cs_data(cs_probe, run: DiagnosisRun) -> CsData:
+def cs_data(cs_probe, settings: Settings, run: DiagnosisRun) -> CsData:
     """The Configuration Server's whole configuration, fetched as DIRAC's client fetches it
     (DISET getCompressedData, the proxy as TLS client credential), parsed with diraccfg.
     The answer is capped and its parse bounded, so this ends within about a timeout."""
@@ -314,9 +317,9 @@ def cs_data(cs_probe, run: DiagnosisRun) -> CsData:
     except registry.CsDataError as exc:
         return CsData(problem=str(exc), size=size, kind=exc.problem)
     found = registry.read_registry(cfg)
-    run.record_environment("CS data", f"{size} bytes compressed; /Registry: "
-                           f"{len(found.users)} users, {len(found.groups)} groups, "
-                           f"{len(found.vos)} VOs")
+    voms = registry.voms_view(found, settings.group, settings.vo, [])
+    run.record(cs_data=facts.CsData(size, len(found.users), len(found.groups), len(found.vos),
+                                    tuple((v.host, v.port, v.dn) for v in voms.servers)))
     return CsData(cfg=cfg, registry=found, size=size)
 
 
@@ -349,7 +352,8 @@ def dirac_facts(settings: Settings):
 def diracos(dirac_facts, run: DiagnosisRun):
     """The DIRACOS prefix and what is in it (:class:`DiracosTree`)."""
     tree = dirac_facts[0]
-    run.record_environment("DIRACOS version", tree.describe())
+    run.record(diracos=facts.Diracos(tree.prefix, tree.source, tree.version,
+                                     tree.python_version))
     return tree
 
 
@@ -358,22 +362,19 @@ def dirac_install(dirac_facts, run: DiagnosisRun):
     """The DIRAC dists DIRAC's Python sees, first = imported (:class:`DiracInstall`)."""
     install = dirac_facts[1]
     dist = install.in_use
-    run.record_environment("DIRAC version", install.where(dist) if dist else "not installed")
+    run.record(dirac=facts.Dirac(dist.version, install.where(dist)) if dist else facts.Dirac())
     return install
 
 
 @pytest.fixture(scope="session")
-def dirac_config(dirac_facts, settings: Settings, run: DiagnosisRun):
+def dirac_config(dirac_facts, run: DiagnosisRun):
     """The local dirac.cfg files, layered as DIRAC does (:class:`LayeredConfig`)."""
     from mu3e_checks.knowledge.dirac_cfg import configured_cs_url
 
     layered = dirac_facts[2]
-    url = configured_cs_url(layered)
-    run.record_environment("CS URL", f"{url} (from dirac.cfg)" if url
-                           else f"{settings.cs_url} (expected; no dirac.cfg names one)")
-    run.record_environment("DIRAC rootPath", f"{layered.root} ({layered.root_source})")
-    run.record_environment("dirac.cfg", "; ".join(str(f.path) for f in layered.found)
-                           or "none found")
+    run.record(config=facts.Config(tuple(f.path for f in layered.found),
+                                   configured_cs_url(layered) or None, layered.root,
+                                   layered.root_source))
     return layered
 
 
@@ -392,15 +393,15 @@ class VomsSurvey:
 
 
 @pytest.fixture(scope="session")
-def voms_survey(request: pytest.FixtureRequest, settings: Settings, dirac_config, trust_choice,
-                proxy_location, net_reach: NetReach, run: DiagnosisRun) -> VomsSurvey:
+def voms_survey(settings: Settings, dirac_config, trust_choice, proxy_location,
+                 net_reach: NetReach, run: DiagnosisRun) -> VomsSurvey:
     """Every VOMS server of --mu3e-vo that the vomses in use names, probed concurrently, so N
     dead servers cost about one timeout.  vomses and vomsdir are found as DIRAC finds them
     ($X509_VOMSES / $X509_VOMS_DIR, else <rootPath>/etc/grid-security); names go through
     --mu3e-nameserver when set; TLS presents only the proxy and verifies against the trust dir.
 
-    When this run has already read the Configuration Server's data (NET-009 passed), the VO's
-    VOMSServers listed there are probed too; the CS is never contacted for this alone.
+    When this run has already read the Configuration Server's data (the ``cs_data`` fact), the
+    VO's VOMSServers listed there are probed too; the CS is never contacted for this alone.
     """
     from mu3e_checks.knowledge import voms_env
     from mu3e_checks.knowledge.net import voms as net_voms
@@ -418,8 +419,7 @@ def voms_survey(request: pytest.FixtureRequest, settings: Settings, dirac_config
     vomses, missing = located("X509_VOMSES", "vomses")
     vomsdir, _ = located("X509_VOMS_DIR", "vomsdir")
     entries = voms_env.read_vomses(vomses)[0] if vomses is not None else []
-    found = net_voms.targets(entries, settings.vo, vomsdir, _cs_voms_servers(request, run,
-                                                                             settings, entries))
+    found = net_voms.targets(entries, settings.vo, vomsdir, _cs_voms_servers(run))
     if not found:
         return VomsSurvey(vomses=vomses, vomsdir=vomsdir,
                           problem=missing or f"{vomses} has no line for {settings.vo}")
@@ -429,21 +429,12 @@ def voms_survey(request: pytest.FixtureRequest, settings: Settings, dirac_config
         cadata=net_reach.cadata, nameserver=net_reach.nameserver,
         nameserver_problem=net_reach.nameserver_problem, advice=net_reach.advice)
     verdicts, skipped = net_voms.survey(found, probe)
-    for v in verdicts:
-        run.record_environment(f"VOMS {v.target.name}", v.line())
+    run.record(voms_servers=tuple(facts.ServerLine(v.target.name, v.line()) for v in verdicts))
     return VomsSurvey(vomses=vomses, vomsdir=vomsdir, verdicts=verdicts, skipped=skipped)
 
 
-def _cs_voms_servers(request: pytest.FixtureRequest, run: DiagnosisRun, settings: Settings,
-                     entries: list) -> list[tuple[str, str, str]]:
-    """``(host, port, DN)`` of the VO's VOMS servers in the CS data this run already read."""
-    from mu3e_checks.knowledge.net import registry
-
-    done = run.results.get("NET-009")
-    if done is None or not done.ok:
-        return []
-    data = request.getfixturevalue("cs_data")  # cached: NET-009 computed it
-    if data.registry is None:
-        return []
-    view = registry.voms_view(data.registry, settings.group, settings.vo, entries)
-    return [(s.host, s.port, s.dn) for s in view.servers]
+def _cs_voms_servers(run: DiagnosisRun) -> list[tuple[str, str, str]]:
+    """``(host, port, DN)`` of the VO's VOMS servers in the CS data this run already read: a
+    fact the ``cs_data`` fixture recorded (the CS is never contacted for this alone)."""
+    data = run.facts.cs_data
+    return list(data.voms_servers) if data is not None else []

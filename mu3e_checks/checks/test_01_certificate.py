@@ -150,7 +150,7 @@ def test_key_matches(user_cert, user_key_fact, credentials, settings):
 def test_cert_validity(user_cert, settings):
     """An expired certificate signs only proxies that every service refuses.  Fails when it
     has expired or is not valid yet (then check the clock), warns when it expires within
-    --mu3e-cert-warn-days (30), so there is time to renew it with the CA.
+    --mu3e-cert-warn-days, so there is time to renew it with the CA.
     """
     v = pki.validity(user_cert.cert)
     fixargs = {"globus": settings.globus}

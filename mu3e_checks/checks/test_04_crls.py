@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from mu3e_checks import commands
+from mu3e_checks import commands, facts
 from mu3e_checks.knowledge import trust
 from mu3e_checks.outcome import fail, note, warn
 from mu3e_checks.registry import check
 from mu3e_checks.remedy import join, say
-from mu3e_checks.text import visible
 
 STEP = "crls"
 #: The registry's default fix, the template form of :func:`commands.fetch_crl` (the check
@@ -146,9 +145,10 @@ def test_crl_updater(trust_choice, settings, run):
         fail(found.problem, fix=commands.crl_updater(directory))
     serving = found.serving(directory)
     if serving:
-        facts = updater.describe(serving)
-        run.record_environment("CRL updater", visible(facts))
-        note(facts)
+        run.record(crl_updater=tuple(
+            facts.CrlRun(r.source, r.how, r.schedule, r.output, r.output_from)
+            for r in serving))
+        note(updater.describe(serving))
         return
     if not found.runs:
         idle = f"; {'; '.join(found.idle)}" if found.idle else ""

@@ -100,7 +100,7 @@ def test_cfg_parses(dirac_config, diracos, settings):
        requires=("CFG-002",))
 def test_cfg_setup(dirac_config, diracos, settings):
     """DIRAC v8 asks the Configuration Server for the services of /DIRAC/Setup; Mu3e's is
-    --mu3e-setup (GridPP).  Fails when it is unset or another setup; when the wrong value
+    --mu3e-setup.  Fails when it is unset or another setup; when the wrong value
     comes from a file other than the one dirac-configure writes, the fix names that file.
     """
     expected = settings.setup
@@ -199,7 +199,7 @@ def test_cert_dir_exported(trust_choice, diracos, dirac_install, settings):
 @check("ENV-002", "X509_VOMSES points at vomses with an entry for mu3e.org", step=STEP,
        severity="warn", fix="export X509_VOMSES={vomses}", requires=("DIRACOS-001",))
 def test_vomses(settings, diracos, dirac_config):
-    """dirac-proxy-init -M finds the VOMS server of --mu3e-vo (mu3e.org) in $X509_VOMSES
+    """dirac-proxy-init -M finds the VOMS server of --mu3e-vo in $X509_VOMSES
     (else <rootPath>/etc/grid-security/vomses), which dirac-configure fills from the CS.
     Warns when the directory is missing or has no entry for the VO, and on unreadable lines.
     """

@@ -10,15 +10,15 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import NoReturn
 
-from mu3e_checks import commands, profile
+from mu3e_checks import commands, facts, profile
 from mu3e_checks.checks.owners import proxy_owner
 from mu3e_checks.knowledge import net, pki, voms_env  # net's layers load on first use
 from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
 from mu3e_checks.remedy import cmd, join, say
-from mu3e_checks.text import visible
 
 STEP = "cs"
 INIT_FIX = commands.PROXY_INIT
@@ -79,7 +79,7 @@ def test_cs_name_resolves(cs_serving, cs_probe, settings, run):
         message, fix = net.dns.explain(r, target, advice)
         _fail_layer(cs_serving, message, fix)
     shown = ", ".join(r.addresses)
-    run.record_environment("CS addresses", visible(f"{host} → {shown} ({r.resolver})"))
+    run.record(cs_resolution=facts.Resolution(host, tuple(r.addresses), r.resolver))
     which = _which(cs_serving)
     if r.source == "hosts":
         note(f"{host} is answered by {r.resolver} ({shown}), as getaddrinfo would; it was not "
@@ -107,7 +107,7 @@ def test_cs_port_open(cs_serving, cs_probe, settings, run):
     if verdict.ipv6_broken:
         message, fix = net.tcp.explain_ipv6(attempts, target)
         warn(message, fix=fix)
-    run.record_environment("CS TCP", visible(verdict.message))
+    run.record(cs_tcp=verdict.message)
     note(f"open: {verdict.message}")
 
 
@@ -139,10 +139,11 @@ def test_cs_tls(cs_serving, cs_probe, trust_choice, settings, run):
     session = layer.session
     if session is not None and session.server is not None:
         s = session.server
-        facts = (f"server {s.subject}, issued by {s.issuer}, valid until "
-                 f"{pki.fmt_time(s.not_after)}; {session.version}, {session.cipher}")
-        run.record_environment("CS certificate and TLS", visible(facts))
-        note(facts)
+        seen = (f"server {s.subject}, issued by {s.issuer}, valid until "
+                f"{pki.fmt_time(s.not_after)}; {session.version}, {session.cipher}")
+        run.record(cs_tls=facts.ServerCertificate(s.subject, s.issuer, s.not_after,
+                                                  session.version, session.cipher))
+        note(seen)
     if not credential.usable and not profile.uses_credentials(settings.profile):
         note("site check: the handshake presented no client certificate"
              + ("; the server then refused the connection, as every DIRAC service does "
@@ -183,10 +184,9 @@ def test_cs_ping(cs_serving, cs_probe, settings, run):
     except net.diset.DisetError as exc:
         message, fix = net.diset.explain(exc, target, "ping", advice)
         _fail_layer(cs_serving, message, fix)
-    facts = (f"{info.name or target.service} runs DIRAC {info.version}; round trip "
-             f"{info.round_trip:.2f} s")
-    run.record_environment("CS DIRAC version", visible(facts))
-    note(facts + _which(cs_serving))
+    run.record(cs_ping=facts.Ping(info.name or target.service, info.version, info.round_trip))
+    note(f"{info.name or target.service} runs DIRAC {info.version}; round trip "
+         f"{info.round_trip:.2f} s" + _which(cs_serving))
 
 
 @check("NET-005", "This machine's clock agrees with the Configuration Server's", step=STEP,
@@ -208,7 +208,7 @@ def test_cs_clock(cs_probe, run):
              fix=say("send this message to the Mu3e computing contacts"))
         return
     level = net.diset.skew_level(info.skew)
-    run.record_environment("Clock offset to the CS", f"{info.skew:+.1f} s (server minus ours)")
+    run.record(cs_clock_skew=info.skew)
     side = "behind" if info.skew > 0 else "ahead of"
     text = (f"this machine's clock is {abs(info.skew):.0f} s {side} the Configuration "
             f"Server's (server time {info.server_time:%Y-%m-%d %H:%M:%S} UTC)")
@@ -232,10 +232,9 @@ def test_every_cs_answers(cs_survey, settings, run):
     saying how far each got; this check fails on its own only when that one is not run.
     """
     verdicts = cs_survey.verdicts()
-    for v in verdicts:
-        run.record_environment(f"CS {v.url}", v.line())
-    for url in cs_survey.skipped:
-        run.record_environment(f"CS {url}", "not probed (too many servers listed)")
+    run.record(cs_servers=tuple(facts.ServerLine(v.url, v.line()) for v in verdicts) + tuple(
+        facts.ServerLine(url, "not probed (too many servers listed)")
+        for url in cs_survey.skipped))
     level, dead = net.servers.summary(verdicts)
     advice = net.Advice.from_settings(settings)
     if level is net.Level.FAIL:
@@ -276,8 +275,7 @@ def test_client_server_versions(cs_probe, dirac_install, run):
     except net.diset.DisetError as exc:
         skip_for("NET-004", f"the ping answer cannot be read ({exc.detail})")
     verdict = net.compat.judge(dist.version, info.version)
-    facts = f"client {dist.version}, server {info.version}: {verdict.level.value}"
-    run.record_environment("DIRAC client/server versions", facts)
+    run.record(cs_versions=facts.Versions(dist.version, info.version, verdict.level.value))
     if verdict.level is net.compat.Level.OK:
         note(f"client DIRAC {dist.version} and server DIRAC {info.version}: {verdict.why}")
         return
@@ -291,6 +289,16 @@ def test_client_server_versions(cs_probe, dirac_install, run):
     if verdict.level is net.compat.Level.FAIL:
         fail(text, fix=fix)
     warn(text, fix=fix)
+
+
+def _record_registry(run, found, dn: str, **parts) -> tuple[str, ...]:
+    """Keep how the Registry knows the user (their nick(s), its spelling of the DN) as a fact,
+    with what the check read beside (``parts``): redacted, whichever of these checks ran."""
+    nicks = tuple(found.nicks_for(dn))
+    old = run.facts.registry or facts.Registry()
+    dns = tuple(d for n in nicks for d in found.users.get(n, ()))
+    run.record(registry=replace(old, nicks=nicks or old.nicks, dns=dns or old.dns, **parts))
+    return nicks
 
 
 def _registry(cs_data, cs_probe, settings, *, judge: bool = False):
@@ -341,11 +349,10 @@ def test_dn_registered(cs_data, cs_probe, settings, run):
         return
     found, credential, advice = read
     dn = credential.identity
-    nicks = found.nicks_for(dn)
+    nicks = _record_registry(run, found, dn)
     if not nicks:
         message, fix = net.registry.explain(net.registry.RegistryProblem.DN_UNKNOWN, dn, advice)
         fail(message, fix=fix)
-    run.record_environment("CS Registry nick", visible(f"{nicks[0]} ({dn})"))
     if len(nicks) > 1:
         warn(f"your DN is registered under several nicks ({', '.join(nicks)}); DIRAC uses "
              f"the first, {nicks[0]!r}", fix=say("tell the Mu3e VO admin"))
@@ -355,13 +362,13 @@ def test_dn_registered(cs_data, cs_probe, settings, run):
 @check("NET-010", "The Mu3e group exists in the Registry and lists your nick", step=STEP,
        network=True, requires=("NET-009",), fix=INIT_FIX)
 def test_group_lists_you(cs_data, cs_probe, settings, run):
-    """The group your proxy must carry (``--mu3e-group``, mu3e.org_user) must exist in the
+    """The group your proxy must carry (``--mu3e-group``) must exist in the
     server's /Registry/Groups and list your nick, or every DIRAC command treats you as a
     visitor.  Fails naming what is missing, with the message to send to the VO admin.
     """
     found, credential, advice = _registry(cs_data, cs_probe, settings)
     dn = credential.identity
-    nicks = found.nicks_for(dn)
+    nicks = _record_registry(run, found, dn)
     if not nicks:
         skip_for("NET-009", "your DN is not in the Registry")
     nick, group = nicks[0], found.groups.get(settings.group)
@@ -374,8 +381,8 @@ def test_group_lists_you(cs_data, cs_probe, settings, run):
         theirs = ", ".join(found.groups_of(nick)) or "none"
         fail(f"{message}; your groups there: {theirs}", fix=fix)
     role = found.voms_role(group.name) or "none"
-    run.record_environment("CS Registry group", visible(
-        f"{group.name}: {len(group.users)} users, VOMSRole {role}"))
+    _record_registry(run, found, dn, group=facts.RegistryGroup(group.name, len(group.users),
+                                                               found.voms_role(group.name) or ""))
     note(f"group {group.name!r} lists {nick!r} (VOMSRole {role})")
 
 
@@ -388,15 +395,15 @@ def test_group_voms(cs_data, cs_probe, settings, diracos, run):
     with another server DN, makes the request fail.  Compares the server's Registry (group
     VOMSRole/VOMSVO, the VO's VOMSServers) with your local vomses; warns on each difference.
     """
-    found, _, advice = _registry(cs_data, cs_probe, settings)
+    found, credential, advice = _registry(cs_data, cs_probe, settings)
     path, _, missing = voms_env.location(settings.environ, "X509_VOMSES", diracos.prefix,
                                          "vomses")
     entries = [] if missing else voms_env.read_vomses(path)[0]
     view = net.registry.voms_view(found, settings.group, settings.vo, entries)
     hosts = ", ".join(f"{s.host}:{s.port}" for s in view.servers) or "none"
-    run.record_environment("CS VOMS view", visible(
-        f"group {view.group}: VOMSRole {view.role or 'none'}, VOMSVO {view.voms_vo}; "
-        f"VO {view.vo} VOMS servers {hosts}"))
+    _record_registry(run, found, credential.identity, voms=facts.RegistryVoms(
+        view.group, view.role or "", view.voms_vo, view.vo,
+        tuple(f"{s.host}:{s.port}" for s in view.servers)))
     if not view.role:
         warn(f"the server's group {view.group!r} has no VOMSRole (nor a "
              "/Registry/DefaultVOMSAttribute): 'dirac-proxy-init -M' adds no VOMS attributes "
@@ -435,7 +442,7 @@ def test_setup_services(cs_data, cs_probe, settings, run):
     """
     _registry(cs_data, cs_probe, settings)
     advice = net.Advice.from_settings(settings)
-    found = []
+    found, named = [], []
     for service in ("Framework/ProxyManager", "Framework/BundleDelivery"):
         lookup = net.registry.service_urls(cs_data.cfg, settings.setup, service)
         if lookup.problem:
@@ -443,9 +450,9 @@ def test_setup_services(cs_data, cs_probe, settings, run):
                  "(a wrong --mu3e-setup / /DIRAC/Setup, or a client and server too far apart)",
                  fix=advice.configure())
             continue
-        shown = ", ".join(lookup.urls)
-        run.record_environment(f"CS {service}", visible(shown))
-        found.append(f"{service}: {shown}")
+        named.append((service, tuple(lookup.urls)))
+        found.append(f"{service}: {', '.join(lookup.urls)}")
+    run.record(cs_services=tuple(named))
     if found:
         note("; ".join(found))
 
@@ -484,10 +491,9 @@ def test_proxy_uploaded(cs_data, cs_probe, settings, run):
     if upload.ok:
         best = upload.stored
         assert best is not None and upload.hours_left is not None
-        facts = (f"{url} holds your proxy until {best.expires:%Y-%m-%d %H:%M} UTC "
-                 f"({upload.hours_left:.0f} h left)")
-        run.record_environment("ProxyManager upload", visible(facts))
-        note(facts)
+        run.record(upload=facts.Upload(url, best.expires, upload.hours_left))
+        note(f"{url} holds your proxy until {best.expires:%Y-%m-%d %H:%M} UTC "
+             f"({upload.hours_left:.0f} h left)")
         return
     message, fix = proxymgr.explain(upload, credential.identity, url, advice,
                                     settings.upload_warn_hours)

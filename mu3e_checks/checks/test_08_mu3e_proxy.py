@@ -10,7 +10,7 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 
 from __future__ import annotations
 
-from mu3e_checks import commands
+from mu3e_checks import commands, facts
 from mu3e_checks.checks.owners import proxy_owner
 from mu3e_checks.knowledge import net, pki  # net's layers load on first use
 from mu3e_checks.knowledge.proxy import find_group
@@ -18,7 +18,6 @@ from mu3e_checks.knowledge.voms import find_voms
 from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
 from mu3e_checks.remedy import say
-from mu3e_checks.text import visible
 
 STEP = "mu3e-proxy"
 INIT = commands.PROXY_INIT
@@ -48,10 +47,10 @@ def test_group_present(proxy_fact, settings):
          f"{len(proxy.certs)})")
 
 
-@check("GROUP-002", "The DIRAC group is the Mu3e group (mu3e.org_user)", step=STEP, fix=INIT,
+@check("GROUP-002", "The DIRAC group is the Mu3e group (--mu3e-group)", step=STEP, fix=INIT,
        requires=("GROUP-001",))
 def test_group_is_mu3e(proxy_fact, settings):
-    """The group must be ``--mu3e-group`` (mu3e.org_user): a proxy made with another ``-g``
+    """The group must be ``--mu3e-group``: a proxy made with another ``-g``
     fails, with the dirac-proxy-init command that asks for the right one.  Other groups further
     up the chain warn; DIRAC uses the one nearest the proxy.
     """
@@ -98,10 +97,10 @@ def _acs(proxy_fact):
     return proxy, found.acs
 
 
-@check("VOMS-002", "The VOMS attributes are for the Mu3e VO (mu3e.org)", step=STEP, fix=INIT,
+@check("VOMS-002", "The VOMS attributes are for the Mu3e VO (--mu3e-vo)", step=STEP, fix=INIT,
        requires=("VOMS-001",))
 def test_voms_vo(proxy_fact, settings):
-    """The attributes must be for ``--mu3e-vo`` (mu3e.org): another VO fails; FQANs outside
+    """The attributes must be for ``--mu3e-vo``: another VO fails; FQANs outside
     ``/<vo>`` warn.  Reports the FQANs and the VOMS server.
     """
     proxy, acs = _acs(proxy_fact)
@@ -174,12 +173,10 @@ def test_cs_whoami(cs_probe, settings, run):
              fix=say("send this message to the Mu3e computing contacts"))
     problem = net.diset.identity_problem(who, settings.group, credential.group, credential.identity)
     dn = who.dn or credential.identity
-    run.learn_identity(dn=who.dn or "", dirac_user=who.username or "")
+    run.record(whoami=facts.WhoAmI(who.username, who.group, who.dn, tuple(who.properties)))
     if problem is not None:
         message, fix = net.diset.explain_identity(problem, dn, advice)
         fail(message, fix=fix)
     props = ", ".join(who.properties) or "none"
-    run.record_environment("CS sees you as", visible(f"{who.username} in group {who.group} "
-                                                     f"({dn})"))
     note(f"the server sees you as {who.username!r} in group {who.group!r} "
          f"(DN {dn}; properties {props})")

@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Optional
 
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
+from mu3e_checks.knowledge.trust.choice import SYSTEM_CERT_DIR
 
 #: fetch-crl's own defaults (fetch-crl 3 man page).
 DEFAULT_CONFIG = Path("/etc/fetch-crl.conf")
 DEFAULT_CONFIG_DIR = Path("/etc/fetch-crl.d")
-DEFAULT_INFODIR = Path("/etc/grid-security/certificates")
+#: fetch-crl's default directory is the grid's standard one, which DIRAC also falls back to.
+DEFAULT_INFODIR = SYSTEM_CERT_DIR
 #: Cron tables with a user field, cron tables without one, and directories of cron scripts.
 SYSTEM_CRONTABS = (Path("/etc/crontab"),)
 SYSTEM_CRON_DIRS = (Path("/etc/cron.d"),)

@@ -18,6 +18,7 @@ from typing import Any
 from mu3e_checks import __version__
 from mu3e_checks.model import Diagnosis, Explained
 from mu3e_checks.render import TITLE
+from mu3e_checks.render.environment import rows as environment_rows
 
 SCHEMA_ID = "mu3e-checks/report/3"  # 2: "explained" added; later the optional "repairs"; 3:
 #: "explained" is data (an object, only in explain's runs) instead of the terminal's lines
@@ -138,7 +139,7 @@ def build(d: Diagnosis) -> dict[str, Any]:
         "redacted": bool(d.redaction),
         "verdict": {"ready": d.ready, "text": d.verdict(),
                     "exit_code": int(d.exit_code or 0), "counts": d.counts()},
-        "environment": dict(d.environment),
+        "environment": dict(environment_rows(d)),
         "steps": [{"key": ch.key, "title": ch.title, "status": ch.status,
                    "checks": [r.id for r in ch.results]} for ch in d.chapters()],
         "fixes": [{"check": cid, "fix": fix} for cid, fix in d.fixes_in_order()],

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-from mu3e_checks import registry
-from mu3e_checks.model import Diagnosis
-from mu3e_checks.render import TITLE
+from mu3e_checks.model import Diagnosis, Written
+from mu3e_checks.render import TITLE, counts_line
 
 #: Chapter marks, flutter-doctor style, and their plain-ASCII fallback.
 MARKS_UNICODE = {"ok": "✓", "warned": "!", "failed": "✗", "skipped": "-", "not checked": " "}
 MARKS_ASCII = {"ok": "ok", "warned": "!", "failed": "X", "skipped": "-", "not checked": " "}
-
-
-def terminal_encoding(tr: Any) -> str:
-    stream = getattr(getattr(tr, "_tw", None), "_file", None) or sys.stdout
-    return getattr(stream, "encoding", None) or "ascii"
 
 
 def terminal_marks(encoding: str) -> dict[str, str]:
@@ -68,7 +59,9 @@ def summary_lines(d: Diagnosis, marks: dict[str, str]) -> list[tuple[str, dict[s
     skipped_out = [c.title for c in chapters if not c.results]
     if ran and skipped_out:
         out.append((f"    (not checked in this run: {len(skipped_out)} of "
-                    f"{len(registry.GUIDE_STEPS)} guide chapters)", {}))
+                    f"{len(chapters)} guide chapters)", {}))
+    if ran:
+        out.append((counts_line(d), {}))
     fixes = d.fixes_in_order()
     if fixes:
         out.append(("", {}))
@@ -85,18 +78,18 @@ def summary_lines(d: Diagnosis, marks: dict[str, str]) -> list[tuple[str, dict[s
     return out
 
 
-def terminal_summary(tr: Any, d: Diagnosis, *, html_path: Optional[Path] = None,
-                     json_path: Optional[Path] = None, redacted: bool = False,
-                     problems: Sequence[str] = ()) -> None:
-    """Write the summary: chapters, problems, fixes in order, verdict, where the reports are."""
-    enc = terminal_encoding(tr)
+def terminal_summary(tr: Any, d: Diagnosis, written: Written, encoding: str) -> None:
+    """Write the summary (chapters, problems, fixes in order, verdict) and where the reports
+    are, through pytest's terminal reporter ``tr`` (its public ``write_sep``/``write_line``);
+    ``encoding`` is that of the stream it writes to."""
     tr.write_sep("=", TITLE)
-    for text, markup in summary_lines(d, terminal_marks(enc)):
-        tr.write_line(fit(text, enc), **markup)
-    if html_path is not None:
-        tr.write_line(fit(f"Report for your support ticket{' (redacted)' if redacted else ''}: "
-                          f"{html_path}", enc))
-    if json_path is not None:
-        tr.write_line(fit(f"JSON report: {json_path}", enc))
-    for problem in problems:
-        tr.write_line(fit(f"Report problem: {problem}", enc), red=True)
+    for text, markup in summary_lines(d, terminal_marks(encoding)):
+        tr.write_line(fit(text, encoding), **markup)
+    if written.html is not None:
+        tr.write_line(fit(f"Report for your support ticket"
+                          f"{' (redacted)' if written.redacted else ''}: {written.html}",
+                          encoding))
+    if written.json is not None:
+        tr.write_line(fit(f"JSON report: {written.json}", encoding))
+    for problem in written.problems:
+        tr.write_line(fit(f"Report problem: {problem}", encoding), red=True)

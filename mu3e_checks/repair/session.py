@@ -45,13 +45,10 @@ class _Catch:
     carries the repair log into the run, so its reports list the repairs (:func:`attach`; the
     same way ``explain`` hands in its "Error explained" section)."""
 
-    def mu3e_attach(self, d: Diagnosis) -> Diagnosis:
-        """The run's model with the repair log, when this run is the one ``fix`` started after
-        repairing (``run.attach_sections``)."""
-        from dataclasses import replace
-
-        return replace(d, repairs=tuple(visible(line) for line in self.repairs)) \
-            if self.repairs else d
+    def pytest_mu3e_report_sections(self, diagnosis: Diagnosis) -> dict[str, Any]:
+        """The repair log for the run's model, when this run is the one ``fix`` started after
+        repairing (:mod:`mu3e_checks.hooks`)."""
+        return {"repairs": tuple(visible(line) for line in self.repairs)} if self.repairs else {}
 
     def __init__(self, repairs: Sequence[str] = ()) -> None:
         self.repairs = tuple(repairs)

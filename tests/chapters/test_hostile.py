@@ -410,7 +410,8 @@ def test_redaction_of_a_hostile_user_name_keeps_the_report_intact(grid, tmp_path
         assert "Jane Physicist" not in text, where
         assert str(home) not in text, where
         assert serial_cn not in text, (where, serial_cn)
-    assert "chmod 600 [home]/.globus/userkey.pem" in routs["redacted.json"]
+    # Redacted in the value, then quoted: the placeholder is one shell word.
+    assert "chmod 600 '[home]/.globus/userkey.pem'" in routs["redacted.json"]
 
 
 # ------------------------------------------------------------------------- PATH shadowing

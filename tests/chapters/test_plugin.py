@@ -114,7 +114,7 @@ def test_html_report_is_written_by_default_with_fix_and_environment(grid, tmp_pa
     assert f"chmod 600 {home}/.globus/userkey.pem" in text
     assert "/C=CH/O=Mu3e Test Grid/OU=Physics/CN=Jane Physicist" in text  # slash-form DN
     assert "CN=Jane Physicist,OU=Physics,O=Mu3e Test Grid,C=CH" in text  # RFC 2253 DN
-    assert "<th>Fix</th>" in text or "Fix</th>" in text
+    assert "<th>Details and fix</th>" in text
     custom = tmp_path / "custom.html"
     r2 = run_checks(home, "--mu3e-select", "CERT", f"--html={custom}", cwd=tmp_path / "cwd2")
     assert custom.exists()

@@ -108,34 +108,49 @@ def test_json_path_from_the_environment(grid, tmp_path):
 # --------------------------------------------------------------------------- HTML
 
 
-def test_html_title_summary_table_and_environment(grid, tmp_path):
+def _our_rows(page: str) -> dict[str, str]:
+    """The rows of the report's one results table, by check ID (the server-rendered HTML)."""
+    table = page[page.index('<table id="mu3e-results">'):]
+    table = table[:table.index("</table>")]
+    return {m.group(1): m.group(0) for m in re.finditer(
+        r'<tr class="mu3e-[a-z]+"><td>([A-Z]+-\d+)</td>.*?</tr>', table, re.S)}
+
+
+def test_html_has_one_results_table_one_count_and_our_environment(grid, tmp_path):
     home = grid.home(tmp_path, key_mode=0o644)
-    r, _ = run_with_json(home)
+    r, data = run_with_json(home)
     page = r.html.read_text()
     host = socket.gethostname()
     title = re.search(r"<title[^>]*>(.*?)</title>", page).group(1)
     assert title.startswith("Mu3e DIRAC client diagnosis — ")
     assert f"host {host}" in title and f"user {USER}" in title
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", title)
-    # The JavaScript table's columns: ID, title, outcome, fix.
-    rows = [row for tests in blob(page)["tests"].values() for t in tests
-            for row in [t["resultsTableRow"]]]
-    key_row = next(row for row in rows if '<td class="col-check">CERT-003</td>' in row)
-    assert any("userkey.pem is private" in c for c in key_row)
-    assert any(f"chmod 600 {home}/.globus/userkey.pem" in c for c in key_row)
-    assert key_row[0] == '<td class="col-result">Failed</td>'
-    for header in ("Check</th>", "<th>Title</th>", "<th>Fix</th>"):
-        assert header in page
-    # The environment: pytest-html's table data and the server-rendered copy.
-    env = blob(page)["environment"]
+    # One results table: ours, one row per check that ran; pytest-html's is left empty.
+    assert blob(page)["tests"] == {} and blob(page)["environment"] == {}
+    rows = _our_rows(page)
+    assert sorted(rows) == sorted(c["id"] for c in data["checks"])
+    assert f"chmod 600 {home}/.globus/userkey.pem" in rows["CERT-003"]
+    assert "FAILED" in rows["CERT-003"] and "userkey.pem is private" in rows["CERT-003"]
+    assert "checks/test_" not in page and "::test_" not in page  # no pytest test names
+    # One set of counts: the JSON's, as the terminal gives them; pytest-html's are hidden.
+    counts = data["verdict"]["counts"]
+    line = (f"{len(data['checks'])} checks: {counts['passed']} passed, {counts['warned']} "
+            f"warned, {counts['failed']} failed, {counts['skipped']} skipped")
+    assert f'<p id="mu3e-counts">{line}</p>' in page and line in r.stdout
+    for hidden in ("#results-table", ".run-count", ".controls", "#environment"):
+        assert hidden in page[:page.index("{display:none")], hidden
+    # The environment: our table, from the run's facts, with no internal error in it.
+    env = data["environment"]
     for key in ("OS", "Python", "mu3e-checks", "DIRAC version", "DIRACOS version", "OpenSSL",
                 "Home", "Trust dir", "Proxy", "Proxy summary", "dirac.cfg",
-                "User DN (slash form)", "User DN (RFC 2253)", "CS URL"):
+                "User DN (slash form)", "User DN (RFC 2253)", "CS URL", "Run options"):
         assert key in env, key
-        assert f"<tr><th>{html.escape(key)}</th>" in page, key
+        assert f"<tr><th>{html.escape(key)}</th><td>{html.escape(env[key])}</td></tr>" in page
     assert "OpenSSL" in env["OpenSSL"] and env["Home"] == str(home)
-    assert "Packages" not in env and "Plugins" not in env  # no package/environment dump
+    assert "Packages" not in page and "Plugins" not in page  # no package/environment dump
     assert env["Proxy summary"] == "no proxy file"
+    assert env["Run options"].startswith("--mu3e-proxy ") and "--mu3e-json" in env["Run options"]
+    assert "unknown" not in env["Run options"] and "object has no attribute" not in page
 
 
 def test_proxy_summary_reads_certificates_only(grid, tmp_path):
@@ -195,13 +210,17 @@ def test_redaction_removes_user_home_dn_and_host_everywhere(grid, tmp_path):
         assert secret not in json.dumps(blob(page)), secret
     host_re = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(host)}(?![A-Za-z0-9_])", re.I)
     assert not host_re.search(_visible_content(page)) and not host_re.search(text)
-    # Consistent placeholders, and the report still says everything.
-    fix = "chmod 600 [home]/.globus/userkey.pem"
-    assert fix in page and data["fixes"][0]["fix"] == fix
-    assert any(fix in c for t in blob(page)["tests"].values() for x in t
-               for c in x["resultsTableRow"])
-    assert blob(page)["environment"]["User DN (slash form)"] == "[user DN]"
+    # Consistent placeholders, and the report still says everything.  The fix is redacted
+    # in its value, then quoted: the placeholder is one shell word.
+    fix = "chmod 600 '[home]/.globus/userkey.pem'"
+    assert html.escape(fix) in page and data["fixes"][0]["fix"] == fix
+    assert html.escape(fix) in _our_rows(page)["CERT-003"]
+    assert data["environment"]["User DN (slash form)"] == "[user DN]"
     assert data["environment"]["Home"] == "[home]" and data["user"] == "[user]"
+    junit = r.junit.read_text()
+    for secret in (DN, DN_RFC, "Jane Physicist", USER, str(home), host):
+        assert secret not in junit, secret
+    assert r["CERT-003"].fix == fix and 'hostname="[host]"' in junit
     assert data["host"] == "[host]" and data["redacted"] is True
     assert "host [host], user [user]" in re.search(r"<title[^>]*>(.*?)</title>", page).group(1)
     assert shape_errors(SHAPE, data) == []

@@ -1,8 +1,11 @@
 """Reports of broken setups, opened in a real headless Chromium with JavaScript on and off.
 
-Ticket viewers strip JavaScript, and pytest-html v4 draws its tables with it.  These tests read
-what a person sees (``document.body.innerText``, which leaves out hidden elements) and assert
-that every failure, every warning and every line of every fix is there either way.  The
+Ticket viewers strip JavaScript, and pytest-html v4 draws its tables with it; the report's
+tables are therefore ours, rendered on the server, and pytest-html's are hidden.  These tests
+read what a person sees (``document.body.innerText``, which leaves out hidden elements) and
+assert that every failure, every warning and every line of every fix is there either way, in
+one results table with one set of counts, and that the environment table is readable (WCAG AA
+contrast, measured on the colours Chromium rendered).  The
 expected problems come from the run's own JSON, so checks added later are covered too; the
 named check IDs make sure the test cannot pass on an empty report.
 """
@@ -86,33 +89,65 @@ def _assert_shows_every_problem(text: str, data: dict, where: str) -> None:
     assert data["verdict"]["text"] in text, where
 
 
+def _tables_showing(browser: Chromium, session: str, check_id: str) -> int:
+    """How many tables a person sees that hold a row for ``check_id``."""
+    return int(browser.evaluate(session, f"""[...document.querySelectorAll('table')].filter(
+        (t) => t.offsetParent !== null && t.innerText.includes({check_id!r})).length"""))
+
+
 @pytest.mark.parametrize("name", sorted(SETUPS))
 def test_every_failure_and_fix_is_visible_with_and_without_javascript(grid, tmp_path, browser,
                                                                       name):
     page, data = _report(grid, tmp_path, name)
-    text_off, rows_off = browser.page_text(page, javascript=False)
-    text_on, rows_on = browser.page_text(page, javascript=True)
-    # JavaScript really was off (pytest-html drew no rows) and really was on (it drew them).
-    assert rows_off == 0
-    assert rows_on == len(data["checks"]) > 0
-    _assert_shows_every_problem(text_off, data, "javascript off")
-    _assert_shows_every_problem(text_on, data, "javascript on")
-    # Without JavaScript the environment and the table of every check are still there.
-    assert "User DN (slash form)" in text_off and "OpenSSL" in text_off
-    for c in data["checks"]:
-        assert c["id"] in text_off and c["title"] in text_off
-    # With JavaScript, pytest-html's environment table is shown and ours is hidden (no twin).
-    assert text_on.count("User DN (slash form)") == 1
+    text_off, ran_off = browser.page_text(page, javascript=False)
+    text_on, ran_on = browser.page_text(page, javascript=True)
+    # JavaScript really was off (pytest-html drew nothing) and really was on (it drew).
+    assert not ran_off and ran_on
+    for where, text in (("javascript off", text_off), ("javascript on", text_on)):
+        _assert_shows_every_problem(text, data, where)
+        # One environment table and one results table, ours, either way; one count.
+        assert text.count("User DN (slash form)") == 1 and "OpenSSL" in text, where
+        for c in data["checks"]:
+            assert c["id"] in text and c["title"] in text, (where, c["id"])
+        counts = data["verdict"]["counts"]
+        assert text.count(f"{len(data['checks'])} checks: {counts['passed']} passed, "
+                          f"{counts['warned']} warned, {counts['failed']} failed, "
+                          f"{counts['skipped']} skipped") == 1, where
+        assert " tests took " not in text and " test took " not in text, where
+        assert "Passed," not in text and "Failed," not in text, where  # pytest-html's filters
+        assert "object has no attribute" not in text and "::test_" not in text, where
+    for javascript in (False, True):
+        session = browser.open(page, javascript=javascript)
+        first = data["checks"][0]["id"]
+        assert _tables_showing(browser, session, first) == 1, javascript
+
+
+def test_the_environment_table_meets_wcag_aa_contrast(grid, tmp_path, browser):
+    """Every text in the environment table (and the rest of the report's own block) has a
+    contrast of at least 4.5:1 against what is drawn behind it, as Chromium renders it."""
+    page, _ = _report(grid, tmp_path, "expiring-and-extra-certs")
+    for javascript in (False, True):
+        session = browser.open(page, javascript=javascript)
+        cells = browser.contrast(session, "#mu3e-environment th, #mu3e-environment td")
+        assert len(cells) > 15, cells  # the table is there and visible
+        low = [c for c in cells + browser.contrast(session, "#mu3e-summary *")
+               if c["ratio"] < 4.5]
+        assert not low, low
+    # The probe can fail: pytest-html's own grey (#999 on white) is about 2.8:1.
+    browser.evaluate(session, "document.querySelector('#mu3e-environment td').style.color"
+                              " = '#999'")
+    worst = min(c["ratio"] for c in browser.contrast(session, "#mu3e-environment td"))
+    assert 2.7 < worst < 3.0, worst
 
 
 def test_redacted_report_still_renders_and_shows_no_personal_values(grid, tmp_path, browser):
     page, data = _report(grid, tmp_path, "permissions", "--mu3e-redact")
-    text_off, rows_off = browser.page_text(page, javascript=False)
-    text_on, rows_on = browser.page_text(page, javascript=True)
-    assert rows_off == 0 and rows_on == len(data["checks"])  # the rewritten blob still loads
+    text_off, ran_off = browser.page_text(page, javascript=False)
+    text_on, ran_on = browser.page_text(page, javascript=True)
+    assert not ran_off and ran_on  # the page still loads its scripts
     for text in (text_off, text_on):
         _assert_shows_every_problem(text, data, "redacted")
-        assert "chmod 600 [home]/.globus/userkey.pem" in text
+        assert "chmod 600 '[home]/.globus/userkey.pem'" in text
         home = tmp_path / "permissions" / "home"  # personal; the --mu3e-proxy tmp path is not
         assert "Jane Physicist" not in text and str(home) not in text
         assert f"host {socket.gethostname()}," not in text

@@ -131,13 +131,36 @@ class Chromium:
             raise BrowserError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def page_text(self, path: Path, *, javascript: bool) -> tuple[str, int]:
-        """(the page's visible text, rows in pytest-html's JavaScript results table)."""
+    def page_text(self, path: Path, *, javascript: bool) -> tuple[str, bool]:
+        """(the page's visible text, whether pytest-html's JavaScript ran: it draws a body into
+        its results table, which the page hides, and without scripts that table has none)."""
         session = self.open(path, javascript=javascript)
         text = self.evaluate(session, "document.body.innerText")
-        rows = self.evaluate(session, "document.querySelectorAll("
-                                      "'#results-table tbody.results-table-row').length")
-        return text, int(rows)
+        ran = self.evaluate(session, "document.querySelector('#results-table tbody') !== null")
+        return text, bool(ran)
+
+    def contrast(self, session: str, selector: str) -> list[dict[str, Any]]:
+        """WCAG contrast of the rendered text of every element matching ``selector`` that
+        has text of its own: its computed colour against the first opaque background behind
+        it (white when none), as the browser drew them: [{text, color, background, ratio}]."""
+        script = """(() => {
+          const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+          const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255;
+              return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); })
+            .reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+          const behind = (el) => { for (let e = el; e; e = e.parentElement) {
+              const c = rgb(getComputedStyle(e).backgroundColor);
+              if (c.length >= 3 && (c.length < 4 || c[3] > 0)) return c.slice(0, 3); }
+            return [255, 255, 255]; };
+          return [...document.querySelectorAll(SELECTOR)]
+            .filter((el) => el.offsetParent !== null && [...el.childNodes].some(
+              (n) => n.nodeType === 3 && n.textContent.trim()))
+            .map((el) => { const fg = rgb(getComputedStyle(el).color).slice(0, 3);
+              const bg = behind(el); const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+              return {text: el.textContent.trim().slice(0, 60), color: fg, background: bg,
+                      ratio: (a + 0.05) / (b + 0.05)}; });
+        })()""".replace("SELECTOR", json.dumps(selector))
+        return list(self.evaluate(session, script))
 
     def screenshot(self, session: str, out: Path) -> None:
         data = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport":

@@ -40,7 +40,7 @@ def test_renderers_and_the_model_never_import_the_hooks_or_pytest_plumbing():
     graph = import_graph()
     pure = [m for m in graph if m.startswith(("mu3e_checks.render", "mu3e_checks.model",
                                               "mu3e_checks.redact", "mu3e_checks.remedy",
-                                              "mu3e_checks.knowledge"))]
+                                              "mu3e_checks.knowledge", "mu3e_checks.facts"))]
     for module in pure:
         assert not graph[module] & {"mu3e_checks.run", "mu3e_checks.plugin",
                                     "mu3e_checks.outcome"}, module
@@ -53,3 +53,147 @@ def test_renderers_and_the_model_never_import_the_hooks_or_pytest_plumbing():
         imported |= {n.module.split(".")[0] for n in ast.walk(tree)
                      if isinstance(n, ast.ImportFrom) and n.module and n.level == 0}
         assert "pytest" not in imported and "_pytest" not in imported, module
+
+
+# --------------------------------------------------------------------------- the layers
+#
+# docs/architecture.md, "The layers": which part of the package may import which.  A module's
+# layer is found by its name; each layer lists the layers it may import.  Changing a rule here
+# means changing that section of the document in the same commit.
+
+SIDE = {"text", "shell", "remedy", "commands", "registry", "settings", "profile"}
+MODEL = {"facts", "model", "redact"}
+RUN = {"run", "plugin", "environment", "hooks", "foreign", "prune", "listing"}
+SUBCOMMANDS = {"cli", "explain", "repair"}
+
+ALLOWED = {
+    "side": {"side"},
+    "knowledge": {"side", "knowledge"},
+    "checks": {"side", "knowledge", "model", "outcome", "checks", "run"},
+    "outcome": {"side", "model"},
+    "model": {"side", "model"},
+    "render": {"text", "model", "render"},
+    "outputs": set(),
+    "run": {"side", "knowledge", "model", "outcome", "render", "outputs", "run"},
+    "subcommands": {"side", "knowledge", "model", "outcome", "render", "outputs", "run",
+                    "subcommands"},
+}
+
+#: Imports the document states as exceptions, with its reason.
+STATED = {
+    ("settings", "knowledge.files"): "the pass-phrase file is read through the one bounded read",
+    ("registry", "checks"): "load_all imports every check module for --list and the docs",
+}
+
+
+def test_the_document_states_the_layers_this_test_checks():
+    """docs/architecture.md's table of layers is ALLOWED, row for row."""
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    table = doc[doc.index("| layer | modules | may import |"):]
+    table = table[:table.index("\n\n")]
+    stated = {}
+    for row in table.splitlines()[2:]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        imports = cells[2].replace("`", "")
+        stated[cells[0]] = set() if imports == "nothing" else {x.strip()
+                                                               for x in imports.split(",")}
+    assert stated == ALLOWED
+    for (module, target), reason in STATED.items():
+        assert f"`{module}" in doc and reason.split()[1] in doc, (module, target)
+
+
+def layer_of(module: str) -> str:
+    name = module.removeprefix("mu3e_checks").lstrip(".")
+    if name == "text":
+        return "text"
+    for group, members in (("side", SIDE), ("model", MODEL), ("run", RUN),
+                           ("subcommands", SUBCOMMANDS)):
+        if name in members:
+            return group
+    if name in ("", "outputs", "outcome"):
+        return name or "package"
+    head = name.split(".")[0]
+    return "subcommands" if head in SUBCOMMANDS else head  # repair/*, knowledge, checks, render
+
+
+def test_each_layer_imports_only_what_the_architecture_document_allows():
+    graph = import_graph()
+    wrong = []
+    for module, deps in graph.items():
+        mine = layer_of(module)
+        allowed = ALLOWED.get(mine, set()) | {mine, "package"}
+        if mine == "side" or "side" in allowed:
+            allowed = allowed | {"text"}
+        for dep in deps:
+            short = (module.removeprefix("mu3e_checks."), dep.removeprefix("mu3e_checks."))
+            if layer_of(dep) not in allowed and short not in STATED:
+                wrong.append(f"{module} imports {dep} ({mine} -> {layer_of(dep)})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_renderers_read_only_the_model():
+    """A renderer imports only the model, the other renderers and text's sanitiser (the layer
+    test above), and every public function takes model data or plain values: no settings, no
+    run, no pytest object (a terminal writer is taken as ``Any``: only its write methods)."""
+    import inspect
+    import re
+
+    from mu3e_checks import render
+    from mu3e_checks.render import environment, html, json, junit, terminal
+
+    plain = {"str", "bytes", "bool", "int", "float", "dict", "list", "tuple", "Any", "None",
+             "Optional", "Callable", "Mapping", "Sequence", "datetime", "_dt"}
+    model = {"Diagnosis", "CheckResult", "Facts", "Written", "ProxyChain", "Located",
+             "Explained"}
+    for module in (render, environment, html, json, junit, terminal):
+        for name, func in inspect.getmembers(module, inspect.isfunction):
+            if func.__module__ != module.__name__ or name.startswith("_"):
+                continue
+            for p in inspect.signature(func).parameters.values():
+                names = set(re.findall(r"[A-Za-z_]\w*", str(p.annotation)))
+                assert names <= plain | model, (module.__name__, name, p.name, p.annotation)
+
+
+# --------------------------------------------------------------------------- defaults
+
+
+def _strings(path: Path) -> list[str]:
+    return [n.value for n in ast.walk(ast.parse(path.read_text()))
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+#: Modules that hold a value an option's default equals because it is a fact of DIRAC's own
+#: behaviour, which the knowledge layer needs without the settings: DIRAC's hard-wired system
+#: CA directory (--mu3e-system-cert-dir only lets a test point elsewhere).
+DEFAULT_IS_A_FACT = {"knowledge/trust/choice.py": "/etc/grid-security/certificates"}
+
+
+def test_every_default_has_one_home_the_options_table():
+    """No module but settings.py holds an option's default value, or repeats it in prose next
+    to the option ("--mu3e-cert-warn-days (30)", "(mu3e.org_user)"): the docs and --help take
+    it from the options table."""
+    import re
+
+    from mu3e_checks.settings import OPTIONS
+
+    found = []
+    files = [p for p in PACKAGE.rglob("*.py") if p.name != "settings.py"]
+    for opt in OPTIONS:
+        d = opt.default
+        if d in (None, (), "") or isinstance(d, bool) or opt.choices:
+            continue  # a choice's values are names the code must use (--mu3e-profile user)
+        values = {f"{d:g}", str(d)} if isinstance(d, (int, float)) else {str(d)}
+        values |= {str(v) for v in d} if isinstance(d, tuple) else set()
+        values = {v for v in values if len(v) > 1}
+        prose = [re.compile(re.escape(opt.flag) + r"[`'\s]*[(,]\s*(?:default:?\s*)?"
+                            + re.escape(v) + r"(?![\w.])") for v in values]
+        for path in files:
+            for text in _strings(path):
+                rel = path.relative_to(PACKAGE.parent)
+                if DEFAULT_IS_A_FACT.get(path.relative_to(PACKAGE).as_posix()) == text:
+                    continue
+                if isinstance(d, str) and (text == d or f"({d})" in text):
+                    found.append(f"{rel}: {d!r} in {text[:80]!r}")
+                elif any(p.search(text) for p in prose):
+                    found.append(f"{rel}: {opt.flag}'s default in {text[:80]!r}")
+    assert not found, "\n".join(found)

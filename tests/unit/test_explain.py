@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mu3e_checks import commands, explain, registry
+from mu3e_checks import commands, explain, hooks, registry
 from mu3e_checks.explain import (
     CATALOGUE,
     CONFIRMED,
@@ -463,18 +463,12 @@ def test_reports_get_the_section_as_data_judged_from_the_runs_own_results():
             "\nDN /CN=Jane Physicist is not registered\nJane's own odd line")
     plugin = explain.ReportPlugin(explain.read(text), offline=False)
 
-    class Config:  # only the plugin manager's get_plugins() is read
-        class pluginmanager:  # noqa: N801
-            @staticmethod
-            def get_plugins():
-                return [object(), plugin]
-
     d = Diagnosis((_model_result("NET-001", "passed"),
                    _model_result("NET-002", "failed", fix="timeout 10 bash -c 'x'"),
                    _model_result("CFG-004", "passed")),
                   started=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc))
-    assert attach_sections(object(), d) is d  # an ordinary run: no section
-    got = attach_sections(Config(), d)
+    assert attach_sections(hooks.relay(), d) is d  # an ordinary run: no section
+    got = attach_sections(hooks.relay(object(), plugin), d)
     assert got.explained == plugin.items
     data = json.loads(render_json.dumps(got))
     assert render_json.shape_errors(render_json.SHAPE, data) == []

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from dataclasses import replace
+from pathlib import Path
 
+from mu3e_checks.facts import Facts, Located, Paths, Proxy
 from mu3e_checks.model import CheckResult, Coverage, Diagnosis, SkipKind
 
 T0 = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.timezone.utc)
@@ -68,19 +71,40 @@ def test_fixes_in_order_once_each():
 
 
 def test_map_text_reaches_free_text_but_not_ids_or_keys():
+    facts = Facts(paths=Paths(home=Path("/secret"), globus=Path("/secret/.globus"),
+                              diracos=Located(Path("/secret/d"), "guide default")),
+                  proxy=Proxy(Located(Path("/tmp/x509up_u1000"), "default", True)),
+                  cs_clock_skew=1.5)
     d = Diagnosis((r("CERT-001", "certificate", "failed", fix="f secret", message="m secret"),),
-                  started=T0, host="secret", environment=(("Home", "/secret"),))
+                  started=T0, host="secret", facts=facts)
     m = d.map_text(lambda s: s.replace("secret", "X"))
     assert m.results[0].message == "m X" and m.results[0].fix == "f X"
-    assert m.results[0].id == "CERT-001" and m.environment == (("Home", "/X"),)
-    assert m.host == "X"
+    assert m.results[0].id == "CERT-001" and m.facts.paths.home == Path("/X")
+    assert m.facts.paths.diracos == Located(Path("/X/d"), "guide default")
+    assert m.facts.cs_clock_skew == 1.5 and m.host == "X"
+
+
+def test_a_fix_is_redacted_in_its_values_before_it_is_quoted():
+    """A home ``/home/o'brien`` is ``'/home/o'"'"'brien/...'`` once quoted: no pattern for the
+    home matches that text, so the value is replaced first, then quoted."""
+    from mu3e_checks import commands
+
+    home = "/home/o'brien"
+    result = r("CERT-003", "certificate", "failed")
+    remedy = commands.chmod("600", Path(home) / ".globus" / "userkey.pem")
+    result = replace(result, remedy=remedy, fix=remedy.render())
+    assert result.fix == "chmod 600 '/home/o'\"'\"'brien/.globus/userkey.pem'"
+    shown = result.map_text(lambda s: s.replace(home, "[home]"))
+    assert shown.fix == "chmod 600 '[home]/.globus/userkey.pem'"
+    assert "brien" not in shown.fix and shown.remedy is not None
 
 
 def test_the_model_imports_no_pytest():
     import subprocess
 
-    code = ("import sys, mu3e_checks.model, mu3e_checks.render.json, "
-            "mu3e_checks.render.html, mu3e_checks.render.terminal, mu3e_checks.redact; "
+    code = ("import sys, mu3e_checks.model, mu3e_checks.facts, mu3e_checks.render.json, "
+            "mu3e_checks.render.html, mu3e_checks.render.terminal, mu3e_checks.render.junit, "
+            "mu3e_checks.render.environment, mu3e_checks.redact; "
             "print('pytest' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr

@@ -30,8 +30,9 @@ def test_proposal_encodes_exactly_as_dirac_does():
     # The bytes DIRAC 8.0.74's client sends for a ping (dirac-v8-facts.md).
     expected = (b"ds2:OKb1s5:Valuells20:Configuration/Servers6:GridPPs7:unknownels3:RPCs4:ping"
                 b"es0:s6:8.0.74ee")
-    assert encode(diset.proposal("Configuration/Server", "ping")) == expected
-    assert diset.frame(diset.proposal("Configuration/Server", "ping")).startswith(
+    ping = diset.proposal("Configuration/Server", "ping", setup="GridPP", vo=diset.NO_VO)
+    assert encode(ping) == expected
+    assert diset.frame(ping).startswith(
         str(len(expected)).encode() + b":ds2:OK")
 
 
@@ -249,7 +250,8 @@ def test_tls_verifies_server_and_presents_proxy(net_world):
             assert s.server.issuer.endswith("/CN=Mu3e Test Host CA")
             assert s.client_cert_sent and s.version.startswith("TLS")
             ch = diset.Channel(s.sock, Deadline(2))
-            assert diset.propose(ch, "Configuration/Server", "whoami") is None
+            assert diset.propose(ch, "Configuration/Server", "whoami", setup="GridPP",
+                                 vo=diset.NO_VO) is None
             who = diset.whoami_info(diset.finish_call(ch, []))
         finally:
             s.sock.close()
@@ -285,7 +287,7 @@ def test_tls13_rejection_shows_on_first_read(net_world):
         s = _session(net_world, server)
         ch = diset.Channel(s.sock, Deadline(2))
         with pytest.raises(diset.DisetError) as info:
-            diset.propose(ch, "Configuration/Server", "ping")
+            diset.propose(ch, "Configuration/Server", "ping", setup="GridPP", vo=diset.NO_VO)
         s.sock.close()
     assert info.value.kind == "tls"
     failure = tls.classify(info.value.cause)
@@ -300,7 +302,8 @@ def _refused_by(net_world, server, host="localhost"):
     cred = tls.proxy_credential(net_world.proxy)
     s = tls.open_session("127.0.0.1", server.port, host, net_world.trust, cred, Deadline(1))
     try:
-        diset.propose(diset.Channel(s.sock, Deadline(1)), "Configuration/Server", "ping")
+        diset.propose(diset.Channel(s.sock, Deadline(1)), "Configuration/Server", "ping",
+                      setup="GridPP", vo=diset.NO_VO)
     except diset.DisetError as exc:
         return refusal(exc, s, cred)
     finally:

@@ -138,7 +138,7 @@ def test_ask_names_the_layer_a_proxymanager_breaks_at(net_world, loopback_only):
 
     def ask(url: str) -> proxymgr.Asked:
         probe = CsProbe(url, timeout=1.0, capath=net_world.trust, proxy=net_world.proxy,
-                        hosts_path=Path("/etc/hosts"))
+                        hosts_path=Path("/etc/hosts"), setup="GridPP", vo="unknown")
         return proxymgr.ask(probe, advice, "mu3e.org_user", "/C=CH/CN=Jane")
 
     refused = ask(f"dips://127.0.0.1:{closed_port()}/Framework/ProxyManager")

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.serialization import (
     pkcs12,
 )
 
-from mu3e_checks import commands, repair
+from mu3e_checks import commands, hooks, repair
 from mu3e_checks.model import CheckResult
 from mu3e_checks.remedy import ActionKind
 from mu3e_checks.run import attach_sections
@@ -362,17 +362,11 @@ def test_repairs_reach_every_report_redacted_and_visible():
            "CA-004: linked evil\x1b[2J<script> -> x.pem"]
     catch = repair._Catch(repair.repair_lines(log, _diagnosis()))
 
-    class Config:  # only the plugin manager's get_plugins() is read
-        class pluginmanager:  # noqa: N801
-            @staticmethod
-            def get_plugins():
-                return [object(), catch]
-
     d = _diagnosis()
-    assert attach_sections(object(), d) is d  # an ordinary run: no section, no JSON key
+    assert attach_sections(hooks.relay(), d) is d  # an ordinary run: no section, no JSON key
     plain = json.loads(render_json.dumps(d))
     assert "repairs" not in plain and render_json.shape_errors(render_json.SHAPE, plain) == []
-    got = attach_sections(Config(), d).map_text(scrub_secrets)
+    got = attach_sections(hooks.relay(object(), catch), d).map_text(scrub_secrets)
     assert got.repairs[0] == "before the repairs: NOT READY: 1 check(s) failed; start with " \
                              "CERT-003 (CERT-003)."
     assert "\x1b" not in "".join(got.repairs) and "evil\\x1b[2J<script>" in got.repairs[3]

@@ -23,7 +23,7 @@ ADVICE = Advice(setup="GridPP", cs_url="dips://cs.mu3e.test:9135/Configuration/S
 def _survey(urls, net_world, timeout=1.0):
     def make(url: str) -> CsProbe:
         return CsProbe(url, timeout=timeout, capath=net_world.trust, proxy=net_world.proxy,
-                       hosts_path=Path("/etc/hosts"))
+                       hosts_path=Path("/etc/hosts"), setup="GridPP", vo="unknown")
     return ServerSurvey(urls, make, ADVICE)
 
 

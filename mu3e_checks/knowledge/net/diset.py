@@ -26,7 +26,6 @@ from mu3e_checks.knowledge.dirac_cfg import MAX_CFG_BYTES
 from mu3e_checks.knowledge.net import Advice, Deadline, Level, ServiceUrl, describe_address
 from mu3e_checks.knowledge.net.dencode import DecodeError, decode, encode
 from mu3e_checks.remedy import Remedy, join, say
-from mu3e_checks.settings import DEFAULT_SETUP
 
 #: Every answer a server sends is capped like a local dirac.cfg: the largest one, the CS's
 #: compressed configuration, is a fraction of it, and decoding stays well within a timeout.
@@ -34,7 +33,8 @@ MAX_MESSAGE = MAX_CFG_BYTES
 MAX_PROPOSAL = 1024
 KEEPALIVE = b"dka"
 CLIENT_VERSION = "8.0.74"  # the version the guide installs; servers may log or check it
-DEFAULT_VO = "unknown"  # what a client without /DIRAC/VirtualOrganization sends
+#: What DIRAC's BaseClient sends as the VO when dirac.cfg names no /DIRAC/VirtualOrganization.
+NO_VO = "unknown"
 
 
 class DisetErrorKind(str, Enum):
@@ -68,7 +68,7 @@ def s_ok(value: Any = None) -> dict:
     return {"OK": True, "Value": value}
 
 
-def proposal(service: str, method: str, *, setup: str = DEFAULT_SETUP, vo: str = DEFAULT_VO,
+def proposal(service: str, method: str, *, setup: str, vo: str,
              client_version: str = CLIENT_VERSION, extra_credentials: str = "") -> dict:
     """The action proposal for an RPC, as DIRAC's BaseClient sends it."""
     return s_ok([[service, setup, vo], ["RPC", method], extra_credentials, client_version])

@@ -105,8 +105,8 @@ class CsProbe:
 
     def __init__(self, url: str, *, timeout: float, capath: Path, proxy: Optional[Path],
                  nameserver: Optional[dns.Nameserver] = None,
-                 hosts_path: Path = dns.HOSTS_FILE, setup: str = diset.DEFAULT_SETUP,
-                 vo: str = diset.DEFAULT_VO, nameserver_problem: str = "",
+                 hosts_path: Path = dns.HOSTS_FILE, setup: str, vo: str,
+                 nameserver_problem: str = "",
                  cadata: Optional[str] = None) -> None:
         self.url = url
         self.cadata = cadata  # the scanned trust dir's CAs (PEM), used instead of capath

@@ -59,8 +59,10 @@ class TrustDirChoice:
     source: str
     exported: Optional[str]  # the value of $X509_CERT_DIR, or None when it is not set
 
-    def describe(self) -> str:
-        why = {
+    @property
+    def why(self) -> str:
+        """Why DIRAC uses this directory, in words."""
+        return {
             "--mu3e-trust-dir": "given with --mu3e-trust-dir",
             "$X509_CERT_DIR": "from $X509_CERT_DIR",
             "DIRACOS": "DIRACOS default (X509_CERT_DIR is not set)",
@@ -69,7 +71,9 @@ class TrustDirChoice:
                         "(X509_CERT_DIR is not set)",
             "system": "system directory (X509_CERT_DIR is not set)",
         }[self.source]
-        return f"{self.path} ({why})"
+
+    def describe(self) -> str:
+        return f"{self.path} ({self.why})"
 
 
 def dirac_root_cert_dir(environ: Mapping[str, str], diracos: Path,
