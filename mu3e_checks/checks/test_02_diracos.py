@@ -38,15 +38,20 @@ def test_diracos_installed(diracos):
 
 
 @check("DIRACOS-002", "DIRACOS reports its version (.diracos_version)", step="diracos",
-       severity="warn", fix=dos.ACTIVATE_TEMPLATE, requires=("DIRACOS-001",))
+       severity="warn", fix=dos.REINSTALL_TEMPLATE, requires=("DIRACOS-001",))
 def test_diracos_version(diracos):
-    """.diracos_version is written by every `source diracosrc` and names the DIRACOS2 release.
-    Warns when it is missing or garbled (the environment was never activated, or this is the
-    legacy DIRACOS 1); notes the version and the Python DIRACOS ships.
+    """DIRACOS2's installer writes ``DIRACOS2 <version>`` to .diracos_version once, at install
+    time; nothing reads it afterwards, so a missing or garbled file is only noted (the version
+    is then unknown).  Warns when it names the legacy DIRACOS 1, with the guide's installation
+    of DIRACOS2 (the old prefix moved aside).  Notes the version and the Python DIRACOS ships.
     """
+    if diracos.legacy:
+        fail(f"{diracos.version_problem}; DIRAC 8.0.74 needs DIRACOS2",
+             fix=dos.reinstall(diracos))
     if diracos.version_problem:
-        fail(f"{diracos.version_problem}; diracosrc writes 'DIRACOS2 <version>' there each time "
-             "it is sourced", fix=dos.diracosrc_line(diracos.prefix))
+        note(f"{diracos.version_problem}: the DIRACOS2 version is unknown (only the installer "
+             "writes .diracos_version, and nothing reads it)")
+        return
     note(f"{diracos.version_line}; Python {diracos.python_version or 'unknown'} "
          f"({diracos.python_source})")
 
@@ -184,11 +189,8 @@ def test_python_version(dirac_install, diracos):
     """
     dist = dirac_install.in_use
     version = dirac_install.python_version
-    lines = [say("install a current DIRACOS2: it brings a Python that DIRAC supports")]
-    if diracos.is_dir:
-        lines.append(commands.rename(diracos.prefix, Path(f"{diracos.prefix}.old")))
-    lines += [dos.install_commands(diracos.prefix), dos.diracosrc_line(diracos.prefix),
-              commands.pip_install_dirac()]
+    lines = [say("install a current DIRACOS2: it brings a Python that DIRAC supports"),
+             dos.reinstall(diracos)]
     if version is None:
         warn(f"cannot tell which Python version {dirac_install.python} has "
              f"({diracos.python_source}): the DIRACOS tree lacks its Python's metadata",
