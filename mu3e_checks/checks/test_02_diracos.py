@@ -77,7 +77,7 @@ def test_diracos_active(diracos, settings):
 
 
 @check("DIRACOS-004", "voms-proxy-init is available (dirac-proxy-init -M needs it)",
-       step="diracos", severity="warn", fix=dos.ACTIVATE_TEMPLATE, requires=("DIRACOS-003",))
+       step="diracos", severity="warn", fix=dos.REINSTALL_TEMPLATE, requires=("DIRACOS-003",))
 def test_voms_proxy_init(diracos, settings):
     """dirac-proxy-init -M runs voms-proxy-init to add the VOMS attributes; DIRACOS ships it.
     Warns when it is not on PATH; notes when a system build is used instead of DIRACOS's
@@ -85,9 +85,11 @@ def test_voms_proxy_init(diracos, settings):
     """
     found = dos.command_origin(dos.VOMS_PROXY_INIT, settings.environ, diracos.prefix)
     if found.path is None:
+        # DIRACOS is active (DIRACOS-003), so its bin is searched first: the tool is not there,
+        # and sourcing diracosrc again cannot bring it back; a fresh DIRACOS2 does.
         fail(f"{found.describe()}: 'dirac-proxy-init -M' cannot add the mu3e.org VOMS "
-             f"attributes (it says 'voms-proxy-init: not found'); DIRACOS ships it in "
-             f"{diracos.bin}", fix=dos.diracosrc_line(diracos.prefix))
+             f"attributes (it says 'voms-proxy-init: not found'); DIRACOS2 ships it in "
+             f"{diracos.bin}, and this installation lacks it", fix=dos.reinstall(diracos))
     if not found.in_prefix:
         note(f"{found.describe()}, not DIRACOS's: a system build can clash with DIRACOS's "
              "libraries ('libcrypto ... version not found')")
