@@ -224,3 +224,21 @@ def test_fixes_for_a_hostile_prefix_cfg_and_cs_url_run_nothing_when_pasted(home,
                        env={"PATH": "/usr/bin:/bin", "EDITOR": "true"}, timeout=30)
         assert not (tmp_path / "PWNED").exists(), (cid, text)
     assert f"{user_cfg} overrides /DIRAC/Setup" in fixes["CFG-003"]
+
+
+def test_missing_vomses_and_vomsdir_get_dirac_configure_not_an_export_of_the_same_value(home):
+    """diracosrc already points X509_VOMSES/X509_VOMS_DIR at DIRACOS's folders; what is missing
+    is the folders, which dirac-configure writes from the CS (issue 19: the export of the value
+    the variable already has was printed instead).  Without a proxy, the guide's local one
+    comes first: dirac-configure -I needs it."""
+    tree = build_diracos(home, vomses=False)
+    r = run_checks(home, "--mu3e-select", "ENV-002,ENV-003",
+                   env=tree.env(X509_USER_PROXY=str(home / "no-proxy")))
+    configure = (f"source {tree.prefix}/diracosrc\n"
+                 f"dirac-configure -F -S GridPP -C {GUIDE_CS} -I")
+    for cid in ("ENV-002", "ENV-003"):
+        case = r[cid]
+        assert case.outcome == "warned" and "which does not exist" in case.message
+        assert case.fix == ("dirac-proxy-init --nocs -N -g mu3e.org_user   # dirac-configure -I "
+                            "needs a proxy to read the CS\n" + configure), case.fix
+        assert "export" not in case.fix

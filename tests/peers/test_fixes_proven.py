@@ -684,12 +684,16 @@ def _diagnose(lab: Lab, setup: Setup, env, check: str, tag: str) -> RunResult:
                     lab.repo.url, *setup.args, workdir=setup.home.parent / f"work-{tag}")
 
 
+def _finding(lab: Lab, build: Callable[[Lab], Setup], check: str):
+    """The broken setup, made the user's, and what the diagnosis says about ``check``."""
+    setup = build(lab)
+    _prepare(lab, setup)
+    return setup, _diagnose(lab, setup, setup.env, check, "before")[check]
+
+
 @pytest.mark.parametrize("case", ROWS, ids=[f"{r.check}:{r.broken}" for r in ROWS])
 def test_the_printed_fix_repairs_the_setup(lab, case: Row):
-    setup = case.build(lab)
-    _prepare(lab, setup)
-    before = _diagnose(lab, setup, setup.env, case.check, "before")
-    found = before[case.check]
+    setup, found = _finding(lab, case.build, case.check)
     assert found.outcome in ("failed", "warned"), (case.check, found.outcome, found.message)
     text = found.message + found.properties.get("warning", "")
     assert case.expect in text, (case.expect, text)
@@ -713,10 +717,7 @@ def test_the_printed_fix_repairs_the_setup(lab, case: Row):
 
 @pytest.mark.parametrize("case", PERSON_ROWS, ids=[f"{r.check}:{r.broken}" for r in PERSON_ROWS])
 def test_no_command_repairs_it_and_the_advice_names_who_acts(lab, case: PersonRow):
-    setup = case.build(lab)
-    _prepare(lab, setup)
-    r = _diagnose(lab, setup, setup.env, case.check, "before")
-    found = r[case.check]
+    _, found = _finding(lab, case.build, case.check)
     assert found.outcome == "failed", (case.check, found.outcome, found.message)
     lines = [ln for ln in found.fix.splitlines() if ln.strip()]
     assert lines and all(ln.lstrip().startswith("#") for ln in lines), found.fix
