@@ -650,6 +650,9 @@ def _no_vomsdir(lab: Lab) -> Setup:
 
 @pytest.fixture(scope="module")
 def lab(dirac_releases, loopback_only):
+    if os.getuid() != 0:
+        pytest.fail("the fixes are proven as another, unprivileged uid: run as root (CI does) "
+                    "so the harness can drop to it")
     world = ProofWorld()
     # Not under pytest's tmp_path: its /tmp/pytest-of-root is mode 700, out of the user's reach.
     base = Path(tempfile.mkdtemp(prefix="mu3e-fixes-proven-"))
