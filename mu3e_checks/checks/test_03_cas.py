@@ -159,7 +159,10 @@ def test_user_chain_present(trust_store, user_cert, user_ca_chain, settings, own
     them), from the files the diagnosis already read, as ``openssl verify -CApath`` would.  A
     failure names the failing certificate's DN; a missing issuer also names the issuer DN and
     the ``<hash>.0`` OpenSSL looked up.  A CA missing because of a wrong file name, an expired
-    CA or a missing required CA is skipped here, naming the check that reports it.
+    CA or a missing required CA is skipped here, naming the check that reports it.  Where the
+    CA directory in use is not yours to write (a host's /etc/grid-security/certificates), this
+    and every CA and CRL fix start with ``export X509_CERT_DIR=<your DIRACOS one>`` and fill
+    that one.
     """
     store = trust_store.get()
     verdict = trust.verify_chain(user_cert.cert, [], store, crl_check=False)

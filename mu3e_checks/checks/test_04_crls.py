@@ -32,7 +32,8 @@ def test_crls_present(trust_store, user_ca_chain, settings, own_ca_dir_fix):
     certificate without its CA's CRL only when asked to check CRLs (``-crl_check``: 'unable to
     get certificate CRL'), as CRL-004 does.  A missing CRL of a CA in your certificate's chain
     or a required CA fails; others only warn, with a count.  The fix is ``fetch-crl -l <your
-    CA dir>`` (on Merlin7 from the module).
+    CA dir>`` (on Merlin7 from the module); into your DIRACOS CA directory, exported first,
+    when the one in use is not yours to write.
     """
     store = trust_store.get()
     fetch = own_ca_dir_fix(crls=True) or commands.fetch_crl(store.path)
