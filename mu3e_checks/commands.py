@@ -137,12 +137,22 @@ def crl_updater(ca_dir: Path, *, switch: Optional[Path] = None,
                     "reads infodir = {ca_dir} from /etc/fetch-crl.conf)", ca_dir=ca_dir))
 
 
-def install_ca_bundles(ca_dir: Path, aliases: Sequence[str]) -> Remedy:
-    """The guide's download-and-untar commands for these IGTF bundles, aimed at ``ca_dir``."""
+def repository_base(url: str = "") -> str:
+    """The base URL of the IGTF tarballs (``--mu3e-ca-repository``, else the guide's EGI one),
+    ending in '/'."""
+    base = url or IGTF_TGZ_URL
+    return base if base.endswith("/") else base + "/"
+
+
+def install_ca_bundles(ca_dir: Path, aliases: Sequence[str], repository: str = "") -> Remedy:
+    """The guide's download-and-untar commands for these IGTF bundles, aimed at ``ca_dir``,
+    downloading from ``repository`` (``--mu3e-ca-repository``; the guide's EGI URL by
+    default)."""
     if not aliases:
         return Remedy()
+    base = repository_base(repository)
     lines = [cmd("mkdir -p ~/Downloads && cd ~/Downloads")]
-    lines += [cmd("wget {url}", url=IGTF_TGZ_URL + tarball(a)) for a in aliases]
+    lines += [cmd("wget {url}", url=base + tarball(a)) for a in aliases]
     lines.append(cmd("mkdir -p {ca_dir}", ca_dir=ca_dir))
     lines += [cmd("tar xvzf ~/Downloads/{tgz} --strip-components=1 -C {ca_dir}/",
                   tgz=tarball(a), ca_dir=Path(ca_dir)) for a in aliases]
@@ -151,11 +161,11 @@ def install_ca_bundles(ca_dir: Path, aliases: Sequence[str]) -> Remedy:
         ActionKind.INSTALL_CA_BUNDLES, (("ca_dir", Path(ca_dir)), ("aliases", tuple(aliases)))))
 
 
-def find_ca_bundle(dn: str, ca_dir: Path) -> Remedy:
+def find_ca_bundle(dn: str, ca_dir: Path, repository: str = "") -> Remedy:
     """Advice for a CA whose IGTF bundle name we do not know: where to look for it."""
     return say("{dn}: find the IGTF bundle (ca_*-{version}.tar.gz) that holds this CA in "
                "{index} and untar it the same way into {ca_dir}", dn=dn, version=IGTF_VERSION,
-               index=IGTF_TGZ_URL, ca_dir=ca_dir)
+               index=repository_base(repository), ca_dir=ca_dir)
 
 
 def der_to_pem(kind: str, path: Path) -> Remedy:
@@ -181,20 +191,30 @@ def chmod(mode: str, path: Path, *, note: str = "") -> Remedy:
                path=path)
 
 
-def pkcs12_extract(p12: Optional[Path], cert: Path, key: Path) -> Remedy:
+def pkcs12_extract(p12: Optional[Path], cert: Path, key: Path, *,
+                   legacy: Optional[bool] = None) -> Remedy:
     """The guide's two ``openssl pkcs12`` commands plus the key's mode, for the export found on
-    disk; without one, what the user must do first (a fix never holds a hole to fill in)."""
+    disk; without one, what the user must do first (a fix never holds a hole to fill in).
+
+    ``legacy``: True puts ``-legacy`` in both commands (an RC2/RC4/DES export, which OpenSSL 3
+    reads only with its legacy provider); None, when the export's algorithms are unknown, adds
+    a comment saying when to add it; False (a current export) says nothing more.
+    """
     if p12 is not None:
         dirs = sorted({Path(cert).parent, Path(key).parent})
         mk = cmd("mkdir -p " + " ".join(f"{{d{i}}}" for i in range(len(dirs))),
                  **{f"d{i}": d for i, d in enumerate(dirs)})
+        flag = "-legacy " if legacy else ""
+        why = (say("-legacy: {p12} is encrypted with RC2/RC4/DES (an old export), which "
+                   "OpenSSL 3 reads only with its legacy provider", p12=p12) if legacy else
+               say("OpenSSL 3 with an old RC2-40 export ('unsupported ... RC2-40-CBC'): add "
+                   "-legacy to both openssl pkcs12 commands") if legacy is None else None)
         body = join(mk,
-                    cmd("openssl pkcs12 -in {p12} -clcerts -nokeys -out {cert}", p12=p12,
-                        cert=cert),
-                    cmd("openssl pkcs12 -in {p12} -nocerts -nodes -out {key}", p12=p12, key=key),
-                    chmod("600", key),
-                    say("OpenSSL 3 with an old RC2-40 export ('unsupported ... RC2-40-CBC'): add "
-                        "-legacy to both openssl pkcs12 commands"))
+                    cmd(f"openssl pkcs12 {flag}-in {{p12}} -clcerts -nokeys -out {{cert}}",
+                        p12=p12, cert=cert),
+                    cmd(f"openssl pkcs12 {flag}-in {{p12}} -nocerts -nodes -out {{key}}",
+                        p12=p12, key=key),
+                    chmod("600", key), why)
         return Remedy(body.lines, safety=Safety.SAFE, action=Action(
             ActionKind.PKCS12_EXTRACT, (("p12", p12), ("cert", Path(cert)), ("key", Path(key)))))
     return no_pkcs12_export(Path(cert).parent)

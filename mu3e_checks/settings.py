@@ -117,8 +117,8 @@ OPTIONS: tuple[Option, ...] = (
            "Also write the report as JSON to this file (for scripts and ticket bots).",
            kind="path", metavar="FILE"),
     Option("--mu3e-ca-repository", "MU3E_CA_REPOSITORY",
-           "Where 'mu3e-checks fix' downloads the guide's CA bundles from (a mirror, or a test "
-           "server); the diagnosis itself does not use it.", default=DEFAULT_CA_REPOSITORY,
+           "Where the guide's CA bundles are downloaded from (a mirror, or a test server): "
+           "the wget lines the fixes print, and 'mu3e-checks fix'.", default=DEFAULT_CA_REPOSITORY,
            metavar="URL"),
     Option("--mu3e-nameserver", "MU3E_NAMESERVER",
            "DNS server (IP address, optional port) for every name the network checks resolve, "
@@ -221,7 +221,7 @@ class Settings:
     redact: bool = False
     json_path: Optional[Path] = None
     nameserver: Optional[str] = None
-    ca_repository: str = ""  # only `mu3e-checks fix` reads it; the default is in OPTIONS
+    ca_repository: str = ""  # the printed wget lines and `mu3e-checks fix`; default in OPTIONS
     profile: str = PROFILES[0]
     crl_updater: Optional[Path] = None
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)

@@ -180,6 +180,38 @@ def trust_store(trust_choice, run: DiagnosisRun) -> Fact:
 
 
 @pytest.fixture(scope="session")
+def own_ca_dir_fix(settings: Settings, trust_choice, trust_store: Fact, user_cert_fact: Fact):
+    """``fix(crls=False)``: when the CA directory in use is not the user's to write (a host's
+    populated /etc/grid-security/certificates), the fix that moves the user to the DIRACOS one
+    and fills it (knowledge/trust/target.py); None when the usual fix can write where it aims.
+    Computed at most once per kind per run."""
+    from mu3e_checks.knowledge.pki import same_dn
+    from mu3e_checks.knowledge.trust import CERN_GRID_CA, UserChain, diracos_cert_dir, user_chain
+    from mu3e_checks.knowledge.trust.target import needed_dns, own_dir_fix
+
+    store = trust_store.value
+    found = user_cert_fact.value
+    cert = found.cert if found is not None else None
+    if store is not None:
+        chain = user_chain(store, cert)
+    else:
+        chain = UserChain(missing_dn=found.issuer_slash if found is not None else None,
+                          cern=cert is not None and same_dn(cert.issuer, CERN_GRID_CA))
+    done: dict[bool, object] = {}
+
+    def fix(crls: bool = False):
+        if crls not in done:
+            done[crls] = own_dir_fix(
+                trust_choice, diracos_cert_dir(settings.diracos),
+                needed_dns(settings.required_cas, chain), store.aliases if store else {},
+                repository=settings.ca_repository, diracosrc=settings.diracos / "diracosrc",
+                crls=crls)
+        return done[crls]
+
+    return fix
+
+
+@pytest.fixture(scope="session")
 def user_ca_chain(trust_store: Fact, user_cert_fact: Fact):
     """The CAs above the user's certificate found in the trust dir (empty without a cert)."""
     from mu3e_checks.knowledge.trust import user_chain

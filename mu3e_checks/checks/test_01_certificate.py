@@ -9,7 +9,12 @@ from pathlib import Path
 
 from mu3e_checks import commands
 from mu3e_checks.knowledge import files, pki
-from mu3e_checks.knowledge.credentials import find_pkcs12, pkcs12_fix
+from mu3e_checks.knowledge.credentials import (
+    empty_file,
+    find_pkcs12,
+    needs_legacy,
+    pkcs12_fix,
+)
 from mu3e_checks.outcome import fail, note, skip_for, skip_selected, warn
 from mu3e_checks.registry import check
 from mu3e_checks.remedy import cmd, join, say
@@ -96,7 +101,8 @@ def test_cert_parses(user_cert_fact, credentials, settings):
     warns when it holds other certificates too (DIRAC uses the first one); notes your DN.
     """
     if user_cert_fact.error:
-        fail(user_cert_fact.error, fix=_extract_again(credentials, settings))
+        fail(user_cert_fact.error + _why_empty(credentials.cert, settings),
+             fix=_extract_again(credentials, settings))
     found = user_cert_fact.value
     for text in found.notes:
         cert = credentials.cert
@@ -115,7 +121,8 @@ def test_key_parses(user_key_fact, credentials, settings):
     pkcs12 command that extracts it again; notes the key's format.
     """
     if user_key_fact.error:
-        fail(user_key_fact.error, fix=_extract_again(credentials, settings))
+        fail(user_key_fact.error + _why_empty(credentials.key, settings),
+             fix=_extract_again(credentials, settings))
     note(f"{credentials.key}: {user_key_fact.value.describe()}")
 
 
@@ -180,8 +187,24 @@ def test_cert_strength(user_cert):
     note(pki.key_description(user_cert.cert))
 
 
-def _extract_again(credentials, settings):
-    """Both files again from one export: the one on disk, or what to do without one."""
+def _why_empty(path: Path, settings) -> str:
+    """For an empty PEM file next to an old export: the cause, which the file cannot say."""
     exports = find_pkcs12(settings.globus, settings.home)
-    return commands.pkcs12_extract(exports[0] if exports else None, credentials.cert,
-                                   credentials.key)
+    if not exports or not empty_file(path):
+        return ""
+    legacy = needs_legacy(exports[0])
+    if legacy is False:
+        return ""
+    what = "is" if legacy else "is probably"
+    return (f"; {exports[0]} {what} an old export (RC2/RC4/DES) that OpenSSL 3 reads only with "
+            "'openssl pkcs12 -legacy': without it, the guide's commands fail "
+            "('unsupported ... RC2-40-CBC') and leave empty files behind")
+
+
+def _extract_again(credentials, settings):
+    """Both files again from one export: the one on disk (with ``-legacy`` for an old one, or
+    after the empty files its refused extraction leaves), or what to do without one."""
+    exports = find_pkcs12(settings.globus, settings.home)
+    if exports:
+        return pkcs12_fix(exports[0], credentials)
+    return commands.pkcs12_extract(None, credentials.cert, credentials.key)

@@ -38,15 +38,20 @@ def test_diracos_installed(diracos):
 
 
 @check("DIRACOS-002", "DIRACOS reports its version (.diracos_version)", step="diracos",
-       severity="warn", fix=dos.ACTIVATE_TEMPLATE, requires=("DIRACOS-001",))
+       severity="warn", fix=dos.REINSTALL_TEMPLATE, requires=("DIRACOS-001",))
 def test_diracos_version(diracos):
-    """.diracos_version is written by every `source diracosrc` and names the DIRACOS2 release.
-    Warns when it is missing or garbled (the environment was never activated, or this is the
-    legacy DIRACOS 1); notes the version and the Python DIRACOS ships.
+    """DIRACOS2's installer writes ``DIRACOS2 <version>`` to .diracos_version once, at install
+    time; nothing reads it afterwards, so a missing or garbled file is only noted (the version
+    is then unknown).  Warns when it names the legacy DIRACOS 1, with the guide's installation
+    of DIRACOS2 (the old prefix moved aside).  Notes the version and the Python DIRACOS ships.
     """
+    if diracos.legacy:
+        fail(f"{diracos.version_problem}; DIRAC 8.0.74 needs DIRACOS2",
+             fix=dos.reinstall(diracos))
     if diracos.version_problem:
-        fail(f"{diracos.version_problem}; diracosrc writes 'DIRACOS2 <version>' there each time "
-             "it is sourced", fix=dos.diracosrc_line(diracos.prefix))
+        note(f"{diracos.version_problem}: the DIRACOS2 version is unknown (only the installer "
+             "writes .diracos_version, and nothing reads it)")
+        return
     note(f"{diracos.version_line}; Python {diracos.python_version or 'unknown'} "
          f"({diracos.python_source})")
 
@@ -72,7 +77,7 @@ def test_diracos_active(diracos, settings):
 
 
 @check("DIRACOS-004", "voms-proxy-init is available (dirac-proxy-init -M needs it)",
-       step="diracos", severity="warn", fix=dos.ACTIVATE_TEMPLATE, requires=("DIRACOS-003",))
+       step="diracos", severity="warn", fix=dos.REINSTALL_TEMPLATE, requires=("DIRACOS-003",))
 def test_voms_proxy_init(diracos, settings):
     """dirac-proxy-init -M runs voms-proxy-init to add the VOMS attributes; DIRACOS ships it.
     Warns when it is not on PATH; notes when a system build is used instead of DIRACOS's
@@ -80,9 +85,11 @@ def test_voms_proxy_init(diracos, settings):
     """
     found = dos.command_origin(dos.VOMS_PROXY_INIT, settings.environ, diracos.prefix)
     if found.path is None:
+        # DIRACOS is active (DIRACOS-003), so its bin is searched first: the tool is not there,
+        # and sourcing diracosrc again cannot bring it back; a fresh DIRACOS2 does.
         fail(f"{found.describe()}: 'dirac-proxy-init -M' cannot add the mu3e.org VOMS "
-             f"attributes (it says 'voms-proxy-init: not found'); DIRACOS ships it in "
-             f"{diracos.bin}", fix=dos.diracosrc_line(diracos.prefix))
+             f"attributes (it says 'voms-proxy-init: not found'); DIRACOS2 ships it in "
+             f"{diracos.bin}, and this installation lacks it", fix=dos.reinstall(diracos))
     if not found.in_prefix:
         note(f"{found.describe()}, not DIRACOS's: a system build can clash with DIRACOS's "
              "libraries ('libcrypto ... version not found')")
@@ -190,11 +197,8 @@ def test_python_version(dirac_install, diracos):
     """
     dist = dirac_install.in_use
     version = dirac_install.python_version
-    lines = [say("install a current DIRACOS2: it brings a Python that DIRAC supports")]
-    if diracos.is_dir:
-        lines.append(commands.rename(diracos.prefix, Path(f"{diracos.prefix}.old")))
-    lines += [dos.install_commands(diracos.prefix), dos.diracosrc_line(diracos.prefix),
-              commands.pip_install_dirac()]
+    lines = [say("install a current DIRACOS2: it brings a Python that DIRAC supports"),
+             dos.reinstall(diracos)]
     if version is None:
         warn(f"cannot tell which Python version {dirac_install.python} has "
              f"({diracos.python_source}): the DIRACOS tree lacks its Python's metadata",

@@ -17,7 +17,8 @@ STEP = "cas"
 
 
 def _guide_install(ca_dir, settings):
-    return commands.install_ca_bundles(ca_dir, trust.guide_bundles(settings.required_cas))
+    return commands.install_ca_bundles(ca_dir, trust.guide_bundles(settings.required_cas),
+                                       settings.ca_repository)
 
 
 @check("CA-001", "The CA directory DIRAC uses exists and holds CA certificates", step=STEP,
@@ -58,6 +59,10 @@ def test_single_ca_dir(settings, system_cert_dir, trust_choice, trust_store, use
     warns only when the two would give a different verdict for your own certificate or for the
     required CAs; on an IGTF host with a good setup they agree and nothing is said.
     """
+    exported = settings.environ.get("X509_CERT_DIR")
+    if exported and has_ca_files(exported):
+        note(f"X509_CERT_DIR={exported} is exported and holds CAs: diracosrc keeps it")
+        return
     cert = user_cert_fact.value.cert if user_cert_fact.value is not None else None
     chain = trust.UserChain(cern=cert is not None and same_dn(cert.issuer, trust.CERN_GRID_CA))
     stores = {trust_choice.path: trust_store.value} if trust_store.value is not None else {}
@@ -72,7 +77,7 @@ def test_single_ca_dir(settings, system_cert_dir, trust_choice, trust_store, use
 
 @check("CA-003", "Every CA file parses and is named by its OpenSSL subject hash", step=STEP,
        fix="mv {dir}/<wrong name>.0 {dir}/<subject hash>.0", requires=("CA-001",))
-def test_ca_files(trust_store, trust_choice):
+def test_ca_files(trust_store, trust_choice, own_ca_dir_fix):
     """Every ``<hash>.N`` parses as PEM and is named by its OpenSSL subject hash (the old MD5
     hash names IGTF ships are accepted).  Broken symlinks, link loops, FIFOs and devices,
     damaged or DER files and wrong names fail with the ``mv``/``rm``/``openssl x509`` command
@@ -87,7 +92,7 @@ def test_ca_files(trust_store, trust_choice):
     if bad:
         fail(f"{len(bad)} CA file(s) in {store.path} cannot be used by OpenSSL: "
              + trust.summarize([p.message for p in bad]),
-             fix=join(*(p.fix for p in bad)))
+             fix=own_ca_dir_fix() or join(*(p.fix for p in bad)))
     olds = sum(1 for ca in store.cas for n in ca.names if n.startswith(ca.hash_old)
                and ca.hash_old != ca.hash)
     note(f"{len(store.cas)} CA certificates in {store.path}"
@@ -96,7 +101,7 @@ def test_ca_files(trust_store, trust_choice):
 
 @check("CA-004", "The required Mu3e CAs are installed (and the CERN ones for CERN certificates)",
        step=STEP, fix="# install the missing CA bundles into {dir}", requires=("CA-001",))
-def test_required_cas(trust_store, user_ca_chain, settings, trust_choice):
+def test_required_cas(trust_store, user_ca_chain, settings, trust_choice, own_ca_dir_fix):
     """The CAs Mu3e needs (``--mu3e-required-ca``: UK e-Science CA 2B and Root 2007 by default,
     plus CERN Root CA 2 and CERN Grid CA for a CERN-issued certificate), recognised by subject
     DN and by key (the signature must verify with the issuer's key), never by file name.  The
@@ -113,7 +118,8 @@ def test_required_cas(trust_store, user_ca_chain, settings, trust_choice):
     problems = [r for r in results if r.problem]
     if problems:
         fail("; ".join(r.problem for r in problems),
-             fix=bundle_fix(store.path, [r.dn for r in problems], store.aliases))
+             fix=own_ca_dir_fix() or bundle_fix(store.path, [r.dn for r in problems],
+                                                store.aliases, settings.ca_repository))
     for r in results:
         if r.misnamed:
             note(f"{r.dn} is installed as {', '.join(r.misnamed)}, a name OpenSSL never opens: "
@@ -124,7 +130,7 @@ def test_required_cas(trust_store, user_ca_chain, settings, trust_choice):
 
 @check("CA-005", "No CA certificate in the directory has expired", step=STEP,
        fix="# install the current bundles of these CAs into {dir}", requires=("CA-001",))
-def test_expired_cas(trust_store, user_ca_chain, settings):
+def test_expired_cas(trust_store, user_ca_chain, settings, own_ca_dir_fix):
     """No CA certificate is outside its validity period.  An expired CA in your certificate's
     chain or among the required ones fails with the install commands of its current bundle;
     expired CAs you do not rely on (IGTF ships a few) are a warning with a count.
@@ -141,18 +147,22 @@ def test_expired_cas(trust_store, user_ca_chain, settings):
                      "if you do not need them"))
     if fails:
         dns = [ca.subject for ca, _ in expired if ca.fingerprint in why]
-        fail("; ".join(fails), fix=bundle_fix(store.path, dns, store.aliases))
+        fail("; ".join(fails), fix=own_ca_dir_fix() or bundle_fix(
+            store.path, dns, store.aliases, settings.ca_repository))
 
 
 @check("CA-006", "Your certificate's issuing CA chain is in the CA directory", step=STEP,
        fix="# install the bundle of your certificate's CA into {dir}",
        requires=("CA-001", "CERT-005", "CERT-008"))
-def test_user_chain_present(trust_store, user_cert, user_ca_chain, settings):
+def test_user_chain_present(trust_store, user_cert, user_ca_chain, settings, own_ca_dir_fix):
     """OpenSSL builds your certificate's chain from the directory, without CRLs (CRL-004 adds
     them), from the files the diagnosis already read, as ``openssl verify -CApath`` would.  A
     failure names the failing certificate's DN; a missing issuer also names the issuer DN and
     the ``<hash>.0`` OpenSSL looked up.  A CA missing because of a wrong file name, an expired
-    CA or a missing required CA is skipped here, naming the check that reports it.
+    CA or a missing required CA is skipped here, naming the check that reports it.  Where the
+    CA directory in use is not yours to write (a host's /etc/grid-security/certificates), this
+    and every CA and CRL fix start with ``export X509_CERT_DIR=<your DIRACOS one>`` and fill
+    that one.
     """
     store = trust_store.get()
     verdict = trust.verify_chain(user_cert.cert, [], store, crl_check=False)
@@ -169,6 +179,6 @@ def test_user_chain_present(trust_store, user_cert, user_ca_chain, settings):
     if verdict.missing_issuer_dn in trust.required_dns(settings.required_cas, user_ca_chain):
         skip_for("CA-004", verdict.reason)  # one missing CA, one failure (CA-004's)
     if verdict.missing_issuer_dn:
-        fail(verdict.reason, fix=bundle_fix(store.path, [verdict.missing_issuer_dn],
-                                            store.aliases))
-    fail(verdict.reason, dir=store.path)
+        fail(verdict.reason, fix=own_ca_dir_fix() or bundle_fix(
+            store.path, [verdict.missing_issuer_dn], store.aliases, settings.ca_repository))
+    fail(verdict.reason, fix=own_ca_dir_fix(), dir=store.path)

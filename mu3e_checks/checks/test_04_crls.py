@@ -25,17 +25,24 @@ def _focus(store, chain, settings):
 
 @check("CRL-001", "Every CA has a revocation list (<hash>.r0)", step=STEP, fix=FETCH,
        requires=("CA-001",))
-def test_crls_present(trust_store, user_ca_chain, settings):
+def test_crls_present(trust_store, user_ca_chain, settings, own_ca_dir_fix):
     """Every CA has its CRL as ``<subject hash>.r0``, the only name OpenSSL looks a CRL up
-    under.  Without it OpenSSL-based tools fail with 'unable to get certificate CRL'.  A
-    missing CRL of a CA in your certificate's chain or a required CA fails; others only warn,
-    with a count.  The fix is ``fetch-crl -l <your CA dir>`` (on Merlin7 from the module).
+    under.  The guide requires them.  Without any, dirac-proxy-init prints 'No CRL files found
+    for <dir>/*.r0. Abort check of CAs' and checks nothing; OpenSSL itself refuses a
+    certificate without its CA's CRL only when asked to check CRLs (``-crl_check``: 'unable to
+    get certificate CRL'), as CRL-004 does.  A missing CRL of a CA in your certificate's chain
+    or a required CA fails; others only warn, with a count.  The fix is ``fetch-crl -l <your
+    CA dir>`` (on Merlin7 from the module); into your DIRACOS CA directory, exported first,
+    when the one in use is not yours to write.
     """
     store = trust_store.get()
-    fetch = commands.fetch_crl(store.path)
+    fetch = own_ca_dir_fix(crls=True) or commands.fetch_crl(store.path)
     if not store.crls:
-        fail(f"there are no CRL files (*.r0) in {store.path}: the CRLs were never fetched, and "
-             "OpenSSL-based tools fail with 'unable to get certificate CRL'", fix=fetch)
+        fail(f"there are no CRL files (*.r0) in {store.path}: the CRLs were never fetched, "
+             "which the guide requires. dirac-proxy-init then prints 'No CRL files found for "
+             f"{store.path}/*.r0. Abort check of CAs', and a revoked certificate goes unnoticed "
+             "until a server that checks CRLs refuses it (openssl verify -crl_check: 'unable "
+             "to get certificate CRL')", fix=fetch)
     missing = trust.missing_crls(store)
     items = []
     for ca in missing:
@@ -54,7 +61,7 @@ def test_crls_present(trust_store, user_ca_chain, settings):
 
 @check("CRL-002", "Every CRL is readable and signed by its CA", step=STEP, fix=FETCH,
        requires=("CA-001",))
-def test_crls_valid(trust_store, user_ca_chain, settings):
+def test_crls_valid(trust_store, user_ca_chain, settings, own_ca_dir_fix):
     """Every CRL file parses, is PEM (OpenSSL reads only PEM in a CA directory), is named after
     the CA that issued it and is signed by that CA's key.  A DER CRL gets the ``openssl crl``
     conversion; a damaged, truncated or foreign one is fetched again.  Problems of CAs you rely
@@ -67,7 +74,8 @@ def test_crls_valid(trust_store, user_ca_chain, settings):
     items = [(c.ca or by_hash.get(c.name.split(".")[0]), c.problem) for c in bad]
     fails, warns = trust.split_by_focus(items, why)
     # DER files need converting; anything else is fetched again.
-    fix = join(*(c.fix for c in bad), commands.fetch_crl(store.path))
+    fix = own_ca_dir_fix(crls=True) or join(*(c.fix for c in bad),
+                                            commands.fetch_crl(store.path))
     if warns:
         warn(f"{len(warns)} CRL file(s) of CAs you do not rely on cannot be used: "
              f"{trust.summarize(warns)}", fix=fix)
@@ -77,7 +85,7 @@ def test_crls_valid(trust_store, user_ca_chain, settings):
 
 @check("CRL-003", "CRLs are current (nextUpdate in the future)", step=STEP, fix=FETCH,
        requires=("CA-001",))
-def test_crls_fresh(trust_store, user_ca_chain, settings):
+def test_crls_fresh(trust_store, user_ca_chain, settings, own_ca_dir_fix):
     """Each CRL's nextUpdate is in the future: past it, OpenSSL and VOMS reject every
     certificate of that CA ('CRL has expired'), whatever the file's date says.  Within 24 h
     (``--mu3e-crl-warn-hours``) it warns; a CRL issued in the future points at this machine's
@@ -86,7 +94,7 @@ def test_crls_fresh(trust_store, user_ca_chain, settings):
     store = trust_store.get()
     hours = settings.crl_warn_hours
     ages = trust.crl_freshness(store, warn_within=dt.timedelta(hours=hours))
-    fetch = commands.fetch_crl(store.path)
+    fetch = own_ca_dir_fix(crls=True) or commands.fetch_crl(store.path)
     soon = [a.message for a in ages if a.state == "expiring"]
     if soon:
         warn(f"{len(soon)} CRL(s) expire within {hours:g} h: {trust.summarize(soon)}", fix=fetch)
@@ -106,7 +114,7 @@ def test_crls_fresh(trust_store, user_ca_chain, settings):
 @check("CRL-004", "Your certificate passes OpenSSL's chain check with CRLs (not revoked)",
        step=STEP, fix=FETCH,
        requires=("CERT-005", "CERT-008", "CA-006", "CRL-001", "CRL-002", "CRL-003"))
-def test_user_cert_verifies(trust_store, user_cert):
+def test_user_cert_verifies(trust_store, user_cert, own_ca_dir_fix):
     """OpenSSL's own verdict on your certificate with ``-crl_check_all``, the one grid services,
     VOMS and DIRAC reach: every certificate in the chain needs a current CRL from its issuer,
     and none may be revoked.  A revoked certificate cannot be repaired: request a new one.
@@ -121,7 +129,7 @@ def test_user_cert_verifies(trust_store, user_cert):
                                      "grid certificate from your CA, then export it into "
                                      "~/.globus again"))
     fail(f"{verdict.reason} (OpenSSL error {verdict.code}: {verdict.openssl_message})",
-         fix=commands.fetch_crl(store.path))
+         fix=own_ca_dir_fix(crls=True) or commands.fetch_crl(store.path))
 
 
 @check("CRL-005", "A CRL updater keeps the CRLs fresh (fetch-crl from cron or a systemd timer)",

@@ -200,7 +200,7 @@ def test_proxy_strength(proxy_fact, settings):
 # Defined last so that its prerequisites (format and lifetime) have run before it.
 @check("PROXY-006", "The chain proxy → user certificate → CA validates, with CRLs", step=STEP,
        fix=INIT, requires=("PROXY-004", "PROXY-005", "PROXY-008", "CRL-004"))
-def test_proxy_chain(proxy_fact, trust_choice, trust_store, settings):
+def test_proxy_chain(proxy_fact, trust_choice, trust_store, settings, own_ca_dir_fix):
     """OpenSSL validates proxy -> user certificate -> CA against the CA directory in play,
     proxies allowed and CRLs checked, as the services will.  Fails with OpenSSL's error; the
     fix follows the cause (fetch-crl, install the CA, ask the CA, or a new proxy).  Skipped
@@ -217,5 +217,8 @@ def test_proxy_chain(proxy_fact, trust_choice, trust_store, settings):
     if verdict.ok:
         note(" → ".join(verdict.chain) or verdict.reason)
         return
+    fix = chain_fix(verdict, ca_dir, settings.group)
+    if verdict.missing_issuer_dn or (verdict.lookup_name or "").endswith(".r0"):
+        fix = own_ca_dir_fix(crls=True) or fix  # those fixes write into the CA directory
     fail(f"OpenSSL rejects the proxy chain in {proxy.path} (error {verdict.code}): "
-         f"{verdict.reason}", fix=chain_fix(verdict, ca_dir, settings.group))
+         f"{verdict.reason}", fix=fix)

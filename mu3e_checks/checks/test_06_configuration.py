@@ -6,6 +6,8 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mu3e_checks import commands
 from mu3e_checks.knowledge import dirac_cfg as dc
 from mu3e_checks.knowledge import diracos as dos
@@ -85,7 +87,10 @@ def test_cfg_parses(dirac_config, diracos, settings):
         fix = (say("correct line {line} of {path}", line=bad.line, path=bad.path) if bad.line
                else say("correct {path}", path=bad.path))
         if bad.path == dirac_config.default_file:
-            fix = join(fix, say("or write it again:"), _configure(settings, diracos))
+            # dirac-configure is DIRAC too: it stops on the broken file before writing a line.
+            fix = join(fix, say("or write it again, the broken one kept aside:"),
+                       commands.rename(bad.path, Path(f"{bad.path}.broken")),
+                       _configure(settings, diracos))
         fail(f"DIRAC cannot load {bad.path}: {bad.error}", fix=fix)
     for f in dirac_config.found:
         for number, text in f.stray:
@@ -196,19 +201,46 @@ def test_cert_dir_exported(trust_choice, diracos, dirac_install, settings):
     note(f"X509_CERT_DIR={exported}")
 
 
+def _voms_fix(settings, diracos, proxy_location, var: str, value, default, ready: bool) -> Remedy:
+    """What makes ``var`` name a location that serves the VO: dirac-configure writes the
+    default one from the Configuration Server (it needs a proxy for ``-I``, so the guide's local
+    one comes first when there is none), and the export only when ``var`` names another place
+    (exporting the value it already has changes nothing)."""
+    steps = []
+    if not ready:
+        if not proxy_location.exists:
+            steps.append(commands.proxy_init_local(
+                settings.group, note="dirac-configure -I needs a proxy to read the CS"))
+        steps.append(_configure(settings, diracos))
+    if value is None or not dos.same_path(value, default):
+        steps.append(commands.export(var, default))
+    return join(*steps)
+
+
 @check("ENV-002", "X509_VOMSES points at vomses with an entry for mu3e.org", step=STEP,
-       severity="warn", fix="export X509_VOMSES={vomses}", requires=("DIRACOS-001",))
-def test_vomses(settings, diracos, dirac_config):
-    """dirac-proxy-init -M finds the VOMS server of --mu3e-vo in $X509_VOMSES
-    (else <rootPath>/etc/grid-security/vomses), which dirac-configure fills from the CS.
-    Warns when the directory is missing or has no entry for the VO, and on unreadable lines.
+       severity="warn", fix=CONFIGURE_FIX, requires=("DIRACOS-001",))
+def test_vomses(settings, diracos, dirac_config, proxy_location):
+    """dirac-proxy-init -M finds the VOMS server of --mu3e-vo in $X509_VOMSES (else
+    <rootPath>/etc/grid-security/vomses), which dirac-configure writes from the CS once it
+    can reach it.  Warns when it is missing or has no entry for the VO (fix: the guide's
+    dirac-configure, and the export only when the variable names another place), and on
+    unreadable lines.
     """
     vo = settings.vo
     path, default, missing = voms_env.location(settings.environ, "X509_VOMSES",
                                                dirac_config.root, "vomses")
+    value = settings.environ.get("X509_VOMSES") or None
+    ready = bool(voms_env.entries_for(voms_env.read_vomses(default)[0], vo))
+    fix = _voms_fix(settings, diracos, proxy_location, "X509_VOMSES", value, default, ready)
+    if value is None and ready:
+        warn(f"X509_VOMSES is not set: dirac-proxy-init falls back to {default} (saying this "
+             "auto discovery will be dropped), voms-proxy-init on its own does not look there; "
+             "sourcing diracosrc exports it", fix=fix)
+        path, missing = default, None
     if missing:
         fail(f"{missing}: 'dirac-proxy-init -M' cannot find the {vo} VOMS server ('VOMS Server "
-             f"for {vo} not known')", vomses=default)
+             f"for {vo} not known'); dirac-configure writes {default}/{vo} when it can reach "
+             "the CS", fix=fix)
     entries, problems = voms_env.read_vomses(path)
     for p in problems:
         warn(p, fix=say("correct or remove that line in {path}", path=path))
@@ -216,27 +248,34 @@ def test_vomses(settings, diracos, dirac_config):
     if not mine:
         fail(f"no vomses entry for {vo} in {path} ({len(entries)} entries for other VOs): "
              f"'dirac-proxy-init -M' cannot get {vo} attributes; dirac-configure writes "
-             f"{default}/{vo} when it can reach the CS",
-             fix=join(_configure(settings, diracos), commands.export("X509_VOMSES", default)))
+             f"{default}/{vo} when it can reach the CS", fix=fix)
     note(f"{vo} VOMS servers: {voms_env.vomses_hosts(mine)}")
 
 
 @check("ENV-003", "X509_VOMS_DIR holds the mu3e.org .lsc files", step=STEP, severity="warn",
-       fix="export X509_VOMS_DIR={vomsdir}", requires=("DIRACOS-001",))
-def test_vomsdir(settings, diracos, dirac_config):
+       fix=CONFIGURE_FIX, requires=("DIRACOS-001",))
+def test_vomsdir(settings, diracos, dirac_config, proxy_location):
     """voms-proxy-init checks the VOMS server's answer against <VO>/*.lsc files in
-    $X509_VOMS_DIR (else <rootPath>/etc/grid-security/vomsdir), which dirac-configure writes.
-    Warns when the directory or the VO's .lsc files are missing: the attributes are rejected.
+    $X509_VOMS_DIR (else <rootPath>/etc/grid-security/vomsdir), which dirac-configure writes
+    from the CS.  Warns when the directory or the VO's .lsc files are missing: the attributes
+    are rejected.  The fix is the guide's dirac-configure, and the export only when the
+    variable names another place.
     """
     vo = settings.vo
     path, default, missing = voms_env.location(settings.environ, "X509_VOMS_DIR",
                                                dirac_config.root, "vomsdir")
+    value = settings.environ.get("X509_VOMS_DIR") or None
+    ready = bool(voms_env.lsc_files(default, vo))
+    fix = _voms_fix(settings, diracos, proxy_location, "X509_VOMS_DIR", value, default, ready)
+    if value is None and ready:
+        warn(f"X509_VOMS_DIR is not set: DIRAC falls back to {default}, voms-proxy-init on its "
+             "own does not look there; sourcing diracosrc exports it", fix=fix)
+        path, missing = default, None
     if missing:
-        fail(f"{missing}: voms-proxy-init cannot verify the {vo} VOMS server's answer",
-             vomsdir=default)
+        fail(f"{missing}: voms-proxy-init cannot verify the {vo} VOMS server's answer; "
+             f"dirac-configure writes {default}/{vo} when it can reach the CS", fix=fix)
     lsc = voms_env.lsc_files(path, vo)
     if not lsc:
         fail(f"{path}/{vo} has no .lsc file: the {vo} VOMS server's certificate cannot be "
-             "checked, so the attributes are rejected",
-             fix=join(_configure(settings, diracos), commands.export("X509_VOMS_DIR", default)))
+             "checked, so the attributes are rejected", fix=fix)
     note(f"{len(lsc)} .lsc file(s) in {path}/{vo}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from mu3e_checks import commands, facts
 from mu3e_checks.checks.owners import proxy_owner
 from mu3e_checks.knowledge import net, pki  # net's layers load on first use
-from mu3e_checks.knowledge.proxy import find_group
+from mu3e_checks.knowledge.proxy import find_group, proxy_maker
 from mu3e_checks.knowledge.voms import find_voms
 from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
@@ -28,8 +28,10 @@ INIT = commands.PROXY_INIT
                   "first", requires=("PROXY-005",))
 def test_group_present(proxy_fact, settings):
     """DIRAC's group extension (1.2.42.42) is looked for on every certificate of the proxy
-    (with ``-M`` it sits on the second).  Missing fails and names the usual cause:
-    dirac-proxy-init could not reach the Configuration Server and left a group-less proxy.
+    (with ``-M`` it sits on the second).  Missing fails and names the cause by the tool that
+    made the proxy (told from its extensions): grid-proxy-init and voms-proxy-init never add a
+    group; dirac-proxy-init leaves a group-less proxy when it cannot reach the Configuration
+    Server.
     """
     proxy = proxy_fact.get()
     found = find_group(proxy.certs)
@@ -37,9 +39,7 @@ def test_group_present(proxy_fact, settings):
         fail("; ".join(found.errors), group=settings.group)
     if found.group is None:
         fail(f"the proxy in {proxy.path} carries no DIRAC group (extension 1.2.42.42 is in none "
-             "of its certificates). This is what dirac-proxy-init leaves behind when it cannot "
-             "reach the Configuration Server: it writes a proxy without a group, fails, and "
-             "leaves that proxy in place ('dirac-proxy-init --nocs' also makes one)",
+             f"of its certificates). {_groupless_cause(proxy_maker(proxy.proxy))}",
              group=settings.group)
     for text in found.errors:
         warn(text, group=settings.group)
@@ -72,8 +72,10 @@ def test_group_is_mu3e(proxy_fact, settings):
        requires=("PROXY-005",))
 def test_voms_present(proxy_fact, settings):
     """The VOMS attribute certificate that the guide's ``-M`` adds, read with the project's own
-    DER reader.  Absent warns, because dirac-proxy-init exits 0 even when voms-proxy-init
-    fails, and grid sites and storage need it; present but unusable fails.
+    DER reader.  Absent warns (grid sites and storage need it), naming the tool that made the
+    proxy: grid-proxy-init never adds one, voms-proxy-init only with ``-voms``, and
+    dirac-proxy-init exits 0 even when its voms-proxy-init step fails; present but unusable
+    fails.
     """
     proxy = proxy_fact.get()
     found = find_voms(proxy.certs)
@@ -81,12 +83,43 @@ def test_voms_present(proxy_fact, settings):
         fail(f"the proxy in {proxy.path} has a VOMS extension that cannot be used: "
              f"{found.error}", group=settings.group)
     if not found.acs:
-        warn(f"the proxy in {proxy.path} has no VOMS attributes: the guide's '-M' should add "
-             "them, but dirac-proxy-init exits 0 even when voms-proxy-init fails. Grid sites "
-             "and storage need them", group=settings.group)
+        warn(f"the proxy in {proxy.path} has no VOMS attributes: "
+             f"{_no_voms_cause(proxy_maker(proxy.proxy), settings.vo)}. Grid sites and storage "
+             "need them", group=settings.group)
         return
     for ac in found.acs:
         note(ac.describe())
+
+
+def _groupless_cause(maker) -> str:
+    """Why a proxy has no group, told by the tool that made it (only dirac-proxy-init -g adds
+    one; blaming the CS for a grid-proxy-init proxy sends the user the wrong way)."""
+    if maker in ("grid-proxy-init", "voms-proxy-init"):
+        return (f"It was made by {maker}, which never adds a DIRAC group: only "
+                "'dirac-proxy-init -g' does")
+    if maker == "dirac-proxy-init":
+        return ("It was made by dirac-proxy-init, which leaves such a proxy behind when it "
+                "cannot reach the Configuration Server: it writes a proxy without a group, "
+                "fails, and leaves that proxy in place ('dirac-proxy-init --nocs' without -g "
+                "also makes one)")
+    return ("Only 'dirac-proxy-init -g' adds one; other tools never do, and dirac-proxy-init "
+            "leaves a group-less proxy behind when it cannot reach the Configuration Server")
+
+
+def _no_voms_cause(maker, vo: str) -> str:
+    """Why a proxy has no VOMS attributes, told by the tool that made it."""
+    if maker == "grid-proxy-init":
+        return ("it was made by grid-proxy-init, which never adds VOMS attributes; the guide's "
+                "'dirac-proxy-init -M' does")
+    if maker == "voms-proxy-init":
+        return (f"it was made by voms-proxy-init without '-voms {vo}' (or its VOMS request "
+                "failed); the guide's 'dirac-proxy-init -M' adds them")
+    if maker == "dirac-proxy-init":
+        return ("it was made by dirac-proxy-init without a working '-M': the guide's '-M' "
+                "should add them, but dirac-proxy-init exits 0 even when voms-proxy-init fails "
+                "(unless -t)")
+    return ("the guide's 'dirac-proxy-init -M' should add them, and it exits 0 even when "
+            "voms-proxy-init fails (unless -t)")
 
 
 def _acs(proxy_fact):

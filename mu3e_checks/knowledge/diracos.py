@@ -56,6 +56,8 @@ ACTIVATE_TEMPLATE = "source {prefix}/diracosrc"
 #: The guide's client installation, inside DIRACOS.
 PIP_DIRAC_TEMPLATE = ACTIVATE_TEMPLATE + f"\npip install {commands.GUIDE_PIN}"
 PIP_SETUPTOOLS_TEMPLATE = ACTIVATE_TEMPLATE + f"\npip install {commands.SETUPTOOLS_PIN}"
+#: A fresh DIRACOS2 in place of the old one, and DIRAC in it.
+REINSTALL_TEMPLATE = "mv {prefix} {prefix}.old\n" + INSTALL_TEMPLATE + "\n" + PIP_DIRAC_TEMPLATE
 
 
 def diracosrc_line(prefix: Path) -> Remedy:
@@ -66,6 +68,14 @@ def diracosrc_line(prefix: Path) -> Remedy:
 def install_commands(prefix: Path) -> Remedy:
     """The guide's DIRACOS installation for this prefix."""
     return commands.install_diracos(prefix)
+
+
+def reinstall(tree: DiracosTree) -> Remedy:
+    """The guide's DIRACOS2 installation in place of what is at the prefix (moved aside, never
+    deleted), activated, with the guide's DIRAC in it."""
+    old = commands.rename(tree.prefix, Path(f"{tree.prefix}.old")) if tree.is_dir else Remedy()
+    return join(old, install_commands(tree.prefix), diracosrc_line(tree.prefix),
+                commands.pip_install_dirac())
 
 
 def inside(tree: DiracosTree, remedy: Remedy) -> Remedy:
@@ -123,6 +133,11 @@ class DiracosTree:
     def present(self) -> bool:
         return self.is_dir and self.has_diracosrc
 
+    @property
+    def legacy(self) -> bool:
+        """``.diracos_version`` names the old DIRACOS 1 ("DIRACOS <version>"), not DIRACOS2."""
+        return bool(self.version_line and re.fullmatch(r"DIRACOS\s+\S+", self.version_line))
+
     def describe(self) -> str:
         what = f"DIRACOS2 {self.version}" if self.version else "version unknown"
         py = f", Python {self.python_version}" if self.python_version else ""
@@ -132,8 +147,9 @@ class DiracosTree:
 def read_diracos_version(prefix: Path) -> tuple[Optional[str], Optional[str], Optional[str]]:
     """``(version, line, problem)`` from ``<prefix>/.diracos_version``.
 
-    diracosrc writes ``DIRACOS2 <version>`` there each time it is sourced, so a missing file also
-    means the environment was never activated.
+    DIRACOS2's installer writes ``DIRACOS2 <version>`` there once, at install time
+    (create_diracosrc.sh, its post-install step); sourcing diracosrc does not touch it, and
+    neither DIRAC nor diracosrc reads it.  So it only names the release for the report.
     """
     path = prefix / ".diracos_version"
     try:

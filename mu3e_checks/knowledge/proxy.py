@@ -364,3 +364,40 @@ def chain_fix(verdict: ChainVerdict, ca_dir: Path, group: str) -> Remedy:
         return say("{who} is revoked: ask your CA for a new certificate, then make a new proxy",
                    who=verdict.failing_dn or "a certificate in the chain")
     return init_command(group)
+
+
+# ----------------------------------------------------------------------------- which tool
+
+
+def proxy_maker(cert: x509.Certificate) -> Optional[str]:
+    """The tool that wrote this RFC 3820 proxy certificate, told by the extensions each sets
+    (seen on real proxies of grid-proxy-init 11, voms-proxy-init 2.1 and dirac-proxy-init
+    8.0.74), or None when they do not say:
+
+    - ``dirac-proxy-init``: DIRAC's group (1.2.42.42), or keyUsage with dataEncipherment and
+      neither extendedKeyUsage nor basicConstraints;
+    - ``grid-proxy-init``: extendedKeyUsage (clientAuth) without basicConstraints;
+    - ``voms-proxy-init``: basicConstraints (CA:FALSE) with an authorityKeyIdentifier (with
+      ``-M``, dirac-proxy-init runs it, so the outermost certificate is its).
+
+    Findings about what a proxy lacks (a group, VOMS attributes) name the tool that made it,
+    because only dirac-proxy-init can add a group and a failure means something else per tool.
+    """
+    try:
+        exts = {e.oid: e.value for e in cert.extensions}
+    except (ValueError, x509.DuplicateExtension):
+        return None
+    if DIRAC_GROUP_OID in exts:
+        return "dirac-proxy-init"
+    if PROXY_CERT_INFO_OID not in exts:
+        return None
+    eku = x509.ExtendedKeyUsage.oid in exts
+    bc = x509.BasicConstraints.oid in exts
+    if bc and x509.AuthorityKeyIdentifier.oid in exts:
+        return "voms-proxy-init"
+    if eku and not bc:
+        return "grid-proxy-init"
+    usage = exts.get(x509.KeyUsage.oid)
+    if isinstance(usage, x509.KeyUsage) and usage.data_encipherment and not eku and not bc:
+        return "dirac-proxy-init"
+    return None

@@ -51,7 +51,9 @@ def test_only_p12_gives_openssl_pkcs12_fix(grid, tmp_path):
     assert f"openssl pkcs12 -in {p12} -clcerts -nokeys -out {home}/.globus/usercert.pem" \
         in case.fix
     assert f"openssl pkcs12 -in {p12} -nocerts -nodes -out {home}/.globus/userkey.pem" in case.fix
-    assert "-legacy" in case.fix
+    # An AES export (what cryptography writes): OpenSSL 3 reads it without -legacy, and the
+    # fix does not send the user after a problem this file cannot have.
+    assert "-legacy" not in case.fix
     # One root cause, one failure: the dependants are skipped naming CERT-001.
     for cid in ("CERT-003", "CERT-004", "CERT-005", "CERT-006"):
         assert r.outcome(cid) == "skipped", cid

@@ -372,3 +372,21 @@ def test_venv_cert_dir_export_names_the_venvs_own_directory(home, grid, tmp_path
     fixed = venv.env(X509_CERT_DIR=str(own), DIRAC_ROOT_PATH=str(venv.path))
     assert run_checks(home, "--mu3e-select", "ENV-001",
                       env=fixed).outcome("ENV-001") == "passed"
+
+
+def test_missing_vomses_and_vomsdir_get_dirac_configure_not_an_export_of_the_same_value(home):
+    """diracosrc already points X509_VOMSES/X509_VOMS_DIR at DIRACOS's folders; what is missing
+    is the folders, which dirac-configure writes from the CS (issue 19: the export of the value
+    the variable already has was printed instead).  Without a proxy, the guide's local one
+    comes first: dirac-configure -I needs it."""
+    tree = build_diracos(home, vomses=False)
+    r = run_checks(home, "--mu3e-select", "ENV-002,ENV-003",
+                   env=tree.env(X509_USER_PROXY=str(home / "no-proxy")))
+    configure = (f"source {tree.prefix}/diracosrc\n"
+                 f"dirac-configure -F -S GridPP -C {GUIDE_CS} -I")
+    for cid in ("ENV-002", "ENV-003"):
+        case = r[cid]
+        assert case.outcome == "warned" and "which does not exist" in case.message
+        assert case.fix == ("dirac-proxy-init --nocs -N -g mu3e.org_user   # dirac-configure -I "
+                            "needs a proxy to read the CS\n" + configure), case.fix
+        assert "export" not in case.fix

@@ -59,13 +59,30 @@ def test_prefix_without_diracosrc_is_not_diracos(home):
     assert r["DIRACOS-001"].fix.startswith(f"mv {tree.prefix} {tree.prefix}.broken\n")
 
 
-def test_garbage_diracos_version_warns(home):
+def test_garbage_or_missing_diracos_version_is_only_noted(home):
+    """Only DIRACOS2's installer writes .diracos_version (once) and nothing reads it: a
+    garbled or missing file costs nothing but the version in the report."""
     tree = build_diracos(home)
     (tree.prefix / ".diracos_version").write_text("\x00\x01garbage\n")
     r = run_checks(home, "--mu3e-select", "DIRACOS-001,DIRACOS-002", env=tree.env())
-    assert r.outcome("DIRACOS-002") == "warned"
-    assert "not 'DIRACOS2 <version>'" in r["DIRACOS-002"].message
+    assert r.outcome("DIRACOS-002") == "passed"
+    assert "not 'DIRACOS2 <version>'" in r["DIRACOS-002"].properties["note"]
     assert r.outcome("DIRACOS-001") == "passed"
+    (tree.prefix / ".diracos_version").unlink()
+    r = run_checks(home, "--mu3e-select", "DIRACOS-001,DIRACOS-002", env=tree.env())
+    assert r.outcome("DIRACOS-002") == "passed"
+
+
+def test_legacy_diracos_1_warns_with_the_diracos2_installation(home):
+    tree = build_diracos(home)
+    (tree.prefix / ".diracos_version").write_text("DIRACOS v1r25\n")
+    r = run_checks(home, "--mu3e-select", "DIRACOS-001,DIRACOS-002", env=tree.env())
+    case = r["DIRACOS-002"]
+    assert case.outcome == "warned" and "legacy DIRACOS 1" in case.message
+    lines = case.fix.splitlines()
+    assert lines[0] == f"mv {tree.prefix} {tree.prefix}.old"
+    assert "bash DIRACOS-Linux-$(uname -m).sh" in lines
+    assert lines[-2:] == [f"source {tree.prefix}/diracosrc", "pip install DIRAC==8.0.74"]
 
 
 def test_inactive_environment_fails_with_source_diracosrc(home):

@@ -6,7 +6,8 @@ The metadata the checks read is the metadata pip writes: each release is install
 its packages and copies of its console scripts.  Only the DIRACOS parts that cannot be installed
 here (the conda Python, micromamba) are laid out by hand: ``conda-meta/python-*.json``,
 ``lib/pythonX.Y/site-packages`` and a ``diracosrc`` that does what DIRACOS2's does (export DIRACOS,
-prepend its bin, pick X509_* variables, write .diracos_version) without micromamba.
+prepend its bin, pick X509_* variables) without micromamba; like DIRACOS2's installer,
+``build_diracos`` writes ``.diracos_version`` once (sourcing diracosrc never does).
 """
 
 from __future__ import annotations
@@ -105,9 +106,10 @@ if [ -z "${{X509_CERT_DIR:-}}" ] || [ -z "$(ls -A "$X509_CERT_DIR" 2>/dev/null)"
   if [ -n "$(ls -A "$_sys_ca" 2>/dev/null)" ]; then export X509_CERT_DIR="$_sys_ca"
   else export X509_CERT_DIR="$DIRACOS/etc/grid-security/certificates"; fi
 fi
-export X509_VOMS_DIR="${{X509_VOMS_DIR:-$DIRACOS/etc/grid-security/vomsdir}}"
-export X509_VOMSES="${{X509_VOMSES:-$DIRACOS/etc/grid-security/vomses}}"
-echo "DIRACOS2 {version}" > "$DIRACOS/.diracos_version"
+if [ -z "$(ls -A "${{X509_VOMS_DIR:-/nonexistent}}" 2>/dev/null)" ]; then
+  export X509_VOMS_DIR="$DIRACOS/etc/grid-security/vomsdir"; fi
+if [ -z "$(ls -A "${{X509_VOMSES:-/nonexistent}}" 2>/dev/null)" ]; then
+  export X509_VOMSES="$DIRACOS/etc/grid-security/vomses"; fi
 """
 
 

@@ -52,12 +52,15 @@ def info_sha1fp(data: bytes) -> Optional[str]:
     return value.replace(":", "").strip().upper() if value else None
 
 
-def bundle_fix(ca_dir: Path, dns: Sequence[str], aliases: Mapping[str, str]) -> Remedy:
-    """Install commands for the CAs named by ``dns``; unknown ones get a pointer to the index."""
+def bundle_fix(ca_dir: Path, dns: Sequence[str], aliases: Mapping[str, str],
+               repository: str = "") -> Remedy:
+    """Install commands for the CAs named by ``dns`` (from ``repository``, the
+    ``--mu3e-ca-repository``); unknown ones get a pointer to the index."""
     known = [aliases.get(dn) or KNOWN_BUNDLES.get(dn) for dn in dns]
     found = list(dict.fromkeys(a for a in known if a))
-    unknown = [commands.find_ca_bundle(dn, ca_dir) for dn, a in zip(dns, known) if not a]
-    return join(commands.install_ca_bundles(ca_dir, found), *unknown)
+    unknown = [commands.find_ca_bundle(dn, ca_dir, repository)
+               for dn, a in zip(dns, known) if not a]
+    return join(commands.install_ca_bundles(ca_dir, found, repository), *unknown)
 
 
 def guide_bundles(required: Sequence[str]) -> list[str]:
