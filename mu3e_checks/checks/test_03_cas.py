@@ -112,8 +112,9 @@ def test_required_cas(trust_store, user_ca_chain, settings, trust_choice):
     results = trust.check_required(store, dns)
     problems = [r for r in results if r.problem]
     if problems:
+        again = list(dict.fromkeys(d for r in problems for d in (r.reinstall or (r.dn,))))
         fail("; ".join(r.problem for r in problems),
-             fix=bundle_fix(store.path, [r.dn for r in problems], store.aliases))
+             fix=bundle_fix(store.path, again, store.aliases))
     for r in results:
         if r.misnamed:
             note(f"{r.dn} is installed as {', '.join(r.misnamed)}, a name OpenSSL never opens: "
@@ -151,8 +152,11 @@ def test_user_chain_present(trust_store, user_cert, user_ca_chain, settings):
     """OpenSSL builds your certificate's chain from the directory, without CRLs (CRL-004 adds
     them), from the files the diagnosis already read, as ``openssl verify -CApath`` would.  A
     failure names the failing certificate's DN; a missing issuer also names the issuer DN and
-    the ``<hash>.0`` OpenSSL looked up.  A CA missing because of a wrong file name, an expired
-    CA or a missing required CA is skipped here, naming the check that reports it.
+    the ``<hash>.0`` OpenSSL looked up.  A look-alike (a CA installed under your issuer's name
+    whose key did not sign your certificate) fails here, saying which side is not genuine when
+    the IGTF ``.info`` files tell, with the genuine bundle and whom to ask.  A CA missing
+    because of a wrong or unusable file, an expired CA or a required CA that CA-004 reports
+    is skipped here, naming the check that reports it.
     """
     store = trust_store.get()
     verdict = trust.verify_chain(user_cert.cert, [], store, crl_check=False)
@@ -162,13 +166,30 @@ def test_user_chain_present(trust_store, user_cert, user_ca_chain, settings):
     if verdict.code in (trust.X509_V_ERR_CERT_HAS_EXPIRED, trust.X509_V_ERR_CERT_NOT_YET_VALID) \
             and verdict.depth:
         skip_for("CA-005", verdict.reason)
-    if verdict.missing_issuer_dn and store.misnamed(verdict.missing_issuer_dn):
-        names = ", ".join(p.name for p in store.misnamed(verdict.missing_issuer_dn))
-        skip_for("CA-003", f"{verdict.missing_issuer_dn} is installed as {names}, under a "
+    missing = verdict.missing_issuer_dn
+    if missing and store.misnamed(missing):
+        names = ", ".join(p.name for p in store.misnamed(missing))
+        skip_for("CA-003", f"{missing} is installed as {names}, under a "
                  "name OpenSSL never opens")  # one root cause, one failure (CA-003's)
-    if verdict.missing_issuer_dn in trust.required_dns(settings.required_cas, user_ca_chain):
+    unusable = [p.name for p in store.bad_files if not p.harmless and verdict.lookup_name
+                and p.name.split(".")[0] == verdict.lookup_name.split(".")[0]]
+    if missing and unusable:
+        skip_for("CA-003", f"OpenSSL looks {missing} up as {verdict.lookup_name}, and "
+                 f"{', '.join(unusable)} cannot be used")
+    required = trust.required_dns(settings.required_cas, user_ca_chain)
+    gap = user_ca_chain.gap
+    if gap is not None and gap.same_name and (
+            missing or verdict.code == trust.X509_V_ERR_CERT_SIGNATURE_FAILURE):
+        if gap.holder is not None and trust.required_problem(store, required, gap.issuer_dn,
+                                                             gap.holder.subject):
+            skip_for("CA-004", trust.explain_gap(store, gap).message)  # the same two CAs
+        finding = trust.explain_gap(store, gap)
+        fail(f"{finding.message}. OpenSSL cannot build your chain (error {verdict.code}: "
+             f"{verdict.openssl_message}), so grid-proxy-init and voms-proxy-init refuse your "
+             "certificate ('Certificate verification failed') and DIRAC's services reject it",
+             fix=trust.gap_fix(store, finding, "CA-006"))
+    if missing and trust.required_problem(store, required, missing):
         skip_for("CA-004", verdict.reason)  # one missing CA, one failure (CA-004's)
-    if verdict.missing_issuer_dn:
-        fail(verdict.reason, fix=bundle_fix(store.path, [verdict.missing_issuer_dn],
-                                            store.aliases))
+    if missing:
+        fail(verdict.reason, fix=bundle_fix(store.path, [missing], store.aliases))
     fail(verdict.reason, dir=store.path)

@@ -26,21 +26,50 @@ from cryptography.hazmat.primitives import hashes
 from mu3e_checks import commands
 from mu3e_checks.knowledge import der as _der
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
-from mu3e_checks.knowledge.pki import PemError, dn_key, dn_slash, load_certificate_any
-from mu3e_checks.knowledge.trust.igtf import read_info
+from mu3e_checks.knowledge.pki import (
+    DECODE_ERRORS,
+    PemError,
+    decode_place,
+    dn_key,
+    dn_slash,
+    first_line,
+    load_certificate_any,
+    public_key,
+)
+from mu3e_checks.knowledge.pki import signed_by as pki_signed_by
+from mu3e_checks.knowledge.trust.igtf import IgtfInfo, parse_info
 from mu3e_checks.remedy import Remedy
 
 CA_FILE_RE = re.compile(r"^([0-9a-f]{8})\.(\d+)$")
 CRL_FILE_RE = re.compile(r"^([0-9a-f]{8})\.r(\d+)$")
 
 
+class OpenSSLRefuses(ValueError):
+    """OpenSSL cannot load a certificate or CRL that ``cryptography`` read; the message is
+    OpenSSL's reason, for a sentence."""
+
+
+def openssl_reason(exc: BaseException) -> str:
+    """OpenSSL's reasons in a pyOpenSSL error (``decode error``, ``illegal object``...)."""
+    errors = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+    reasons = [str(e[-1]) for e in errors if isinstance(e, tuple) and e and e[-1]]
+    return ", ".join(dict.fromkeys(reasons)) or str(exc) or type(exc).__name__
+
+
 @functools.lru_cache(maxsize=4096)
 def openssl_x509(cert: x509.Certificate) -> Any:
     """pyOpenSSL's copy of ``cert``, made once per certificate: the scan hashes each CA's
-    names with it, and every chain check hands the same CAs to OpenSSL again."""
+    names with it, and every chain check hands the same CAs to OpenSSL again.
+
+    :class:`OpenSSLRefuses` when OpenSSL cannot load it (a public key it cannot decode, a
+    field it is stricter about than ``cryptography``): the one place that conversion happens.
+    """
     from OpenSSL import crypto
 
-    return crypto.X509.from_cryptography(cert)
+    try:
+        return crypto.X509.from_cryptography(cert)
+    except crypto.Error as exc:
+        raise OpenSSLRefuses(openssl_reason(exc)) from None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -133,6 +162,7 @@ class TrustStore:
     bad_files: list[FileProblem] = field(default_factory=list)
     crls: dict[str, CRLFile] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)  # subject DN -> IGTF alias
+    infos: dict[tuple[tuple[str, str], ...], IgtfInfo] = field(default_factory=dict)  # by DN
     file_count: int = 0
     names: frozenset[str] = frozenset()
     loaded: dict[str, Optional[x509.Certificate]] = field(default_factory=dict)
@@ -168,6 +198,14 @@ class TrustStore:
         """The CRL OpenSSL would use for ``ca``: ``<subject hash>.r0``."""
         return self.crls.get(ca.crl_name)
 
+    def igtf_genuine(self, ca: CA) -> Optional[bool]:
+        """Whether ``ca`` is the certificate its IGTF bundle's ``.info`` file describes (by
+        SHA-1 fingerprint): None when no ``.info`` in the directory names its DN."""
+        info = self.infos.get(dn_key(ca.subject))
+        if info is None or not info.fingerprints:
+            return None
+        return ca.cert.fingerprint(hashes.SHA1()).hex().upper() in info.fingerprints
+
     def misnamed(self, dn: str) -> list[FileProblem]:
         """The CA-003 findings of a CA with this DN installed only under a wrong file name."""
         return [p for p in self.bad_files if p.misnamed_dn is not None and not p.harmless
@@ -175,12 +213,9 @@ class TrustStore:
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """True when ``issuer``'s key made ``cert``'s signature (names must match too)."""
-    try:
-        cert.verify_directly_issued_by(issuer)
-        return True
-    except (ValueError, TypeError, InvalidSignature):
-        return False
+    """True when ``issuer``'s key made ``cert``'s signature (names must match too); a
+    signature that cannot be checked here does not count (see :func:`pki.signed_by`)."""
+    return pki_signed_by(cert, issuer) is True
 
 
 def _problem_for_unreadable(entry: os.DirEntry, exc_text: str) -> str:
@@ -277,8 +312,16 @@ def _scan(path: Path) -> TrustStore:
                 "PEM files in a CA directory, so it never finds this CA",
                 commands.der_to_pem("x509", target)))
             continue
+        try:
+            new, old = subject_hash(cert), subject_hash_old(cert)
+        except OpenSSLRefuses as exc:
+            store.loaded[entry.name] = None
+            store.bad_files.append(FileProblem(
+                entry.name, f"{entry.name} holds a certificate ({dn_slash(cert.subject)}) that "
+                f"OpenSSL cannot load ({exc}); OpenSSL skips it",
+                commands.remove(target, note="then install that CA's bundle again (see CA-004)")))
+            continue
         store.loaded[entry.name] = cert
-        new, old = subject_hash(cert), subject_hash_old(cert)
         fp = cert.fingerprint(hashes.SHA256())
         if m.group(1) not in (new, old):
             mismatched.append((entry.name, cert, fp, new, old))
@@ -366,9 +409,11 @@ def _scan_info(store: TrustStore, entry: os.DirEntry) -> None:
                 "every .info file and would block or run out of memory on it",
                 commands.remove(Path(entry.path))))
         return
-    dn, alias = read_info(data)
-    if dn and alias:
-        store.aliases[dn] = alias
+    info = parse_info(data)
+    if info.dn and info.alias:
+        store.aliases[info.dn] = info.alias
+    if info.dn:
+        store.infos[dn_key(info.dn)] = info
 
 
 def _pem_crl_body(data: bytes) -> Optional[bytes]:
@@ -401,7 +446,9 @@ def crl_signed_by(crl: x509.CertificateRevocationList, der: bytes,
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    pub = issuer.public_key()
+    pub = public_key(issuer)
+    if pub is None:
+        return False
     tbs = _der_tbs(der)
     try:
         if tbs is not None and isinstance(pub, rsa.RSAPublicKey):
@@ -414,6 +461,49 @@ def crl_signed_by(crl: x509.CertificateRevocationList, der: bytes,
     except (InvalidSignature, UnsupportedAlgorithm, TypeError, ValueError):
         return False
     return True
+
+
+def crl_damage(crl: x509.CertificateRevocationList, openssl: bool = True) -> Optional[str]:
+    """What in a CRL cannot be decoded, or what makes OpenSSL refuse to load it, or None.
+
+    ``cryptography`` decodes the issuer name, the dates and the extensions only when they are
+    touched, and the revoked entries one by one; OpenSSL decodes all of it when it loads the
+    CRL for a chain check.  Checking here, once, where the file is read, keeps every later use
+    from breaking on it.  ``openssl``: also try OpenSSL's load (a PEM CRL it would read).
+    """
+    try:
+        _ = crl.issuer.rfc4514_string()
+    except DECODE_ERRORS:
+        return "has an issuer name that is not valid text"
+    for which, attr in (("thisUpdate", "last_update_utc"), ("nextUpdate", "next_update_utc")):
+        try:
+            getattr(crl, attr)
+        except DECODE_ERRORS as exc:
+            return f"has a {which} date that cannot be read ({first_line(exc)[:80]})"
+    try:
+        _ = crl.extensions
+    except x509.DuplicateExtension as exc:
+        return f"has the extension {exc.oid.dotted_string} twice"
+    except DECODE_ERRORS:
+        return "has an extension that cannot be decoded"
+    if not openssl:
+        return None
+    from OpenSSL import crypto
+
+    try:
+        crypto.X509Store().add_crl(crl)
+    except crypto.Error as exc:
+        return f"cannot be loaded by {_openssl_name()} ({openssl_reason(exc)})"
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def _openssl_name() -> str:
+    """The OpenSSL that judges chains here (pyOpenSSL's), by version: newer ones refuse some
+    malformed CRLs an older ``openssl`` command still loads."""
+    from cryptography.hazmat.backends.openssl import backend
+
+    return " ".join(backend.openssl_version_text().split()[:2]) or "OpenSSL"
 
 
 def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]]) -> Optional[CRLFile]:
@@ -439,9 +529,18 @@ def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]]) -> Optional[CRLF
         else:
             der, enc = data, "DER"
         crl = x509.load_der_x509_crl(der)
-    except (ValueError, binascii.Error):
+    except x509.InvalidVersion as exc:
+        return CRLFile(name, problem=f"{name} claims CRL version {exc.parsed_version + 1}, "
+                       "which does not exist (only versions 1 and 2 do): it is not a readable "
+                       "CRL")
+    except (ValueError, binascii.Error) as exc:
         what = "empty" if not data.strip() else "damaged or truncated"
-        return CRLFile(name, problem=f"{name} is {what}: it is not a readable CRL (PEM or DER)")
+        place = decode_place(exc)
+        return CRLFile(name, problem=f"{name} is {what}: it is not a readable CRL (PEM or DER)"
+                       + (f"; its {place} cannot be decoded" if place else ""))
+    damage = crl_damage(crl, enc == "PEM")
+    if damage:
+        return CRLFile(name, None, enc, f"{name} {damage}, so it cannot be used as a CRL")
     nxt, last = crl.next_update_utc, crl.last_update_utc
     cas = by_hash.get(name.split(".")[0], [])
     named = [ca for ca in cas if ca.cert.subject == crl.issuer]

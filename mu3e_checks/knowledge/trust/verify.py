@@ -17,13 +17,22 @@ from typing import Optional, Union
 
 from cryptography import x509
 
-from mu3e_checks.knowledge.pki import dn_slash, is_ca
+from mu3e_checks.knowledge.pki import dn_slash, is_ca, proxy_kind
 from mu3e_checks.knowledge.trust.scan import (
+    OpenSSLRefuses,
     TrustStore,
     openssl_x509,
     scan_trust_dir,
     subject_hash,
 )
+
+
+def _loads(cert: x509.Certificate) -> bool:
+    try:
+        openssl_x509(cert)
+        return True
+    except OpenSSLRefuses:
+        return False
 
 #: OpenSSL X509_V_ERR codes the verdicts name (include/openssl/x509_vfy.h).
 X509_V_OK = 0
@@ -76,7 +85,8 @@ class ChainVerdict:
 
 
 def _explain(code: int, failing: Optional[str], issuer: Optional[str], lookup: Optional[str],
-             store: TrustStore, openssl_message: str, failing_is_ca: bool) -> str:
+             store: TrustStore, openssl_message: str, failing_is_ca: bool,
+             issuer_in_dir: bool = False) -> str:
     ca_dir = store.path
     who = failing or "the certificate"
     if code in _MISSING_ISSUER:
@@ -87,8 +97,10 @@ def _explain(code: int, failing: Optional[str], issuer: Optional[str], lookup: O
         return (f"the CA that issued {who} ({issuer}) is not in {ca_dir}: OpenSSL looked for "
                 f"{lookup} and did not find it, so the chain cannot be built")
     if code == X509_V_ERR_UNABLE_TO_GET_CRL:
-        return (f"there is no revocation list (CRL) of {issuer} in {ca_dir} ({lookup} is "
-                f"missing), so OpenSSL cannot tell whether {who} is revoked")
+        where = (f"{lookup} is there but cannot be used (CRL-002 says why)"
+                 if lookup and lookup in store.names else f"{lookup} is missing")
+        return (f"there is no revocation list (CRL) of {issuer} in {ca_dir} ({where}), so "
+                f"OpenSSL cannot tell whether {who} is revoked")
     if code == X509_V_ERR_CRL_HAS_EXPIRED:
         return (f"the revocation list (CRL) of {issuer} in {ca_dir} ({lookup}) has expired, "
                 f"so grid services and VOMS reject {who} and every other certificate it covers")
@@ -110,8 +122,12 @@ def _explain(code: int, failing: Optional[str], issuer: Optional[str], lookup: O
     if code == X509_V_ERR_CERT_NOT_YET_VALID:
         return f"{who} is not valid yet; check this machine's clock (date -u)"
     if code == X509_V_ERR_CERT_SIGNATURE_FAILURE:
-        return (f"the signature on {who} does not match the CA certificate {issuer} found in "
-                f"{ca_dir} ({lookup}); that file holds a different CA with the same name")
+        if issuer_in_dir:
+            return (f"the signature on {who} does not verify with the key of the CA "
+                    f"certificate {issuer} found in {ca_dir} ({lookup}): that CA did not sign "
+                    "it, another one with the same name did")
+        return (f"the signature on {who} does not verify with the key of its issuer {issuer} "
+                "(the certificate after it in the chain): that key did not sign it")
     if code in (X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN):
         return f"{who} is a self-signed certificate that is not in {ca_dir}"
     if code == X509_V_ERR_INVALID_CA:
@@ -210,10 +226,10 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
     store = ca_dir if isinstance(ca_dir, TrustStore) else scan_trust_dir(Path(ca_dir))
     certs, crls = openssl_view(store, [leaf, *untrusted])
     x509_store = crypto.X509Store()
-    for cert in certs:
+    for cert in certs:  # the scan kept only CAs OpenSSL loads
         x509_store.add_cert(openssl_x509(cert))
     if crl_check:
-        for crl in crls:
+        for crl in crls:  # and only CRLs it loads (scan.crl_damage)
             x509_store.add_crl(crl)
     flags = 0
     if crl_check:
@@ -225,9 +241,15 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
     if at is not None:
         x509_store.set_time(at.astimezone(_dt.timezone.utc).replace(tzinfo=None)
                             if at.tzinfo else at)
-    ctx = crypto.X509StoreContext(x509_store, openssl_x509(leaf),
-                                  [openssl_x509(c) for c in untrusted])
     leaf_dn = dn_slash(leaf.subject)
+    try:
+        ctx = crypto.X509StoreContext(x509_store, openssl_x509(leaf),
+                                      [openssl_x509(c) for c in untrusted])
+    except OpenSSLRefuses as exc:
+        unread = next((c for c in (leaf, *untrusted) if not _loads(c)), leaf)
+        who = dn_slash(unread.subject)
+        return ChainVerdict(False, -1, f"OpenSSL cannot load {who} ({exc}), so it cannot "
+                            "check the chain", who, openssl_message=str(exc))
     try:
         verified = ctx.get_verified_chain()
     except crypto.X509StoreContextError as exc:
@@ -245,7 +267,8 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
         elif code == X509_V_ERR_CERT_SIGNATURE_FAILURE:
             lookup = f"{subject_hash(failing, issuer=True)}.0"
         reason = _explain(int(code), failing_dn, issuer_dn, lookup, store, str(message),
-                          is_ca(failing))
+                          is_ca(failing), bool(store.with_subject(issuer_dn))
+                          and proxy_kind(failing) is None)
         return ChainVerdict(False, int(code), reason, failing_dn, missing, lookup,
                             depth if isinstance(depth, int) else None, str(message))
     except crypto.Error as exc:  # OpenSSL could not even start (memory, broken store)
