@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mu3e_checks import commands
 from mu3e_checks.knowledge import trust
-from mu3e_checks.knowledge.pki import same_dn
+from mu3e_checks.knowledge.pki import dn_key, same_dn
 from mu3e_checks.knowledge.trust import bundle_fix, diracos_cert_dir, has_ca_files
 from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
@@ -72,18 +72,27 @@ def test_single_ca_dir(settings, system_cert_dir, trust_choice, trust_store, use
 
 @check("CA-003", "Every CA file parses and is named by its OpenSSL subject hash", step=STEP,
        fix="mv {dir}/<wrong name>.0 {dir}/<subject hash>.0", requires=("CA-001",))
-def test_ca_files(trust_store, trust_choice):
+def test_ca_files(trust_store, trust_choice, user_ca_chain, settings):
     """Every ``<hash>.N`` parses as PEM and is named by its OpenSSL subject hash (the old MD5
     hash names IGTF ships are accepted).  Broken symlinks, link loops, FIFOs and devices,
     damaged or DER files and wrong names fail with the ``mv``/``rm``/``openssl x509`` command
-    for that file; a second copy of an installed CA under a wrong name only warns.  A required
-    CA installed only under a wrong name is this check's finding alone.
+    for that file; a second copy of an installed CA under a wrong name only warns, and so does
+    a damaged CA certificate (a duplicate or undecodable extension, a date or key that cannot be
+    read) that you do not rely on.  A required CA installed only under a wrong name or in a
+    damaged file is this check's finding alone.
     """
     store = trust_store.get()
-    bad = [p for p in store.bad_files if not p.harmless]
+    mine = trust.relied_on(user_ca_chain, trust.required_dns(settings.required_cas,
+                                                             user_ca_chain))
+    others = [p for p in store.bad_files if not p.harmless and p.dn is not None
+              and dn_key(p.dn) not in mine]
+    bad = [p for p in store.bad_files if not p.harmless and p not in others]
     for p in store.bad_files:
         if p.harmless:
             warn(p.message, fix=p.fix)
+    if others:
+        warn(f"{len(others)} CA file(s) of CAs you do not rely on cannot be used: "
+             + trust.summarize([p.message for p in others]), fix=join(*(p.fix for p in others)))
     if bad:
         fail(f"{len(bad)} CA file(s) in {store.path} cannot be used by OpenSSL: "
              + trust.summarize([p.message for p in bad]),
@@ -117,8 +126,9 @@ def test_required_cas(trust_store, user_ca_chain, settings, trust_choice):
              fix=bundle_fix(store.path, again, store.aliases))
     for r in results:
         if r.misnamed:
-            note(f"{r.dn} is installed as {', '.join(r.misnamed)}, a name OpenSSL never opens: "
-                 "CA-003 reports it, with the command that renames it")
+            note(f"{r.dn} is installed as {', '.join(r.misnamed)}, which OpenSSL cannot use "
+                 "(a wrong name or a damaged file): CA-003 reports it, with the command that "
+                 "repairs it")
         else:
             note(f"found {r.found.describe()}" if r.found else r.dn)
 
@@ -171,11 +181,13 @@ def test_user_chain_present(trust_store, user_cert, user_ca_chain, settings):
         names = ", ".join(p.name for p in store.misnamed(missing))
         skip_for("CA-003", f"{missing} is installed as {names}, under a "
                  "name OpenSSL never opens")  # one root cause, one failure (CA-003's)
-    unusable = [p.name for p in store.bad_files if not p.harmless and verdict.lookup_name
-                and p.name.split(".")[0] == verdict.lookup_name.split(".")[0]]
+    unusable = [p.name for p in (store.unusable(missing) if missing else [])]
+    unusable += [p.name for p in store.bad_files if not p.harmless and p.dn is None
+                 and verdict.lookup_name
+                 and p.name.split(".")[0] == verdict.lookup_name.split(".")[0]]
     if missing and unusable:
-        skip_for("CA-003", f"OpenSSL looks {missing} up as {verdict.lookup_name}, and "
-                 f"{', '.join(unusable)} cannot be used")
+        skip_for("CA-003", f"{missing} is installed as {', '.join(unusable)}, which OpenSSL "
+                 "cannot use")
     required = trust.required_dns(settings.required_cas, user_ca_chain)
     gap = user_ca_chain.gap
     if gap is not None and gap.same_name and (

@@ -118,6 +118,9 @@ def test_proxy_key_matches(proxy_fact, settings, user_cert_fact, user_key_fact, 
                else init_command(group))
         fail(f"{problem}. DIRAC says 'The proxy is not valid' and OpenSSL 'certificate "
              "signature failure' for it, so no service accepts it", fix=fix)
+    if pki.public_key(proxy.proxy) is None:
+        fail(f"the proxy certificate in {proxy.path} has {pki.unreadable_key(proxy.proxy)}, so "
+             "no service can check that the private key belongs to it", group=group)
     if not proxy.key_matches:
         fail(f"the private key in {proxy.path} does not belong to its proxy certificate: the "
              "file was pieced together or overwritten halfway", group=group)

@@ -124,7 +124,7 @@ def certificate_damage(cert: x509.Certificate) -> Optional[str]:
     try:
         _ = cert.extensions
     except x509.DuplicateExtension as exc:
-        return (f"the extension {_oid_name(exc.oid)} twice (a certificate may carry each "
+        return (f"the extension {extension_name(exc.oid)} twice (a certificate may carry each "
                 "extension once)")
     except DECODE_ERRORS:
         name = _damaged_extension(cert)
@@ -156,7 +156,7 @@ def _damaged_extension(cert: x509.Certificate) -> str:
             _ = x509.load_der_x509_certificate(der.with_only_extension(whole, ext)).extensions
         except (der.DerError, *DECODE_ERRORS):
             try:
-                return _oid_name(x509.ObjectIdentifier(der.oid(der.seq(ext, "extension")[0])))
+                return extension_name(x509.ObjectIdentifier(der.oid(der.seq(ext, "extension")[0])))
             except (der.DerError, ValueError):
                 break
     return ""
@@ -202,11 +202,14 @@ _EXTENSION_NAMES = {
     "2.5.29.35": "authorityKeyIdentifier", "2.5.29.32": "certificatePolicies",
     "2.5.29.31": "cRLDistributionPoints", "2.5.29.30": "nameConstraints",
     "1.3.6.1.5.5.7.1.14": "proxyCertInfo", "1.2.42.42": "DIRAC group",
-    "1.3.6.1.4.1.8005.100.100.5": "VOMS attribute certificate",
+    "1.3.6.1.4.1.8005.100.100.5": "VOMS attribute certificate", "2.5.29.20": "CRL number",
+    "2.5.29.21": "CRL reason", "2.5.29.24": "invalidity date", "2.5.29.27": "delta CRL indicator",
+    "2.5.29.28": "issuing distribution point",
 }
 
 
-def _oid_name(oid: x509.ObjectIdentifier) -> str:
+def extension_name(oid: x509.ObjectIdentifier) -> str:
+    """``basicConstraints (2.5.29.19)`` for the extensions grid files carry, else the OID."""
     dotted = oid.dotted_string
     name = _EXTENSION_NAMES.get(dotted)
     return f"{name} ({dotted})" if name else dotted
@@ -666,11 +669,27 @@ def key_matches(cert: x509.Certificate, key: PrivateKey) -> bool:
 # ----------------------------------------------------------------------------- judgments
 
 
+#: Public-key algorithms by OID, to tell a damaged key of a known kind from an unknown kind.
+_KEY_ALGORITHMS = {"1.2.840.113549.1.1.1": "RSA", "1.2.840.10045.2.1": "EC",
+                   "1.3.101.112": "Ed25519", "1.3.101.113": "Ed448", "1.2.840.10040.4.1": "DSA",
+                   "1.2.840.113549.1.1.10": "RSA-PSS"}
+
+
+def unreadable_key(cert: x509.Certificate) -> str:
+    """What is wrong with a public key :func:`public_key` cannot load, for a message."""
+    oid = public_key_oid(cert)
+    kind = _KEY_ALGORITHMS.get(oid)
+    if kind:
+        return (f"an {kind} public key that cannot be decoded (damaged, or parameters not "
+                "known here)")
+    return f"a public key of an algorithm not known here{f' ({oid})' if oid else ''}"
+
+
 def key_description(cert: x509.Certificate) -> str:
     pub = public_key(cert)
     if pub is None:
         oid = public_key_oid(cert)
-        return f"unreadable public key{f' (algorithm {oid})' if oid else ''}"
+        return f"unreadable public key{f' ({_KEY_ALGORITHMS.get(oid, oid)})' if oid else ''}"
     if isinstance(pub, rsa.RSAPublicKey):
         return f"RSA {pub.key_size} bits"
     if isinstance(pub, ec.EllipticCurvePublicKey):
@@ -699,9 +718,8 @@ def strength_problems(cert: x509.Certificate) -> list[str]:
     problems = []
     pub = public_key(cert)
     if pub is None:
-        oid = public_key_oid(cert)
-        problems.append("the certificate's public key uses an algorithm that cannot be read "
-                        f"here{f' ({oid})' if oid else ''}; grid services use RSA (or EC) keys")
+        problems.append(f"the certificate has {unreadable_key(cert)}; grid services use RSA "
+                        "(or EC) keys")
     elif isinstance(pub, rsa.RSAPublicKey) and pub.key_size < 2048:
         problems.append(f"the RSA key has only {pub.key_size} bits; grid services need at least "
                         "2048 ('ee key too small')")

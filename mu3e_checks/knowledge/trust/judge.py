@@ -18,7 +18,9 @@ from mu3e_checks.knowledge.pki import (
     dn_key,
     dn_slash,
     fmt_time,
+    public_key,
     same_dn,
+    unreadable_key,
     utcnow,
     validity,
 )
@@ -118,8 +120,9 @@ def check_required(store: TrustStore, dns: Sequence[str]) -> list[RequiredCA]:
     out = []
     for dn in dns:
         candidates = store.with_subject(dn)
-        if not candidates and store.misnamed(dn):
-            out.append(RequiredCA(dn, None, misnamed=tuple(p.name for p in store.misnamed(dn))))
+        elsewhere = store.misnamed(dn) or store.unusable(dn)  # CA-003's findings
+        if not candidates and elsewhere:
+            out.append(RequiredCA(dn, None, misnamed=tuple(p.name for p in elsewhere)))
             continue
         if not candidates:
             out.append(RequiredCA(dn, None, f"{dn} is not installed in {store.path}"))
@@ -180,6 +183,12 @@ def explain_gap(store: TrustStore, gap: ChainGap) -> GapFinding:
         who = f"your certificate ({dn_slash(gap.cert.subject)})"
     else:
         who = f"{', '.join(gap.holder.names)} ({gap.holder.subject})"
+    keyless = [ca for ca in gap.same_name if public_key(ca.cert) is None]
+    if keyless and len(keyless) == len(gap.same_name):
+        return GapFinding(f"{who} names {issuer} as its issuer, but {installed} "
+                          f"{'have' if plural else 'has'} {unreadable_key(keyless[0].cert)}, so "
+                          "no signature can be checked with it: that CA file is damaged",
+                          reinstall=(issuer,))
     undecided = [ca for ca in gap.same_name if pki_signed_by(gap.cert, ca.cert) is None]
     if undecided and len(undecided) == len(gap.same_name):
         algo = gap.cert.signature_algorithm_oid.dotted_string
@@ -244,6 +253,15 @@ def gap_fix(store: TrustStore, finding: GapFinding, check_id: str) -> Remedy:
 
 def _contact(finding: GapFinding) -> str:
     return f" (the real CA: {finding.contact})" if finding.contact else ""
+
+
+def relied_on(chain: UserChain, required: Sequence[str]) -> set[tuple[tuple[str, str], ...]]:
+    """DN keys of the CAs the user relies on: the required ones and the user's chain, also the
+    issuer the walk up the chain could not find (a CA whose file cannot be used, say)."""
+    dns = [*required, *(ca.subject for ca in chain.cas)]
+    if chain.missing_dn:
+        dns.append(chain.missing_dn)
+    return {dn_key(dn) for dn in dns}
 
 
 def focus(store: TrustStore, chain: UserChain, required: Sequence[str]) -> dict[bytes, str]:

@@ -32,9 +32,11 @@ from mu3e_checks.knowledge.pki import (
     decode_place,
     dn_key,
     dn_slash,
+    extension_name,
     first_line,
     load_certificate_any,
     public_key,
+    unreadable_key,
 )
 from mu3e_checks.knowledge.pki import signed_by as pki_signed_by
 from mu3e_checks.knowledge.trust.igtf import IgtfInfo, parse_info
@@ -129,6 +131,10 @@ class FileProblem:
     harmless: bool = False  # the same CA is also installed under a name OpenSSL finds
     #: a CA file under a name that is not its subject hash: the CA's DN (its one root cause)
     misnamed_dn: Optional[str] = None
+    #: the DN of the CA certificate in a file that cannot be used (damaged, a key that cannot
+    #: be read), when its name can still be read: CA-003's finding for that CA, a failure only
+    #: when the user relies on it
+    dn: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +211,12 @@ class TrustStore:
         if info is None or not info.fingerprints:
             return None
         return ca.cert.fingerprint(hashes.SHA1()).hex().upper() in info.fingerprints
+
+    def unusable(self, dn: str) -> list[FileProblem]:
+        """The CA-003 findings of a CA with this DN installed only in a file that cannot be
+        used (damaged, or a public key that cannot be read)."""
+        return [p for p in self.bad_files if p.dn is not None and not p.harmless
+                and dn_key(p.dn) == dn_key(dn)]
 
     def misnamed(self, dn: str) -> list[FileProblem]:
         """The CA-003 findings of a CA with this DN installed only under a wrong file name."""
@@ -287,15 +299,16 @@ def _scan(path: Path) -> TrustStore:
             link = True
         real = os.path.realpath(entry.path) if link else os.path.join(real_dir, entry.name)
         if real not in parsed:  # messages name ``real``; each entry puts its own name in
+            data = b""
             try:
                 data = read_bytes(Path(real))
                 is_pem = b"-----BEGIN" in data
-                parsed[real] = (load_certificate_any(data, real), "", is_pem)
+                parsed[real] = (load_certificate_any(data, real), "", is_pem, None)
             except Unreadable as exc:
-                parsed[real] = (None, str(exc), False)
+                parsed[real] = (None, str(exc), False, None)
             except PemError as exc:
-                parsed[real] = (None, f"{exc}; OpenSSL skips it", False)
-        cert, problem, is_pem = parsed[real]
+                parsed[real] = (None, f"{exc}; OpenSSL skips it", False, _lenient_subject(data))
+        cert, problem, is_pem, dn = parsed[real]
         if cert is None and not problem.endswith("OpenSSL skips it"):
             problem = _problem_for_unreadable(entry, problem)
         target = Path(path) / entry.name
@@ -303,7 +316,8 @@ def _scan(path: Path) -> TrustStore:
             store.loaded[entry.name] = None
             store.bad_files.append(FileProblem(
                 entry.name, problem.replace(real, entry.name),
-                commands.remove(target, note="then install that CA's bundle again (see CA-004)")))
+                commands.remove(target, note="then install that CA's bundle again (see CA-004)"),
+                dn=dn))
             continue
         if not is_pem:
             store.loaded[entry.name] = None
@@ -319,7 +333,8 @@ def _scan(path: Path) -> TrustStore:
             store.bad_files.append(FileProblem(
                 entry.name, f"{entry.name} holds a certificate ({dn_slash(cert.subject)}) that "
                 f"OpenSSL cannot load ({exc}); OpenSSL skips it",
-                commands.remove(target, note="then install that CA's bundle again (see CA-004)")))
+                commands.remove(target, note="then install that CA's bundle again (see CA-004)"),
+                dn=dn_slash(cert.subject)))
             continue
         store.loaded[entry.name] = cert
         fp = cert.fingerprint(hashes.SHA256())
@@ -358,22 +373,53 @@ def _scan(path: Path) -> TrustStore:
                 misnamed_dn=subject))
         store.cas.append(CA(cert, subject, subject_hash(cert), subject_hash_old(cert),
                             tuple(names), fp, store.aliases.get(subject)))
+        if public_key(cert) is None:
+            store.bad_files.append(FileProblem(
+                names[0], f"{', '.join(names)} ({subject}) has {unreadable_key(cert)}: OpenSSL "
+                "can check no certificate or CRL this CA signed",
+                commands.remove(Path(path) / names[0],
+                                note="then install that CA's bundle again (see CA-004)"),
+                dn=subject))
     by_hash: dict[str, list[CA]] = {}
     for ca in store.cas:
         by_hash.setdefault(ca.hash, []).append(ca)
         if ca.hash_old != ca.hash:
             by_hash.setdefault(ca.hash_old, []).append(ca)
     old_only = {ca.hash_old for ca in store.cas} - {ca.hash for ca in store.cas}
+    # CRLs of a CA that sits only in a file CA-003 reports are not a CRL problem of their own.
+    unusable = {p.name.split(".")[0] for p in store.bad_files if p.dn is not None}
     for entry in crl_entries:
         if entry.name.split(".")[0] in old_only:  # fetch-crl's copy OpenSSL never reads
             store.crls[entry.name] = CRLFile(entry.name)
             continue
-        crl = _read_crl(entry, by_hash)
+        crl = _read_crl(entry, by_hash, unusable)
         if crl is None:  # not a file at all: CA-003 names it (see _special_problem)
             store.bad_files.append(_special_problem(entry))
             continue
         store.crls[entry.name] = crl
     return store
+
+
+def _lenient_subject(data: bytes) -> Optional[str]:
+    """The subject DN of the first certificate in ``data`` (PEM or DER), read with the strict
+    DER walker alone: a certificate ``cryptography`` refuses may still say whose it is."""
+    from mu3e_checks.knowledge.pki import pem_blocks
+
+    blob = data
+    for label, block in pem_blocks(data):
+        if label in ("CERTIFICATE", "TRUSTED CERTIFICATE"):
+            body = b"".join(ln for ln in block.splitlines() if not ln.startswith(b"-----"))
+            try:
+                blob = base64.b64decode(body, validate=False)
+            except (binascii.Error, ValueError):
+                return None
+            break
+    try:
+        outer, _ = _der.read_tlv(blob, 0)
+        tbs = _der.seq(outer, "Certificate")[0].raw
+        return _der.lenient_dn(_der.tbs_names(tbs)[1]) or None
+    except (_der.DerError, IndexError, ValueError):
+        return None
 
 
 def _special_problem(entry: os.DirEntry) -> FileProblem:
@@ -483,7 +529,7 @@ def crl_damage(crl: x509.CertificateRevocationList, openssl: bool = True) -> Opt
     try:
         _ = crl.extensions
     except x509.DuplicateExtension as exc:
-        return f"has the extension {exc.oid.dotted_string} twice"
+        return f"has the extension {extension_name(exc.oid)} twice"
     except DECODE_ERRORS:
         return "has an extension that cannot be decoded"
     if not openssl:
@@ -506,7 +552,8 @@ def _openssl_name() -> str:
     return " ".join(backend.openssl_version_text().split()[:2]) or "OpenSSL"
 
 
-def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]]) -> Optional[CRLFile]:
+def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]],
+              unusable: frozenset[str] | set[str] = frozenset()) -> Optional[CRLFile]:
     """Parse one CRL file (PEM or DER) and check it against the CA its name points at.
 
     None when the entry is a FIFO, device or socket: that is a file problem, not a CRL.
@@ -544,6 +591,8 @@ def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]]) -> Optional[CRLF
     nxt, last = crl.next_update_utc, crl.last_update_utc
     cas = by_hash.get(name.split(".")[0], [])
     named = [ca for ca in cas if ca.cert.subject == crl.issuer]
+    if not named and name.split(".")[0] in unusable:  # CA-003 reports that CA's file
+        return CRLFile(name, crl, enc, "", None, nxt, last)
     if not named:
         owner = cas[0].subject if cas else "no CA in this directory"
         return CRLFile(name, crl, enc, f"{name} is the CRL of {dn_slash(crl.issuer)}, but its "
@@ -551,6 +600,8 @@ def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]]) -> Optional[CRLF
     # A CA re-keyed under the same DN leaves two CAs with this name (<hash>.0, <hash>.1):
     # OpenSSL takes the CRL for whichever of them signed it.
     ca = next((c for c in named if crl_signed_by(crl, der, c.cert)), named[0])
+    if public_key(ca.cert) is None:  # no signature can be checked: CA-003 reports the CA
+        return CRLFile(name, crl, enc, "", ca, nxt, last)
     if not crl_signed_by(crl, der, ca.cert):
         return CRLFile(name, crl, enc, f"{name} claims to be the CRL of {ca.subject} but is "
                        "not signed by that CA's key (damaged, or from an impostor)", ca, nxt,

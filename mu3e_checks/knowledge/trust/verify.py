@@ -17,7 +17,7 @@ from typing import Optional, Union
 
 from cryptography import x509
 
-from mu3e_checks.knowledge.pki import dn_slash, is_ca, proxy_kind
+from mu3e_checks.knowledge.pki import dn_slash, is_ca, proxy_kind, public_key, unreadable_key
 from mu3e_checks.knowledge.trust.scan import (
     OpenSSLRefuses,
     TrustStore,
@@ -25,6 +25,25 @@ from mu3e_checks.knowledge.trust.scan import (
     scan_trust_dir,
     subject_hash,
 )
+
+
+def _failing(exc: Exception, depth: object, leaf: x509.Certificate,
+             untrusted: Sequence[x509.Certificate]) -> x509.Certificate:
+    """The certificate OpenSSL stopped at, as ``cryptography`` holds it.
+
+    OpenSSL's copy is turned back into one; where that fails (a public key OpenSSL loaded but
+    cannot encode again) it is the one at that depth of the chain sent along.
+    """
+    from OpenSSL import crypto
+
+    cert = getattr(exc, "certificate", None)
+    if cert is not None:
+        try:
+            return cert.to_cryptography()
+        except crypto.Error:
+            pass
+    chain = [leaf, *untrusted]
+    return chain[depth] if isinstance(depth, int) and 0 <= depth < len(chain) else leaf
 
 
 def _loads(cert: x509.Certificate) -> bool:
@@ -254,7 +273,7 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
         verified = ctx.get_verified_chain()
     except crypto.X509StoreContextError as exc:
         code, depth, message = (list(exc.errors) + [0, None, ""])[:3]
-        failing = exc.certificate.to_cryptography() if exc.certificate is not None else leaf
+        failing = _failing(exc, depth, leaf, untrusted)
         failing_dn = dn_slash(failing.subject)
         issuer_dn = dn_slash(failing.issuer)
         lookup = None
@@ -269,6 +288,9 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
         reason = _explain(int(code), failing_dn, issuer_dn, lookup, store, str(message),
                           is_ca(failing), bool(store.with_subject(issuer_dn))
                           and proxy_kind(failing) is None)
+        if public_key(failing) is None:  # OpenSSL's "unspecified" error for such a key
+            reason = (f"{failing_dn} has {unreadable_key(failing)}, so OpenSSL rejects it: "
+                      f"{message}")
         return ChainVerdict(False, int(code), reason, failing_dn, missing, lookup,
                             depth if isinstance(depth, int) else None, str(message))
     except crypto.Error as exc:  # OpenSSL could not even start (memory, broken store)
