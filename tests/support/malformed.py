@@ -269,3 +269,90 @@ GARBAGE: dict[str, bytes] = {
 }
 
 Mutation = Callable[[x509.Certificate, object], object]
+
+
+# ------------------------------------------------------------------------- the catalogues
+
+
+def _alg(oid: str) -> bytes:
+    return der(0x30, der_oid(oid) + der(0x05, b""))
+
+
+#: Damaged certificates, each ``(certificate, its issuer's key) -> certificate`` (or an
+#: :class:`Unloadable`).  One family each: duplicate and undecodable extensions, impossible
+#: versions, public keys of unknown or damaged kinds, dates and names that cannot be read,
+#: unknown signature algorithms, and critical extensions nobody knows.
+CERTIFICATE_MUTATIONS: dict[str, Mutation] = {
+    "dup-key-usage": lambda c, k: duplicate_extension(c, k, next(
+        (o for o in (KEY_USAGE, BASIC_CONSTRAINTS) if o in map(_ext_oid, extensions_of(c))),
+        _ext_oid(extensions_of(c)[0]))),
+    "dup-any-extension": lambda c, k: with_extensions(c, k, extensions_of(c)
+                                                      + extensions_of(c)[-1:]),
+    "version-5": lambda c, k: with_version(c, k, 4),
+    "version-huge": lambda c, k: rebuild(c, k, version=der(0xA0, der_int(2**70))),
+    "basic-constraints-not-der": lambda c, k: replace_extension(c, k, BASIC_CONSTRAINTS,
+                                                                GARBAGE["not-der"]),
+    "basic-constraints-trailing": lambda c, k: replace_extension(c, k, BASIC_CONSTRAINTS,
+                                                                 GARBAGE["trailing-bytes"]),
+    "key-usage-empty": lambda c, k: replace_extension(c, k, KEY_USAGE, GARBAGE["empty"]),
+    "san-garbage": lambda c, k: replace_extension(c, k, SUBJECT_ALT_NAME, GARBAGE["not-der"]),
+    "san-unknown-name-type": lambda c, k: replace_extension(
+        c, k, SUBJECT_ALT_NAME, der(0x30, der(0xA9, b"\x01"))),
+    "aki-wrong-type": lambda c, k: replace_extension(c, k, AUTHORITY_KEY_ID,
+                                                     GARBAGE["wrong-type"]),
+    "name-constraints-critical-garbage": lambda c, k: replace_extension(
+        c, k, NAME_CONSTRAINTS, GARBAGE["truncated"], True),
+    "unknown-critical-extension": lambda c, k: replace_extension(c, k, "1.2.3.4.5.6",
+                                                                 b"\x05\x00", True),
+    "key-unknown-algorithm": lambda c, k: with_spki(c, k, "1.2.3.4.5", b"\x01\x02\x03"),
+    "key-rsa-garbage": lambda c, k: with_spki(c, k, "1.2.840.113549.1.1.1",
+                                              b"\xde\xad\xbe\xef"),
+    "key-ec-unknown-curve": lambda c, k: with_spki(c, k, "1.2.840.10045.2.1",
+                                                   b"\x04" + b"\x01" * 64, der_oid("1.2.3.4")),
+    "validity-year-0": lambda c, k: with_validity(c, k, generalized_time("00000101000000Z"),
+                                                  generalized_time("99991231235959Z")),
+    "validity-not-a-time": lambda c, k: with_validity(c, k, utc_time("ABCDEFGHIJKLZ"),
+                                                      utc_time("300101000000Z")),
+    "signature-algorithm-unknown": lambda c, k: rebuild(c, k, signature=_alg("1.2.3.4.99")),
+    "subject-bmp-odd-length": lambda c, k: rebuild(c, k, subject=der(0x30, der(0x31, der(
+        0x30, der_oid("2.5.4.3") + der(0x1E, b"\x00a\x00"))))),
+}
+
+
+def crl_mutations(crl: x509.CertificateRevocationList, key: object) -> dict[str, bytes]:
+    """Damaged CRLs (DER) of the issuer of ``crl``, signed by ``key``: impossible versions,
+    duplicate and undecodable extensions, unknown critical ones, damaged revoked entries,
+    dates that cannot be read, an unknown signature algorithm, an issuer name not text."""
+    when = utc_time("200101000000Z")
+    number = extension(CRL_NUMBER, der_int(5))
+
+    def exts(*items: bytes) -> bytes:
+        return der(0xA0, der(0x30, b"".join(items)))
+
+    def entries(*items: bytes) -> bytes:
+        return der(0x30, b"".join(items))
+
+    return {
+        "crl-version-5": rebuild_crl(crl, key, version=der_int(4)),
+        "crl-duplicate-number": rebuild_crl(crl, key, extensions=exts(number, number)),
+        "crl-number-garbage": rebuild_crl(crl, key, extensions=exts(
+            extension(CRL_NUMBER, GARBAGE["not-der"]))),
+        "crl-unknown-critical": rebuild_crl(crl, key, extensions=exts(
+            extension("1.2.3.4.5", b"\x05\x00", True))),
+        "crl-delta": rebuild_crl(crl, key, extensions=exts(
+            extension(DELTA_CRL, der_int(1), True))),
+        "crl-entry-reason-garbage": rebuild_crl(crl, key, revoked=entries(revoked_entry(
+            77, when, [extension(CRL_REASON, GARBAGE["not-der"])]))),
+        "crl-entry-invalidity-date-garbage": rebuild_crl(crl, key, revoked=entries(
+            revoked_entry(77, when, [extension(INVALIDITY_DATE, GARBAGE["wrong-type"])]))),
+        "crl-entry-date-garbage": rebuild_crl(crl, key, revoked=entries(
+            revoked_entry(77, utc_time("XXXXXXXXXXXXZ")))),
+        "crl-entry-unknown-critical": rebuild_crl(crl, key, revoked=entries(revoked_entry(
+            77, when, [extension("1.2.3.9", b"\x05\x00", True)]))),
+        "crl-this-update-garbage": rebuild_crl(crl, key, this=utc_time("ABCDEFGHIJKLZ")),
+        "crl-next-update-year-0": rebuild_crl(crl, key, next=generalized_time(
+            "00000101000000Z")),
+        "crl-signature-algorithm-unknown": rebuild_crl(crl, key, signature=_alg("1.2.3.4.99")),
+        "crl-issuer-not-text": rebuild_crl(crl, key, issuer=der(0x30, der(0x31, der(
+            0x30, der_oid("2.5.4.3") + der(0x0C, b"\xff\xfe"))))),
+    }

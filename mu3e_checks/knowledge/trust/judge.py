@@ -26,7 +26,14 @@ from mu3e_checks.knowledge.pki import (
 )
 from mu3e_checks.knowledge.pki import signed_by as pki_signed_by
 from mu3e_checks.knowledge.trust.igtf import CERN_GRID_CA, CERN_ROOT_CA_2, bundle_fix
-from mu3e_checks.knowledge.trust.scan import CA, CRLFile, TrustStore, signed_by
+from mu3e_checks.knowledge.trust.scan import (
+    CA,
+    CRLFile,
+    TrustStore,
+    signed_by,
+    subject_hash,
+    subject_hash_old,
+)
 from mu3e_checks.remedy import Remedy, join, say
 
 
@@ -262,6 +269,15 @@ def relied_on(chain: UserChain, required: Sequence[str]) -> set[tuple[tuple[str,
     if chain.missing_dn:
         dns.append(chain.missing_dn)
     return {dn_key(dn) for dn in dns}
+
+
+def missing_issuer_hashes(chain: UserChain) -> set[str]:
+    """The file-name hashes (new and old style) OpenSSL looks the missing issuer up under: a
+    file there that cannot be read at all is most likely that CA, damaged."""
+    if chain.gap is None:
+        return set()
+    cert = chain.gap.cert
+    return {subject_hash(cert, issuer=True), subject_hash_old(cert, issuer=True)}
 
 
 def focus(store: TrustStore, chain: UserChain, required: Sequence[str]) -> dict[bytes, str]:

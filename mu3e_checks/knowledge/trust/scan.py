@@ -92,12 +92,14 @@ def subject_hash(cert: x509.Certificate, *, issuer: bool = False) -> str:
         return f"{x.get_issuer().hash() & 0xffffffff:08x}"
 
 
-def subject_hash_old(cert: x509.Certificate) -> str:
-    """The pre-OpenSSL-1.0 (MD5) subject hash; IGTF ships a link under this name too."""
+def subject_hash_old(cert: x509.Certificate, *, issuer: bool = False) -> str:
+    """The pre-OpenSSL-1.0 (MD5) subject hash (of the issuer with ``issuer=True``); IGTF
+    ships a link under this name too."""
     import hashlib
     import struct
 
-    digest = hashlib.md5(cert.subject.public_bytes(), usedforsecurity=False).digest()
+    name = cert.issuer if issuer else cert.subject
+    digest = hashlib.md5(name.public_bytes(), usedforsecurity=False).digest()
     return f"{struct.unpack('<I', digest[:4])[0]:08x}"
 
 
