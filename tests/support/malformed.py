@@ -67,7 +67,21 @@ def _sign(tbs: bytes, key: object) -> bytes:
     raise TypeError(f"cannot sign with {type(key).__name__}")
 
 
-def _signed(tbs_fields: Sequence[bytes], key: object, algorithm: bytes) -> bytes:
+def _replaced(fields: dict[str, bytes], order: Sequence[str],
+              replace: dict[str, Optional[bytes]]) -> tuple[list[bytes], bytes]:
+    """The to-be-signed fields in ``order`` with ``replace`` applied (``None`` drops one), and
+    the (possibly replaced) signature algorithm they declare."""
+    for name, value in replace.items():
+        if name not in order:
+            raise KeyError(name)
+        if value is None:
+            fields.pop(name, None)
+        else:
+            fields[name] = value
+    return [fields[n] for n in order if n in fields], fields["signature"]
+
+
+def _signed(tbs_fields: Sequence[bytes], algorithm: bytes, key: object) -> bytes:
     """SEQUENCE { tbs, algorithm, BIT STRING signature }: ``algorithm`` is the TBS's own
     signature field, so a replaced (even unknown) algorithm is declared in both places."""
     tbs = der(0x30, b"".join(tbs_fields))
@@ -108,15 +122,7 @@ def rebuild(cert: x509.Certificate, key: object, **replace: Optional[bytes]) -> 
     """``cert`` with some TBS fields replaced (``None`` removes one), signed again by ``key``
     (the issuer's key: the signature stays valid).  ``extensions=`` takes the whole [3] field;
     see :func:`with_extensions`."""
-    fields = cert_fields(cert)
-    for name, value in replace.items():
-        if name not in CERT_FIELDS:
-            raise KeyError(name)
-        if value is None:
-            fields.pop(name, None)
-        else:
-            fields[name] = value
-    data = _signed([fields[n] for n in CERT_FIELDS if n in fields], key, fields["signature"])
+    data = _signed(*_replaced(cert_fields(cert), CERT_FIELDS, replace), key)
     try:
         return x509.load_der_x509_certificate(data)
     except Exception:  # noqa: BLE001 - whatever cryptography refuses, keep the bytes instead
@@ -239,15 +245,7 @@ CRL_FIELDS = ("version", "signature", "issuer", "this", "next", "revoked", "exte
 def rebuild_crl(crl: x509.CertificateRevocationList, key: object, **replace: Optional[bytes]
                 ) -> bytes:
     """DER of ``crl`` with some fields replaced (``None`` removes one), signed by ``key``."""
-    fields = crl_fields(crl)
-    for name, value in replace.items():
-        if name not in CRL_FIELDS:
-            raise KeyError(name)
-        if value is None:
-            fields.pop(name, None)
-        else:
-            fields[name] = value
-    return _signed([fields[n] for n in CRL_FIELDS if n in fields], key, fields["signature"])
+    return _signed(*_replaced(crl_fields(crl), CRL_FIELDS, replace), key)
 
 
 def revoked_entry(serial: int, when: bytes, exts: Sequence[bytes] = ()) -> bytes:
