@@ -118,17 +118,17 @@ ROWS = _rows()
 
 @dataclass
 class Row:
-    base: Path
+    """One run's home, as complete_setup laid it out, and the files the inputs go into."""
+
     home: Path
     env: dict[str, str]
+    cadir: Path
+    proxy: Path
 
-    @property
-    def cadir(self) -> Path:
-        return UKGrid.cadir(self.home)
-
-    @property
-    def proxy(self) -> Path:
-        return Path(self.env["X509_USER_PROXY"])
+    @classmethod
+    def made(cls, uk: UKGrid, base: Path) -> Row:
+        home, env = complete_setup(uk, base)
+        return cls(home, dict(env), UKGrid.cadir(home), Path(env["X509_USER_PROXY"]))
 
 
 def _ca_files(row: Row, cert) -> list[Path]:
@@ -233,15 +233,14 @@ def corpus(tmp_path_factory) -> Corpus:
     clean_home, _ = complete_setup(uk, root / "clean")
     jobs, refusals, found = [], {}, {}
     for rid, items in ROWS:
-        home, env = complete_setup(uk, root / rid)
-        row = Row(root / rid, home, dict(env))
+        row = Row.made(uk, root / rid)
         for item in items:
             apply(uk, row, item)
         for item in items:
             refusals[f"{rid}/{item.id}"] = openssl_refuses(row, item, good_cert,
                                                            UKGrid.cadir(clean_home))
             found[f"{rid}/{item.id}"] = needles(uk, row, item)
-        jobs.append(Job(rid, home, [], row.env, timeout=RUN_TIMEOUT))
+        jobs.append(Job(rid, row.home, [], row.env, timeout=RUN_TIMEOUT))
     started = time.monotonic()
     outcomes = DiagnosisPool(root / "pool", width=2).run(jobs, deadline=900)
     run = Corpus(outcomes, refusals, found, time.monotonic() - started)
