@@ -13,6 +13,7 @@ from mu3e_checks.knowledge.proxy import (
     chain_fix,
     init_command,
     proxy_file_problem,
+    proxy_refusal,
     signature_problem,
     write_target,
 )
@@ -128,10 +129,11 @@ def test_proxy_key_matches(proxy_fact, settings, user_cert_fact, user_key_fact, 
 
 @check("PROXY-005", "The proxy is an RFC 3820 impersonation proxy", step=STEP, fix=INIT,
        requires=("PROXY-003",))
-def test_proxy_format(proxy_fact, settings):
+def test_proxy_format(proxy_fact, settings, trust_store):
     """OpenSSL, and so the DIRAC services, validate only RFC 3820 proxies.  Legacy Globus
-    (CN=proxy, grid-proxy-init -old) and draft GSI-3 proxies fail; limited and independent
-    proxies warn, because services refuse them for job submission or do not grant your rights.
+    (CN=proxy, grid-proxy-init -old) and draft GSI-3 proxies fail, and so does one OpenSSL
+    refuses as a proxy (its name, a path length), judged without CRLs so none can hide it;
+    limited and independent proxies warn (refused for job submission, or not your rights).
     """
     proxy = proxy_fact.get()
     group = settings.group
@@ -142,6 +144,10 @@ def test_proxy_format(proxy_fact, settings):
     if proxy.format == "draft":
         fail(f"{proxy.path} is a pre-RFC draft (GSI-3) proxy, which current services do not "
              "accept", group=group)
+    refusal = proxy_refusal(proxy, trust_store.value) if trust_store.value is not None else None
+    if refusal is not None:
+        fail(f"OpenSSL refuses the proxy in {proxy.path} itself (error {refusal.code}, whatever "
+             f"the CRLs say): {refusal.reason}", group=group)
     if proxy.limited:
         warn(f"{proxy.path} is a limited proxy: services refuse it for job submission and most "
              "data operations", group=group)

@@ -37,7 +37,16 @@ from mu3e_checks.knowledge.pki import (
     text_problem,
     validity,
 )
-from mu3e_checks.knowledge.trust import X509_V_ERR_CERT_REVOKED, ChainVerdict
+from mu3e_checks.knowledge.trust import (
+    X509_V_ERR_CERT_HAS_EXPIRED,
+    X509_V_ERR_CERT_NOT_YET_VALID,
+    X509_V_ERR_CERT_REVOKED,
+    X509_V_ERR_CERT_SIGNATURE_FAILURE,
+    X509_V_ERR_INVALID_CA,
+    X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION,
+    ChainVerdict,
+    verify_chain,
+)
 from mu3e_checks.remedy import Remedy, join, say
 
 
@@ -278,6 +287,32 @@ def signature_problem(proxy: ProxyFile) -> Optional[str]:
                 "with that key (the file was pieced together from two proxies, or the proxy "
                 "was made with a key that is not that proxy's)")
     return None
+
+
+#: OpenSSL's errors at a proxy's own depth that another PROXY check reports: its signature
+#: (PROXY-004), its validity (PROXY-008), a legacy or draft proxy (PROXY-005's format test).
+_OWNED_ELSEWHERE = frozenset({X509_V_ERR_CERT_SIGNATURE_FAILURE, X509_V_ERR_CERT_NOT_YET_VALID,
+                              X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_INVALID_CA,
+                              X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION})
+
+
+def proxy_refusal(proxy: ProxyFile, store: object) -> Optional[ChainVerdict]:
+    """OpenSSL's refusal of the proxy certificates themselves (a subject that is not its
+    issuer's plus one CN, a path length exceeded ...), or None.
+
+    Judged without CRLs: with them OpenSSL stops at the first CRL problem of the user's CA
+    and never looks at the proxy, so a missing or stale CRL would hide what is wrong with the
+    proxy itself (the CRL checks report the CRLs).  Only refusals at a proxy's depth count;
+    the user's certificate and its CAs are the CA checks' business.
+    """
+    proxies = next((n for n, c in enumerate(proxy.certs) if proxy_format(c) is None),
+                   len(proxy.certs))
+    verdict = verify_chain(proxy.proxy, proxy.chain, store, crl_check=False,  # type: ignore
+                           allow_proxy=True)
+    if verdict.ok or verdict.depth is None or verdict.depth >= proxies \
+            or verdict.code in _OWNED_ELSEWHERE:
+        return None
+    return verdict
 
 
 # ----------------------------------------------------------------------------- the DIRAC group

@@ -459,3 +459,26 @@ def test_proxy_signed_by_a_key_that_is_not_the_users_fails_without_crls(grid, tm
     assert f"{key} does not belong to" in case.fix and case.fix.endswith(INIT)
     assert r.outcome("PROXY-006") == "skipped" and "PROXY-004" in r["PROXY-006"].message
     assert r.returncode == 1
+
+
+def test_a_proxy_openssl_refuses_as_such_is_named_even_without_crls(grid, tmp_path):
+    """A proxy whose subject is not its issuer's plus one CN: OpenSSL says 'proxy subject name
+    violation' without CRLs, but stops at the missing CRL with them; PROXY-005 judges the proxy
+    itself without CRLs, so the missing CRLs (CRL-001) cannot hide it."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    home = grid.home(tmp_path, trust=False)
+    write_trust_dir(home / "dirac_ui/diracos/etc/grid-security/certificates", grid.cas, {})
+    odd = grid.pki.proxy(grid.user, group="mu3e.org_user")
+    names = list(grid.user.subject)[:-1] + [x509.NameAttribute(NameOID.COMMON_NAME, "x"),
+                                             x509.NameAttribute(NameOID.COMMON_NAME, "123")]
+    from tests.support import malformed as M
+
+    odd.cert = M.rebuild(odd.cert, grid.user.key, subject=x509.Name(names).public_bytes())
+    r = run_checks(home, "--mu3e-select", "CRL,PROXY",
+                   env={"X509_USER_PROXY": str(write_proxy(tmp_path / "x509up", odd))})
+    case = r["PROXY-005"]
+    assert case.outcome == "failed", (case.outcome, case.message)
+    assert "proxy subject name violation" in case.message and "error 72" in case.message
+    assert r.outcome("CRL-001") == "failed"
