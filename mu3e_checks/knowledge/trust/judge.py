@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from cryptography import x509
@@ -30,6 +30,7 @@ from mu3e_checks.knowledge.trust.scan import (
     CA,
     CRLFile,
     TrustStore,
+    openssl_refusal,
     signed_by,
     subject_hash,
     subject_hash_old,
@@ -309,8 +310,19 @@ def missing_crls(store: TrustStore) -> list[CA]:
     return [ca for ca in store.cas if ca.crl_name not in store.crls]
 
 
-def bad_crls(store: TrustStore) -> list[CRLFile]:
-    return [c for c in store.read_crls() if c.problem]
+def bad_crls(store: TrustStore, relied_on: Mapping[bytes, str] = ()) -> list[CRLFile]:
+    """The CRL files that cannot be used; for the CAs in ``relied_on`` (fingerprints, as
+    :func:`focus` gives) also those OpenSSL refuses to load (see :func:`scan.openssl_refusal`)."""
+    out = []
+    for c in store.read_crls():
+        if c.problem:
+            out.append(c)
+        elif c.ca is not None and c.ca.fingerprint in relied_on:
+            refusal = openssl_refusal(store, c)
+            if refusal:
+                out.append(replace(c, problem=f"{c.name} {refusal}, so it cannot be used as "
+                                   "a CRL"))
+    return out
 
 
 @dataclass(frozen=True)

@@ -511,13 +511,14 @@ def crl_signed_by(crl: x509.CertificateRevocationList, der: bytes,
     return True
 
 
-def crl_damage(crl: x509.CertificateRevocationList, openssl: bool = True) -> Optional[str]:
-    """What in a CRL cannot be decoded, or what makes OpenSSL refuse to load it, or None.
+def crl_damage(crl: x509.CertificateRevocationList, openssl: bool = False) -> Optional[str]:
+    """What in a CRL cannot be decoded, or (``openssl``) what makes OpenSSL refuse it, or None.
 
     ``cryptography`` decodes the issuer name, the dates and the extensions only when they are
-    touched, and the revoked entries one by one; OpenSSL decodes all of it when it loads the
-    CRL for a chain check.  Checking here, once, where the file is read, keeps every later use
-    from breaking on it.  ``openssl``: also try OpenSSL's load (a PEM CRL it would read).
+    touched; checking them once, where the file is read, keeps every later use from breaking
+    on them.  The revoked entries OpenSSL decodes when it loads the CRL for a chain check: that
+    costs as much as the check itself on a large CRL, so the scan leaves it to
+    :func:`openssl_refusal`, asked only about the CRLs the user relies on.
     """
     try:
         _ = crl.issuer.rfc4514_string()
@@ -543,6 +544,17 @@ def crl_damage(crl: x509.CertificateRevocationList, openssl: bool = True) -> Opt
     except crypto.Error as exc:
         return f"cannot be loaded by {_openssl_name()} ({openssl_reason(exc)})"
     return None
+
+
+def openssl_refusal(store: TrustStore, crl: CRLFile) -> Optional[str]:
+    """Why OpenSSL refuses to load ``crl`` (a damaged revoked entry, an extension it cannot
+    decode), or None; asked once per file and store (the chain check skips such a CRL, as
+    ``-CApath`` does, and says the CRL is there but cannot be used)."""
+    cache = store.__dict__.setdefault("_openssl_refusals", {})
+    if crl.name not in cache:
+        cache[crl.name] = (crl_damage(crl.crl, openssl=True) if crl.crl is not None
+                           and crl.encoding == "PEM" else None)
+    return cache[crl.name]
 
 
 @functools.lru_cache(maxsize=1)
@@ -587,7 +599,7 @@ def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]],
         place = decode_place(exc)
         return CRLFile(name, problem=f"{name} is {what}: it is not a readable CRL (PEM or DER)"
                        + (f"; its {place} cannot be decoded" if place else ""))
-    damage = crl_damage(crl, enc == "PEM")
+    damage = crl_damage(crl)
     if damage:
         return CRLFile(name, None, enc, f"{name} {damage}, so it cannot be used as a CRL")
     nxt, last = crl.next_update_utc, crl.last_update_utc

@@ -249,8 +249,11 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
     for cert in certs:  # the scan kept only CAs OpenSSL loads
         x509_store.add_cert(openssl_x509(cert))
     if crl_check:
-        for crl in crls:  # and only CRLs it loads (scan.crl_damage)
-            x509_store.add_crl(crl)
+        for crl in crls:
+            try:
+                x509_store.add_crl(crl)
+            except crypto.Error:  # a CRL OpenSSL cannot load is no CRL, as with -CApath
+                continue
     flags = 0
     if crl_check:
         flags |= crypto.X509StoreFlags.CRL_CHECK | crypto.X509StoreFlags.CRL_CHECK_ALL
