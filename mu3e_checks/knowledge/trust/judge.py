@@ -212,12 +212,14 @@ def explain_gap(store: TrustStore, gap: ChainGap) -> GapFinding:
         files = "; ".join(", ".join(ca.names) for ca in replaced)
         return GapFinding(f"{head}: {files} is not the certificate its IGTF bundle ships (the "
                           "bundle's .info file lists another SHA-1 fingerprint), so that CA file "
-                          "was replaced by a look-alike with the same name", reinstall=(issuer,))
+                          "was replaced (by a look-alike with the same name, or a copy of "
+                          "another generation of that CA)", reinstall=(issuer,))
     if gap.holder is not None and store.igtf_genuine(gap.holder) is False:
         return GapFinding(f"{head}: {', '.join(gap.holder.names)} is not the certificate its "
                           "IGTF bundle ships (the bundle's .info file lists another SHA-1 "
-                          "fingerprint), so that CA file was replaced by a look-alike with the "
-                          "same name", reinstall=(gap.holder.subject,))
+                          "fingerprint), so that CA file was replaced (by a look-alike with the "
+                          "same name, or a copy of another generation of that CA)",
+                          reinstall=(gap.holder.subject,))
     genuine = bool(gap.same_name) and all(store.igtf_genuine(ca) for ca in gap.same_name)
     contact = next((info.contact for info in (store.infos.get(dn_key(issuer)),) if info), None)
     if genuine and gap.holder is None:
