@@ -340,6 +340,7 @@ class Written:
 
     html: Optional[str] = None
     json: Optional[str] = None
+    junit: Optional[str] = None  # --junitxml (pytest says so itself only when not quiet)
     redacted: bool = False
     problems: tuple[str, ...] = ()
 

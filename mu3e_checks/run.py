@@ -439,6 +439,7 @@ class DiagnosisRun:
         """What the terminal says about the report files."""
         return Written(html=visible(self.html_path) if self.html_path else None,
                        json=visible(self.json_path) if self.json_path else None,
+                       junit=visible(self.junit_path) if self.junit_path else None,
                        redacted=self.settings.redact, problems=tuple(self.report_problems))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:

@@ -177,13 +177,13 @@ def test_cert_validity(user_cert, settings):
 @check("CERT-009", "The certificate's key and signature are strong enough", step=STEP,
        fix="# ask your CA for a new certificate with an RSA key of at least 2048 bits",
        requires=("CERT-005",))
-def test_cert_strength(user_cert):
+def test_cert_strength(user_cert, credentials):
     """Grid services refuse weak keys and signatures (RSA under 2048 bits, MD5/SHA-1).
     Fails naming what is too weak; only the CA can issue a stronger certificate.
     """
     problems = pki.strength_problems(user_cert.cert)
     if problems:
-        fail("; ".join(problems))
+        fail(f"{credentials.cert}: " + "; ".join(problems))
     note(pki.key_description(user_cert.cert))
 
 

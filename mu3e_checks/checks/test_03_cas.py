@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from mu3e_checks import commands
 from mu3e_checks.knowledge import trust
-from mu3e_checks.knowledge.pki import same_dn
+from mu3e_checks.knowledge.pki import dn_key, same_dn
 from mu3e_checks.knowledge.trust import bundle_fix, diracos_cert_dir, has_ca_files
 from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
@@ -77,18 +77,28 @@ def test_single_ca_dir(settings, system_cert_dir, trust_choice, trust_store, use
 
 @check("CA-003", "Every CA file parses and is named by its OpenSSL subject hash", step=STEP,
        fix="mv {dir}/<wrong name>.0 {dir}/<subject hash>.0", requires=("CA-001",))
-def test_ca_files(trust_store, trust_choice, own_ca_dir_fix):
+def test_ca_files(trust_store, trust_choice, user_ca_chain, settings, own_ca_dir_fix):
     """Every ``<hash>.N`` parses as PEM and is named by its OpenSSL subject hash (the old MD5
     hash names IGTF ships are accepted).  Broken symlinks, link loops, FIFOs and devices,
     damaged or DER files and wrong names fail with the ``mv``/``rm``/``openssl x509`` command
-    for that file; a second copy of an installed CA under a wrong name only warns.  A required
-    CA installed only under a wrong name is this check's finding alone.
+    for that file; a second copy of an installed CA under a wrong name only warns, and so does
+    a damaged CA certificate (a duplicate or undecodable extension, a date or key that cannot be
+    read) that you do not rely on.  A required CA installed only under a wrong name or in a
+    damaged file is this check's finding alone.
     """
     store = trust_store.get()
-    bad = [p for p in store.bad_files if not p.harmless]
+    mine = trust.relied_on(user_ca_chain, trust.required_dns(settings.required_cas,
+                                                             user_ca_chain))
+    lookup = trust.missing_issuer_hashes(user_ca_chain)  # where OpenSSL seeks your issuer
+    others = [p for p in store.bad_files if not p.harmless and p.dn is not None
+              and dn_key(p.dn) not in mine and p.name.split(".")[0] not in lookup]
+    bad = [p for p in store.bad_files if not p.harmless and p not in others]
     for p in store.bad_files:
         if p.harmless:
             warn(p.message, fix=p.fix)
+    if others:
+        warn(f"{len(others)} CA file(s) of CAs you do not rely on cannot be used: "
+             + trust.summarize([p.message for p in others]), fix=join(*(p.fix for p in others)))
     if bad:
         fail(f"{len(bad)} CA file(s) in {store.path} cannot be used by OpenSSL: "
              + trust.summarize([p.message for p in bad]),
@@ -117,13 +127,15 @@ def test_required_cas(trust_store, user_ca_chain, settings, trust_choice, own_ca
     results = trust.check_required(store, dns)
     problems = [r for r in results if r.problem]
     if problems:
+        again = list(dict.fromkeys(d for r in problems for d in (r.reinstall or (r.dn,))))
         fail("; ".join(r.problem for r in problems),
-             fix=own_ca_dir_fix() or bundle_fix(store.path, [r.dn for r in problems],
-                                                store.aliases, settings.ca_repository))
+             fix=own_ca_dir_fix() or bundle_fix(store.path, again, store.aliases,
+                                                settings.ca_repository))
     for r in results:
         if r.misnamed:
-            note(f"{r.dn} is installed as {', '.join(r.misnamed)}, a name OpenSSL never opens: "
-                 "CA-003 reports it, with the command that renames it")
+            note(f"{r.dn} is installed as {', '.join(r.misnamed)}, which OpenSSL cannot use "
+                 "(a wrong name or a damaged file): CA-003 reports it, with the command that "
+                 "repairs it")
         else:
             note(f"found {r.found.describe()}" if r.found else r.dn)
 
@@ -158,11 +170,13 @@ def test_user_chain_present(trust_store, user_cert, user_ca_chain, settings, own
     """OpenSSL builds your certificate's chain from the directory, without CRLs (CRL-004 adds
     them), from the files the diagnosis already read, as ``openssl verify -CApath`` would.  A
     failure names the failing certificate's DN; a missing issuer also names the issuer DN and
-    the ``<hash>.0`` OpenSSL looked up.  A CA missing because of a wrong file name, an expired
-    CA or a missing required CA is skipped here, naming the check that reports it.  Where the
-    CA directory in use is not yours to write (a host's /etc/grid-security/certificates), this
-    and every CA and CRL fix start with ``export X509_CERT_DIR=<your DIRACOS one>`` and fill
-    that one.
+    the ``<hash>.0`` OpenSSL looked up.  A look-alike (a CA installed under your issuer's name
+    whose key did not sign your certificate) fails here, saying which side is not genuine when
+    the IGTF ``.info`` files tell, with the genuine bundle and whom to ask.  A CA missing
+    because of a wrong or unusable file, an expired CA or a required CA that CA-004 reports
+    is skipped here, naming the check that reports it.  Where the CA directory in use is not
+    yours to write (a host's /etc/grid-security/certificates), this and every CA and CRL fix
+    start with ``export X509_CERT_DIR=<your DIRACOS one>`` and fill that one.
     """
     store = trust_store.get()
     verdict = trust.verify_chain(user_cert.cert, [], store, crl_check=False)
@@ -172,13 +186,34 @@ def test_user_chain_present(trust_store, user_cert, user_ca_chain, settings, own
     if verdict.code in (trust.X509_V_ERR_CERT_HAS_EXPIRED, trust.X509_V_ERR_CERT_NOT_YET_VALID) \
             and verdict.depth:
         skip_for("CA-005", verdict.reason)
-    if verdict.missing_issuer_dn and store.misnamed(verdict.missing_issuer_dn):
-        names = ", ".join(p.name for p in store.misnamed(verdict.missing_issuer_dn))
-        skip_for("CA-003", f"{verdict.missing_issuer_dn} is installed as {names}, under a "
+    missing = verdict.missing_issuer_dn
+    if missing and store.misnamed(missing):
+        names = ", ".join(p.name for p in store.misnamed(missing))
+        skip_for("CA-003", f"{missing} is installed as {names}, under a "
                  "name OpenSSL never opens")  # one root cause, one failure (CA-003's)
-    if verdict.missing_issuer_dn in trust.required_dns(settings.required_cas, user_ca_chain):
+    unusable = [p.name for p in (store.unusable(missing) if missing else [])]
+    unusable += [p.name for p in store.bad_files if not p.harmless and p.dn is None
+                 and verdict.lookup_name
+                 and p.name.split(".")[0] == verdict.lookup_name.split(".")[0]]
+    if missing and unusable:
+        skip_for("CA-003", f"{missing} is installed as {', '.join(unusable)}, which OpenSSL "
+                 "cannot use")
+    required = trust.required_dns(settings.required_cas, user_ca_chain)
+    gap = user_ca_chain.gap
+    if gap is not None and gap.same_name and (
+            missing or verdict.code == trust.X509_V_ERR_CERT_SIGNATURE_FAILURE):
+        if gap.holder is not None and trust.required_problem(store, required, gap.issuer_dn,
+                                                             gap.holder.subject):
+            skip_for("CA-004", trust.explain_gap(store, gap).message)  # the same two CAs
+        finding = trust.explain_gap(store, gap)
+        fail(f"{finding.message}. OpenSSL cannot build your chain (error {verdict.code}: "
+             f"{verdict.openssl_message}), so grid-proxy-init and voms-proxy-init refuse your "
+             "certificate ('Certificate verification failed') and DIRAC's services reject it",
+             fix=own_ca_dir_fix() or trust.gap_fix(store, finding, "CA-006",
+                                                   settings.ca_repository))
+    if missing and trust.required_problem(store, required, missing):
         skip_for("CA-004", verdict.reason)  # one missing CA, one failure (CA-004's)
-    if verdict.missing_issuer_dn:
+    if missing:
         fail(verdict.reason, fix=own_ca_dir_fix() or bundle_fix(
-            store.path, [verdict.missing_issuer_dn], store.aliases, settings.ca_repository))
+            store.path, [missing], store.aliases, settings.ca_repository))
     fail(verdict.reason, fix=own_ca_dir_fix(), dir=store.path)

@@ -13,11 +13,13 @@ from mu3e_checks.knowledge.proxy import (
     chain_fix,
     init_command,
     proxy_file_problem,
+    proxy_refusal,
+    signature_problem,
     write_target,
 )
 from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
-from mu3e_checks.remedy import join
+from mu3e_checks.remedy import join, say
 
 STEP = "local-proxy"
 INIT = commands.PROXY_INIT
@@ -95,24 +97,43 @@ def test_proxy_parses(proxy_fact, settings):
          f"{proxy.key_format} private key")
 
 
-@check("PROXY-004", "The private key in the proxy file belongs to the proxy certificate",
+@check("PROXY-004", "The proxy is signed by your certificate's key and holds its own key",
        step=STEP, fix=INIT, requires=("PROXY-003",))
-def test_proxy_key_matches(proxy_fact, settings):
-    """A proxy whose key is not its certificate's cannot authenticate anywhere.  Fails when
-    the file was pieced together or overwritten halfway; a new proxy is the fix.
+def test_proxy_key_matches(proxy_fact, settings, user_cert_fact, user_key_fact, credentials):
+    """Each proxy must be signed by the key of the certificate it names as issuer, as DIRAC
+    ("The proxy is not valid") and OpenSSL check whatever the CRLs say, and the file's key must
+    be the proxy's.  ``dirac-proxy-init --nocs`` signs silently with a key that is not your
+    certificate's: the fix puts the right key in place (CERT-007), then makes a new proxy.
     """
     proxy = proxy_fact.get()
+    group = settings.group
+    problem = signature_problem(proxy)
+    if problem:
+        cert = user_cert_fact.value.cert if user_cert_fact.value is not None else None
+        key = user_key_fact.value.key if user_key_fact.value is not None else None
+        pair_broken = cert is not None and key is not None and not pki.key_matches(cert, key)
+        fix = (join(say("{key} does not belong to {cert} (CERT-007): put the key of your "
+                        "certificate there, e.g. export both again from your .p12, then make "
+                        "a new proxy:", key=credentials.key, cert=credentials.cert),
+                    init_command(group)) if pair_broken
+               else init_command(group))
+        fail(f"{problem}. DIRAC says 'The proxy is not valid' and OpenSSL 'certificate "
+             "signature failure' for it, so no service accepts it", fix=fix)
+    if pki.public_key(proxy.proxy) is None:
+        fail(f"the proxy certificate in {proxy.path} has {pki.unreadable_key(proxy.proxy)}, so "
+             "no service can check that the private key belongs to it", group=group)
     if not proxy.key_matches:
         fail(f"the private key in {proxy.path} does not belong to its proxy certificate: the "
-             "file was pieced together or overwritten halfway", group=settings.group)
+             "file was pieced together or overwritten halfway", group=group)
 
 
 @check("PROXY-005", "The proxy is an RFC 3820 impersonation proxy", step=STEP, fix=INIT,
        requires=("PROXY-003",))
-def test_proxy_format(proxy_fact, settings):
+def test_proxy_format(proxy_fact, settings, trust_store):
     """OpenSSL, and so the DIRAC services, validate only RFC 3820 proxies.  Legacy Globus
-    (CN=proxy, grid-proxy-init -old) and draft GSI-3 proxies fail; limited and independent
-    proxies warn, because services refuse them for job submission or do not grant your rights.
+    (CN=proxy, grid-proxy-init -old) and draft GSI-3 proxies fail, and so does one OpenSSL
+    refuses as a proxy (its name, a path length), judged without CRLs so none can hide it;
+    limited and independent proxies warn (refused for job submission, or not your rights).
     """
     proxy = proxy_fact.get()
     group = settings.group
@@ -123,6 +144,10 @@ def test_proxy_format(proxy_fact, settings):
     if proxy.format == "draft":
         fail(f"{proxy.path} is a pre-RFC draft (GSI-3) proxy, which current services do not "
              "accept", group=group)
+    refusal = proxy_refusal(proxy, trust_store.value) if trust_store.value is not None else None
+    if refusal is not None:
+        fail(f"OpenSSL refuses the proxy in {proxy.path} itself (error {refusal.code}, whatever "
+             f"the CRLs say): {refusal.reason}", group=group)
     if proxy.limited:
         warn(f"{proxy.path} is a limited proxy: services refuse it for job submission and most "
              "data operations", group=group)

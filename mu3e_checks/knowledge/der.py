@@ -27,6 +27,14 @@ PRINTABLE_STRING, T61_STRING, IA5_STRING = 0x13, 0x14, 0x16
 UTC_TIME, GENERALIZED_TIME = 0x17, 0x18
 VISIBLE_STRING, UNIVERSAL_STRING, BMP_STRING = 0x1A, 0x1C, 0x1E
 
+#: What ``cryptography`` raises from the parts of a certificate or CRL it decodes only when
+#: they are first touched (extensions, validity dates, names): a duplicate extension, a known
+#: extension whose value is not what its type says (a garbage basicConstraints, keyUsage or
+#: SAN), a general name type it does not know, a date it cannot represent.
+DECODE_ERRORS: tuple[type[Exception], ...] = (ValueError, x509.DuplicateExtension,
+                                              x509.UnsupportedGeneralNameType)
+
+
 class DerError(ValueError):
     """The bytes are not valid DER for the expected structure; the message says where."""
 
@@ -201,7 +209,7 @@ def raw_extensions(certs: Sequence[x509.Certificate], ident: x509.ObjectIdentifi
             ext = cert.extensions.get_extension_for_oid(ident)
         except x509.ExtensionNotFound:
             continue
-        except ValueError:
+        except DECODE_ERRORS:
             yield n, None
             continue
         yield n, getattr(ext.value, "value", b"")
@@ -234,6 +242,37 @@ def lenient_dn(tlv: Tlv) -> str:
                                              else "replace")
             parts.append(f"{_DN_SHORT.get(dotted, dotted)}={value}")
     return "/" + "/".join(parts) if parts else ""
+
+
+def encode(tag: int, content: bytes) -> bytes:
+    """One DER element (definite length): enough to rebuild a structure this module read."""
+    n = len(content)
+    if n < 0x80:
+        head = bytes([n])
+    else:
+        body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        head = bytes([0x80 | len(body)]) + body
+    return bytes([tag]) + head + content
+
+
+def tbs_extensions(tbs: bytes) -> list[Tlv]:
+    """Each Extension (``SEQUENCE { extnID, critical?, extnValue }``) of a TBSCertificate."""
+    fields = seq(parse(tbs), "TBSCertificate")
+    found = next((f for f in fields if f.context_number == 3 and f.constructed), None)
+    if found is None:
+        return []
+    inner = found.children()
+    return seq(inner[0], "extensions") if inner else []
+
+
+def with_only_extension(cert_der: bytes, ext: Tlv) -> bytes:
+    """``cert_der`` with ``ext`` as its one extension and no signature: a certificate to
+    *decode* one extension in isolation (nothing verifies it), to tell which one is damaged."""
+    outer = seq(parse(cert_der), "Certificate")
+    fields = seq(outer[0], "TBSCertificate")
+    kept = [f.raw for f in fields if f.context_number != 3]
+    tbs = encode(SEQUENCE, b"".join(kept) + encode(0xA3, encode(SEQUENCE, ext.raw)))
+    return encode(SEQUENCE, tbs + outer[1].raw + encode(BIT_STRING, b"\x00"))
 
 
 def tbs_names(tbs: bytes) -> tuple[Tlv, Tlv]:

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from mu3e_checks.knowledge.der import DECODE_ERRORS
 from mu3e_checks.text import clip
 
 PROXY_CERT_INFO_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.14")
@@ -92,13 +93,141 @@ def load_certificates(data: bytes, what: str = "the file") -> list[x509.Certific
         raise PemError(f"{what} contains no PEM certificate (no '-----BEGIN CERTIFICATE-----')")
     certs = []
     for n, block in enumerate(blocks, 1):
+        name = f"certificate {n} in {what}"
         try:
             cert = x509.load_pem_x509_certificate(
                 block.replace(b"TRUSTED CERTIFICATE", b"CERTIFICATE"))
-        except ValueError:
-            raise PemError(f"certificate {n} in {what} is damaged and cannot be decoded") from None
-        certs.append(readable_names(cert, f"certificate {n} in {what}"))
+        except x509.InvalidVersion as exc:
+            raise PemError(_version_problem(name, exc)) from None
+        except ValueError as exc:
+            place = decode_place(exc)
+            raise PemError(f"{name} is damaged and cannot be decoded"
+                           + (f" (bad {place})" if place else "")) from None
+        certs.append(usable_certificate(cert, name))
     return certs
+
+
+def _version_problem(what: str, exc: x509.InvalidVersion) -> str:
+    return (f"{what} claims X.509 version {exc.parsed_version + 1}, which does not exist "
+            "(only versions 1 to 3 do): no CA issues such a certificate, and it cannot be "
+            "read here")
+
+
+def certificate_damage(cert: x509.Certificate) -> Optional[str]:
+    """What in ``cert`` cannot be decoded (its extensions or validity dates), or None.
+
+    ``cryptography`` decodes these lazily, so without this check each damaged certificate
+    would break whichever function touched it first.  OpenSSL refuses such a certificate in a
+    chain too ("invalid or inconsistent certificate extension", or it cannot read the time),
+    so the certificate is not usable as it is.
+    """
+    try:
+        _ = cert.extensions
+    except x509.DuplicateExtension as exc:
+        return (f"the extension {extension_name(exc.oid)} twice (a certificate may carry each "
+                "extension once)")
+    except DECODE_ERRORS:
+        name = _damaged_extension(cert)
+        return f"{'a ' + name if name else 'an'} extension whose value cannot be decoded"
+    for which, attr in (("notBefore", "not_valid_before_utc"),
+                        ("notAfter", "not_valid_after_utc")):
+        try:
+            getattr(cert, attr)
+        except DECODE_ERRORS as exc:
+            return f"a {which} date that cannot be read ({clip(first_line(exc), 80)})"
+    return None
+
+
+def _damaged_extension(cert: x509.Certificate) -> str:
+    """The name of the first extension ``cryptography`` cannot decode on its own.
+
+    It decodes all extensions at once and does not say which one broke, so each is decoded
+    again inside a copy of the certificate that carries only that one.
+    """
+    from mu3e_checks.knowledge import der
+
+    whole = cert.public_bytes(serialization.Encoding.DER)
+    try:
+        exts = der.tbs_extensions(cert.tbs_certificate_bytes)
+    except der.DerError:
+        return ""
+    for ext in exts:
+        try:
+            _ = x509.load_der_x509_certificate(der.with_only_extension(whole, ext)).extensions
+        except (der.DerError, *DECODE_ERRORS):
+            try:
+                return extension_name(x509.ObjectIdentifier(der.oid(der.seq(ext, "extension")[0])))
+            except (der.DerError, ValueError):
+                break
+    return ""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none), for messages."""
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+#: Where in a certificate or CRL ``cryptography``'s decoder stopped (the names in its
+#: ParseError's location), in words; the most specific one found is used.
+_DECODE_PLACES = (
+    ("AttributeTypeValue", "name attribute"), ("subject", "subject name"),
+    ("issuer", "issuer name"), ("not_before", "notBefore date"), ("not_after", "notAfter date"),
+    ("this_update", "thisUpdate date"), ("next_update", "nextUpdate date"),
+    ("revocation_date", "revocation date"), ("revoked_certificates", "revoked-certificate entry"),
+    ("version", "version field"), ("serial", "serial number"), ("spki", "public key"),
+    ("signature_alg", "signature algorithm"), ("extensions", "extensions"),
+)
+
+
+def decode_place(exc: BaseException) -> str:
+    """What ``cryptography`` failed to decode in a certificate or CRL ("notBefore date"), or ''
+    when its message does not say."""
+    import re
+
+    located = re.search(r"location: \[(.*?)\]", str(exc))
+    if not located:
+        return ""
+    parts = re.findall(r'"([^"]+)"', located.group(1))
+    for part in reversed(parts):
+        for key, words in _DECODE_PLACES:
+            if key.lower() in part.lower():
+                return words
+    return ""
+
+
+#: Names of the extensions a grid certificate carries, for messages.
+_EXTENSION_NAMES = {
+    "2.5.29.19": "basicConstraints", "2.5.29.15": "keyUsage", "2.5.29.17": "subjectAltName",
+    "2.5.29.37": "extendedKeyUsage", "2.5.29.14": "subjectKeyIdentifier",
+    "2.5.29.35": "authorityKeyIdentifier", "2.5.29.32": "certificatePolicies",
+    "2.5.29.31": "cRLDistributionPoints", "2.5.29.30": "nameConstraints",
+    "1.3.6.1.5.5.7.1.14": "proxyCertInfo", "1.2.42.42": "DIRAC group",
+    "1.3.6.1.4.1.8005.100.100.5": "VOMS attribute certificate", "2.5.29.20": "CRL number",
+    "2.5.29.21": "CRL reason", "2.5.29.24": "invalidity date", "2.5.29.27": "delta CRL indicator",
+    "2.5.29.28": "issuing distribution point",
+}
+
+
+def extension_name(oid: x509.ObjectIdentifier) -> str:
+    """``basicConstraints (2.5.29.19)`` for the extensions grid files carry, else the OID."""
+    dotted = oid.dotted_string
+    name = _EXTENSION_NAMES.get(dotted)
+    return f"{name} ({dotted})" if name else dotted
+
+
+def usable_certificate(cert: x509.Certificate, what: str) -> x509.Certificate:
+    """``cert`` when its names, extensions and dates can all be read, else :class:`PemError`.
+
+    Every certificate the diagnosis reads from a file comes through here, so the functions
+    that look at a certificate later never meet a part that cannot be decoded.
+    """
+    readable_names(cert, what)
+    damage = certificate_damage(cert)
+    if damage:
+        raise PemError(f"{what} has {damage}: no CA issues such a certificate, OpenSSL "
+                       "refuses most of them in a chain, and it cannot be checked further "
+                       "here")
+    return cert
 
 
 def readable_names(cert: x509.Certificate, what: str) -> x509.Certificate:
@@ -148,9 +277,11 @@ def load_certificate_any(data: bytes, what: str = "the file") -> x509.Certificat
         return load_certificates(data, what)[0]
     try:
         cert = x509.load_der_x509_certificate(data)
+    except x509.InvalidVersion as exc:
+        raise PemError(_version_problem(what, exc)) from None
     except ValueError:
         raise PemError(f"{what} is neither a PEM nor a DER certificate") from None
-    return readable_names(cert, what)
+    return usable_certificate(cert, what)
 
 
 # ----------------------------------------------------------------------------- names
@@ -225,24 +356,30 @@ def utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
-def is_ca(cert: x509.Certificate) -> bool:
-    """True for basicConstraints CA:TRUE; False when absent or when the extensions are damaged
-    (the damage itself is reported where the extensions are read)."""
+def extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> Optional[x509.Extension]:
+    """The extension ``oid`` of ``cert``, or None when it has none.
+
+    The one place extensions are looked up.  A certificate whose extensions cannot be decoded
+    is refused where it is read (:func:`usable_certificate` names the damage), so one from
+    another source (a TLS peer, an attribute certificate) that is damaged counts as having none.
+    """
     try:
-        return bool(cert.extensions.get_extension_for_oid(
-            ExtensionOID.BASIC_CONSTRAINTS).value.ca)
-    except (x509.ExtensionNotFound, ValueError):
-        return False
+        return cert.extensions.get_extension_for_oid(oid)
+    except x509.ExtensionNotFound:
+        return None
+    except DECODE_ERRORS:
+        return None
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    """True for basicConstraints CA:TRUE; False when absent."""
+    ext = extension(cert, ExtensionOID.BASIC_CONSTRAINTS)
+    return ext is not None and bool(getattr(ext.value, "ca", False))
 
 
 def proxy_kind(cert: x509.Certificate) -> Optional[str]:
     """``rfc3820`` for a proxyCertInfo proxy, ``legacy`` for a Globus CN=proxy one, else None."""
-    try:
-        cert.extensions.get_extension_for_oid(PROXY_CERT_INFO_OID)
-        return "rfc3820"
-    except x509.ExtensionNotFound:
-        pass
-    except ValueError:
+    if extension(cert, PROXY_CERT_INFO_OID) is not None:
         return "rfc3820"
     cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     if cns and cns[-1].value in ("proxy", "limited proxy"):
@@ -509,6 +646,22 @@ def _raw_spki(cert: x509.Certificate) -> bytes:
         return b""
 
 
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> Optional[bool]:
+    """Whether ``issuer`` issued ``cert``: its name is ``cert``'s issuer and its key made the
+    signature.  None when that cannot be checked here (a key or signature algorithm
+    ``cryptography`` cannot use): no verdict, rather than a wrong one.
+    """
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except InvalidSignature:
+        return False
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+
+
 def key_matches(cert: x509.Certificate, key: PrivateKey) -> bool:
     return public_bytes(cert) == public_bytes(key)
 
@@ -516,11 +669,27 @@ def key_matches(cert: x509.Certificate, key: PrivateKey) -> bool:
 # ----------------------------------------------------------------------------- judgments
 
 
+#: Public-key algorithms by OID, to tell a damaged key of a known kind from an unknown kind.
+_KEY_ALGORITHMS = {"1.2.840.113549.1.1.1": "RSA", "1.2.840.10045.2.1": "EC",
+                   "1.3.101.112": "Ed25519", "1.3.101.113": "Ed448", "1.2.840.10040.4.1": "DSA",
+                   "1.2.840.113549.1.1.10": "RSA-PSS"}
+
+
+def unreadable_key(cert: x509.Certificate) -> str:
+    """What is wrong with a public key :func:`public_key` cannot load, for a message."""
+    oid = public_key_oid(cert)
+    kind = _KEY_ALGORITHMS.get(oid)
+    if kind:
+        return (f"an {kind} public key that cannot be decoded (damaged, or parameters not "
+                "known here)")
+    return f"a public key of an algorithm not known here{f' ({oid})' if oid else ''}"
+
+
 def key_description(cert: x509.Certificate) -> str:
     pub = public_key(cert)
     if pub is None:
         oid = public_key_oid(cert)
-        return f"unreadable public key{f' (algorithm {oid})' if oid else ''}"
+        return f"unreadable public key{f' ({_KEY_ALGORITHMS.get(oid, oid)})' if oid else ''}"
     if isinstance(pub, rsa.RSAPublicKey):
         return f"RSA {pub.key_size} bits"
     if isinstance(pub, ec.EllipticCurvePublicKey):
@@ -549,9 +718,8 @@ def strength_problems(cert: x509.Certificate) -> list[str]:
     problems = []
     pub = public_key(cert)
     if pub is None:
-        oid = public_key_oid(cert)
-        problems.append("the certificate's public key uses an algorithm that cannot be read "
-                        f"here{f' ({oid})' if oid else ''}; grid services use RSA (or EC) keys")
+        problems.append(f"the certificate has {unreadable_key(cert)}; grid services use RSA "
+                        "(or EC) keys")
     elif isinstance(pub, rsa.RSAPublicKey) and pub.key_size < 2048:
         problems.append(f"the RSA key has only {pub.key_size} bits; grid services need at least "
                         "2048 ('ee key too small')")

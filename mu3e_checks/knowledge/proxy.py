@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Optional
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import NameOID
 
 from mu3e_checks import commands
@@ -26,6 +25,7 @@ from mu3e_checks.knowledge.pki import (
     PemError,
     PrivateKey,
     dn_slash,
+    extension,
     fmt_time,
     key_matches,
     load_certificates,
@@ -33,10 +33,20 @@ from mu3e_checks.knowledge.pki import (
     not_after,
     pem_blocks,
     proxy_kind,
+    signed_by,
     text_problem,
     validity,
 )
-from mu3e_checks.knowledge.trust import X509_V_ERR_CERT_REVOKED, ChainVerdict
+from mu3e_checks.knowledge.trust import (
+    X509_V_ERR_CERT_HAS_EXPIRED,
+    X509_V_ERR_CERT_NOT_YET_VALID,
+    X509_V_ERR_CERT_REVOKED,
+    X509_V_ERR_CERT_SIGNATURE_FAILURE,
+    X509_V_ERR_INVALID_CA,
+    X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION,
+    ChainVerdict,
+    verify_chain,
+)
 from mu3e_checks.remedy import Remedy, join, say
 
 
@@ -102,11 +112,8 @@ DIRACX_MARKER = b"-----BEGIN DIRACX-----"
 def proxy_format(cert: x509.Certificate) -> Optional[str]:
     """``rfc3820`` (critical proxyCertInfo), ``draft`` (GSI-3), ``legacy`` (Globus CN=proxy),
     or None for a certificate that is not a proxy."""
-    try:
-        cert.extensions.get_extension_for_oid(DRAFT_PROXY_CERT_INFO_OID)
+    if extension(cert, DRAFT_PROXY_CERT_INFO_OID) is not None:
         return "draft"
-    except (x509.ExtensionNotFound, ValueError):
-        pass
     return proxy_kind(cert)
 
 
@@ -116,9 +123,8 @@ def proxy_policy(cert: x509.Certificate) -> str:
     RFC 3820 proxies say it in proxyCertInfo's policy language; legacy ones in the last CN
     (``proxy`` or ``limited proxy``).  Grid services refuse limited proxies for job submission.
     """
-    try:
-        ext = cert.extensions.get_extension_for_oid(PROXY_CERT_INFO_OID)
-    except x509.ExtensionNotFound:
+    ext = extension(cert, PROXY_CERT_INFO_OID)
+    if ext is None:
         cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         return "limited" if cns and cns[-1].value == "limited proxy" else "impersonation"
     fields = der.seq(der.parse(getattr(ext.value, "value", b"")), "proxyCertInfo")
@@ -219,11 +225,11 @@ def parse_proxy(data: bytes, path: Path) -> ProxyFile:
         raise PemError(f"{what} holds certificates but no private key, so it is not a proxy "
                        "file (a proxy carries its own key)")
     broken = _chain_break(certs)
-    if broken:
-        raise PemError(f"the certificates in {what} are not a chain: certificate {broken + 1} is "
-                       f"not issued by certificate {broken + 2} after it; DIRAC then does not "
-                       "take the file for a proxy (a file appended to itself, or pieced "
-                       "together)")
+    if broken is not None:
+        raise PemError(f"the certificates in {what} are not a chain: certificate {broken + 1} "
+                       f"is not issued by certificate {broken + 2} after it (it names another "
+                       "issuer); DIRAC then does not take the file for a proxy (a file appended "
+                       "to itself, or pieced together)")
     keyfile = load_private_key(pem, None, what)
     if keyfile.key is None:
         raise PemError(f"{what} holds an encrypted private key; a proxy key is never encrypted, "
@@ -241,19 +247,72 @@ def parse_proxy(data: bytes, path: Path) -> ProxyFile:
 
 
 def _chain_break(certs: list[x509.Certificate]) -> Optional[int]:
-    """Index of the first certificate not signed by the next one, or None.
+    """Index of the first certificate whose issuer is not the next one by name, or None.
 
-    DIRAC's X509Chain checks each step with the issuer's key and, on a break, stops treating
-    the chain as a proxy (no group, "not a valid proxy"), however good the first certificate.
+    Names only: a file pieced together is not a proxy file at all (PROXY-003).  Whether each
+    proxy is signed by the key of the certificate after it is PROXY-004's question
+    (:func:`signature_problem`), asked of every file that is a chain.
     """
     for n in range(len(certs) - 1):
-        try:
-            certs[n].verify_directly_issued_by(certs[n + 1])
-        except (ValueError, InvalidSignature):  # another issuer name, or not its signature
+        if certs[n].issuer != certs[n + 1].subject:
             return n
-        except (TypeError, UnsupportedAlgorithm):  # a key or hash we cannot check: no verdict
-            continue
     return None
+
+
+def signature_problem(proxy: ProxyFile) -> Optional[str]:
+    """Why a proxy in the file is not signed by the key of the certificate after it, or None.
+
+    Each proxy must be signed by the key of the certificate it names as issuer: the next proxy,
+    and at last the user certificate.  DIRAC's X509Chain checks every step ("The proxy is not
+    valid"), and so does OpenSSL ('certificate signature failure'), whatever the CRLs and the CA
+    directory say.  ``dirac-proxy-init --nocs`` signs with whatever key X509_USER_KEY names, so
+    a certificate and a key that do not belong together give such a proxy without a word.  A
+    signature that cannot be checked here (an unknown algorithm) gives no verdict.
+    """
+    certs = proxy.certs
+    for n in range(len(certs) - 1):
+        cert, issuer = certs[n], certs[n + 1]
+        if proxy_format(cert) is None:  # past the proxies: the user's and CA certificates
+            break
+        if signed_by(cert, issuer) is not False:
+            continue
+        which = "the proxy" if n == 0 else f"the proxy at position {n + 1} in the file"
+        if proxy_format(issuer) is None:
+            return (f"{which} in {proxy.path} was not signed by your certificate's key: its "
+                    f"signature does not verify with the key of {dn_slash(issuer.subject)}, "
+                    "the certificate it names as its issuer (what dirac-proxy-init --nocs "
+                    "makes from a certificate and a key that do not belong together)")
+        return (f"{which} in {proxy.path} was not signed by the key of the proxy it names as "
+                f"its issuer ({dn_slash(issuer.subject)}): its signature does not verify "
+                "with that key (the file was pieced together from two proxies, or the proxy "
+                "was made with a key that is not that proxy's)")
+    return None
+
+
+#: OpenSSL's errors at a proxy's own depth that another PROXY check reports: its signature
+#: (PROXY-004), its validity (PROXY-008), a legacy or draft proxy (PROXY-005's format test).
+_OWNED_ELSEWHERE = frozenset({X509_V_ERR_CERT_SIGNATURE_FAILURE, X509_V_ERR_CERT_NOT_YET_VALID,
+                              X509_V_ERR_CERT_HAS_EXPIRED, X509_V_ERR_INVALID_CA,
+                              X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION})
+
+
+def proxy_refusal(proxy: ProxyFile, store: object) -> Optional[ChainVerdict]:
+    """OpenSSL's refusal of the proxy certificates themselves (a subject that is not its
+    issuer's plus one CN, a path length exceeded ...), or None.
+
+    Judged without CRLs: with them OpenSSL stops at the first CRL problem of the user's CA
+    and never looks at the proxy, so a missing or stale CRL would hide what is wrong with the
+    proxy itself (the CRL checks report the CRLs).  Only refusals at a proxy's depth count;
+    the user's certificate and its CAs are the CA checks' business.
+    """
+    proxies = next((n for n, c in enumerate(proxy.certs) if proxy_format(c) is None),
+                   len(proxy.certs))
+    verdict = verify_chain(proxy.proxy, proxy.chain, store, crl_check=False,  # type: ignore
+                           allow_proxy=True)
+    if verdict.ok or verdict.depth is None or verdict.depth >= proxies \
+            or verdict.code in _OWNED_ELSEWHERE:
+        return None
+    return verdict
 
 
 # ----------------------------------------------------------------------------- the DIRAC group

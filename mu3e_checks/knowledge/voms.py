@@ -32,7 +32,15 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from mu3e_checks.knowledge import der
-from mu3e_checks.knowledge.pki import VOMS_AC_OID, dn_slash, fmt_time, utcnow
+from mu3e_checks.knowledge.pki import (
+    VOMS_AC_OID,
+    PemError,
+    dn_slash,
+    fmt_time,
+    load_certificate_any,
+    public_key,
+    utcnow,
+)
 
 FQAN_ATTRIBUTE_OID = "1.3.6.1.4.1.8005.100.100.4"
 AC_CERTS_OID = "1.3.6.1.4.1.8005.100.100.10"
@@ -149,9 +157,10 @@ def _ac_certificates(extensions: der.Tlv) -> list[x509.Certificate]:
         if len(parts) >= 2 and der.oid(parts[0]) == AC_CERTS_OID:
             walk(der.parse(der.expect(parts[-1], der.OCTET_STRING, "AC certs").content), 0)
     try:
-        return [x509.load_der_x509_certificate(t.raw) for t in found]
-    except ValueError:
-        raise der.DerError("the VOMS server certificate in the AC is damaged") from None
+        return [load_certificate_any(t.raw, "the VOMS server certificate in the AC")
+                for t in found]
+    except PemError as exc:
+        raise der.DerError(str(exc)) from None
 
 
 def _is_signed(tlv: der.Tlv) -> bool:
@@ -168,7 +177,7 @@ def _verify(signers: Sequence[x509.Certificate], issuer: str, algorithm: str, tb
     candidates = [c for c in signers if dn_slash(c.subject) == issuer] or list(signers)[:1]
     if not candidates:
         return None
-    pub = candidates[0].public_key()
+    pub = public_key(candidates[0])
     try:
         if isinstance(pub, rsa.RSAPublicKey) and algorithm in _RSA_HASHES:
             pub.verify(signature, tbs, padding.PKCS1v15(), _RSA_HASHES[algorithm]())

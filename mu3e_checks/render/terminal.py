@@ -91,5 +91,7 @@ def terminal_summary(tr: Any, d: Diagnosis, written: Written, encoding: str) -> 
                           encoding))
     if written.json is not None:
         tr.write_line(fit(f"JSON report: {written.json}", encoding))
+    if written.junit is not None:
+        tr.write_line(fit(f"JUnit report: {written.junit}", encoding))
     for problem in written.problems:
         tr.write_line(fit(f"Report problem: {problem}", encoding), red=True)

@@ -201,8 +201,7 @@ def check_members(files: dict[str, bytes], links: dict[str, str], alias: str,
     from cryptography.hazmat.primitives import hashes
 
     from mu3e_checks.knowledge.pki import dn_slash, is_ca, pem_blocks, same_dn
-    from mu3e_checks.knowledge.trust import KNOWN_BUNDLES, read_info, subject_hash
-    from mu3e_checks.knowledge.trust.igtf import info_sha1fp
+    from mu3e_checks.knowledge.trust import KNOWN_BUNDLES, parse_info, subject_hash
     from mu3e_checks.knowledge.trust.scan import subject_hash_old
 
     pem = files.get(f"{alias}.pem")
@@ -251,19 +250,20 @@ def check_members(files: dict[str, bytes], links: dict[str, str], alias: str,
     info = files.get(f"{alias}.info")
     if info is None:
         raise RepairError(f"no {visible(alias)}.info, whose sha1fp.0 names the certificate")
-    info_dn, info_alias = read_info(info)
+    parsed = parse_info(info)
+    info_dn, info_alias = parsed.dn, parsed.alias
     if info_alias and info_alias != alias:
         raise RepairError(f"its .info is for {clip(info_alias)}, not {visible(alias)}")
     if info_dn and not same_dn(cert.subject, info_dn):
         raise RepairError(f"its .info names {clip(info_dn)}, but {visible(alias)}.pem holds "
                           f"{visible(subject)}")
-    sha1 = info_sha1fp(info)
     actual = cert.fingerprint(hashes.SHA1()).hex().upper()  # IGTF names it by SHA-1
-    if not sha1:
+    if not parsed.fingerprints:
         raise RepairError(f"its .info has no sha1fp.0 to check {visible(alias)}.pem against")
-    if sha1 != actual:
+    if actual not in parsed.fingerprints:
+        named = ", ".join(sorted(parsed.fingerprints))
         raise RepairError(f"{visible(alias)}.pem is not the certificate its .info names "
-                          f"(sha1fp.0 {clip(sha1, 60)}, the certificate's {actual})")
+                          f"(sha1fp {clip(named, 60)}, the certificate's {actual})")
     wanted = {a: dn for dn, a in KNOWN_BUNDLES.items()}.get(alias)
     if wanted and not same_dn(cert.subject, wanted):
         raise RepairError(f"it holds another CA ({visible(subject)}), not {visible(wanted)}")

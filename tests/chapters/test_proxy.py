@@ -434,3 +434,51 @@ def test_proxy_fixes_keep_a_hostile_group_and_paths_as_data(grid, tmp_path):
     pasted_runs_nothing(case.fix)
     assert r["PROXY-002"].fix == f"chmod 600 {quote(str(evil))}"
     pasted_runs_nothing(r["PROXY-002"].fix)
+
+
+def test_proxy_signed_by_a_key_that_is_not_the_users_fails_without_crls(grid, tmp_path):
+    """Issue 19: dirac-proxy-init --nocs signs with whatever key X509_USER_KEY names.  Without
+    CRLs every PROXY check used to pass; PROXY-004 now names the cause whatever CRL-004 says,
+    and its fix puts the right key back before the new proxy."""
+    from tests.support.pki_factory import Entity, new_key
+
+    other = new_key(fresh=True)
+    home = grid.home(tmp_path, trust=False)
+    write_trust_dir(home / "dirac_ui/diracos/etc/grid-security/certificates", grid.cas, {})
+    # The mismatched pair dirac-proxy-init was given is still in ~/.globus.
+    key = home / ".globus" / "userkey.pem"
+    key.write_bytes(Entity(grid.user.cert, other).key_pem())
+    wrong = grid.pki.proxy(Entity(grid.user.cert, other, issuer=grid.ca), group="mu3e.org_user")
+    wrong.issuer = grid.user
+    r = run_checks(home, "--mu3e-select", "CERT,CRL,PROXY",
+                   env={"X509_USER_PROXY": str(write_proxy(tmp_path / "x509up", wrong))})
+    case = r["PROXY-004"]
+    assert case.outcome == "failed", (case.outcome, case.message)
+    assert "was not signed by your certificate's key" in case.message
+    assert "different CA" not in case.message
+    assert f"{key} does not belong to" in case.fix and case.fix.endswith(INIT)
+    assert r.outcome("PROXY-006") == "skipped" and "PROXY-004" in r["PROXY-006"].message
+    assert r.returncode == 1
+
+
+def test_a_proxy_openssl_refuses_as_such_is_named_even_without_crls(grid, tmp_path):
+    """A proxy whose subject is not its issuer's plus one CN: OpenSSL says 'proxy subject name
+    violation' without CRLs, but stops at the missing CRL with them; PROXY-005 judges the proxy
+    itself without CRLs, so the missing CRLs (CRL-001) cannot hide it."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    home = grid.home(tmp_path, trust=False)
+    write_trust_dir(home / "dirac_ui/diracos/etc/grid-security/certificates", grid.cas, {})
+    odd = grid.pki.proxy(grid.user, group="mu3e.org_user")
+    names = list(grid.user.subject)[:-1] + [x509.NameAttribute(NameOID.COMMON_NAME, "x"),
+                                             x509.NameAttribute(NameOID.COMMON_NAME, "123")]
+    from tests.support import malformed as M
+
+    odd.cert = M.rebuild(odd.cert, grid.user.key, subject=x509.Name(names).public_bytes())
+    r = run_checks(home, "--mu3e-select", "CRL,PROXY",
+                   env={"X509_USER_PROXY": str(write_proxy(tmp_path / "x509up", odd))})
+    case = r["PROXY-005"]
+    assert case.outcome == "failed", (case.outcome, case.message)
+    assert "proxy subject name violation" in case.message and "error 72" in case.message
+    assert r.outcome("CRL-001") == "failed"

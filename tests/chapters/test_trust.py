@@ -411,3 +411,42 @@ def test_fifos_in_place_of_the_users_ca_and_crl_finish_with_named_findings(uk, t
     assert f"{h}.0 is a named pipe (FIFO)" in case.message
     assert f"{h}.r0 is a named pipe (FIFO)" in case.message
     assert f"rm {cadir / (h + '.0')}" in case.fix
+
+
+def test_lookalike_issuing_ca_is_not_ready(uk, tmp_path):
+    """Issue 19: a CA with the UK e-Science CA 2B name but another key signed the user's
+    certificate; openssl verify says error 20.  CA-006 fails naming the look-alike, with the
+    genuine bundle and whom to ask, in the terminal too; nothing else fails for it."""
+    from tests.support.pki_factory import new_key
+
+    lookalike = uk.pki.ca(subject=dn(UK_2B), parent=uk.root, key=new_key(fresh=True))
+    user = uk.pki.user(lookalike, subject=uk.user.subject, key=uk.user.key)
+    home = uk.home(tmp_path, user=user)
+    r = trust_run(home)
+    case = r["CA-006"]
+    assert case.outcome == "failed", (case.outcome, case.message)
+    assert f"names {UK_2B} as its issuer, but its signature does not verify" in case.message
+    assert "the directory alone cannot tell which" in case.message
+    assert "error 20" in case.message
+    assert "ca_UKeScienceCA-2B-1.138.tar.gz" in case.fix
+    assert "your certificate was not issued by the real" in case.fix
+    assert r.failed() == ["CA-006"]
+    assert r.outcome("CRL-004") == "skipped" and "CA-006" in r["CRL-004"].message
+    assert "CA-006" in r.stdout and "look-alike" in r.stdout  # the terminal shows it
+    assert r.returncode == 1
+
+
+def test_lookalike_root_is_one_failure_in_the_same_words(uk, tmp_path):
+    """The oracle corpus's look-alike root: CA 2B does not verify with the root installed
+    under its issuer's name.  CA-004 says the two do not belong together (not which one is
+    the impostor: the directory cannot tell), and CA-006 defers to it."""
+    from tests.support.pki_factory import new_key
+
+    root2 = uk.pki.ca(subject=dn(UK_ROOT), key=new_key(fresh=True))
+    r = trust_run(uk.home(tmp_path, cas=[root2, uk.ca, uk.other]))
+    assert r.failed() == ["CA-004"], {c: r[c].message for c in r.failed()}
+    assert "the two certificates do not belong together" in r["CA-004"].message
+    assert "not the real CA certificate" not in r["CA-004"].message
+    fix = r["CA-004"].fix
+    assert "ca_UKeScienceCA-2B-1.138.tar.gz" in fix and "ca_UKeScienceRoot-2007" in fix
+    assert r.outcome("CA-006") == "skipped" and "CA-004" in r["CA-006"].message

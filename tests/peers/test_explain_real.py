@@ -336,8 +336,11 @@ def test_dirac_8_under_setuptools_82_has_no_pkg_resources(grid, tmp_path):
     assert "from pkg_resources import" in proc.stdout, proc.stdout  # DIRAC/__init__.py
     assert "No module named 'pkg_resources'" in proc.stdout, proc.stdout
     assert keys(proc.stdout) == ["pkg-resources"]
+    # The user's shell after sourcing diracosrc: DIRACOS's dirac-* commands come first, so
+    # DIRAC runs under DIRACOS's Python and its site-packages (not the test's DIRAC venv).
     confirmed_by(world, "DIRAC-004", argv, 1,
-                 cause="setuptools >= 82 dropped pkg_resources, which DIRAC 8 needs")
+                 cause="setuptools >= 82 dropped pkg_resources, which DIRAC 8 needs",
+                 PATH=f"{tree.bin}{os.pathsep}{world.env['PATH']}")
 
 
 # ---------------------------------------------------------------------------------- VOMS

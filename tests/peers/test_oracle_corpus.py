@@ -77,9 +77,9 @@ voms-proxy-fake the same.  grid-proxy-init and voms-proxy-init refuse a key that
 the certificate; only dirac-proxy-init signs with it, silently.
 
 The tool is stricter than both oracles nowhere in this corpus (:data:`TOOL_STRICTER` is where
-such a case would be listed, with the reason its message must name).  The two discrepancies the
-trust developer is fixing are ``xfail(strict=True)`` (:data:`XFAIL`), so they turn red once the
-fix is merged and the markers must go.
+such a case would be listed, with the reason its message must name).  The two discrepancies of
+issue 19 (look-alike issuers and wrong-key proxies) were fixed on wt-trust: CA-006 names a
+look-alike issuing CA, and PROXY-004 judges each proxy's signature whatever the CRLs say.
 
 Budget: about one and a half minutes on two cores, most of it the diagnoses (keys made once,
 real-tool proxies made once and combined, openssl and DIRAC batched, the diagnoses in the fork
@@ -95,7 +95,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.support import oracle_corpus
-from tests.support.oracle_corpus import Corpus, DiracVerdict, Spec, Verdicts, plan, run_corpus
+from tests.support.oracle_corpus import Corpus, DiracVerdict, Verdicts, plan, run_corpus
 
 pytestmark = pytest.mark.peer
 
@@ -172,27 +172,8 @@ OPENSSL_REASONS = {
 #: its message must name.
 TOOL_STRICTER: dict[tuple[str, str], str] = {}
 
-#: The two known discrepancies the trust developer is fixing (issue 19), by category:
-#: ``lookalike-issuer``: a CA with the same DN as an installed one but another key signed the
-#: user certificate (our look-alike CA, a forged certificate whose authority key identifier
-#: names another key, our CA 2B double against the real IGTF files): CA-006 is skipped
-#: ("… has that name but is a different CA certificate") and, with CRLs, the run is READY.
-#: ``wrong-key-proxy``: the proxy (or the proxy below it) is not signed by the key of the
-#: certificate it names as issuer (dirac-proxy-init --nocs with a mismatched key): PROXY-006
-#: is skipped whenever CRL-004 does not pass (no, stale, future or foreign CRLs, a revoked
-#: certificate, a missing CA), and with good CRLs it blames "<hash>.0 … a different CA with
-#: the same name", a file that does not exist (the hash is the user certificate's own).
-XFAIL_REASON = "issue 19: look-alike CA / wrong-key proxy, fixed on wt-trust"
-XFAIL = ("lookalike-issuer", "wrong-key-proxy")
-
 SPECS = plan()
 BY_ID = {s.id: s for s in SPECS}
-
-
-def _param(spec: Spec):
-    marks = ([pytest.mark.xfail(strict=True, reason=XFAIL_REASON)]
-             if spec.category in XFAIL else [])
-    return pytest.param(spec.id, marks=marks, id=spec.id)
 
 
 @pytest.fixture(scope="module")
@@ -345,7 +326,7 @@ def test_the_corpus_covers_issue_19():
     assert any(s.home_key == "other" for s in SPECS)
 
 
-@pytest.mark.parametrize("sid", [_param(s) for s in SPECS])
+@pytest.mark.parametrize("sid", [s.id for s in SPECS])
 def test_verdict_agrees_with_openssl_and_dirac(corpus, sid):
     v = corpus.verdicts[sid]
     found = problems(v)
@@ -411,7 +392,7 @@ def test_each_category_is_judged_as_the_table_says(corpus):
 
 
 def test_no_setup_is_decided_by_a_crash(corpus):
-    """Every setup ran every judged check to a verdict (the xfail cases included)."""
+    """Every setup ran every judged check to a verdict."""
     bad = {sid: problems(v)[0] for sid, v in corpus.verdicts.items()
            if v.timed_out or v.rc not in (0, 1) or any(
                c not in v.cases or v.cases[c].outcome == "error" for c in JUDGED)}

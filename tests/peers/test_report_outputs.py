@@ -212,7 +212,7 @@ def test_reports_are_mode_600_and_replace_a_stale_link_in_your_own_directory(gri
         assert st.st_uid == victim.uid, name
     assert "<testcase" in (work / "ci.xml").read_text()
     # pytest's own closing lines name the published files, never the staging copies.
-    assert f"generated xml file: {work}/ci.xml" in r.stdout
+    assert f"JUnit report: {work}/ci.xml" in r.stdout
     assert ".mu3e-report-" not in r.stdout and "Generated html report" not in r.stdout
     assert sorted(os.listdir(work)) == ["ci.xml", "out.json", "report.html"]
 

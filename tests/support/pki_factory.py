@@ -128,6 +128,9 @@ class PKI:
 
     def __init__(self, now: dt.datetime = NOW) -> None:
         self.now = now
+        #: The public keys each CA subject was given: a second CA of the same name (a
+        #: look-alike, a re-keyed CA) never gets one of them from the cycling key pool.
+        self._ca_keys: dict[x509.Name, list[object]] = {}
 
     def _window(self, expired: bool, not_yet_valid: bool, days: float,
                 start: Optional[dt.datetime] = None) -> tuple[dt.datetime, dt.datetime]:
@@ -142,9 +145,16 @@ class PKI:
            subject: Optional[x509.Name] = None, expired: bool = False,
            not_yet_valid: bool = False, days: float = 3650, key=None,
            hash_alg: hashes.HashAlgorithm = SHA256) -> Entity:
-        key = key or new_key(slot=_next_slot())
         subject = subject or name((NameOID.COUNTRY_NAME, "CH"), (NameOID.ORGANIZATION_NAME,
                                   "Mu3e Test Grid"), (NameOID.COMMON_NAME, cn))
+        taken = self._ca_keys.setdefault(subject, [])
+        if key is None:
+            key = new_key(slot=_next_slot())
+            for _ in range(24):  # the pool cycles: skip a key this name already has
+                if all(key.public_key() != k.public_key() for k in taken):
+                    break
+                key = new_key(slot=_next_slot())
+        taken.append(key)
         nb, na = self._window(expired, not_yet_valid, days)
         issuer_name = parent.subject if parent else subject
         signer = parent.key if parent else key

@@ -8,7 +8,7 @@ import pytest
 from cryptography import x509
 
 from mu3e_checks.knowledge import files, pki
-from tests.support.pki_factory import pem
+from tests.support.pki_factory import new_key, pem
 
 
 def test_dn_forms(grid):
@@ -132,3 +132,44 @@ def test_pkcs12_fix_is_the_guide_commands_and_keeps_paths_as_data(tmp_path):
     stubs = "openssl() { :; }; chmod() { :; }; mkdir() { :; }\n"
     subprocess.run(["bash", "-c", stubs + text], cwd=tmp_path, capture_output=True)
     assert not (tmp_path / "PWNED").exists()
+
+
+def test_damage_is_found_where_a_certificate_is_read_and_named(grid):
+    """cryptography decodes extensions and dates lazily; usable_certificate touches them once
+    where the file is read, so nothing later meets them (issue 19)."""
+    from tests.support import malformed as M
+
+    cases = {"dup-key-usage": "the extension keyUsage (2.5.29.15) twice",
+             "basic-constraints-not-der": "a basicConstraints (2.5.29.19) extension",
+             "san-unknown-name-type": "a subjectAltName (2.5.29.17) extension",
+             "aki-wrong-type": "authorityKeyIdentifier",
+             "validity-year-0": "notBefore date that cannot be read",
+             "version-5": "claims X.509 version 5",
+             "validity-not-a-time": "bad notBefore date",
+             "subject-bmp-odd-length": "bad name attribute"}
+    for name, words in cases.items():
+        bad = M.CERTIFICATE_MUTATIONS[name](grid.user.cert, grid.ca.key)
+        with pytest.raises(pki.PemError, match=r"usercert\.pem") as exc:
+            pki.pick_user_certificate(M.cert_pem(bad))
+        assert words in str(exc.value), (name, str(exc.value))
+        with pytest.raises(pki.PemError):
+            pki.load_certificate_any(M.cert_der(bad), "ca.0")
+    # A certificate from elsewhere (a TLS peer) that was never checked: no crash either.
+    dup = M.CERTIFICATE_MUTATIONS["dup-key-usage"](grid.user.cert, grid.ca.key)
+    assert not pki.is_ca(dup) and pki.proxy_kind(dup) is None
+    assert pki.extension(dup, x509.oid.ExtensionOID.KEY_USAGE) is None
+
+
+def test_signed_by_is_a_verdict_or_none(grid):
+    from tests.support import malformed as M
+
+    assert pki.signed_by(grid.user.cert, grid.ca.cert) is True
+    assert pki.signed_by(grid.user.cert, grid.root.cert) is False  # another name
+    other = grid.pki.ca(subject=grid.ca.subject, key=new_key(fresh=True))
+    assert pki.signed_by(grid.user.cert, other.cert) is False  # same name, another key
+    odd = M.CERTIFICATE_MUTATIONS["signature-algorithm-unknown"](grid.user.cert, grid.ca.key)
+    assert pki.signed_by(odd, grid.ca.cert) is None  # cannot be checked: no verdict
+    keyless = M.CERTIFICATE_MUTATIONS["key-unknown-algorithm"](grid.ca.cert, grid.root.key)
+    assert "algorithm not known here (1.2.3.4.5)" in pki.unreadable_key(keyless)
+    assert "RSA public key that cannot be decoded" in pki.unreadable_key(
+        M.CERTIFICATE_MUTATIONS["key-rsa-garbage"](grid.ca.cert, grid.root.key))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,59 @@ def test_chain_fix_with_hostile_dn_group_and_dir_runs_nothing_when_pasted(verdic
 def test_init_command_is_the_guide_line():
     assert px.init_command("mu3e.org_user").render() == "dirac-proxy-init -g mu3e.org_user -M -t"
     assert px.init_command("a b;c").render() == "dirac-proxy-init -g 'a b;c' -M -t"
+
+
+def test_a_proxy_not_signed_by_the_users_key_is_named_whatever_the_crls(grid, tmp_path):
+    """What dirac-proxy-init --nocs makes from a certificate and a key that do not belong
+    together: the proxy names the user as issuer, another key signed it (issue 19)."""
+    from tests.support.pki_factory import Entity, new_key
+
+    other = new_key(fresh=True)
+    wrong = grid.pki.proxy(Entity(grid.user.cert, other, issuer=grid.ca), group="g")
+    wrong.issuer = grid.user
+    f = write_proxy(tmp_path / "x509up_u1000", wrong)
+    proxy = px.read_proxy(f)  # a chain by name: PROXY-003 reads it
+    problem = px.signature_problem(proxy)
+    assert problem and "was not signed by your certificate's key" in problem
+    assert str(f) in problem and "Jane Physicist" in problem
+    assert px.signature_problem(px.read_proxy(write_proxy(
+        tmp_path / "good", grid.pki.proxy(grid.user)))) is None
+
+
+def test_a_voms_proxy_signed_by_another_key_than_the_proxy_below_it(grid, tmp_path):
+    from tests.support.pki_factory import Entity, new_key
+
+    inner = grid.pki.proxy(grid.user, group="g")
+    outer = grid.pki.proxy(Entity(inner.cert, new_key(fresh=True), issuer=grid.user))
+    outer.issuer = inner
+    problem = px.signature_problem(px.read_proxy(write_proxy(tmp_path / "p", outer)))
+    assert problem and "the key of the proxy it names as its issuer" in problem
+
+
+def test_a_file_whose_names_do_not_chain_is_no_proxy_file_at_index_0(grid, tmp_path):
+    """The first break (index 0) counts: it was never reported before issue 19."""
+    a = grid.pki.proxy(grid.user)
+    b = grid.pki.proxy(grid.user)
+    data = a.cert_pem() + a.key_pem() + b.cert_pem()  # a proxy, then a proxy it is not from
+    f = tmp_path / "x509up_u1000"
+    f.write_bytes(data)
+    with pytest.raises(PemError, match="certificate 1 is not issued by certificate 2"):
+        px.read_proxy(f)
+
+
+def test_damaged_extensions_in_a_proxy_are_a_sentence_not_a_crash(grid, tmp_path):
+    from tests.support import malformed as M
+
+    p = grid.pki.proxy(grid.user, group="mu3e.org_user")
+    for name in ("dup-any-extension", "basic-constraints-not-der", "key-usage-empty",
+                 "san-garbage", "version-5"):
+        bad = M.CERTIFICATE_MUTATIONS[name](p.cert, grid.user.key)
+        f = tmp_path / name
+        f.write_bytes(M.cert_pem(bad) + p.key_pem() + grid.user.cert_pem())
+        with pytest.raises(PemError, match=re.escape(str(f))):
+            px.read_proxy(f)
+        # The report's proxy summary reads the same file: a line, never an exception.
+        from mu3e_checks.environment import read_chain
+
+        chain, why = read_chain(f)
+        assert chain is None and why

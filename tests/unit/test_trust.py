@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from mu3e_checks.knowledge import trust
 from mu3e_checks.knowledge.pki import dn_slash
-from tests.support.pki_factory import DAY, HOUR, crls_for, write_trust_dir
+from tests.support.pki_factory import DAY, HOUR, crls_for, new_key, write_trust_dir
 
 _PEM = Encoding.PEM
 
@@ -231,7 +231,115 @@ def test_crl_of_a_rekeyed_ca_is_judged_against_the_copy_that_signed_it(grid, tmp
     assert good.problem == "" and good.ca is not None and good.ca.cert == grid.ca.cert
     assert trust.bad_crls(trust.scan_trust_dir(d)) == []
     assert trust.verify_chain(grid.user.cert, [], d).ok  # and OpenSSL agrees
-    foreign = grid.pki.crl(grid.ca, signer=grid.pki.ca("Somebody Else"))
+    # a fresh key: the factory's pool cycles, and a pooled one may be grid.ca's own
+    foreign = grid.pki.crl(grid.ca, signer=grid.pki.ca("Somebody Else",
+                                                       key=new_key(fresh=True)))
     (d / f"{h}.r0").write_bytes(foreign.public_bytes(_PEM))
     (bad,) = trust.bad_crls(trust.scan_trust_dir(d))
     assert "not signed by that CA's key" in bad.problem
+
+
+# ------------------------------------------------------------------------- look-alikes (issue 19)
+
+
+def _info(dn: str, alias: str, cert, email: str = "ca@example.org") -> bytes:
+    from cryptography.hazmat.primitives import hashes
+
+    fp = ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA1()))
+    return (f'alias = {alias}\nemail = {email}\nsha1fp.0 = {fp}\nsubjectdn = "{dn}"\n').encode()
+
+
+def test_a_lookalike_issuer_is_a_gap_the_directory_cannot_settle_alone(grid, tmp_path):
+    """Same DN as the user's CA, another key: the walk stops at the user's certificate, and
+    without IGTF .info files both readings are given, with the genuine bundle and the CA."""
+    double = grid.pki.ca(subject=grid.ca.subject, parent=grid.root, key=new_key(fresh=True))
+    store = trust.scan_trust_dir(write_trust_dir(tmp_path / "d", [grid.root, double]))
+    chain = trust.user_chain(store, grid.user.cert)
+    assert chain.gap is not None and chain.gap.holder is None
+    assert [ca.cert for ca in chain.gap.same_name] == [double.cert]
+    finding = trust.explain_gap(store, chain.gap)
+    issuer = dn_slash(grid.ca.subject)
+    assert "does not verify with the key of the CA certificate installed under that name" in (
+        finding.message)
+    assert "the directory alone cannot tell which" in finding.message
+    assert finding.reinstall == (issuer,) and finding.ask_issuer
+    fix = trust.gap_fix(store, finding, "CA-006").render()
+    assert "genuine IGTF bundle" in fix and "if CA-006 still fails afterwards" in fix
+    # The directory itself is consistent: CA-004 has nothing to say about it.
+    assert not any(r.problem for r in trust.check_required(store, [issuer]))
+
+
+def test_igtf_fingerprints_tell_which_side_is_the_lookalike(grid, tmp_path):
+    issuer = dn_slash(grid.ca.subject)
+    d = write_trust_dir(tmp_path / "genuine", [grid.root, grid.ca])
+    (d / "TestCA.info").write_bytes(_info(issuer, "TestCA", grid.ca.cert))
+    forged = grid.pki.user(grid.pki.ca(subject=grid.ca.subject, key=new_key(fresh=True)),
+                           "Olga Forged")
+    store = trust.scan_trust_dir(d)
+    finding = trust.explain_gap(store, trust.user_chain(store, forged.cert).gap)
+    assert "your certificate was issued by another CA that uses the same name" in finding.message
+    assert finding.ask_issuer and not finding.reinstall and finding.contact == "ca@example.org"
+    assert "no CA bundle can fix this" in trust.gap_fix(store, finding, "CA-006").render()
+    # The CA file replaced by a look-alike while its .info stays: the file is the impostor.
+    double = grid.pki.ca(subject=grid.ca.subject, parent=grid.root, key=new_key(fresh=True))
+    d2 = write_trust_dir(tmp_path / "replaced", [grid.root, double])
+    (d2 / "TestCA.info").write_bytes(_info(issuer, "TestCA", grid.ca.cert))
+    store2 = trust.scan_trust_dir(d2)
+    finding2 = trust.explain_gap(store2, trust.user_chain(store2, grid.user.cert).gap)
+    assert "is not the certificate its IGTF bundle ships" in finding2.message
+    assert finding2.reinstall == (issuer,) and not finding2.ask_issuer
+    assert trust.bundle_fix(d2, [issuer], store2.aliases).render().count("TestCA-") >= 1
+
+
+def test_two_required_cas_that_do_not_belong_together_are_one_story(grid, tmp_path):
+    """A look-alike root: the intermediate does not verify with it, and CA-004 says the two
+    do not belong together (not that the intermediate is 'not the real CA')."""
+    root2 = grid.pki.ca(subject=grid.root.subject, key=new_key(fresh=True))
+    store = trust.scan_trust_dir(write_trust_dir(tmp_path / "d", [root2, grid.ca]))
+    dns = [dn_slash(grid.root.subject), dn_slash(grid.ca.subject)]
+    results = {r.dn: r for r in trust.check_required(store, dns)}
+    bad = results[dn_slash(grid.ca.subject)]
+    assert "the two certificates do not belong together" in bad.problem
+    assert "not the real CA certificate" not in bad.problem
+    assert set(bad.reinstall) == set(dns)
+    assert not results[dn_slash(grid.root.subject)].problem
+    chain = trust.user_chain(store, grid.user.cert)
+    assert chain.gap.holder is not None
+    assert trust.required_problem(store, dns, chain.gap.issuer_dn, chain.gap.holder.subject)
+
+
+def test_a_ca_with_a_key_that_cannot_be_read_is_a_named_file_problem(grid, tmp_path):
+    from tests.support import malformed as M
+
+    bad = M.CERTIFICATE_MUTATIONS["key-rsa-garbage"](grid.ca.cert, grid.root.key)
+    d = write_trust_dir(tmp_path / "d", [grid.root, grid.ca], crls_for(grid.pki, grid.cas))
+    (d / f"{trust.subject_hash(grid.ca.cert)}.0").write_bytes(M.cert_pem(bad))
+    store = trust.scan_trust_dir(d)
+    problems = store.unusable(dn_slash(grid.ca.subject))
+    assert problems and "RSA public key that cannot be decoded" in problems[0].message
+    # Its CRL is no problem of its own (nothing can be checked with that CA's key).
+    assert not trust.bad_crls(store)
+    chain = trust.user_chain(store, grid.user.cert)
+    finding = trust.explain_gap(store, chain.gap)
+    assert "that CA file is damaged" in finding.message
+
+
+def test_damaged_crls_are_named_not_raised(grid, tmp_path):
+    from tests.support import malformed as M
+
+    mutated = M.crl_mutations(grid.pki.crl(grid.ca), grid.ca.key)
+    expect = {"crl-version-5": "claims CRL version 5", "crl-duplicate-number":
+              "CRL number (2.5.29.20) twice", "crl-issuer-not-text": "issuer name",
+              "crl-entry-date-garbage": "revocation date", "crl-next-update-year-0":
+              "nextUpdate", "crl-entry-invalidity-date-garbage": "cannot be loaded by OpenSSL"}
+    for name, words in expect.items():
+        d = write_trust_dir(tmp_path / name, [grid.root, grid.ca])
+        (d / f"{trust.subject_hash(grid.ca.cert)}.r0").write_bytes(M.crl_pem(mutated[name]))
+        store = trust.scan_trust_dir(d)
+        mine = trust.focus(store, trust.user_chain(store, grid.user.cert), [])
+        found = [c.problem for c in trust.bad_crls(store, mine)]
+        assert any(words in p for p in found), (name, found)
+        # OpenSSL's chain check then has no CRL for that CA, and says so without breaking.
+        verdict = trust.verify_chain(grid.user.cert, [], store)
+        assert verdict.code == trust.X509_V_ERR_UNABLE_TO_GET_CRL, (name, verdict)
+        assert "cannot be used" in verdict.reason

@@ -135,6 +135,7 @@ class Advice:
     group: str  # the DIRAC group a proxy must ask for (--mu3e-group)
     required_cas: tuple[str, ...] = ()
     trust_dir: Optional[Path] = None  # the trust dir the server is verified against
+    ca_repository: str = ""  # where the printed wget lines fetch CA bundles from
 
     @classmethod
     def from_settings(cls, settings: Settings, trust_dir: Optional[Path] = None) -> Advice:
@@ -148,7 +149,8 @@ class Advice:
 
             url = default("mu3e_cs_url")
         return cls(setup=settings.setup, cs_url=url, group=settings.group,
-                   required_cas=tuple(settings.required_cas), trust_dir=trust_dir)
+                   required_cas=tuple(settings.required_cas), trust_dir=trust_dir,
+                   ca_repository=settings.ca_repository)
 
     def configure(self, *, note: str = "") -> Remedy:
         """The guide's dirac-configure with the expected setup and URL."""

@@ -432,7 +432,7 @@ def explain(failure: TlsFailure, target: ServiceUrl, advice: Advice,
         wanted = list(advice.required_cas) if "eScience" in issuer else [issuer]
         return (f"the server's certificate ({server.subject if server else '?'}) is issued by "
                 f"'{issuer}', which is not in your trust dir {trust_dir}",
-                bundle_fix(trust_dir, wanted, {}))
+                bundle_fix(trust_dir, wanted, {}, advice.ca_repository))
     if kind is TlsFailureKind.HOSTNAME_MISMATCH:
         names = ", ".join(server.names) if server and server.names else "other names"
         better = server.names[0] if server and server.names else None
@@ -449,7 +449,8 @@ def explain(failure: TlsFailure, target: ServiceUrl, advice: Advice,
                     say("nothing to change on your side: tell the Mu3e computing contacts "
                         "that the certificate of {host} has expired", host=target.host))
         return ("a CA certificate in the server's chain has expired in your trust dir "
-                f"{trust_dir}", bundle_fix(trust_dir, advice.required_cas, {}))
+                f"{trust_dir}",
+                bundle_fix(trust_dir, advice.required_cas, {}, advice.ca_repository))
     if kind is TlsFailureKind.NOT_YET_VALID:
         return (f"the server's certificate is not valid yet ({failure.detail}): this "
                 "machine's clock is probably wrong",
@@ -475,7 +476,7 @@ def explain(failure: TlsFailure, target: ServiceUrl, advice: Advice,
     if kind is TlsFailureKind.BAD_PROXY:
         return failure.detail, advice.proxy_init()
     if kind is TlsFailureKind.NO_TRUST_DIR:
-        return failure.detail, bundle_fix(trust_dir, advice.required_cas, {})
+        return failure.detail, bundle_fix(trust_dir, advice.required_cas, {}, advice.ca_repository)
     return (f"TLS with {target.host}:{target.port} failed: {failure.detail}",
             commands.tls_client_test(target.host, target.port, trust_dir))
 

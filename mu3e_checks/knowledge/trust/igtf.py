@@ -7,6 +7,7 @@ bundle's own ``.info`` file when it is installed, and taken from :data:`KNOWN_BU
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -24,32 +25,45 @@ KNOWN_BUNDLES: dict[str, str] = {
 }
 
 
-def _info_fields(data: bytes) -> dict[str, str]:
-    """``key = value`` pairs of an IGTF ``.info`` file (values unquoted; the last one wins)."""
-    out = {}
-    for line in data.decode("utf-8", errors="replace").splitlines():
-        key, sep, value = line.partition("=")
-        if sep:
-            out[key.strip()] = value.strip().strip('"')
-    return out
+@dataclass(frozen=True)
+class IgtfInfo:
+    """What an IGTF ``.info`` file says about the CA certificate its bundle ships."""
+
+    dn: Optional[str] = None  # subjectdn
+    alias: Optional[str] = None
+    #: SHA-1 fingerprints (hex, no colons, upper case) of the certificate(s) IGTF ships
+    #: under this name (``sha1fp.0``, ``sha1fp.1`` ... for a re-keyed CA)
+    fingerprints: frozenset[str] = frozenset()
+    contact: Optional[str] = None  # email, else url
 
 
-def read_info(data: bytes) -> tuple[Optional[str], Optional[str]]:
-    """(subjectdn, alias) from the bytes of an IGTF ``.info`` file (None where absent).
+def parse_info(data: bytes) -> IgtfInfo:
+    """An IGTF ``.info`` file's facts (None/empty where absent).
 
     The caller reads the file through ``files.read_bytes`` with a small limit: a FIFO or
     ``/dev/zero`` under a ``.info`` name must never reach this parser.
     """
-    fields = _info_fields(data)
-    return fields.get("subjectdn"), fields.get("alias")
+    found: dict[str, str] = {}
+    prints: set[str] = set()
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        key, value = key.strip(), value.strip().strip('"')
+        if key.startswith("sha1fp"):
+            hexed = value.replace(":", "").upper()
+            if len(hexed) == 40 and all(c in "0123456789ABCDEF" for c in hexed):
+                prints.add(hexed)
+        elif key in ("subjectdn", "alias", "email", "url"):
+            found.setdefault(key, value)
+    return IgtfInfo(found.get("subjectdn"), found.get("alias"), frozenset(prints),
+                    found.get("email") or found.get("url"))
 
 
-def info_sha1fp(data: bytes) -> Optional[str]:
-    """The ``sha1fp.0`` an IGTF ``.info`` file gives for its certificate, as upper-case hex
-    without colons (None when absent): the bundle's own statement of which certificate it
-    carries."""
-    value = _info_fields(data).get("sha1fp.0")
-    return value.replace(":", "").strip().upper() if value else None
+def read_info(data: bytes) -> tuple[Optional[str], Optional[str]]:
+    """(subjectdn, alias) from the bytes of an IGTF ``.info`` file (None where absent)."""
+    info = parse_info(data)
+    return info.dn, info.alias
 
 
 def bundle_fix(ca_dir: Path, dns: Sequence[str], aliases: Mapping[str, str],

@@ -26,21 +26,52 @@ from cryptography.hazmat.primitives import hashes
 from mu3e_checks import commands
 from mu3e_checks.knowledge import der as _der
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
-from mu3e_checks.knowledge.pki import PemError, dn_key, dn_slash, load_certificate_any
-from mu3e_checks.knowledge.trust.igtf import read_info
+from mu3e_checks.knowledge.pki import (
+    DECODE_ERRORS,
+    PemError,
+    decode_place,
+    dn_key,
+    dn_slash,
+    extension_name,
+    first_line,
+    load_certificate_any,
+    public_key,
+    unreadable_key,
+)
+from mu3e_checks.knowledge.pki import signed_by as pki_signed_by
+from mu3e_checks.knowledge.trust.igtf import IgtfInfo, parse_info
 from mu3e_checks.remedy import Remedy
 
 CA_FILE_RE = re.compile(r"^([0-9a-f]{8})\.(\d+)$")
 CRL_FILE_RE = re.compile(r"^([0-9a-f]{8})\.r(\d+)$")
 
 
+class OpenSSLRefuses(ValueError):
+    """OpenSSL cannot load a certificate or CRL that ``cryptography`` read; the message is
+    OpenSSL's reason, for a sentence."""
+
+
+def openssl_reason(exc: BaseException) -> str:
+    """OpenSSL's reasons in a pyOpenSSL error (``decode error``, ``illegal object``...)."""
+    errors = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
+    reasons = [str(e[-1]) for e in errors if isinstance(e, tuple) and e and e[-1]]
+    return ", ".join(dict.fromkeys(reasons)) or str(exc) or type(exc).__name__
+
+
 @functools.lru_cache(maxsize=4096)
 def openssl_x509(cert: x509.Certificate) -> Any:
     """pyOpenSSL's copy of ``cert``, made once per certificate: the scan hashes each CA's
-    names with it, and every chain check hands the same CAs to OpenSSL again."""
+    names with it, and every chain check hands the same CAs to OpenSSL again.
+
+    :class:`OpenSSLRefuses` when OpenSSL cannot load it (a public key it cannot decode, a
+    field it is stricter about than ``cryptography``): the one place that conversion happens.
+    """
     from OpenSSL import crypto
 
-    return crypto.X509.from_cryptography(cert)
+    try:
+        return crypto.X509.from_cryptography(cert)
+    except crypto.Error as exc:
+        raise OpenSSLRefuses(openssl_reason(exc)) from None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -61,12 +92,14 @@ def subject_hash(cert: x509.Certificate, *, issuer: bool = False) -> str:
         return f"{x.get_issuer().hash() & 0xffffffff:08x}"
 
 
-def subject_hash_old(cert: x509.Certificate) -> str:
-    """The pre-OpenSSL-1.0 (MD5) subject hash; IGTF ships a link under this name too."""
+def subject_hash_old(cert: x509.Certificate, *, issuer: bool = False) -> str:
+    """The pre-OpenSSL-1.0 (MD5) subject hash (of the issuer with ``issuer=True``); IGTF
+    ships a link under this name too."""
     import hashlib
     import struct
 
-    digest = hashlib.md5(cert.subject.public_bytes(), usedforsecurity=False).digest()
+    name = cert.issuer if issuer else cert.subject
+    digest = hashlib.md5(name.public_bytes(), usedforsecurity=False).digest()
     return f"{struct.unpack('<I', digest[:4])[0]:08x}"
 
 
@@ -100,6 +133,10 @@ class FileProblem:
     harmless: bool = False  # the same CA is also installed under a name OpenSSL finds
     #: a CA file under a name that is not its subject hash: the CA's DN (its one root cause)
     misnamed_dn: Optional[str] = None
+    #: the DN of the CA certificate in a file that cannot be used (damaged, a key that cannot
+    #: be read), when its name can still be read: CA-003's finding for that CA, a failure only
+    #: when the user relies on it
+    dn: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +170,7 @@ class TrustStore:
     bad_files: list[FileProblem] = field(default_factory=list)
     crls: dict[str, CRLFile] = field(default_factory=dict)
     aliases: dict[str, str] = field(default_factory=dict)  # subject DN -> IGTF alias
+    infos: dict[tuple[tuple[str, str], ...], IgtfInfo] = field(default_factory=dict)  # by DN
     file_count: int = 0
     names: frozenset[str] = frozenset()
     loaded: dict[str, Optional[x509.Certificate]] = field(default_factory=dict)
@@ -168,6 +206,20 @@ class TrustStore:
         """The CRL OpenSSL would use for ``ca``: ``<subject hash>.r0``."""
         return self.crls.get(ca.crl_name)
 
+    def igtf_genuine(self, ca: CA) -> Optional[bool]:
+        """Whether ``ca`` is the certificate its IGTF bundle's ``.info`` file describes (by
+        SHA-1 fingerprint): None when no ``.info`` in the directory names its DN."""
+        info = self.infos.get(dn_key(ca.subject))
+        if info is None or not info.fingerprints:
+            return None
+        return ca.cert.fingerprint(hashes.SHA1()).hex().upper() in info.fingerprints
+
+    def unusable(self, dn: str) -> list[FileProblem]:
+        """The CA-003 findings of a CA with this DN installed only in a file that cannot be
+        used (damaged, or a public key that cannot be read)."""
+        return [p for p in self.bad_files if p.dn is not None and not p.harmless
+                and dn_key(p.dn) == dn_key(dn)]
+
     def misnamed(self, dn: str) -> list[FileProblem]:
         """The CA-003 findings of a CA with this DN installed only under a wrong file name."""
         return [p for p in self.bad_files if p.misnamed_dn is not None and not p.harmless
@@ -175,12 +227,9 @@ class TrustStore:
 
 
 def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    """True when ``issuer``'s key made ``cert``'s signature (names must match too)."""
-    try:
-        cert.verify_directly_issued_by(issuer)
-        return True
-    except (ValueError, TypeError, InvalidSignature):
-        return False
+    """True when ``issuer``'s key made ``cert``'s signature (names must match too); a
+    signature that cannot be checked here does not count (see :func:`pki.signed_by`)."""
+    return pki_signed_by(cert, issuer) is True
 
 
 def _problem_for_unreadable(entry: os.DirEntry, exc_text: str) -> str:
@@ -252,15 +301,16 @@ def _scan(path: Path) -> TrustStore:
             link = True
         real = os.path.realpath(entry.path) if link else os.path.join(real_dir, entry.name)
         if real not in parsed:  # messages name ``real``; each entry puts its own name in
+            data = b""
             try:
                 data = read_bytes(Path(real))
                 is_pem = b"-----BEGIN" in data
-                parsed[real] = (load_certificate_any(data, real), "", is_pem)
+                parsed[real] = (load_certificate_any(data, real), "", is_pem, None)
             except Unreadable as exc:
-                parsed[real] = (None, str(exc), False)
+                parsed[real] = (None, str(exc), False, None)
             except PemError as exc:
-                parsed[real] = (None, f"{exc}; OpenSSL skips it", False)
-        cert, problem, is_pem = parsed[real]
+                parsed[real] = (None, f"{exc}; OpenSSL skips it", False, _lenient_subject(data))
+        cert, problem, is_pem, dn = parsed[real]
         if cert is None and not problem.endswith("OpenSSL skips it"):
             problem = _problem_for_unreadable(entry, problem)
         target = Path(path) / entry.name
@@ -268,7 +318,8 @@ def _scan(path: Path) -> TrustStore:
             store.loaded[entry.name] = None
             store.bad_files.append(FileProblem(
                 entry.name, problem.replace(real, entry.name),
-                commands.remove(target, note="then install that CA's bundle again (see CA-004)")))
+                commands.remove(target, note="then install that CA's bundle again (see CA-004)"),
+                dn=dn))
             continue
         if not is_pem:
             store.loaded[entry.name] = None
@@ -277,8 +328,17 @@ def _scan(path: Path) -> TrustStore:
                 "PEM files in a CA directory, so it never finds this CA",
                 commands.der_to_pem("x509", target)))
             continue
+        try:
+            new, old = subject_hash(cert), subject_hash_old(cert)
+        except OpenSSLRefuses as exc:
+            store.loaded[entry.name] = None
+            store.bad_files.append(FileProblem(
+                entry.name, f"{entry.name} holds a certificate ({dn_slash(cert.subject)}) that "
+                f"OpenSSL cannot load ({exc}); OpenSSL skips it",
+                commands.remove(target, note="then install that CA's bundle again (see CA-004)"),
+                dn=dn_slash(cert.subject)))
+            continue
         store.loaded[entry.name] = cert
-        new, old = subject_hash(cert), subject_hash_old(cert)
         fp = cert.fingerprint(hashes.SHA256())
         if m.group(1) not in (new, old):
             mismatched.append((entry.name, cert, fp, new, old))
@@ -315,22 +375,53 @@ def _scan(path: Path) -> TrustStore:
                 misnamed_dn=subject))
         store.cas.append(CA(cert, subject, subject_hash(cert), subject_hash_old(cert),
                             tuple(names), fp, store.aliases.get(subject)))
+        if public_key(cert) is None:
+            store.bad_files.append(FileProblem(
+                names[0], f"{', '.join(names)} ({subject}) has {unreadable_key(cert)}: OpenSSL "
+                "can check no certificate or CRL this CA signed",
+                commands.remove(Path(path) / names[0],
+                                note="then install that CA's bundle again (see CA-004)"),
+                dn=subject))
     by_hash: dict[str, list[CA]] = {}
     for ca in store.cas:
         by_hash.setdefault(ca.hash, []).append(ca)
         if ca.hash_old != ca.hash:
             by_hash.setdefault(ca.hash_old, []).append(ca)
     old_only = {ca.hash_old for ca in store.cas} - {ca.hash for ca in store.cas}
+    # CRLs of a CA that sits only in a file CA-003 reports are not a CRL problem of their own.
+    unusable = {p.name.split(".")[0] for p in store.bad_files if p.dn is not None}
     for entry in crl_entries:
         if entry.name.split(".")[0] in old_only:  # fetch-crl's copy OpenSSL never reads
             store.crls[entry.name] = CRLFile(entry.name)
             continue
-        crl = _read_crl(entry, by_hash)
+        crl = _read_crl(entry, by_hash, unusable)
         if crl is None:  # not a file at all: CA-003 names it (see _special_problem)
             store.bad_files.append(_special_problem(entry))
             continue
         store.crls[entry.name] = crl
     return store
+
+
+def _lenient_subject(data: bytes) -> Optional[str]:
+    """The subject DN of the first certificate in ``data`` (PEM or DER), read with the strict
+    DER walker alone: a certificate ``cryptography`` refuses may still say whose it is."""
+    from mu3e_checks.knowledge.pki import pem_blocks
+
+    blob = data
+    for label, block in pem_blocks(data):
+        if label in ("CERTIFICATE", "TRUSTED CERTIFICATE"):
+            body = b"".join(ln for ln in block.splitlines() if not ln.startswith(b"-----"))
+            try:
+                blob = base64.b64decode(body, validate=False)
+            except (binascii.Error, ValueError):
+                return None
+            break
+    try:
+        outer, _ = _der.read_tlv(blob, 0)
+        tbs = _der.seq(outer, "Certificate")[0].raw
+        return _der.lenient_dn(_der.tbs_names(tbs)[1]) or None
+    except (_der.DerError, IndexError, ValueError):
+        return None
 
 
 def _special_problem(entry: os.DirEntry) -> FileProblem:
@@ -366,9 +457,11 @@ def _scan_info(store: TrustStore, entry: os.DirEntry) -> None:
                 "every .info file and would block or run out of memory on it",
                 commands.remove(Path(entry.path))))
         return
-    dn, alias = read_info(data)
-    if dn and alias:
-        store.aliases[dn] = alias
+    info = parse_info(data)
+    if info.dn and info.alias:
+        store.aliases[info.dn] = info.alias
+    if info.dn:
+        store.infos[dn_key(info.dn)] = info
 
 
 def _pem_crl_body(data: bytes) -> Optional[bytes]:
@@ -401,7 +494,9 @@ def crl_signed_by(crl: x509.CertificateRevocationList, der: bytes,
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    pub = issuer.public_key()
+    pub = public_key(issuer)
+    if pub is None:
+        return False
     tbs = _der_tbs(der)
     try:
         if tbs is not None and isinstance(pub, rsa.RSAPublicKey):
@@ -416,7 +511,63 @@ def crl_signed_by(crl: x509.CertificateRevocationList, der: bytes,
     return True
 
 
-def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]]) -> Optional[CRLFile]:
+def crl_damage(crl: x509.CertificateRevocationList, openssl: bool = False) -> Optional[str]:
+    """What in a CRL cannot be decoded, or (``openssl``) what makes OpenSSL refuse it, or None.
+
+    ``cryptography`` decodes the issuer name, the dates and the extensions only when they are
+    touched; checking them once, where the file is read, keeps every later use from breaking
+    on them.  The revoked entries OpenSSL decodes when it loads the CRL for a chain check: that
+    costs as much as the check itself on a large CRL, so the scan leaves it to
+    :func:`openssl_refusal`, asked only about the CRLs the user relies on.
+    """
+    try:
+        _ = crl.issuer.rfc4514_string()
+    except DECODE_ERRORS:
+        return "has an issuer name that is not valid text"
+    for which, attr in (("thisUpdate", "last_update_utc"), ("nextUpdate", "next_update_utc")):
+        try:
+            getattr(crl, attr)
+        except DECODE_ERRORS as exc:
+            return f"has a {which} date that cannot be read ({first_line(exc)[:80]})"
+    try:
+        _ = crl.extensions
+    except x509.DuplicateExtension as exc:
+        return f"has the extension {extension_name(exc.oid)} twice"
+    except DECODE_ERRORS:
+        return "has an extension that cannot be decoded"
+    if not openssl:
+        return None
+    from OpenSSL import crypto
+
+    try:
+        crypto.X509Store().add_crl(crl)
+    except crypto.Error as exc:
+        return f"cannot be loaded by {_openssl_name()} ({openssl_reason(exc)})"
+    return None
+
+
+def openssl_refusal(store: TrustStore, crl: CRLFile) -> Optional[str]:
+    """Why OpenSSL refuses to load ``crl`` (a damaged revoked entry, an extension it cannot
+    decode), or None; asked once per file and store (the chain check skips such a CRL, as
+    ``-CApath`` does, and says the CRL is there but cannot be used)."""
+    cache = store.__dict__.setdefault("_openssl_refusals", {})
+    if crl.name not in cache:
+        cache[crl.name] = (crl_damage(crl.crl, openssl=True) if crl.crl is not None
+                           and crl.encoding == "PEM" else None)
+    return cache[crl.name]
+
+
+@functools.lru_cache(maxsize=1)
+def _openssl_name() -> str:
+    """The OpenSSL that judges chains here (pyOpenSSL's), by version: newer ones refuse some
+    malformed CRLs an older ``openssl`` command still loads."""
+    from cryptography.hazmat.backends.openssl import backend
+
+    return " ".join(backend.openssl_version_text().split()[:2]) or "OpenSSL"
+
+
+def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]],
+              unusable: frozenset[str] | set[str] = frozenset()) -> Optional[CRLFile]:
     """Parse one CRL file (PEM or DER) and check it against the CA its name points at.
 
     None when the entry is a FIFO, device or socket: that is a file problem, not a CRL.
@@ -439,12 +590,23 @@ def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]]) -> Optional[CRLF
         else:
             der, enc = data, "DER"
         crl = x509.load_der_x509_crl(der)
-    except (ValueError, binascii.Error):
+    except x509.InvalidVersion as exc:
+        return CRLFile(name, problem=f"{name} claims CRL version {exc.parsed_version + 1}, "
+                       "which does not exist (only versions 1 and 2 do): it is not a readable "
+                       "CRL")
+    except (ValueError, binascii.Error) as exc:
         what = "empty" if not data.strip() else "damaged or truncated"
-        return CRLFile(name, problem=f"{name} is {what}: it is not a readable CRL (PEM or DER)")
+        place = decode_place(exc)
+        return CRLFile(name, problem=f"{name} is {what}: it is not a readable CRL (PEM or DER)"
+                       + (f"; its {place} cannot be decoded" if place else ""))
+    damage = crl_damage(crl)
+    if damage:
+        return CRLFile(name, None, enc, f"{name} {damage}, so it cannot be used as a CRL")
     nxt, last = crl.next_update_utc, crl.last_update_utc
     cas = by_hash.get(name.split(".")[0], [])
     named = [ca for ca in cas if ca.cert.subject == crl.issuer]
+    if not named and name.split(".")[0] in unusable:  # CA-003 reports that CA's file
+        return CRLFile(name, crl, enc, "", None, nxt, last)
     if not named:
         owner = cas[0].subject if cas else "no CA in this directory"
         return CRLFile(name, crl, enc, f"{name} is the CRL of {dn_slash(crl.issuer)}, but its "
@@ -452,6 +614,8 @@ def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]]) -> Optional[CRLF
     # A CA re-keyed under the same DN leaves two CAs with this name (<hash>.0, <hash>.1):
     # OpenSSL takes the CRL for whichever of them signed it.
     ca = next((c for c in named if crl_signed_by(crl, der, c.cert)), named[0])
+    if public_key(ca.cert) is None:  # no signature can be checked: CA-003 reports the CA
+        return CRLFile(name, crl, enc, "", ca, nxt, last)
     if not crl_signed_by(crl, der, ca.cert):
         return CRLFile(name, crl, enc, f"{name} claims to be the CRL of {ca.subject} but is "
                        "not signed by that CA's key (damaged, or from an impostor)", ca, nxt,

@@ -17,13 +17,41 @@ from typing import Optional, Union
 
 from cryptography import x509
 
-from mu3e_checks.knowledge.pki import dn_slash, is_ca
+from mu3e_checks.knowledge.pki import dn_slash, is_ca, proxy_kind, public_key, unreadable_key
 from mu3e_checks.knowledge.trust.scan import (
+    OpenSSLRefuses,
     TrustStore,
     openssl_x509,
     scan_trust_dir,
     subject_hash,
 )
+
+
+def _failing(exc: Exception, depth: object, leaf: x509.Certificate,
+             untrusted: Sequence[x509.Certificate]) -> x509.Certificate:
+    """The certificate OpenSSL stopped at, as ``cryptography`` holds it.
+
+    OpenSSL's copy is turned back into one; where that fails (a public key OpenSSL loaded but
+    cannot encode again) it is the one at that depth of the chain sent along.
+    """
+    from OpenSSL import crypto
+
+    cert = getattr(exc, "certificate", None)
+    if cert is not None:
+        try:
+            return cert.to_cryptography()
+        except crypto.Error:
+            pass
+    chain = [leaf, *untrusted]
+    return chain[depth] if isinstance(depth, int) and 0 <= depth < len(chain) else leaf
+
+
+def _loads(cert: x509.Certificate) -> bool:
+    try:
+        openssl_x509(cert)
+        return True
+    except OpenSSLRefuses:
+        return False
 
 #: OpenSSL X509_V_ERR codes the verdicts name (include/openssl/x509_vfy.h).
 X509_V_OK = 0
@@ -41,6 +69,7 @@ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
 X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE = 21
 X509_V_ERR_CERT_REVOKED = 23
 X509_V_ERR_INVALID_CA = 24
+X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION = 34
 X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER = 33
 X509_V_ERR_KEYUSAGE_NO_CRL_SIGN = 35
 X509_V_ERR_INVALID_NON_CA = 37
@@ -76,7 +105,8 @@ class ChainVerdict:
 
 
 def _explain(code: int, failing: Optional[str], issuer: Optional[str], lookup: Optional[str],
-             store: TrustStore, openssl_message: str, failing_is_ca: bool) -> str:
+             store: TrustStore, openssl_message: str, failing_is_ca: bool,
+             issuer_in_dir: bool = False) -> str:
     ca_dir = store.path
     who = failing or "the certificate"
     if code in _MISSING_ISSUER:
@@ -87,8 +117,10 @@ def _explain(code: int, failing: Optional[str], issuer: Optional[str], lookup: O
         return (f"the CA that issued {who} ({issuer}) is not in {ca_dir}: OpenSSL looked for "
                 f"{lookup} and did not find it, so the chain cannot be built")
     if code == X509_V_ERR_UNABLE_TO_GET_CRL:
-        return (f"there is no revocation list (CRL) of {issuer} in {ca_dir} ({lookup} is "
-                f"missing), so OpenSSL cannot tell whether {who} is revoked")
+        where = (f"{lookup} is there but cannot be used (CRL-002 says why)"
+                 if lookup and lookup in store.names else f"{lookup} is missing")
+        return (f"there is no revocation list (CRL) of {issuer} in {ca_dir} ({where}), so "
+                f"OpenSSL cannot tell whether {who} is revoked")
     if code == X509_V_ERR_CRL_HAS_EXPIRED:
         return (f"the revocation list (CRL) of {issuer} in {ca_dir} ({lookup}) has expired, "
                 f"so grid services and VOMS reject {who} and every other certificate it covers")
@@ -110,8 +142,12 @@ def _explain(code: int, failing: Optional[str], issuer: Optional[str], lookup: O
     if code == X509_V_ERR_CERT_NOT_YET_VALID:
         return f"{who} is not valid yet; check this machine's clock (date -u)"
     if code == X509_V_ERR_CERT_SIGNATURE_FAILURE:
-        return (f"the signature on {who} does not match the CA certificate {issuer} found in "
-                f"{ca_dir} ({lookup}); that file holds a different CA with the same name")
+        if issuer_in_dir:
+            return (f"the signature on {who} does not verify with the key of the CA "
+                    f"certificate {issuer} found in {ca_dir} ({lookup}): that CA did not sign "
+                    "it, another one with the same name did")
+        return (f"the signature on {who} does not verify with the key of its issuer {issuer} "
+                "(the certificate after it in the chain): that key did not sign it")
     if code in (X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN):
         return f"{who} is a self-signed certificate that is not in {ca_dir}"
     if code == X509_V_ERR_INVALID_CA:
@@ -210,11 +246,14 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
     store = ca_dir if isinstance(ca_dir, TrustStore) else scan_trust_dir(Path(ca_dir))
     certs, crls = openssl_view(store, [leaf, *untrusted])
     x509_store = crypto.X509Store()
-    for cert in certs:
+    for cert in certs:  # the scan kept only CAs OpenSSL loads
         x509_store.add_cert(openssl_x509(cert))
     if crl_check:
         for crl in crls:
-            x509_store.add_crl(crl)
+            try:
+                x509_store.add_crl(crl)
+            except crypto.Error:  # a CRL OpenSSL cannot load is no CRL, as with -CApath
+                continue
     flags = 0
     if crl_check:
         flags |= crypto.X509StoreFlags.CRL_CHECK | crypto.X509StoreFlags.CRL_CHECK_ALL
@@ -225,14 +264,20 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
     if at is not None:
         x509_store.set_time(at.astimezone(_dt.timezone.utc).replace(tzinfo=None)
                             if at.tzinfo else at)
-    ctx = crypto.X509StoreContext(x509_store, openssl_x509(leaf),
-                                  [openssl_x509(c) for c in untrusted])
     leaf_dn = dn_slash(leaf.subject)
+    try:
+        ctx = crypto.X509StoreContext(x509_store, openssl_x509(leaf),
+                                      [openssl_x509(c) for c in untrusted])
+    except OpenSSLRefuses as exc:
+        unread = next((c for c in (leaf, *untrusted) if not _loads(c)), leaf)
+        who = dn_slash(unread.subject)
+        return ChainVerdict(False, -1, f"OpenSSL cannot load {who} ({exc}), so it cannot "
+                            "check the chain", who, openssl_message=str(exc))
     try:
         verified = ctx.get_verified_chain()
     except crypto.X509StoreContextError as exc:
         code, depth, message = (list(exc.errors) + [0, None, ""])[:3]
-        failing = exc.certificate.to_cryptography() if exc.certificate is not None else leaf
+        failing = _failing(exc, depth, leaf, untrusted)
         failing_dn = dn_slash(failing.subject)
         issuer_dn = dn_slash(failing.issuer)
         lookup = None
@@ -245,7 +290,11 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
         elif code == X509_V_ERR_CERT_SIGNATURE_FAILURE:
             lookup = f"{subject_hash(failing, issuer=True)}.0"
         reason = _explain(int(code), failing_dn, issuer_dn, lookup, store, str(message),
-                          is_ca(failing))
+                          is_ca(failing), bool(store.with_subject(issuer_dn))
+                          and proxy_kind(failing) is None)
+        if public_key(failing) is None:  # OpenSSL's "unspecified" error for such a key
+            reason = (f"{failing_dn} has {unreadable_key(failing)}, so OpenSSL rejects it: "
+                      f"{message}")
         return ChainVerdict(False, int(code), reason, failing_dn, missing, lookup,
                             depth if isinstance(depth, int) else None, str(message))
     except crypto.Error as exc:  # OpenSSL could not even start (memory, broken store)
