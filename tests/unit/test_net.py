@@ -556,3 +556,19 @@ def test_advice_takes_its_defaults_from_the_options_table():
         "dirac-configure -F -S Other -C dips://h:1/A/B -I"
     broken = Settings.build(resolve({"mu3e_cs_url": "https://h/A/B"}, {}), {"HOME": "/x"})
     assert Advice.from_settings(broken).cs_url == DEFAULT_CS_URL  # a broken URL is no advice
+
+
+def test_a_server_certificate_that_cannot_be_decoded_never_breaks_the_check(grid):
+    """What the report shows of a server's certificate is read from its DER: a duplicate
+    extension, version 5, garbage names or unreadable dates never raise (the TLS verdict stands
+    on its own); what cannot be read is left out, and a sound certificate gives its names."""
+    from tests.support import malformed as M
+
+    good = tls.ServerCert.from_der(M.cert_der(grid.user.cert))
+    assert good is not None and good.subject.endswith("CN=Jane Physicist")
+    names = [n for n in M.CERTIFICATE_MUTATIONS if n != "valid"]
+    assert len(names) > 5
+    for name in names:
+        bad = M.CERTIFICATE_MUTATIONS[name](grid.user.cert, grid.ca.key)
+        got = tls.ServerCert.from_der(M.cert_der(bad))
+        assert got is None or isinstance(got, tls.ServerCert), name

@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import Optional
 
 from cryptography import x509
+from cryptography.x509.oid import ExtensionOID
 
 from mu3e_checks import commands
 from mu3e_checks.knowledge import pki
+from mu3e_checks.knowledge.der import DECODE_ERRORS
 from mu3e_checks.knowledge.files import Unreadable
 from mu3e_checks.knowledge.net import Advice, Deadline, ServiceUrl
 from mu3e_checks.knowledge.proxy import find_group, read_proxy
@@ -145,16 +147,22 @@ class ServerCert:
     names: tuple[str, ...]  # DNS/IP subjectAltNames
 
     @classmethod
-    def from_der(cls, der: bytes) -> ServerCert:
-        cert = x509.load_der_x509_certificate(der)
+    def from_der(cls, der: bytes) -> Optional[ServerCert]:
+        """What the report shows of the server's certificate, or None when the server sent
+        one that cannot be decoded (a duplicate extension, version 5, a date or name that
+        cannot be read): the TLS verdict stands on its own, and the run never breaks on it."""
         try:
-            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-            names = tuple(str(n) for n in san.get_values_for_type(x509.DNSName)) + tuple(
-                str(n) for n in san.get_values_for_type(x509.IPAddress))
-        except (x509.ExtensionNotFound, ValueError):
-            names = ()
-        return cls(pki.dn_slash(cert.subject), pki.dn_slash(cert.issuer),
-                   pki.not_before(cert), pki.not_after(cert), names)
+            cert = x509.load_der_x509_certificate(der)
+            ext = pki.extension(cert, ExtensionOID.SUBJECT_ALTERNATIVE_NAME)
+            names: tuple[str, ...] = ()
+            if ext is not None:
+                san = ext.value
+                names = tuple(str(n) for n in san.get_values_for_type(x509.DNSName)) + tuple(
+                    str(n) for n in san.get_values_for_type(x509.IPAddress))
+            return cls(pki.dn_slash(cert.subject), pki.dn_slash(cert.issuer),
+                       pki.not_before(cert), pki.not_after(cert), names)
+        except (x509.InvalidVersion, *DECODE_ERRORS):
+            return None
 
 
 # ----------------------------------------------------------------------------- failures
