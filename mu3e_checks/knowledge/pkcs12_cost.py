@@ -207,20 +207,47 @@ def work(data: bytes) -> list[Work]:
     return out
 
 
+def pkcs8_work(der: bytes) -> list[Work]:
+    """The key derivation an encrypted PKCS#8 key (``BEGIN ENCRYPTED PRIVATE KEY``) asks for
+    before it can be decrypted: its EncryptedPrivateKeyInfo's algorithm, PBES1 or PBES2, read
+    from the structure alone; :class:`CostError` when it is not that structure."""
+    reader = _Reader()
+    info, end = reader.parse(der)
+    if end != len(der) or not info.constructed:
+        raise CostError("not one EncryptedPrivateKeyInfo structure")
+    return _algorithm(info.child(0, "the key's algorithm"), "the private key")
+
+
+def key_cost_problem(der: bytes) -> str:
+    """Why decrypting this encrypted PKCS#8 key would cost too much (or cannot be measured),
+    or '': a key file can ask OpenSSL for billions of PBKDF2 rounds as well as a ``.p12``."""
+    try:
+        found = pkcs8_work(der)
+    except CostError as exc:
+        return f"its encryption cannot be read ({exc})"
+    return _too_costly(found, "encrypt the key again with the usual settings "
+                              "(openssl pkcs8 -topk8 -v2 aes256 uses 2048 iterations)")
+
+
 def cost_problem(data: bytes) -> str:
     """Why opening this ``.p12`` would cost too much (or cannot be measured), or ''."""
     try:
         found = work(data)
     except CostError as exc:
         return f"it cannot be read as a PKCS#12 file ({exc})"
+    return _too_costly(found, "export it again with the usual settings (openssl pkcs12 "
+                              "-export uses 2048)")
+
+
+def _too_costly(found: list[Work], remedy: str) -> str:
+    """Why these derivations together cost too much, or ''."""
     for w in found:
         if w.iterations > w.limit:
             return (f"{w.what} asks for {w.iterations:,} {w.kdf} (more than {w.limit:,}, far "
                     "beyond any exporter's): each pass-phrase try would pay that in CPU time; "
-                    "export it again with the usual settings (openssl pkcs12 -export uses "
-                    "2048)")
+                    f"{remedy}")
     total = sum(w.iterations for w in found if w.kdf == "iterations")
     if total > 3 * MAX_ITERATIONS:
         return (f"it asks for {total:,} iterations in all (more than {3 * MAX_ITERATIONS:,}); "
-                "export it again with the usual settings")
+                f"{remedy}")
     return ""

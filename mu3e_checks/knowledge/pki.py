@@ -74,6 +74,19 @@ def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
     return blocks
 
 
+def _pem_body(block: bytes) -> bytes:
+    """The DER inside one PEM block (its base64 lines between the markers; headers skipped)."""
+    import base64
+    import binascii
+
+    lines = block.splitlines()[1:-1]
+    text = b"".join(ln.strip() for ln in lines if b":" not in ln)
+    try:
+        return base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError):
+        return b""
+
+
 def looks_like_der(data: bytes) -> bool:
     return len(data) > 2 and data[0] == 0x30 and data[1] in (0x82, 0x81, 0x83)
 
@@ -548,6 +561,12 @@ def load_private_key(data: bytes, passphrase: Optional[bytes] = None,
         raise PemError(f"{what} is an SSH key, not a grid certificate key")
     if encrypted and not passphrase:
         return KeyFile(format=fmt, encrypted=True)
+    if label == "ENCRYPTED PRIVATE KEY":  # PKCS#8 names its own PBKDF2/scrypt cost: bound it
+        from mu3e_checks.knowledge.pkcs12_cost import key_cost_problem
+
+        costly = key_cost_problem(_pem_body(block))
+        if costly:
+            raise PemError(f"{what} is not decrypted: {costly}")
     try:
         # OpenSSL's RSA check tests p and q for primality (~40 ms a key); the arithmetic in
         # rsa_key_consistent() catches a damaged key file just as well, for a fraction of that.

@@ -173,3 +173,48 @@ def test_signed_by_is_a_verdict_or_none(grid):
     assert "algorithm not known here (1.2.3.4.5)" in pki.unreadable_key(keyless)
     assert "RSA public key that cannot be decoded" in pki.unreadable_key(
         M.CERTIFICATE_MUTATIONS["key-rsa-garbage"](grid.ca.cert, grid.root.key))
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    size = bytes([n]) if n < 0x80 else bytes([0x80 | ((n.bit_length() + 7) // 8)]) + \
+        n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + size + body
+
+
+def _oid_der(dotted: str) -> bytes:
+    a, b, *rest = (int(x) for x in dotted.split("."))
+    out = bytes([40 * a + b])
+    for v in rest:
+        chunk = [v & 0x7F]
+        while v > 0x7F:
+            v >>= 7
+            chunk.insert(0, 0x80 | (v & 0x7F))
+        out += bytes(chunk)
+    return _der(0x06, out)
+
+
+def test_an_encrypted_key_that_asks_for_absurd_work_is_refused_before_any(grid):
+    """An encrypted PKCS#8 key names its own PBKDF2 cost, and OpenSSL pays whatever it asks
+    for each pass-phrase try: above the bound the key is refused, unread, with the reason."""
+    import base64
+
+    import pytest
+    from cryptography.hazmat.primitives import serialization
+
+    from mu3e_checks.knowledge.pki import PemError, load_private_key
+
+    usual = grid.user.key.private_bytes(serialization.Encoding.PEM,
+                                        serialization.PrivateFormat.PKCS8,
+                                        serialization.BestAvailableEncryption(b"secret"))
+    assert load_private_key(usual, b"secret").key is not None
+    # PBES2 with PBKDF2 at 2,000,001 rounds; the ciphertext is never reached
+    pbkdf2 = _der(0x30, _oid_der("1.2.840.113549.1.5.12") + _der(0x30, _der(0x04, b"s" * 8)
+                                                                + _der(0x02, b"\x1e\x84\x81")))
+    aes = _der(0x30, _oid_der("2.16.840.1.101.3.4.1.42") + _der(0x04, b"i" * 16))
+    alg = _der(0x30, _oid_der("1.2.840.113549.1.5.13") + _der(0x30, pbkdf2 + aes))
+    der = _der(0x30, alg + _der(0x04, b"x" * 1232))
+    pem = (b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n" + base64.encodebytes(der)
+           + b"-----END ENCRYPTED PRIVATE KEY-----\n")
+    with pytest.raises(PemError, match="asks for 2,000,001 iterations"):
+        load_private_key(pem, b"secret")
