@@ -62,14 +62,19 @@ def verify_crl(data: bytes, source: CrlSource, now: Optional[_dt.datetime] = Non
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from mu3e_checks.knowledge.trust.scan import crl_signed_by
+    from mu3e_checks.knowledge.trust.scan import crl_damage, crl_signed_by
 
     now = now or _dt.datetime.now(_dt.timezone.utc)
     try:
         crl = (x509.load_pem_x509_crl(data) if b"-----BEGIN" in data
                else x509.load_der_x509_crl(data))
+    except x509.InvalidVersion as exc:
+        raise RepairError(f"a CRL of an impossible version ({exc})") from None
     except ValueError:
         raise RepairError("not a CRL (neither PEM nor DER)") from None
+    damage = crl_damage(crl, openssl=True)  # what the diagnosis would refuse is not installed
+    if damage:
+        raise RepairError(f"it {damage}")
     if crl.issuer != source.cert.subject:
         raise RepairError("issued by another CA")
     der = crl.public_bytes(Encoding.DER) if b"-----BEGIN" in data else data

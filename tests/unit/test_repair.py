@@ -457,3 +457,33 @@ def test_ca_repository_is_an_option_of_the_table_not_parsed_by_fix():
     assert Settings.build(resolve(cli, env), env).ca_repository == "http://cli/"
     assert Settings.build(resolve({}, {}), {"HOME": "/h"}).ca_repository == commands.IGTF_TGZ_URL
     assert repair.repository(_ctx(Path("/h"), ca_repository="http://m")) == "http://m/"
+
+
+def test_a_damaged_crl_is_never_installed(grid):
+    """A CRL from the CA's URL that the diagnosis would refuse (a duplicate or undecodable
+    extension, a version 5, a date that cannot be read, an entry OpenSSL refuses) is a named
+    "not repaired", never a file put in the trust dir; a sound one passes."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from mu3e_checks.knowledge.trust.crl_urls import CrlSource
+    from mu3e_checks.repair.base import RepairError
+    from mu3e_checks.repair.crls import verify_crl
+    from tests.support.malformed import crl_mutations
+
+    ca = grid.ca
+    source = CrlSource("h", ca.cert.subject.rfc4514_string(), ca.cert, ("http://x/",), ())
+    good = grid.pki.crl(ca)
+    assert verify_crl(good.public_bytes(Encoding.DER), source) is not None
+    refused = {}
+    for name, der in crl_mutations(good, ca.key).items():
+        try:
+            verify_crl(der, source)
+        except RepairError as exc:
+            refused[name] = str(exc)
+    # what the scan calls damaged (crl_damage) is never installed, each with its reason
+    assert "twice" in refused["crl-duplicate-number"]
+    assert "cannot be decoded" in refused["crl-number-garbage"]
+    assert "impossible version" in refused["crl-version-5"]
+    assert "not valid text" in refused["crl-issuer-not-text"]
+    assert "nextUpdate date that cannot be read" in refused["crl-next-update-year-0"]
+    assert "cannot be loaded by OpenSSL" in refused["crl-entry-invalidity-date-garbage"]
