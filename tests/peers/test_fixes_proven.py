@@ -137,6 +137,10 @@ NOT_RUNNABLE_HERE: dict[str, str] = {
     **dict.fromkeys(("VOMS-001", "VOMS-002", "VOMS-003"),
                     "dirac-proxy-init -M needs a VOMS server that issues attribute "
                     "certificates; none runs here (tests/support/voms_standin.py says why)"),
+    "PROXY-006": ("its findings come first from the checks it requires: each proxy's "
+                  "signature (PROXY-004, proven above with a wrong-key proxy), the user's "
+                  "chain (CA-006) and the CRLs (CRL-001..004); a chain OpenSSL still refuses "
+                  "after those is a new proxy from the right certificate (PROXY-007's row)"),
     "CRL-004": ("every CRL problem fetch-crl repairs fails CRL-001..003 first (its "
                 "prerequisites); what is left (a revoked certificate) only the CA can "
                 "repair: PERSON_ROWS"),
@@ -543,7 +547,8 @@ def _proxy_legacy(lab: Lab) -> Setup:
     return _proxy_home(lab, lambda lab, home: lab.tool_proxy(home, ["grid-proxy-init", "-old"]))
 
 
-@row("PROXY-006", "a proxy signed by a key that is not the user's")
+@row("PROXY-004", "a proxy signed by a key that is not the user's",
+     "not signed by your certificate's key")
 def _proxy_wrong_key(lab: Lab) -> Setup:
     def wrong(lab: Lab, home: Path) -> None:
         pki, user = lab.world.pki, lab.grid.user
