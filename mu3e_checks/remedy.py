@@ -303,7 +303,17 @@ class Builder:
 
     @property
     def template(self) -> Remedy:
-        """The fix as docs/checks.md shows it: ``{fields}`` where the finding's values go."""
+        """The fix as docs/checks.md shows it: ``{fields}`` where the finding's values go
+        (made once per builder: every check module registers its builders at import)."""
+        try:
+            return _TEMPLATES[self]
+        except KeyError:
+            made = _TEMPLATES[self] = self._template()
+            return made
+        except TypeError:  # a bound value that cannot be a key (a list): made each time
+            return self._template()
+
+    def _template(self) -> Remedy:
         given = dict(self.kwargs)
         example = dict(self.example)
         params = list(inspect.signature(self.make).parameters.values())[len(self.args):]
@@ -321,6 +331,9 @@ class Builder:
 
     def __bool__(self) -> bool:
         return True
+
+
+_TEMPLATES: dict[Builder, Remedy] = {}
 
 
 def builder(make: Optional[Callable[..., Remedy]] = None, *,

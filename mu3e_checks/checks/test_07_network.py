@@ -34,11 +34,13 @@ LAYER_CHECK = {"url": "NET-001", "dns": "NET-001", "tcp": "NET-002", "tls": "NET
                "ping": "NET-004"}
 
 
-def _fail_layer(cs_serving, message: str, fix, advice: adv.Advice) -> NoReturn:
+def _fail_layer(cs_serving, message: str, fix, net_reach) -> NoReturn:
     """Fail a layer check for the server that got furthest; with several listed, no server
-    passed every layer (else it would be judged), so the message says how far each got."""
+    passed every layer (else it would be judged), so the message says how far each got (in
+    the words of the survey's advice, which knows the trust dir the servers were verified
+    against)."""
     if len(cs_serving.verdicts) > 1:
-        message = f"{message}. {adv.servers.reached(cs_serving, advice)}"
+        message = f"{message}. {adv.servers.reached(cs_serving, net_reach.advice)}"
     fail(message, fix=fix)
 
 
@@ -53,20 +55,20 @@ def _which(cs_serving) -> str:
     return f" [{url}: the listed server that gets furthest]"
 
 
-def _target(cs_probe, advice: adv.Advice, cs_serving=None):
+def _target(cs_probe, advice: adv.Advice, cs_serving=None, net_reach=None):
     try:
         return cs_probe.target()
     except net.UrlError as exc:
         message, fix = adv.explain_url(exc, advice)
         if cs_serving is not None:
-            _fail_layer(cs_serving, message, fix, advice)
+            _fail_layer(cs_serving, message, fix, net_reach)
         fail(message, fix=fix)
 
 
 @check("NET-001", "The Configuration Server's host name resolves (DNS)", step=STEP,
        network=True,
        fix=commands.dig.bind(note="then see the message for what the answer means"))
-def test_cs_name_resolves(cs_serving, cs_probe, settings, run):
+def test_cs_name_resolves(cs_serving, cs_probe, settings, run, net_reach):
     """The Configuration Server's name must give an address.  Like getaddrinfo, ``/etc/hosts``
     answers first (reported, never asked over DNS); otherwise DNS is asked for A and AAAA.
     The failure tells apart a name that does not exist (NXDOMAIN: a typo or a VPN), a name
@@ -78,12 +80,12 @@ def test_cs_name_resolves(cs_serving, cs_probe, settings, run):
     when none does, the one that got furthest, and the failing check says how far each got.
     """
     advice = adv.Advice.from_settings(settings)
-    target = _target(cs_probe, advice, cs_serving)
+    target = _target(cs_probe, advice, cs_serving, net_reach)
     host = target.host
     r = cs_probe.resolution()
     if r.problem:
         message, fix = adv.dns.explain(r, target, advice)
-        _fail_layer(cs_serving, message, fix, advice)
+        _fail_layer(cs_serving, message, fix, net_reach)
     shown = ", ".join(r.addresses)
     run.record(cs_resolution=facts.Resolution(host, tuple(r.addresses), r.resolver))
     which = _which(cs_serving)
@@ -98,7 +100,7 @@ def test_cs_name_resolves(cs_serving, cs_probe, settings, run):
 
 @check("NET-002", "The Configuration Server's port accepts TCP connections", step=STEP,
        network=True, requires=("NET-001",), fix=commands.port_test)
-def test_cs_port_open(cs_serving, cs_probe, settings, run):
+def test_cs_port_open(cs_serving, cs_probe, settings, run, net_reach):
     """The port must accept TCP.  Refused (nothing listens, or the port is wrong) is told
     apart from timed out (a firewall drops it: outgoing TCP 9130-9200 must be open for
     DIRAC).  IPv6 broken while IPv4 works is a warning: clients that try IPv6 first stall.
@@ -108,7 +110,7 @@ def test_cs_port_open(cs_serving, cs_probe, settings, run):
     attempts, verdict = cs_probe.tcp()
     if verdict.problem:
         message, fix = adv.tcp.explain(verdict, attempts, target, settings.timeout)
-        _fail_layer(cs_serving, message, fix, advice)
+        _fail_layer(cs_serving, message, fix, net_reach)
     if verdict.ipv6_broken:
         message, fix = adv.tcp.explain_ipv6(attempts, target)
         warn(message, fix=fix)
@@ -119,7 +121,7 @@ def test_cs_port_open(cs_serving, cs_probe, settings, run):
 @check("NET-003", "TLS: the server's certificate is trusted and your proxy is accepted",
        step=STEP, network=True, requires=("NET-002", "CA-001", "CA-004"),
        fix=commands.tls_client_test)
-def test_cs_tls(cs_serving, cs_probe, trust_choice, settings, run):
+def test_cs_tls(cs_serving, cs_probe, trust_choice, settings, run, net_reach):
     """The server is verified against the trust dir DIRAC will use, with the host name check
     and without CRLs, as DIRAC's client does; the client side presents only the proxy, never
     the long-term key.  In TLS 1.3 the server judges the proxy only after the handshake, so
@@ -140,7 +142,7 @@ def test_cs_tls(cs_serving, cs_probe, trust_choice, settings, run):
     if failure is not None and not (failure.kind is net.tls.TlsFailureKind.CLIENT_CERT_REJECTED
                                     and not credential.usable):
         message, fix = adv.tls.explain(failure, target, advice)
-        _fail_layer(cs_serving, message, fix, advice)
+        _fail_layer(cs_serving, message, fix, net_reach)
     session = layer.session
     if session is not None and session.server is not None:
         s = session.server
@@ -167,7 +169,7 @@ def test_cs_tls(cs_serving, cs_probe, trust_choice, settings, run):
 
 @check("NET-004", "The Configuration Server answers a DISET ping", step=STEP, network=True,
        requires=("NET-003",))
-def test_cs_ping(cs_serving, cs_probe, settings, run):
+def test_cs_ping(cs_serving, cs_probe, settings, run, net_reach):
     """A DISET ping proves a DIRAC service answers behind TLS, and gives the server's DIRAC
     version.  Fails on a server that stalls, sends garbage or does not run the service the
     URL names; skips when there is no proxy to authenticate with.
@@ -181,14 +183,14 @@ def test_cs_ping(cs_serving, cs_probe, settings, run):
             skip_for(proxy_owner(credential), "the server requires a client certificate and "
                      f"{credential.reason}; run {advice.proxy_init().render()}")
         message, fix = adv.tls.explain(call.failure, target, advice)
-        _fail_layer(cs_serving, message, fix, advice)
+        _fail_layer(cs_serving, message, fix, net_reach)
     try:
         if call.error is not None:
             raise call.error
         info = cs_probe.ping_info()
     except net.diset.DisetError as exc:
         message, fix = adv.diset.explain(exc, target, "ping", advice)
-        _fail_layer(cs_serving, message, fix, advice)
+        _fail_layer(cs_serving, message, fix, net_reach)
     run.record(cs_ping=facts.Ping(info.name or target.service, info.version, info.round_trip))
     note(f"{info.name or target.service} runs DIRAC {info.version}; round trip "
          f"{info.round_trip:.2f} s" + _which(cs_serving))
@@ -225,7 +227,7 @@ def test_cs_clock(cs_probe, run):
 
 @check("NET-007", "Every Configuration Server listed in dirac.cfg answers", step=STEP,
        network=True, fix=SERVERS_FROM_CS)
-def test_every_cs_answers(cs_survey, settings, run):
+def test_every_cs_answers(cs_survey, settings, run, net_reach):
     """``dirac-configure -I`` writes several servers and DIRAC tries them in random order,
     falling over to the next, so one dead server gives intermittent slowness, not a clear
     failure.  Each listed server gets its own DNS, TCP, TLS and ping verdict, probed at the
@@ -235,7 +237,7 @@ def test_every_cs_answers(cs_survey, settings, run):
     """
     verdicts = cs_survey.verdicts()
     advice = adv.Advice.from_settings(settings)
-    said = {v.url: adv.servers.explained(v, advice) for v in verdicts}
+    said = {v.url: adv.servers.explained(v, net_reach.advice) for v in verdicts}
     run.record(cs_servers=tuple(facts.ServerLine(v.url, adv.servers.line(v, said[v.url][0]))
                                 for v in verdicts) + tuple(
         facts.ServerLine(url, "not probed (too many servers listed)")
@@ -516,7 +518,7 @@ def _voms_verdicts(voms_survey, settings):
 @check("NET-014", "The mu3e.org VOMS servers answer (DNS, TCP, TLS)", step=STEP,
        network=True, requires=("CA-001",),
        fix=commands.tls_client_test)
-def test_voms_servers_answer(voms_survey, settings, trust_choice):
+def test_voms_servers_answer(voms_survey, settings, net_reach):
     """``dirac-proxy-init -M`` asks the VO's VOMS servers (the mu3e.org lines of your vomses)
     for your attributes.  When none answers it says "Are you sure you are properly registered
     in the VO?", which is a network problem, not a membership one.  Each server (and each one
@@ -529,7 +531,7 @@ def test_voms_servers_answer(voms_survey, settings, trust_choice):
         note(f"{len(voms_survey.skipped)} more {settings.vo} lines in {voms_survey.vomses} were "
              "not probed (more servers than any VO has)")
     level, dead = net.servers.summary(verdicts)
-    advice = adv.Advice.from_settings(settings, trust_choice.path)
+    advice = net_reach.advice
     if level is net.Level.FAIL:
         message, fix = adv.voms.explain_none(verdicts, settings.vo, advice)
         fail(message, fix=fix)

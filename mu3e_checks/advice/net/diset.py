@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mu3e_checks.advice.net import Advice
+from mu3e_checks.advice.net.registry import vo_admin
 from mu3e_checks.knowledge.net import ServiceUrl, describe_address
 from mu3e_checks.knowledge.net.diset import (
     DisetError,
@@ -10,7 +11,7 @@ from mu3e_checks.knowledge.net.diset import (
     IdentityKind,
     IdentityProblem,
 )
-from mu3e_checks.remedy import Remedy, join, say
+from mu3e_checks.remedy import Remedy, say
 
 
 def explain(exc: DisetError, target: ServiceUrl, what: str, advice: Advice
@@ -43,7 +44,5 @@ def explain_identity(problem: IdentityProblem, dn: str, advice: Advice
     """
     if problem.kind is IdentityKind.UNREGISTERED:
         return (f"{problem.message}. Contact the Mu3e VO admin and send this DN exactly: {dn}",
-                join(say("ask the Mu3e VO admin to register this DN in group {group}:",
-                         group=advice.group),
-                     say("{dn}", dn=dn)))
+                vo_admin(dn, advice.group))
     return problem.message, advice.proxy_init()

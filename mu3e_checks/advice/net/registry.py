@@ -8,7 +8,7 @@ from mu3e_checks.knowledge.net.registry import RegistryProblem
 from mu3e_checks.remedy import Remedy, join, say
 
 
-def _vo_admin(dn: str, group: str) -> Remedy:
+def vo_admin(dn: str, group: str) -> Remedy:
     """The DN on a comment line of its own, made visible, never a line a shell would run."""
     return join(say("ask the Mu3e VO admin to register this DN in group {group}:", group=group),
                 say("{dn}", dn=dn))
@@ -32,10 +32,10 @@ def explain(problem: RegistryProblem, dn: str, advice: Advice, *, proxy_group: s
         return (f"the Configuration Server refused to hand out its data ({detail}) to your "
                 f"proxy for group {group!r}: your DN is not registered in the VO, or not in "
                 f"{group!r}. Send this DN exactly to the Mu3e VO admin: {dn}",
-                _vo_admin(dn, group))
+                vo_admin(dn, group))
     if problem is RegistryProblem.DN_UNKNOWN:
         return (f"no user in the server's /Registry/Users has your DN {dn}",
-                _vo_admin(dn, group))
+                vo_admin(dn, group))
     if problem is RegistryProblem.NO_GROUP:
         return (f"the server's /Registry/Groups has no group {group!r}: the Mu3e group is not "
                 "set up on this server (or --mu3e-group names another)",

@@ -37,7 +37,7 @@ NO_VO = "unknown"
 
 
 class DisetErrorKind(str, Enum):
-    """How a DISET exchange failed; each has its own fix (see :func:`explain`)."""
+    """How a DISET exchange failed; each has its own fix (advice.net.diset)."""
 
     TIMEOUT = "timeout"  # TLS is up but no answer came in time
     CLOSED = "closed"  # the server closed the connection

@@ -69,7 +69,7 @@ def hosts_lookup(name: str, hosts_path: Path = HOSTS_FILE) -> list[str]:
 
 
 class DnsProblem(str, Enum):
-    """Why a name gave no address; each has its own fix (see :func:`explain`).
+    """Why a name gave no address; each has its own fix (advice.net.dns).
 
     Whether a nameserver *answered* matters: silence (no network, a VPN down, a firewall) and
     an answer that is an error (the server is there but will not or cannot resolve) need
