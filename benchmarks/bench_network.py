@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mu3e_checks.knowledge.net import Advice, dns  # noqa: E402
+from mu3e_checks.knowledge.net import dns  # noqa: E402
 from mu3e_checks.knowledge.net.probe import CsProbe  # noqa: E402
 from mu3e_checks.knowledge.net.servers import ServerSurvey  # noqa: E402
 from tests.support.diset_server import BlackholePort, DisetServer, StallServer  # noqa: E402
@@ -84,8 +84,6 @@ def main() -> None:
         # The network phase against N dead servers (NET-007's survey): one healthy server
         # first, then N that stall a layer each (TLS stall, dropped SYNs, silent DNS), probed
         # concurrently.  The time must stay about one timeout, whatever N.
-        advice = Advice("GridPP", "dips://cs.mu3e.test:9135/Configuration/Server",
-                        "mu3e.org_user")
         with DisetServer(world.named, world.client_cas, registry=world.registry()) as healthy, \
                 StallServer() as stall, BlackholePort() as hole:
             dead = [f"dips://{TEST_HOST}:{stall.port}/Configuration/Server",
@@ -97,7 +95,7 @@ def main() -> None:
                 urls = [good] + [f"{dead[i % 3]}{i}" for i in range(n)]
                 times = []
                 for _ in range(args.repeat):
-                    survey = ServerSurvey(urls, probe_url, advice)
+                    survey = ServerSurvey(urls, probe_url)
                     times.append(timed(survey.verdicts))
                 rows.append((f"survey: 1 healthy + {n} dead servers", times))
                 # The server the layer checks judge, with the dead ones listed first: DIRAC
@@ -105,7 +103,7 @@ def main() -> None:
                 first_dead = urls[1:] + [good]
                 times = []
                 for _ in range(args.repeat):
-                    survey = ServerSurvey(first_dead, probe_url, advice)
+                    survey = ServerSurvey(first_dead, probe_url)
                     times.append(timed(survey.serving))
                 rows.append((f"serving: {n} dead servers, then healthy", times))
     print(f"timeout {t:g} s, {args.repeat} runs each, loopback-only namespace: {isolated}")

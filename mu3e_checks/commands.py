@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
-from mu3e_checks.remedy import Action, ActionKind, Remedy, Safety, cmd, join, say
+from mu3e_checks.remedy import Action, ActionKind, Field, Remedy, Safety, builder, cmd, join, say
 from mu3e_checks.settings import DEFAULT_CA_REPOSITORY
 
 #: Where the guide downloads the IGTF CA tarballs from (--mu3e-ca-repository's default), and
@@ -48,6 +48,7 @@ PROXY_INIT = "dirac-proxy-init -g {group} -M -t"
 PROXY_INIT_LOCAL = "dirac-proxy-init --nocs -N -g {group}"
 
 
+@builder
 def proxy_init(group: str, *, note: str = "", bits: int = 0) -> Remedy:
     """The guide's ``dirac-proxy-init -g <group> -M``, strict (``-t``), so a VOMS or upload
     failure stops it with exit code 1 instead of passing silently."""
@@ -55,9 +56,43 @@ def proxy_init(group: str, *, note: str = "", bits: int = 0) -> Remedy:
     return cmd(PROXY_INIT + extra, note=note, group=group)
 
 
+@builder
 def proxy_init_local(group: str, *, note: str = "") -> Remedy:
     """The guide's ``dirac-proxy-init --nocs`` with ``-N``: a local proxy, no upload attempted."""
     return cmd(PROXY_INIT_LOCAL, note=note, group=group)
+
+
+@builder
+def unset_or_renew(var: str, group: str) -> Remedy:
+    """A proxy variable that names no file: unset it, or make the proxy where it points."""
+    return unset(var, note="or run: " + PROXY_INIT, group=group)
+
+
+@builder
+def unset_shadowing(var: str, value: object) -> Remedy:
+    """$GRID_PROXY_FILE wins over $X509_USER_PROXY: unset it if the other is the proxy."""
+    return unset(var, note="if {value} is the proxy you mean", value=value)
+
+
+@builder
+def own_proxy(path: Path, group: str) -> Remedy:
+    """A proxy file of another account: make your own, where only you write."""
+    return join(export("X509_USER_PROXY", path), proxy_init(group))
+
+
+@builder
+def back_to_v8(group: str) -> Remedy:
+    """A proxy made by DIRAC v9: the guide's v8 client, then a proxy from it."""
+    return join(pip_install_dirac(quoted=True), proxy_init(group))
+
+
+@builder
+def matching_key_then_proxy(key: Path, cert: Path, group: str) -> Remedy:
+    """A proxy signed with a key that is not the certificate's: the right key, then a proxy."""
+    return join(say("{key} does not belong to {cert} (CERT-007): put the key of your "
+                    "certificate there, e.g. export both again from your .p12, then make "
+                    "a new proxy:", key=key, cert=cert),
+                proxy_init(group))
 
 
 #: The guide's configuration command, as a template (the registry's default fixes use it too).
@@ -66,11 +101,41 @@ CONFIGURE = "dirac-configure -F -S {setup} -C {cs} -I"
 TLS_CLIENT_TEST = "openssl s_client -connect {host}:{port} -CApath {capath} </dev/null"
 
 
-def configure(setup: str, cs_url: str, *, note: str = "") -> Remedy:
-    """The guide's ``dirac-configure -F -S <setup> -C <url> -I``."""
-    return cmd(CONFIGURE, note=note, setup=setup, cs=cs_url)
+@builder
+def configure(setup: str, cs: str, *, note: str = "") -> Remedy:
+    """The guide's ``dirac-configure -F -S <setup> -C <url> -I`` (the URL stays data: one from
+    a cfg file or an option is quoted when the fix is shown)."""
+    return cmd(CONFIGURE, note=note, setup=setup, cs=cs)
 
 
+@builder
+def configure_in(prefix: Optional[Path], setup: str, cs: str, *, note: str = "") -> Remedy:
+    """The guide's ``dirac-configure`` inside the DIRACOS at ``prefix`` (after ``source
+    diracosrc``); without one (DIRAC in a plain venv) the bare command."""
+    configured = configure(setup, cs, note=note)
+    return join(source_diracosrc(prefix), configured) if prefix is not None else configured
+
+
+@builder(example={"line": Field("line")})
+def correct_line(path: Path, line: Optional[int] = None) -> Remedy:
+    """A line of a file that only the user can correct (a dirac.cfg, a vomses file)."""
+    return (say("correct line {line} of {path}", line=line, path=path) if line
+            else say("correct {path}", path=path))
+
+
+@builder
+def correct_or_remove_line(path: Path) -> Remedy:
+    """A line the tools cannot read: the user knows whether it is a typo or a stray."""
+    return say("correct or remove that line in {path}", path=path)
+
+
+@builder
+def server_certificate_off(file: Path) -> Remedy:
+    """Turn ``UseServerCertificate`` off in the dirac.cfg that sets it."""
+    return cmd("sed -i 's/^\\( *UseServerCertificate *=\\).*/\\1 no/' {file}", file=file)
+
+
+@builder
 def pip_install_dirac(*, force: bool = False, quoted: bool = False) -> Remedy:
     """The guide's pinned client install (inside DIRACOS); ``quoted`` spells the pin in double
     quotes, as a line meant to be copied from a web page."""
@@ -79,20 +144,30 @@ def pip_install_dirac(*, force: bool = False, quoted: bool = False) -> Remedy:
         cmd(f"pip install {flags}{{pin}}", pin=GUIDE_PIN)
 
 
+@builder
 def pip_setuptools() -> Remedy:
     """The guide's setuptools pin for DIRAC 8 (``pkg_resources``), as the guide spells it."""
     return cmd("pip install " + SETUPTOOLS_PIN)
 
 
+@builder
 def source_diracosrc(prefix: Path) -> Remedy:
     """The guide's activation: ``source <prefix>/diracosrc``."""
     return cmd("source {diracosrc}", diracosrc=Path(prefix) / "diracosrc")
 
 
-def install_diracos(prefix: Path) -> Remedy:
-    """The guide's DIRACOS installation, run in the directory that should hold ``diracos``."""
+#: The guide's DIRACOS prefix as the templates show it (the installer makes ``diracos``).
+_DIRACOS = {"prefix": Path(Field("parent")) / "diracos"}
+
+
+@builder(example=_DIRACOS)
+def install_diracos(prefix: Path, *, aside: str = "") -> Remedy:
+    """The guide's DIRACOS installation, run in the directory that should hold ``diracos``;
+    with ``aside``, what is at the prefix is first moved to ``<prefix><aside>`` (never
+    deleted)."""
     parent = Path(prefix).parent
-    steps = join(cmd("mkdir -p {parent}", parent=parent), cmd("cd {parent}", parent=parent),
+    steps = join(rename(prefix, Path(f"{prefix}{aside}")) if aside else None,
+                 cmd("mkdir -p {parent}", parent=parent), cmd("cd {parent}", parent=parent),
                  cmd("curl -LO " + INSTALLER_URL), cmd(f"bash {INSTALLER}"),
                  cmd(f"rm {INSTALLER}"))
     if Path(prefix).name != "diracos":
@@ -101,8 +176,45 @@ def install_diracos(prefix: Path) -> Remedy:
     return steps
 
 
+@builder(example=_DIRACOS)
+def reinstall_diracos(prefix: Path, *, aside: str = ".old") -> Remedy:
+    """The guide's DIRACOS2 in place of what is at the prefix (moved aside when ``aside``),
+    activated, with the guide's DIRAC in it."""
+    return join(install_diracos(prefix, aside=aside), source_diracosrc(prefix),
+                pip_install_dirac())
+
+
+@builder(example=_DIRACOS)
+def current_diracos(prefix: Path, *, aside: str = ".old") -> Remedy:
+    """A current DIRACOS2, for the Python it brings (DIRAC's Requires-Python)."""
+    return join(say("install a current DIRACOS2: it brings a Python that DIRAC supports"),
+                reinstall_diracos(prefix, aside=aside))
+
+
+@builder
+def install_dirac(prefix: Optional[Path], python: Optional[Path] = None, *,
+                  force: bool = False) -> Remedy:
+    """The guide's pinned DIRAC: with the pip of ``python`` when DIRAC runs under a Python that
+    is not DIRACOS's (a plain venv), inside the DIRACOS at ``prefix`` when there is one, else
+    the bare command."""
+    if python is not None:
+        return python_pip_install_dirac(python, force=force)
+    pip = pip_install_dirac(force=force)
+    return join(source_diracosrc(prefix), pip) if prefix is not None else pip
+
+
+@builder
+def pin_setuptools(prefix: Optional[Path], python: Optional[Path] = None) -> Remedy:
+    """The setuptools pin DIRAC 8 needs, where :func:`install_dirac` would install DIRAC."""
+    if python is not None:
+        return python_pip_setuptools(python)
+    pin = pip_setuptools()
+    return join(source_diracosrc(prefix), pin) if prefix is not None else pin
+
+
 # ------------------------------------------------------------------------------- trust store
 
+@builder
 def fetch_crl(ca_dir: Path, *, merlin7: bool = True) -> Remedy:
     """fetch-crl into one CA directory (on Merlin7 it comes from the module system)."""
     module = (cmd("module use unstable; module load fetch-crl", note="on Merlin7")
@@ -112,11 +224,19 @@ def fetch_crl(ca_dir: Path, *, merlin7: bool = True) -> Remedy:
                         ca_dir=ca_dir)
 
 
+@builder
+def new_certificate() -> Remedy:
+    """A revoked certificate: nothing on this machine can repair it."""
+    return say("a revoked certificate cannot be repaired: request a new grid certificate from "
+               "your CA, then export it into ~/.globus again")
+
+
 #: A site's fetch-crl cron line, with the packaged entry's options: quiet, and a random wait
 #: of up to 6 minutes so a cluster's nodes do not all ask the CAs at once.
 FETCH_CRL_CRON = "42 */6 * * * root fetch-crl -q -r 360 -l {ca_dir}"
 
 
+@builder
 def crl_updater(ca_dir: Path, *, switch: Optional[Path] = None,
                 source: Optional[Path] = None) -> Remedy:
     """What a site does so that fetch-crl keeps ``ca_dir`` fresh: turn on the packaged cron
@@ -144,6 +264,7 @@ def repository_base(url: str = "") -> str:
     return base if base.endswith("/") else base + "/"
 
 
+@builder(example={"aliases": (Field("alias"),)})
 def install_ca_bundles(ca_dir: Path, aliases: Sequence[str], repository: str = "") -> Remedy:
     """The guide's download-and-untar commands for these IGTF bundles, aimed at ``ca_dir``,
     downloading from ``repository`` (``--mu3e-ca-repository``; the guide's EGI URL by
@@ -161,6 +282,7 @@ def install_ca_bundles(ca_dir: Path, aliases: Sequence[str], repository: str = "
         ActionKind.INSTALL_CA_BUNDLES, (("ca_dir", Path(ca_dir)), ("aliases", tuple(aliases)))))
 
 
+@builder
 def find_ca_bundle(dn: str, ca_dir: Path, repository: str = "") -> Remedy:
     """Advice for a CA whose IGTF bundle name we do not know: where to look for it."""
     return say("{dn}: find the IGTF bundle (ca_*-{version}.tar.gz) that holds this CA in "
@@ -168,22 +290,39 @@ def find_ca_bundle(dn: str, ca_dir: Path, repository: str = "") -> Remedy:
                index=repository_base(repository), ca_dir=ca_dir)
 
 
+@builder
+def issuer_bundle(dir: Path) -> Remedy:
+    """Your certificate's chain does not verify for a reason the bundles can mend: its CA's."""
+    return say("install the bundle of your certificate's CA into {dir}", dir=dir)
+
+
+@builder
+def harmless_expired() -> Remedy:
+    """Expired CAs nobody relies on: IGTF ships a few; nothing breaks."""
+    return say("harmless for Mu3e; refresh the IGTF bundles or delete those CA files if you do "
+               "not need them")
+
+
+@builder
 def der_to_pem(kind: str, path: Path) -> Remedy:
     """Convert a DER certificate (``x509``) or CRL (``crl``) file to PEM in place."""
     return cmd(f"openssl {kind} -inform der -in {{path}} -out {{pem}} && mv {{pem}} {{path}}",
                path=path, pem=Path(f"{path}.pem"))
 
 
+@builder
 def rename(old: Path, new: Path, *, note: str = "") -> Remedy:
     return cmd("mv {old} {new}", note=note, old=old, new=new)
 
 
+@builder
 def remove(path: Path, *, note: str = "") -> Remedy:
     return cmd("rm {path}", note=note, path=path)
 
 
 # ------------------------------------------------------------------------------- credentials
 
+@builder
 def chmod(mode: str, path: Path, *, note: str = "") -> Remedy:
     """``chmod <mode> <path>``; a numeric mode or ``go-w`` that a tool may apply itself."""
     return cmd(f"chmod {mode} {{path}}", note=note, safety=Safety.SAFE,
@@ -191,6 +330,12 @@ def chmod(mode: str, path: Path, *, note: str = "") -> Remedy:
                path=path)
 
 
+#: The guide's files, as the templates of the extraction show them.
+_GLOBUS_FILES = {"cert": Path(Field("globus")) / "usercert.pem",
+                 "key": Path(Field("globus")) / "userkey.pem", "legacy": False}
+
+
+@builder(example=_GLOBUS_FILES)
 def pkcs12_extract(p12: Optional[Path], cert: Path, key: Path, *,
                    legacy: Optional[bool] = None) -> Remedy:
     """The guide's two ``openssl pkcs12`` commands plus the key's mode, for the export found on
@@ -220,6 +365,7 @@ def pkcs12_extract(p12: Optional[Path], cert: Path, key: Path, *,
     return no_pkcs12_export(Path(cert).parent)
 
 
+@builder
 def no_pkcs12_export(globus: Path) -> Remedy:
     """No .p12 lies where the tool looks: the user must bring the export first."""
     return say("copy your grid certificate export (.p12) into {globus} and run this "
@@ -227,6 +373,56 @@ def no_pkcs12_export(globus: Path) -> Remedy:
                globus=globus)
 
 
+@builder
+def bring_pkcs12(globus: Path) -> Remedy:
+    """Neither the PEM files nor an export are there: make ~/.globus and bring the export."""
+    return join(mkdir(globus),
+                say("copy your grid certificate export (.p12) into {globus} and run this "
+                    "diagnosis again", globus=globus))
+
+
+@builder
+def replace_with_dir(globus: Path) -> Remedy:
+    """``~/.globus`` is not a directory: move the thing aside and make a private directory."""
+    return cmd("mv {globus} {backup} && mkdir -m 700 {globus}", globus=globus,
+               backup=Path(f"{globus}.bak"))
+
+
+@builder
+def chown_to_you(globus: Path) -> Remedy:
+    """A directory of yours owned by another account: only root can give it back."""
+    return cmd("sudo chown $(id -un) {globus}", globus=globus)
+
+
+@builder
+def first_certificate(cert: Path) -> Remedy:
+    """usercert.pem holds more than one certificate: keep the first (DIRAC's), after a look."""
+    return cmd("openssl x509 -in {cert} -out {new}",
+               note="then check it is yours and move it over {cert}", cert=cert,
+               new=Path(f"{cert}.new"))
+
+
+@builder
+def passphrase_file() -> Remedy:
+    """How the checks get an encrypted key's pass phrase (they never prompt)."""
+    return say("put the pass phrase in a plain file only you can read, and give it with "
+               "--mu3e-passphrase-file (or set MU3E_KEY_PASSPHRASE)")
+
+
+@builder
+def renew_certificate(globus: Path) -> Remedy:
+    """An expired or expiring certificate: only its CA issues the next one."""
+    return say("renew your grid certificate with your CA, then export it again into {globus}",
+               globus=globus)
+
+
+@builder
+def stronger_certificate() -> Remedy:
+    """A weak key or signature: only the CA can issue a stronger certificate."""
+    return say("ask your CA for a new certificate with an RSA key of at least 2048 bits")
+
+
+@builder
 def export(var: str, value: object, *, note: str = "", **note_values: object) -> Remedy:
     """``export VAR=value`` for this shell (the note says where to make it stick)."""
     action = (Action(ActionKind.EXPORT_CERT_DIR, (("value", value),))
@@ -242,11 +438,19 @@ def export(var: str, value: object, *, note: str = "", **note_values: object) ->
 _PLAIN_HOST = re.compile(r"[A-Za-z0-9._:-]+")
 
 
+@builder
 def dig(host: str, rdtype: str = "", *, note: str = "") -> Remedy:
     """Ask DNS for ``host`` (optionally one record type), to compare with our verdict."""
     return cmd("dig {host}" + (f" {rdtype}" if rdtype else ""), note=note, host=host)
 
 
+@builder
+def nameserver_option() -> Remedy:
+    """How to name the DNS server the checks ask (``--mu3e-nameserver``)."""
+    return cmd("--mu3e-nameserver 192.0.2.53:53", note="an IP address, optional port")
+
+
+@builder
 def port_test(host: str, port: int, *, note: str = "test the port again") -> Remedy:
     """A TCP connect to ``host:port`` with nothing but bash.
 
@@ -254,34 +458,44 @@ def port_test(host: str, port: int, *, note: str = "test the port again") -> Rem
     needed; a plain name is written there as it is (quoting would not change it), anything
     else is passed to the script as an argument, so it never becomes script text.
     """
-    if _PLAIN_HOST.fullmatch(host or ""):
+    if isinstance(host, Field) or _PLAIN_HOST.fullmatch(host or ""):  # a template: plain
         return cmd("timeout 10 bash -c 'cat </dev/null >/dev/tcp/{host}/{port}' && echo open",
-                   note=note, host=host, port=int(port))
+                   note=note, host=host, port=_port(port))
     return cmd("timeout 10 bash -c 'cat </dev/null >\"/dev/tcp/$1/$2\"' _ {host} {port} "
-               "&& echo open", note=note, host=host, port=int(port))
+               "&& echo open", note=note, host=host, port=_port(port))
 
 
+def _port(port: object) -> object:
+    """A port as a number (a template's :class:`Field` stays the field)."""
+    return port if isinstance(port, Field) else int(port)  # type: ignore[call-overload]
+
+
+@builder
 def tls_client_test(host: str, port: int, capath: Path, *, note: str = "") -> Remedy:
     """``openssl s_client`` against the server, verified against ``capath``."""
-    return cmd(TLS_CLIENT_TEST, note=note, host=host, port=int(port), capath=capath)
+    return cmd(TLS_CLIENT_TEST, note=note, host=host, port=_port(port), capath=capath)
 
 
+@builder
 def utc_date(*, note: str = "") -> Remedy:
     """Show this machine's clock in UTC, to compare with the real time."""
     return cmd("date -u", note=note)
 
 
+@builder
 def clock_sync(*, note: str = "") -> Remedy:
     """Whether this machine's clock is synchronised, and how to switch NTP on."""
     return join(cmd("timedatectl status", note="needs 'System clock synchronized: yes'"),
                 cmd("sudo timedatectl set-ntp true", note=note))
 
 
+@builder
 def show_resolv_conf(*, note: str = "") -> Remedy:
     """The resolver configuration (its ``nameserver`` lines)."""
     return cmd("cat /etc/resolv.conf", note=note)
 
 
+@builder
 def show_routes(*, note: str = "") -> Remedy:
     """This machine's network routes."""
     return cmd("ip route", note=note)
@@ -289,38 +503,45 @@ def show_routes(*, note: str = "") -> Remedy:
 
 # ------------------------------------------------------------------------------- more
 
+@builder
 def pip_uninstall_dirac(python: object, *, note: str = "", **note_values: object) -> Remedy:
     """``<python> -m pip uninstall DIRAC``: remove one copy with the pip of the Python owning it
     (``python`` is a path or a ``pythonX.Y`` name; it is quoted like any value)."""
     return cmd("{python} -m pip uninstall DIRAC", note=note, python=python, **note_values)
 
 
+@builder
 def unset(var: str, *, note: str = "", **note_values: object) -> Remedy:
     """``unset VAR`` for this shell (the variable name is quoted like a value)."""
     return cmd("unset {var}", note=note, var=var, **note_values)
 
 
+@builder
 def mkdir(path: Path) -> Remedy:
     """``mkdir -p <path>``."""
     return cmd("mkdir -p {path}", path=path)
 
 
+@builder
 def edit(path: Path) -> Remedy:
     """Open a file in the user's editor (``$EDITOR``, else nano)."""
     return cmd("${{EDITOR:-nano}} {path}", path=path)
 
 
+@builder
 def check_clock() -> Remedy:
     """``date -u``: a certificate or proxy "not yet valid" usually means this clock is wrong."""
     return utc_date(note="compare with the real UTC time; ask your admin to fix NTP")
 
 
+@builder
 def write_lsc(path: Path, server_dn: str, ca_dn: str, *, note: str = "") -> Remedy:
     """An .lsc file as dirac-configure writes it: the VOMS server's DN, then its CA's DN."""
     return cmd("printf '%s\\n%s\\n' {dn} {ca} > {path}", note=note, dn=server_dn, ca=ca_dn,
                path=path)
 
 
+@builder
 def export_into(var: str, value: object, script: Path, *, note: str = "",
                 **note_values: object) -> Remedy:
     """Append ``export VAR=<value>`` to a script every new shell sources (a venv's
@@ -330,18 +551,66 @@ def export_into(var: str, value: object, script: Path, *, note: str = "",
                script=script, **note_values)
 
 
+@builder
 def recreate_venv(venv: Path) -> Remedy:
     """Make a venv again in place, from the ``python3`` on PATH (its packages are gone after)."""
     return cmd("python3 -m venv --clear {venv}", venv=venv,
                note="its old Python is gone; this empties the venv")
 
 
+@builder
+def reinstall_venv(venv: Path) -> Remedy:
+    """A venv whose Python is gone, made anew with the guide's DIRAC in it."""
+    return join(recreate_venv(venv), python_pip_install_dirac(Path(venv) / "bin" / "python"))
+
+
+@builder
 def python_pip_install_dirac(python: Path, *, force: bool = False) -> Remedy:
     """The guide's pinned client install with a given Python's pip (a plain venv's)."""
     flags = "--force-reinstall --no-deps " if force else ""
     return cmd(f"{{python}} -m pip install {flags}{{pin}}", python=python, pin=GUIDE_PIN)
 
 
+@builder
 def python_pip_setuptools(python: Path) -> Remedy:
     """The setuptools pin for DIRAC 8 with a given Python's pip (a plain venv's)."""
     return cmd("{python} -m pip install " + SETUPTOOLS_PIN, python=python)
+
+
+@builder
+def proxy_info_uploads() -> Remedy:
+    """What the ProxyManager holds for you, asked by DIRAC's own client."""
+    return cmd("dirac-proxy-info -m", note="lists the proxies the ProxyManager holds")
+
+
+# ------------------------------------------------------------------------------- people
+
+@builder
+def tell_contacts() -> Remedy:
+    """Something only the people who run Mu3e's services can look into."""
+    return say("send this message to the Mu3e computing contacts")
+
+
+@builder
+def tell_vo_admin() -> Remedy:
+    """Something only the Mu3e VO admin can change (the Registry's users and groups)."""
+    return say("tell the Mu3e VO admin")
+
+
+@builder
+def no_voms_role(group: str) -> Remedy:
+    """The Registry gives the group no VOMS role: the computing contacts set it."""
+    return say("tell the Mu3e computing contacts: group {group} has no VOMSRole", group=group)
+
+
+@builder
+def no_voms_servers() -> Remedy:
+    """The Registry lists no VOMS servers for the VO: the computing contacts set them."""
+    return say("tell the Mu3e computing contacts")
+
+
+@builder
+def guide_dirac_contacts(version: str) -> Remedy:
+    """The guide's client and a server too far from it: the server's side must answer."""
+    return say("you run the guide's DIRAC {version}; send this message to the Mu3e "
+               "computing contacts", version=version)

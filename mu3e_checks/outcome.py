@@ -1,19 +1,23 @@
 """How a check body states its verdict: ``fail``, ``warn``, ``note``, ``skip_for``.
 
-A check body reads like the guide: look at a fact, and if it is wrong say what is wrong and let
-the registry's fix template carry the user's paths.  The plugin turns these calls into pytest
-outcomes, JUnit properties, report rows and the closing summary; the check never formats those.
-:class:`~mu3e_checks.model.Result` is re-exported here for the checks' fixtures.
+A check body reads like the guide: look at a fact, and if it is wrong say what is wrong and pass
+the values the check's own fix needs: ``fail(message, key=path)`` fills the builder registered
+with ``@check(fix=...)``, the one docs/checks.md shows.  A finding that needs another fix names
+one of the check's ``also=`` builders (``fail(message, fix=commands.chown_to_you, globus=p)``),
+or passes the :class:`~mu3e_checks.remedy.Remedy` the advice layer chose for a typed problem.
+The plugin turns these calls into pytest outcomes, JUnit properties, report rows and the
+closing summary; the check never formats those.  :class:`~mu3e_checks.model.Result` is
+re-exported here for the checks' fixtures.
 """
 
 from __future__ import annotations
 
-from typing import Any, NoReturn, Optional
+from typing import Any, NoReturn, Optional, Union
 
 import pytest
 
 from mu3e_checks.model import Result, SkipKind
-from mu3e_checks.remedy import Remedy, join
+from mu3e_checks.remedy import Builder, Remedy, join
 from mu3e_checks.text import visible
 
 __all__ = ["CheckFailed", "CheckSkipped", "Result", "SkipKind", "current", "fail", "note",
@@ -42,16 +46,29 @@ def current() -> Result:
     return _current
 
 
-def _merge(result: Result, values: dict[str, Any], fix: Optional[Remedy]) -> Remedy:
-    if fix is not None and not isinstance(fix, Remedy):
-        raise TypeError("fix= takes a Remedy (see mu3e_checks.commands), never a string: "
-                        "a string may carry outside text into a shell line")
+FixArg = Optional[Union[Builder, Remedy]]
+
+
+def _merge(result: Result, values: dict[str, Any], fix: FixArg) -> Remedy:
+    """The finding's remedy: the check's own builder filled with ``values``, another builder
+    the check declares (``also=``), or a remedy the advice layer made (``values`` fill only
+    what it leaves open)."""
+    if fix is not None and not isinstance(fix, (Builder, Remedy)):
+        raise TypeError("fix= takes a builder or a Remedy (see mu3e_checks.commands), never a "
+                        "string: a string may carry outside text into a shell line")
+    check = result.check
+    if isinstance(fix, Builder) and fix not in check.builders:
+        raise TypeError(f"{check.id} names the fix {fix!r}, which its @check does not declare "
+                        "(add it to also=, so the registry knows every fix the check prints)")
+    chosen = fix if fix is not None else check.builder
+    if isinstance(chosen, Builder):
+        return chosen(**values)
     result.values.update({k: v for k, v in values.items() if v is not None})
-    return fix if fix is not None else result.check.fix
+    return fix if fix is not None else Remedy()
 
 
-def fail(message: str, *, fix: Optional[Remedy] = None, **values: Any) -> NoReturn:
-    """Stop the check: it failed.  ``values`` fill the registry's fix (quoted when shown);
+def fail(message: str, *, fix: FixArg = None, **values: Any) -> NoReturn:
+    """Stop the check: it failed.  ``values`` fill the check's fix (quoted when shown);
     ``message`` is made visible here, where it is made, whatever outside text it holds."""
     result = current()
     result.remedy = _merge(result, values, fix)
@@ -59,7 +76,7 @@ def fail(message: str, *, fix: Optional[Remedy] = None, **values: Any) -> NoRetu
     raise CheckFailed(result.message, pytrace=False)
 
 
-def warn(message: str, *, fix: Optional[Remedy] = None, **values: Any) -> None:
+def warn(message: str, *, fix: FixArg = None, **values: Any) -> None:
     """Record a warning and carry on: the check passes unless strict mode is on."""
     result = current()
     result.warnings.append(visible(message))

@@ -12,9 +12,9 @@ import inspect
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, TypeVar, Union
+from typing import Callable, Optional, TypeVar
 
-from mu3e_checks.remedy import Remedy
+from mu3e_checks.remedy import Builder, Remedy
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -43,10 +43,12 @@ _ID_RE = re.compile(r"^[A-Z]+-\d{3}$")
 class Check:
     """One diagnosis step.
 
-    ``fix`` is a :class:`~mu3e_checks.remedy.Remedy` whose ``{name}`` fields are filled from the
-    values a failing check passes to :func:`mu3e_checks.outcome.fail` (quoted when rendered), so
-    the fix a user reads carries their own paths.  ``doc`` is the check's docstring: why the
-    check exists and what its verdicts mean, rendered into docs/checks.md.
+    ``builders`` are the fixes the check may print, each a :class:`~mu3e_checks.remedy.Builder`
+    from :mod:`mu3e_checks.commands`: the first is its own (what ``fail(message, **values)``
+    prints, filled with those values), the others are those a different finding names
+    (``fail(message, fix=<builder>, **values)``).  ``fix`` is the first one's template, with
+    ``{fields}`` unfilled: what docs/checks.md and ``--list`` show.  ``doc`` is the check's
+    docstring: why the check exists and what its verdicts mean, rendered into docs/checks.md.
     ``severity`` is what a problem found by this check means: ``fail`` (exit code 1) or ``warn``
     (reported, exit code 0 unless strict).
     """
@@ -60,10 +62,16 @@ class Check:
     network: bool = False
     function: str = field(default="", compare=False)
     doc: str = field(default="", compare=False)
+    builders: tuple[Builder, ...] = field(default=(), compare=False)
 
     @property
     def step_title(self) -> str:
         return STEP_TITLES[self.step]
+
+    @property
+    def builder(self) -> Optional[Builder]:
+        """The check's own fix: what ``fail(message, **values)`` prints."""
+        return self.builders[0] if self.builders else None
 
 
 REGISTRY: dict[str, Check] = {}
@@ -89,30 +97,47 @@ def check(
     title: str,
     *,
     step: str,
-    fix: Union[str, Remedy] = "",
+    fix: Optional[Builder] = None,
+    also: Iterable[Builder] = (),
     severity: str = "fail",
     requires: Iterable[str] = (),
     network: bool = False,
 ) -> Callable[[F], F]:
-    """Declare a check.  Decorates the pytest test function that implements it."""
+    """Declare a check.  Decorates the pytest test function that implements it.
+
+    ``fix`` is the builder (from :mod:`mu3e_checks.commands`) of the check's own fix, the one
+    docs/checks.md shows; ``also`` the builders a different finding of the check names.  A
+    string is refused: the documented fix would be a second copy of a command that can drift
+    from the one the check prints.
+    """
     if not _ID_RE.match(id):
         raise RegistryError(f"check ID {id!r} must look like ABC-001")
     if step not in STEP_TITLES:
         raise RegistryError(f"{id}: unknown guide step {step!r}")
     if severity not in SEVERITIES:
         raise RegistryError(f"{id}: severity must be one of {SEVERITIES}")
+    also = tuple(also)
+    for given in ((fix,) if fix is not None else ()) + also:
+        if not isinstance(given, Builder):
+            raise RegistryError(f"{id}: fix= and also= take builders from mu3e_checks.commands "
+                                f"(e.g. commands.fetch_crl), never {type(given).__name__} "
+                                f"{given!r:.60}")
+    if also and fix is None:
+        raise RegistryError(f"{id}: also= names further fixes; give the check's own as fix=")
+    builders = ((fix,) if fix is not None else ()) + also
 
     def decorate(func: F) -> F:
         entry = Check(
             id=id,
             title=title,
             step=step,
-            fix=Remedy.parse(fix) if isinstance(fix, str) else fix,
+            fix=fix.template if fix is not None else Remedy(),
             severity=severity,
             requires=tuple(requires),
             network=network,
             function=f"{func.__module__}.{func.__name__}",
             doc=inspect.cleandoc(func.__doc__ or ""),
+            builders=builders,
         )
         old = REGISTRY.get(id)
         if old is not None and old.function != entry.function:

@@ -8,10 +8,16 @@ value can never become shell syntax, end a comment, or paint the terminal, howev
 A remedy also says whether a tool may apply it (:class:`Safety`), what it would do as a
 machine-applicable :class:`Action` (for ``mu3e-checks fix``), and which checks must pass before
 it can work.  Renderers (terminal, HTML, JSON, JUnit) call :meth:`Remedy.render` and nothing else.
+
+A :class:`Builder` is a fix defined once (every command in :mod:`mu3e_checks.commands` is one):
+called with a finding's values it makes the :class:`Remedy` a user sees, and called with
+:class:`Field` placeholders it makes its :attr:`~Builder.template`, the text docs/checks.md
+shows.  Both come from the same code, so the documented fix and the shown fix cannot drift.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import string
 from collections.abc import Iterable, Mapping
@@ -140,12 +146,15 @@ class Remedy:
 
     def template_text(self) -> str:
         """The remedy as written, ``{fields}`` unfilled: for the check reference, never a user."""
+        def text(template: str) -> str:
+            return _fill(template, {}, str, lambda n: "{" + n + "}")
+
         out = []
         for ln in self.lines:
             if ln.is_comment:
-                out.append(f"# {ln.template}")
+                out.append(f"# {text(ln.template)}")
             else:
-                out.append(ln.template + (f"   # {ln.note}" if ln.note else ""))
+                out.append(text(ln.template) + (f"   # {text(ln.note)}" if ln.note else ""))
         return "\n".join(out)
 
     @classmethod
@@ -162,6 +171,32 @@ class Remedy:
             elif raw.strip():
                 lines.append(Line(raw))
         return cls(tuple(lines))
+
+
+    def as_template(self) -> Remedy:
+        """This remedy as a template: every bound value written into its line as text, so a
+        :class:`Field` reads ``{name}`` again and our own constants read as themselves; no
+        values, no action (a template is never applied).  What a :class:`Builder` documents,
+        and what a check that broke before it could fill its fix is given (its holes are
+        shown as holes)."""
+        return replace(self, action=None, lines=tuple(
+            Line(_as_text(ln.template, ln.values), (), _as_text(ln.note, ln.values),
+                 ln.is_comment) for ln in self.lines))
+
+
+def _as_text(template: str, values: tuple[tuple[str, Any], ...]) -> str:
+    """``template`` with the bound ``values`` written in as text (braces in our literal text
+    kept escaped); fields without a value stay ``{name}``."""
+    bound = dict(values)
+    out = []
+    for literal, name, _spec, _conv in _FORMATTER.parse(template):
+        out.append(literal.replace("{", "{{").replace("}", "}}"))
+        if name is None:
+            continue
+        value = bound.get(name)
+        out.append("{" + name + "}" if value is None else
+                   os.fsdecode(value) if isinstance(value, os.PathLike) else str(value))
+    return "".join(out)
 
 
 def _map_value(value: Any, f: Callable[[str], str]) -> Any:
@@ -199,3 +234,114 @@ def join(*remedies: Optional[Remedy]) -> Remedy:
 
 
 NO_FIX = Remedy()
+
+
+# ------------------------------------------------------------------------------- builders
+
+
+class Field(str):
+    """A value a finding supplies, by name: ``Field("key")`` is the text ``{key}``.
+
+    A builder's template is made by calling the builder with a field for each value it needs,
+    so the template reads ``chmod 600 {key}``.  In :meth:`Builder.bind`, a field renames: the
+    builder's parameter is filled from the finding's value of that name.  Builders whose code
+    looks at a value (is it a plain host name?) treat a field as the plain case.
+    """
+
+    def __new__(cls, name: str) -> Field:
+        return super().__new__(cls, "{" + name + "}")
+
+    @property
+    def name(self) -> str:
+        return str.__str__(self)[1:-1]
+
+
+@dataclass(frozen=True)
+class Builder:
+    """A fix defined once: the call that fills it, and the template made by the same call.
+
+    ``builder(**values)`` is the :class:`Remedy` for a finding; :attr:`template` is that same
+    function called with a :class:`Field` for every value it needs (or the ``example`` value
+    given for it), written as text.  A check registers builders (``@check(fix=...)``), so
+    docs/checks.md shows what the check's findings print.  :meth:`bind` fixes some arguments
+    (``commands.chmod.bind("600", path=Field("key"))`` is ``chmod 600 {key}``, filled from the
+    finding's ``key``).
+    """
+
+    make: Callable[..., Remedy]
+    args: tuple[Any, ...] = ()
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    example: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def name(self) -> str:
+        return getattr(self.make, "__name__", "builder")
+
+    @property
+    def __doc__(self) -> Optional[str]:  # type: ignore[override]
+        return self.make.__doc__
+
+    def __repr__(self) -> str:
+        bound = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs]
+        return f"{self.name}.bind({', '.join(bound)})" if bound else self.name
+
+    def __call__(self, *args: Any, **values: Any) -> Remedy:
+        """The remedy for one finding: the bound arguments, a bound :class:`Field` filled
+        from ``values`` by its name, then ``args`` and the rest of ``values``."""
+        kwargs = dict(self.kwargs)
+        for key, value in kwargs.items():
+            if isinstance(value, Field):
+                if value.name not in values:
+                    raise TypeError(f"{self!r} needs the value {value.name!r}")
+                kwargs[key] = values.pop(value.name)
+        return self.make(*self.args, *args, **kwargs, **values)
+
+    def bind(self, *args: Any, **kwargs: Any) -> Builder:
+        """This builder with some arguments fixed (a :class:`Field` value renames one)."""
+        return replace(self, args=self.args + args,
+                       kwargs=tuple({**dict(self.kwargs), **kwargs}.items()))
+
+    @property
+    def template(self) -> Remedy:
+        """The fix as docs/checks.md shows it: ``{fields}`` where the finding's values go
+        (made once per builder: every check module registers its builders at import)."""
+        try:
+            return _TEMPLATES[self]
+        except KeyError:
+            made = _TEMPLATES[self] = self._template()
+            return made
+        except TypeError:  # a bound value that cannot be a key (a list): made each time
+            return self._template()
+
+    def _template(self) -> Remedy:
+        given = dict(self.kwargs)
+        example = dict(self.example)
+        params = list(inspect.signature(self.make).parameters.values())[len(self.args):]
+        for p in params:
+            if p.name in given or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if p.name in example:
+                given[p.name] = example[p.name]
+            elif p.default is p.empty:
+                given[p.name] = Field(p.name)
+        return self.make(*self.args, **given).as_template()
+
+    def template_text(self) -> str:
+        return self.template.template_text()
+
+    def __bool__(self) -> bool:
+        return True
+
+
+_TEMPLATES: dict[Builder, Remedy] = {}
+
+
+def builder(make: Optional[Callable[..., Remedy]] = None, *,
+            example: Optional[Mapping[str, Any]] = None) -> Any:
+    """Make a function of the finding's values into a :class:`Builder` (a decorator, with or
+    without ``example=``: the values its template shows where a plain ``{field}`` would not
+    read well, e.g. ``{parent}/diracos`` for a path whose parent the fix names)."""
+    def wrap(func: Callable[..., Remedy]) -> Builder:
+        return Builder(func, example=tuple((example or {}).items()))
+
+    return wrap(make) if make is not None else wrap

@@ -183,11 +183,12 @@ def trust_store(trust_choice, run: DiagnosisRun) -> Fact:
 def own_ca_dir_fix(settings: Settings, trust_choice, trust_store: Fact, user_cert_fact: Fact):
     """``fix(crls=False)``: when the CA directory in use is not the user's to write (a host's
     populated /etc/grid-security/certificates), the fix that moves the user to the DIRACOS one
-    and fills it (knowledge/trust/target.py); None when the usual fix can write where it aims.
+    and fills it (advice/trust.py); None when the usual fix can write where it aims.
     Computed at most once per kind per run."""
+    from mu3e_checks.advice.trust import own_dir_fix
     from mu3e_checks.knowledge.pki import same_dn
     from mu3e_checks.knowledge.trust import CERN_GRID_CA, UserChain, diracos_cert_dir, user_chain
-    from mu3e_checks.knowledge.trust.target import needed_dns, own_dir_fix
+    from mu3e_checks.knowledge.trust.target import needed_dns
 
     store = trust_store.value
     found = user_cert_fact.value
@@ -245,7 +246,8 @@ class NetReach:
 def net_reach(settings: Settings, trust_choice, trust_store, run: DiagnosisRun) -> NetReach:
     """``--mu3e-nameserver`` parsed (and recorded), the trust dir's CAs as PEM, the advice:
     shared by the Configuration Server and VOMS surveys."""
-    from mu3e_checks.knowledge.net import Advice, UrlError
+    from mu3e_checks.advice.net import Advice
+    from mu3e_checks.knowledge.net import UrlError
     from mu3e_checks.knowledge.net.dns import parse_nameserver
 
     raw = settings.nameserver
@@ -293,7 +295,7 @@ def cs_survey(cs_servers: list[str], settings: Settings, trust_choice, proxy_loc
                        nameserver_problem=net_reach.nameserver_problem,
                        setup=settings.setup, vo=vo, cadata=net_reach.cadata)
 
-    return ServerSurvey(cs_servers, make, net_reach.advice)
+    return ServerSurvey(cs_servers, make)
 
 
 @pytest.fixture(scope="session")
@@ -435,6 +437,7 @@ def voms_survey(settings: Settings, dirac_config, trust_choice, proxy_location,
     When this run has already read the Configuration Server's data (the ``cs_data`` fact), the
     VO's VOMSServers listed there are probed too; the CS is never contacted for this alone.
     """
+    from mu3e_checks.advice.net import voms as voms_advice
     from mu3e_checks.knowledge import voms_env
     from mu3e_checks.knowledge.net import voms as net_voms
     from mu3e_checks.knowledge.net.tls import proxy_credential
@@ -459,9 +462,11 @@ def voms_survey(settings: Settings, dirac_config, trust_choice, proxy_location,
         timeout=settings.timeout, capath=trust_choice.path,
         credential=proxy_credential(_client_proxy(settings, proxy_location)),
         cadata=net_reach.cadata, nameserver=net_reach.nameserver,
-        nameserver_problem=net_reach.nameserver_problem, advice=net_reach.advice)
+        nameserver_problem=net_reach.nameserver_problem)
     verdicts, skipped = net_voms.survey(found, probe)
-    run.record(voms_servers=tuple(facts.ServerLine(v.target.name, v.line()) for v in verdicts))
+    run.record(voms_servers=tuple(facts.ServerLine(v.target.name,
+                                                   voms_advice.line(v, net_reach.advice))
+                                  for v in verdicts))
     return VomsSurvey(vomses=vomses, vomsdir=vomsdir, verdicts=verdicts, skipped=skipped)
 
 

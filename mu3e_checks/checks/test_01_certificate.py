@@ -6,25 +6,27 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 from mu3e_checks import commands
 from mu3e_checks.knowledge import files, pki
 from mu3e_checks.knowledge.credentials import (
     empty_file,
+    export_needs_legacy,
     find_pkcs12,
     needs_legacy,
-    pkcs12_fix,
 )
 from mu3e_checks.outcome import fail, note, skip_for, skip_selected, warn
 from mu3e_checks.registry import check
-from mu3e_checks.remedy import cmd, join, say
+from mu3e_checks.remedy import Field
 
 STEP = "certificate"
+#: The guide's extraction from the export on disk, and what to do without one.
+EXTRACT, NO_EXPORT = commands.pkcs12_extract, commands.no_pkcs12_export
 
 
 @check("CERT-001", "usercert.pem and userkey.pem are where DIRAC looks for them", step=STEP,
-       fix="openssl pkcs12 -in {p12} -clcerts -nokeys -out {cert}\n"
-           "openssl pkcs12 -in {p12} -nocerts -nodes -out {key}\nchmod 600 {key}")
+       fix=EXTRACT, also=(commands.bring_pkcs12,))
 def test_credentials_present(credentials, settings):
     """DIRAC signs every proxy with usercert.pem and userkey.pem from ~/.globus (or
     $X509_USER_CERT/$X509_USER_KEY when they name files), so nothing works without them.
@@ -38,16 +40,14 @@ def test_credentials_present(credentials, settings):
     exports = find_pkcs12(settings.globus, settings.home)
     if exports:
         fail(f"{what} not found, but {exports[0]} is there: extract the certificate and key "
-             "from it", fix=pkcs12_fix(exports[0], credentials))
+             "from it", **_extraction(exports[0], credentials))
     fail(f"{what} not found, and no .p12/.pfx export lies in {settings.globus} or "
-         f"{settings.home}",
-         fix=join(commands.mkdir(settings.globus),
-                  say("copy your grid certificate export (.p12) into {globus} and run this "
-                      "diagnosis again", globus=settings.globus)))
+         f"{settings.home}", fix=commands.bring_pkcs12, globus=settings.globus)
 
 
 @check("CERT-002", "~/.globus is your own directory and only you can change it", step=STEP,
-       fix="chmod go-w {globus}")
+       fix=commands.chmod.bind("go-w", path=Field("globus")),
+       also=(commands.replace_with_dir, commands.chown_to_you))
 def test_globus_dir_private(settings, uid):
     """Whoever can write to ~/.globus can swap your certificate or key for their own.
     Fails when it is not a directory, not yours (fix: chown) or writable by group or others
@@ -59,18 +59,16 @@ def test_globus_dir_private(settings, uid):
     except files.Unreadable as exc:
         skip_for("CERT-001", f"{exc}; CERT-001 reports missing credentials")
     if not mode.is_dir:
-        fail(f"{globus} is not a directory",
-             fix=cmd("mv {globus} {backup} && mkdir -m 700 {globus}", globus=globus,
-                     backup=Path(f"{globus}.bak")))
+        fail(f"{globus} is not a directory", fix=commands.replace_with_dir, globus=globus)
     problem = files.not_writable_by_others_problem(globus, uid)
     if problem and mode.uid != uid:
-        fail(problem, fix=cmd("sudo chown $(id -un) {globus}", globus=globus))
+        fail(problem, fix=commands.chown_to_you, globus=globus)
     if problem:
-        fail(problem, fix=commands.chmod("go-w", globus))
+        fail(problem, globus=globus)
 
 
 @check("CERT-003", "userkey.pem is private (mode 600 or 400, owned by you)", step=STEP,
-       fix="chmod 600 {key}", requires=("CERT-001",))
+       fix=commands.chmod.bind("600", path=Field("key")), requires=("CERT-001",))
 def test_key_permissions(credentials, uid):
     """Grid tools refuse a private key that others can read ("bad file system permissions"),
     and a readable key is a stolen identity.  Passes for mode 600 or 400 owned by you; any
@@ -78,58 +76,51 @@ def test_key_permissions(credentials, uid):
     """
     problem = files.private_key_problem(credentials.key, uid)
     if problem:
-        fail(problem, fix=commands.chmod("600", credentials.key))
+        fail(problem, key=credentials.key)
 
 
 @check("CERT-004", "usercert.pem cannot be changed by other users", step=STEP,
-       fix="chmod 644 {cert}", requires=("CERT-001",))
+       fix=commands.chmod.bind("644", path=Field("cert")), requires=("CERT-001",))
 def test_cert_permissions(credentials, uid):
     """The certificate is public, but whoever can replace it decides whom DIRAC says you are.
     Fails when another user can write it (fix: chmod 644).
     """
     problem = files.not_writable_by_others_problem(credentials.cert, uid)
     if problem:
-        fail(problem, fix=commands.chmod("644", credentials.cert))
+        fail(problem, cert=credentials.cert)
 
 
 @check("CERT-005", "usercert.pem holds your user certificate (PEM)", step=STEP,
-       fix="openssl pkcs12 -in {p12} -clcerts -nokeys -out {cert}",
-       requires=("CERT-001",))
+       fix=EXTRACT, also=(NO_EXPORT, commands.first_certificate), requires=("CERT-001",))
 def test_cert_parses(user_cert_fact, credentials, settings):
     """usercert.pem must be your user certificate in PEM, as openssl pkcs12 -clcerts writes
     it: DIRAC cannot load DER or a file without a certificate.  Fails when it does not parse;
     warns when it holds other certificates too (DIRAC uses the first one); notes your DN.
     """
     if user_cert_fact.error:
-        fail(user_cert_fact.error + _why_empty(credentials.cert, settings),
-             fix=_extract_again(credentials, settings))
+        _extract_again(user_cert_fact.error + _why_empty(credentials.cert, settings),
+                       credentials, settings)
     found = user_cert_fact.value
     for text in found.notes:
-        cert = credentials.cert
-        warn(text, fix=cmd("openssl x509 -in {cert} -out {new}",
-                           note="then check it is yours and move it over {cert}", cert=cert,
-                           new=Path(f"{cert}.new")))
+        warn(text, fix=commands.first_certificate, cert=credentials.cert)
     note(f"your DN: {found.subject_slash}")
 
 
 @check("CERT-006", "userkey.pem holds a readable private key", step=STEP,
-       fix="openssl pkcs12 -in {p12} -nocerts -nodes -out {key}\nchmod 600 {key}",
-       requires=("CERT-001",))
+       fix=EXTRACT, also=(NO_EXPORT,), requires=("CERT-001",))
 def test_key_parses(user_key_fact, credentials, settings):
     """userkey.pem must hold a private key DIRAC can load (PKCS#8 or PKCS#1, encrypted or
     not), or no proxy can be signed.  Fails when it cannot be read or parsed, with the openssl
     pkcs12 command that extracts it again; notes the key's format.
     """
     if user_key_fact.error:
-        fail(user_key_fact.error + _why_empty(credentials.key, settings),
-             fix=_extract_again(credentials, settings))
+        _extract_again(user_key_fact.error + _why_empty(credentials.key, settings),
+                       credentials, settings)
     note(f"{credentials.key}: {user_key_fact.value.describe()}")
 
 
 @check("CERT-007", "userkey.pem belongs to usercert.pem", step=STEP,
-       fix="# extract both files again from the same .p12 export:\n"
-           "openssl pkcs12 -in {p12} -clcerts -nokeys -out {cert}\n"
-           "openssl pkcs12 -in {p12} -nocerts -nodes -out {key}",
+       fix=EXTRACT, also=(NO_EXPORT, commands.passphrase_file),
        requires=("CERT-005", "CERT-006"))
 def test_key_matches(user_cert, user_key_fact, credentials, settings):
     """A key from another export makes every proxy unusable ("key does not match").
@@ -139,21 +130,19 @@ def test_key_matches(user_cert, user_key_fact, credentials, settings):
     keyfile = user_key_fact.get()
     if keyfile.key is None and settings.passphrase_problem():
         fail(f"the pass-phrase file cannot be used: {settings.passphrase_problem()}",
-             fix=say("put the pass phrase in a plain file only you can read, and give it with "
-                     "--mu3e-passphrase-file (or set MU3E_KEY_PASSPHRASE)"))
+             fix=commands.passphrase_file)
     if keyfile.key is None:
         skip_selected("userkey.pem is encrypted and no pass phrase was given (set "
                       "MU3E_KEY_PASSPHRASE or --mu3e-passphrase-file to compare it); the checks "
                       "never prompt")
     if not pki.key_matches(user_cert.cert, keyfile.key):
-        fail(f"{credentials.key} is not the private key of the certificate in "
-             f"{credentials.cert} ({user_cert.subject_slash}); they come from different exports",
-             fix=_extract_again(credentials, settings))
+        _extract_again(f"{credentials.key} is not the private key of the certificate in "
+                       f"{credentials.cert} ({user_cert.subject_slash}); they come from "
+                       "different exports", credentials, settings)
 
 
 @check("CERT-008", "The user certificate is valid now and not about to expire", step=STEP,
-       fix="# renew your grid certificate with your CA, then export it again into {globus}",
-       requires=("CERT-005",))
+       fix=commands.renew_certificate, also=(commands.check_clock,), requires=("CERT-005",))
 def test_cert_validity(user_cert, settings):
     """An expired certificate signs only proxies that every service refuses.  Fails when it
     has expired or is not valid yet (then check the clock), warns when it expires within
@@ -166,7 +155,7 @@ def test_cert_validity(user_cert, settings):
     if v.state == "not-yet-valid":
         fail(f"your certificate is valid only from {pki.fmt_time(v.not_before)}; if it was just "
              "issued, check this machine's clock (date -u)",
-             fix=commands.check_clock())
+             fix=commands.check_clock)
     days = v.left.days
     if days < settings.cert_warn_days:
         warn(f"your certificate expires in {days} days, on {pki.fmt_time(v.not_after)}",
@@ -175,8 +164,7 @@ def test_cert_validity(user_cert, settings):
 
 
 @check("CERT-009", "The certificate's key and signature are strong enough", step=STEP,
-       fix="# ask your CA for a new certificate with an RSA key of at least 2048 bits",
-       requires=("CERT-005",))
+       fix=commands.stronger_certificate, requires=("CERT-005",))
 def test_cert_strength(user_cert, credentials):
     """Grid services refuse weak keys and signatures (RSA under 2048 bits, MD5/SHA-1).
     Fails naming what is too weak; only the CA can issue a stronger certificate.
@@ -201,10 +189,16 @@ def _why_empty(path: Path, settings) -> str:
             "('unsupported ... RC2-40-CBC') and leave empty files behind")
 
 
-def _extract_again(credentials, settings):
-    """Both files again from one export: the one on disk (with ``-legacy`` for an old one, or
-    after the empty files its refused extraction leaves), or what to do without one."""
+def _extraction(p12: Path, credentials) -> dict:
+    """The values of the guide's extraction from ``p12`` (with ``-legacy`` for an old export,
+    or after the empty files its refused extraction leaves)."""
+    return dict(p12=p12, cert=credentials.cert, key=credentials.key,
+                legacy=export_needs_legacy(p12, credentials))
+
+
+def _extract_again(message: str, credentials, settings) -> NoReturn:
+    """Fail: both files again from one export, the one on disk, or what to do without one."""
     exports = find_pkcs12(settings.globus, settings.home)
     if exports:
-        return pkcs12_fix(exports[0], credentials)
-    return commands.pkcs12_extract(None, credentials.cert, credentials.key)
+        fail(message, **_extraction(exports[0], credentials))
+    fail(message, fix=NO_EXPORT, globus=credentials.cert.parent)

@@ -6,23 +6,22 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 from __future__ import annotations
 
 from mu3e_checks import commands
+from mu3e_checks.advice import trust as adv
+from mu3e_checks.advice.trust import bundle_fix
 from mu3e_checks.knowledge import trust
 from mu3e_checks.knowledge.pki import dn_key, same_dn
-from mu3e_checks.knowledge.trust import bundle_fix, diracos_cert_dir, has_ca_files
+from mu3e_checks.knowledge.trust import diracos_cert_dir, has_ca_files
 from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
-from mu3e_checks.remedy import join, say
+from mu3e_checks.remedy import Field
 
 STEP = "cas"
-
-
-def _guide_install(ca_dir, settings):
-    return commands.install_ca_bundles(ca_dir, trust.guide_bundles(settings.required_cas),
-                                       settings.ca_repository)
+#: The guide's IGTF bundles, downloaded and untarred into the CA directory.
+INSTALL = commands.install_ca_bundles
 
 
 @check("CA-001", "The CA directory DIRAC uses exists and holds CA certificates", step=STEP,
-       fix="# install the CA bundles as the guide shows, into {dir}")
+       fix=INSTALL)
 def test_ca_dir_usable(trust_choice, trust_store, settings):
     """The CA directory DIRAC will use, found the way DIRAC 8.0.74 finds it: ``$X509_CERT_DIR``
     (even when missing or empty, as DIRAC does), else ``<DIRACOS>/etc/grid-security/
@@ -37,21 +36,23 @@ def test_ca_dir_usable(trust_choice, trust_store, settings):
     if trust_choice.source == "$X509_CERT_DIR":
         message = (f"{trust_store.error}; DIRAC uses it anyway and then fails with 'No valid CA "
                    "dir found' or a TLS error")
-        export = commands.export("X509_CERT_DIR", own,
-                                 note="and put this line in ~/.bashrc, after 'source {rc}'",
-                                 rc=settings.diracos / "diracosrc")
-        if has_ca_files(own) and own != trust_choice.path:
-            fail(f"{message}; your CAs are in {own}", fix=export)
-        fail(message, fix=_guide_install(own, settings) + export)
+        has_cas = has_ca_files(own) and own != trust_choice.path
+        fix = adv.exported_dir_fix(own, settings.diracos / "diracosrc", settings.required_cas,
+                                   settings.ca_repository, has_cas=has_cas)
+        if has_cas:
+            fail(f"{message}; your CAs are in {own}", fix=fix)
+        fail(message, fix=fix)
     # Without X509_CERT_DIR, DIRAC prefers the DIRACOS directory as soon as it exists, so the
     # guide's install into it is the fix even when the system directory is the one in use.
     target = own if trust_choice.source == "system" else trust_choice.path
-    fail(trust_store.error, fix=_guide_install(target, settings))
+    fail(trust_store.error, **adv.guide_install_values(target, settings.required_cas,
+                                                       settings.ca_repository))
 
 
 @check("CA-002", "diracosrc will not switch to another CA directory", step=STEP,
        severity="warn",
-       fix="export X509_CERT_DIR={own}   # in ~/.bashrc, after 'source {diracosrc}'")
+       fix=commands.export.bind("X509_CERT_DIR", value=Field("own"),
+                                note="in ~/.bashrc, after 'source {diracosrc}'"))
 def test_single_ca_dir(settings, system_cert_dir, trust_choice, trust_store, user_cert_fact):
     """Both the DIRACOS CA directory and the host's ``/etc/grid-security/certificates``
     (``--mu3e-system-cert-dir``) hold CAs: diracosrc switches to the host one in every shell
@@ -76,7 +77,8 @@ def test_single_ca_dir(settings, system_cert_dir, trust_choice, trust_store, use
 
 
 @check("CA-003", "Every CA file parses and is named by its OpenSSL subject hash", step=STEP,
-       fix="mv {dir}/<wrong name>.0 {dir}/<subject hash>.0", requires=("CA-001",))
+       fix=commands.rename.bind(old=Field("wrong_name"), new=Field("subject_hash_name")),
+       requires=("CA-001",))
 def test_ca_files(trust_store, trust_choice, user_ca_chain, settings, own_ca_dir_fix):
     """Every ``<hash>.N`` parses as PEM and is named by its OpenSSL subject hash (the old MD5
     hash names IGTF ships are accepted).  Broken symlinks, link loops, FIFOs and devices,
@@ -95,14 +97,15 @@ def test_ca_files(trust_store, trust_choice, user_ca_chain, settings, own_ca_dir
     bad = [p for p in store.bad_files if not p.harmless and p not in others]
     for p in store.bad_files:
         if p.harmless:
-            warn(p.message, fix=p.fix)
+            warn(p.message, fix=adv.file_fix(p.repair))
     if others:
         warn(f"{len(others)} CA file(s) of CAs you do not rely on cannot be used: "
-             + trust.summarize([p.message for p in others]), fix=join(*(p.fix for p in others)))
+             + trust.summarize([p.message for p in others]),
+             fix=adv.files_fix(p.repair for p in others))
     if bad:
         fail(f"{len(bad)} CA file(s) in {store.path} cannot be used by OpenSSL: "
              + trust.summarize([p.message for p in bad]),
-             fix=own_ca_dir_fix() or join(*(p.fix for p in bad)))
+             fix=own_ca_dir_fix() or adv.files_fix(p.repair for p in bad))
     olds = sum(1 for ca in store.cas for n in ca.names if n.startswith(ca.hash_old)
                and ca.hash_old != ca.hash)
     note(f"{len(store.cas)} CA certificates in {store.path}"
@@ -110,7 +113,7 @@ def test_ca_files(trust_store, trust_choice, user_ca_chain, settings, own_ca_dir
 
 
 @check("CA-004", "The required Mu3e CAs are installed (and the CERN ones for CERN certificates)",
-       step=STEP, fix="# install the missing CA bundles into {dir}", requires=("CA-001",))
+       step=STEP, fix=INSTALL, requires=("CA-001",))
 def test_required_cas(trust_store, user_ca_chain, settings, trust_choice, own_ca_dir_fix):
     """The CAs Mu3e needs (``--mu3e-required-ca``: UK e-Science CA 2B and Root 2007 by default,
     plus CERN Root CA 2 and CERN Grid CA for a CERN-issued certificate), recognised by subject
@@ -141,7 +144,7 @@ def test_required_cas(trust_store, user_ca_chain, settings, trust_choice, own_ca
 
 
 @check("CA-005", "No CA certificate in the directory has expired", step=STEP,
-       fix="# install the current bundles of these CAs into {dir}", requires=("CA-001",))
+       fix=INSTALL, also=(commands.harmless_expired,), requires=("CA-001",))
 def test_expired_cas(trust_store, user_ca_chain, settings, own_ca_dir_fix):
     """No CA certificate is outside its validity period.  An expired CA in your certificate's
     chain or among the required ones fails with the install commands of its current bundle;
@@ -154,9 +157,7 @@ def test_expired_cas(trust_store, user_ca_chain, settings, own_ca_dir_fix):
     fails, warns = trust.split_by_focus(expired, why)
     if warns:
         warn(f"{len(warns)} CA certificate(s) you do not rely on are outside their validity "
-             f"period: {trust.summarize(warns)}",
-             fix=say("harmless for Mu3e; refresh the IGTF bundles or delete those CA files "
-                     "if you do not need them"))
+             f"period: {trust.summarize(warns)}", fix=commands.harmless_expired)
     if fails:
         dns = [ca.subject for ca, _ in expired if ca.fingerprint in why]
         fail("; ".join(fails), fix=own_ca_dir_fix() or bundle_fix(
@@ -164,7 +165,7 @@ def test_expired_cas(trust_store, user_ca_chain, settings, own_ca_dir_fix):
 
 
 @check("CA-006", "Your certificate's issuing CA chain is in the CA directory", step=STEP,
-       fix="# install the bundle of your certificate's CA into {dir}",
+       fix=commands.issuer_bundle,
        requires=("CA-001", "CERT-005", "CERT-008"))
 def test_user_chain_present(trust_store, user_cert, user_ca_chain, settings, own_ca_dir_fix):
     """OpenSSL builds your certificate's chain from the directory, without CRLs (CRL-004 adds
@@ -209,11 +210,14 @@ def test_user_chain_present(trust_store, user_cert, user_ca_chain, settings, own
         fail(f"{finding.message}. OpenSSL cannot build your chain (error {verdict.code}: "
              f"{verdict.openssl_message}), so grid-proxy-init and voms-proxy-init refuse your "
              "certificate ('Certificate verification failed') and DIRAC's services reject it",
-             fix=own_ca_dir_fix() or trust.gap_fix(store, finding, "CA-006",
-                                                   settings.ca_repository))
+             fix=own_ca_dir_fix() or adv.gap_fix(store, finding, "CA-006",
+                                                 settings.ca_repository))
     if missing and trust.required_problem(store, required, missing):
         skip_for("CA-004", verdict.reason)  # one missing CA, one failure (CA-004's)
     if missing:
         fail(verdict.reason, fix=own_ca_dir_fix() or bundle_fix(
             store.path, [missing], store.aliases, settings.ca_repository))
-    fail(verdict.reason, fix=own_ca_dir_fix(), dir=store.path)
+    own = own_ca_dir_fix()
+    if own:
+        fail(verdict.reason, fix=own)
+    fail(verdict.reason, dir=store.path)

@@ -8,19 +8,26 @@ from __future__ import annotations
 import datetime as dt
 
 from mu3e_checks import commands, facts
+from mu3e_checks.advice import trust as adv
 from mu3e_checks.knowledge import trust
 from mu3e_checks.outcome import fail, note, warn
 from mu3e_checks.registry import check
-from mu3e_checks.remedy import join, say
+from mu3e_checks.remedy import Field
 
 STEP = "crls"
-#: The registry's default fix, the template form of :func:`commands.fetch_crl` (the check
-#: reference shows it); the checks pass ``commands.fetch_crl(<their dir>)`` itself.
-FETCH = "module use unstable; module load fetch-crl   # on Merlin7\nfetch-crl -l {dir}"
+#: fetch-crl into the CA directory (on Merlin7 from the module).
+FETCH = commands.fetch_crl.bind(ca_dir=Field("dir"))
 
 
 def _focus(store, chain, settings):
     return trust.focus(store, chain, trust.required_dns(settings.required_cas, chain))
+
+
+def _fetch(store, own_ca_dir_fix) -> dict:
+    """How a CRL finding is fixed: fetch-crl into the CA directory (:data:`FETCH`), or, when
+    that is not the user's to write, the move to their own one (``fix``)."""
+    own = own_ca_dir_fix(crls=True)
+    return {"fix": own} if own else {"dir": store.path}
 
 
 @check("CRL-001", "Every CA has a revocation list (<hash>.r0)", step=STEP, fix=FETCH,
@@ -36,13 +43,13 @@ def test_crls_present(trust_store, user_ca_chain, settings, own_ca_dir_fix):
     when the one in use is not yours to write.
     """
     store = trust_store.get()
-    fetch = own_ca_dir_fix(crls=True) or commands.fetch_crl(store.path)
+    fetch = _fetch(store, own_ca_dir_fix)
     if not store.crls:
         fail(f"there are no CRL files (*.r0) in {store.path}: the CRLs were never fetched, "
              "which the guide requires. dirac-proxy-init then prints 'No CRL files found for "
              f"{store.path}/*.r0. Abort check of CAs', and a revoked certificate goes unnoticed "
              "until a server that checks CRLs refuses it (openssl verify -crl_check: 'unable "
-             "to get certificate CRL')", fix=fetch)
+             "to get certificate CRL')", **fetch)
     missing = trust.missing_crls(store)
     items = []
     for ca in missing:
@@ -53,9 +60,9 @@ def test_crls_present(trust_store, user_ca_chain, settings, own_ca_dir_fix):
     fails, warns = trust.split_by_focus(items, _focus(store, user_ca_chain, settings))
     if warns:
         warn(f"{len(warns)} CA(s) you do not rely on have no CRL: {trust.summarize(warns)}",
-             fix=fetch)
+             **fetch)
     if fails:
-        fail("; ".join(fails), fix=fetch)
+        fail("; ".join(fails), **fetch)
     note(f"{len(store.crls)} CRL files for {len(store.cas)} CAs")
 
 
@@ -75,8 +82,7 @@ def test_crls_valid(trust_store, user_ca_chain, settings, own_ca_dir_fix):
     items = [(c.ca or by_hash.get(c.name.split(".")[0]), c.problem) for c in bad]
     fails, warns = trust.split_by_focus(items, why)
     # DER files need converting; anything else is fetched again.
-    fix = own_ca_dir_fix(crls=True) or join(*(c.fix for c in bad),
-                                            commands.fetch_crl(store.path))
+    fix = own_ca_dir_fix(crls=True) or adv.crl_fix(bad, store.path)
     if warns:
         warn(f"{len(warns)} CRL file(s) of CAs you do not rely on cannot be used: "
              f"{trust.summarize(warns)}", fix=fix)
@@ -95,25 +101,25 @@ def test_crls_fresh(trust_store, user_ca_chain, settings, own_ca_dir_fix):
     store = trust_store.get()
     hours = settings.crl_warn_hours
     ages = trust.crl_freshness(store, warn_within=dt.timedelta(hours=hours))
-    fetch = own_ca_dir_fix(crls=True) or commands.fetch_crl(store.path)
+    fetch = _fetch(store, own_ca_dir_fix)
     soon = [a.message for a in ages if a.state == "expiring"]
     if soon:
-        warn(f"{len(soon)} CRL(s) expire within {hours:g} h: {trust.summarize(soon)}", fix=fetch)
+        warn(f"{len(soon)} CRL(s) expire within {hours:g} h: {trust.summarize(soon)}", **fetch)
     odd = [a.message for a in ages if a.state == "no-next-update"]
     if odd:
-        warn("; ".join(odd), fix=fetch)
+        warn("; ".join(odd), **fetch)
     bad = [(a.crl.ca, a.message) for a in ages if a.state in ("stale", "not-yet-valid")]
     fails, warns = trust.split_by_focus(bad, _focus(store, user_ca_chain, settings))
     if warns:
         warn(f"{len(warns)} CRL(s) of CAs you do not rely on are out of date: "
-             f"{trust.summarize(warns)}", fix=fetch)
+             f"{trust.summarize(warns)}", **fetch)
     if fails:
         fail("; ".join(fails) + ": grid services and VOMS reject certificates of a CA whose "
-             "CRL has expired ('CRL has expired')", fix=fetch)
+             "CRL has expired ('CRL has expired')", **fetch)
 
 
 @check("CRL-004", "Your certificate passes OpenSSL's chain check with CRLs (not revoked)",
-       step=STEP, fix=FETCH,
+       step=STEP, fix=FETCH, also=(commands.new_certificate,),
        requires=("CERT-005", "CERT-008", "CA-006", "CRL-001", "CRL-002", "CRL-003"))
 def test_user_cert_verifies(trust_store, user_cert, own_ca_dir_fix):
     """OpenSSL's own verdict on your certificate with ``-crl_check_all``, the one grid services,
@@ -126,16 +132,13 @@ def test_user_cert_verifies(trust_store, user_cert, own_ca_dir_fix):
         note(f"openssl verify -CApath {store.path} -crl_check_all: OK")
         return
     if verdict.code == trust.X509_V_ERR_CERT_REVOKED:
-        fail(verdict.reason, fix=say("a revoked certificate cannot be repaired: request a new "
-                                     "grid certificate from your CA, then export it into "
-                                     "~/.globus again"))
+        fail(verdict.reason, fix=commands.new_certificate)
     fail(f"{verdict.reason} (OpenSSL error {verdict.code}: {verdict.openssl_message})",
-         fix=own_ca_dir_fix(crls=True) or commands.fetch_crl(store.path))
+         **_fetch(store, own_ca_dir_fix))
 
 
 @check("CRL-005", "A CRL updater keeps the CRLs fresh (fetch-crl from cron or a systemd timer)",
-       step=STEP, fix="# as root, run fetch-crl for {dir} every 6 hours (cron or its timer)",
-       requires=("CA-001",))
+       step=STEP, fix=commands.crl_updater, requires=("CA-001",))
 def test_crl_updater(trust_choice, settings, run):
     """A site check (``--mu3e-profile site``): fresh CRLs today expire in days to weeks, so a
     site image must also run fetch-crl for the CA directory DIRAC uses.  Looks for fetch-crl
@@ -151,7 +154,7 @@ def test_crl_updater(trust_choice, settings, run):
     directory = trust_choice.path
     found = updater.survey(named=settings.crl_updater)
     if found.problem:
-        fail(found.problem, fix=commands.crl_updater(directory))
+        fail(found.problem, ca_dir=directory)
     serving = found.serving(directory)
     if serving:
         run.record(crl_updater=tuple(
@@ -163,13 +166,13 @@ def test_crl_updater(trust_choice, settings, run):
         idle = f"; {'; '.join(found.idle)}" if found.idle else ""
         fail(f"no fetch-crl run is scheduled (looked in {', '.join(found.looked_in)}){idle}: "
              f"the CRLs in {directory} will expire, and then DIRAC refuses every certificate "
-             "of their CAs ('CRL has expired')", fix=commands.crl_updater(directory))
+             "of their CAs ('CRL has expired')", ca_dir=directory)
     off = [r for r in found.runs if r.off and updater.same_dir(r.output, directory)]
     if off:
         fail(f"the fetch-crl run in {off[0].source} never starts: {off[0].off}",
-             fix=commands.crl_updater(directory, switch=off[0].switch))
+             ca_dir=directory, switch=off[0].switch)
     other = next((r for r in found.runs if not r.off), found.runs[0])
     also = f" (and it never starts: {other.off})" if other.off else ""
     fail(f"fetch-crl in {other.source} refreshes {other.output} ({other.output_from}), not "
          f"{directory}, the CA directory DIRAC uses ({trust_choice.describe()}){also}",
-         fix=commands.crl_updater(directory, source=other.source))
+         ca_dir=directory, source=other.source)

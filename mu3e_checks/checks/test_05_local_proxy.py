@@ -8,10 +8,9 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 from __future__ import annotations
 
 from mu3e_checks import commands
+from mu3e_checks.advice.proxy import chain_fix
 from mu3e_checks.knowledge import pki, trust
 from mu3e_checks.knowledge.proxy import (
-    chain_fix,
-    init_command,
     proxy_file_problem,
     proxy_refusal,
     signature_problem,
@@ -19,13 +18,15 @@ from mu3e_checks.knowledge.proxy import (
 )
 from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
-from mu3e_checks.remedy import join, say
+from mu3e_checks.remedy import Field
 
 STEP = "local-proxy"
-INIT = commands.PROXY_INIT
+#: A new proxy for the Mu3e group: the guide's dirac-proxy-init.
+INIT = commands.proxy_init
 
 
-@check("PROXY-001", "A proxy file is where DIRAC looks for it", step=STEP, fix=INIT)
+@check("PROXY-001", "A proxy file is where DIRAC looks for it", step=STEP, fix=INIT,
+       also=(commands.unset_or_renew, commands.unset_shadowing))
 def test_proxy_present(proxy_location, settings, uid):
     """DIRAC reads $GRID_PROXY_FILE, then $X509_USER_PROXY (each only if it is a file), then
     /tmp/x509up_u<uid>; --mu3e-proxy checks another file.  Fails when there is no proxy (fix:
@@ -35,17 +36,15 @@ def test_proxy_present(proxy_location, settings, uid):
     loc = proxy_location
     group = settings.group
     target = write_target(settings.environ, uid)
-    init_text = init_command(group).template_text()
     for var, value in loc.dangling:
         lands = (f"; dirac-proxy-init will write your next proxy to {value}"
                  if target == value or str(target) == value else "")
         warn(f"${var} is set to {value}, which is not a file, so DIRAC skips it when reading"
-             f"{lands}", fix=commands.unset(var, note="or run: " + init_text, group=group))
+             f"{lands}", fix=commands.unset_or_renew, var=var, group=group)
     for var, value in loc.shadowed:
         warn(f"{loc.source}={loc.path} shadows ${var}={value}: DIRAC reads {loc.path}, not the "
-             f"proxy in ${var}",
-             fix=commands.unset(loc.source.lstrip("$"), note="if {value} is the proxy you mean",
-                                value=value))
+             f"proxy in ${var}", fix=commands.unset_shadowing, var=loc.source.lstrip("$"),
+             value=value)
     if not loc.exists:
         if loc.source == "--mu3e-proxy":
             fail(f"the proxy file given with --mu3e-proxy, {loc.path}, does not exist or is "
@@ -56,7 +55,8 @@ def test_proxy_present(proxy_location, settings, uid):
 
 
 @check("PROXY-002", "The proxy file is yours and private (mode 600)", step=STEP,
-       fix="chmod 600 {proxy}", requires=("PROXY-001",))
+       fix=commands.chmod.bind("600", path=Field("proxy")), also=(commands.own_proxy,),
+       requires=("PROXY-001",))
 def test_proxy_permissions(proxy_location, settings, uid):
     """The proxy holds an unencrypted key: it must be yours and mode 600.  Group/world bits
     fail (voms-proxy-init refuses the key; chmod 600 fixes it, a new proxy keeps the old
@@ -66,17 +66,16 @@ def test_proxy_permissions(proxy_location, settings, uid):
     path = proxy_location.path
     severity, problem = proxy_file_problem(path, uid)
     if severity == "fail" and "owned by uid" in problem:
-        own = settings.home / f".x509up_u{uid}"
-        fail(problem, fix=join(commands.export("X509_USER_PROXY", own),
-                               init_command(settings.group)))
+        fail(problem, fix=commands.own_proxy, path=settings.home / f".x509up_u{uid}",
+             group=settings.group)
     if severity == "fail":
-        fail(problem, fix=commands.chmod("600", path))
+        fail(problem, proxy=path)
     if severity == "warn":
         warn(problem, proxy=path)
 
 
 @check("PROXY-003", "The proxy file holds a proxy certificate, its key and the chain",
-       step=STEP, fix=INIT, requires=("PROXY-001",))
+       step=STEP, fix=INIT, also=(commands.back_to_v8,), requires=("PROXY-001",))
 def test_proxy_parses(proxy_fact, settings):
     """A proxy file holds the proxy certificate, its unencrypted key (PKCS#8 or PKCS#1) and
     the chain down from the user certificate.  Fails when it does not parse or lacks the user
@@ -91,14 +90,13 @@ def test_proxy_parses(proxy_fact, settings):
              "derive from, so no service can validate it", group=group)
     if proxy.diracx:
         warn(f"{proxy.path} ends with a DIRACX token block: it was made by DIRAC v9, and Mu3e "
-             "works only with DIRAC v8 (8.0.74)",
-             fix=join(commands.pip_install_dirac(quoted=True), init_command(settings.group)))
+             "works only with DIRAC v8 (8.0.74)", fix=commands.back_to_v8, group=group)
     note(f"{proxy.describe()}; {len(proxy.certs)} certificate(s), "
          f"{proxy.key_format} private key")
 
 
 @check("PROXY-004", "The proxy is signed by your certificate's key and holds its own key",
-       step=STEP, fix=INIT, requires=("PROXY-003",))
+       step=STEP, fix=INIT, also=(commands.matching_key_then_proxy,), requires=("PROXY-003",))
 def test_proxy_key_matches(proxy_fact, settings, user_cert_fact, user_key_fact, credentials):
     """Each proxy must be signed by the key of the certificate it names as issuer, as DIRAC
     ("The proxy is not valid") and OpenSSL check whatever the CRLs say, and the file's key must
@@ -112,13 +110,12 @@ def test_proxy_key_matches(proxy_fact, settings, user_cert_fact, user_key_fact, 
         cert = user_cert_fact.value.cert if user_cert_fact.value is not None else None
         key = user_key_fact.value.key if user_key_fact.value is not None else None
         pair_broken = cert is not None and key is not None and not pki.key_matches(cert, key)
-        fix = (join(say("{key} does not belong to {cert} (CERT-007): put the key of your "
-                        "certificate there, e.g. export both again from your .p12, then make "
-                        "a new proxy:", key=credentials.key, cert=credentials.cert),
-                    init_command(group)) if pair_broken
-               else init_command(group))
-        fail(f"{problem}. DIRAC says 'The proxy is not valid' and OpenSSL 'certificate "
-             "signature failure' for it, so no service accepts it", fix=fix)
+        message = (f"{problem}. DIRAC says 'The proxy is not valid' and OpenSSL 'certificate "
+                   "signature failure' for it, so no service accepts it")
+        if pair_broken:
+            fail(message, fix=commands.matching_key_then_proxy, key=credentials.key,
+                 cert=credentials.cert, group=group)
+        fail(message, group=group)
     if pki.public_key(proxy.proxy) is None:
         fail(f"the proxy certificate in {proxy.path} has {pki.unreadable_key(proxy.proxy)}, so "
              "no service can check that the private key belongs to it", group=group)
@@ -176,7 +173,7 @@ def test_proxy_identity(proxy_fact, user_cert, credentials, settings):
 
 
 @check("PROXY-008", "The proxy is valid now, with time left", step=STEP, fix=INIT,
-       requires=("PROXY-003",))
+       also=(commands.check_clock,), requires=("PROXY-003",))
 def test_proxy_lifetime(proxy_fact, settings):
     """A proxy works until the earliest notAfter of itself and the certificates it derives
     from.  Expired or not yet valid (check the clock) fails; less than
@@ -189,8 +186,7 @@ def test_proxy_lifetime(proxy_fact, settings):
         fail(f"the proxy in {proxy.path} expired on {pki.fmt_time(v.not_after)}", group=group)
     if v.state == "not-yet-valid":
         fail(f"the proxy in {proxy.path} is valid only from {pki.fmt_time(v.not_before)}; "
-             "check this machine's clock (date -u)",
-             fix=commands.check_clock())
+             "check this machine's clock (date -u)", fix=commands.check_clock)
     end = proxy.end()
     now = pki.utcnow()
     if end < now:
@@ -209,7 +205,7 @@ def test_proxy_lifetime(proxy_fact, settings):
 
 
 @check("PROXY-009", "The proxy key is strong enough (RSA >= 2048 bits)", step=STEP,
-       fix=commands.PROXY_INIT + " -b 2048", requires=("PROXY-003",))
+       fix=commands.proxy_init.bind(bits=2048), requires=("PROXY-003",))
 def test_proxy_strength(proxy_fact, settings):
     """Services refuse proxy keys under 2048 bits.  Fails naming what is too weak, with
     dirac-proxy-init -b 2048.

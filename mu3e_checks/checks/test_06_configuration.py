@@ -6,40 +6,35 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from mu3e_checks import commands
+from mu3e_checks.advice import dirac_cfg as adv
 from mu3e_checks.knowledge import dirac_cfg as dc
 from mu3e_checks.knowledge import diracos as dos
 from mu3e_checks.knowledge import voms_env
 from mu3e_checks.knowledge.trust import diracos_cert_dir
 from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
-from mu3e_checks.remedy import Remedy, join, say
+from mu3e_checks.remedy import Field, Remedy
 
 STEP = "configure"
-CONFIGURE_FIX = dos.ACTIVATE_TEMPLATE + "\n" + dc.CONFIGURE_TEMPLATE
+#: The guide's dirac-configure, inside DIRACOS when there is one.
+CONFIGURE = commands.configure_in
+EXPORT_ROOT, UNSET_ROOT = (commands.export.bind("DIRAC_ROOT_PATH"),
+                           commands.unset.bind("DIRAC_ROOT_PATH"))
+EXPORT_CERT_DIR = commands.export.bind("X509_CERT_DIR", value=Field("dir"))
 
 
-def _configure(settings, diracos) -> Remedy:
-    """The guide's dirac-configure fix, inside DIRACOS when there is one (DIRAC in a plain
-    venv has no diracosrc to source)."""
-    return dos.inside(diracos, dc.configure_command(settings.setup, settings.cs_url))
+def _configure(settings, diracos) -> dict:
+    """The values of the guide's dirac-configure for this run (:data:`CONFIGURE`)."""
+    return adv.configure_values(diracos, settings.setup, settings.cs_url)
 
 
-def _fix_where(layered, option: str, value: str, settings, diracos) -> Remedy:
-    """dirac-configure when its own file decides ``option``; otherwise editing the file that
-    overrides it (dirac-configure's file would stay overridden)."""
-    origin = layered.source_of(option)
-    if origin is None or origin == layered.default_file:
-        return _configure(settings, diracos)
-    return join(say("{origin} overrides {option}: set '{name} = {value}' there, or remove the "
-                    "line", origin=origin, option=option, name=option.rsplit("/", 1)[1],
-                    value=value),
-                commands.edit(origin))
+def _configured(settings, diracos) -> Remedy:
+    return adv.configure(diracos, settings.setup, settings.cs_url)
 
 
-@check("CFG-001", "A dirac.cfg is where DIRAC reads it", step=STEP, fix=CONFIGURE_FIX)
+@check("CFG-001", "A dirac.cfg is where DIRAC reads it", step=STEP, fix=CONFIGURE,
+       also=(EXPORT_ROOT, UNSET_ROOT))
 def test_cfg_present(dirac_config, diracos, dirac_install, settings):
     """DIRAC loads <rootPath>/etc/dirac.cfg, $DIRACSYSCONFIG, then ~/.dirac.cfg; rootPath is
     $DIRAC_ROOT_PATH, else sys.base_prefix of the Python on the #! line of the dirac-* commands:
@@ -57,10 +52,12 @@ def test_cfg_present(dirac_config, diracos, dirac_install, settings):
     if dirac_config.found:
         if dc.root_is_unstable(dirac_config.root_source):
             venv = dirac_install.outside_diracos
-            warn(f"DIRAC's rootPath comes from {dirac_config.root_source}: a dirac-* command "
-                 "started elsewhere finds another etc/dirac.cfg, or none",
-                 fix=commands.export("DIRAC_ROOT_PATH", venv.prefix) if venv and venv.venv
-                 else commands.unset("DIRAC_ROOT_PATH"))
+            text = (f"DIRAC's rootPath comes from {dirac_config.root_source}: a dirac-* command "
+                    "started elsewhere finds another etc/dirac.cfg, or none")
+            if venv and venv.venv:
+                warn(text, fix=EXPORT_ROOT, value=venv.prefix)
+            else:
+                warn(text, fix=UNSET_ROOT)
         return
     if dirac_install.in_use is None:
         skip_for("DIRAC-001", "dirac-configure comes with the DIRAC client, install it first")
@@ -71,12 +68,12 @@ def test_cfg_present(dirac_config, diracos, dirac_install, settings):
          f"{dirac_config.root_source}), $DIRACSYSCONFIG and ~/.dirac.cfg, and none "
          f"exists{hint}; dirac-proxy-info would fail with "
          "'Missing mandatory local configuration option /DIRAC/Setup'",
-         fix=dos.configure_where_read(dirac_install, diracos, settings.environ,
-                                      dc.configure_command(settings.setup, settings.cs_url)))
+         fix=adv.where_read(dirac_install, diracos, settings.environ, settings.setup,
+                            settings.cs_url))
 
 
 @check("CFG-002", "Every dirac.cfg DIRAC loads can be parsed", step=STEP,
-       fix="# correct the line named in {file}", requires=("CFG-001",))
+       fix=commands.correct_line, requires=("CFG-001",))
 def test_cfg_parses(dirac_config, diracos, settings):
     """Files are parsed with diraccfg, DIRAC's own parser; a file it cannot load stops every
     command.  Fails naming the line (a missing '}' is located by dirac-configure's
@@ -84,24 +81,18 @@ def test_cfg_parses(dirac_config, diracos, settings):
     notes every option a later file overrides.
     """
     for bad in dirac_config.broken:
-        fix = (say("correct line {line} of {path}", line=bad.line, path=bad.path) if bad.line
-               else say("correct {path}", path=bad.path))
-        if bad.path == dirac_config.default_file:
-            # dirac-configure is DIRAC too: it stops on the broken file before writing a line.
-            fix = join(fix, say("or write it again, the broken one kept aside:"),
-                       commands.rename(bad.path, Path(f"{bad.path}.broken")),
-                       _configure(settings, diracos))
-        fail(f"DIRAC cannot load {bad.path}: {bad.error}", fix=fix)
+        fail(f"DIRAC cannot load {bad.path}: {bad.error}",
+             fix=adv.broken_fix(bad, dirac_config.default_file, _configured(settings, diracos)))
     for f in dirac_config.found:
         for number, text in f.stray:
             warn(f"{f.path}, line {number}: {text!r} is neither 'Option = value' nor a section; "
                  "DIRAC ignores it (or glues it onto the next section name)",
-                 fix=say("correct line {line} of {path}", line=number, path=f.path))
+                 path=f.path, line=number)
     for o in dirac_config.overrides:
         note(o.describe())
 
 
-@check("CFG-003", "dirac.cfg sets /DIRAC/Setup = GridPP", step=STEP, fix=CONFIGURE_FIX,
+@check("CFG-003", "dirac.cfg sets /DIRAC/Setup = GridPP", step=STEP, fix=CONFIGURE,
        requires=("CFG-002",))
 def test_cfg_setup(dirac_config, diracos, settings):
     """DIRAC v8 asks the Configuration Server for the services of /DIRAC/Setup; Mu3e's is
@@ -113,12 +104,13 @@ def test_cfg_setup(dirac_config, diracos, settings):
     if value is None:
         fail(f"{dc.SETUP_PATH} is not set in {_files(dirac_config)}: DIRAC v8 stops with "
              "'Missing mandatory local configuration option /DIRAC/Setup'",
-             fix=_configure(settings, diracos))
+             **_configure(settings, diracos))
     if value != expected:
         origin = dirac_config.source_of(dc.SETUP_PATH)
         fail(f"{dc.SETUP_PATH} is {value!r} (from {origin}), not {expected!r}: DIRAC would ask "
              "the CS for the services of another setup",
-             fix=_fix_where(dirac_config, dc.SETUP_PATH, expected, settings, diracos))
+             fix=adv.fix_where(dirac_config, dc.SETUP_PATH, expected,
+                               _configured(settings, diracos)))
 
 
 def _files(layered) -> str:
@@ -130,7 +122,7 @@ def _norm(url: str) -> str:
 
 
 @check("CFG-004", "dirac.cfg points at the GridPP Configuration Server", step=STEP,
-       fix=CONFIGURE_FIX, requires=("CFG-002",))
+       fix=CONFIGURE, requires=("CFG-002",))
 def test_cfg_servers(dirac_config, diracos, settings):
     """/DIRAC/Configuration/Servers decides which Configuration Server DIRAC asks; it must
     include --mu3e-cs-url.  Fails when it is unset or lists only other servers (the fix names
@@ -140,20 +132,20 @@ def test_cfg_servers(dirac_config, diracos, settings):
     expected = settings.cs_url
     if not servers:
         fail(f"{dc.SERVERS_PATH} is not set in {_files(dirac_config)}: DIRAC does not know "
-             "which Configuration Server to ask", fix=_configure(settings, diracos))
+             "which Configuration Server to ask", **_configure(settings, diracos))
     if _norm(expected) not in [_norm(s) for s in servers]:
         origin = dirac_config.source_of(dc.SERVERS_PATH)
         fail(f"{dc.SERVERS_PATH} is {', '.join(servers)} (from {origin}): it does not include "
              f"the expected {expected}, so DIRAC talks to another Configuration Server",
-             fix=_fix_where(dirac_config, dc.SERVERS_PATH, expected, settings, diracos))
+             fix=adv.fix_where(dirac_config, dc.SERVERS_PATH, expected,
+                               _configured(settings, diracos)))
     if _norm(servers[0]) != _norm(expected):
         note(f"DIRAC asks {servers[0]} first; {expected} is further down the list")
     note(f"Configuration Servers: {', '.join(servers)}")
 
 
 @check("CFG-005", "dirac.cfg does not ask for a server certificate (UseServerCertificate)",
-       step=STEP, fix="sed -i 's/^\\( *UseServerCertificate *=\\).*/\\1 no/' {file}",
-       requires=("CFG-002",))
+       step=STEP, fix=commands.server_certificate_off, requires=("CFG-002",))
 def test_cfg_server_certificate(dirac_config):
     """With UseServerCertificate true, DIRAC authenticates with a host certificate instead of
     your proxy, which a user machine does not have.  Fails naming the file that sets it, with
@@ -169,7 +161,7 @@ def test_cfg_server_certificate(dirac_config):
 
 
 @check("ENV-001", "X509_CERT_DIR is exported and is the CA directory in use", step="cert-dir",
-       fix="export X509_CERT_DIR={dir}", requires=("DIRACOS-001",))
+       fix=EXPORT_CERT_DIR, requires=("DIRACOS-001",))
 def test_cert_dir_exported(trust_choice, diracos, dirac_install, settings):
     """The guide sets ``X509_CERT_DIR`` explicitly, so that DIRAC, diracosrc and the grid tools
     all use one CA directory.  Unset, it warns and names the directory DIRAC 8.0.74 picks on
@@ -187,38 +179,28 @@ def test_cert_dir_exported(trust_choice, diracos, dirac_install, settings):
         warn(f"X509_CERT_DIR is not exported, so DIRAC and the grid tools each pick a CA "
              f"directory on their own (now {trust_choice.path}: DIRAC uses "
              f"{trust_choice.describe()}, and a shell that sources diracosrc may pick "
-             "another)", fix=commands.export("X509_CERT_DIR", guide_dir))
+             "another)", dir=guide_dir)
         return
     if not dos.same_path(exported, trust_choice.path):
         fail(f"X509_CERT_DIR is {exported}, but the CA directory being checked is "
-             f"{trust_choice.describe()}: DIRAC uses {exported}",
-             fix=commands.export("X509_CERT_DIR", trust_choice.path))
+             f"{trust_choice.describe()}: DIRAC uses {exported}", dir=trust_choice.path)
     if not dos.same_path(exported, guide_dir):
         warn(f"X509_CERT_DIR is {exported}, not the DIRACOS directory {guide_dir} the guide "
              "installs the CAs into (diracosrc prefers a non-empty /etc/grid-security/"
              "certificates; dirac-configure then fails writing to a site-managed directory)",
-             fix=commands.export("X509_CERT_DIR", guide_dir))
+             dir=guide_dir)
     note(f"X509_CERT_DIR={exported}")
 
 
 def _voms_fix(settings, diracos, proxy_location, var: str, value, default, ready: bool) -> Remedy:
-    """What makes ``var`` name a location that serves the VO: dirac-configure writes the
-    default one from the Configuration Server (it needs a proxy for ``-I``, so the guide's local
-    one comes first when there is none), and the export only when ``var`` names another place
-    (exporting the value it already has changes nothing)."""
-    steps = []
-    if not ready:
-        if not proxy_location.exists:
-            steps.append(commands.proxy_init_local(
-                settings.group, note="dirac-configure -I needs a proxy to read the CS"))
-        steps.append(_configure(settings, diracos))
-    if value is None or not dos.same_path(value, default):
-        steps.append(commands.export(var, default))
-    return join(*steps)
+    """What makes ``var`` name a location that serves the VO (:func:`advice.dirac_cfg.voms_fix`)."""
+    return adv.voms_fix(_configured(settings, diracos), settings.group, var, value, default,
+                        ready=ready, have_proxy=proxy_location.exists)
 
 
 @check("ENV-002", "X509_VOMSES points at vomses with an entry for mu3e.org", step=STEP,
-       severity="warn", fix=CONFIGURE_FIX, requires=("DIRACOS-001",))
+       severity="warn", fix=CONFIGURE, also=(commands.correct_or_remove_line,),
+       requires=("DIRACOS-001",))
 def test_vomses(settings, diracos, dirac_config, proxy_location):
     """dirac-proxy-init -M finds the VOMS server of --mu3e-vo in $X509_VOMSES (else
     <rootPath>/etc/grid-security/vomses), which dirac-configure writes from the CS once it
@@ -243,7 +225,7 @@ def test_vomses(settings, diracos, dirac_config, proxy_location):
              "the CS", fix=fix)
     entries, problems = voms_env.read_vomses(path)
     for p in problems:
-        warn(p, fix=say("correct or remove that line in {path}", path=path))
+        warn(p, fix=commands.correct_or_remove_line, path=path)
     mine = voms_env.entries_for(entries, vo)
     if not mine:
         fail(f"no vomses entry for {vo} in {path} ({len(entries)} entries for other VOs): "
@@ -253,7 +235,7 @@ def test_vomses(settings, diracos, dirac_config, proxy_location):
 
 
 @check("ENV-003", "X509_VOMS_DIR holds the mu3e.org .lsc files", step=STEP, severity="warn",
-       fix=CONFIGURE_FIX, requires=("DIRACOS-001",))
+       fix=CONFIGURE, requires=("DIRACOS-001",))
 def test_vomsdir(settings, diracos, dirac_config, proxy_location):
     """voms-proxy-init checks the VOMS server's answer against <VO>/*.lsc files in
     $X509_VOMS_DIR (else <rootPath>/etc/grid-security/vomsdir), which dirac-configure writes

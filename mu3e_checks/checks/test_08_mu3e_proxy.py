@@ -11,21 +11,21 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 from __future__ import annotations
 
 from mu3e_checks import commands, facts
+from mu3e_checks.advice import net as adv  # the layers' advice loads on first use, too
 from mu3e_checks.checks.owners import proxy_owner
 from mu3e_checks.knowledge import net, pki  # net's layers load on first use
 from mu3e_checks.knowledge.proxy import find_group, proxy_maker
 from mu3e_checks.knowledge.voms import find_voms
 from mu3e_checks.outcome import fail, note, skip_for, warn
 from mu3e_checks.registry import check
-from mu3e_checks.remedy import say
 
 STEP = "mu3e-proxy"
-INIT = commands.PROXY_INIT
+INIT = commands.proxy_init
 
 
 @check("GROUP-001", "The proxy carries a DIRAC group", step=STEP,
-       fix=INIT + "   # if it stops at 'Contacting CS', fix the Configuration Server checks "
-                  "first", requires=("PROXY-005",))
+       fix=INIT.bind(note="if it stops at 'Contacting CS', fix the Configuration Server checks "
+                          "first"), requires=("PROXY-005",))
 def test_group_present(proxy_fact, settings):
     """DIRAC's group extension (1.2.42.42) is looked for on every certificate of the proxy
     (with ``-M`` it sits on the second).  Missing fails and names the cause by the tool that
@@ -68,7 +68,7 @@ def test_group_is_mu3e(proxy_fact, settings):
 
 
 @check("VOMS-001", "The proxy carries a readable VOMS attribute certificate", step=STEP,
-       fix=INIT + "   # watch for 'Could not add VOMS extensions to the proxy'",
+       fix=INIT.bind(note="watch for 'Could not add VOMS extensions to the proxy'"),
        requires=("PROXY-005",))
 def test_voms_present(proxy_fact, settings):
     """The VOMS attribute certificate that the guide's ``-M`` adds, read with the project's own
@@ -149,7 +149,7 @@ def test_voms_vo(proxy_fact, settings):
 
 
 @check("VOMS-003", "The VOMS attributes are valid and signed by their VOMS server", step=STEP,
-       fix=INIT, requires=("VOMS-001",))
+       fix=INIT, also=(commands.check_clock,), requires=("VOMS-001",))
 def test_voms_validity(proxy_fact, settings):
     """The attributes must be valid now and signed by the VOMS server certificate they carry.
     An AC that expired while the proxy is still valid ("VOMS attributes are expired"), one not
@@ -167,8 +167,7 @@ def test_voms_validity(proxy_fact, settings):
         fail(f"the VOMS attributes expired on {pki.fmt_time(ac.not_after)}{also}", group=group)
     if state == "not-yet-valid":
         fail(f"the VOMS attributes are valid only from {pki.fmt_time(ac.not_before)}; check "
-             "this machine's clock (date -u)",
-             fix=commands.check_clock())
+             "this machine's clock (date -u)", fix=commands.check_clock)
     if ac.signature_ok is False:
         fail(f"the signature on the VOMS attributes does not verify against the VOMS server "
              f"certificate they carry ({ac.issuer}): the extension is damaged or forged",
@@ -181,34 +180,34 @@ def test_voms_validity(proxy_fact, settings):
 
 
 @check("NET-006", "The Configuration Server knows you: whoami gives your user and group",
-       step=STEP, network=True, requires=("NET-004",), fix=INIT)
+       step=STEP, network=True, requires=("NET-004",), fix=INIT,
+       also=(commands.tell_contacts,))
 def test_cs_whoami(cs_probe, settings, run):
     """Asks the Configuration Server how it sees your proxy (DISET ``whoami``): which user,
     which group.  An unregistered DN fails with the exact DN to send to the Mu3e VO admin; a
     proxy for another group fails with ``dirac-proxy-init -g <group> -M -t``.  Skips without a
     valid proxy.
     """
-    advice = net.Advice.from_settings(settings)
+    advice = adv.Advice.from_settings(settings)
     credential = cs_probe.credential()
     if not credential.usable:
         skip_for(proxy_owner(credential), f"needs a valid proxy: {credential.reason}")
     call = cs_probe.whoami()
     if call.failure is not None:
-        message, fix = net.tls.explain(call.failure, cs_probe.target(), advice)
+        message, fix = adv.tls.explain(call.failure, cs_probe.target(), advice)
         fail(f"whoami: {message}", fix=fix)
     if call.error is not None:
-        message, fix = net.diset.explain(call.error, cs_probe.target(), "whoami", advice)
+        message, fix = adv.diset.explain(call.error, cs_probe.target(), "whoami", advice)
         fail(message, fix=fix)
     try:
         who = net.diset.whoami_info(call.value)
     except net.diset.DisetError as exc:
-        fail(f"the whoami answer cannot be read: {exc.detail}",
-             fix=say("send this message to the Mu3e computing contacts"))
+        fail(f"the whoami answer cannot be read: {exc.detail}", fix=commands.tell_contacts)
     problem = net.diset.identity_problem(who, settings.group, credential.group, credential.identity)
     dn = who.dn or credential.identity
     run.record(whoami=facts.WhoAmI(who.username, who.group, who.dn, tuple(who.properties)))
     if problem is not None:
-        message, fix = net.diset.explain_identity(problem, dn, advice)
+        message, fix = adv.diset.explain_identity(problem, dn, advice)
         fail(message, fix=fix)
     props = ", ".join(who.properties) or "none"
     note(f"the server sees you as {who.username!r} in group {who.group!r} "

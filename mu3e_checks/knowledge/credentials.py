@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from mu3e_checks import commands
 from mu3e_checks.knowledge import der
 from mu3e_checks.knowledge.files import Unreadable, find_files, is_file, read_bytes
-from mu3e_checks.remedy import Remedy
 
 
 @dataclass(frozen=True)
@@ -46,17 +44,14 @@ def find_pkcs12(globus: Path, home: Path) -> list[Path]:
     return find_files([globus, home], (".p12", ".pfx"))
 
 
-def pkcs12_fix(p12: Path, creds: Credentials) -> Remedy:
-    """The guide's two ``openssl pkcs12`` commands, filled in, plus the permission step, with
-    ``-legacy`` when the export needs it (:func:`needs_legacy`, or the empty files that the
-    commands without it leave behind).
-
-    The paths stay data: they are quoted when the fix is shown, whatever characters they hold.
-    """
+def export_needs_legacy(p12: Path, creds: Credentials) -> Optional[bool]:
+    """Whether extracting from this export needs ``openssl pkcs12 -legacy``: what
+    :func:`needs_legacy` reads from the file, or True when it cannot tell and both PEM files
+    are empty (what the guide's commands leave after OpenSSL 3 refused an RC2 export)."""
     legacy = needs_legacy(Path(p12))
     if legacy is None and empty_file(creds.cert) and empty_file(creds.key):
-        legacy = True  # what the guide's commands leave after OpenSSL 3 refused an RC2 export
-    return commands.pkcs12_extract(Path(p12), creds.cert, creds.key, legacy=legacy)
+        legacy = True
+    return legacy
 
 
 def empty_file(path: Path) -> bool:

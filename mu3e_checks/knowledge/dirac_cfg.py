@@ -20,9 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from mu3e_checks import commands
 from mu3e_checks.knowledge.files import Unreadable, read_bytes, secret_kind
-from mu3e_checks.remedy import Remedy
 from mu3e_checks.text import clip
 
 SETUP_PATH = "/DIRAC/Setup"
@@ -40,17 +38,6 @@ def is_true(value: Optional[str]) -> bool:
 def split_list(value: Optional[str]) -> list[str]:
     """A DIRAC list option (``a, b`` as ``+=`` lines read back) as a list."""
     return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-#: The guide's configuration command as the registry's default fix text (ours, for the check
-#: reference); ``{setup}`` and ``{cs}`` are filled with raw values and quoted when shown.
-CONFIGURE_TEMPLATE = commands.CONFIGURE
-
-
-def configure_command(setup: str, cs_url: str) -> Remedy:
-    """The guide's ``dirac-configure`` line for this setup and CS URL (both stay data: a CS URL
-    from a cfg file or an option is quoted when the fix is shown)."""
-    return commands.configure(setup, cs_url)
 
 
 # ---------------------------------------------------------------------------------- locating

@@ -21,7 +21,6 @@ from typing import Optional
 
 from packaging.version import Version
 
-from mu3e_checks import commands
 from mu3e_checks.knowledge import files as _fs
 from mu3e_checks.knowledge.dirac_cfg import computed_root
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
@@ -34,74 +33,13 @@ from mu3e_checks.knowledge.interpreter import (
     user_site_enabled,
 )
 from mu3e_checks.knowledge.pydists import Dist, dedupe_dirs, find_dists
-from mu3e_checks.remedy import Remedy, join, say
 
-#: The release the guide installs; Mu3e's services speak DIRAC v8 (defined in commands).
-GUIDE_DIRAC_VERSION = commands.GUIDE_DIRAC_VERSION
 #: setuptools 82 removed ``pkg_resources``, which DIRAC 8 imports at startup.
 SETUPTOOLS_WITHOUT_PKG_RESOURCES = Version("82")
 #: The commands the guide runs after installing DIRAC (console scripts of the DIRAC dist).
 DIRAC_COMMANDS = ("dirac-proxy-init", "dirac-configure", "dirac-proxy-info")
 #: ``dirac-proxy-init -M`` shells out to this one; DIRACOS ships it.
 VOMS_PROXY_INIT = "voms-proxy-init"
-
-# The registry's default fix texts (ours, for the check reference); ``{prefix}`` and ``{parent}``
-# are filled with the user's raw paths and quoted when shown.  The fixes a check prints are built
-# by the producers below, from :mod:`mu3e_checks.commands`, whose constants these reuse.
-#: The guide's DIRACOS installation, run in the directory that should hold ``diracos``.
-INSTALL_TEMPLATE = (f"mkdir -p {{parent}}\ncd {{parent}}\ncurl -LO {commands.INSTALLER_URL}\n"
-                    f"bash {commands.INSTALLER}\nrm {commands.INSTALLER}")
-#: Activation, as the guide writes it.
-ACTIVATE_TEMPLATE = "source {prefix}/diracosrc"
-#: The guide's client installation, inside DIRACOS.
-PIP_DIRAC_TEMPLATE = ACTIVATE_TEMPLATE + f"\npip install {commands.GUIDE_PIN}"
-PIP_SETUPTOOLS_TEMPLATE = ACTIVATE_TEMPLATE + f"\npip install {commands.SETUPTOOLS_PIN}"
-#: A fresh DIRACOS2 in place of the old one, and DIRAC in it.
-REINSTALL_TEMPLATE = "mv {prefix} {prefix}.old\n" + INSTALL_TEMPLATE + "\n" + PIP_DIRAC_TEMPLATE
-
-
-def diracosrc_line(prefix: Path) -> Remedy:
-    """The guide's activation command for this prefix."""
-    return commands.source_diracosrc(prefix)
-
-
-def install_commands(prefix: Path) -> Remedy:
-    """The guide's DIRACOS installation for this prefix."""
-    return commands.install_diracos(prefix)
-
-
-def reinstall(tree: DiracosTree) -> Remedy:
-    """The guide's DIRACOS2 installation in place of what is at the prefix (moved aside, never
-    deleted), activated, with the guide's DIRAC in it."""
-    old = commands.rename(tree.prefix, Path(f"{tree.prefix}.old")) if tree.is_dir else Remedy()
-    return join(old, install_commands(tree.prefix), diracosrc_line(tree.prefix),
-                commands.pip_install_dirac())
-
-
-def inside(tree: DiracosTree, remedy: Remedy) -> Remedy:
-    """``remedy`` run inside DIRACOS (after ``source diracosrc``) when there is one; without a
-    DIRACOS, DIRAC lives in a plain venv and the bare command is the fix."""
-    return join(diracosrc_line(tree.prefix), remedy) if tree.present else remedy
-
-
-def pip_dirac(tree: DiracosTree, *, force: bool = False,
-              install: Optional[DiracInstall] = None) -> Remedy:
-    """The guide's pinned ``pip install DIRAC==8.0.74``, inside DIRACOS when there is one; with
-    the pip of the Python that runs DIRAC when that is not DIRACOS's (``install``)."""
-    interp = install.outside_diracos if install is not None else None
-    if interp is not None:
-        return commands.python_pip_install_dirac(interp.executable, force=force)
-    return inside(tree, commands.pip_install_dirac(force=force))
-
-
-def pip_setuptools(tree: DiracosTree, install: Optional[DiracInstall] = None) -> Remedy:
-    """The setuptools pin DIRAC 8 needs, inside DIRACOS when there is one; with the pip of the
-    Python that runs DIRAC when that is not DIRACOS's (``install``)."""
-    interp = install.outside_diracos if install is not None else None
-    if interp is not None:
-        return commands.python_pip_setuptools(interp.executable)
-    return inside(tree, commands.pip_setuptools())
-
 
 # ---------------------------------------------------------------------------------- the tree
 
@@ -533,44 +471,10 @@ def find_dirac(tree: DiracosTree, environ: Mapping[str, str], home: Path,
                         tools[0] if tools else None, labels, runner, reason)
 
 
-def uninstall_command(dist: Dist, label: str) -> Remedy:
-    """How to remove one installation with the pip of the Python that owns it."""
-    if label == "$PYTHONPATH":
-        return say("take {site} off PYTHONPATH (it holds DIRAC {version})", site=dist.site,
-                   version=dist.version)
-    site = dist.site
-    owner = site.parents[2] if len(site.parents) > 2 and site.name == "site-packages" else None
-    minor = site.parent.name[len("python"):] if site.parent.name.startswith("python") else "3"
-    if label == "user site" or owner is None or not _fs.exists(owner / "bin" / "python"):
-        return commands.pip_uninstall_dirac(f"python{minor}", note="DIRAC {version} in {site}",
-                                            version=dist.version, site=site)
-    return commands.pip_uninstall_dirac(owner / "bin" / "python", note="DIRAC {version}",
-                                        version=dist.version)
-
-
 def preferred(install: DiracInstall) -> Optional[Dist]:
     """The installation to keep: DIRACOS's own if there is one, else the one imported."""
     own = [d for d in install.visible if install.label(d) == "DIRACOS"]
     return own[0] if own else install.in_use
-
-
-def version_verdict(version: str) -> tuple[str, str]:
-    """``(level, sentence)`` for an installed DIRAC version: level is ok, warn or fail."""
-    try:
-        v = Version(version)
-    except ValueError:
-        return "fail", f"DIRAC reports the version {version!r}, which is not a release number"
-    if v.major >= 9:
-        return "fail", (f"DIRAC {version} is installed; the guide marks DIRAC v9 and newer as "
-                        "incompatible with Mu3e (v9 drops the Setup and needs DiracX tokens the "
-                        f"GridPP v8 services do not issue): install {GUIDE_DIRAC_VERSION}")
-    if v.major < 8:
-        return "fail", (f"DIRAC {version} is installed; it is older than the v8 the Mu3e "
-                        f"services speak: install {GUIDE_DIRAC_VERSION}")
-    if v != Version(GUIDE_DIRAC_VERSION):
-        return "warn", (f"DIRAC {version} is installed; the guide installs {GUIDE_DIRAC_VERSION}, "
-                        "the release Mu3e's setup was tested with")
-    return "ok", f"DIRAC {version}, as the guide installs"
 
 
 def setuptools_problem(dirac: Dist, setuptools: Optional[Dist]) -> Optional[str]:
@@ -597,51 +501,12 @@ def setuptools_problem(dirac: Dist, setuptools: Optional[Dist]) -> Optional[str]
 # ---------------------------------------------------------------------------------- DIRAC's root
 
 
-def _writable(path: Path) -> bool:
+def can_create(path: Path) -> bool:
     """Whether this user could create ``path`` (its nearest existing ancestor is writable)."""
     for candidate in (path, *path.parents):
         if os.path.lexists(candidate):
             return os.access(candidate, os.W_OK | os.X_OK)
     return False
-
-
-def configure_where_read(install: DiracInstall, tree: DiracosTree, environ: Mapping[str, str],
-                         configure: Remedy) -> Remedy:
-    """The fix that makes ``dirac-configure`` write the dirac.cfg where DIRAC reads it.
-
-    ``dirac-configure`` writes ``<rootPath>/etc/dirac.cfg`` and the CAs and vomses under
-    ``<rootPath>/etc/grid-security``, with the same rootPath as every other command.  In DIRACOS
-    that is the DIRACOS folder.  In a plain venv it is the *base* Python's prefix: ``/usr`` for
-    a venv of the system Python, where a user cannot write (dirac-configure stops with
-    "Fail to create directory: /usr/etc/grid-security/certificates"), and a folder other venvs
-    share otherwise.  So a venv gets ``DIRAC_ROOT_PATH`` pointing at itself, in this shell and
-    in its ``bin/activate`` (every shell that activates it), before dirac-configure.  A plain
-    Python whose root this user cannot write gets the guide's DIRACOS instead.
-    """
-    interp = install.outside_diracos
-    if interp is None:
-        return inside(tree, configure)
-    value = environ.get("DIRAC_ROOT_PATH")
-    if value and os.path.isabs(value):
-        return configure
-    if interp.venv:
-        return join(
-            commands.export("DIRAC_ROOT_PATH", interp.prefix,
-                            note="DIRAC's root for this venv, instead of {base}",
-                            base=computed_root(interp.base_prefix)),
-            commands.export_into("DIRAC_ROOT_PATH", interp.prefix,
-                                 interp.prefix / "bin" / "activate",
-                                 note="every shell that activates the venv gets it"),
-            configure)
-    root = computed_root(interp.base_prefix)
-    unset = (commands.unset("DIRAC_ROOT_PATH", note="DIRAC then uses {root}", root=root)
-             if value is not None else None)
-    if _writable(root / "etc"):
-        return join(unset, configure)
-    return join(say("DIRAC runs under {python}, whose root {root} you cannot write: install "
-                    "DIRAC into DIRACOS, as the guide does", python=interp.executable, root=root),
-                install_commands(tree.prefix), diracosrc_line(tree.prefix),
-                commands.pip_install_dirac(), configure)
 
 
 def unread_cfgs(install: DiracInstall, tree: DiracosTree, read: Path) -> list[Path]:
@@ -683,13 +548,3 @@ def runner_cannot_start(install: DiracInstall) -> Optional[str]:
     return (f"{runner.command} runs under {runner.shebang.interpreter} (its #! line), and "
             f"{interp.problem}: every dirac-* command there stops with 'bad interpreter: No "
             "such file or directory'")
-
-
-def restart_runner(install: DiracInstall, tree: DiracosTree) -> Remedy:
-    """Make the commands startable again: a venv made anew (from a Python that exists) with
-    DIRAC installed into it; otherwise the guide's DIRAC inside DIRACOS."""
-    interp = install.outside_diracos
-    if interp is not None and interp.venv:
-        return join(commands.recreate_venv(interp.prefix),
-                    commands.python_pip_install_dirac(interp.prefix / "bin" / "python"))
-    return pip_dirac(tree)

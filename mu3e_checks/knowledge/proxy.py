@@ -16,7 +16,6 @@ from typing import Optional
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from mu3e_checks import commands
 from mu3e_checks.knowledge import der
 from mu3e_checks.knowledge.files import file_mode, is_file, read_bytes
 from mu3e_checks.knowledge.pki import (
@@ -40,14 +39,12 @@ from mu3e_checks.knowledge.pki import (
 from mu3e_checks.knowledge.trust import (
     X509_V_ERR_CERT_HAS_EXPIRED,
     X509_V_ERR_CERT_NOT_YET_VALID,
-    X509_V_ERR_CERT_REVOKED,
     X509_V_ERR_CERT_SIGNATURE_FAILURE,
     X509_V_ERR_INVALID_CA,
     X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION,
     ChainVerdict,
     verify_chain,
 )
-from mu3e_checks.remedy import Remedy, join, say
 
 
 @dataclass(frozen=True)
@@ -389,11 +386,6 @@ def proxy_file_problem(path: Path, uid: int) -> tuple[str, str]:
     return "", ""
 
 
-def init_command(group: str) -> Remedy:
-    """The guide's command that makes (and uploads) a Mu3e proxy, for fixes."""
-    return commands.proxy_init(group)
-
-
 def write_target(environ: Mapping[str, str], uid: int, tmp: Path = Path("/tmp")) -> Path:
     """Where ``dirac-proxy-init`` writes the next proxy.
 
@@ -404,25 +396,6 @@ def write_target(environ: Mapping[str, str], uid: int, tmp: Path = Path("/tmp"))
         if var in environ:
             return Path(environ[var])
     return default_proxy_path(uid, tmp)
-
-
-def chain_fix(verdict: ChainVerdict, ca_dir: Path, group: str) -> Remedy:
-    """The fix for a proxy chain OpenSSL rejected, chosen by OpenSSL's error code.
-
-    CRL problems are fixed by fetch-crl, a missing CA by installing it, a revoked certificate
-    only by the CA; anything else in the proxy itself by making a new one.  The DNs come from
-    the certificates (outside text): they are shown on comment lines, never run.
-    """
-    if verdict.lookup_name and verdict.lookup_name.endswith(".r0"):
-        return commands.fetch_crl(ca_dir, merlin7=False)
-    if verdict.missing_issuer_dn:
-        return join(say("install the CA '{dn}' into {ca_dir} (its IGTF ca_*.tar.gz, as in the "
-                        "guide's CA step), then:", dn=verdict.missing_issuer_dn, ca_dir=ca_dir),
-                    commands.fetch_crl(ca_dir, merlin7=False))
-    if verdict.code == X509_V_ERR_CERT_REVOKED:
-        return say("{who} is revoked: ask your CA for a new certificate, then make a new proxy",
-                   who=verdict.failing_dn or "a certificate in the chain")
-    return init_command(group)
 
 
 # ----------------------------------------------------------------------------- which tool

@@ -40,7 +40,8 @@ def test_renderers_and_the_model_never_import_the_hooks_or_pytest_plumbing():
     graph = import_graph()
     pure = [m for m in graph if m.startswith(("mu3e_checks.render", "mu3e_checks.model",
                                               "mu3e_checks.redact", "mu3e_checks.remedy",
-                                              "mu3e_checks.knowledge", "mu3e_checks.facts"))]
+                                              "mu3e_checks.knowledge", "mu3e_checks.advice",
+                                              "mu3e_checks.facts"))]
     for module in pure:
         assert not graph[module] & {"mu3e_checks.run", "mu3e_checks.plugin",
                                     "mu3e_checks.outcome"}, module
@@ -68,8 +69,9 @@ SUBCOMMANDS = {"cli", "explain", "repair"}
 
 ALLOWED = {
     "side": {"side"},
-    "knowledge": {"side", "knowledge"},
-    "checks": {"side", "knowledge", "model", "outcome", "checks", "run"},
+    "knowledge": {"text", "knowledge"},
+    "advice": {"side", "knowledge", "advice"},
+    "checks": {"side", "knowledge", "advice", "model", "outcome", "checks", "run"},
     "outcome": {"side", "model"},
     "model": {"side", "model"},
     "render": {"text", "model", "render"},
@@ -197,3 +199,184 @@ def test_every_default_has_one_home_the_options_table():
                 elif any(p.search(text) for p in prose):
                     found.append(f"{rel}: {opt.flag}'s default in {text[:80]!r}")
     assert not found, "\n".join(found)
+
+
+# --------------------------------------------------------------------------- judgement and fixes
+
+
+def test_knowledge_is_free_of_advice():
+    """Knowledge returns facts and typed problem kinds: it imports no fix (``remedy``), no
+    command (``commands``), no setting (``settings``) and no advice; the advice layer words
+    the kinds and makes the fixes."""
+    graph = import_graph()
+    judging = {"mu3e_checks.remedy", "mu3e_checks.commands", "mu3e_checks.settings"}
+    wrong = [f"{module} imports {dep}" for module, deps in graph.items()
+             if module.startswith("mu3e_checks.knowledge") for dep in deps
+             if dep in judging or dep.startswith("mu3e_checks.advice")]
+    assert not wrong, "\n".join(wrong)
+
+
+def _command_heads() -> set[str]:
+    """The start of every command line commands.py writes, as its builders' templates and the
+    checks' fixes (whose bound values name the variable, the mode...) show it: the text before
+    the first ``{field}``, when that is two words or more (``openssl pkcs12``, ``fetch-crl
+    -l``, ``export X509_CERT_DIR=``); a lone word before a field (``rm {path}``) is too
+    common in prose to stand for a command."""
+    from mu3e_checks import commands, registry
+    from mu3e_checks.remedy import Builder
+
+    templates = [b.template for b in vars(commands).values() if isinstance(b, Builder)]
+    templates += [c.fix for c in registry.load_all().values()]
+    heads = set()
+    for remedy in templates:
+        for ln in remedy.lines:
+            if ln.is_comment:
+                continue
+            words = ln.template.split("{", 1)[0].split()
+            if len(words) >= 2:
+                heads.add(" ".join(words[:2]))
+    return heads
+
+
+def _literals(tree: ast.AST) -> list[str]:
+    """The string literals of a module as they start: docstrings left out (they describe
+    commands), and of an f-string only its first part (the rest does not start the text)."""
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.body and isinstance(n.body[0], ast.Expr)
+            and isinstance(n.body[0].value, ast.Constant)}
+    inner = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values[1:]}
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+            and isinstance(n.value, str) and id(n) not in docs and id(n) not in inner]
+
+
+def test_every_command_has_one_home_commands_py():
+    """No module but commands.py writes a command line: nothing calls ``cmd()`` outside it,
+    and no literal elsewhere starts with the text of one of its commands (``openssl pkcs12``,
+    ``fetch-crl -l``, ``dirac-proxy-init -g``, ``export X509_CERT_DIR=``...).  A fix anywhere
+    else is a builder of commands.py, so the command a check documents and the one it prints
+    cannot drift apart."""
+    heads = _command_heads()
+    assert {"openssl pkcs12", "fetch-crl -l", "dirac-proxy-init -g", "dirac-configure -F",
+            "chmod 600", "export X509_CERT_DIR="} <= heads
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "commands.py" and path.parent == PACKAGE:
+            continue
+        tree = ast.parse(path.read_text())
+        rel = path.relative_to(PACKAGE.parent)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and (
+                    (isinstance(node.func, ast.Name) and node.func.id == "cmd")
+                    or (isinstance(node.func, ast.Attribute) and node.func.attr == "cmd"
+                        and isinstance(node.func.value, ast.Name)
+                        and node.func.value.id == "remedy")):
+                found.append(f"{rel}:{node.lineno}: cmd(...) outside commands.py")
+        for text in _literals(tree):
+            start = text.lstrip()
+            for head in heads:
+                if start.startswith(head):
+                    found.append(f"{rel}: {text[:70]!r} writes out {head!r} again")
+    assert not found, "\n".join(found)
+
+
+def _check_modules() -> list[Path]:
+    return sorted((PACKAGE / "checks").glob("test_*.py")) + [PACKAGE / "checks" / "conftest.py"]
+
+
+def test_checks_name_fixes_and_never_build_them():
+    """A check states a finding and the values of its fix: it names a builder (``@check`` or
+    ``fix=commands.<builder>``) or passes the Remedy the advice layer made; it never writes a
+    fix line itself (no ``cmd``/``say``/``join`` from remedy) and never calls a builder."""
+    found = []
+    for path in _check_modules():
+        tree = ast.parse(path.read_text())
+        rel = path.relative_to(PACKAGE.parent)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "mu3e_checks.remedy":
+                names = {a.name for a in node.names} - {"Field", "Remedy"}
+                if names:
+                    found.append(f"{rel}:{node.lineno} imports {sorted(names)} from remedy")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and isinstance(node.func.value, ast.Name) \
+                    and node.func.value.id == "commands":
+                found.append(f"{rel}:{node.lineno} calls commands.{node.func.attr}(...)")
+    assert not found, "\n".join(found)
+
+
+def _module_names(tree: ast.Module) -> dict[str, str]:
+    """Module-level names bound to an expression (``INIT = commands.proxy_init``, tuples
+    too), as source text: how a builder a check names is compared with what it declares."""
+    out: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+            if isinstance(target, ast.Name):
+                out[target.id] = ast.unparse(value)
+            elif isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple) \
+                    and len(target.elts) == len(value.elts):
+                for t, v in zip(target.elts, value.elts):
+                    if isinstance(t, ast.Name):
+                        out[t.id] = ast.unparse(v)
+    return out
+
+
+def _named_fixes(func: ast.FunctionDef, names: dict[str, str],
+                 helpers: dict[str, ast.FunctionDef], seen: set[str]) -> set[str]:
+    """The builders ``fail``/``warn`` name in ``func`` and the module's helpers it calls."""
+    out = set()
+    for node in ast.walk(func):
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
+            continue
+        if node.func.id in ("fail", "warn"):
+            for kw in node.keywords:
+                fix = names.get(ast.unparse(kw.value), ast.unparse(kw.value))
+                if kw.arg == "fix" and fix.startswith("commands."):
+                    out.add(fix)
+        elif node.func.id in helpers and node.func.id not in seen:
+            out |= _named_fixes(helpers[node.func.id], names, helpers, seen | {node.func.id})
+    return out
+
+
+def test_a_check_names_only_fixes_its_check_declares():
+    """Every builder a check's ``fail``/``warn`` names (``fix=commands.x`` or a module constant
+    bound to one), in its body or in a helper of its module it calls, is the check's own
+    (``@check(fix=...)``) or one of its ``also=``: the registry knows every builder a check can
+    print (the run refuses an undeclared one too, but only on the paths a test takes)."""
+    wrong = []
+    for path in _check_modules()[:-1]:
+        tree = ast.parse(path.read_text())
+        names = _module_names(tree)
+        helpers = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+        for func in helpers.values():
+            for deco in func.decorator_list:
+                if not (isinstance(deco, ast.Call) and isinstance(deco.func, ast.Name)
+                        and deco.func.id == "check"):
+                    continue
+                declared = set()
+                for kw in deco.keywords:
+                    values = kw.value.elts if kw.arg == "also" and isinstance(
+                        kw.value, ast.Tuple) else [kw.value] if kw.arg == "fix" else []
+                    declared |= {names.get(ast.unparse(v), ast.unparse(v)) for v in values}
+                for fix in _named_fixes(func, names, helpers, {func.name}) - declared:
+                    wrong.append(f"{path.name}: {func.name} names {fix}, not declared")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_registry_refuses_a_fix_written_as_a_string():
+    """``@check(fix=...)`` takes a builder of commands.py: a string is refused when the module
+    is imported, since it would be a second copy of a command, free to drift from the one the
+    check prints."""
+    import pytest
+
+    from mu3e_checks import commands, registry
+
+    with pytest.raises(registry.RegistryError, match="builders from mu3e_checks.commands"):
+        registry.check("CERT-098", "t", step="certificate", fix="chmod 600 {key}")
+    with pytest.raises(registry.RegistryError, match="builders"):
+        registry.check("CERT-098", "t", step="certificate", fix=commands.proxy_init,
+                       also=("dirac-proxy-init",))
+    for c in registry.load_all().values():
+        for b in c.builders:
+            assert b.make.__module__ == "mu3e_checks.commands", (c.id, b)
+        assert c.fix == (c.builder.template if c.builder else c.fix), c.id

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mu3e_checks import commands
+from mu3e_checks.advice import diracos as adv
 from mu3e_checks.knowledge import dirac_cfg as dc
 from mu3e_checks.knowledge import diracos as dos
 from mu3e_checks.knowledge import voms_env
@@ -116,7 +118,7 @@ def test_interpreter_bin_dirs_never_excuse_the_system_dirs(tmp_path):
     ("8.0.74", "ok"), ("8.0.86", "warn"), ("9.0.0", "fail"), ("10.1", "fail"), ("7.3.38", "fail"),
     ("banana", "fail")])
 def test_version_verdict(version, level):
-    assert dos.version_verdict(version)[0] == level
+    assert adv.version_verdict(version)[0] == level
 
 
 def test_cfg_from_dirac_configure_format_reads_back_plus_equals_lists():
@@ -209,17 +211,17 @@ def test_dirac_fix_producers_render_the_guide_lines(tmp_path):
     prefix.mkdir(parents=True)
     (prefix / "diracosrc").write_text("export DIRACOS=...\n")
     inspected = dos.inspect_diracos(prefix, "test")
-    assert dos.diracosrc_line(prefix).render() == f"source {prefix}/diracosrc"
-    assert dos.pip_dirac(inspected).render() == (f"source {prefix}/diracosrc\n"
+    assert adv.diracosrc_line(prefix).render() == f"source {prefix}/diracosrc"
+    assert adv.pip_dirac(inspected).render() == (f"source {prefix}/diracosrc\n"
                                                  "pip install DIRAC==8.0.74")
-    assert dos.pip_setuptools(inspected).render() == (f"source {prefix}/diracosrc\n"
+    assert adv.pip_setuptools(inspected).render() == (f"source {prefix}/diracosrc\n"
                                                       'pip install "setuptools<82"')
     missing = dos.inspect_diracos(tmp_path / "none" / "diracos", "test")
-    assert dos.pip_dirac(missing, force=True).render() == (
+    assert adv.pip_dirac(missing, force=True).render() == (
         "pip install --force-reinstall --no-deps DIRAC==8.0.74")
-    assert dos.install_commands(prefix).render().splitlines()[:2] == [
+    assert adv.install_commands(prefix).render().splitlines()[:2] == [
         f"mkdir -p {prefix.parent}", f"cd {prefix.parent}"]
-    assert dc.configure_command("GridPP", GUIDE_CS).render() == (
+    assert commands.configure("GridPP", GUIDE_CS).render() == (
         f"dirac-configure -F -S GridPP -C {GUIDE_CS} -I")
 
 
@@ -227,8 +229,8 @@ def test_dirac_fix_producers_keep_hostile_values_as_data(tmp_path):
     prefix = Path(HOSTILE_PATH) / "diracos"
     stubs = ("source() { :; }; pip() { :; }; curl() { :; }; mkdir() { :; }; cd() { :; }; "
              "dirac-configure() { :; }; mv() { :; }; rm() { :; }; bash() { :; }\n")
-    for fix in (dos.diracosrc_line(prefix), dos.install_commands(prefix),
-                dc.configure_command("Grid$(touch PWNED)", "dips://h`touch PWNED`:9135/x")):
+    for fix in (adv.diracosrc_line(prefix), adv.install_commands(prefix),
+                commands.configure("Grid$(touch PWNED)", "dips://h`touch PWNED`:9135/x")):
         text = fix.render()
         assert "\n'q" not in text  # the newline in the value stays escaped, on its line
         _pasted_runs_nothing(text, tmp_path, stubs)
@@ -239,15 +241,15 @@ def test_uninstall_command_names_the_owning_python(tmp_path):
 
     user_site = tmp_path / ".local" / "lib" / "python3.11" / "site-packages"
     dist = Dist("DIRAC", "9.1.22", user_site, user_site / "dirac-9.1.22.dist-info")
-    assert dos.uninstall_command(dist, "user site").render() == (
+    assert adv.uninstall_command(dist, "user site").render() == (
         f"python3.11 -m pip uninstall DIRAC   # DIRAC 9.1.22 in {user_site}")
-    assert dos.uninstall_command(dist, "$PYTHONPATH").render() == (
+    assert adv.uninstall_command(dist, "$PYTHONPATH").render() == (
         f"# take {user_site} off PYTHONPATH (it holds DIRAC 9.1.22)")
     venv_site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
     (tmp_path / "venv" / "bin").mkdir(parents=True)
     (tmp_path / "venv" / "bin" / "python").touch()
     other = Dist("DIRAC", "8.0.86", venv_site, venv_site / "dirac-8.0.86.dist-info")
-    assert dos.uninstall_command(other, "the Python running these checks").render() == (
+    assert adv.uninstall_command(other, "the Python running these checks").render() == (
         f"{tmp_path}/venv/bin/python -m pip uninstall DIRAC   # DIRAC 8.0.86")
 
 

@@ -17,11 +17,12 @@ from cryptography.hazmat.primitives.serialization import (
 from cryptography.hazmat.primitives.serialization.pkcs12 import PBES
 
 from mu3e_checks import commands
+from mu3e_checks.advice.trust import own_dir_fix
 from mu3e_checks.knowledge import der as der_mod
 from mu3e_checks.knowledge.credentials import needs_legacy, pkcs12_algorithms
 from mu3e_checks.knowledge.proxy import proxy_maker
 from mu3e_checks.knowledge.trust import TrustDirChoice
-from mu3e_checks.knowledge.trust.target import needs_own_dir, own_dir_fix, writable_dir
+from mu3e_checks.knowledge.trust.target import needs_own_dir, writable_dir
 from tests.support.pki_factory import HOUR, der, der_int, der_oid
 
 RC2_40 = "1.2.840.113549.1.12.1.6"

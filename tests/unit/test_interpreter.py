@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mu3e_checks.advice import diracos as adv
 from mu3e_checks.knowledge import diracos as dos
 from mu3e_checks.knowledge.dirac_cfg import computed_root, root_path
 from mu3e_checks.knowledge.interpreter import (
@@ -191,20 +192,20 @@ def test_configure_where_read_for_each_python(tmp_path, monkeypatch):
     configure = commands.configure("GridPP", "dips://cs:9135/Configuration/Server")
     install, tree = _install_for(tmp_path / "v", venv=True)
     venv = tmp_path / "v" / "venv"
-    lines = dos.configure_where_read(install, tree, {}, configure).render().splitlines()
+    lines = adv.configure_where_read(install, tree, {}, configure).render().splitlines()
     assert lines[0].startswith(f"export DIRAC_ROOT_PATH={venv}   # DIRAC's root for this venv")
     assert lines[1].startswith(f"printf 'export DIRAC_ROOT_PATH=%q\\n' {venv} >> {venv}/bin/")
     assert lines[2] == configure.render()
-    assert dos.configure_where_read(install, tree, {"DIRAC_ROOT_PATH": "/x"},
+    assert adv.configure_where_read(install, tree, {"DIRAC_ROOT_PATH": "/x"},
                                     configure) == configure
     assert dos.own_root(install, tree, {}) == venv
     # A Python that is not a venv: dirac-configure writes under its own prefix when it may...
     install, tree = _install_for(tmp_path / "p", venv=False)
-    assert dos.configure_where_read(install, tree, {}, configure) == configure
-    assert dos.configure_where_read(install, tree, {"DIRAC_ROOT_PATH": ""}, configure).render() \
+    assert adv.configure_where_read(install, tree, {}, configure) == configure
+    assert adv.configure_where_read(install, tree, {"DIRAC_ROOT_PATH": ""}, configure).render() \
         .splitlines()[0].startswith("unset DIRAC_ROOT_PATH")
     # ... and the guide's DIRACOS when it may not (root bypasses file modes: decided here).
-    monkeypatch.setattr(dos, "_writable", lambda path: False)
-    text = dos.configure_where_read(install, tree, {}, configure).render()
+    monkeypatch.setattr(adv, "can_create", lambda path: False)
+    text = adv.configure_where_read(install, tree, {}, configure).render()
     assert "you cannot write: install DIRAC into DIRACOS" in text
     assert text.splitlines()[-1] == configure.render()

@@ -7,6 +7,10 @@ import socket
 
 import pytest
 
+from mu3e_checks.advice.net import diset as diset_advice
+from mu3e_checks.advice.net import dns as dns_advice
+from mu3e_checks.advice.net import tcp as tcp_advice
+from mu3e_checks.advice.net import tls as tls_advice
 from mu3e_checks.knowledge.net import Deadline, UrlError, diset, dns, parse_service_url, tcp, tls
 from mu3e_checks.knowledge.net.dencode import DecodeError, decode, encode
 from tests.support.diset_server import (
@@ -145,7 +149,7 @@ def test_unreachable_nameserver_is_no_answer(loopback_only, tmp_path):
     r = dns.resolve(TEST_HOST, timeout=1, nameserver=dns.Nameserver("192.0.2.53", 53),
                     hosts_path=tmp_path / "none")
     assert r.problem == "unreachable" and "could not be sent" in r.detail, r
-    message, _ = dns.explain(r, _TARGET, _advice(tmp_path))
+    message, _ = dns_advice.explain(r, _TARGET, _advice(tmp_path))
     assert message.startswith("no DNS server could be reached") and "answered" not in message
 
 
@@ -159,7 +163,7 @@ def test_unreachable_nameserver_is_no_answer(loopback_only, tmp_path):
 def test_dns_explanations_say_whether_a_server_answered(problem, words, tmp_path):
     r = dns.Resolution("cs.mu3e.test", "dns", "nameserver 127.0.0.1:53",
                        problem=dns.DnsProblem(problem), detail="why")
-    message, _ = dns.explain(r, _TARGET, _advice(tmp_path))
+    message, _ = dns_advice.explain(r, _TARGET, _advice(tmp_path))
     assert message.startswith(words), message
     if problem in ("timeout", "unreachable"):
         assert "the DNS server" not in message and "error" not in message  # no answer came
@@ -343,7 +347,7 @@ def test_a_refused_certificate_names_its_issuer_and_asks_the_vo_admins(net_world
     cred = tls.proxy_credential(net_world.proxy)
     failure = tls.TlsFailure(tls.TlsFailureKind.CLIENT_CERT_REJECTED, "why", refusal=refusal,
                              credential=cred)
-    message, fix = tls.explain(failure, _TARGET, _advice(tmp_path))
+    message, fix = tls_advice.explain(failure, _TARGET, _advice(tmp_path))
     assert message.startswith("the server does not accept your certificate")
     assert "'/C=CH/O=Mu3e Test Grid/CN=Mu3e Test User CA'" in message
     text = fix.render()
@@ -416,7 +420,7 @@ _TARGET = parse_service_url("dips://cs.mu3e.test:9135/Configuration/Server")
 
 
 def _advice(tmp_path, **kw):
-    from mu3e_checks.knowledge.net import Advice
+    from mu3e_checks.advice.net import Advice
 
     values = dict(setup="GridPP", cs_url=_TARGET.url, group=GROUP,
                   required_cas=("/C=UK/O=eScienceCA/OU=Authority/CN=UK e-Science CA 2B",),
@@ -458,7 +462,7 @@ def _inert(fix_text: str, tmp_path) -> None:
 def test_every_dns_problem_is_explained(problem, tmp_path):
     r = dns.Resolution(HOSTILE, "dns", "nameserver 127.0.0.1:53", problem=problem,
                        detail="why")
-    message, fix = dns.explain(r, _hostile_target(), _advice(tmp_path))
+    message, fix = dns_advice.explain(r, _hostile_target(), _advice(tmp_path))
     assert message and fix and "{" not in fix.render()
     _inert(fix.render(), tmp_path)
 
@@ -466,14 +470,14 @@ def test_every_dns_problem_is_explained(problem, tmp_path):
 def test_dns_explanations_keep_their_commands(tmp_path):
     nx = dns.Resolution("cs.mu3e.test", "dns", "ns", problem=dns.DnsProblem.NXDOMAIN)
     other = parse_service_url("dips://typo.mu3e.test:9135/Configuration/Server")
-    _, fix = dns.explain(nx, other, _advice(tmp_path))
+    _, fix = dns_advice.explain(nx, other, _advice(tmp_path))
     assert fix.render().splitlines() == [
         f"# check the host name in {other.url}",
         f"dirac-configure -F -S GridPP -C {_TARGET.url} -I   # the guide's URL",
         "# if the name is right, connect to your institute's VPN or ask your network admin why"
         " it does not resolve:",
         "dig typo.mu3e.test"]
-    _, same = dns.explain(nx, _TARGET, _advice(tmp_path))
+    _, same = dns_advice.explain(nx, _TARGET, _advice(tmp_path))
     assert "dirac-configure" not in same.render()  # the URL already is the expected one
 
 
@@ -481,10 +485,10 @@ def test_dns_explanations_keep_their_commands(tmp_path):
 def test_every_tcp_problem_is_explained(problem, tmp_path):
     attempts = [tcp.TcpAttempt("127.0.0.1", 9135, "refused", "connection refused", 0)]
     verdict = tcp.TcpJudgement(False, problem, "127.0.0.1:9135 connection refused")
-    message, fix = tcp.explain(verdict, attempts, _hostile_target(), 2.0)
+    message, fix = tcp_advice.explain(verdict, attempts, _hostile_target(), 2.0)
     assert message and "timeout 10 bash -c" in fix.render()
     _inert(fix.render(), tmp_path)
-    _, v6 = tcp.explain_ipv6(attempts, _hostile_target())
+    _, v6 = tcp_advice.explain_ipv6(attempts, _hostile_target())
     _inert(v6.render(), tmp_path)
 
 
@@ -505,7 +509,7 @@ def test_every_tls_failure_is_explained(kind, tmp_path):
     server = tls.ServerCert("/CN=" + HOSTILE, "/CN=Evil" + HOSTILE, now - dt.timedelta(days=2),
                             now - dt.timedelta(days=1), (HOSTILE,))
     failure = tls.TlsFailure(kind, "detail " + HOSTILE, server)
-    message, fix = tls.explain(failure, _hostile_target(), _advice(tmp_path))
+    message, fix = tls_advice.explain(failure, _hostile_target(), _advice(tmp_path))
     assert message and fix and "{" not in fix.render()
     assert "\n$(" not in fix.render()
     _inert(fix.render(), tmp_path)
@@ -515,14 +519,14 @@ def test_mismatch_proposes_the_servers_name_as_one_quoted_url(tmp_path):
     now = dt.datetime.now(dt.timezone.utc)
     server = tls.ServerCert("/CN=x", "/CN=y", now, now, ("elsewhere.mu3e.test",))
     failure = tls.TlsFailure(tls.TlsFailureKind.HOSTNAME_MISMATCH, "mismatch", server)
-    _, fix = tls.explain(failure, _TARGET, _advice(tmp_path))
+    _, fix = tls_advice.explain(failure, _TARGET, _advice(tmp_path))
     assert fix.render() == ("dirac-configure -F -S GridPP -C dips://elsewhere.mu3e.test:9135/"
                             "Configuration/Server -I   # if that is the right server")
 
 
 @pytest.mark.parametrize("kind", list(diset.DisetErrorKind))
 def test_every_diset_error_is_explained(kind, tmp_path):
-    message, fix = diset.explain(diset.DisetError(kind, "not up " + HOSTILE),
+    message, fix = diset_advice.explain(diset.DisetError(kind, "not up " + HOSTILE),
                                  _hostile_target(), "ping", _advice(tmp_path))
     assert message and fix
     _inert(fix.render(), tmp_path)
@@ -531,7 +535,7 @@ def test_every_diset_error_is_explained(kind, tmp_path):
 @pytest.mark.parametrize("kind", list(diset.IdentityKind))
 def test_identity_explanations_show_the_dn_only_as_a_comment(kind, tmp_path):
     dn = "/C=CH/CN=Jane" + HOSTILE
-    message, fix = diset.explain_identity(diset.IdentityProblem(kind, "why"), dn,
+    message, fix = diset_advice.explain_identity(diset.IdentityProblem(kind, "why"), dn,
                                           _advice(tmp_path))
     text = fix.render()
     if kind is diset.IdentityKind.UNREGISTERED:
@@ -543,7 +547,7 @@ def test_identity_explanations_show_the_dn_only_as_a_comment(kind, tmp_path):
 
 
 def test_advice_takes_its_defaults_from_the_options_table():
-    from mu3e_checks.knowledge.net import Advice
+    from mu3e_checks.advice.net import Advice
     from mu3e_checks.settings import DEFAULT_CS_URL, Settings, resolve
 
     settings = Settings.build(resolve({}, {}), {"HOME": "/nonexistent"})

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mu3e_checks.knowledge.net import Advice
+from mu3e_checks.advice.net import Advice
+from mu3e_checks.advice.net import voms as voms_advice
 from mu3e_checks.knowledge.net import voms as v
 from mu3e_checks.knowledge.net.servers import summary
 from mu3e_checks.knowledge.net.tls import ClientCredential, ServerCert
@@ -64,7 +65,7 @@ def _verdict(layer, *, lsc_dn=DN, vomses_dn=DN, subject=DN, lsc=Path("/v/h.lsc")
     t = v.VomsTarget("h", 15000, vomses_dn, "vomses, line 1", lsc, lsc_dn)
     now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     server = ServerCert(subject, CA, now, now, ())
-    return v.VomsVerdict(t, layer, "m", server=server if layer is v.Layer.OK else None)
+    return v.VomsVerdict(t, layer, detail="m", server=server if layer is v.Layer.OK else None)
 
 
 def test_summary_and_dn_findings():
@@ -77,7 +78,7 @@ def test_summary_and_dn_findings():
     moved = _verdict(v.Layer.OK, subject="/C=UK/CN=new-voms")
     report = v.dn_findings([moved])
     assert {f.source for f in report.mismatches} == {"vomses", "lsc"}
-    message, fix = v.explain_mismatch(report.mismatches[1], "mu3e.org", ADVICE)
+    message, fix = voms_advice.explain_mismatch(report.mismatches[1], "mu3e.org", ADVICE)
     assert "/v/h.lsc says " + DN in message and "/C=UK/CN=new-voms" in message
     text = fix.render()
     assert text.startswith("dirac-configure -F -S GridPP -C dips://cs.example:9135/")
@@ -87,7 +88,7 @@ def test_summary_and_dn_findings():
 
 
 def test_none_answering_says_it_is_the_network_not_membership():
-    message, fix = v.explain_none([_verdict(v.Layer.TCP)], "mu3e.org")
+    message, fix = voms_advice.explain_none([_verdict(v.Layer.TCP)], "mu3e.org")
     assert "Are you sure you are properly registered in the VO?" in message
     assert "NETWORK problem, not a membership one" in message
     assert "network admin" in fix.render()
@@ -114,10 +115,11 @@ def test_probe_up_refused_stall_and_wrong_ca(net_world, probe):
     assert [x.layer for x in verdicts] == [v.Layer.OK, v.Layer.TCP, v.Layer.TLS,
                                            v.Layer.TLS]
     assert verdicts[0].server.subject.endswith("CN=localhost")
-    assert "connection refused" in verdicts[1].message
-    assert "did not finish within 1.5 s" in verdicts[2].message
-    assert "Rogue Interception CA" in verdicts[3].message
-    assert "openssl s_client -connect localhost:" in verdicts[2].fix.render()
+    message, fix = voms_advice.message, voms_advice.explained
+    assert "connection refused" in message(verdicts[1])
+    assert "did not finish within 1.5 s" in message(verdicts[2])
+    assert "Rogue Interception CA" in message(verdicts[3])
+    assert "openssl s_client -connect localhost:" in fix(verdicts[2])[1].render()
     assert took < 4, took  # probed at the same time: one timeout, not one per server
 
 
@@ -135,11 +137,12 @@ def test_unknown_server_ca_gets_the_network_chapters_explanation(net_world):
     from mu3e_checks.knowledge.net.tls import proxy_credential
 
     probe = v.Probe(timeout=1.5, capath=net_world.trust,
-                    credential=proxy_credential(net_world.proxy),
-                    advice=replace(ADVICE, trust_dir=net_world.trust))
+                    credential=proxy_credential(net_world.proxy))
+    advice = replace(ADVICE, trust_dir=net_world.trust)
     with VomsStandIn(net_world.rogue) as rogue:
         got = v.probe_server(v.VomsTarget("localhost", rogue.port), probe)
     assert got.layer is v.Layer.TLS
-    assert f"localhost:{rogue.port}: the server's certificate" in got.message
-    assert "Rogue Interception CA" in got.message and str(net_world.trust) in got.message
-    assert got.fix and "openssl s_client" not in got.fix.render()
+    message, fix = voms_advice.explained(got, advice)
+    assert f"localhost:{rogue.port}: the server's certificate" in message
+    assert "Rogue Interception CA" in message and str(net_world.trust) in message
+    assert fix and "openssl s_client" not in fix.render()

@@ -112,7 +112,8 @@ def test_pkcs12_fix_is_the_guide_commands_and_keeps_paths_as_data(tmp_path):
     import subprocess
     from pathlib import Path
 
-    from mu3e_checks.knowledge.credentials import Credentials, pkcs12_fix
+    from mu3e_checks.advice.credentials import pkcs12_fix
+    from mu3e_checks.knowledge.credentials import Credentials
 
     globus = Path("/home/u/.globus")
     creds = Credentials(globus / "usercert.pem", globus / "userkey.pem", "default", "default")

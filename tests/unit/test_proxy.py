@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mu3e_checks.advice import proxy as adv
 from mu3e_checks.knowledge import der as der_mod
 from mu3e_checks.knowledge import proxy as px
 from mu3e_checks.knowledge.pki import PemError
@@ -162,7 +163,7 @@ def test_file_of_another_user(tmp_path):
     (ChainVerdict(False, 7, "sig"), "dirac-proxy-init -g mu3e.org_user -M -t"),
 ])
 def test_chain_fix_by_cause(verdict, expect):
-    assert px.chain_fix(verdict, Path("/ca"), "mu3e.org_user").render().startswith(expect)
+    assert adv.chain_fix(verdict, Path("/ca"), "mu3e.org_user").render().startswith(expect)
 
 
 HOSTILE_DN = "/CN=X\n$(touch PWNED)`touch PWNED`\x1b]0;t\x07\u202e"
@@ -180,7 +181,7 @@ def test_chain_fix_with_hostile_dn_group_and_dir_runs_nothing_when_pasted(verdic
     import subprocess
 
     ca_dir = tmp_path / "ca $(touch PWNED);"
-    text = px.chain_fix(verdict, ca_dir, "g`touch PWNED`\n").render()
+    text = adv.chain_fix(verdict, ca_dir, "g`touch PWNED`\n").render()
     assert "\x1b" not in text and "\u202e" not in text
     assert all(line.startswith("#") or "fetch-crl" in line or "dirac-proxy-init" in line
                for line in text.split("\n"))
@@ -193,8 +194,8 @@ def test_chain_fix_with_hostile_dn_group_and_dir_runs_nothing_when_pasted(verdic
 
 
 def test_init_command_is_the_guide_line():
-    assert px.init_command("mu3e.org_user").render() == "dirac-proxy-init -g mu3e.org_user -M -t"
-    assert px.init_command("a b;c").render() == "dirac-proxy-init -g 'a b;c' -M -t"
+    assert adv.init_command("mu3e.org_user").render() == "dirac-proxy-init -g mu3e.org_user -M -t"
+    assert adv.init_command("a b;c").render() == "dirac-proxy-init -g 'a b;c' -M -t"
 
 
 def test_a_proxy_not_signed_by_the_users_key_is_named_whatever_the_crls(grid, tmp_path):

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mu3e_checks.knowledge.net import Advice, proxymgr
+from mu3e_checks.advice.net import Advice
+from mu3e_checks.advice.net import proxymgr as proxymgr_advice
+from mu3e_checks.knowledge.net import proxymgr
 from mu3e_checks.knowledge.net.dencode import decode
 from mu3e_checks.knowledge.net.diset import unwrap
 from mu3e_checks.knowledge.net.proxymgr import (
@@ -86,24 +88,24 @@ def test_threshold_comes_from_the_caller():
 
 def test_no_upload_fix_is_the_strict_proxy_init():
     verdict = judge_upload([], ULLA, GROUP, NOW, 24)
-    message, fix = proxymgr.explain(verdict, ULLA, URL, ADVICE, 24)
+    message, fix = proxymgr_advice.explain(verdict, ULLA, URL, ADVICE, 24)
     assert "holds no proxy for your DN " + ULLA in message and "Can not download proxy" in message
     assert fix.render() == f"dirac-proxy-init -g {GROUP} -M -t"
 
 
 def test_short_upload_warns_with_hours_and_renewal_advice():
     verdict = judge_upload([stored(5)], ULLA, GROUP, NOW, 24)
-    message, fix = proxymgr.explain(verdict, ULLA, URL, ADVICE, 24)
+    message, fix = proxymgr_advice.explain(verdict, ULLA, URL, ADVICE, 24)
     assert "in 5.0 h (less than --mu3e-upload-warn-hours 24 h)" in message
     lines = fix.render().splitlines()
     assert lines[0] == f"dirac-proxy-init -g {GROUP} -M -t" and lines[1].startswith("# ")
 
 
 def test_refusal_is_told_apart_by_the_proxy_group():
-    _, fix = proxymgr.explain_refusal("gridpp_user", ULLA, URL, ADVICE, "Unauthorized query")
+    _, fix = proxymgr_advice.explain_refusal("gridpp_user", ULLA, URL, ADVICE, "Unauthorized query")
     assert fix.render() == f"dirac-proxy-init -g {GROUP} -M -t"
     # The CS accepted this proxy for the expected group before the ProxyManager was asked.
-    message, fix = proxymgr.explain_refusal(GROUP, ULLA, URL, ADVICE, "Unauthorized query")
+    message, fix = proxymgr_advice.explain_refusal(GROUP, ULLA, URL, ADVICE, "Unauthorized query")
     assert "Unauthorized query" in message and "computing contacts" in message
     assert fix.render().splitlines() == [
         f"# tell the Mu3e computing contacts: the ProxyManager {URL} refuses a DN the "
@@ -112,7 +114,7 @@ def test_refusal_is_told_apart_by_the_proxy_group():
 
 def test_a_hostile_dn_stays_a_comment():
     dn = "/CN=x\n$(touch /tmp/pwned)"
-    _, fix = proxymgr.explain_refusal(GROUP, dn, URL, ADVICE, "Unauthorized query")
+    _, fix = proxymgr_advice.explain_refusal(GROUP, dn, URL, ADVICE, "Unauthorized query")
     text = fix.render()
     assert all(line.startswith("#") for line in text.splitlines())
     proc = subprocess.run(["bash", "-n", "-c", text], capture_output=True)
@@ -136,10 +138,10 @@ def test_ask_names_the_layer_a_proxymanager_breaks_at(net_world, loopback_only):
     advice = Advice(setup="GridPP", cs_url="dips://cs.mu3e.test:9135/Configuration/Server",
                     group="mu3e.org_user")
 
-    def ask(url: str) -> proxymgr.Asked:
+    def ask(url: str) -> proxymgr_advice.Answer:
         probe = CsProbe(url, timeout=1.0, capath=net_world.trust, proxy=net_world.proxy,
                         hosts_path=Path("/etc/hosts"), setup="GridPP", vo="unknown")
-        return proxymgr.ask(probe, advice, "mu3e.org_user", "/C=CH/CN=Jane")
+        return proxymgr_advice.ask(probe, advice, "mu3e.org_user", "/C=CH/CN=Jane")
 
     refused = ask(f"dips://127.0.0.1:{closed_port()}/Framework/ProxyManager")
     assert refused.problem.startswith("ProxyManager: ") and "refused" in refused.problem

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mu3e_checks.knowledge.net import Advice, registry
+from mu3e_checks.advice.net import Advice
+from mu3e_checks.advice.net import registry as registry_advice
+from mu3e_checks.advice.net import servers as servers_advice
+from mu3e_checks.knowledge.net import registry
 from mu3e_checks.knowledge.net.compat import RULES, Level, judge, parse_version
 from mu3e_checks.knowledge.net.dencode import decode, encode
 from mu3e_checks.knowledge.net.diset import DisetError, DisetErrorKind
@@ -24,7 +27,7 @@ def _survey(urls, net_world, timeout=1.0):
     def make(url: str) -> CsProbe:
         return CsProbe(url, timeout=timeout, capath=net_world.trust, proxy=net_world.proxy,
                        hosts_path=Path("/etc/hosts"), setup="GridPP", vo="unknown")
-    return ServerSurvey(urls, make, ADVICE)
+    return ServerSurvey(urls, make)
 
 
 def test_dead_servers_cost_about_one_timeout(net_world, loopback_only):
@@ -39,7 +42,7 @@ def test_dead_servers_cost_about_one_timeout(net_world, loopback_only):
         took = time.monotonic() - start
     assert [v.layer for v in verdicts] == [Layer.TCP, Layer.TCP, Layer.TLS, Layer.TLS,
                                             Layer.URL]
-    assert "connection refused" in verdicts[0].message
+    assert "connection refused" in servers_advice.message(verdicts[0], ADVICE)
     assert took < 2.5, took  # five dead servers, one 1 s timeout (plus slack), not five
     assert summary(verdicts) == ("fail", verdicts)
 
@@ -55,7 +58,10 @@ def test_survey_keeps_order_dedups_and_answers(net_world, loopback_only):
     assert verdicts[1].answers and verdicts[1].version == "v8r0p74-test"
     level, dead_ones = summary(verdicts)
     assert level == "warn" and [v.url for v in dead_ones] == [dead]
-    assert "answers" in verdicts[1].line() and "dead at TCP" in verdicts[0].line()
+    def line(verdict):
+        return servers_advice.line(verdict, servers_advice.message(verdict, ADVICE))
+
+    assert "answers" in line(verdicts[1]) and "dead at TCP" in line(verdicts[0])
 
 
 @pytest.mark.parametrize("dead_first", ["refused", "stalled"])
@@ -86,7 +92,7 @@ def test_when_none_works_the_furthest_stands_for_all(net_world, loopback_only):
     assert not serving.works
     assert serving.probe.url == urls[2] and serving.verdict.layer is Layer.TLS  # first furthest
     assert [v.layer for v in serving.verdicts] == [Layer.TCP, Layer.URL, Layer.TLS, Layer.TLS]
-    text = serving.reached()
+    text = servers_advice.reached(serving, ADVICE)
     assert text.startswith("none of the 4 listed Configuration Servers passes every layer")
     assert f"{urls[0]} (dead at TCP" in text and f"{urls[1]} (dead at URL" in text
     assert text.count("dead at TLS") == 2
@@ -263,7 +269,7 @@ def test_an_unauthorized_query_is_told_apart_by_the_proxys_group(proxy_group, pr
     exc = DisetError(DisetErrorKind.REFUSED, "Unauthorized query")
     assert registry.is_unauthorized(exc)
     assert registry.refusal(proxy_group, "mu3e.org_user") is problem
-    message, fix = registry.explain(problem, JANE, ADVICE, proxy_group=proxy_group or "",
+    message, fix = registry_advice.explain(problem, JANE, ADVICE, proxy_group=proxy_group or "",
                                     detail=exc.detail)
     assert words in message
     rendered = fix.render()
@@ -275,7 +281,7 @@ def test_an_unauthorized_query_is_told_apart_by_the_proxys_group(proxy_group, pr
 
 def test_hostile_dn_stays_on_a_comment_line():
     dn = "/CN=x\n$(rm -rf ~)"
-    _, fix = registry.explain(registry.RegistryProblem.DN_UNKNOWN, dn, ADVICE)
+    _, fix = registry_advice.explain(registry.RegistryProblem.DN_UNKNOWN, dn, ADVICE)
     assert all(line.startswith("#") for line in fix.render().splitlines())
 
 

@@ -7,6 +7,7 @@ import os
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from mu3e_checks.advice import trust as adv
 from mu3e_checks.knowledge import trust
 from mu3e_checks.knowledge.pki import dn_slash
 from tests.support.pki_factory import DAY, HOUR, crls_for, new_key, write_trust_dir
@@ -100,7 +101,7 @@ def test_special_files_in_the_ca_dir_are_named_never_opened_by_openssl(grid, tmp
     for name in (f"{h}.1", f"{h}.r1", "0badf00d.0", "0badf00d.info", "1badf00d.r0"):
         assert "named pipe (FIFO)" in named[name].message, name
         assert not named[name].harmless
-        assert named[name].fix.render().startswith(f"rm {d / name}")
+        assert adv.file_fix(named[name].repair).render().startswith(f"rm {d / name}")
     assert "character device" in named["2badf00d.info"].message
     assert "symbolic link loop" in named["3badf00d.0"].message
     assert "4badf00d.info" not in named  # a dangling .info link blocks nothing
@@ -128,11 +129,11 @@ def test_ca_dir_problem_names_each_case(grid, tmp_path):
 
 def test_bundle_fix_known_and_unknown(tmp_path):
     dns = ["/C=UK/O=eScienceCA/OU=Authority/CN=UK e-Science CA 2B", "/C=XX/CN=Somebody CA"]
-    text = trust.bundle_fix(tmp_path, dns, {"/C=XX/CN=Somebody CA": ""}).render()
+    text = adv.bundle_fix(tmp_path, dns, {"/C=XX/CN=Somebody CA": ""}).render()
     assert "wget https://repository.egi.eu/sw/production/cas/1/current/tgz/" \
            "ca_UKeScienceCA-2B-1.138.tar.gz" in text
     assert "# /C=XX/CN=Somebody CA: find the IGTF bundle (ca_*-1.138.tar.gz)" in text
-    aliased = trust.bundle_fix(tmp_path, ["/C=XX/CN=Somebody CA"],
+    aliased = adv.bundle_fix(tmp_path, ["/C=XX/CN=Somebody CA"],
                                {"/C=XX/CN=Somebody CA": "XX-Somebody"}).render()
     assert "ca_XX-Somebody-1.138.tar.gz" in aliased
 
@@ -208,7 +209,7 @@ def test_ca_under_its_old_hash_name_only_is_a_file_problem(grid, tmp_path):
     (problem,) = store.bad_files
     assert problem.name == f"{old}.0" and "old-style (MD5) hash name only" in problem.message
     new = trust.subject_hash(grid.ca.cert)
-    assert problem.fix.render() == f"mv {d}/{old}.0 {d}/{new}.0"
+    assert adv.file_fix(problem.repair).render() == f"mv {d}/{old}.0 {d}/{new}.0"
     dn = dn_slash(grid.ca.cert.subject)
     assert store.misnamed(dn) == [problem]
     verdict = trust.verify_chain(grid.user.cert, [], store)
@@ -263,7 +264,7 @@ def test_a_lookalike_issuer_is_a_gap_the_directory_cannot_settle_alone(grid, tmp
         finding.message)
     assert "the directory alone cannot tell which" in finding.message
     assert finding.reinstall == (issuer,) and finding.ask_issuer
-    fix = trust.gap_fix(store, finding, "CA-006").render()
+    fix = adv.gap_fix(store, finding, "CA-006").render()
     assert "genuine IGTF bundle" in fix and "if CA-006 still fails afterwards" in fix
     # The directory itself is consistent: CA-004 has nothing to say about it.
     assert not any(r.problem for r in trust.check_required(store, [issuer]))
@@ -279,7 +280,7 @@ def test_igtf_fingerprints_tell_which_side_is_the_lookalike(grid, tmp_path):
     finding = trust.explain_gap(store, trust.user_chain(store, forged.cert).gap)
     assert "your certificate was issued by another CA that uses the same name" in finding.message
     assert finding.ask_issuer and not finding.reinstall and finding.contact == "ca@example.org"
-    assert "no CA bundle can fix this" in trust.gap_fix(store, finding, "CA-006").render()
+    assert "no CA bundle can fix this" in adv.gap_fix(store, finding, "CA-006").render()
     # The CA file replaced by a look-alike while its .info stays: the file is the impostor.
     double = grid.pki.ca(subject=grid.ca.subject, parent=grid.root, key=new_key(fresh=True))
     d2 = write_trust_dir(tmp_path / "replaced", [grid.root, double])
@@ -288,7 +289,7 @@ def test_igtf_fingerprints_tell_which_side_is_the_lookalike(grid, tmp_path):
     finding2 = trust.explain_gap(store2, trust.user_chain(store2, grid.user.cert).gap)
     assert "is not the certificate its IGTF bundle ships" in finding2.message
     assert finding2.reinstall == (issuer,) and not finding2.ask_issuer
-    assert trust.bundle_fix(d2, [issuer], store2.aliases).render().count("TestCA-") >= 1
+    assert adv.bundle_fix(d2, [issuer], store2.aliases).render().count("TestCA-") >= 1
 
 
 def test_two_required_cas_that_do_not_belong_together_are_one_story(grid, tmp_path):

@@ -13,16 +13,9 @@ import ipaddress
 import time
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 from urllib.parse import urlsplit
-
-from mu3e_checks import commands
-from mu3e_checks.remedy import Remedy
-
-if TYPE_CHECKING:
-    from mu3e_checks.settings import Settings
 
 DIPS_DEFAULT_PORT = 9135  # the Configuration Server's port, used when a URL gives none
 
@@ -116,54 +109,6 @@ def describe_address(address: str, port: Optional[int] = None) -> str:
     """``1.2.3.4:9135`` or ``[2001:db8::1]:9135``."""
     shown = f"[{address}]" if ":" in address else address
     return f"{shown}:{port}" if port is not None else shown
-
-
-# ----------------------------------------------------------------------------- advice
-
-
-@dataclass(frozen=True)
-class Advice:
-    """The user's settings the network fixes are made from.
-
-    The explanation functions of each layer take this instead of :class:`Settings`, so they
-    stay plain functions of facts; the domain defaults (setup, URL, group) come from the options
-    table through :meth:`from_settings`, never from literals here.
-    """
-
-    setup: str  # /DIRAC/Setup for dirac-configure (--mu3e-setup)
-    cs_url: str  # the Configuration Server URL the setup should use
-    group: str  # the DIRAC group a proxy must ask for (--mu3e-group)
-    required_cas: tuple[str, ...] = ()
-    trust_dir: Optional[Path] = None  # the trust dir the server is verified against
-    ca_repository: str = ""  # where the printed wget lines fetch CA bundles from
-
-    @classmethod
-    def from_settings(cls, settings: Settings, trust_dir: Optional[Path] = None) -> Advice:
-        """Advice from the run's settings.  A ``--mu3e-cs-url`` that is itself broken is no
-        URL to configure, so the options table's default stands in for it."""
-        url = settings.cs_url
-        try:
-            parse_service_url(url)
-        except UrlError:
-            from mu3e_checks.settings import default
-
-            url = default("mu3e_cs_url")
-        return cls(setup=settings.setup, cs_url=url, group=settings.group,
-                   required_cas=tuple(settings.required_cas), trust_dir=trust_dir,
-                   ca_repository=settings.ca_repository)
-
-    def configure(self, *, note: str = "") -> Remedy:
-        """The guide's dirac-configure with the expected setup and URL."""
-        return commands.configure(self.setup, self.cs_url, note=note)
-
-    def proxy_init(self, *, note: str = "") -> Remedy:
-        """A fresh proxy for the expected group, with VOMS."""
-        return commands.proxy_init(self.group, note=note)
-
-
-def explain_url(exc: UrlError, advice: Advice) -> tuple[str, Remedy]:
-    """A service URL that cannot be used: configure the expected one."""
-    return f"the Configuration Server URL is unusable: {exc}", advice.configure()
 
 
 class Level(str, Enum):

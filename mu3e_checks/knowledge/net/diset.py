@@ -23,9 +23,8 @@ from enum import Enum
 from typing import Any, Optional
 
 from mu3e_checks.knowledge.dirac_cfg import MAX_CFG_BYTES
-from mu3e_checks.knowledge.net import Advice, Deadline, Level, ServiceUrl, describe_address
+from mu3e_checks.knowledge.net import Deadline, Level
 from mu3e_checks.knowledge.net.dencode import DecodeError, decode, encode
-from mu3e_checks.remedy import Remedy, join, say
 
 #: Every answer a server sends is capped like a local dirac.cfg: the largest one, the CS's
 #: compressed configuration, is a fraction of it, and decoding stays well within a timeout.
@@ -38,7 +37,7 @@ NO_VO = "unknown"
 
 
 class DisetErrorKind(str, Enum):
-    """How a DISET exchange failed; each has its own fix (see :func:`explain`)."""
+    """How a DISET exchange failed; each has its own fix (advice.net.diset)."""
 
     TIMEOUT = "timeout"  # TLS is up but no answer came in time
     CLOSED = "closed"  # the server closed the connection
@@ -296,42 +295,3 @@ def identity_problem(who: WhoAmI, expected_group: str, proxy_group: Optional[str
     return IdentityProblem(IdentityKind.WRONG_GROUP,
                            "your proxy carries no DIRAC group and the server finds no default "
                            "group for your DN (it sees you as anonymous)")
-
-
-# ----------------------------------------------------------------------------- explanations
-
-
-def explain(exc: DisetError, target: ServiceUrl, what: str, advice: Advice
-            ) -> tuple[str, Remedy]:
-    """What a failed DISET call (``what``: ping, whoami) means, and what to run."""
-    where = describe_address(target.host, target.port)
-    if exc.kind is DisetErrorKind.REFUSED:
-        fix = (advice.configure() if "not up" in exc.detail
-               else say("send this message to the Mu3e computing contacts"))
-        return f"the server at {where} refused the {what}: {exc.detail}", fix
-    if exc.kind is DisetErrorKind.TIMEOUT:
-        return (f"the server at {where} completed TLS but gave no DISET answer: {exc.detail}; "
-                "the service hangs or something that is not DIRAC holds the port",
-                say('tell the Mu3e computing contacts; DIRAC itself would say only '
-                    '"Can\'t connect"'))
-    if exc.kind in (DisetErrorKind.GARBAGE, DisetErrorKind.TOO_BIG):
-        return f"{where} does not answer like a DIRAC service: {exc.detail}", advice.configure()
-    return (f"the {what} to {where} failed: {exc.detail}; the server had accepted your "
-            "certificate, so the service itself broke off",
-            say("send this message to the Mu3e computing contacts; DIRAC itself would say "
-                "only \"Can't connect\""))
-
-
-def explain_identity(problem: IdentityProblem, dn: str, advice: Advice
-                     ) -> tuple[str, Remedy]:
-    """The server does not see "you, in the expected group": the VO admin, or a new proxy.
-
-    The DN the server returned is shown on a comment line of its own, made visible, so the
-    user can send it exactly; it is never a line a shell would run.
-    """
-    if problem.kind is IdentityKind.UNREGISTERED:
-        return (f"{problem.message}. Contact the Mu3e VO admin and send this DN exactly: {dn}",
-                join(say("ask the Mu3e VO admin to register this DN in group {group}:",
-                         group=advice.group),
-                     say("{dn}", dn=dn)))
-    return problem.message, advice.proxy_init()

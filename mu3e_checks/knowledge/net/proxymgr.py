@@ -22,9 +22,8 @@ from enum import Enum
 from typing import Any, Optional
 from urllib.parse import urlsplit
 
-from mu3e_checks.knowledge.net import Advice, Level, UrlError, diset, dns, registry, tcp, tls
+from mu3e_checks.knowledge.net import Level, ServiceUrl, UrlError, tcp
 from mu3e_checks.knowledge.net.probe import CsProbe
-from mu3e_checks.remedy import Remedy, join, say
 
 SERVICE = "Framework/ProxyManager"
 METHOD = "getUserProxiesInfo"
@@ -122,62 +121,6 @@ def judge_upload(proxies: Sequence[StoredProxy], dn: str, group: str, now: _dt.d
     return UploadVerdict(UploadLevel.OK, None, best, left, others)
 
 
-def _when(p: StoredProxy) -> str:
-    return p.expires.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def explain(verdict: UploadVerdict, dn: str, url: str, advice: Advice, warn_hours: float
-            ) -> tuple[str, Remedy]:
-    """The message and fix for a verdict that is not OK.  The fix is the guide's command with
-    ``-t``: a failed upload then stops it with exit code 1 instead of passing silently."""
-    upload = advice.proxy_init()
-    if verdict.problem is UploadProblem.NONE:
-        return (f"the ProxyManager ({url}) holds no proxy for your DN {dn}: it was never "
-                "uploaded, or the upload failed and dirac-proxy-init (without -t) still exited "
-                "0; your jobs would be rescheduled with \"Can not download proxy\"", upload)
-    if verdict.problem is UploadProblem.OTHER_GROUP:
-        groups = ", ".join(sorted(p.group for p in verdict.others))
-        return (f"the ProxyManager ({url}) holds proxies for your DN {dn} only for group(s) "
-                f"{groups}, none for {advice.group!r}", upload)
-    stored = verdict.stored
-    assert stored is not None and verdict.hours_left is not None
-    renew = say("the upload lasts as long as your certificate: if that expires by then, "
-                "renew it first (see the certificate checks)")
-    if verdict.problem is UploadProblem.EXPIRED:
-        return (f"the proxy the ProxyManager ({url}) holds for your DN {dn} expired at "
-                f"{_when(stored)}: jobs can no longer get a proxy for you",
-                join(upload, renew))
-    return (f"the proxy the ProxyManager ({url}) holds for your DN {dn} expires at "
-            f"{_when(stored)}, in {verdict.hours_left:.1f} h (less than "
-            f"--mu3e-upload-warn-hours {warn_hours:g} h): longer jobs will fail with "
-            "\"Can not download proxy\"", join(upload, renew))
-
-
-def explain_refusal(proxy_group: Optional[str], dn: str, url: str, advice: Advice,
-                    detail: str) -> tuple[str, Remedy]:
-    """``Unauthorized query`` from the ProxyManager, told apart by the proxy's own group (never
-    by signing a new proxy).
-
-    The check asks only after the Configuration Server handed its data to this same proxy, so
-    with a proxy for the expected group the CS does know the DN in it: a ProxyManager that
-    still refuses reads another (or no) Registry, which only the service's admins can mend.
-    A proxy for another group, or none, is made again with ``-g``.
-    """
-    group = advice.group
-    if proxy_group and proxy_group == group:
-        return (f"the ProxyManager ({url}) refused to list your proxies ({detail}) although "
-                f"the Configuration Server accepts your proxy for group {group!r}: the "
-                "ProxyManager does not know your DN (its Registry is not the CS's, or it cannot "
-                "read the CS), so uploads to it fail too; tell the Mu3e computing contacts",
-                join(say("tell the Mu3e computing contacts: the ProxyManager {url} refuses "
-                         "a DN the Configuration Server knows in group {group}:", url=url,
-                         group=group), say("{dn}", dn=dn)))
-    asked = f"group {proxy_group!r}" if proxy_group else "no DIRAC group"
-    return (f"the ProxyManager ({url}) refused to list your proxies ({detail}): your proxy "
-            f"carries {asked}, which it does not grant to your DN; make the proxy for "
-            f"{group!r}", advice.proxy_init())
-
-
 def scheme(url: str) -> str:
     """The URL's scheme, lower case ("dips", "https", ...), or empty."""
     try:
@@ -198,46 +141,50 @@ def probe_like(cs_probe: CsProbe, url: str) -> CsProbe:
 
 @dataclass(frozen=True)
 class Asked:
-    """What the ProxyManager said: the stored proxies and when it said so, or why it could not
-    be asked (the message names the ProxyManager and the layer that broke, with its fix)."""
+    """What the ProxyManager said: the stored proxies and when it said so; or the layer at
+    which asking it broke (``layer``) and the typed reason (``cause``: the URL's
+    :class:`UrlError`, the DNS :class:`~dns.Resolution`, the TCP :class:`~tcp.TcpJudgement`
+    with its ``attempts``, a :class:`~tls.TlsFailure`, a :class:`~diset.DisetError` (a refusal
+    among them) or the unreadable answer's :class:`ProxiesInfoError`), which the advice layer
+    words (advice.net.proxymgr)."""
 
     stored: tuple[StoredProxy, ...] = ()
     at: Optional[_dt.datetime] = None
-    problem: str = ""
-    fix: Optional[Remedy] = None
+    layer: str = ""  # "" (it answered) | "url" | "dns" | "tcp" | "tls" | "diset" | "answer"
+    cause: object = None
+    target: Optional[ServiceUrl] = None
+    attempts: tuple[tcp.TcpAttempt, ...] = ()
+    url: str = ""
+    timeout: float = 0.0
+
+    @property
+    def answered(self) -> bool:
+        return not self.layer
 
 
-def ask(probe: CsProbe, advice: Advice, proxy_group: Optional[str], dn: str) -> Asked:
+def ask(probe: CsProbe) -> Asked:
     """``getUserProxiesInfo`` at ``probe``'s URL, walking DNS, TCP and TLS as the checks of the
-    Configuration Server do, so a ProxyManager that cannot be reached is named by its layer
-    (``proxy_group`` and ``dn`` are the local proxy's, for telling a refusal apart)."""
-    contacts = say("send this message to the Mu3e computing contacts")
+    Configuration Server do, so a ProxyManager that cannot be reached is named by its layer."""
+    def broke(layer: str, cause: object, **kw: Any) -> Asked:
+        return Asked(layer=layer, cause=cause, url=probe.url, timeout=probe.timeout, **kw)
+
     try:
         target = probe.target()
     except UrlError as exc:
-        return Asked(problem=f"the ProxyManager URL the Configuration Server names is "
-                             f"unusable: {exc}", fix=contacts)
-
-    def failed(message: str, fix: Remedy) -> Asked:
-        return Asked(problem=f"ProxyManager: {message}", fix=fix)
-
+        return broke("url", exc)
     resolved = probe.resolution()
     if resolved.problem:
-        return failed(*dns.explain(resolved, target, advice))
+        return broke("dns", resolved, target=target)
     attempts, verdict = probe.tcp()
     if verdict.problem:
-        return failed(*tcp.explain(verdict, attempts, target, probe.timeout))
+        return broke("tcp", verdict, target=target, attempts=tuple(attempts))
     call = probe.call(METHOD)
     if call.failure is not None:
-        return failed(*tls.explain(call.failure, target, advice))
+        return broke("tls", call.failure, target=target)
     if call.error is not None:
-        if registry.is_unauthorized(call.error):
-            message, fix = explain_refusal(proxy_group, dn, probe.url, advice,
-                                           call.error.detail)
-            return Asked(problem=message, fix=fix)
-        return failed(*diset.explain(call.error, target, METHOD, advice))
+        return broke("diset", call.error, target=target)
     try:
         stored = read_proxies_info(call.value)
     except ProxiesInfoError as exc:
-        return Asked(problem=f"ProxyManager ({probe.url}): {exc}", fix=contacts)
-    return Asked(stored=tuple(stored), at=call.received or call.sent)
+        return broke("answer", exc, target=target)
+    return Asked(stored=tuple(stored), at=call.received or call.sent, url=probe.url)

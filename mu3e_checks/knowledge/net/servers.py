@@ -18,18 +18,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Optional, TypeVar
 
-from mu3e_checks.knowledge.net import (
-    Advice,
-    Level,
-    UrlError,
-    diset,
-    dns,
-    explain_url,
-    tcp,
-    tls,
-)
+from mu3e_checks.knowledge.net import Level, ServiceUrl, UrlError, diset, tcp, tls
 from mu3e_checks.knowledge.net.probe import CsProbe
-from mu3e_checks.remedy import Remedy
 
 MAX_SERVERS = 32  # more entries than any real dirac.cfg holds are reported, not probed
 #: One thread per server, so every server is probed at the same time and N stalled servers
@@ -55,77 +45,78 @@ class Layer(str, Enum):
 
 class LayerVerdict:
     """What every verdict on one of several servers shares (a CS, a VOMS server): the layer
-    its probe stopped at, why, and how long it took; the report's wording of it."""
+    its probe stopped at, the typed reason (``cause``, which the advice layer words, with its
+    fix), what the probe saw when there is no cause to word (``detail``: the answer, or a
+    surprise), and how long it took."""
 
     layer: Layer
-    message: str
+    cause: object
+    detail: str
     seconds: float
 
     @property
     def answers(self) -> bool:
         return self.layer is Layer.OK
 
-    def line(self) -> str:
-        """One table line for the report."""
-        state = "answers" if self.answers else f"dead at {self.layer.value.upper()}"
-        return f"{state} ({self.seconds:.1f} s): {self.message}"
-
-    def dead(self, name: str) -> str:
-        """``name`` and where and why it is dead, for a message listing the dead servers."""
-        return f"{name} (dead at {self.layer.value.upper()}: {self.message})"
-
 
 @dataclass(frozen=True)
 class ServerVerdict(LayerVerdict):
-    """One server's verdict: where its probe stopped, why, and the fix for that layer."""
+    """One server's verdict: where its probe stopped and why (``cause`` by layer: the URL's
+    :class:`UrlError`, the DNS ``Resolution``, the ``TcpJudgement`` with its ``attempts``, a
+    ``TlsFailure``, a ``DisetError``), for the advice layer (advice.net.servers) to word."""
 
     url: str
     layer: Layer
-    message: str
-    fix: Optional[Remedy] = None
+    cause: object = None
+    detail: str = ""
+    target: Optional[ServiceUrl] = None
+    attempts: tuple[tcp.TcpAttempt, ...] = ()
+    timeout: float = 0.0
     version: str = ""  # from the ping answer
     seconds: float = 0.0
     no_proxy: bool = False  # TLS answered but without a proxy no ping could be made
 
 
-def judge(probe: CsProbe, advice: Advice) -> ServerVerdict:
+def judge(probe: CsProbe) -> ServerVerdict:
     """Walk ``probe`` up the layers and stop at the first that breaks; never raises."""
     start = time.monotonic()
+    target: Optional[ServiceUrl] = None
 
-    def done(layer: Layer, message: str, fix: Optional[Remedy] = None, **kw) -> ServerVerdict:
-        return ServerVerdict(probe.url, layer, message, fix, seconds=time.monotonic() - start,
-                             **kw)
+    def done(layer: Layer, cause: object = None, detail: str = "", **kw) -> ServerVerdict:
+        return ServerVerdict(probe.url, layer, cause, detail, target, timeout=probe.timeout,
+                             seconds=time.monotonic() - start, **kw)
 
     try:
         target = probe.target()
     except UrlError as exc:
-        return done(Layer.URL, *explain_url(exc, advice))
+        return done(Layer.URL, exc)
     try:
         r = probe.resolution()
         if r.problem:
-            return done(Layer.DNS, *dns.explain(r, target, advice))
+            return done(Layer.DNS, r)
         attempts, verdict = probe.tcp()
         if verdict.problem:
-            return done(Layer.TCP, *tcp.explain(verdict, attempts, target, probe.timeout))
+            return done(Layer.TCP, verdict, attempts=tuple(attempts))
         layer = probe.tls()
         credential = probe.credential()
         if layer.failure is not None:
             rejected = layer.failure.kind is tls.TlsFailureKind.CLIENT_CERT_REJECTED
             if rejected and not credential.usable:
-                return done(Layer.OK, "TLS answers; no usable proxy, so no ping was sent",
+                return done(Layer.OK, detail="TLS answers; no usable proxy, so no ping was sent",
                             no_proxy=True)
-            return done(Layer.TLS, *tls.explain(layer.failure, target, advice))
+            return done(Layer.TLS, layer.failure)
         call = probe.ping()
         if call.failure is not None:
-            return done(Layer.TLS, *tls.explain(call.failure, target, advice))
+            return done(Layer.TLS, call.failure)
         if call.error is not None:
-            return done(Layer.PING, *diset.explain(call.error, target, "ping", advice))
+            return done(Layer.PING, call.error)
         info = probe.ping_info()
     except diset.DisetError as exc:
-        return done(Layer.PING, *diset.explain(exc, target, "ping", advice))
+        return done(Layer.PING, exc)
     except Exception as exc:  # noqa: BLE001 - one server's surprise must not hide the others
-        return done(Layer.PING, f"the probe broke unexpectedly: {type(exc).__name__}: {exc}")
-    return done(Layer.OK, f"DIRAC {info.version}, round trip {info.round_trip:.2f} s",
+        return done(Layer.PING,
+                    detail=f"the probe broke unexpectedly: {type(exc).__name__}: {exc}")
+    return done(Layer.OK, detail=f"DIRAC {info.version}, round trip {info.round_trip:.2f} s",
                 version=info.version)
 
 
@@ -138,16 +129,16 @@ class ServerSurvey:
     """
 
     def __init__(self, urls: Sequence[str], make_probe: Callable[[str], CsProbe],
-                 advice: Advice, max_workers: int = MAX_WORKERS) -> None:
+                 max_workers: int = MAX_WORKERS) -> None:
         unique = list(dict.fromkeys(u for u in urls if u))
-        self._make, self._advice = make_probe, advice
+        self._make = make_probe
         self.skipped = unique[MAX_SERVERS:]
         self.urls = unique[:MAX_SERVERS]
         self.probes = {u: make_probe(u) for u in self.urls}
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(self.urls))),
                                         thread_name_prefix="mu3e-cs-survey")
         self._futures: dict[str, Future] = {
-            u: self._pool.submit(judge, p, advice) for u, p in self.probes.items()}
+            u: self._pool.submit(judge, p) for u, p in self.probes.items()}
         self._pool.shutdown(wait=False)
 
     def probe_for(self, url: str) -> Optional[CsProbe]:
@@ -175,7 +166,7 @@ class ServerSurvey:
                 return Serving(self.probes[url], verdict, tuple(seen))
         if not seen:  # no URL at all (an empty --mu3e-cs-url): judged as the unusable URL
             probe = self._make("")
-            verdict = judge(probe, self._advice)
+            verdict = judge(probe)
             return Serving(probe, verdict, (verdict,))
         best = max(seen, key=lambda v: v.layer.rank)  # the first of the furthest
         return Serving(self.probes[best.url], best, tuple(seen))
@@ -192,11 +183,6 @@ class Serving:
     @property
     def works(self) -> bool:
         return self.verdict.answers
-
-    def reached(self) -> str:
-        """How far each listed server got, for the message of a layer check none passed."""
-        return (f"none of the {len(self.verdicts)} listed Configuration Servers passes every "
-                "layer: " + "; ".join(v.dead(v.url) for v in self.verdicts))
 
 
 V = TypeVar("V", bound=LayerVerdict)

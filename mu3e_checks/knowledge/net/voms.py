@@ -25,21 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from mu3e_checks import commands
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
-from mu3e_checks.knowledge.net import (
-    Advice,
-    Deadline,
-    ServiceUrl,
-    describe_address,
-    dns,
-    tcp,
-    tls,
-)
+from mu3e_checks.knowledge.net import Deadline, describe_address, dns, tcp, tls
 from mu3e_checks.knowledge.net.servers import MAX_WORKERS, Layer, LayerVerdict
 from mu3e_checks.knowledge.pki import dn_key
 from mu3e_checks.knowledge.voms_env import VomsesEntry, entries_for
-from mu3e_checks.remedy import Remedy, join, say
 
 #: The port VOMS servers of the EGI/GridPP world listen on when nothing else is said.
 VOMS_DEFAULT_PORT = 15000
@@ -117,14 +107,19 @@ def targets(entries: Iterable[VomsesEntry], vo: str, vomsdir: Optional[Path],
 
 @dataclass(frozen=True)
 class VomsVerdict(LayerVerdict):
-    """One VOMS server: the layer its probe stopped at, why, the fix, and its certificate."""
+    """One VOMS server: the layer its probe stopped at, the typed reason (``cause``: the DNS
+    ``Resolution``, the ``TcpJudgement``, a ``TlsFailure``, or the exception that stopped the
+    TLS client being set up), what the probe saw otherwise (``detail``), and its certificate;
+    the advice layer (advice.net.voms) words it, with its fix."""
 
     target: VomsTarget
     layer: Layer
-    message: str
-    fix: Optional[Remedy] = None
+    cause: object = None
+    detail: str = ""
     server: Optional[tls.ServerCert] = None
     seconds: float = 0.0
+    timeout: float = 0.0
+    capath: Optional[Path] = None  # the trust dir the server was verified against
 
 
 @dataclass(frozen=True)
@@ -138,20 +133,6 @@ class Probe:
     nameserver: Optional[dns.Nameserver] = None
     hosts_path: Path = dns.HOSTS_FILE
     nameserver_problem: str = ""  # --mu3e-nameserver is unusable: no name is looked up
-    advice: Optional[Advice] = None
-
-
-_DNS_WORDS = {
-    dns.DnsProblem.NXDOMAIN: "the name does not exist (NXDOMAIN: a typo, or a name only a VPN "
-                             "can see)",
-    dns.DnsProblem.EMPTY: "the name has no A/AAAA record",
-    dns.DnsProblem.TIMEOUT: "no DNS server answered in time",
-    dns.DnsProblem.UNREACHABLE: "no DNS server could be reached",
-    dns.DnsProblem.SERVFAIL: "the DNS server failed to resolve it (SERVFAIL)",
-    dns.DnsProblem.REFUSED: "the DNS server refused to answer (REFUSED)",
-    dns.DnsProblem.ERROR: "the DNS server answered with an error",
-    dns.DnsProblem.NO_RESOLVER: "no nameserver is configured",
-}
 
 
 def _context(probe: Probe) -> ssl.SSLContext:
@@ -162,71 +143,37 @@ def _context(probe: Probe) -> ssl.SSLContext:
     return ctx
 
 
-def _tls_fix(target: VomsTarget, probe: Probe) -> Remedy:
-    return commands.tls_client_test(target.host, target.port, probe.capath,
-                                    note="see where it stops")
-
-
-#: TLS failures about the server's certificate: explained, with their fix, as for the CS.
-_CERT_FAILURES = (tls.TlsFailureKind.UNKNOWN_CA, tls.TlsFailureKind.EXPIRED,
-                  tls.TlsFailureKind.NOT_YET_VALID)
-
-
-def _explain_tls(failure: tls.TlsFailure, target: VomsTarget, probe: Probe
-                 ) -> tuple[str, Remedy]:
-    """A certificate problem gets the network chapter's explanation and fix (the CA bundle to
-    install, the clock to check); anything else the openssl test of this server."""
-    if failure.kind in _CERT_FAILURES and probe.advice is not None:
-        where = ServiceUrl(f"{target.host}:{target.port}", target.host, target.port, "VOMS")
-        message, fix = tls.explain(failure, where, probe.advice)
-        return f"{target.name}: {message}", fix
-    what = failure.detail
-    if failure.server is not None:
-        what += f" (server {failure.server.subject}, issued by {failure.server.issuer})"
-    return f"{target.name}: {what}", _tls_fix(target, probe)
-
-
 def probe_server(target: VomsTarget, probe: Probe) -> VomsVerdict:
     """DNS, TCP and TLS for one server, each within ``probe.timeout``; never raises."""
     start = time.monotonic()
 
-    def done(layer: Layer, message: str, fix: Optional[Remedy] = None,
+    def done(layer: Layer, cause: object = None, detail: str = "",
              server: Optional[tls.ServerCert] = None) -> VomsVerdict:
-        return VomsVerdict(target, layer, message, fix, server, time.monotonic() - start)
+        return VomsVerdict(target, layer, cause, detail, server, time.monotonic() - start,
+                           probe.timeout, probe.capath)
 
     if probe.nameserver_problem:
-        return done(Layer.DNS, probe.nameserver_problem)
+        return done(Layer.DNS, detail=probe.nameserver_problem)
     try:
         r = dns.resolve(target.host, timeout=probe.timeout, nameserver=probe.nameserver,
                         hosts_path=probe.hosts_path)
         if r.problem:
-            why = _DNS_WORDS.get(r.problem, r.problem.value)
-            return done(Layer.DNS, f"{target.host} does not resolve: {why}"
-                        f"{' (' + r.detail + ')' if r.detail else ''}",
-                        commands.dig(target.host))
+            return done(Layer.DNS, r)
         attempts = tcp.probe(r.addresses, target.port, probe.timeout)
         verdict = tcp.judge(attempts)
         if verdict.problem:
-            if verdict.problem is tcp.TcpProblem.TIMEOUT:
-                why = f"no answer within {probe.timeout:g} s (a firewall drops it)"
-            elif verdict.problem is tcp.TcpProblem.REFUSED:
-                why = "connection refused (nothing listens there, or a firewall rejects it)"
-            else:
-                why = verdict.message
-            return done(Layer.TCP, f"{target.name}: {why}",
-                        commands.port_test(target.host, target.port))
+            return done(Layer.TCP, verdict)
         deadline = Deadline(probe.timeout)
         try:
             ctx = _context(probe)
         except (ssl.SSLError, OSError) as exc:
-            return done(Layer.TLS, f"the TLS client cannot be set up: {exc}",
-                        _tls_fix(target, probe))
+            return done(Layer.TLS, exc)
         try:
             sock = tls.connect(verdict.open_address, target.port, target.host, ctx, deadline)
         except tls.TlsFailure as failure:
             if failure.kind is tls.TlsFailureKind.CLIENT_CERT_REJECTED:
                 # The server was verified and answered; it only refused our client side.
-                return done(Layer.OK, f"TLS answers ({failure.detail})")
+                return done(Layer.OK, detail=f"TLS answers ({failure.detail})")
             server = None
             if failure.kind in (tls.TlsFailureKind.UNKNOWN_CA, tls.TlsFailureKind.EXPIRED,
                                 tls.TlsFailureKind.VERIFY_FAILED,
@@ -234,7 +181,7 @@ def probe_server(target: VomsTarget, probe: Probe) -> VomsVerdict:
                 server = tls.peek_server_cert(verdict.open_address, target.port, target.host,
                                               Deadline(probe.timeout))
             failure.server = server
-            return done(Layer.TLS, *_explain_tls(failure, target, probe), server)
+            return done(Layer.TLS, failure, server=server)
         try:
             der = sock.getpeercert(binary_form=True)
             version = sock.version() or "TLS"
@@ -246,9 +193,10 @@ def probe_server(target: VomsTarget, probe: Probe) -> VomsVerdict:
             sock.close()
         server = tls.ServerCert.from_der(der) if der else None
         shown = f"server {server.subject}" if server else "no server certificate"
-        return done(Layer.OK, f"{version}, {shown}", server=server)
+        return done(Layer.OK, detail=f"{version}, {shown}", server=server)
     except Exception as exc:  # noqa: BLE001 - one server's surprise must not hide the others
-        return done(Layer.TLS, f"the probe broke unexpectedly: {type(exc).__name__}: {exc}")
+        return done(Layer.TLS,
+                    detail=f"the probe broke unexpectedly: {type(exc).__name__}: {exc}")
 
 
 def survey(found: Sequence[VomsTarget], probe: Probe,
@@ -326,51 +274,3 @@ def dn_findings(verdicts: Sequence[VomsVerdict]) -> DnReport:
         if not bad:
             report.matching.append(t)
     return report
-
-
-# ----------------------------------------------------------------------------- explanations
-
-NOT_MEMBERSHIP = ("a NETWORK problem, not a membership one, although 'dirac-proxy-init -M' "
-                  "then asks \"Are you sure you are properly registered in the VO?\"")
-
-
-def explain_none(verdicts: Sequence[VomsVerdict], vo: str) -> tuple[str, Remedy]:
-    """No VOMS server of the VO answers: the message says it is the network, with the first
-    dead server's layer fix."""
-    named = "; ".join(v.dead(v.target.name) for v in verdicts)
-    first = verdicts[0] if verdicts else None
-    fix = join(first.fix if first is not None else None,
-               say("no VOMS server of {vo} can be reached from this machine: ask your network "
-                   "admin to open outgoing TCP to them, or try from another network; if they "
-                   "are down, tell the Mu3e computing contacts", vo=vo))
-    return (f"none of the {len(verdicts)} {vo} VOMS server(s) answers, "
-            f"{NOT_MEMBERSHIP}: {named}", fix)
-
-
-def explain_some(dead: Sequence[VomsVerdict], total: int, vo: str) -> tuple[str, Remedy]:
-    """Some servers are dead: voms-proxy-init tries them in turn, so it is slower, not broken."""
-    named = "; ".join(v.dead(v.target.name) for v in dead)
-    fix = join(*(v.fix for v in dead[:1]),
-               say("voms-proxy-init waits for each dead server before it tries the next; tell "
-                   "the Mu3e computing contacts if it stays down"))
-    return (f"{len(dead)} of {total} {vo} VOMS servers do not answer, so 'dirac-proxy-init -M' "
-            f"waits for them before it asks the others: {named}", fix)
-
-
-def explain_mismatch(finding: DnFinding, vo: str, advice: Advice) -> tuple[str, Remedy]:
-    """A vomses line or an .lsc file that names another DN than the server presents."""
-    t = finding.target
-    if finding.source == "vomses":
-        message = (f"{t.name} presents the DN {finding.actual}, but your vomses ({t.where}) "
-                   f"expects {finding.expected}: voms-proxy-init refuses the server")
-        manual = say("or correct the DN of that line in {where} to {dn}", where=t.where,
-                     dn=finding.actual)
-    else:
-        message = (f"{t.name} presents the DN {finding.actual}, but {t.lsc} says "
-                   f"{finding.expected}: voms-proxy-init rejects the {vo} attributes it "
-                   "returns")
-        manual = commands.write_lsc(t.lsc or Path(f"{t.host}.lsc"), finding.actual,
-                                    finding.issuer, note="or, once the Mu3e computing "
-                                    "contacts confirm the server's new DN")
-    return message, join(advice.configure(note="rewrites vomses and vomsdir from the CS"),
-                         manual)

@@ -1,8 +1,9 @@
 """The trust store: which CA directory DIRAC uses, what is in it, and what OpenSSL makes of it.
 
 Split by subject: :mod:`.choice` (which directory), :mod:`.scan` (reading it once, safely),
-:mod:`.verify` (OpenSSL's verdict from what was read), :mod:`.igtf` (bundle names and install
-commands) and :mod:`.judge` (which problems matter to this user).  The public names are
+:mod:`.verify` (OpenSSL's verdict from what was read), :mod:`.igtf` (bundle names and .info
+files), :mod:`.judge` (which problems matter to this user) and :mod:`.target` (which directory
+the fixes fill); :mod:`mu3e_checks.advice.trust` makes the fixes.  The public names are
 re-exported here, so ``from mu3e_checks.knowledge import trust; trust.X`` keeps working.
 """
 
@@ -24,7 +25,6 @@ from mu3e_checks.knowledge.trust.igtf import (
     CERN_ROOT_CA_2,
     KNOWN_BUNDLES,
     IgtfInfo,
-    bundle_fix,
     guide_bundles,
     parse_info,
     read_info,
@@ -42,7 +42,6 @@ from mu3e_checks.knowledge.trust.judge import (
     explain_gap,
     focus,
     gap_at,
-    gap_fix,
     missing_crls,
     missing_issuer_hashes,
     relied_on,
@@ -58,7 +57,9 @@ from mu3e_checks.knowledge.trust.scan import (
     CRL_FILE_RE,
     CRLFile,
     FileProblem,
+    FileRepair,
     OpenSSLRefuses,
+    RepairKind,
     TrustStore,
     _der_tbs,
     crl_damage,
@@ -96,8 +97,8 @@ from mu3e_checks.knowledge.trust.verify import (
 
 __all__ = [
     "CA", "CA_FILE_RE", "CERN_GRID_CA", "CERN_ROOT_CA_2", "CRLAge", "CRLFile", "CRL_FILE_RE",
-    "ChainGap", "ChainVerdict", "FileProblem", "GapFinding", "IgtfInfo", "KNOWN_BUNDLES",
-    "OpenSSLRefuses", "RequiredCA", "SYSTEM_CERT_DIR",
+    "ChainGap", "ChainVerdict", "FileProblem", "FileRepair", "GapFinding", "IgtfInfo",
+    "KNOWN_BUNDLES", "OpenSSLRefuses", "RepairKind", "RequiredCA", "SYSTEM_CERT_DIR",
     "TrustDirChoice", "TrustStore", "UserChain", "X509_V_ERR_CERT_HAS_EXPIRED",
     "X509_V_ERR_CERT_NOT_YET_VALID", "X509_V_ERR_CERT_REVOKED",
     "X509_V_ERR_CERT_SIGNATURE_FAILURE", "X509_V_ERR_CRL_HAS_EXPIRED",
@@ -109,8 +110,8 @@ __all__ = [
     "X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT", "X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
     "X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE", "X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION",
     "X509_V_OK", "_der_tbs", "bad_crls",
-    "bundle_fix", "ca_dir_problem", "check_required", "crl_damage", "crl_freshness",
-    "crl_signed_by", "explain_gap", "gap_at", "gap_fix", "missing_issuer_hashes", "parse_info",
+    "ca_dir_problem", "check_required", "crl_damage", "crl_freshness",
+    "crl_signed_by", "explain_gap", "gap_at", "missing_issuer_hashes", "parse_info",
     "relied_on", "required_problem",
     "dirac_root_cert_dir", "diracos_cert_dir", "expired_cas", "focus", "guide_bundles",
     "has_ca_files", "missing_crls", "non_empty_dir", "openssl_view", "read_info",

@@ -1,4 +1,4 @@
-"""IGTF knowledge: the bundle names of the CAs Mu3e users meet, ``.info`` files, install commands.
+"""IGTF knowledge: the bundle names of the CAs Mu3e users meet, and ``.info`` files.
 
 The fixes name IGTF tarballs (``ca_<alias>-<version>.tar.gz``), so a CA's alias is read from the
 bundle's own ``.info`` file when it is installed, and taken from :data:`KNOWN_BUNDLES` otherwise.
@@ -6,13 +6,9 @@ bundle's own ``.info`` file when it is installed, and taken from :data:`KNOWN_BU
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Optional
-
-from mu3e_checks import commands
-from mu3e_checks.remedy import Remedy, join
 
 #: IGTF aliases (the ``ca_<alias>-<version>.tar.gz`` names) of the CAs Mu3e users meet.
 CERN_GRID_CA = "/DC=ch/DC=cern/CN=CERN Grid Certification Authority"
@@ -64,17 +60,6 @@ def read_info(data: bytes) -> tuple[Optional[str], Optional[str]]:
     """(subjectdn, alias) from the bytes of an IGTF ``.info`` file (None where absent)."""
     info = parse_info(data)
     return info.dn, info.alias
-
-
-def bundle_fix(ca_dir: Path, dns: Sequence[str], aliases: Mapping[str, str],
-               repository: str = "") -> Remedy:
-    """Install commands for the CAs named by ``dns`` (from ``repository``, the
-    ``--mu3e-ca-repository``); unknown ones get a pointer to the index."""
-    known = [aliases.get(dn) or KNOWN_BUNDLES.get(dn) for dn in dns]
-    found = list(dict.fromkeys(a for a in known if a))
-    unknown = [commands.find_ca_bundle(dn, ca_dir, repository)
-               for dn, a in zip(dns, known) if not a]
-    return join(commands.install_ca_bundles(ca_dir, found, repository), *unknown)
 
 
 def guide_bundles(required: Sequence[str]) -> list[str]:

@@ -25,7 +25,7 @@ from mu3e_checks.knowledge.pki import (
     validity,
 )
 from mu3e_checks.knowledge.pki import signed_by as pki_signed_by
-from mu3e_checks.knowledge.trust.igtf import CERN_GRID_CA, CERN_ROOT_CA_2, bundle_fix
+from mu3e_checks.knowledge.trust.igtf import CERN_GRID_CA, CERN_ROOT_CA_2
 from mu3e_checks.knowledge.trust.scan import (
     CA,
     CRLFile,
@@ -35,7 +35,6 @@ from mu3e_checks.knowledge.trust.scan import (
     subject_hash,
     subject_hash_old,
 )
-from mu3e_checks.remedy import Remedy, join, say
 
 
 @dataclass(frozen=True)
@@ -238,34 +237,6 @@ def explain_gap(store: TrustStore, gap: ChainGap) -> GapFinding:
                       "directory alone cannot tell which of them is not genuine (a look-alike, "
                       "or another generation of that CA)",
                       reinstall=(gap.holder.subject, issuer))
-
-
-def gap_fix(store: TrustStore, finding: GapFinding, check_id: str,
-            repository: str = "") -> Remedy:
-    """The fix for a look-alike: the genuine bundles (from ``repository``, the
-    ``--mu3e-ca-repository``), or (when the user's certificate is the one in doubt) who to ask;
-    both when the directory cannot tell which."""
-    steps = []
-    if finding.reinstall:
-        steps.append(say("install the genuine IGTF bundle of these CAs again (it replaces the "
-                         "certificate of the same name):"))
-        steps.append(bundle_fix(store.path, list(finding.reinstall), store.aliases,
-                                repository))
-    if finding.ask_issuer and finding.reinstall:
-        steps.append(say("if {check} still fails afterwards, your certificate was not issued by "
-                         "the real {dn}: ask the CA that issued it{to} for a certificate from "
-                         "the real CA, then export it into ~/.globus again", check=check_id,
-                         dn=finding.reinstall[0], to=_contact(finding)))
-    elif finding.ask_issuer:
-        steps.append(say("no CA bundle can fix this: ask the CA that issued your certificate"
-                         "{to} whether the real CA issued it, and request a certificate from "
-                         "the real CA; then export it into ~/.globus again",
-                         to=_contact(finding)))
-    return join(*steps)
-
-
-def _contact(finding: GapFinding) -> str:
-    return f" (the real CA: {finding.contact})" if finding.contact else ""
 
 
 def relied_on(chain: UserChain, required: Sequence[str]) -> set[tuple[tuple[str, str], ...]]:

@@ -16,6 +16,7 @@ import functools
 import os
 import re
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
@@ -23,7 +24,6 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 
-from mu3e_checks import commands
 from mu3e_checks.knowledge import der as _der
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
 from mu3e_checks.knowledge.pki import (
@@ -40,7 +40,6 @@ from mu3e_checks.knowledge.pki import (
 )
 from mu3e_checks.knowledge.pki import signed_by as pki_signed_by
 from mu3e_checks.knowledge.trust.igtf import IgtfInfo, parse_info
-from mu3e_checks.remedy import Remedy
 
 CA_FILE_RE = re.compile(r"^([0-9a-f]{8})\.(\d+)$")
 CRL_FILE_RE = re.compile(r"^([0-9a-f]{8})\.r(\d+)$")
@@ -123,13 +122,49 @@ class CA:
         return f"{self.subject} ({', '.join(self.names)})"
 
 
+class RepairKind(str, Enum):
+    """What repairs a file of the CA directory (the advice layer words the command)."""
+
+    REMOVE = "remove"  # not a CA file at all (a FIFO, a huge .info): remove it
+    REINSTALL = "reinstall"  # a damaged CA file: remove it, then install the CA's bundle again
+    RENAME = "rename"  # a CA under a name OpenSSL never opens: its subject hash name
+    DER_TO_PEM = "der-to-pem"  # a DER certificate or CRL: convert it to PEM in place
+
+
+@dataclass(frozen=True)
+class FileRepair:
+    """The repair of one file: its kind, the file, and what the kind needs (the new name; the
+    ``openssl`` subcommand, ``x509`` or ``crl``, of a conversion)."""
+
+    kind: RepairKind
+    path: Path
+    to: Optional[Path] = None
+    what: str = ""
+
+    @classmethod
+    def remove(cls, path: Path) -> FileRepair:
+        return cls(RepairKind.REMOVE, path)
+
+    @classmethod
+    def reinstall(cls, path: Path) -> FileRepair:
+        return cls(RepairKind.REINSTALL, path)
+
+    @classmethod
+    def rename(cls, path: Path, to: Path) -> FileRepair:
+        return cls(RepairKind.RENAME, path, to)
+
+    @classmethod
+    def der_to_pem(cls, what: str, path: Path) -> FileRepair:
+        return cls(RepairKind.DER_TO_PEM, path, what=what)
+
+
 @dataclass(frozen=True)
 class FileProblem:
-    """A CA file OpenSSL cannot use, the sentence saying why, and the command that fixes it."""
+    """A CA file OpenSSL cannot use, the sentence saying why, and the repair that fixes it."""
 
     name: str
     message: str
-    fix: Remedy = field(default_factory=Remedy)
+    repair: Optional[FileRepair] = None
     harmless: bool = False  # the same CA is also installed under a name OpenSSL finds
     #: a CA file under a name that is not its subject hash: the CA's DN (its one root cause)
     misnamed_dn: Optional[str] = None
@@ -150,7 +185,7 @@ class CRLFile:
     ca: Optional[CA] = None  # the CA whose subject hash names the file and who signed it
     next_update: Optional[_dt.datetime] = None
     last_update: Optional[_dt.datetime] = None
-    fix: Remedy = field(default_factory=Remedy)
+    repair: Optional[FileRepair] = None
 
 
 @dataclass
@@ -318,7 +353,7 @@ def _scan(path: Path) -> TrustStore:
             store.loaded[entry.name] = None
             store.bad_files.append(FileProblem(
                 entry.name, problem.replace(real, entry.name),
-                commands.remove(target, note="then install that CA's bundle again (see CA-004)"),
+                FileRepair.reinstall(target),
                 dn=dn))
             continue
         if not is_pem:
@@ -326,7 +361,7 @@ def _scan(path: Path) -> TrustStore:
             store.bad_files.append(FileProblem(
                 entry.name, f"{entry.name} is a DER (binary) certificate; OpenSSL reads only "
                 "PEM files in a CA directory, so it never finds this CA",
-                commands.der_to_pem("x509", target)))
+                FileRepair.der_to_pem("x509", target)))
             continue
         try:
             new, old = subject_hash(cert), subject_hash_old(cert)
@@ -335,7 +370,7 @@ def _scan(path: Path) -> TrustStore:
             store.bad_files.append(FileProblem(
                 entry.name, f"{entry.name} holds a certificate ({dn_slash(cert.subject)}) that "
                 f"OpenSSL cannot load ({exc}); OpenSSL skips it",
-                commands.remove(target, note="then install that CA's bundle again (see CA-004)"),
+                FileRepair.reinstall(target),
                 dn=dn_slash(cert.subject)))
             continue
         store.loaded[entry.name] = cert
@@ -356,8 +391,8 @@ def _scan(path: Path) -> TrustStore:
             name, f"{name} holds {dn_slash(cert.subject)}, whose subject hash is {new} "
             f"(old-style {old}); OpenSSL looks it up as {new}.0 and never opens {name}"
             + (f" (the same CA is also installed as {', '.join(by_fp[fp])})" if dupe else ""),
-            commands.remove(target) if dupe
-            else commands.rename(target, Path(path) / f"{new}.{slot}"),
+            FileRepair.remove(target) if dupe
+            else FileRepair.rename(target, Path(path) / f"{new}.{slot}"),
             harmless=dupe, misnamed_dn=dn_slash(cert.subject)))
     for fp, names in by_fp.items():
         cert = certs[fp]
@@ -371,7 +406,8 @@ def _scan(path: Path) -> TrustStore:
             store.bad_files.append(FileProblem(
                 names[0], f"{names[0]} holds {subject} under its old-style (MD5) hash name "
                 f"only; OpenSSL 1.0 and later look it up as {new}.0 and never open "
-                f"{names[0]}", commands.rename(Path(path) / names[0], Path(path) / f"{new}.{slot}"),
+                f"{names[0]}",
+                FileRepair.rename(Path(path) / names[0], Path(path) / f"{new}.{slot}"),
                 misnamed_dn=subject))
         store.cas.append(CA(cert, subject, subject_hash(cert), subject_hash_old(cert),
                             tuple(names), fp, store.aliases.get(subject)))
@@ -379,8 +415,7 @@ def _scan(path: Path) -> TrustStore:
             store.bad_files.append(FileProblem(
                 names[0], f"{', '.join(names)} ({subject}) has {unreadable_key(cert)}: OpenSSL "
                 "can check no certificate or CRL this CA signed",
-                commands.remove(Path(path) / names[0],
-                                note="then install that CA's bundle again (see CA-004)"),
+                FileRepair.reinstall(Path(path) / names[0]),
                 dn=subject))
     by_hash: dict[str, list[CA]] = {}
     for ca in store.cas:
@@ -432,7 +467,7 @@ def _special_problem(entry: os.DirEntry) -> FileProblem:
     except Unreadable as exc:
         why = _problem_for_unreadable(entry, str(exc))
     return FileProblem(entry.name, f"{why}; OpenSSL and fetch-crl would block or fail on it",
-                       commands.remove(Path(entry.path)))
+                       FileRepair.remove(Path(entry.path)))
 
 
 def _is_special(entry: os.DirEntry) -> bool:
@@ -455,7 +490,7 @@ def _scan_info(store: TrustStore, entry: os.DirEntry) -> None:
             store.bad_files.append(FileProblem(
                 entry.name, f"{_problem_for_unreadable(entry, str(exc))}; fetch-crl reads "
                 "every .info file and would block or run out of memory on it",
-                commands.remove(Path(entry.path))))
+                FileRepair.remove(Path(entry.path))))
         return
     info = parse_info(data)
     if info.dn and info.alias:
@@ -623,5 +658,5 @@ def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]],
     if enc == "DER":
         return CRLFile(name, crl, enc, f"{name} (the CRL of {ca.subject}) is in DER (binary) "
                        "form; OpenSSL reads only PEM CRLs in a CA directory, so it never finds "
-                       "it", ca, nxt, last, commands.der_to_pem("crl", Path(entry.path)))
+                       "it", ca, nxt, last, FileRepair.der_to_pem("crl", Path(entry.path)))
     return CRLFile(name, crl, enc, "", ca, nxt, last)

@@ -10,13 +10,12 @@ it fills that directory, which the user owns, with what it still lacks.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from mu3e_checks import commands
 from mu3e_checks.knowledge.trust.choice import TrustDirChoice, has_ca_files
-from mu3e_checks.knowledge.trust.igtf import bundle_fix
 from mu3e_checks.knowledge.trust.judge import (
     UserChain,
     check_required,
@@ -24,7 +23,6 @@ from mu3e_checks.knowledge.trust.judge import (
     required_dns,
 )
 from mu3e_checks.knowledge.trust.scan import TrustStore, scan_trust_dir
-from mu3e_checks.remedy import Remedy, join
 
 
 def writable_dir(path: Path) -> bool:
@@ -56,33 +54,31 @@ def needs_own_dir(choice: TrustDirChoice, own: Path) -> bool:
     return writable_dir(own)
 
 
-def own_dir_fix(choice: TrustDirChoice, own: Path, needed: Sequence[str],
-                aliases: Mapping[str, str], *, repository: str = "", diracosrc: Path,
-                crls: bool) -> Optional[Remedy]:
-    """The fix that replaces one aimed at a CA directory the user cannot write, or None when
-    the directory in use is writable (then the usual fix stands).
+@dataclass(frozen=True)
+class OwnDir:
+    """The CA directory the fixes must fill instead of the one in use: ``own`` (the user's
+    DIRACOS one), what it still lacks (``missing``: subject DNs, judged by DN and key as CA-004
+    judges them) and whether it needs fetch-crl even without a CRL finding (bundles to add, no
+    CA files yet, or CRLs missing)."""
 
-    First the export that makes ``own`` the directory in use (and the note to keep it in
-    ~/.bashrc, after diracosrc, which would otherwise pick the populated system directory
-    again); then the IGTF bundles of the ``needed`` CAs (subject DNs: the required ones and
-    those of the user's chain) that ``own`` does not hold yet, judged by DN and key as CA-004
-    judges them; then fetch-crl into ``own`` when bundles were added, its CRLs are missing, or
-    ``crls`` (a CRL finding) asks for it.  ``aliases`` names the bundles the directory in use
-    holds (its IGTF ``.info`` files).
-    """
+    own: Path
+    current: Path  # the directory in use, which the user cannot write
+    missing: tuple[str, ...] = ()
+    fetch: bool = False
+
+
+def own_dir(choice: TrustDirChoice, own: Path, needed: Sequence[str]) -> Optional[OwnDir]:
+    """The directory the CA and CRL fixes must fill (:class:`OwnDir`), or None when the
+    directory in use is writable (then the usual fixes stand).  ``needed`` are the subject DNs
+    a CA directory must hold for this user (:func:`needed_dns`)."""
     if not needs_own_dir(choice, own):
         return None
     store: Optional[TrustStore] = scan_trust_dir(own) if has_ca_files(own) else None
     dns = list(dict.fromkeys(needed))
     missing = dns if store is None else [r.dn for r in check_required(store, dns)
                                          if r.problem or r.misnamed]
-    fetch = crls or bool(missing) or store is None or not store.crls or bool(missing_crls(store))
-    return join(commands.export("X509_CERT_DIR", own,
-                                note="{current} is not yours to change; keep this line in "
-                                     "~/.bashrc, after 'source {rc}'",
-                                current=choice.path, rc=diracosrc),
-                bundle_fix(own, missing, aliases, repository) if missing else None,
-                commands.fetch_crl(own) if fetch else None)
+    fetch = bool(missing) or store is None or not store.crls or bool(missing_crls(store))
+    return OwnDir(own, choice.path, tuple(missing), fetch)
 
 
 def needed_dns(required: Sequence[str], chain: UserChain) -> list[str]:
