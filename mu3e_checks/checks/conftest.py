@@ -442,17 +442,9 @@ def voms_survey(settings: Settings, dirac_config, trust_choice, proxy_location,
     from mu3e_checks.knowledge.net import voms as net_voms
     from mu3e_checks.knowledge.net.tls import proxy_credential
 
-    def located(var: str, leaf: str):
-        path, default, missing = voms_env.location(settings.environ, var, dirac_config.root,
-                                                   leaf)
-        if not missing:
-            return path, ""
-        if os.path.exists(default):  # DIRAC falls back to its own etc/grid-security
-            return default, ""
-        return None, missing
-
-    vomses, missing = located("X509_VOMSES", "vomses")
-    vomsdir, _ = located("X509_VOMS_DIR", "vomsdir")
+    root = dirac_config.root
+    vomses, missing = voms_env.in_use(settings.environ, "X509_VOMSES", root, "vomses")
+    vomsdir, _ = voms_env.in_use(settings.environ, "X509_VOMS_DIR", root, "vomsdir")
     entries = voms_env.read_vomses(vomses)[0] if vomses is not None else []
     found = net_voms.targets(entries, settings.vo, vomsdir, _cs_voms_servers(run))
     if not found:

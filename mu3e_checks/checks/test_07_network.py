@@ -395,16 +395,16 @@ def test_group_lists_you(cs_data, cs_probe, settings, run):
 @check("NET-011", "The Registry gives the Mu3e group a VOMS role, and your vomses lists the "
        "VO's VOMS servers", step=STEP, network=True, severity="warn", requires=("NET-010",),
        fix=VOMSES_FROM_CS, also=(commands.no_voms_role, commands.no_voms_servers))
-def test_group_voms(cs_data, cs_probe, settings, diracos, run):
+def test_group_voms(cs_data, cs_probe, settings, dirac_config, run):
     """``dirac-proxy-init -M`` asks the VOMS servers for the group's VOMSRole: a group without
     one gets a proxy without VOMS attributes, and a vomses without the server the CS lists, or
     with another server DN, makes the request fail.  Compares the server's Registry (group
     VOMSRole/VOMSVO, the VO's VOMSServers) with your local vomses; warns on each difference.
     """
     found, credential, advice = _registry(cs_data, cs_probe, settings)
-    path, _, missing = voms_env.location(settings.environ, "X509_VOMSES", diracos.prefix,
-                                         "vomses")
-    entries = [] if missing else voms_env.read_vomses(path)[0]
+    path, missing = voms_env.in_use(settings.environ, "X509_VOMSES", dirac_config.root,
+                                    "vomses")
+    entries = voms_env.read_vomses(path)[0] if path is not None else []
     view = net.registry.voms_view(found, settings.group, settings.vo, entries)
     hosts = ", ".join(f"{s.host}:{s.port}" for s in view.servers) or "none"
     _record_registry(run, found, credential.identity, voms=facts.RegistryVoms(

@@ -148,5 +148,18 @@ def location(environ: Mapping[str, str], var: str, prefix: Path,
     return Path(value), default, None
 
 
+def in_use(environ: Mapping[str, str], var: str, root: Path,
+           leaf: str) -> tuple[Optional[Path], str]:
+    """``(path, '')`` of the vomses or vomsdir DIRAC reads: ``$var``, else, as DIRAC falls
+    back, ``<rootPath>/etc/grid-security/<leaf>`` when it exists; ``(None, why)`` when
+    neither is there."""
+    path, default, missing = location(environ, var, root, leaf)
+    if not missing:
+        return path, ""
+    if os.path.exists(default):
+        return default, ""
+    return None, missing
+
+
 def vomses_hosts(entries: Sequence[VomsesEntry]) -> str:
     return ", ".join(sorted({f"{e.host}:{e.port}" for e in entries}))

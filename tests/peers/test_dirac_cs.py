@@ -227,6 +227,27 @@ def test_real_cs_voms_view_against_local_vomses(net_world, responder, real_cs, t
     assert case.fix.startswith("dirac-configure -F -S GridPP -C ")
 
 
+def test_real_cs_voms_view_reads_the_vomses_under_diracs_root(net_world, responder, real_cs,
+                                                              tmp_path):
+    """Without $X509_VOMSES DIRAC reads <rootPath>/etc/grid-security/vomses (dirac-configure
+    writes it there): NET-011 compares that one, as ENV-002 and the VOMS survey do."""
+    home = tmp_path / "home"
+    home.mkdir()
+    root = tmp_path / "dirac-root"
+    vomses = root / "etc" / "grid-security" / "vomses"
+    vomses.parent.mkdir(parents=True)
+    vomses.write_text('"mu3e.org" "voms.mu3e.test" "15030" '
+                      '"/C=CH/O=Mu3e Test Grid/CN=voms.mu3e.test" "mu3e.org"\n')
+    proxy = person_proxy(net_world, "Dave Registered", GROUP)
+    r = run_checks(home, "--mu3e-select", "NET-004,NET-009,NET-010,NET-011", "--mu3e-cs-url",
+                   real_cs.url, "--mu3e-nameserver", responder.address, "--mu3e-timeout", "5",
+                   "--mu3e-trust-dir", str(net_world.trust), "--mu3e-proxy", str(proxy),
+                   offline=False, env={"DIRAC_ROOT_PATH": str(root)})
+    case = r["NET-011"]
+    assert case.outcome == "warned", case.message
+    assert f"your vomses ({vomses})" in case.message and "voms2.mu3e.test:15030" in case.message
+
+
 def test_real_cs_group_without_voms_role_warns(net_world, responder, real_cs, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
