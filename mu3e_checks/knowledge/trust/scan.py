@@ -493,6 +493,16 @@ def _scan_info(store: TrustStore, entry: os.DirEntry) -> None:
 _WHITESPACE = b" \t\n\r\x0b\x0c"
 
 
+def _without_whitespace(body: bytes) -> bytes:
+    """``b"".join(body.split())``, fast on a large CRL: the line breaks go by ``replace`` (a
+    memchr-speed pass), and only a text that also holds other whitespace gets the per-byte
+    ``translate``; splitting a 10 MB CRL into lines took longer than decoding it."""
+    text = body.replace(b"\n", b"")
+    if any(c in text for c in (b"\r", b" ", b"\t", b"\x0b", b"\x0c")):
+        text = text.translate(None, _WHITESPACE)
+    return text
+
+
 def _pem_crl_body(data: bytes) -> Optional[bytes]:
     """The base64 text of the first PEM CRL block (plain ``find``: a regex is slow on 10 MB)."""
     begin, end = b"-----BEGIN X509 CRL-----", b"-----END X509 CRL-----"
@@ -605,8 +615,7 @@ def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]],
                 if b"-----BEGIN X509 CRL-----" in data:
                     raise ValueError("truncated")
                 return CRLFile(name, problem=f"{name} is a PEM file but holds no X509 CRL")
-            # bytes.split() splits at exactly these; one translate pass is faster on 10 MB
-            der, enc = base64.b64decode(body.translate(None, _WHITESPACE), validate=True), "PEM"
+            der, enc = base64.b64decode(_without_whitespace(body), validate=True), "PEM"
         else:
             der, enc = data, "DER"
         crl = x509.load_der_x509_crl(der)

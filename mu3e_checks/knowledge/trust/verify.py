@@ -17,7 +17,14 @@ from typing import Any, Optional, Union
 
 from cryptography import x509
 
-from mu3e_checks.knowledge.pki import dn_slash, is_ca, proxy_kind, public_key, unreadable_key
+from mu3e_checks.knowledge.pki import (
+    PROXY_CERT_INFO_OID,
+    dn_slash,
+    is_ca,
+    proxy_kind,
+    public_key,
+    unreadable_key,
+)
 from mu3e_checks.knowledge.trust.scan import (
     CRLFile,
     OpenSSLRefuses,
@@ -360,16 +367,12 @@ def openssl_refusal(store: TrustStore, crl: CRLFile) -> Optional[str]:
     return cache[crl.name]
 
 
-#: proxyCertInfo (RFC 3820), as its OID is encoded in a certificate: OpenSSL marks a certificate
-#: carrying it as a proxy.
-_PROXY_CERT_INFO_DER = bytes.fromhex("06082b0601050507010e")
-
-
 def _may_be_proxy(cert: x509.Certificate) -> bool:
-    """True unless ``cert`` surely carries no proxyCertInfo (its OID appears nowhere in it)."""
+    """True unless ``cert`` surely carries no proxyCertInfo (RFC 3820), the extension OpenSSL
+    marks a proxy by; one whose extensions cannot be decoded may be anything."""
     try:
-        return _PROXY_CERT_INFO_DER in cert.tbs_certificate_bytes
-    except Exception:  # noqa: BLE001 - a certificate we cannot look into may be anything
+        return any(ext.oid == PROXY_CERT_INFO_OID for ext in cert.extensions)
+    except Exception:  # noqa: BLE001 - DECODE_ERRORS and whatever else a damaged one raises
         return True
 
 
