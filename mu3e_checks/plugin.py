@@ -11,6 +11,7 @@ in every pytest run on the machine.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
@@ -90,6 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
         values = resolve(cli, os.environ)
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
+    _plain_imports(config)
     from mu3e_checks.run import DiagnosisRun
 
     run = DiagnosisRun(config, Settings.build(values, os.environ))
@@ -109,6 +111,19 @@ def pytest_configure(config: pytest.Config) -> None:
         # (tryfirst): it writes into our staging directory, and the run publishes the file.
         run.junit_path, run.junit_staging = junit, _staging(junit, "--junitxml")
         config.option.xmlpath = str(run.junit_staging)
+
+
+def _plain_imports(config: pytest.Config) -> None:
+    """Take pytest's assertion-rewriting importer out of a diagnosis run: it has no assert to
+    rewrite (checks state verdicts with fail()/warn(), see checks/__init__.py), yet pytest
+    routes every module of a plugin's distribution through that importer, which reads and
+    hashes each source again and unmarshals its code one object at a time: about 8% of an
+    offline ``pytest --pyargs mu3e_checks`` run (benchmarks/bench_diagnosis.py), and on a
+    read-only installation a parse and compile of every module on every run.  Without it the
+    run imports as ``--assert=plain`` would; pytest's own cleanup copes with its absence."""
+    hook = getattr(config.pluginmanager, "rewrite_hook", None)
+    if hook is not None and hook in sys.meta_path:
+        sys.meta_path.remove(hook)
 
 
 def _staging(final: Path, what: str) -> Path:

@@ -30,11 +30,11 @@ from mu3e_checks.knowledge.trust.scan import (
     CA,
     CRLFile,
     TrustStore,
-    openssl_refusal,
     signed_by,
     subject_hash,
     subject_hash_old,
 )
+from mu3e_checks.knowledge.trust.verify import openssl_refusal
 
 
 @dataclass(frozen=True)
@@ -288,7 +288,7 @@ def missing_crls(store: TrustStore) -> list[CA]:
 
 def bad_crls(store: TrustStore, relied_on: Mapping[bytes, str] = ()) -> list[CRLFile]:
     """The CRL files that cannot be used; for the CAs in ``relied_on`` (fingerprints, as
-    :func:`focus` gives) also those OpenSSL refuses to load (see :func:`scan.openssl_refusal`)."""
+    :func:`focus` gives) also those OpenSSL refuses to load (see :func:`verify.openssl_refusal`)."""
     out = []
     for c in store.read_crls():
         if c.problem:

@@ -91,9 +91,10 @@ def subject_hash(cert: x509.Certificate, *, issuer: bool = False) -> str:
         return f"{x.get_issuer().hash() & 0xffffffff:08x}"
 
 
+@functools.lru_cache(maxsize=4096)
 def subject_hash_old(cert: x509.Certificate, *, issuer: bool = False) -> str:
     """The pre-OpenSSL-1.0 (MD5) subject hash (of the issuer with ``issuer=True``); IGTF
-    ships a link under this name too."""
+    ships a link under this name too.  Cached, as :func:`subject_hash`."""
     import hashlib
     import struct
 
@@ -317,6 +318,7 @@ def _scan(path: Path) -> TrustStore:
     by_fp: dict[bytes, list[str]] = {}
     certs: dict[bytes, x509.Certificate] = {}
     crl_entries: list[os.DirEntry] = []
+    fingerprints: dict[str, bytes] = {}
     # realpath(dir/name) is realpath(dir)/name unless the entry itself is a link: resolving
     # the directory once saves a walk up every path component for each of IGTF's files.
     real_dir = os.path.realpath(path)
@@ -334,7 +336,7 @@ def _scan(path: Path) -> TrustStore:
             link = entry.is_symlink()
         except OSError:
             link = True
-        real = os.path.realpath(entry.path) if link else os.path.join(real_dir, entry.name)
+        real = _real_path(entry, real_dir) if link else os.path.join(real_dir, entry.name)
         if real not in parsed:  # messages name ``real``; each entry puts its own name in
             data = b""
             try:
@@ -348,7 +350,8 @@ def _scan(path: Path) -> TrustStore:
         cert, problem, is_pem, dn = parsed[real]
         if cert is None and not problem.endswith("OpenSSL skips it"):
             problem = _problem_for_unreadable(entry, problem)
-        target = Path(path) / entry.name
+        if cert is None or not is_pem:
+            target = Path(path) / entry.name
         if cert is None:
             store.loaded[entry.name] = None
             store.bad_files.append(FileProblem(
@@ -366,6 +369,7 @@ def _scan(path: Path) -> TrustStore:
         try:
             new, old = subject_hash(cert), subject_hash_old(cert)
         except OpenSSLRefuses as exc:
+            target = Path(path) / entry.name
             store.loaded[entry.name] = None
             store.bad_files.append(FileProblem(
                 entry.name, f"{entry.name} holds a certificate ({dn_slash(cert.subject)}) that "
@@ -374,7 +378,9 @@ def _scan(path: Path) -> TrustStore:
                 dn=dn_slash(cert.subject)))
             continue
         store.loaded[entry.name] = cert
-        fp = cert.fingerprint(hashes.SHA256())
+        fp = fingerprints.get(real)  # IGTF links two names to each file: hash it once
+        if fp is None:
+            fp = fingerprints[real] = cert.fingerprint(hashes.SHA256())
         if m.group(1) not in (new, old):
             mismatched.append((entry.name, cert, fp, new, old))
             continue
@@ -435,6 +441,25 @@ def _scan(path: Path) -> TrustStore:
             continue
         store.crls[entry.name] = crl
     return store
+
+
+def _real_path(entry: os.DirEntry, real_dir: str) -> str:
+    """``os.path.realpath`` of a link in the directory (``real_dir`` resolved already).
+
+    IGTF and ``openssl rehash`` link ``<hash>.0`` to a file next to it by its bare name: that
+    resolves to ``real_dir/<name>`` without walking every component of the path again, which
+    for 150 links is a visible part of the scan.  Anything else (a path, a link to a link, a
+    link that cannot be read) is left to ``realpath``.
+    """
+    try:
+        target = os.readlink(entry.path)
+        if target and "/" not in target and target not in (".", ".."):
+            candidate = os.path.join(real_dir, target)
+            if not os.path.islink(candidate):
+                return candidate
+    except OSError:
+        pass
+    return os.path.realpath(entry.path)
 
 
 def _lenient_subject(data: bytes) -> Optional[str]:
@@ -499,6 +524,20 @@ def _scan_info(store: TrustStore, entry: os.DirEntry) -> None:
         store.infos[dn_key(info.dn)] = info
 
 
+#: ASCII whitespace, as ``bytes.split()`` knows it: base64 lines may be wrapped by any of it.
+_WHITESPACE = b" \t\n\r\x0b\x0c"
+
+
+def _without_whitespace(body: bytes) -> bytes:
+    """``b"".join(body.split())``, fast on a large CRL: the line breaks go by ``replace`` (a
+    memchr-speed pass), and only a text that also holds other whitespace gets the per-byte
+    ``translate``; splitting a 10 MB CRL into lines took longer than decoding it."""
+    text = body.replace(b"\n", b"")
+    if any(c in text for c in (b"\r", b" ", b"\t", b"\x0b", b"\x0c")):
+        text = text.translate(None, _WHITESPACE)
+    return text
+
+
 def _pem_crl_body(data: bytes) -> Optional[bytes]:
     """The base64 text of the first PEM CRL block (plain ``find``: a regex is slow on 10 MB)."""
     begin, end = b"-----BEGIN X509 CRL-----", b"-----END X509 CRL-----"
@@ -507,15 +546,16 @@ def _pem_crl_body(data: bytes) -> Optional[bytes]:
     return data[start + len(begin):stop] if stop >= 0 else None
 
 
-def _der_tbs(der: bytes) -> Optional[bytes]:
+def _der_tbs(der: bytes) -> Optional[memoryview]:
     """The tbsCertList bytes of a DER CRL, sliced out as they are (None if malformed).
 
     ``CertificateList ::= SEQUENCE { tbsCertList SEQUENCE, signatureAlgorithm, signature }``.
-    Slicing costs nothing; cryptography's ``is_signature_valid`` re-encodes every revoked
-    entry first, which is most of the time spent on a 100k-entry CRL.
+    Slicing a memoryview costs nothing (a 100k-entry CRL is 3.5 MB, and no copy is made);
+    cryptography's ``is_signature_valid`` re-encodes every revoked entry first, which is
+    most of the time spent on a 100k-entry CRL.
     """
     try:
-        outer, _ = _der.read_tlv(der, 0)
+        outer, _ = _der.read_tlv(memoryview(der), 0)  # type: ignore[arg-type]
         _der.expect(outer, _der.SEQUENCE, "CRL")
         inner, _ = _der.read_tlv(outer.content, 0)
         return _der.expect(inner, _der.SEQUENCE, "tbsCertList").raw
@@ -553,7 +593,7 @@ def crl_damage(crl: x509.CertificateRevocationList, openssl: bool = False) -> Op
     touched; checking them once, where the file is read, keeps every later use from breaking
     on them.  The revoked entries OpenSSL decodes when it loads the CRL for a chain check: that
     costs as much as the check itself on a large CRL, so the scan leaves it to
-    :func:`openssl_refusal`, asked only about the CRLs the user relies on.
+    :func:`.verify.openssl_refusal`, asked only about the CRLs the user relies on.
     """
     try:
         _ = crl.issuer.rfc4514_string()
@@ -577,23 +617,12 @@ def crl_damage(crl: x509.CertificateRevocationList, openssl: bool = False) -> Op
     try:
         crypto.X509Store().add_crl(crl)
     except crypto.Error as exc:
-        return f"cannot be loaded by {_openssl_name()} ({openssl_reason(exc)})"
+        return f"cannot be loaded by {openssl_name()} ({openssl_reason(exc)})"
     return None
 
 
-def openssl_refusal(store: TrustStore, crl: CRLFile) -> Optional[str]:
-    """Why OpenSSL refuses to load ``crl`` (a damaged revoked entry, an extension it cannot
-    decode), or None; asked once per file and store (the chain check skips such a CRL, as
-    ``-CApath`` does, and says the CRL is there but cannot be used)."""
-    cache = store.__dict__.setdefault("_openssl_refusals", {})
-    if crl.name not in cache:
-        cache[crl.name] = (crl_damage(crl.crl, openssl=True) if crl.crl is not None
-                           and crl.encoding == "PEM" else None)
-    return cache[crl.name]
-
-
 @functools.lru_cache(maxsize=1)
-def _openssl_name() -> str:
+def openssl_name() -> str:
     """The OpenSSL that judges chains here (pyOpenSSL's), by version: newer ones refuse some
     malformed CRLs an older ``openssl`` command still loads."""
     from cryptography.hazmat.backends.openssl import backend
@@ -621,7 +650,7 @@ def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]],
                 if b"-----BEGIN X509 CRL-----" in data:
                     raise ValueError("truncated")
                 return CRLFile(name, problem=f"{name} is a PEM file but holds no X509 CRL")
-            der, enc = base64.b64decode(b"".join(body.split()), validate=True), "PEM"
+            der, enc = base64.b64decode(_without_whitespace(body), validate=True), "PEM"
         else:
             der, enc = data, "DER"
         crl = x509.load_der_x509_crl(der)
@@ -648,10 +677,12 @@ def _read_crl(entry: os.DirEntry, by_hash: dict[str, list[CA]],
                        f"name belongs to {owner}", None, nxt, last)
     # A CA re-keyed under the same DN leaves two CAs with this name (<hash>.0, <hash>.1):
     # OpenSSL takes the CRL for whichever of them signed it.
-    ca = next((c for c in named if crl_signed_by(crl, der, c.cert)), named[0])
+    # Each signature is checked once (hashing a 100k-entry CRL is most of its cost here).
+    signer = next((c for c in named if crl_signed_by(crl, der, c.cert)), None)
+    ca = signer or named[0]
     if public_key(ca.cert) is None:  # no signature can be checked: CA-003 reports the CA
         return CRLFile(name, crl, enc, "", ca, nxt, last)
-    if not crl_signed_by(crl, der, ca.cert):
+    if signer is None:
         return CRLFile(name, crl, enc, f"{name} claims to be the CRL of {ca.subject} but is "
                        "not signed by that CA's key (damaged, or from an impostor)", ca, nxt,
                        last)

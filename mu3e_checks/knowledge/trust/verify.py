@@ -13,14 +13,25 @@ import datetime as _dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Optional, Union
 
 from cryptography import x509
 
-from mu3e_checks.knowledge.pki import dn_slash, is_ca, proxy_kind, public_key, unreadable_key
+from mu3e_checks.knowledge.pki import (
+    PROXY_CERT_INFO_OID,
+    dn_slash,
+    is_ca,
+    proxy_kind,
+    public_key,
+    unreadable_key,
+)
 from mu3e_checks.knowledge.trust.scan import (
+    CRLFile,
     OpenSSLRefuses,
     TrustStore,
+    crl_damage,
+    openssl_name,
+    openssl_reason,
     openssl_x509,
     scan_trust_dir,
     subject_hash,
@@ -168,11 +179,26 @@ def _numbered(store: TrustStore, suffix: str) -> dict[str, list[str]]:
     return out
 
 
-def _store_view(store: TrustStore) -> tuple[list[x509.Certificate],
-                                            list[tuple[str, x509.CertificateRevocationList]],
-                                            dict[bytes, str]]:
-    """CA certificates ``-CApath`` finds, candidate (hash, CRL) pairs, and name hashes known
-    from the directory's certificates; computed once per store."""
+class _View:
+    """What ``-CApath`` finds in one store, computed once per store: the CA certificates, the
+    candidate CRLs as (file hash, file name, CRL, issuer name DER), the OpenSSL hashes of the
+    names the directory's certificates carry, which issuer name hashes the CAs of each
+    subject name hash point at (the steps OpenSSL's chain building can take), and whether a
+    CA certificate may carry proxyCertInfo (see :func:`_store_for`).  (A plain class: a
+    dataclass costs a visible part of a millisecond to define, at every start.)"""
+
+    __slots__ = ("certs", "crls", "hashes", "issuers", "proxy_cas")
+
+    def __init__(self, certs: list[x509.Certificate],
+                 crls: list[tuple[str, str, x509.CertificateRevocationList, bytes]],
+                 hashes: dict[bytes, str], issuers: dict[str, frozenset[str]],
+                 proxy_cas: bool) -> None:
+        self.certs, self.crls, self.hashes = certs, crls, hashes
+        self.issuers, self.proxy_cas = issuers, proxy_cas
+
+
+def _store_view(store: TrustStore) -> _View:
+    """The store's :class:`_View`; computed once per store."""
     cached = store.__dict__.get("_openssl_view")
     if cached is not None:
         return cached
@@ -184,19 +210,23 @@ def _store_view(store: TrustStore) -> tuple[list[x509.Certificate],
             if cert is not None and subject_hash(cert) == prefix:
                 certs.append(cert)
             k += 1
-    crls: list[tuple[str, x509.CertificateRevocationList]] = []
+    crls: list[tuple[str, str, x509.CertificateRevocationList, bytes]] = []
     for prefix in _numbered(store, "r"):
         k = 0
         while f"{prefix}.r{k}" in store.names:
             f = store.crls.get(f"{prefix}.r{k}")
             if f is not None and f.crl is not None and f.encoding == "PEM":
-                crls.append((prefix, f.crl))
+                crls.append((prefix, f.name, f.crl, f.crl.issuer.public_bytes()))
             k += 1
     hashes: dict[bytes, str] = {}
-    for cert in store.loaded.values():
-        if cert is not None:
-            _learn(hashes, cert)
-    view = (list(dict.fromkeys(certs)), crls, hashes)
+    for cert in {id(c): c for c in store.loaded.values() if c is not None}.values():
+        _learn(hashes, cert)  # once per file read (IGTF gives each file two names)
+    certs = list(dict.fromkeys(certs))
+    issuers: dict[str, set[str]] = {}
+    for cert in certs:
+        issuers.setdefault(subject_hash(cert), set()).add(subject_hash(cert, issuer=True))
+    view = _View(certs, crls, hashes, {k: frozenset(v) for k, v in issuers.items()},
+                 any(_may_be_proxy(c) for c in certs))
     store.__dict__["_openssl_view"] = view
     return view
 
@@ -205,6 +235,37 @@ def _learn(hashes: dict[bytes, str], cert: x509.Certificate) -> None:
     """Remember the OpenSSL hashes of ``cert``'s subject and issuer names."""
     hashes.setdefault(cert.subject.public_bytes(), subject_hash(cert))
     hashes.setdefault(cert.issuer.public_bytes(), subject_hash(cert, issuer=True))
+
+
+def _found_crls(view: _View, chain: Sequence[x509.Certificate]
+                ) -> list[tuple[str, str, x509.CertificateRevocationList]]:
+    """(file hash, file name, CRL) of every CRL ``-CApath`` finds: its issuer's name hash
+    (known from any certificate in the directory or in ``chain``) is its file's hash."""
+    hashes = dict(view.hashes)
+    for cert in chain:
+        _learn(hashes, cert)
+    return [(prefix, name, crl) for prefix, name, crl, issuer in view.crls
+            if hashes.get(issuer) == prefix]
+
+
+def _chain_issuers(view: _View, chain: Sequence[x509.Certificate]) -> set[str]:
+    """The name hashes OpenSSL can ask for a CRL under while it verifies ``chain``.
+
+    Without extended CRL support (never set here) OpenSSL asks the store for the CRLs of a
+    certificate by that certificate's issuer name, and takes the CRL's signer from the chain
+    itself: so only the issuers of the certificates the chain can hold matter, the chain
+    sent along and every CA its building can reach in the store by name.  Any other CRL in
+    the directory cannot change the verdict, and is not handed to OpenSSL: loading a CRL
+    there costs as much as parsing all of its entries (a 100k-entry CRL: 70 ms).
+    """
+    todo = [subject_hash(cert, issuer=True) for cert in chain]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(view.issuers.get(name, ()))
+    return seen
 
 
 def openssl_view(store: TrustStore, chain: Sequence[x509.Certificate] = ()
@@ -218,13 +279,135 @@ def openssl_view(store: TrustStore, chain: Sequence[x509.Certificate] = ()
     ``<hash>.r0``, ...; a CRL counts when its issuer's name hash (known from any certificate
     in the directory or in ``chain``, the certificates being verified) is its file's hash.
     """
-    certs, candidates, known = _store_view(store)
-    hashes = dict(known)
-    for cert in chain:
-        _learn(hashes, cert)
-    crls = [crl for prefix, crl in candidates
-            if hashes.get(crl.issuer.public_bytes()) == prefix]
-    return certs, crls
+    view = _store_view(store)
+    return view.certs, [crl for _, _, crl in _found_crls(view, chain)]
+
+
+class _Loaded:
+    """One pyOpenSSL store for one way of verifying (flags, time), with the directory's CAs,
+    kept with the :class:`TrustStore`: every chain check of the run that verifies that way
+    uses it, so each CRL is loaded into OpenSSL once per run, and only when a chain needs it.
+    ``refused`` holds, per CRL file handed to it in that order, why OpenSSL refused to load
+    it ("" when it loaded)."""
+
+    __slots__ = ("x509", "refused")
+
+    def __init__(self, x509_store: Any) -> None:
+        self.x509 = x509_store
+        self.refused: dict[str, str] = {}
+
+
+def _flags(crl_check: bool, allow_proxy: bool) -> int:
+    """OpenSSL's flags for ``-crl_check_all`` and ``-allow_proxy_certs``."""
+    from OpenSSL import crypto
+
+    flags = 0
+    if crl_check:
+        flags |= crypto.X509StoreFlags.CRL_CHECK | crypto.X509StoreFlags.CRL_CHECK_ALL
+    if allow_proxy:
+        flags |= crypto.X509StoreFlags.ALLOW_PROXY_CERTS
+    return flags
+
+
+def _openssl_store(store: TrustStore, flags: int, at: Optional[_dt.datetime],
+                   kept: bool = True) -> _Loaded:
+    """The store's pyOpenSSL store for ``flags`` and ``at``, made (with the CAs) once; a new
+    one, not kept, with ``kept=False``."""
+    from OpenSSL import crypto
+
+    stores = store.__dict__.setdefault("_openssl_stores", {})
+    key = (flags, at)
+    if key not in stores or not kept:
+        x509_store = crypto.X509Store()
+        for cert in _store_view(store).certs:  # the scan kept only CAs OpenSSL loads
+            x509_store.add_cert(openssl_x509(cert))
+        if flags:
+            x509_store.set_flags(flags)
+        if at is not None:
+            x509_store.set_time(at.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+                                if at.tzinfo else at)
+        if not kept:
+            return _Loaded(x509_store)
+        stores[key] = _Loaded(x509_store)
+    return stores[key]
+
+
+def _load_crl(loaded: _Loaded, name: str, crl: x509.CertificateRevocationList) -> str:
+    """Hand ``crl`` (the file ``name``) to ``loaded``'s store once; why OpenSSL refused it, or
+    "" (a CRL OpenSSL cannot load is no CRL, as with -CApath)."""
+    from OpenSSL import crypto
+
+    if name not in loaded.refused:
+        try:
+            loaded.x509.add_crl(crl)
+            loaded.refused[name] = ""
+        except crypto.Error as exc:
+            loaded.refused[name] = openssl_reason(exc)
+    return loaded.refused[name]
+
+
+def openssl_refusal(store: TrustStore, crl: CRLFile) -> Optional[str]:
+    """Why OpenSSL refuses to load ``crl`` (a damaged revoked entry, an extension it cannot
+    decode), or None; asked once per file and store (the chain check skips such a CRL, as
+    ``-CApath`` does, and says the CRL is there but cannot be used).
+
+    OpenSSL is asked by loading the CRL into the store the chain checks with CRLs use, so a
+    CRL the user relies on is loaded into OpenSSL once per run, not once per question.
+    """
+    cache = store.__dict__.setdefault("_openssl_refusals", {})
+    if crl.name not in cache:
+        refusal = None
+        if crl.crl is not None and crl.encoding == "PEM":
+            refusal = crl_damage(crl.crl)
+            if refusal is None:
+                loaded = _openssl_store(store, _flags(True, True), None)
+                reason = _load_crl(loaded, crl.name, crl.crl)
+                refusal = f"cannot be loaded by {openssl_name()} ({reason})" if reason else None
+        cache[crl.name] = refusal
+    return cache[crl.name]
+
+
+def _may_be_proxy(cert: x509.Certificate) -> bool:
+    """True unless ``cert`` surely carries no proxyCertInfo (RFC 3820), the extension OpenSSL
+    marks a proxy by; one whose extensions cannot be decoded may be anything."""
+    try:
+        return any(ext.oid == PROXY_CERT_INFO_OID for ext in cert.extensions)
+    except Exception:  # noqa: BLE001 - DECODE_ERRORS and whatever else a damaged one raises
+        return True
+
+
+def _store_for(store: TrustStore, chain: Sequence[x509.Certificate], crl_check: bool,
+               allow_proxy: bool, at: Optional[_dt.datetime]) -> Any:
+    """The pyOpenSSL store to verify ``chain`` with: the one kept for these flags, with the
+    CRLs OpenSSL can ask for while verifying ``chain`` (see :func:`_chain_issuers`) loaded.
+
+    OpenSSL reads ALLOW_PROXY_CERTS only to refuse a proxy certificate in the chain, so where
+    no certificate the chain can hold is a proxy, a check without it shares the proxy checks'
+    store (and its CRLs).  A kept store may hold CRLs other chains needed; those OpenSSL
+    never asks for this chain change nothing.  Should it hold, under a name hash this chain
+    needs, a CRL this chain would not get, or the same ones in another order (which decides
+    between CRLs of one issuer that OpenSSL finds equally good), this chain gets a store of
+    its own: the verdict is always the one of a store built for it alone.
+    """
+    view = _store_view(store)
+    if not allow_proxy and not any(_may_be_proxy(c) for c in chain) \
+            and not view.proxy_cas:
+        allow_proxy = True
+    flags = _flags(crl_check, allow_proxy)
+    if not crl_check:
+        return _openssl_store(store, flags, at).x509
+    wanted = _chain_issuers(view, chain)
+    crls = [(name, crl) for prefix, name, crl in _found_crls(view, chain) if prefix in wanted]
+    loaded = _openssl_store(store, flags, at)
+    for prefix in wanted:
+        handed = [n for n in loaded.refused if n.split(".")[0] == prefix]
+        mine = [n for n, _ in crls if n.split(".")[0] == prefix]
+        if handed != mine[:len(handed)]:
+            loaded = _openssl_store(store, flags, at, kept=False)
+            break
+    for name, crl in crls:
+        _load_crl(loaded, name, crl)
+    return loaded.x509
 
 
 def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
@@ -244,28 +427,9 @@ def verify_chain(leaf: x509.Certificate, untrusted: Sequence[x509.Certificate],
     from OpenSSL import crypto
 
     store = ca_dir if isinstance(ca_dir, TrustStore) else scan_trust_dir(Path(ca_dir))
-    certs, crls = openssl_view(store, [leaf, *untrusted])
-    x509_store = crypto.X509Store()
-    for cert in certs:  # the scan kept only CAs OpenSSL loads
-        x509_store.add_cert(openssl_x509(cert))
-    if crl_check:
-        for crl in crls:
-            try:
-                x509_store.add_crl(crl)
-            except crypto.Error:  # a CRL OpenSSL cannot load is no CRL, as with -CApath
-                continue
-    flags = 0
-    if crl_check:
-        flags |= crypto.X509StoreFlags.CRL_CHECK | crypto.X509StoreFlags.CRL_CHECK_ALL
-    if allow_proxy:
-        flags |= crypto.X509StoreFlags.ALLOW_PROXY_CERTS
-    if flags:
-        x509_store.set_flags(flags)
-    if at is not None:
-        x509_store.set_time(at.astimezone(_dt.timezone.utc).replace(tzinfo=None)
-                            if at.tzinfo else at)
     leaf_dn = dn_slash(leaf.subject)
     try:
+        x509_store = _store_for(store, [leaf, *untrusted], crl_check, allow_proxy, at)
         ctx = crypto.X509StoreContext(x509_store, openssl_x509(leaf),
                                       [openssl_x509(c) for c in untrusted])
     except OpenSSLRefuses as exc:
