@@ -24,6 +24,7 @@ from mu3e_checks.knowledge.trust import (
     TrustStore,
     guide_bundles,
 )
+from mu3e_checks.knowledge.trust.igtf import with_required
 from mu3e_checks.knowledge.trust.target import own_dir
 from mu3e_checks.remedy import Remedy, join, say
 
@@ -34,9 +35,10 @@ _REINSTALL = "then install that CA's bundle again (see CA-004)"
 def bundle_fix(ca_dir: Path, dns: Sequence[str], aliases: Mapping[str, str],
                repository: str = "") -> Remedy:
     """Install commands for the CAs named by ``dns`` (from ``repository``, the
-    ``--mu3e-ca-repository``); unknown ones get a pointer to the index."""
+    ``--mu3e-ca-repository``), with the bundles they require (an issuing CA alone verifies
+    nothing without its root); unknown ones get a pointer to the index."""
     known = [aliases.get(dn) or KNOWN_BUNDLES.get(dn) for dn in dns]
-    found = list(dict.fromkeys(a for a in known if a))
+    found = with_required(a for a in known if a)
     unknown = [commands.find_ca_bundle(dn, ca_dir, repository)
                for dn, a in zip(dns, known) if not a]
     return join(commands.install_ca_bundles(ca_dir, found, repository), *unknown)

@@ -226,14 +226,16 @@ def run_fix(fix: str, env: Mapping[str, str], scratch: Path, *,
 # ------------------------------------------------------------------ diagnosing as the user
 
 
-def diagnose(home: Path, env: Mapping[str, str], *args: str, workdir: Path) -> RunResult:
+def diagnose(home: Path, env: Mapping[str, str], *args: str, workdir: Path,
+             offline: bool = True) -> RunResult:
     """The diagnosis as the unprivileged user, in ``env`` (the user's shell), from
-    ``workdir`` (the user's, where JUnit and the report land)."""
+    ``workdir`` (the user's, where JUnit and the report land); ``offline=False`` lets the
+    network checks run (the caller names the loopback nameserver)."""
     python, path = checker_python()
     workdir.mkdir(parents=True, exist_ok=True)
     give(workdir)
     run_env = {**env, "PYTHONPATH": path, "PYTHONDONTWRITEBYTECODE": "1"}
-    return run_checks(home, *args, env=run_env, cwd=workdir,
+    return run_checks(home, *args, env=run_env, cwd=workdir, offline=offline,
                       command=[*as_user(), python, "-m", "pytest", "--pyargs", "mu3e_checks"])
 
 
@@ -252,9 +254,13 @@ def shell_env(home: Path, **values: Optional[str]) -> dict[str, str]:
 
 class ProofWorld:
     """The UK grid a Mu3e user meets (test keys, real DNs), a host CA for the loopback
-    Configuration Server, and the user registered there."""
+    Configuration Server, and the user registered there; and the CERN pair (test keys, real
+    DNs), whose Grid CA issues the host certificate of a server the user's CA directory does
+    not trust yet (IGTF ships the two as separate bundles: CERN-GridCA requires CERN-Root-2)."""
 
     def __init__(self) -> None:
+        from mu3e_checks.knowledge.trust import CERN_GRID_CA, CERN_ROOT_CA_2
+        from tests.support.pki_factory import dn
         from tests.support.worlds import UKGrid
 
         self.grid = UKGrid()
@@ -262,12 +268,18 @@ class ProofWorld:
         self.host_ca = self.pki.ca("Mu3e Test Host CA", parent=self.grid.root)
         self.localhost = self.pki.host(self.host_ca, "localhost",
                                        sans=["localhost", "127.0.0.1"])
+        self.cern_root = self.pki.ca(subject=dn(CERN_ROOT_CA_2))
+        self.cern_ca = self.pki.ca(subject=dn(CERN_GRID_CA), parent=self.cern_root)
+        self.cern_localhost = self.pki.host(self.cern_ca, "localhost",
+                                            sans=["localhost", "127.0.0.1"])
 
     @property
     def bundles(self) -> dict[str, Entity]:
-        """The IGTF aliases of this world's CAs (the UK pair under their real aliases)."""
+        """The IGTF aliases of this world's CAs (the UK and CERN pairs under their real
+        aliases)."""
         return {"UKeScienceCA-2B": self.grid.ca, "UKeScienceRoot-2007": self.grid.root,
-                "Mu3eTestHostCA": self.host_ca}
+                "Mu3eTestHostCA": self.host_ca, "CERN-Root-2": self.cern_root,
+                "CERN-GridCA": self.cern_ca}
 
 
 @dataclass
@@ -311,7 +323,10 @@ class IgtfRepository:
 
         top = f"ca_{alias}-{IGTF_VERSION}"
         fp = ca.cert.fingerprint(hashes.SHA1()).hex(":").upper()
-        info = (f"alias = {alias}\ncrl_url = {self.crl_url(ca)}\nsha1fp.0 = {fp}\n"
+        # An intermediate's bundle names the bundle of its issuer, as IGTF's do.
+        requires = "".join(f"requires = {a}\n" for a, c in self.cas.items()
+                           if ca.issuer is c and c is not ca)
+        info = (f"alias = {alias}\ncrl_url = {self.crl_url(ca)}\n{requires}sha1fp.0 = {fp}\n"
                 f'subjectdn = "{dn_slash(ca.cert.subject)}"\nversion = {IGTF_VERSION}\n')
         files = {f"{alias}.pem": ca.cert.public_bytes(Encoding.PEM),
                  f"{alias}.info": info.encode(),

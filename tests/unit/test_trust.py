@@ -138,6 +138,16 @@ def test_bundle_fix_known_and_unknown(tmp_path):
     assert "ca_XX-Somebody-1.138.tar.gz" in aliased
 
 
+def test_bundle_fix_brings_the_root_an_issuing_ca_requires(tmp_path):
+    # IGTF ships an issuing CA and its root as two bundles; the issuing CA alone verifies
+    # nothing, so the fix for a missing CERN Grid CA installs CERN-Root-2 too, once.
+    text = adv.bundle_fix(tmp_path, [trust.CERN_GRID_CA, trust.CERN_ROOT_CA_2], {}).render()
+    assert "ca_CERN-GridCA-1.138.tar.gz" in text
+    assert text.count("ca_CERN-Root-2-1.138.tar.gz") == text.count("ca_CERN-GridCA-1.138.tar.gz")
+    root_only = adv.bundle_fix(tmp_path, [trust.CERN_ROOT_CA_2], {}).render()
+    assert "CERN-GridCA" not in root_only
+
+
 def test_scan_dedupes_hash_names_and_freshness(grid, tmp_path):
     pki = grid.pki
     crls = crls_for(pki, grid.cas)

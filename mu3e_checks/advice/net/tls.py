@@ -29,7 +29,8 @@ def explain(failure: TlsFailure, target: ServiceUrl, advice: Advice,
         issuer = server.issuer if server else "unknown"
         wanted = list(advice.required_cas) if "eScience" in issuer else [issuer]
         return (f"the server's certificate ({server.subject if server else '?'}) is issued by "
-                f"'{issuer}', which is not in your trust dir {trust_dir}",
+                f"'{issuer}', which your trust dir {trust_dir} cannot verify: that CA, or a CA "
+                f"above it, is not installed ({failure.detail})",
                 bundle_fix(trust_dir, wanted, {}, advice.ca_repository))
     if kind is TlsFailureKind.HOSTNAME_MISMATCH:
         names = ", ".join(server.names) if server and server.names else "other names"

@@ -6,7 +6,7 @@ bundle's own ``.info`` file when it is installed, and taken from :data:`KNOWN_BU
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
@@ -19,6 +19,24 @@ KNOWN_BUNDLES: dict[str, str] = {
     CERN_ROOT_CA_2: "CERN-Root-2",
     CERN_GRID_CA: "CERN-GridCA",
 }
+#: The bundle each of those requires (IGTF's ``requires`` in its ``.info``): an issuing CA's
+#: bundle holds no root, and OpenSSL verifies nothing below a CA whose own issuer is missing.
+BUNDLE_REQUIRES: dict[str, str] = {
+    "UKeScienceCA-2B": "UKeScienceRoot-2007",
+    "CERN-GridCA": "CERN-Root-2",
+}
+
+
+def with_required(aliases: Iterable[str]) -> list[str]:
+    """``aliases``, each followed by the bundles it requires (up to its root), each once: what
+    must be installed for a certificate of those CAs to verify."""
+    out: list[str] = []
+    for alias in aliases:
+        seen: Optional[str] = alias
+        while seen is not None and seen not in out:
+            out.append(seen)
+            seen = BUNDLE_REQUIRES.get(seen)
+    return out
 
 
 @dataclass(frozen=True)
