@@ -126,6 +126,9 @@ def run_user_command(argv: Sequence[str]) -> tuple[int, str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``mu3e-checks`` console script."""
+    from mu3e_checks.plugin import spare_collector
+
+    spare_collector()
     if argv is None:
         argv = sys.argv[1:]
     argv = list(argv)

@@ -436,23 +436,25 @@ def test_group_voms(cs_data, cs_probe, settings, dirac_config, run):
 
 @check("NET-012", "The Configuration Server names the ProxyManager and BundleDelivery for "
        "your setup", step=STEP, network=True, severity="warn", requires=("NET-009",),
-       fix=commands.configure)
+       fix=commands.tell_contacts)
 def test_setup_services(cs_data, cs_probe, settings, run):
     """The next steps need services the CS data names: the ProxyManager (proxy upload, via
     ``/DIRAC/Setups/<setup>/Framework`` and ``/Systems/Framework/<instance>/URLs``) and
     BundleDelivery (CA/CRL sync).  When the lookup breaks DIRAC says "Option
     /DIRAC/Setups/GridPP/Framework is not defined"; this warns with the same words and names the
-    URLs found (dips or https).
+    URLs found (dips or https).  The data is the server's: no command on your side changes
+    it (``dirac-configure`` only copies it), so the advice is for the Mu3e computing contacts,
+    with the setups the server does define, in case ``--mu3e-setup`` is the wrong one.
     """
     _registry(cs_data, cs_probe, settings)
-    advice = adv.Advice.from_settings(settings)
     found, named = [], []
     for service in ("Framework/ProxyManager", "Framework/BundleDelivery"):
         lookup = net.registry.service_urls(cs_data.cfg, settings.setup, service)
         if lookup.problem:
+            known = (f"the server defines the setup(s) {', '.join(lookup.setups)}"
+                     if lookup.setups else "the server's data defines no /DIRAC/Setups")
             warn(f"Cannot get URL for {service} in setup {settings.setup}: {lookup.problem} "
-                 "(a wrong --mu3e-setup / /DIRAC/Setup, or a client and server too far apart)",
-                 setup=advice.setup, cs=advice.cs_url)
+                 f"({known}: a wrong --mu3e-setup, or a server too far from the client)")
             continue
         named.append((service, tuple(lookup.urls)))
         found.append(f"{service}: {', '.join(lookup.urls)}")

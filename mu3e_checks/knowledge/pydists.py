@@ -16,7 +16,6 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import Optional
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from mu3e_checks.knowledge import files as _fs
@@ -126,6 +125,10 @@ def python_satisfies(requires_python: Optional[str], python_version: str) -> Opt
     """
     if not requires_python:
         return True
+    # Imported here: its class body compiles a large regex (some 8 ms), and most dists in a
+    # diagnosis state no Requires-Python.
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
     try:
         return Version(python_version) in SpecifierSet(requires_python)
     except (InvalidSpecifier, InvalidVersion):

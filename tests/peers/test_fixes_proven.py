@@ -156,8 +156,6 @@ NOT_RUNNABLE_HERE: dict[str, str] = {
                     "the command shows the state (a port test, openssl s_client); it repairs "
                     "nothing"),
     "NET-005": "the fix is 'sudo timedatectl set-ntp true': root's, on the user's machine",
-    "NET-012": ("dirac-configure -I writes what the server serves; a server that names no "
-                "ProxyManager for the setup is for the Mu3e computing contacts (PERSON_ROWS)"),
     "NET-015": ("the failing setup needs a VOMS server presenting another DN than the CS "
                 "lists, with a real VOMS host name; the dirac-configure -I that rewrites "
                 "vomses and vomsdir from the CS is proven by NET-011's row"),

@@ -346,5 +346,7 @@ def test_service_urls_follow_the_setup_as_dirac_does():
     assert bd.problem == "Option /Systems/Framework/Production/URLs/BundleDelivery is not defined"
     other = registry.service_urls(cfg, "Other", "Framework/ProxyManager")
     assert other.problem == "Option /DIRAC/Setups/Other/Framework is not defined"
+    assert other.setups == ("GridPP",)  # what the server does define, for the advice
     real = registry.parse_cs_data(_as_sent())  # the real test CS serves no Setups
-    assert registry.service_urls(real, "GridPP", "Framework/ProxyManager").instance is None
+    none = registry.service_urls(real, "GridPP", "Framework/ProxyManager")
+    assert none.instance is None and none.setups == ()

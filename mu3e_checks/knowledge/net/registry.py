@@ -279,6 +279,7 @@ class ServiceLookup:
     instance: Optional[str]
     option: Optional[str]  # /Systems/<system>/<instance>/URLs/<name>
     urls: tuple[str, ...] = ()
+    setups: tuple[str, ...] = ()  # the setups the server's data defines (/DIRAC/Setups/*)
 
     @property
     def problem(self) -> str:
@@ -306,8 +307,9 @@ def service_urls(cfg: Any, setup: str, service: str) -> ServiceLookup:
     system, _, name = service.partition("/")
     setup_option = f"/DIRAC/Setups/{setup}/{system}"
     instance = _value(cfg, setup_option)
+    setups = tuple(_sections(_section(_section(cfg, "DIRAC"), "Setups")))
     if not instance:
-        return ServiceLookup(service, setup_option, None, None)
+        return ServiceLookup(service, setup_option, None, None, setups=setups)
     option = f"/Systems/{system}/{instance}/URLs/{name}"
     return ServiceLookup(service, setup_option, instance, option,
-                         tuple(split_list(_value(cfg, option))))
+                         tuple(split_list(_value(cfg, option))), setups)
