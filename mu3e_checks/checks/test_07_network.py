@@ -451,10 +451,7 @@ def test_setup_services(cs_data, cs_probe, settings, run):
     for service in ("Framework/ProxyManager", "Framework/BundleDelivery"):
         lookup = net.registry.service_urls(cs_data.cfg, settings.setup, service)
         if lookup.problem:
-            known = (f"the server defines the setup(s) {', '.join(lookup.setups)}"
-                     if lookup.setups else "the server's data defines no /DIRAC/Setups")
-            warn(f"Cannot get URL for {service} in setup {settings.setup}: {lookup.problem} "
-                 f"({known}: a wrong --mu3e-setup, or a server too far from the client)")
+            warn(adv.registry.service_missing(lookup, settings.setup))
             continue
         named.append((service, tuple(lookup.urls)))
         found.append(f"{service}: {', '.join(lookup.urls)}")

@@ -149,6 +149,12 @@ def test_the_default_output_is_the_summary_without_pytests_paths_and_tracebacks(
         in verbose.stdout
 
 
+def _stderr_of(tmp_path, code: str, *args: str) -> str:
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path,
+                          env=clean_env(tmp_path), capture_output=True, text=True,
+                          timeout=120).stderr
+
+
 def test_a_diagnosis_process_collects_garbage_rarely(tmp_path):
     # Both ways into a diagnosis raise the collector's thresholds (the imports alone would
     # trigger some 140 collections at CPython's 700); another pytest run keeps its own.
@@ -156,18 +162,14 @@ def test_a_diagnosis_process_collects_garbage_rarely(tmp_path):
              "from mu3e_checks.plugin import GC_THRESHOLD; "
              "main(sys.argv[1:]); sys.stderr.write('threshold=%r wanted=%r' % "
              "(gc.get_threshold(), GC_THRESHOLD))")
-    out = subprocess.run([sys.executable, "-c", probe, "--help"], cwd=tmp_path,
-                         env=clean_env(tmp_path), capture_output=True, text=True, timeout=120)
-    assert "threshold=(100000, 50, 100) wanted=(100000, 50, 100)" in out.stderr, out.stderr
+    out = _stderr_of(tmp_path, probe, "--help")
+    assert "threshold=(100000, 50, 100) wanted=(100000, 50, 100)" in out, out
     plugin = ("import gc, sys, pytest; before = gc.get_threshold(); pytest.main(sys.argv[1:]); "
               "sys.stderr.write('threshold=%r' % (gc.get_threshold(),)); "
               "sys.stderr.write(' kept' if gc.get_threshold() == before else ' changed')")
-    ours = subprocess.run([sys.executable, "-c", plugin, "-p", "no:cacheprovider", "--pyargs",
-                           "mu3e_checks", "--mu3e-list"], cwd=tmp_path, env=clean_env(tmp_path),
-                          capture_output=True, text=True, timeout=120)
-    assert "threshold=(100000, 50, 100)" in ours.stderr, ours.stderr
+    ours = _stderr_of(tmp_path, plugin, "-p", "no:cacheprovider", "--pyargs", "mu3e_checks",
+                      "--mu3e-list")
+    assert "threshold=(100000, 50, 100)" in ours, ours
     (tmp_path / "test_other.py").write_text("def test_one():\n    pass\n")
-    other = subprocess.run([sys.executable, "-c", plugin, "-p", "no:cacheprovider",
-                            "test_other.py"], cwd=tmp_path, env=clean_env(tmp_path),
-                           capture_output=True, text=True, timeout=120)
-    assert other.stderr.endswith(" kept"), other.stderr
+    other = _stderr_of(tmp_path, plugin, "-p", "no:cacheprovider", "test_other.py")
+    assert other.endswith(" kept"), other

@@ -42,13 +42,22 @@ def real_cs(net_world, loopback_only):
         yield server
 
 
-def diagnose(tmp_path, net_world, responder, real_cs, proxy):
+def diagnose(tmp_path, net_world, responder, real_cs, proxy, *extra: str, select: str = "NET",
+             env=None):
     home = tmp_path / "home"
     home.mkdir()
-    return run_checks(home, "--mu3e-select", "NET", "--mu3e-cs-url", real_cs.url,
+    return run_checks(home, "--mu3e-select", select, "--mu3e-cs-url", real_cs.url,
                       "--mu3e-nameserver", responder.address, "--mu3e-timeout", "5",
                       "--mu3e-trust-dir", str(net_world.trust), "--mu3e-proxy", str(proxy),
-                      offline=False)
+                      *extra, offline=False, env=env)
+
+
+#: The checks that compare the Registry's VOMS view with the local vomses, and their
+#: prerequisites.
+VOMS_VIEW = "NET-004,NET-009,NET-010,NET-011"
+#: One of the CS's two VOMS servers, with the DN the CS gives it (the other is missing).
+ONE_VOMS_LINE = ('"mu3e.org" "voms.mu3e.test" "15030" '
+                 '"/C=CH/O=Mu3e Test Grid/CN=voms.mu3e.test" "mu3e.org"\n')
 
 
 def test_ping_and_whoami_work_against_real_dirac(net_world, responder, real_cs, tmp_path):
@@ -210,17 +219,11 @@ def test_real_cs_group_does_not_list_you(net_world, responder, real_cs, tmp_path
 
 
 def test_real_cs_voms_view_against_local_vomses(net_world, responder, real_cs, tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
     vomses = tmp_path / "vomses"
-    # One of the CS's two VOMS servers, with the DN the CS gives it; the other is missing.
-    vomses.write_text('"mu3e.org" "voms.mu3e.test" "15030" '
-                      '"/C=CH/O=Mu3e Test Grid/CN=voms.mu3e.test" "mu3e.org"\n')
+    vomses.write_text(ONE_VOMS_LINE)
     proxy = person_proxy(net_world, "Dave Registered", GROUP)
-    r = run_checks(home, "--mu3e-select", "NET-004,NET-009,NET-010,NET-011", "--mu3e-cs-url",
-                   real_cs.url, "--mu3e-nameserver", responder.address, "--mu3e-timeout", "5",
-                   "--mu3e-trust-dir", str(net_world.trust), "--mu3e-proxy", str(proxy),
-                   offline=False, env={"X509_VOMSES": str(vomses)})
+    r = diagnose(tmp_path, net_world, responder, real_cs, proxy, select=VOMS_VIEW,
+                 env={"X509_VOMSES": str(vomses)})
     case = r["NET-011"]
     assert case.outcome == "warned", case.message
     assert "voms2.mu3e.test:15030" in case.message and "voms.mu3e.test:" not in case.message
@@ -231,31 +234,22 @@ def test_real_cs_voms_view_reads_the_vomses_under_diracs_root(net_world, respond
                                                               tmp_path):
     """Without $X509_VOMSES DIRAC reads <rootPath>/etc/grid-security/vomses (dirac-configure
     writes it there): NET-011 compares that one, as ENV-002 and the VOMS survey do."""
-    home = tmp_path / "home"
-    home.mkdir()
     root = tmp_path / "dirac-root"
     vomses = root / "etc" / "grid-security" / "vomses"
     vomses.parent.mkdir(parents=True)
-    vomses.write_text('"mu3e.org" "voms.mu3e.test" "15030" '
-                      '"/C=CH/O=Mu3e Test Grid/CN=voms.mu3e.test" "mu3e.org"\n')
+    vomses.write_text(ONE_VOMS_LINE)
     proxy = person_proxy(net_world, "Dave Registered", GROUP)
-    r = run_checks(home, "--mu3e-select", "NET-004,NET-009,NET-010,NET-011", "--mu3e-cs-url",
-                   real_cs.url, "--mu3e-nameserver", responder.address, "--mu3e-timeout", "5",
-                   "--mu3e-trust-dir", str(net_world.trust), "--mu3e-proxy", str(proxy),
-                   offline=False, env={"DIRAC_ROOT_PATH": str(root)})
+    r = diagnose(tmp_path, net_world, responder, real_cs, proxy, select=VOMS_VIEW,
+                 env={"DIRAC_ROOT_PATH": str(root)})
     case = r["NET-011"]
     assert case.outcome == "warned", case.message
     assert f"your vomses ({vomses})" in case.message and "voms2.mu3e.test:15030" in case.message
 
 
 def test_real_cs_group_without_voms_role_warns(net_world, responder, real_cs, tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
     proxy = person_proxy(net_world, "Bob Othergroup", "gridpp_user")
-    r = run_checks(home, "--mu3e-select", "NET-004,NET-009,NET-010,NET-011", "--mu3e-cs-url",
-                   real_cs.url, "--mu3e-nameserver", responder.address, "--mu3e-timeout", "5",
-                   "--mu3e-trust-dir", str(net_world.trust), "--mu3e-proxy", str(proxy),
-                   "--mu3e-group", "gridpp_user", offline=False)
+    r = diagnose(tmp_path, net_world, responder, real_cs, proxy, "--mu3e-group", "gridpp_user",
+                 select=VOMS_VIEW)
     assert r.outcome("NET-010") == "passed", r["NET-010"].message
     case = r["NET-011"]
     assert case.outcome == "warned", case.message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mu3e_checks import commands
 from mu3e_checks.advice.net import Advice
-from mu3e_checks.knowledge.net.registry import RegistryProblem
+from mu3e_checks.knowledge.net.registry import RegistryProblem, ServiceLookup
 from mu3e_checks.remedy import Remedy, join, say
 
 
@@ -50,3 +50,12 @@ def unreadable() -> Remedy:
     """The Configuration Server's data cannot be read, or is too big to read: only the people
     who run it can look into that."""
     return commands.tell_contacts()
+
+
+def service_missing(lookup: ServiceLookup, setup: str) -> str:
+    """Why DIRAC finds no URL for a service, in DIRAC's own words, with the setups the server
+    does define: the data is the server's, so its fix is :func:`unreadable`'s people."""
+    known = (f"the server defines the setup(s) {', '.join(lookup.setups)}" if lookup.setups
+             else "the server's data defines no /DIRAC/Setups")
+    return (f"Cannot get URL for {lookup.service} in setup {setup}: {lookup.problem} ({known}: "
+            "a wrong --mu3e-setup, or a server too far from the client)")
