@@ -26,8 +26,7 @@ through ``pytest.main`` exactly as the hermetic ``mu3e-checks`` command runs the
 
 from __future__ import annotations
 
-import graphlib
-import heapq
+import functools
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,7 +38,7 @@ from mu3e_checks import commands
 from mu3e_checks.model import CheckResult, Diagnosis, Explained
 from mu3e_checks.plugin import ArgsBuilder, run_in_process
 from mu3e_checks.redact import scrub_secrets
-from mu3e_checks.registry import Check, ordered, with_prerequisites
+from mu3e_checks.registry import Check, graph_ordered, ordered, with_prerequisites
 from mu3e_checks.render.explained import HEADING, section_lines
 from mu3e_checks.text import clip
 
@@ -657,7 +656,7 @@ def scene(text: str, lines: Sequence[str], command: Sequence[str] = (),
     """One linear pass: command lines and traceback frames, and the --nocs state each line
     was printed under (the last command line before it, else ``command``, else what the text
     shows: a proxy made without "Contacting CS...")."""
-    present = frozenset(s for s in _context_strings(catalogue or CATALOGUE) if s in text)
+    present = frozenset(s for s in _index(catalogue or CATALOGUE).context if s in text)
     fallback: Optional[bool] = None
     if CONTACTING_CS in present:
         fallback = False
@@ -707,14 +706,18 @@ class _Index:
     """The catalogue prepared for one pass: one pattern that finds, at every position of a
     line, the longest anchor starting there (a lookahead over the escaped anchors: literals
     only, no quantifier, so it cannot backtrack), and for each anchor the entries to offer a
-    line holding it (those of the anchor and of every shorter anchor it starts with)."""
+    line holding it (those of the anchor and of every shorter anchor it starts with); and
+    the context strings its entries (and the --nocs rule) look for around a line."""
 
     pattern: re.Pattern[str]
     offer: dict[str, frozenset[int]]
     anchorless: frozenset[int]
+    context: frozenset[str]
 
 
-_INDEXES: dict[int, _Index] = {}
+#: Each catalogue's index, by identity; the catalogue is kept beside it, so that its id cannot
+#: be reused by another object while the entry exists.
+_INDEXES: dict[int, tuple[Sequence[Entry], _Index]] = {}
 
 
 def _index(catalogue: Sequence[Entry]) -> _Index:
@@ -728,9 +731,10 @@ def _index(catalogue: Sequence[Entry]) -> _Index:
         offer = {t: frozenset(i for u in texts if t.startswith(u) for i in owners[u])
                  for t in texts}
         pattern = re.compile("(?=(" + "|".join(map(re.escape, texts)) + "))")
-        _INDEXES[key] = _Index(pattern, offer, frozenset(
-            i for i, e in enumerate(catalogue) if not e.anchors))
-    return _INDEXES[key]
+        _INDEXES[key] = (catalogue, _Index(pattern, offer, frozenset(
+            i for i, e in enumerate(catalogue) if not e.anchors),
+            frozenset(_context_strings(catalogue))))
+    return _INDEXES[key][1]
 
 
 def read(text: str, command: Sequence[str] = (),
@@ -831,19 +835,10 @@ def judge(matches: Iterable[Match] | Reading, results: Mapping[str, CheckResult]
 def graph_rank(checks: Mapping[str, Check]) -> dict[str, int]:
     """Each check's place in a topological order of the registry's prerequisite graph, ties
     broken by guide order: a check others depend on always ranks before them."""
-    guide = {c.id: i for i, c in enumerate(ordered(checks.values()))}
-    graph = graphlib.TopologicalSorter({cid: c.requires for cid, c in checks.items()})
-    graph.prepare()
-    ready = [(guide[c], c) for c in graph.get_ready()]
-    heapq.heapify(ready)
-    rank: dict[str, int] = {}
-    while ready:
-        _, cid = heapq.heappop(ready)
-        rank[cid] = len(rank)
-        graph.done(cid)
-        for nxt in graph.get_ready():
-            heapq.heappush(ready, (guide[nxt], nxt))
-    return rank
+    guide = [c.id for c in ordered(checks.values())]
+    at = {cid: n for n, cid in enumerate(guide)}
+    rank = graph_ordered(guide, lambda cid: [at[r] for r in checks[cid].requires])
+    return {cid: n for n, cid in enumerate(rank)}
 
 
 def root_first(judged: Sequence[Judged], checks: Mapping[str, Check]) -> list[Judged]:
@@ -884,8 +879,9 @@ class Explanation:
     offline: bool = False
     note: str = ""  # e.g. that only the end of a longer output was read
 
-    @property
+    @functools.cached_property
     def verdict(self) -> str:
+        """Read by every part of the section: worked out once, from the reading alone."""
         return verdict(self.reading)
 
     @property
@@ -899,8 +895,11 @@ class Explanation:
         from mu3e_checks import registry
 
         out: list[Explained] = []
+        lines_of: dict[str, list[str]] = {}
+        for m in self.reading.matches:
+            lines_of.setdefault(m.entry.key, []).append(m.line)
         for entry in entries(self.reading, ordinary=True):
-            lines = [m.line for m in self.reading.matches if m.entry.key == entry.key]
+            lines = lines_of.get(entry.key, [])
             out.append(Explained("ordinary" if entry.ordinary else "entry", key=entry.key,
                                  title=entry.title, harmful=entry.harmful,
                                  why="" if entry.harmful else entry.why,
@@ -1028,11 +1027,13 @@ class ReportPlugin:
         #: them.
         self.results: dict[str, Any] = {}
         self.items: tuple[Explained, ...] = ()
+        self.explained: Optional[Explanation] = None
 
     def pytest_mu3e_report_sections(self, diagnosis: Diagnosis) -> dict[str, Any]:
         """The "Error explained" items for the run's model (:mod:`mu3e_checks.hooks`)."""
         self.results = {r.id: r for r in diagnosis.map_text(scrub_secrets).results}
-        self.items = self.explanation().items()
+        self.explained = self.explanation()
+        self.items = self.explained.items()
         return {"explained": self.items}
 
     def explanation(self) -> Explanation:
@@ -1082,7 +1083,7 @@ def explain(text: str, extra: Sequence[str], pytest_args: ArgsBuilder,
     else:
         ids = [c for e in entries(reading) for c in e.check_ids]
         run_checks(with_prerequisites(ids, registry.load_all()), extra, pytest_args, plugin)
-    ex = plugin.explanation()
+    ex = plugin.explained or plugin.explanation()
     return ex, plugin.items or ex.items()
 
 
@@ -1136,13 +1137,13 @@ def main(argv: Sequence[str], pytest_args: ArgsBuilder,
             text = text[-MAX_TEXT:].split("\n", 1)[-1]
             note = "only the last 1 MiB of the command's output was read"
     elif source is not None:
-        from mu3e_checks.knowledge.files import Unreadable, read_bytes
+        from mu3e_checks.knowledge.files import TooLarge, Unreadable, read_bytes
 
         try:  # the bounded, non-blocking read path: a FIFO or a huge file must not hang it
             code, text = None, read_bytes(source, MAX_TEXT).decode("utf-8", "replace")
         except Unreadable as exc:
             print(f"mu3e-checks explain: {exc}", file=sys.stderr)
-            if "larger" in str(exc):
+            if isinstance(exc, TooLarge):
                 print(too_big, file=sys.stderr)
             return 2
     else:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Callable, Optional, TypeVar
 
 from mu3e_checks.remedy import Builder, Remedy
 
 F = TypeVar("F", bound=Callable[..., object])
+T = TypeVar("T")
 
 #: The guide's chapters, in the order a physicist follows them.  Check modules map onto these;
 #: the terminal summary groups by them.  Keys are stable; titles are the guide's own headings.
@@ -227,3 +228,26 @@ def with_prerequisites(ids: Iterable[str], checks: Mapping[str, object]) -> list
 def ordered(checks: Iterable[Check]) -> list[Check]:
     """Guide order: by chapter, then by ID within a chapter."""
     return sorted(checks, key=lambda c: (STEP_ORDER[c.step], c.id))
+
+
+def graph_ordered(nodes: Sequence[T], requires: Callable[[T], Iterable[int]]) -> list[T]:
+    """``nodes`` reordered so that each comes after those it requires (``requires`` gives the
+    positions in ``nodes`` of a node's prerequisites), their given order kept wherever the
+    graph allows: at each step the earliest node whose prerequisites are all placed goes next.
+    The run orders its checks so, and ``explain`` ranks causes so; a cycle (the registry
+    refuses them when it loads) keeps the rest as it is."""
+    deps = [set(requires(node)) for node in nodes]
+    placed: set[int] = set()
+    out: list[T] = []
+    remaining = list(range(len(nodes)))
+    while remaining:
+        for n, i in enumerate(remaining):  # noqa: B007 (n is used after the loop)
+            if deps[i] <= placed:
+                break
+        else:
+            out.extend(nodes[i] for i in remaining)
+            break
+        remaining.pop(n)
+        out.append(nodes[i])
+        placed.add(i)
+    return out

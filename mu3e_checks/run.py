@@ -54,31 +54,17 @@ def _entry(item: pytest.Item) -> Optional[registry.Check]:
 
 
 def graph_order(items: list[pytest.Item]) -> list[pytest.Item]:
-    """``items`` reordered so every check runs after the checks it requires.
+    """``items`` reordered so every check runs after the checks it requires
+    (:func:`registry.graph_ordered`), the collected order (guide order: module names, then
+    definition order) kept wherever the graph allows.  So a prerequisite works whatever order
+    files or other plugins put the checks in."""
+    at = {e.id: n for n, it in enumerate(items) if (e := _entry(it)) is not None}
 
-    The collected order (guide order: module names, then definition order) is kept wherever
-    the graph allows: at each step the earliest item whose prerequisites have all run goes
-    next.  So a prerequisite works whatever order files or other plugins put the checks in.
-    (The registry refuses cycles when it loads; a cycle here would keep the rest as is.)
-    """
-    by_check = {e.id: it for it in items if (e := _entry(it)) is not None}
-    deps: dict[int, set[int]] = {}
-    for it in items:
-        e = _entry(it)
-        deps[id(it)] = {id(by_check[r]) for r in (e.requires if e else ()) if r in by_check}
-    placed: set[int] = set()
-    out: list[pytest.Item] = []
-    remaining = list(items)
-    while remaining:
-        for n, it in enumerate(remaining):  # noqa: B007 (n is used after the loop)
-            if deps[id(it)] <= placed:
-                break
-        else:
-            out.extend(remaining)
-            break
-        out.append(remaining.pop(n))
-        placed.add(id(it))
-    return out
+    def requires(item: pytest.Item) -> list[int]:
+        e = _entry(item)
+        return [at[r] for r in (e.requires if e else ()) if r in at]
+
+    return registry.graph_ordered(items, requires)
 
 
 class DiagnosisRun:

@@ -14,6 +14,12 @@ from typing import Optional
 
 from mu3e_checks.knowledge import der
 from mu3e_checks.knowledge.files import Unreadable, find_files, is_file, read_bytes
+from mu3e_checks.knowledge.pkcs12_cost import (
+    PBES2,
+    PKCS7_DATA,
+    PKCS7_ENCRYPTED_DATA,
+    SHROUDED_KEY_BAG,
+)
 
 
 @dataclass(frozen=True)
@@ -83,9 +89,6 @@ LEGACY_PBE = {
     "1.2.840.113549.3.2": "RC2-CBC",
     "1.2.840.113549.3.9": "RC5-CBC",
 }
-_PBES2 = "1.2.840.113549.1.5.13"
-_DATA, _ENCRYPTED_DATA = "1.2.840.113549.1.7.1", "1.2.840.113549.1.7.6"
-_SHROUDED_KEY_BAG = "1.2.840.113549.1.12.10.1.2"
 #: A .p12 is a few kilobytes; anything far larger is not one.
 MAX_PKCS12 = 1024 * 1024
 
@@ -101,12 +104,12 @@ def pkcs12_algorithms(data: bytes) -> list[str]:
     if len(pfx) < 2:
         raise der.DerError("PFX: too few fields")
     auth_type, auth_content = _content_info(pfx[1])
-    if auth_type != _DATA:
+    if auth_type != PKCS7_DATA:
         raise der.DerError("PFX: the authenticated safe is not plain data (public-key mode)")
     found: list[str] = []
     for info in der.seq(der.parse(_octets(auth_content)), "AuthenticatedSafe"):
         kind, content = _content_info(info)
-        if kind == _ENCRYPTED_DATA:
+        if kind == PKCS7_ENCRYPTED_DATA:
             encrypted = der.seq(content, "EncryptedData")
             if len(encrypted) < 2:
                 raise der.DerError("EncryptedData: too few fields")
@@ -114,10 +117,10 @@ def pkcs12_algorithms(data: bytes) -> list[str]:
             if len(eci) < 2:
                 raise der.DerError("EncryptedContentInfo: too few fields")
             found.append(_algorithm(eci[1]))
-        elif kind == _DATA:
+        elif kind == PKCS7_DATA:
             for bag in der.seq(der.parse(_octets(content)), "SafeContents"):
                 fields = der.seq(bag, "SafeBag")
-                if len(fields) >= 2 and der.oid(fields[0]) == _SHROUDED_KEY_BAG:
+                if len(fields) >= 2 and der.oid(fields[0]) == SHROUDED_KEY_BAG:
                     value = _explicit(fields[1])
                     found.append(_algorithm(der.seq(value, "EncryptedPrivateKeyInfo")[0]))
     return found
@@ -150,7 +153,7 @@ def _algorithm(tlv: der.Tlv) -> str:
     if not fields:
         raise der.DerError("empty AlgorithmIdentifier")
     ident = der.oid(fields[0])
-    if ident == _PBES2 and len(fields) > 1:
+    if ident == PBES2 and len(fields) > 1:
         params = der.seq(fields[1], "PBES2-params")
         if len(params) >= 2:
             return der.oid(der.seq(params[1], "encryptionScheme")[0])

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from mu3e_checks.knowledge.files import Unreadable, read_bytes
-from mu3e_checks.knowledge.trust.choice import SYSTEM_CERT_DIR
+from mu3e_checks.knowledge.trust.choice import SYSTEM_CERT_DIR, same_dir
 
 #: fetch-crl's own defaults (fetch-crl 3 man page).
 DEFAULT_CONFIG = Path("/etc/fetch-crl.conf")
@@ -80,14 +80,6 @@ class Survey:
     def serving(self, directory: Path) -> list[Run]:
         """The runs that will refresh ``directory`` (enabled, writing there)."""
         return [r for r in self.runs if not r.off and same_dir(r.output, directory)]
-
-
-def same_dir(a: Path, b: Path) -> bool:
-    """Whether two paths name one directory (links resolved when both exist)."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.normpath(a) == os.path.normpath(b)
 
 
 def _under(root: Path, path: Path) -> Path:

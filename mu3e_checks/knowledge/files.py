@@ -22,6 +22,10 @@ class Unreadable(Exception):
     """A file could not be read; the message is meant for the user."""
 
 
+class TooLarge(Unreadable):
+    """The file is larger than the reader's limit (a caller may say what the limit is for)."""
+
+
 def describe_os_error(path: Path, exc: OSError) -> str:
     """One sentence for an OSError, naming the path."""
     code = exc.errno
@@ -75,7 +79,7 @@ def read_bytes(path: Path, limit: int = MAX_READ, *, follow: bool = True) -> byt
         if kind:
             raise Unreadable(f"{path} is {kind}, not a file")
         if st.st_size > limit:
-            raise Unreadable(f"{path} is {st.st_size} bytes, far larger than expected")
+            raise TooLarge(f"{path} is {st.st_size} bytes, far larger than expected")
         chunks, size = [], 0
         while size <= limit:
             chunk = os.read(fd, min(1 << 20, limit + 1 - size))
@@ -84,7 +88,7 @@ def read_bytes(path: Path, limit: int = MAX_READ, *, follow: bool = True) -> byt
             chunks.append(chunk)
             size += len(chunk)
         if size > limit:
-            raise Unreadable(f"{path} is larger than {limit} bytes, far larger than expected")
+            raise TooLarge(f"{path} is larger than {limit} bytes, far larger than expected")
         return b"".join(chunks)
     except OSError as exc:
         raise Unreadable(describe_os_error(path, exc)) from None

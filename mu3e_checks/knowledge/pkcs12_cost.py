@@ -31,13 +31,13 @@ MAX_SCRYPT_WORK = 1 << 22
 _MAX_DEPTH = 32
 _MAX_NODES = 50_000
 
-_DATA = "1.2.840.113549.1.7.1"
-_ENCRYPTED_DATA = "1.2.840.113549.1.7.6"
-_SHROUDED_KEY_BAG = "1.2.840.113549.1.12.10.1.2"
+PKCS7_DATA = "1.2.840.113549.1.7.1"
+PKCS7_ENCRYPTED_DATA = "1.2.840.113549.1.7.6"
+SHROUDED_KEY_BAG = "1.2.840.113549.1.12.10.1.2"
 _SAFE_CONTENTS_BAG = "1.2.840.113549.1.12.10.1.6"
 _PKCS12_PBE = "1.2.840.113549.1.12.1."  # pbeWithSHAAnd3-KeyTripleDES-CBC, ...40BitRC2-CBC...
 _PBES1 = {f"1.2.840.113549.1.5.{n}" for n in (1, 3, 4, 6, 10, 11)}
-_PBES2 = "1.2.840.113549.1.5.13"
+PBES2 = "1.2.840.113549.1.5.13"
 _PBKDF2 = "1.2.840.113549.1.5.12"
 _SCRYPT = "1.3.6.1.4.1.11591.4.11"
 
@@ -153,7 +153,7 @@ def _algorithm(alg: _Node, what: str) -> list[Work]:
     if oid.startswith(_PKCS12_PBE) or oid in _PBES1:
         params = alg.child(1, f"the PBE parameters of {what}")
         return [Work(what, _int(params.child(1, f"the iteration count of {what}")))]
-    if oid != _PBES2:
+    if oid != PBES2:
         return []  # not password-based, or unknown to OpenSSL too: it derives nothing
     kdf = alg.child(1, f"the PBES2 parameters of {what}").child(0, f"the KDF of {what}")
     kdf_oid = _oid(kdf.child(0, f"the KDF of {what}"))
@@ -171,7 +171,7 @@ def _bags(reader: _Reader, safe: _Node, depth: int = 0) -> list[Work]:
     out: list[Work] = []
     for bag in safe.children if safe.constructed else ():
         bag_id = _oid(bag.child(0, "a bag's type"))
-        if bag_id == _SHROUDED_KEY_BAG:
+        if bag_id == SHROUDED_KEY_BAG:
             epki = bag.child(1, "a key bag's value").child(0, "a shrouded key")
             out += _algorithm(epki.child(0, "the key's algorithm"), "the private key")
         elif bag_id == _SAFE_CONTENTS_BAG and depth < 4:
@@ -191,17 +191,17 @@ def work(data: bytes) -> list[Work]:
         mac = pfx.children[2]
         out.append(Work("the MAC", _int(mac.children[2]) if len(mac.children) > 2 else 1))
     auth_safe = pfx.child(1, "the authenticated safe")
-    if _oid(auth_safe.child(0, "the safe's type")) != _DATA:
+    if _oid(auth_safe.child(0, "the safe's type")) != PKCS7_DATA:
         raise CostError("not a password-protected PKCS#12 file (public-key integrity mode)")
     inner = reader.octets(auth_safe.child(1, "the safe's content").child(0, "the safe's data"))
     safes, _ = reader.parse(inner)
     for info in safes.children if safes.constructed else ():
         kind = _oid(info.child(0, "a container's type"))
         body = info.child(1, "a container's content").child(0, "a container's content")
-        if kind == _DATA:
+        if kind == PKCS7_DATA:
             contents, _ = reader.parse(reader.octets(body))
             out += _bags(reader, contents)
-        elif kind == _ENCRYPTED_DATA:
+        elif kind == PKCS7_ENCRYPTED_DATA:
             eci = body.child(1, "an encrypted container's content info")
             out += _algorithm(eci.child(1, "a container's algorithm"), "an encrypted container")
     return out

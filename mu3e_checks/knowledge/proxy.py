@@ -417,7 +417,7 @@ def proxy_maker(cert: x509.Certificate) -> Optional[str]:
     """
     try:
         exts = {e.oid: e.value for e in cert.extensions}
-    except (ValueError, x509.DuplicateExtension):
+    except der.DECODE_ERRORS:
         return None
     if DIRAC_GROUP_OID in exts:
         return "dirac-proxy-init"

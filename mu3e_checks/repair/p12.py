@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 from mu3e_checks import outputs
+from mu3e_checks.knowledge.credentials import MAX_PKCS12 as P12_MAX_BYTES
 from mu3e_checks.remedy import Action
 from mu3e_checks.repair.base import Context, RepairError, Step, backup_name, create_new
 from mu3e_checks.text import visible
-
-#: A .p12 is a few kB; anything larger is not an export of one grid certificate.
-P12_MAX_BYTES = 1024 * 1024
 
 
 def _read_p12(p12: Path) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mu3e_checks import commands
 from mu3e_checks.advice.net import Advice
 from mu3e_checks.advice.net.registry import vo_admin
 from mu3e_checks.knowledge.net import ServiceUrl, describe_address
@@ -19,8 +20,7 @@ def explain(exc: DisetError, target: ServiceUrl, what: str, advice: Advice
     """What a failed DISET call (``what``: ping, whoami) means, and what to run."""
     where = describe_address(target.host, target.port)
     if exc.kind is DisetErrorKind.REFUSED:
-        fix = (advice.configure() if "not up" in exc.detail
-               else say("send this message to the Mu3e computing contacts"))
+        fix = advice.configure() if "not up" in exc.detail else commands.tell_contacts()
         return f"the server at {where} refused the {what}: {exc.detail}", fix
     if exc.kind is DisetErrorKind.TIMEOUT:
         return (f"the server at {where} completed TLS but gave no DISET answer: {exc.detail}; "

@@ -6,6 +6,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Optional
 
+from mu3e_checks import commands
 from mu3e_checks.advice.net import Advice
 from mu3e_checks.advice.net import diset as diset_advice
 from mu3e_checks.advice.net import dns as dns_advice
@@ -96,7 +97,7 @@ def explain_asked(asked: Asked, advice: Advice, proxy_group: Optional[str],
                   dn: str) -> tuple[str, Remedy]:
     """Why the ProxyManager could not be asked, by the layer that broke, and its fix
     (``proxy_group`` and ``dn`` are the local proxy's, for telling a refusal apart)."""
-    contacts = say("send this message to the Mu3e computing contacts")
+    contacts = commands.tell_contacts()
     cause, target = asked.cause, asked.target
     if asked.layer == "url":
         return (f"the ProxyManager URL the Configuration Server names is unusable: {cause}",

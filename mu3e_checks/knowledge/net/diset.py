@@ -47,6 +47,11 @@ class DisetErrorKind(str, Enum):
     REFUSED = "refused"  # an S_ERROR from the server
 
 
+#: The kinds in which the server answered (an S_ERROR, garbage, an oversized announcement): it
+#: got past TLS and judged our certificate; the others leave that open.
+ANSWERED = frozenset({DisetErrorKind.REFUSED, DisetErrorKind.GARBAGE, DisetErrorKind.TOO_BIG})
+
+
 class DisetError(Exception):
     """The DISET exchange failed: ``kind`` picks the fix, ``detail`` is for the user."""
 

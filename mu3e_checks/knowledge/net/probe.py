@@ -67,7 +67,7 @@ def refusal(exc: diset.DisetError, session: tls.TlsSession,
         if failure.kind is rejected:
             failure.credential = credential
             return failure
-    if exc.kind not in (*kinds, diset.DisetErrorKind.TIMEOUT):
+    if exc.kind in diset.ANSWERED:
         return None  # an answer came (garbage, too big, an S_ERROR): the server got this far
     if not session.client_cert_sent:
         if exc.kind is diset.DisetErrorKind.TIMEOUT:
@@ -180,15 +180,13 @@ class CsProbe:
             return TlsLayer(failure=failure)
         layer = TlsLayer(session=session)
         channel = diset.Channel(session.sock, deadline)
-        answered = (diset.DisetErrorKind.REFUSED, diset.DisetErrorKind.GARBAGE,
-                    diset.DisetErrorKind.TOO_BIG)
         try:
             diset.propose(channel, target.service, "ping", setup=self.setup, vo=self.vo)
             layer.channel = channel
             layer.proof = proof(session, answered=True)
         except diset.DisetError as exc:
             refused = refusal(exc, session, self.credential())
-            layer.proof = proof(session, answered=exc.kind in answered)
+            layer.proof = proof(session, answered=exc.kind in diset.ANSWERED)
             session.sock.close()
             if refused is not None:
                 refused.server = session.server

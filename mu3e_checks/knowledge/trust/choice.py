@@ -86,7 +86,7 @@ def dirac_root_cert_dir(environ: Mapping[str, str], diracos: Path,
     value = environ.get("DIRAC_ROOT_PATH")
     if value is not None:  # DIRAC takes it as set even when empty ("" + "/etc/...")
         return Path(f"{value}/etc/grid-security/certificates"), "$DIRAC_ROOT_PATH"
-    if root is not None and not _same(root, diracos):
+    if root is not None and not same_dir(root, diracos):
         return diracos_cert_dir(root), "rootPath"
     return diracos_cert_dir(diracos), "DIRACOS"
 
@@ -142,7 +142,8 @@ def ca_dir_problem(choice: TrustDirChoice) -> Optional[str]:
     return None
 
 
-def _same(a: Path, b: Path) -> bool:
+def same_dir(a: Path, b: Path) -> bool:
+    """Whether two paths name one directory (links resolved when both exist)."""
     try:
         return os.path.samefile(a, b)
     except OSError:
@@ -216,7 +217,7 @@ def two_dirs_problem(environ: Mapping[str, str], diracos: Path,
 
     def store_of(path: Path) -> TrustStore:
         for p, s in known.items():
-            if _same(p, path):
+            if same_dir(p, path):
                 return s
         return scan_trust_dir(path)
 
@@ -225,9 +226,9 @@ def two_dirs_problem(environ: Mapping[str, str], diracos: Path,
     if v_own.same_as(v_sys):
         return None
     choice = resolve_trust_dir(environ, diracos, None, system_dir)
-    if choice.source == "$X509_CERT_DIR" and not _same(choice.path, system_dir):
+    if choice.source == "$X509_CERT_DIR" and not same_dir(choice.path, system_dir):
         now = f"this shell exports X509_CERT_DIR={choice.exported}, but"
-    elif _same(choice.path, system_dir):
+    elif same_dir(choice.path, system_dir):
         now = "in this shell DIRAC uses the system directory, and"
     else:
         now = (f"in this shell DIRAC uses {choice.path} (X509_CERT_DIR is not set), but")
