@@ -112,8 +112,7 @@ def configure(setup: str, cs: str, *, note: str = "") -> Remedy:
 def configure_in(prefix: Optional[Path], setup: str, cs: str, *, note: str = "") -> Remedy:
     """The guide's ``dirac-configure`` inside the DIRACOS at ``prefix`` (after ``source
     diracosrc``); without one (DIRAC in a plain venv) the bare command."""
-    configured = configure(setup, cs, note=note)
-    return join(source_diracosrc(prefix), configured) if prefix is not None else configured
+    return in_diracos(prefix, configure(setup, cs, note=note))
 
 
 @builder(example={"line": Field("line")})
@@ -154,6 +153,12 @@ def pip_setuptools() -> Remedy:
 def source_diracosrc(prefix: Path) -> Remedy:
     """The guide's activation: ``source <prefix>/diracosrc``."""
     return cmd("source {diracosrc}", diracosrc=Path(prefix) / "diracosrc")
+
+
+def in_diracos(prefix: Optional[Path], remedy: Remedy) -> Remedy:
+    """``remedy`` run inside the DIRACOS at ``prefix`` (after ``source diracosrc``); without
+    one (DIRAC in a plain venv) ``remedy`` alone."""
+    return join(source_diracosrc(prefix), remedy) if prefix is not None else remedy
 
 
 #: The guide's DIRACOS prefix as the templates show it (the installer makes ``diracos``).
@@ -199,8 +204,7 @@ def install_dirac(prefix: Optional[Path], python: Optional[Path] = None, *,
     the bare command."""
     if python is not None:
         return python_pip_install_dirac(python, force=force)
-    pip = pip_install_dirac(force=force)
-    return join(source_diracosrc(prefix), pip) if prefix is not None else pip
+    return in_diracos(prefix, pip_install_dirac(force=force))
 
 
 @builder
@@ -208,8 +212,7 @@ def pin_setuptools(prefix: Optional[Path], python: Optional[Path] = None) -> Rem
     """The setuptools pin DIRAC 8 needs, where :func:`install_dirac` would install DIRAC."""
     if python is not None:
         return python_pip_setuptools(python)
-    pin = pip_setuptools()
-    return join(source_diracosrc(prefix), pin) if prefix is not None else pin
+    return in_diracos(prefix, pip_setuptools())
 
 
 # ------------------------------------------------------------------------------- trust store

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from mu3e_checks import commands
-from mu3e_checks.advice.diracos import configure_where_read
+from mu3e_checks.advice.diracos import activation_prefix, configure_where_read
 from mu3e_checks.knowledge.dirac_cfg import CfgFile, LayeredConfig
 from mu3e_checks.knowledge.diracos import DiracInstall, DiracosTree, same_path
 from mu3e_checks.remedy import Remedy, join, say
@@ -21,7 +21,7 @@ from mu3e_checks.remedy import Remedy, join, say
 def configure_values(tree: DiracosTree, setup: str, cs: str) -> dict:
     """The values of :func:`commands.configure_in`: the guide's dirac-configure, inside DIRACOS
     when there is one (DIRAC in a plain venv has no diracosrc to source)."""
-    return {"prefix": tree.prefix if tree.present else None, "setup": setup, "cs": cs}
+    return {"prefix": activation_prefix(tree), "setup": setup, "cs": cs}
 
 
 def configure(tree: DiracosTree, setup: str, cs: str) -> Remedy:

@@ -57,7 +57,12 @@ def reinstall(tree: DiracosTree) -> Remedy:
 def inside(tree: DiracosTree, remedy: Remedy) -> Remedy:
     """``remedy`` run inside DIRACOS (after ``source diracosrc``) when there is one; without a
     DIRACOS, DIRAC lives in a plain venv and the bare command is the fix."""
-    return join(diracosrc_line(tree.prefix), remedy) if tree.present else remedy
+    return commands.in_diracos(activation_prefix(tree), remedy)
+
+
+def activation_prefix(tree: DiracosTree) -> Optional[Path]:
+    """The DIRACOS prefix a fix activates before it runs (none without a DIRACOS)."""
+    return tree.prefix if tree.present else None
 
 
 def dirac_target(tree: DiracosTree,
@@ -68,7 +73,7 @@ def dirac_target(tree: DiracosTree,
     interp = install.outside_diracos if install is not None else None
     if interp is not None:
         return {"prefix": None, "python": interp.executable}
-    return {"prefix": tree.prefix if tree.present else None, "python": None}
+    return {"prefix": activation_prefix(tree), "python": None}
 
 
 def pip_dirac(tree: DiracosTree, *, force: bool = False,

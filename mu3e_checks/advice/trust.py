@@ -25,7 +25,7 @@ from mu3e_checks.knowledge.trust import (
     guide_bundles,
 )
 from mu3e_checks.knowledge.trust.igtf import with_required
-from mu3e_checks.knowledge.trust.target import own_dir
+from mu3e_checks.knowledge.trust.target import OwnDir, own_dir
 from mu3e_checks.remedy import Remedy, join, say
 
 #: The note of a damaged CA file's removal: the bundle brings the CA back.
@@ -128,9 +128,17 @@ def own_dir_fix(choice: TrustDirChoice, own: Path, needed: Sequence[str],
     bundles were added, its CRLs are missing, or ``crls`` (a CRL finding) asks for it.
     ``aliases`` names the bundles the directory in use holds (its IGTF ``.info`` files).
     """
-    plan = own_dir(choice, own, needed)
+    return own_dir_remedy(own_dir(choice, own, needed), aliases, repository=repository,
+                          diracosrc=diracosrc, crls=crls)
+
+
+def own_dir_remedy(plan: Optional[OwnDir], aliases: Mapping[str, str], *, repository: str = "",
+                   diracosrc: Path, crls: bool) -> Optional[Remedy]:
+    """:func:`own_dir_fix` for a plan already made (the directory is read once per run, and
+    the CA and the CRL findings each word their fix from it)."""
     if plan is None:
         return None
+    own = plan.own
     return join(commands.export("X509_CERT_DIR", own,
                                 note="{current} is not yours to change; keep this line in "
                                      "~/.bashrc, after 'source {rc}'",

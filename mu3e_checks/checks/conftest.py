@@ -7,6 +7,7 @@ PYTEST_DONT_REWRITE: fixtures here never assert, so pytest need not rewrite this
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -185,10 +186,10 @@ def own_ca_dir_fix(settings: Settings, trust_choice, trust_store: Fact, user_cer
     populated /etc/grid-security/certificates), the fix that moves the user to the DIRACOS one
     and fills it (advice/trust.py); None when the usual fix can write where it aims.
     Computed at most once per kind per run."""
-    from mu3e_checks.advice.trust import own_dir_fix
+    from mu3e_checks.advice.trust import own_dir_remedy
     from mu3e_checks.knowledge.pki import same_dn
     from mu3e_checks.knowledge.trust import CERN_GRID_CA, UserChain, diracos_cert_dir, user_chain
-    from mu3e_checks.knowledge.trust.target import needed_dns
+    from mu3e_checks.knowledge.trust.target import needed_dns, own_dir
 
     store = trust_store.value
     found = user_cert_fact.value
@@ -198,16 +199,16 @@ def own_ca_dir_fix(settings: Settings, trust_choice, trust_store: Fact, user_cer
     else:
         chain = UserChain(missing_dn=found.issuer_slash if found is not None else None,
                           cern=cert is not None and same_dn(cert.issuer, CERN_GRID_CA))
-    done: dict[bool, object] = {}
+    @functools.cache
+    def plan():  # the user's own directory is read once, for both kinds of fix
+        return own_dir(trust_choice, diracos_cert_dir(settings.diracos),
+                       needed_dns(settings.required_cas, chain))
 
+    @functools.cache
     def fix(crls: bool = False):
-        if crls not in done:
-            done[crls] = own_dir_fix(
-                trust_choice, diracos_cert_dir(settings.diracos),
-                needed_dns(settings.required_cas, chain), store.aliases if store else {},
-                repository=settings.ca_repository, diracosrc=settings.diracos / "diracosrc",
-                crls=crls)
-        return done[crls]
+        return own_dir_remedy(plan(), store.aliases if store else {},
+                              repository=settings.ca_repository,
+                              diracosrc=settings.diracos / "diracosrc", crls=crls)
 
     return fix
 

@@ -79,7 +79,7 @@ def test_cs_name_resolves(cs_serving, cs_probe, settings, run, net_reach):
     layer checks (NET-001 to NET-004) judge the first listed server that passes every layer;
     when none does, the one that got furthest, and the failing check says how far each got.
     """
-    advice = adv.Advice.from_settings(settings)
+    advice = net_reach.advice
     target = _target(cs_probe, advice, cs_serving, net_reach)
     host = target.host
     r = cs_probe.resolution()
@@ -105,7 +105,7 @@ def test_cs_port_open(cs_serving, cs_probe, settings, run, net_reach):
     apart from timed out (a firewall drops it: outgoing TCP 9130-9200 must be open for
     DIRAC).  IPv6 broken while IPv4 works is a warning: clients that try IPv6 first stall.
     """
-    advice = adv.Advice.from_settings(settings)
+    advice = net_reach.advice
     target = _target(cs_probe, advice)
     attempts, verdict = cs_probe.tcp()
     if verdict.problem:
@@ -121,7 +121,7 @@ def test_cs_port_open(cs_serving, cs_probe, settings, run, net_reach):
 @check("NET-003", "TLS: the server's certificate is trusted and your proxy is accepted",
        step=STEP, network=True, requires=("NET-002", "CA-001", "CA-004"),
        fix=commands.tls_client_test)
-def test_cs_tls(cs_serving, cs_probe, trust_choice, settings, run, net_reach):
+def test_cs_tls(cs_serving, cs_probe, settings, run, net_reach):
     """The server is verified against the trust dir DIRAC will use, with the host name check
     and without CRLs, as DIRAC's client does; the client side presents only the proxy, never
     the long-term key.  In TLS 1.3 the server judges the proxy only after the handshake, so
@@ -134,7 +134,7 @@ def test_cs_tls(cs_serving, cs_probe, trust_choice, settings, run, net_reach):
     only the server is verified, and the check warns; in a site check (``--mu3e-profile
     site``) no proxy is ever presented, and verifying the server is the whole check.
     """
-    advice = adv.Advice.from_settings(settings, trust_choice.path)
+    advice = net_reach.advice
     target = _target(cs_probe, advice)
     credential = cs_probe.credential()
     layer = cs_probe.tls()
@@ -174,7 +174,7 @@ def test_cs_ping(cs_serving, cs_probe, settings, run, net_reach):
     version.  Fails on a server that stalls, sends garbage or does not run the service the
     URL names; skips when there is no proxy to authenticate with.
     """
-    advice = adv.Advice.from_settings(settings)
+    advice = net_reach.advice
     target = _target(cs_probe, advice)
     credential = cs_probe.credential()
     call = cs_probe.ping()
@@ -236,8 +236,8 @@ def test_every_cs_answers(cs_survey, settings, run, net_reach):
     saying how far each got; this check fails on its own only when that one is not run.
     """
     verdicts = cs_survey.verdicts()
-    advice = adv.Advice.from_settings(settings)
-    said = {v.url: adv.servers.explained(v, net_reach.advice) for v in verdicts}
+    advice = net_reach.advice
+    said = {v.url: adv.servers.explained(v, advice) for v in verdicts}
     run.record(cs_servers=tuple(facts.ServerLine(v.url, adv.servers.line(v, said[v.url][0]))
                                 for v in verdicts) + tuple(
         facts.ServerLine(url, "not probed (too many servers listed)")

@@ -76,11 +76,6 @@ class DiracosTree:
         """``.diracos_version`` names the old DIRACOS 1 ("DIRACOS <version>"), not DIRACOS2."""
         return bool(self.version_line and re.fullmatch(r"DIRACOS\s+\S+", self.version_line))
 
-    def describe(self) -> str:
-        what = f"DIRACOS2 {self.version}" if self.version else "version unknown"
-        py = f", Python {self.python_version}" if self.python_version else ""
-        return f"{self.prefix} ({self.source}; {what}{py})"
-
 
 def read_diracos_version(prefix: Path) -> tuple[Optional[str], Optional[str], Optional[str]]:
     """``(version, line, problem)`` from ``<prefix>/.diracos_version``.
@@ -321,7 +316,7 @@ def dirac_runner(tree: DiracosTree, environ: Mapping[str, str]) -> Optional[Dira
     if tree.is_dir and _inside(str(shebang.interpreter.parent), tree.prefix):
         return DiracRunner(path, shebang, None, True)
     interp = inspect_interpreter(shebang.interpreter, environ,
-                                 ignore_environment=shebang.flag("E") or shebang.flag("I"))
+                                 ignore_environment=shebang.ignores_environment)
     return DiracRunner(path, shebang, interp, False)
 
 
@@ -406,7 +401,7 @@ def runner_search_path(runner: DiracRunner, environ: Mapping[str, str],
     site directories."""
     interp = runner.interpreter
     assert interp is not None
-    ignore_env = runner.shebang.flag("E") or runner.shebang.flag("I")
+    ignore_env = runner.shebang.ignores_environment
     label = f"venv at {interp.prefix}" if interp.venv else f"Python at {interp.prefix}"
     dirs = [] if ignore_env else [SiteDir(Path(p), "$PYTHONPATH")
                                   for p in environ.get("PYTHONPATH", "").split(os.pathsep) if p]

@@ -54,6 +54,11 @@ class Shebang:
         return self.options.startswith("-") and not self.options.startswith("--") and \
             letter in self.options[1:]
 
+    @property
+    def ignores_environment(self) -> bool:
+        """``-E`` or ``-I``: the Python it starts ignores PYTHONPATH and the other variables."""
+        return self.flag("E") or self.flag("I")
+
 
 def read_shebang(script: Path, environ: Mapping[str, str]) -> Shebang:
     """The Python ``script`` runs under, as the kernel reads its ``#!`` line.
@@ -278,5 +283,5 @@ def user_site_enabled(interp: Interpreter, environ: Mapping[str, str],
         return False
     if shebang is not None and (shebang.flag("s") or shebang.flag("I")):
         return False
-    ignore_env = shebang is not None and (shebang.flag("E") or shebang.flag("I"))
+    ignore_env = shebang is not None and shebang.ignores_environment
     return ignore_env or not environ.get("PYTHONNOUSERSITE")

@@ -25,7 +25,6 @@ from mu3e_checks.knowledge.pki import (
     PrivateKey,
     dn_slash,
     extension,
-    fmt_time,
     key_matches,
     load_certificates,
     load_private_key,
@@ -34,7 +33,6 @@ from mu3e_checks.knowledge.pki import (
     proxy_kind,
     signed_by,
     text_problem,
-    validity,
 )
 from mu3e_checks.knowledge.trust import (
     X509_V_ERR_CERT_HAS_EXPIRED,
@@ -182,21 +180,6 @@ class ProxyFile:
     def describe(self) -> str:
         kind = {"rfc3820": "RFC 3820", "legacy": "legacy Globus", "draft": "draft GSI-3"}
         return f"{kind.get(self.format, self.format)} {self.policy} proxy of {self.identity_dn}"
-
-
-def summarize_proxy(certs: list[x509.Certificate]) -> str:
-    """One line for the report: the first certificate's DN, its kind and its time left."""
-    first = certs[0]
-    v = validity(first)
-    kind = proxy_kind(first) or "not a proxy"
-    if v.state == "expired":
-        life = f"expired {fmt_time(v.not_after)}"
-    elif v.state == "not-yet-valid":
-        life = f"not valid before {fmt_time(v.not_before)}"
-    else:
-        life = (f"valid until {fmt_time(v.not_after)} "
-                f"({v.left.total_seconds() / 3600:.1f} h left)")
-    return f"{dn_slash(first.subject)}; {kind}; {life}"
 
 
 def read_proxy(path: Path) -> ProxyFile:

@@ -69,8 +69,7 @@ def repository(ctx: Context) -> str:
     table, is the guide's EGI repository)."""
     from mu3e_checks import commands
 
-    base = ctx.ca_repository or commands.IGTF_TGZ_URL
-    return base if base.endswith("/") else base + "/"
+    return commands.repository_base(ctx.ca_repository)
 
 
 def cert_fingerprint(cert: Any) -> str:
