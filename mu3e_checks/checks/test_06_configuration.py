@@ -212,7 +212,8 @@ def test_vomses(settings, diracos, dirac_config, proxy_location):
     path, default, missing = voms_env.location(settings.environ, "X509_VOMSES",
                                                dirac_config.root, "vomses")
     value = settings.environ.get("X509_VOMSES") or None
-    ready = bool(voms_env.entries_for(voms_env.read_vomses(default)[0], vo))
+    at_default = voms_env.read_vomses(default)
+    ready = bool(voms_env.entries_for(at_default[0], vo))
     fix = _voms_fix(settings, diracos, proxy_location, "X509_VOMSES", value, default, ready)
     if value is None and ready:
         warn(f"X509_VOMSES is not set: dirac-proxy-init falls back to {default} (saying this "
@@ -223,7 +224,7 @@ def test_vomses(settings, diracos, dirac_config, proxy_location):
         fail(f"{missing}: 'dirac-proxy-init -M' cannot find the {vo} VOMS server ('VOMS Server "
              f"for {vo} not known'); dirac-configure writes {default}/{vo} when it can reach "
              "the CS", fix=fix)
-    entries, problems = voms_env.read_vomses(path)
+    entries, problems = at_default if path == default else voms_env.read_vomses(path)
     for p in problems:
         warn(p, fix=commands.correct_or_remove_line, path=path)
     mine = voms_env.entries_for(entries, vo)
@@ -247,7 +248,8 @@ def test_vomsdir(settings, diracos, dirac_config, proxy_location):
     path, default, missing = voms_env.location(settings.environ, "X509_VOMS_DIR",
                                                dirac_config.root, "vomsdir")
     value = settings.environ.get("X509_VOMS_DIR") or None
-    ready = bool(voms_env.lsc_files(default, vo))
+    at_default = voms_env.lsc_files(default, vo)
+    ready = bool(at_default)
     fix = _voms_fix(settings, diracos, proxy_location, "X509_VOMS_DIR", value, default, ready)
     if value is None and ready:
         warn(f"X509_VOMS_DIR is not set: DIRAC falls back to {default}, voms-proxy-init on its "
@@ -256,7 +258,7 @@ def test_vomsdir(settings, diracos, dirac_config, proxy_location):
     if missing:
         fail(f"{missing}: voms-proxy-init cannot verify the {vo} VOMS server's answer; "
              f"dirac-configure writes {default}/{vo} when it can reach the CS", fix=fix)
-    lsc = voms_env.lsc_files(path, vo)
+    lsc = at_default if path == default else voms_env.lsc_files(path, vo)
     if not lsc:
         fail(f"{path}/{vo} has no .lsc file: the {vo} VOMS server's certificate cannot be "
              "checked, so the attributes are rejected", fix=fix)

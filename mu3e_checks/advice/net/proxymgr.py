@@ -8,10 +8,7 @@ from typing import Optional
 
 from mu3e_checks import commands
 from mu3e_checks.advice.net import Advice
-from mu3e_checks.advice.net import diset as diset_advice
-from mu3e_checks.advice.net import dns as dns_advice
-from mu3e_checks.advice.net import tcp as tcp_advice
-from mu3e_checks.advice.net import tls as tls_advice
+from mu3e_checks.advice.net.servers import explain_layer
 from mu3e_checks.knowledge.net import registry
 from mu3e_checks.knowledge.net.probe import CsProbe
 from mu3e_checks.knowledge.net.proxymgr import (
@@ -108,16 +105,8 @@ def explain_asked(asked: Asked, advice: Advice, proxy_group: Optional[str],
         return explain_refusal(proxy_group, dn, asked.url, advice,
                                cause.detail)  # type: ignore[attr-defined]
     assert target is not None
-    if asked.layer == "dns":
-        message, fix = dns_advice.explain(cause, target, advice)  # type: ignore[arg-type]
-    elif asked.layer == "tcp":
-        message, fix = tcp_advice.explain(cause, asked.attempts, target,  # type: ignore[arg-type]
-                                          asked.timeout)
-    elif asked.layer == "tls":
-        message, fix = tls_advice.explain(cause, target, advice)  # type: ignore[arg-type]
-    else:
-        message, fix = diset_advice.explain(cause, target, METHOD,  # type: ignore[arg-type]
-                                            advice)
+    message, fix = explain_layer(asked.layer, cause, target, advice, attempts=asked.attempts,
+                                 timeout=asked.timeout, what=METHOD)
     return f"ProxyManager: {message}", fix
 
 

@@ -7,31 +7,42 @@ gets its message and fix, through the advice of the layer that broke, and the re
 
 from __future__ import annotations
 
-from typing import Optional
+from collections.abc import Sequence
+from typing import Any, Optional
 
 from mu3e_checks.advice.net import Advice, explain_url
 from mu3e_checks.knowledge.net.servers import Layer, LayerVerdict, ServerVerdict, Serving
 from mu3e_checks.remedy import Remedy
 
 
+def explain_layer(layer: str, cause: object, target: Any, advice: Advice, *,
+                  attempts: Sequence[Any] = (), timeout: float = 0.0,
+                  what: str = "ping") -> tuple[str, Remedy]:
+    """A probe that stopped at ``layer`` ("dns", "tcp", "tls"; any other is the DISET call
+    ``what``) in words, with that layer's fix: one dispatch for a Configuration Server, a
+    VOMS server and the ProxyManager alike (``cause`` is the layer's typed reason)."""
+    from mu3e_checks.advice.net import diset, dns, tcp, tls
+
+    if layer == "dns":
+        return dns.explain(cause, target, advice)  # type: ignore[arg-type]
+    if layer == "tcp":
+        return tcp.explain(cause, attempts, target, timeout)  # type: ignore[arg-type]
+    if layer == "tls":
+        return tls.explain(cause, target, advice)  # type: ignore[arg-type]
+    return diset.explain(cause, target, what, advice)  # type: ignore[arg-type]
+
+
 def explained(v: ServerVerdict, advice: Advice) -> tuple[str, Optional[Remedy]]:
     """A Configuration Server's verdict in words, with the fix for the layer it stopped at
     (None for one that answers, or whose probe broke in a way no fix addresses)."""
-    from mu3e_checks.advice.net import diset, dns, tcp, tls
-
     c = v.cause
     if c is None:
         return v.detail, None
     if v.layer is Layer.URL:
         return explain_url(c, advice)  # type: ignore[arg-type]
     assert v.target is not None
-    if v.layer is Layer.DNS:
-        return dns.explain(c, v.target, advice)  # type: ignore[arg-type]
-    if v.layer is Layer.TCP:
-        return tcp.explain(c, v.attempts, v.target, v.timeout)  # type: ignore[arg-type]
-    if v.layer is Layer.TLS:
-        return tls.explain(c, v.target, advice)  # type: ignore[arg-type]
-    return diset.explain(c, v.target, "ping", advice)  # type: ignore[arg-type]
+    return explain_layer(v.layer.value, c, v.target, advice, attempts=v.attempts,
+                         timeout=v.timeout)
 
 
 def message(v: ServerVerdict, advice: Advice) -> str:
