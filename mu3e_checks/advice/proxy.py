@@ -14,6 +14,13 @@ def init_command(group: str) -> Remedy:
     return commands.proxy_init(group)
 
 
+def writes_ca_dir(verdict: ChainVerdict) -> bool:
+    """Whether :func:`chain_fix` for ``verdict`` writes into the CA directory (fetch-crl, or a
+    CA to install): where the user cannot write there, the own-directory fix replaces it."""
+    return bool(verdict.missing_issuer_dn
+                or (verdict.lookup_name and verdict.lookup_name.endswith(".r0")))
+
+
 def chain_fix(verdict: ChainVerdict, ca_dir: Path, group: str) -> Remedy:
     """The fix for a proxy chain OpenSSL rejected, chosen by OpenSSL's error code.
 

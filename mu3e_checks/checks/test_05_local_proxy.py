@@ -8,7 +8,7 @@ PYTEST_DONT_REWRITE (why: see mu3e_checks/checks/__init__.py)
 from __future__ import annotations
 
 from mu3e_checks import commands
-from mu3e_checks.advice.proxy import chain_fix
+from mu3e_checks.advice.proxy import chain_fix, writes_ca_dir
 from mu3e_checks.knowledge import pki, trust
 from mu3e_checks.knowledge.proxy import (
     proxy_file_problem,
@@ -239,7 +239,7 @@ def test_proxy_chain(proxy_fact, trust_choice, trust_store, settings, own_ca_dir
         note(" → ".join(verdict.chain) or verdict.reason)
         return
     fix = chain_fix(verdict, ca_dir, settings.group)
-    if verdict.missing_issuer_dn or (verdict.lookup_name or "").endswith(".r0"):
-        fix = own_ca_dir_fix(crls=True) or fix  # those fixes write into the CA directory
+    if writes_ca_dir(verdict):
+        fix = own_ca_dir_fix(crls=True) or fix
     fail(f"OpenSSL rejects the proxy chain in {proxy.path} (error {verdict.code}): "
          f"{verdict.reason}", fix=fix)

@@ -165,7 +165,7 @@ def _network(f: Facts) -> list[tuple[str, Optional[str]]]:
     if f.upload is not None:
         u = f.upload
         add(("ProxyManager upload", f"{u.url} holds your proxy until "
-                                    f"{u.expires:%Y-%m-%d %H:%M} UTC ({u.hours_left:.0f} h left)"))
+                                    f"{_time(u.expires)} ({u.hours_left:.0f} h left)"))
     out += [(f"VOMS {s.name}", s.line) for s in f.voms_servers]
     if f.crl_updater:
         add(("CRL updater", "; ".join(
